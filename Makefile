@@ -1,0 +1,52 @@
+# vpbx — the two commands of the Quick start (`make run`, `make test`) and their helpers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+TYPED := src/vpbx/sip src/vpbx/media src/vpbx/scenario src/vpbx/domain
+
+.PHONY: run test lint format bench clean deps-run deps-test
+
+$(PY):
+	@scripts/ensure-debian-packages.sh python3 python3-venv python3-dev
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP_RUN)
+
+deps-run: $(STAMP_RUN)
+	@scripts/ensure-debian-packages.sh $$(cat scripts/debian-run.txt)
+
+deps-test: $(STAMP_DEV)
+	@scripts/ensure-debian-packages.sh $$(cat scripts/debian-run.txt scripts/debian-test.txt)
+	@scripts/ensure-services.sh
+
+run: deps-run
+	$(VENV)/bin/vpbx run
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy --strict $(TYPED)
+
+format: $(STAMP_DEV)
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+# pytest exits 5 when it collected nothing: any non-zero status fails the target.
+test: deps-test lint
+	$(PY) -m pytest -q
+
+bench: deps-test
+	$(PY) -m vpbx.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

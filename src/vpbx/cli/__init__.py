@@ -1,0 +1,1 @@
+"""Command line: vpbx run | migrate | seed | config export/import."""

@@ -1,0 +1,1 @@
+"""Domain model: entities, validation rules, services and pure functions (no I/O)."""

@@ -1,0 +1,1 @@
+"""The scenario engine: a pure state machine from call events to actions."""

@@ -1,0 +1,1 @@
+"""Sans-IO SIP: messages, URIs, SDP, transactions, dialogs, digest authentication."""
