@@ -1,0 +1,124 @@
+"""The FastAPI application: /api/v1 with one router per resource and the account-level routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vpbx import __version__
+from vpbx.api import errors
+from vpbx.api.config_routes import config_router
+from vpbx.api.crud import ERRORS, resource_router
+from vpbx.api.deps import Conn, CurrentActor, Service
+from vpbx.domain import accounts
+from vpbx.domain.actor import Role
+from vpbx.domain.catalog import CATALOG
+from vpbx.domain.entities.misc import Account, CallStep
+from vpbx.domain.errors import Forbidden
+from vpbx.domain.service import Clock
+from vpbx.storage import tables as t
+
+PREFIX = "/api/v1"
+
+
+class AccountOut(Account):
+    id: int
+
+
+class LoginRequest(BaseModel):
+    login: str
+    password: str
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: str = "bearer"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+def _account_routes(clock: Clock) -> APIRouter:
+    router = APIRouter(tags=["accounts"], responses=ERRORS)
+
+    @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+    async def login(body: LoginRequest, conn: Conn) -> TokenOut:
+        return TokenOut(token=await accounts.login(conn, body.login, body.password, clock()))
+
+    @router.get("/account", response_model=AccountOut, summary="The caller's own account settings")
+    async def own_account(conn: Conn, who: CurrentActor) -> dict[str, Any]:
+        if who.account_id is None:
+            raise Forbidden("no account chosen (operators pass X-Account-Id)")
+        return await accounts.get_account(conn, who.account_id)
+
+    @router.put("/account", response_model=AccountOut, summary="Replace the own account settings")
+    async def put_own_account(body: Account, conn: Conn, who: CurrentActor) -> dict[str, Any]:
+        if who.account_id is None or who.role not in (Role.ADMIN, Role.OPERATOR):
+            raise Forbidden("only an admin changes account settings")
+        await accounts.replace_account(conn, who.account_id, body, clock())
+        return await accounts.get_account(conn, who.account_id)
+
+    @router.get("/accounts", response_model=list[AccountOut], summary="All accounts (operator)")
+    async def list_accounts(conn: Conn, who: CurrentActor) -> list[dict[str, Any]]:
+        return await accounts.list_accounts(conn, who)
+
+    @router.post(
+        "/accounts", response_model=AccountOut, status_code=201, summary="New account (operator)"
+    )
+    async def create_account(body: Account, conn: Conn, who: CurrentActor) -> dict[str, Any]:
+        if who.role is not Role.OPERATOR:
+            raise Forbidden("only the installation operator creates accounts")
+        return await accounts.get_account(conn, await accounts.create_account(conn, body, clock()))
+
+    @router.delete(
+        "/accounts/{account_id}", status_code=204, summary="Delete an account (operator)"
+    )
+    async def delete_account(account_id: int, conn: Conn, who: CurrentActor) -> Response:
+        await accounts.delete_account(conn, who, account_id)
+        return Response(status_code=204)
+
+    @router.get("/calls/{call_id}/details", response_model=list[CallStep], tags=["calls"])
+    async def call_details(call_id: int, svc: Service, conn: Conn) -> list[dict[str, Any]]:
+        """CDR-2: every step of the call with the engine's reasons."""
+        await svc.get("calls", call_id)
+        query = (
+            sa.select(t.call_steps)
+            .where(t.call_steps.c.call_id == call_id)
+            .order_by(t.call_steps.c.seq)
+        )
+        rows = (await conn.execute(query)).mappings().all()
+        return [{name: row[name] for name in CallStep.model_fields} for row in rows]
+
+    return router
+
+
+def create_api(engine: AsyncEngine, clock: Clock) -> FastAPI:
+    app = FastAPI(
+        title="vpbx API",
+        version=__version__,
+        description="REST API of vpbx, a multi-tenant virtual PBX (Виртуальная АТС).",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.clock = clock
+    errors.install(app)
+
+    @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
+    async def health(conn: Conn) -> Health:
+        await conn.execute(sa.text("SELECT 1"))
+        return Health(status="ok", version=__version__, database=engine.dialect.name)
+
+    app.include_router(_account_routes(clock), prefix=PREFIX)
+    app.include_router(config_router(clock), prefix=PREFIX)
+    for res in CATALOG:
+        app.include_router(resource_router(res), prefix=PREFIX)
+    return app

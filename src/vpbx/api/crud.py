@@ -1,0 +1,90 @@
+"""One router per resource of the catalogue: list, get, create, replace, update, delete.
+
+No `from __future__ import annotations` here: FastAPI must see the per-resource body types.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel, create_model
+
+from vpbx.api.deps import Service
+from vpbx.api.errors import ErrorBody
+from vpbx.domain.catalog import Resource
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
+}
+RESERVED = {"limit", "offset", "sort"}
+
+
+def page_model(res: Resource) -> type[BaseModel]:
+    return create_model(
+        f"{res.doc.__name__}Page",
+        items=(list[res.out], ...),  # type: ignore[name-defined]
+        total=(int, ...),
+        limit=(int, ...),
+        offset=(int, ...),
+    )
+
+
+def resource_router(res: Resource) -> APIRouter:
+    router = APIRouter(prefix=f"/{res.name}", tags=[res.name], responses=ERRORS)
+    doc_model: Any = res.doc
+    out_model: Any = res.out
+
+    @router.get(
+        "",
+        response_model=page_model(res),
+        summary=f"List {res.name}",
+        description="Paged; any scalar field is a filter (`?field=value`); `sort=field,-other`.",
+    )
+    async def list_items(
+        request: Request,
+        svc: Service,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        sort: str | None = None,
+    ) -> dict[str, Any]:
+        filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+        page = await svc.page(res.name, filters, sort, limit, offset)
+        return {
+            "items": page.items,
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+
+    @router.get("/{entity_id}", response_model=out_model, summary=f"Get one of {res.name}")
+    async def get_item(entity_id: int, svc: Service) -> BaseModel:
+        return await svc.get(res.name, entity_id)
+
+    @router.delete("/{entity_id}", status_code=204, summary=f"Delete one of {res.name}")
+    async def delete_item(entity_id: int, svc: Service, confirm: bool = False) -> Response:
+        await svc.delete(res.name, entity_id, confirm=confirm)
+        return Response(status_code=204)
+
+    if not res.api_writable:
+        return router
+
+    @router.post("", response_model=out_model, status_code=201, summary=f"Create one of {res.name}")
+    async def create_item(body: Annotated[doc_model, Body()], svc: Service) -> BaseModel:
+        return await svc.create(res.name, body.model_dump(mode="json", exclude_unset=True))
+
+    @router.put("/{entity_id}", response_model=out_model, summary=f"Replace one of {res.name}")
+    async def replace_item(
+        entity_id: int, body: Annotated[doc_model, Body()], svc: Service
+    ) -> BaseModel:
+        return await svc.replace(
+            res.name, entity_id, body.model_dump(mode="json", exclude_unset=True)
+        )
+
+    @router.patch(
+        "/{entity_id}", response_model=out_model, summary=f"Update fields of one of {res.name}"
+    )
+    async def update_item(
+        entity_id: int, body: Annotated[dict[str, Any], Body()], svc: Service
+    ) -> BaseModel:
+        return await svc.update(res.name, entity_id, body)
+
+    return router

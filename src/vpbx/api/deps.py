@@ -1,0 +1,83 @@
+"""FastAPI dependencies: a transaction per request and the acting cabinet user (from app.state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.passwords import token_digest
+from vpbx.domain.service import Clock, EntityService
+from vpbx.storage import tables as t
+
+bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
+
+
+async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One transaction per request: committed on success, rolled back on any error."""
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.begin() as conn:
+        yield conn
+
+
+Conn = Annotated[AsyncConnection, Depends(connection)]
+
+
+def clock(request: Request) -> Clock:
+    result: Clock = request.app.state.clock
+    return result
+
+
+async def actor(
+    conn: Conn,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_account_id: Annotated[
+        int | None, Header(description="operator only: the account to act in")
+    ] = None,
+) -> Actor:
+    if credentials is None:
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    now = dt.datetime.now(dt.UTC)
+    query = (
+        sa.select(
+            t.api_tokens.c.operator,
+            t.api_tokens.c.expires_at,
+            t.users.c.id,
+            t.users.c.account_id,
+            t.users.c.role,
+            t.users.c.employee_id,
+        )
+        .select_from(t.api_tokens.outerjoin(t.users, t.users.c.id == t.api_tokens.c.user_id))
+        .where(t.api_tokens.c.token_hash == token_digest(credentials.credentials))
+    )
+    row = (await conn.execute(query)).first()
+    if row is None or (row.expires_at is not None and _aware(row.expires_at) < now):
+        raise HTTPException(
+            401, "the token is unknown or expired", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if row.operator:
+        return Actor(Role.OPERATOR, x_account_id)
+    return Actor(Role(row.role), row.account_id, user_id=row.id, employee_id=row.employee_id)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+CurrentActor = Annotated[Actor, Depends(actor)]
+
+
+def service(conn: Conn, who: CurrentActor, request: Request) -> EntityService:
+    return EntityService(conn, who, request.app.state.clock)
+
+
+Service = Annotated[EntityService, Depends(service)]

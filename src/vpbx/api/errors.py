@@ -1,0 +1,79 @@
+"""Error responses: JSON with a stable error_id, the message, and each field with its rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from vpbx.domain.errors import Conflict, DomainError, InUse, ValidationFailed
+
+
+class FieldError(BaseModel):
+    field: str
+    rule: str
+    error_id: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error_id: str
+    message: str
+    errors: list[FieldError] = []
+    usages: list[str] = []
+
+
+def _body(error: DomainError) -> dict[str, Any]:
+    body = ErrorBody(error_id=error.error_id, message=error.message)
+    if isinstance(error, ValidationFailed):
+        body.errors = [
+            FieldError(field=v.field, rule=v.rule, error_id=v.error_id) for v in error.violations
+        ]
+    if isinstance(error, Conflict):
+        body.errors = [FieldError(field=error.field, rule=error.rule, error_id="conflict")]
+    if isinstance(error, InUse):
+        body.usages = [u.describe() for u in error.usages]
+    return body.model_dump()
+
+
+def install(app: FastAPI) -> None:
+    async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DomainError)
+        return JSONResponse(_body(error), status_code=error.status)
+
+    async def request_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        errors = []
+        for item in error.errors():
+            loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
+            rule = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+            if item.get("type") == "extra_forbidden":
+                rule = "unknown field (extra fields are not permitted)"
+            errors.append(
+                FieldError(
+                    field=".".join(loc) or "(body)", rule=rule, error_id=str(item.get("type"))
+                )
+            )
+        body = ErrorBody(
+            error_id="validation_failed",
+            message="; ".join(f"{e.field}: {e.rule}" for e in errors),
+            errors=errors,
+        )
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    async def http_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        ids = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        body = ErrorBody(
+            error_id=ids.get(error.status_code, "http_error"), message=str(error.detail)
+        )
+        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, request_error)
+    app.add_exception_handler(HTTPException, http_error)

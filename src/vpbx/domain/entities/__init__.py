@@ -1,0 +1,1 @@
+"""The configuration entities of an account, as validated pydantic documents."""

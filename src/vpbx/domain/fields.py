@@ -1,0 +1,107 @@
+"""Field types with the validation rules the manual states (EMP-2, EMP-3, XFR-3, SCN-AUTH)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+_DIGITS = re.compile(r"[0-9]+")
+_INTERNATIONAL = re.compile(r"[1-9][0-9]{9,14}")
+# XFR-3: number@server, number@server:port, letters@server, letters@server:port.
+_SIP_URI = re.compile(
+    r"(?P<user>[A-Za-z0-9][A-Za-z0-9.\-+]*)@(?P<host>[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_extension(value: str) -> str:
+    """EMP-2: digits only, at most 5, never starting with 88 (88 + extension = pickup)."""
+    if not _DIGITS.fullmatch(value):
+        raise ValueError("extension must contain digits only / только цифры")
+    if len(value) > 5:
+        raise ValueError("extension must have at most 5 digits / не более 5 цифр")
+    if value.startswith("88"):
+        raise ValueError(
+            "extension must not start with 88 (reserved for call pickup) / "
+            "не может начинаться с 88 (перехват звонка)"
+        )
+    return value
+
+
+def fmc_extension_ok(value: str) -> bool:
+    """EMP-2/FMC-2: with FMC lines in the account every extension is 2XXX or 2XXXX."""
+    return value.startswith("2") and 4 <= len(value) <= 5
+
+
+def normalize_phone(value: object) -> object:
+    """Accept `+7 (495) 123-45-67` style input; store digits only."""
+    if isinstance(value, str):
+        return re.sub(r"[\s()\-]", "", value).removeprefix("+")
+    return value
+
+
+def check_international(value: str) -> str:
+    """EMP-3: a mobile or landline number in international format, digits only (7495XXX8685)."""
+    if not _INTERNATIONAL.fullmatch(value):
+        raise ValueError(
+            "phone number must be in international format: 10 to 15 digits, country code first, "
+            "e.g. 74951234567 / номер в международном формате"
+        )
+    return value
+
+
+def check_sip_uri(value: str) -> str:
+    """XFR-3: user@server[:port]; the words `user` and `_` are refused."""
+    bare = value.removeprefix("sip:")
+    if "_" in bare or "user" in bare.lower():
+        raise ValueError(
+            'SIP URI must not contain the word "user" or "_" / '
+            'SIP URI не должен содержать слово "user" и знак "_"'
+        )
+    match = _SIP_URI.fullmatch(bare)
+    if match is None:
+        raise ValueError(
+            "SIP URI must look like number@server, number@server:port, letters@server or "
+            "letters@server:port"
+        )
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError("SIP URI port must be between 1 and 65535")
+    return bare
+
+
+def check_digits(value: str) -> str:
+    """SCN-AUTH: an authorization code of any length, digits only."""
+    if not _DIGITS.fullmatch(value):
+        raise ValueError("code must contain digits only / код может содержать только цифры")
+    return value
+
+
+def check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an e-mail address like name@example.com")
+    return value
+
+
+def check_caller_pattern(value: str) -> str:
+    """A caller-ID list entry: digits, optionally ending in * for a prefix."""
+    body = value.removesuffix("*")
+    if not _DIGITS.fullmatch(body) or len(body) > 15:
+        raise ValueError("must be up to 15 digits, optionally ending with * for a prefix")
+    return value
+
+
+Extension = Annotated[str, AfterValidator(check_extension)]
+PhoneNumber = Annotated[str, BeforeValidator(normalize_phone), AfterValidator(check_international)]
+SipUri = Annotated[str, AfterValidator(check_sip_uri)]
+DigitCode = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(check_digits)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(check_email)]
+CallerPattern = Annotated[
+    str, BeforeValidator(normalize_phone), AfterValidator(check_caller_pattern)
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+OptionalText = Annotated[str, Field(max_length=2000)]
+Seconds = Annotated[int, Field(ge=1, le=3600)]

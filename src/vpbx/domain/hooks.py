@@ -1,0 +1,376 @@
+"""Entity-specific rules run by the generic service: EMP, GRP, SCN, SIP, FMC, TALK, CB, CID-4."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.actor import Actor
+from vpbx.domain.entities.callback import TaskStatus
+from vpbx.domain.entities.people import (
+    Employee,
+    EmployeePhone,
+    Group,
+    GroupPhone,
+    LineMode,
+    PhoneKind,
+    TypeSort,
+    User,
+)
+from vpbx.domain.entities.routing import TalkAction, TalkOption
+from vpbx.domain.entities.scenarios import Scenario
+from vpbx.domain.errors import ValidationFailed, Violation
+from vpbx.domain.fields import fmc_extension_ok
+from vpbx.domain.passwords import hash_password
+from vpbx.domain.scenario_graph import graph_violations, inserted, insertion_cycle
+from vpbx.storage import tables as t
+
+
+class DocumentSource(Protocol):
+    async def all_documents(self, name: str) -> list[tuple[int, BaseModel]]: ...
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What a hook may use: the open transaction, the account, who acts, and the service."""
+
+    conn: AsyncConnection
+    account_id: int
+    actor: Actor
+    now: dt.datetime
+    service: DocumentSource
+
+
+class Hook:
+    """Rules of one resource; every step defaults to doing nothing."""
+
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        """Check cross-entity rules; may complete the document (generated ids, lines)."""
+        return doc
+
+    async def prepare(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> dict[str, Any]:
+        """Extra column values to store beside the document (hashes, generated logins)."""
+        return {}
+
+    async def after_write(self, ctx: Ctx, doc: BaseModel, entity_id: int) -> None:
+        return None
+
+    async def release(self, ctx: Ctx, entity_id: int) -> None:
+        """On a confirmed deletion: detach the users the deletion is allowed to change."""
+        return None
+
+    async def before_delete(self, ctx: Ctx, entity_id: int) -> None:
+        return None
+
+
+# -- extensions (EMP-2) ----------------------------------------------------------------------
+
+
+async def account_has_fmc(ctx: Ctx) -> bool:
+    query = sa.select(sa.func.count()).where(t.fmc_lines.c.account_id == ctx.account_id)
+    return bool((await ctx.conn.execute(query)).scalar_one())
+
+
+async def check_extension(ctx: Ctx, extension: str | None, own: tuple[str, int | None]) -> None:
+    """Unique across employees and groups of the account; 2XXX/2XXXX once FMC lines exist."""
+    if extension is None:
+        return
+    for table, kind in ((t.employees, "employees"), (t.groups, "groups")):
+        query = sa.select(table.c.id).where(
+            table.c.account_id == ctx.account_id, table.c.extension == extension
+        )
+        if own[0] == kind and own[1] is not None:
+            query = query.where(table.c.id != own[1])
+        if (await ctx.conn.execute(query)).first() is not None:
+            what = "an employee" if kind == "employees" else "a group"
+            raise ValidationFailed.one(
+                "extension",
+                f"extension {extension} is already used by {what} of this account; extensions are "
+                "unique across employees and groups",
+                "extension_taken",
+            )
+    if not fmc_extension_ok(extension) and await account_has_fmc(ctx):
+        raise ValidationFailed.one(
+            "extension",
+            "with FMC lines in the account every extension must be 2XXX or 2XXXX (4 or 5 digits "
+            "starting with 2)",
+            "extension_fmc_format",
+        )
+
+
+# -- employees ---------------------------------------------------------------------------------
+
+
+def _generated_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+async def free_sip_login(ctx: Ctx) -> str:
+    """A 7-digit SIP login not yet used anywhere in the installation (ACC-1)."""
+    for _ in range(50):
+        login = str(1_000_000 + secrets.randbelow(9_000_000))
+        taken = await ctx.conn.execute(
+            sa.select(t.sip_lines.c.id).where(t.sip_lines.c.login == login)
+        )
+        if taken.first() is None:
+            return login
+    raise RuntimeError("could not generate a free SIP login")  # pragma: no cover
+
+
+async def create_sip_line(ctx: Ctx) -> int:
+    """A new SIP line with a generated login and a random password (SIP-1)."""
+    values = {
+        "account_id": ctx.account_id,
+        "login": await free_sip_login(ctx),
+        "password": _generated_password(),
+        "mode": LineMode.IN_OUT.value,
+        "caller_id_mode": "fixed",
+        "caller_id_number_id": None,
+        "comment": "",
+        "created_at": ctx.now,
+        "updated_at": ctx.now,
+    }
+    result = await ctx.conn.execute(
+        sa.insert(t.sip_lines).values(**values).returning(t.sip_lines.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def _phone_holders(ctx: Ctx, entity_id: int | None) -> dict[tuple[str, int], str]:
+    """SIP and FMC lines already used as phones by other employees of the account."""
+    query = sa.select(t.employees.c.id, t.employees.c.last_name, t.employees.c.phones).where(
+        t.employees.c.account_id == ctx.account_id
+    )
+    if entity_id is not None:
+        query = query.where(t.employees.c.id != entity_id)
+    held: dict[tuple[str, int], str] = {}
+    for _id, last_name, phones in (await ctx.conn.execute(query)).all():
+        for phone in phones:
+            for key in ("sip_line_id", "fmc_line_id"):
+                if phone.get(key) is not None:
+                    held[(key, phone[key])] = last_name
+    return held
+
+
+class EmployeeHook(Hook):
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        assert isinstance(doc, Employee)
+        await check_extension(ctx, doc.extension, ("employees", entity_id))
+        if entity_id is not None and doc.trainer_id == entity_id:
+            raise ValidationFailed.one("trainer_id", "an employee cannot be his own trainer")
+        if doc.auto_call_trainer and doc.trainer_id is None:
+            raise ValidationFailed.one("auto_call_trainer", "calling the trainer needs trainer_id")
+        held = await _phone_holders(ctx, entity_id)
+        account = (
+            await ctx.conn.execute(
+                sa.select(t.accounts.c.sip_uri_transfer).where(t.accounts.c.id == ctx.account_id)
+            )
+        ).one()
+        problems: list[Violation] = []
+        phones: list[EmployeePhone] = []
+        seen_ids: set[str] = set()
+        for index, phone in enumerate(doc.phones):
+            path = f"phones.{index}"
+            for key in ("sip_line_id", "fmc_line_id"):
+                line = getattr(phone, key)
+                if line is not None and (key, line) in held:
+                    problems.append(
+                        Violation(
+                            f"{path}.{key}",
+                            f"line {line} already belongs to employee "
+                            f"{held[(key, line)]}; a line belongs to one employee",
+                        )
+                    )
+            if phone.kind is PhoneKind.SIP_URI and not account.sip_uri_transfer:
+                problems.append(
+                    Violation(
+                        f"{path}.sip_uri",
+                        "SIP URI phones need the paid account option sip_uri_transfer (XFR-3)",
+                        "sip_uri_option",
+                    )
+                )
+            update: dict[str, Any] = {}
+            if phone.id is None or phone.id in seen_ids:
+                update["id"] = secrets.token_hex(6)
+            if phone.kind is PhoneKind.SIP and phone.sip_line_id is None:
+                update["sip_line_id"] = await create_sip_line(ctx)
+            phone = phone.model_copy(update=update) if update else phone
+            seen_ids.add(str(phone.id))
+            phones.append(phone)
+        if problems:
+            raise ValidationFailed(problems)
+        return doc.model_copy(update={"phones": phones})
+
+
+# -- groups ------------------------------------------------------------------------------------
+
+
+async def member_phones(ctx: Ctx, member_ids: list[int]) -> list[tuple[int, Mapping[str, Any]]]:
+    if not member_ids:
+        return []
+    query = sa.select(t.employees.c.id, t.employees.c.phones).where(
+        t.employees.c.account_id == ctx.account_id, t.employees.c.id.in_(member_ids)
+    )
+    by_id = {row.id: row.phones for row in (await ctx.conn.execute(query)).all()}
+    return [(eid, phone) for eid in member_ids for phone in by_id.get(eid, [])]
+
+
+class GroupHook(Hook):
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        assert isinstance(doc, Group)
+        await check_extension(ctx, doc.extension, ("groups", entity_id))
+        phones = await member_phones(ctx, list(doc.member_ids))
+        known = {(eid, phone["id"]): phone for eid, phone in phones}
+        rows = []
+        for index, row in enumerate(doc.distribution):
+            if (row.employee_id, row.phone_id) not in known:
+                raise ValidationFailed.one(
+                    f"distribution.{index}",
+                    f"phone {row.phone_id} of employee {row.employee_id} is not a phone of a "
+                    "member of this group",
+                )
+            rows.append(row)
+        listed = {(r.employee_id, r.phone_id) for r in rows}
+        for eid, phone in phones:
+            if (eid, phone["id"]) not in listed:
+                rows.append(GroupPhone(employee_id=eid, phone_id=phone["id"]))
+        if doc.type_sort is not None:
+            sip_first = doc.type_sort is TypeSort.SIP_FIRST
+
+            def is_sip(r: Any) -> bool:
+                return bool(known[(r.employee_id, r.phone_id)]["kind"] in ("sip", "fmc"))
+
+            rows.sort(key=lambda r: 0 if is_sip(r) == sip_first else 1)
+        total = sum(r.percent for r in rows)
+        if total and abs(total - 100) > 0.01:
+            raise ValidationFailed.one(
+                "distribution",
+                "percentages of the distribution table must add up to 100 "
+                f"(they add up to {total:g})",
+                "percent_sum",
+            )
+        return doc.model_copy(update={"distribution": rows})
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+
+
+class ScenarioHook(Hook):
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        assert isinstance(doc, Scenario)
+        problems = graph_violations(doc)
+        if problems:
+            raise ValidationFailed(problems)
+        own = entity_id if entity_id is not None else -1
+        edges = {
+            sid: inserted(other)
+            for sid, other in await ctx.service.all_documents("scenarios")
+            if isinstance(other, Scenario)
+        }
+        edges[own] = inserted(doc)
+        cycle = insertion_cycle(own, edges)
+        if cycle is not None:
+            names = " → ".join("this scenario" if s == own else f"scenario {s}" for s in cycle)
+            raise ValidationFailed.one(
+                "operations", f"inserting scenarios must not form a cycle: {names}", "insert_cycle"
+            )
+        return doc
+
+
+# -- users, lines ------------------------------------------------------------------------------
+
+
+class UserHook(Hook):
+    async def prepare(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> dict[str, Any]:
+        assert isinstance(doc, User)
+        if doc.password is not None:
+            return {"password_hash": hash_password(doc.password)}
+        if entity_id is None:
+            raise ValidationFailed.one("password", "a new user needs a password (8+ characters)")
+        return {}
+
+
+class SipLineHook(Hook):
+    async def prepare(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> dict[str, Any]:
+        if entity_id is not None:
+            return {}
+        return {"login": await free_sip_login(ctx), "password": _generated_password()}
+
+
+class FmcLineHook(Hook):
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        if entity_id is not None:
+            return doc
+        offenders = []
+        for table, kind in ((t.employees, "employee"), (t.groups, "group")):
+            query = sa.select(table.c.id, table.c.extension).where(
+                table.c.account_id == ctx.account_id, table.c.extension.is_not(None)
+            )
+            for row in (await ctx.conn.execute(query)).all():
+                if not fmc_extension_ok(row.extension):
+                    offenders.append(f"{kind} {row.id} ({row.extension})")
+        if offenders:
+            raise ValidationFailed.one(
+                "number",
+                "with FMC lines every extension must be 2XXX or 2XXXX; change these first: "
+                + ", ".join(offenders),
+                "extension_fmc_format",
+            )
+        return doc
+
+
+class TalkOptionHook(Hook):
+    async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        assert isinstance(doc, TalkOption)
+        if doc.key == "#" and doc.action is not TalkAction.TRANSFER:
+            raise ValidationFailed.one("key", "# is the transfer key (TALK-5); bind another key")
+        return doc
+
+
+class NumberHook(Hook):
+    async def release(self, ctx: Ctx, entity_id: int) -> None:
+        """CID-4: lines that showed this number turn to incoming only."""
+        await ctx.conn.execute(
+            sa.update(t.sip_lines)
+            .where(
+                t.sip_lines.c.account_id == ctx.account_id,
+                t.sip_lines.c.caller_id_number_id == entity_id,
+            )
+            .values(caller_id_number_id=None, mode=LineMode.IN_ONLY.value, updated_at=ctx.now)
+        )
+
+
+class CallbackRuleHook(Hook):
+    async def before_delete(self, ctx: Ctx, entity_id: int) -> None:
+        """CB-3: deleting a rule cancels the tasks it made."""
+        await ctx.conn.execute(
+            sa.update(t.callback_tasks)
+            .where(
+                t.callback_tasks.c.account_id == ctx.account_id,
+                t.callback_tasks.c.rule_id == entity_id,
+                t.callback_tasks.c.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
+            )
+            .values(
+                status=TaskStatus.CANCELLED.value, last_result="rule deleted", updated_at=ctx.now
+            )
+        )
+
+
+HOOKS: Mapping[str, Hook] = {
+    "employees": EmployeeHook(),
+    "groups": GroupHook(),
+    "scenarios": ScenarioHook(),
+    "users": UserHook(),
+    "sip-lines": SipLineHook(),
+    "fmc-lines": FmcLineHook(),
+    "talk-options": TalkOptionHook(),
+    "numbers": NumberHook(),
+    "callback-rules": CallbackRuleHook(),
+}

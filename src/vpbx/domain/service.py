@@ -1,0 +1,424 @@
+"""The generic entity service: validate, check references and uniqueness, store; one transaction.
+
+Entity-specific rules live in `vpbx.domain.hooks`; this module runs them for every resource in the
+same order, so every write path (API, YAML import, seed, CLI) enforces the same rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.catalog import BY_NAME, CATALOG, Resource
+from vpbx.domain.errors import (
+    Conflict,
+    Forbidden,
+    InUse,
+    NotFound,
+    Usage,
+    ValidationFailed,
+    Violation,
+)
+from vpbx.domain.hooks import HOOKS, Ctx
+from vpbx.domain.refs import iter_refs, map_refs
+from vpbx.storage.tables import is_json
+
+Clock = Callable[[], dt.datetime]
+
+
+def violations_from(error: PydanticValidationError, prefix: str = "") -> ValidationFailed:
+    """The pydantic errors of a document as domain violations naming field and rule."""
+    found = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        kind = str(item.get("type", "invalid"))
+        found.append(Violation(f"{prefix}{path}" or "(document)", message, kind))
+    return ValidationFailed(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[BaseModel]
+    total: int
+    limit: int
+    offset: int
+
+
+class EntityService:
+    """CRUD for every resource of one account, enforcing the domain rules."""
+
+    def __init__(self, conn: AsyncConnection, actor: Actor, clock: Clock) -> None:
+        if actor.account_id is None:
+            raise Forbidden("an account must be chosen for this operation")
+        self.conn = conn
+        self.actor = actor
+        self.account_id: int = actor.account_id
+        self.clock = clock
+
+    # -- permissions -------------------------------------------------------------------------
+
+    def _check_read(self, res: Resource) -> None:
+        if self.actor.role not in res.readable_by:
+            raise Forbidden(f"role {self.actor.role.value} may not read {res.name}")
+
+    def _check_write(self, res: Resource, creating: bool = False, deleting: bool = False) -> None:
+        allowed = (
+            res.creatable_by if (creating or deleting) and res.creatable_by else res.writable_by
+        )
+        if self.actor.role not in allowed:
+            action = "create or delete" if (creating or deleting) else "change"
+            raise Forbidden(f"role {self.actor.role.value} may not {action} {res.name}")
+
+    def _own_filter(self, res: Resource) -> sa.ColumnElement[bool] | None:
+        if self.actor.role is Role.EMPLOYEE and res.own_rows_column is not None:
+            return res.table.c[res.own_rows_column] == self.actor.employee_id
+        return None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _scoped(self, res: Resource) -> sa.Select[Any]:
+        query = sa.select(res.table).where(res.table.c.account_id == self.account_id)
+        own = self._own_filter(res)
+        return query.where(own) if own is not None else query
+
+    async def _row(self, res: Resource, entity_id: int) -> sa.RowMapping:
+        query = self._scoped(res).where(res.table.c.id == entity_id)
+        row = (await self.conn.execute(query)).mappings().first()
+        if row is None:
+            raise NotFound(res.name, entity_id)
+        return row
+
+    async def _assoc_values(
+        self, res: Resource, ids: Sequence[int]
+    ) -> dict[str, dict[int, list[int]]]:
+        found: dict[str, dict[int, list[int]]] = {}
+        for name, assoc in res.assoc.items():
+            per: dict[int, list[int]] = {i: [] for i in ids}
+            if ids:
+                table = assoc.table
+                query = (
+                    sa.select(table.c[assoc.own], table.c[assoc.other])
+                    .where(table.c[assoc.own].in_(ids))
+                    .order_by(table.c[assoc.own], table.c.position, table.c[assoc.other])
+                )
+                for own, other in (await self.conn.execute(query)).all():
+                    per[own].append(other)
+            found[name] = per
+        return found
+
+    def _values(
+        self, res: Resource, row: sa.RowMapping, assoc: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        values = {name: row[name] for name in res.doc.model_fields if name in row}
+        for name in res.assoc:
+            values[name] = assoc[name][row["id"]]
+        for name in res.hidden:
+            values.pop(name, None)
+        return values
+
+    def _out(self, res: Resource, row: sa.RowMapping, assoc: Mapping[str, Any]) -> BaseModel:
+        values = self._values(res, row, assoc)
+        values["id"] = row["id"]
+        for name in res.readonly:
+            values[name] = row[name]
+        return res.out.model_validate(values)
+
+    def document(self, res: Resource, row: sa.RowMapping, assoc: Mapping[str, Any]) -> BaseModel:
+        """The stored entity as its writable document (what the export carries)."""
+        return res.doc.model_validate(self._values(res, row, assoc))
+
+    async def get(self, name: str, entity_id: int) -> BaseModel:
+        res = BY_NAME[name]
+        self._check_read(res)
+        row = await self._row(res, entity_id)
+        return self._out(res, row, await self._assoc_values(res, [entity_id]))
+
+    async def page(
+        self,
+        name: str,
+        filters: Mapping[str, str] | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        res = BY_NAME[name]
+        self._check_read(res)
+        query = self._scoped(res)
+        for field_name, raw in (filters or {}).items():
+            column = self._filter_column(res, field_name)
+            query = query.where(column == _coerce(column, field_name, raw))
+        total = (
+            await self.conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))
+        ).scalar_one()
+        order: list[sa.ColumnElement[Any]] = []
+        if sort:
+            for part in sort.split(","):
+                desc = part.startswith("-")
+                column = self._filter_column(res, part.lstrip("-+"), what="sort")
+                order.append(column.desc() if desc else column.asc())
+        order.append(res.table.c.id.asc())
+        rows = (
+            (await self.conn.execute(query.order_by(*order).limit(limit).offset(offset)))
+            .mappings()
+            .all()
+        )
+        assoc = await self._assoc_values(res, [r["id"] for r in rows])
+        return Page([self._out(res, r, assoc) for r in rows], total, limit, offset)
+
+    def _filter_column(self, res: Resource, name: str, what: str = "filter") -> sa.Column[Any]:
+        allowed = {
+            c.name
+            for c in res.table.columns
+            if c.name not in ("account_id", "password_hash", *res.hidden)
+            and not isinstance(c.type, sa.JSON)
+        }
+        if name not in allowed:
+            raise ValidationFailed.one(
+                what, f"cannot {what} {res.name} by {name!r}; allowed: {', '.join(sorted(allowed))}"
+            )
+        return res.table.c[name]
+
+    async def all_documents(self, name: str) -> list[tuple[int, BaseModel]]:
+        """Every entity of a resource in the account, as (id, document), in id order."""
+        res = BY_NAME[name]
+        rows = (
+            (await self.conn.execute(self._scoped(res).order_by(res.table.c.id))).mappings().all()
+        )
+        assoc = await self._assoc_values(res, [r["id"] for r in rows])
+        return [(r["id"], self.document(res, r, assoc)) for r in rows]
+
+    async def exists(self, name: str, entity_id: int) -> bool:
+        res = BY_NAME[name]
+        query = sa.select(res.table.c.id).where(
+            res.table.c.account_id == self.account_id, res.table.c.id == entity_id
+        )
+        return (await self.conn.execute(query)).first() is not None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def parse(self, res: Resource, data: Mapping[str, Any]) -> BaseModel:
+        try:
+            return res.doc.model_validate(data)
+        except PydanticValidationError as error:
+            raise violations_from(error) from None
+
+    async def create(self, name: str, data: Mapping[str, Any]) -> BaseModel:
+        res = BY_NAME[name]
+        self._check_write(res, creating=True)
+        if not res.api_writable:
+            raise Forbidden(f"{res.name} are written by the system, not through the API")
+        doc = self.parse(res, data)
+        return await self.save(res, doc, None)
+
+    async def replace(self, name: str, entity_id: int, data: Mapping[str, Any]) -> BaseModel:
+        res = BY_NAME[name]
+        self._check_write(res)
+        if not res.api_writable:
+            raise Forbidden(f"{res.name} are written by the system, not through the API")
+        await self._row(res, entity_id)
+        return await self.save(res, self.parse(res, data), entity_id)
+
+    async def update(self, name: str, entity_id: int, patch: Mapping[str, Any]) -> BaseModel:
+        """PATCH: top-level fields of `patch` replace the stored ones; the whole is validated."""
+        res = BY_NAME[name]
+        self._check_write(res)
+        row = await self._row(res, entity_id)
+        current = self.document(res, row, await self._assoc_values(res, [entity_id]))
+        merged = current.model_dump(mode="json")
+        unknown = sorted(set(patch) - set(res.doc.model_fields))
+        if unknown:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        u, "unknown field (extra fields are not permitted)", "extra_forbidden"
+                    )
+                    for u in unknown
+                ]
+            )
+        merged.update(patch)
+        return await self.save(res, self.parse(res, merged), entity_id)
+
+    async def save(self, res: Resource, doc: BaseModel, entity_id: int | None) -> BaseModel:
+        """Run every rule for `doc` and store it (insert when `entity_id` is None)."""
+        ctx = Ctx(self.conn, self.account_id, self.actor, self.clock(), self)
+        await self._check_references(doc)
+        hook = HOOKS.get(res.name)
+        extra: dict[str, Any] = {}
+        if hook is not None:
+            doc = await hook.validate(ctx, doc, entity_id)
+        await self._check_unique(res, doc, entity_id)
+        if hook is not None:
+            extra = await hook.prepare(ctx, doc, entity_id)
+        values = self._columns(res, doc)
+        values.update(extra)
+        values["updated_at"] = ctx.now
+        if entity_id is None:
+            values["account_id"] = self.account_id
+            values["created_at"] = ctx.now
+            result = await self.conn.execute(
+                sa.insert(res.table).values(**values).returning(res.table.c.id)
+            )
+            entity_id = int(result.scalar_one())
+        else:
+            await self.conn.execute(
+                sa.update(res.table)
+                .where(res.table.c.id == entity_id, res.table.c.account_id == self.account_id)
+                .values(**values)
+            )
+        await self._write_assoc(res, doc, entity_id)
+        if hook is not None:
+            await hook.after_write(ctx, doc, entity_id)
+        row = await self._row(res, entity_id)
+        return self._out(res, row, await self._assoc_values(res, [entity_id]))
+
+    def _columns(self, res: Resource, doc: BaseModel) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, info in res.doc.model_fields.items():
+            if name in res.assoc or name in res.hidden:
+                continue
+            value = getattr(doc, name)
+            if is_json(info.annotation):
+                dumped = doc.model_dump(mode="json", include={name})
+                value = dumped[name]
+            values[name] = value
+        return values
+
+    async def _write_assoc(self, res: Resource, doc: BaseModel, entity_id: int) -> None:
+        for name, assoc in res.assoc.items():
+            table = assoc.table
+            await self.conn.execute(sa.delete(table).where(table.c[assoc.own] == entity_id))
+            ids: list[int] = list(dict.fromkeys(getattr(doc, name)))
+            if ids:
+                await self.conn.execute(
+                    sa.insert(table),
+                    [
+                        {assoc.own: entity_id, assoc.other: other, "position": i}
+                        for i, other in enumerate(ids)
+                    ],
+                )
+
+    async def _check_references(self, doc: BaseModel) -> None:
+        found = []
+        for ref in iter_refs(doc):
+            if not await self.exists(ref.ref.kind, ref.target_id):
+                found.append(
+                    Violation(
+                        ref.path,
+                        f"must reference an existing {ref.ref.kind} entry of this account "
+                        f"(no id {ref.target_id})",
+                        "unknown_reference",
+                    )
+                )
+        if found:
+            raise ValidationFailed(found)
+
+    async def _check_unique(self, res: Resource, doc: BaseModel, entity_id: int | None) -> None:
+        for scope, names in (
+            ("installation", res.installation_unique),
+            ("account", res.account_unique),
+        ):
+            for name in names:
+                value = getattr(doc, name)
+                if value is None:
+                    continue
+                query = sa.select(res.table.c.id).where(res.table.c[name] == value)
+                if scope == "account":
+                    query = query.where(res.table.c.account_id == self.account_id)
+                if entity_id is not None:
+                    query = query.where(res.table.c.id != entity_id)
+                if (await self.conn.execute(query)).first() is not None:
+                    where = "in this installation" if scope == "installation" else "in this account"
+                    raise Conflict(name, f"{name} {value} is already taken {where}")
+
+    # -- deleting ----------------------------------------------------------------------------
+
+    async def usages(
+        self, name: str, entity_id: int
+    ) -> tuple[list[Usage], list[tuple[Resource, int]]]:
+        """Strong users (refusing deletion) and holders of weak references (to be cleaned)."""
+        strong: list[Usage] = []
+        weak: list[tuple[Resource, int]] = []
+        for res in CATALOG:
+            for other_id, doc in await self.all_documents(res.name):
+                if res.name == name and other_id == entity_id:
+                    continue
+                hits = [
+                    r for r in iter_refs(doc) if r.ref.kind == name and r.target_id == entity_id
+                ]
+                if not hits:
+                    continue
+                if any(not r.ref.weak for r in hits) and res.blocks_deletion:
+                    label = res.label(doc.model_dump() | {"id": other_id})
+                    paths = ", ".join(r.path for r in hits if not r.ref.weak)
+                    strong.append(Usage(res.section, label, paths))
+                elif any(r.ref.weak for r in hits):
+                    weak.append((res, other_id))
+        return strong, weak
+
+    async def delete(self, name: str, entity_id: int, confirm: bool = False) -> None:
+        """Delete unless used (ACC-4); `confirm` accepts the side effects a hook announces."""
+        res = BY_NAME[name]
+        self._check_write(res, deleting=True)
+        await self._row(res, entity_id)
+        hook = HOOKS.get(res.name)
+        ctx = Ctx(self.conn, self.account_id, self.actor, self.clock(), self)
+        if hook is not None and confirm:
+            await hook.release(ctx, entity_id)
+        strong, weak = await self.usages(name, entity_id)
+        if strong:
+            raise InUse(name, entity_id, strong)
+        if hook is not None:
+            await hook.before_delete(ctx, entity_id)
+        for holder, holder_id in weak:
+            row = await self._row(holder, holder_id)
+            doc = self.document(holder, row, await self._assoc_values(holder, [holder_id]))
+            cleaned = map_refs(
+                doc, lambda ref, i: None if ref.kind == name and i == entity_id else i
+            )
+            await self.conn.execute(
+                sa.update(holder.table)
+                .where(holder.table.c.id == holder_id)
+                .values(**self._columns(holder, cleaned))
+            )
+        # Memberships of the deleted entity, from either side (the cascade is not relied upon).
+        for table in {a.table for r in CATALOG for a in r.assoc.values()}:
+            for column in table.columns:
+                if any(fk.column.table is res.table for fk in column.foreign_keys):
+                    await self.conn.execute(sa.delete(table).where(column == entity_id))
+        await self.conn.execute(
+            sa.delete(res.table).where(
+                res.table.c.id == entity_id, res.table.c.account_id == self.account_id
+            )
+        )
+
+
+def _coerce(column: sa.Column[Any], name: str, raw: str) -> Any:
+    try:
+        if isinstance(column.type, sa.Boolean):
+            if raw.lower() in ("true", "1", "yes"):
+                return True
+            if raw.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(raw)
+        if isinstance(column.type, sa.Integer | sa.BigInteger):
+            return int(raw)
+        if isinstance(column.type, sa.Float):
+            return float(raw)
+        if isinstance(column.type, sa.DateTime):
+            return dt.datetime.fromisoformat(raw)
+        if isinstance(column.type, sa.Date):
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed.one(
+            name, f"filter value {raw!r} is not a valid {column.type}"
+        ) from None
+    return raw

@@ -1,0 +1,50 @@
+"""Database engines: SQLite (WAL) by default, PostgreSQL by URL (VPBX_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def async_url(url: str) -> str:
+    """The async driver form of a database URL (aiosqlite / psycopg 3)."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """The synchronous driver form of a database URL (for Alembic and the CLI)."""
+    if url.startswith("sqlite+aiosqlite:///"):
+        return "sqlite:///" + url.removeprefix("sqlite+aiosqlite:///")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while the switch writes call records; foreign keys are off by
+    # default in SQLite and the schema relies on ON DELETE CASCADE for memberships.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    engine = create_async_engine(async_url(url), **kwargs)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def make_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
+    engine = sa.create_engine(sync_url(url), **kwargs)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine

@@ -1,0 +1,302 @@
+"""The database schema: one table per entity, its columns derived from the entity document.
+
+Scalar fields of a document become typed columns (so reports filter and sort in SQL); nested
+fields (lists, sub-documents) become JSON columns. Deriving the columns keeps the schema and the
+documents from drifting apart; the Alembic migrations are written out from this metadata and a
+test proves that migrating to head yields exactly it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import types
+import typing
+from typing import Any, Literal, Union
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from vpbx.domain.entities.addressbook import (
+    BlacklistEntry,
+    Contact,
+    ContactGroup,
+    Segment,
+    Tag,
+)
+from vpbx.domain.entities.callback import CallbackRule, CallbackTask, Lead, LeadCallbackRule
+from vpbx.domain.entities.misc import (
+    Account,
+    AudioFile,
+    CalendarOverride,
+    Call,
+    CallStep,
+    Schedule,
+    Webhook,
+)
+from vpbx.domain.entities.people import Employee, FmcLine, Group, SipLine, User
+from vpbx.domain.entities.routing import CallerList, CidRule, TalkOption, Trunk, VirtualNumber
+from vpbx.domain.entities.scenarios import Scenario
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _strip(annotation: Any) -> tuple[Any, bool]:
+    """The base type of a field annotation and whether None is allowed."""
+    nullable = False
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            arms = [a for a in typing.get_args(annotation) if a is not type(None)]
+            nullable = nullable or len(arms) < len(typing.get_args(annotation))
+            if len(arms) != 1:
+                return annotation, nullable
+            annotation = arms[0]
+        else:
+            return annotation, nullable
+
+
+def column_type(annotation: Any) -> sa.types.TypeEngine[Any]:
+    """The column type that stores values of a document field."""
+    base, _ = _strip(annotation)
+    if typing.get_origin(base) is Literal:
+        return sa.Text()
+    if isinstance(base, type):
+        if issubclass(base, bool):
+            return sa.Boolean()
+        if issubclass(base, enum.Enum) or issubclass(base, str):
+            return sa.Text()
+        if issubclass(base, int):
+            return sa.BigInteger()
+        if issubclass(base, float):
+            return sa.Float()
+        if issubclass(base, dt.datetime):
+            return sa.DateTime(timezone=True)
+        if issubclass(base, dt.date):
+            return sa.Date()
+    return sa.JSON()
+
+
+def is_json(annotation: Any) -> bool:
+    return isinstance(column_type(annotation), sa.JSON)
+
+
+def document_columns(
+    doc: type[BaseModel], skip: frozenset[str] = frozenset()
+) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = []
+    for name, info in doc.model_fields.items():
+        if name in skip:
+            continue
+        _, nullable = _strip(info.annotation)
+        columns.append(sa.Column(name, column_type(info.annotation), nullable=nullable))
+    return columns
+
+
+def _timestamps() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+def entity_table(
+    name: str,
+    doc: type[BaseModel],
+    *extra: sa.Column[Any] | sa.Constraint | sa.Index,
+    skip: frozenset[str] = frozenset(),
+    account_scoped: bool = True,
+) -> sa.Table:
+    owner: list[sa.Column[Any]] = []
+    if account_scoped:
+        owner.append(
+            sa.Column(
+                "account_id",
+                sa.BigInteger(),
+                sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+                nullable=False,
+                index=True,
+            )
+        )
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        *owner,
+        *document_columns(doc, skip),
+        *_timestamps(),
+        *extra,
+    )
+
+
+accounts = entity_table("accounts", Account, account_scoped=False)
+
+users = entity_table(
+    "users",
+    User,
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.UniqueConstraint("login"),
+    skip=frozenset({"password"}),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.BigInteger(),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("operator", sa.Boolean(), nullable=False, default=False),
+    sa.Column("token_hash", sa.Text(), nullable=False, unique=True),
+    sa.Column("label", sa.Text(), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+employees = entity_table("employees", Employee, skip=frozenset({"group_ids"}))
+groups = entity_table("groups", Group, skip=frozenset({"member_ids"}))
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column(
+        "group_id",
+        sa.BigInteger(),
+        sa.ForeignKey("groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "employee_id",
+        sa.BigInteger(),
+        sa.ForeignKey("employees.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer(), nullable=False),
+)
+
+sip_lines = entity_table(
+    "sip_lines",
+    SipLine,
+    sa.Column("login", sa.Text(), nullable=False),
+    sa.Column("password", sa.Text(), nullable=False),
+    sa.UniqueConstraint("login"),
+)
+sip_registrations = sa.Table(
+    "sip_registrations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "sip_line_id",
+        sa.BigInteger(),
+        sa.ForeignKey("sip_lines.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("contact", sa.Text(), nullable=False),
+    sa.Column("user_agent", sa.Text(), nullable=False, default=""),
+    sa.Column("source", sa.Text(), nullable=False, default=""),
+    sa.Column("node", sa.Text(), nullable=False, default=""),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+fmc_lines = entity_table("fmc_lines", FmcLine, sa.UniqueConstraint("number"))
+schedules = entity_table("schedules", Schedule)
+calendar_overrides = entity_table(
+    "calendar_overrides", CalendarOverride, sa.UniqueConstraint("account_id", "date")
+)
+scenarios = entity_table("scenarios", Scenario)
+numbers = entity_table("numbers", VirtualNumber, sa.UniqueConstraint("number"))
+caller_lists = entity_table("caller_lists", CallerList)
+trunks = entity_table("trunks", Trunk)
+talk_options = entity_table("talk_options", TalkOption, sa.UniqueConstraint("account_id", "key"))
+cid_rules = entity_table("cid_rules", CidRule)
+
+contacts = entity_table("contacts", Contact, skip=frozenset({"group_ids"}))
+contact_groups = entity_table("contact_groups", ContactGroup)
+contact_group_members = sa.Table(
+    "contact_group_members",
+    metadata,
+    sa.Column(
+        "contact_group_id",
+        sa.BigInteger(),
+        sa.ForeignKey("contact_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "contact_id",
+        sa.BigInteger(),
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer(), nullable=False),
+)
+blacklist = entity_table("blacklist", BlacklistEntry, sa.UniqueConstraint("account_id", "number"))
+tags = entity_table("tags", Tag)
+segments = entity_table("segments", Segment)
+
+files = entity_table(
+    "files",
+    AudioFile,
+    sa.Column("content_type", sa.Text(), nullable=False, default=""),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False, default=0),
+    sa.Column("duration_seconds", sa.Float(), nullable=False, default=0.0),
+    sa.Column("original_path", sa.Text(), nullable=True),
+    sa.Column("converted_path", sa.Text(), nullable=True),
+    sa.Column("call_id", sa.BigInteger(), nullable=True, index=True),
+    sa.Column("caller", sa.Text(), nullable=True),
+    sa.Column("called", sa.Text(), nullable=True),
+    sa.Column("employee_id", sa.BigInteger(), nullable=True),
+    sa.Column("number_id", sa.BigInteger(), nullable=True),
+)
+
+callback_rules = entity_table("callback_rules", CallbackRule)
+callback_tasks = entity_table("callback_tasks", CallbackTask)
+lead_callback_rules = entity_table("lead_callback_rules", LeadCallbackRule)
+leads = entity_table("leads", Lead)
+webhooks = entity_table("webhooks", Webhook)
+
+calls = entity_table(
+    "calls",
+    Call,
+    sa.Index(None, "account_id", "started_at"),
+)
+call_steps = sa.Table(
+    "call_steps",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "call_id",
+        sa.BigInteger(),
+        sa.ForeignKey("calls.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    *document_columns(CallStep),
+)
+
+# Installation-wide reference data: the official numbering plan (ABC/DEF ranges) for regions.
+number_ranges = sa.Table(
+    "number_ranges",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("code", sa.Integer(), nullable=False),
+    sa.Column("range_from", sa.BigInteger(), nullable=False),
+    sa.Column("range_to", sa.BigInteger(), nullable=False),
+    sa.Column("operator", sa.Text(), nullable=False),
+    sa.Column("region", sa.Text(), nullable=False),
+    sa.Index(None, "code", "range_from"),
+)
