@@ -1,0 +1,174 @@
+"""`vpbx` command line: run the PBX, migrate, seed, import/export configuration, operator tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx import __version__, logs
+from vpbx.app import build, utc_now
+from vpbx.domain import accounts
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.config_io import export_account, import_account
+from vpbx.domain.errors import DomainError
+from vpbx.domain.service import EntityService
+from vpbx.seed import describe, is_empty, seed_demo
+from vpbx.settings import Settings
+from vpbx.storage.db import make_async_engine
+from vpbx.storage.migrate import upgrade
+
+log = logging.getLogger("vpbx.cli")
+
+
+def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url())
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        engine = make_async_engine(settings.resolved_database_url())
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    _migrate(settings)
+    print("database migrated to head")
+    return 0
+
+
+def _seed_if_empty(settings: Settings) -> str | None:
+    async def work(conn: AsyncConnection) -> str | None:
+        if not await is_empty(conn):
+            return None
+        demo = await seed_demo(conn, utc_now)
+        http = f"http://{settings.http_host}:{settings.http_port}"
+        return describe(demo, http, settings.public_host, settings.sip_port)
+
+    result: str | None = _in_transaction(settings, work)
+    return result
+
+
+def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
+    _migrate(settings)
+    text = _seed_if_empty(settings)
+    print(text or "the database already has accounts: nothing seeded")
+    return 0
+
+
+def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _migrate(settings)
+    text = _seed_if_empty(settings)
+    http = f"http://{settings.http_host}:{settings.http_port}"
+    print(text or f"vpbx {__version__}: using the existing database", flush=True)
+    print(f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)", flush=True)
+    application = build(settings)
+    config = uvicorn.Config(
+        application.api,
+        host=settings.http_host,
+        port=settings.http_port,
+        loop="uvloop",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def cmd_operator_token(settings: Settings, args: argparse.Namespace) -> int:
+    _migrate(settings)
+
+    async def work(conn: AsyncConnection) -> str:
+        return await accounts.issue_token(conn, utc_now(), None, label=args.label, operator=True)
+
+    print(_in_transaction(settings, work))
+    return 0
+
+
+def cmd_config_export(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        return await export_account(
+            EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now)
+        )
+
+    text = yaml.safe_dump(_in_transaction(settings, work), allow_unicode=True, sort_keys=False)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def cmd_config_import(settings: Settings, args: argparse.Namespace) -> int:
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    document = yaml.safe_load(source)
+
+    async def work(conn: AsyncConnection) -> None:
+        await import_account(
+            EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now), document
+        )
+
+    _in_transaction(settings, work)
+    print(f"account {args.account}: configuration imported")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="vpbx", description="vpbx — a self-hostable virtual PBX")
+    top.add_argument("--version", action="version", version=f"vpbx {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="migrate, seed a demo account if empty, and serve").set_defaults(
+        func=cmd_run
+    )
+    sub.add_parser("migrate", help="migrate the database to the newest schema").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("seed", help="create the demo account if the database is empty").set_defaults(
+        func=cmd_seed
+    )
+    token = sub.add_parser("operator-token", help="issue an installation operator API token")
+    token.add_argument("--label", default="cli")
+    token.set_defaults(func=cmd_operator_token)
+    config = sub.add_parser("config", help="export or import an account's configuration (YAML)")
+    config_sub = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = config_sub.add_parser("export", help="write the account configuration as YAML")
+    export.add_argument("--account", type=int, required=True)
+    export.add_argument("-o", "--output", default="-")
+    export.set_defaults(func=cmd_config_export)
+    imp = config_sub.add_parser("import", help="replace the account configuration from YAML")
+    imp.add_argument("--account", type=int, required=True)
+    imp.add_argument("file", help="YAML file, or - for standard input")
+    imp.set_defaults(func=cmd_config_import)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    try:
+        result: int = args.func(settings, args)
+    except DomainError as error:
+        print(f"error ({error.error_id}): {error.message}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
