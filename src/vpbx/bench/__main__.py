@@ -1,0 +1,154 @@
+"""`python -m vpbx.bench`: run every benchmark and write docs/benchmarks.{md,json}.
+
+A benchmark measures operations per second of one code path, best of several rounds. Where a
+reference implementation can run beside us on the same load (rtpengine, sippy), its figure is
+measured in the same run and the ratio is reported; where none exists, reference is null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    name: str
+    value: float
+    unit: str
+    reference: str | None
+    reference_value: float | None
+    ratio: float | None
+    target: str | None
+
+
+def rate(
+    work: Callable[[], object], batch: int, rounds: int = 5, min_seconds: float = 0.2
+) -> float:
+    """Best operations per second over `rounds` rounds of at least `min_seconds` each."""
+    best = 0.0
+    for _ in range(rounds):
+        done = 0
+        start = time.perf_counter()
+        while True:
+            work()
+            done += batch
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, done / elapsed)
+    return best
+
+
+def bench_schedule() -> Result:
+    from vpbx.domain.schedule import ProductionCalendar, ScheduleSpec, is_active
+
+    spec = ScheduleSpec.model_validate(
+        {
+            "kind": "weekly",
+            "use_production_calendar": True,
+            "weekly": [
+                {
+                    "weekday": d,
+                    "intervals": [
+                        {"start": "09:00", "end": "13:00"},
+                        {"start": "14:00", "end": "18:00"},
+                    ],
+                }
+                for d in range(1, 6)
+            ],
+        }
+    )
+    tz = ZoneInfo("Europe/Moscow")
+    calendar = ProductionCalendar({})
+    instant = dt.datetime(2025, 11, 5, 9, 30, tzinfo=dt.UTC)
+
+    def work() -> None:
+        for _ in range(100):
+            is_active(spec, instant, tz, calendar)
+
+    return Result("schedule.is_active", rate(work, 100), "checks/s", None, None, None, None)
+
+
+def bench_g711() -> Result:
+    from vpbx.media.g711 import ulaw_encode
+
+    frame = (np.sin(np.arange(160) * 2 * np.pi * 1000 / 8000) * 8000).astype(np.int16)
+
+    def work() -> None:
+        for _ in range(100):
+            ulaw_encode(frame)
+
+    return Result(
+        "g711.ulaw_encode 20 ms frame", rate(work, 100), "frames/s", None, None, None, None
+    )
+
+
+def bench_employee_validation() -> Result:
+    from vpbx.domain.entities.people import Employee
+
+    data = {
+        "last_name": "Иванов",
+        "extension": "101",
+        "phones": [{"kind": "sip"}, {"kind": "number", "number": "+7 495 123-45-67"}],
+    }
+
+    def work() -> None:
+        for _ in range(100):
+            Employee.model_validate(data)
+
+    return Result(
+        "domain.Employee validation", rate(work, 100), "documents/s", None, None, None, None
+    )
+
+
+BENCHMARKS: tuple[Callable[[], Result], ...] = (
+    bench_schedule,
+    bench_g711,
+    bench_employee_validation,
+)
+
+
+def main() -> None:
+    results = [bench() for bench in BENCHMARKS]
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "benchmarks.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine}.",
+        "",
+        "Method: `make bench` (`python -m vpbx.bench`): each figure is the best of 5 rounds of at",
+        "least 0.2 s of the code path in one process; references run in the same run where one",
+        "exists.",
+        "",
+        "| name | value | unit | reference | reference value | ratio | target |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        ref = r.reference or "—"
+        ref_value = f"{r.reference_value:,.0f}" if r.reference_value is not None else "—"
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "—"
+        target = r.target or "—"
+        lines.append(
+            f"| {r.name} | {r.value:,.0f} | {r.unit} | {ref} | {ref_value} | {ratio} | {target} |"
+        )
+    (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
