@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 
 from vpbx.domain.accounts import get_account, parse_account, replace_account
 from vpbx.domain.catalog import BY_NAME, Resource
 from vpbx.domain.entities.scenarios import Scenario
-from vpbx.domain.errors import ValidationFailed
+from vpbx.domain.errors import ValidationFailed, Violation
 from vpbx.domain.passwords import new_token
 from vpbx.domain.refs import Ref, field_ref, map_refs
 from vpbx.domain.scenario_graph import inserted
@@ -166,9 +165,12 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
                 entry[k] = None
             if name == "users":
                 entry.setdefault("password", new_token())  # replaced by the exported hash below
-            doc = map_refs(_parse(svc, res, entry, f"{name}.{index}"), to_db)
-            existing = await _same_login_user(svc, entry) if name == "users" else None
-            out = await svc.save(res, doc, existing)
+            try:
+                doc = map_refs(svc.parse(res, entry), to_db)
+                existing = await _same_login_user(svc, entry) if name == "users" else None
+                out = await svc.save(res, doc, existing)
+            except ValidationFailed as error:
+                raise _located(error, f"{name}.{index}") from None
             db_id = int(out.model_dump(include={"id"})["id"])
             new_ids[name][local_id] = db_id
             if secret:
@@ -180,13 +182,11 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
         await svc.update(res.name, db_id, patch)
 
 
-def _parse(svc: EntityService, res: Resource, entry: dict[str, Any], where: str) -> BaseModel:
-    try:
-        return svc.parse(res, entry)
-    except ValidationFailed as error:
-        for v in error.violations:
-            object.__setattr__(v, "field", f"{where}.{v.field}")
-        raise
+def _located(error: ValidationFailed, where: str) -> ValidationFailed:
+    """The same violations, their fields prefixed with the entry of the document."""
+    return ValidationFailed(
+        [Violation(f"{where}.{v.field}", v.rule, v.error_id) for v in error.violations]
+    )
 
 
 def _ref_kind(res: Resource, field: str) -> str:
