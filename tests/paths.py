@@ -1,4 +1,4 @@
-"""Where the shared test data lives: ../shared beside the checkout (never copied into the project)."""
+"""Where the shared test data lives: ../shared beside the checkout (never copied here)."""
 
 from pathlib import Path
 
