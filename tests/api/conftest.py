@@ -1,0 +1,272 @@
+"""A real vpbx API server per test module and backend, and helpers to drive it over HTTP.
+
+The `api` fixture (module scope, ids `sqlite` and `postgres`) migrates a fresh database, issues an
+operator token, serves `create_api` with uvicorn on 127.0.0.1 (a free port) in a background
+thread with its own event loop, and hands the tests an `Api`: an httpx client plus helpers to
+create accounts, users and a rich account (`seed_rich`, payloads in `tests/api/rich.py`).
+
+Tests that share the module's server keep to their own accounts (`new_account`), so the order of
+tests does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from tests.api import rich
+from tests.dbs import database_params, make_test_database
+from vpbx.api.app import PREFIX, create_api
+from vpbx.domain import accounts
+from vpbx.storage import tables as t
+from vpbx.storage.db import make_async_engine, make_sync_engine
+from vpbx.storage.migrate import upgrade
+
+_counter = itertools.count(1)
+
+
+def unique() -> str:
+    """7 digits, different on every call in this test run."""
+    return f"{next(_counter) % 10_000_000:07d}"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LiveServer:
+    """uvicorn serving the API in a thread with its own event loop (and its own async engine)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.operator_token = ""
+        self.port = 0
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> LiveServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, name="vpbx-api-test", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._started() and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._started():
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the API server did not start: {self._error!r}")
+        return self
+
+    def _started(self) -> bool:
+        return self._server is not None and self._server.started
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        engine = make_async_engine(self.db_url)
+        try:
+            async with engine.begin() as conn:
+                self.operator_token = await accounts.issue_token(
+                    conn, utcnow(), None, label="tests/api", operator=True
+                )
+            app = create_api(engine, utcnow)
+            config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+            self._server = uvicorn.Server(config)
+            assert self._sock is not None
+            await self._server.serve(sockets=[self._sock])
+        except BaseException as error:
+            self._error = error
+            raise
+        finally:
+            await engine.dispose()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(30)
+            assert not self._thread.is_alive(), "the API server did not stop"
+        if self._sock is not None:
+            self._sock.close()
+
+
+class Api:
+    """The served API: base URL, the operator token, an HTTP client and account helpers."""
+
+    def __init__(self, kind: str, db_url: str, server: LiveServer, client: httpx.Client) -> None:
+        self.kind = kind
+        self.db_url = db_url
+        self.base_url = f"http://127.0.0.1:{server.port}"
+        self.api_url = self.base_url + PREFIX
+        self.operator_token = server.operator_token
+        self.client = client
+        self.db = make_sync_engine(db_url, poolclass=sa.pool.NullPool)
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def headers(token: str | None, account_id: int | None = None) -> dict[str, str]:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if account_id is not None:
+            headers["X-Account-Id"] = str(account_id)
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        account_id: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """`path` is relative to /api/v1 (e.g. "/employees")."""
+        headers = self.headers(token, account_id) | kwargs.pop("headers", {})
+        return self.client.request(method, self.api_url + path, headers=headers, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, token, **kw)
+
+    def post(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, token, **kw)
+
+    def put(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("PUT", path, token, **kw)
+
+    def patch(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", path, token, **kw)
+
+    def delete(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", path, token, **kw)
+
+    def ok(self, response: httpx.Response, status: int = 200) -> Any:
+        assert response.status_code == status, (
+            f"{response.request.method} {response.request.url}: "
+            f"{response.status_code} {response.text}"
+        )
+        return response.json() if response.content else None
+
+    def openapi(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.ok(self.get("/openapi.json"))
+        return result
+
+    # -- accounts and users ----------------------------------------------------------------------
+
+    def login(self, login: str, password: str) -> str:
+        body = self.ok(self.post("/auth/login", json={"login": login, "password": password}))
+        token: str = body["token"]
+        return token
+
+    def new_account(self, name: str, **settings: Any) -> tuple[int, str]:
+        """A new account (as the operator) with an admin user; (account id, admin token)."""
+        account = self.ok(
+            self.post("/accounts", self.operator_token, json={"name": name, **settings}), 201
+        )
+        login, password = f"admin{unique()}@{account['id']}", f"admin-pass-{secrets.token_hex(4)}"
+        self.ok(
+            self.post(
+                "/users",
+                self.operator_token,
+                account_id=account["id"],
+                json={"login": login, "password": password, "role": "admin", "full_name": name},
+            ),
+            201,
+        )
+        return account["id"], self.login(login, password)
+
+    def account_id(self, token: str) -> int:
+        account_id: int = self.ok(self.get("/account", token))["id"]
+        return account_id
+
+    def user(self, account_token: str, role: str, employee_id: int | None = None) -> str:
+        """A new cabinet user of the token's account (created by its admin); his token."""
+        login, password = f"{role}{unique()}", f"{role}-pass-{secrets.token_hex(4)}"
+        body: dict[str, Any] = {"login": login, "password": password, "role": role}
+        if employee_id is not None:
+            body["employee_id"] = employee_id
+        self.ok(self.post("/users", account_token, json=body), 201)
+        return self.login(login, password)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def create(
+        self, resource: str, token: str, body: Mapping[str, Any], account_id: int | None = None
+    ) -> dict[str, Any]:
+        """POST one entity; fmc-lines go through the operator acting in the token's account."""
+        if resource in rich.OPERATOR_CREATES:
+            account_id = account_id or self.account_id(token)
+            response = self.post(
+                f"/{resource}", self.operator_token, account_id=account_id, json=body
+            )
+        else:
+            response = self.post(f"/{resource}", token, json=body)
+        created: dict[str, Any] = self.ok(response, 201)
+        return created
+
+    def seed_rich(self, token: str, mark: str | None = None) -> dict[str, int]:
+        """At least one entity of every resource of the catalogue in the token's account.
+
+        Everything the API writes goes through the API (as the admin `token`, fmc-lines as the
+        operator); calls (with a call step) and callback tasks are inserted into the database.
+        Returns {resource name: id}. `mark` is put into names and texts (default: random).
+        """
+        mark = mark or f"rich{secrets.token_hex(3)}"
+        account_id = self.account_id(token)
+        ids: dict[str, int] = {}
+        number = unique()
+        for resource in rich.ORDER:
+            body = rich.build(resource, ids, mark, number)
+            ids[resource] = self.create(resource, token, body, account_id)["id"]
+        employee = ids["employees"]
+        now = utcnow()
+        ids["calls"] = self.insert(t.calls, rich.call_row(account_id, ids, mark, now, employee))
+        self.insert(t.call_steps, rich.call_step_row(ids["calls"], mark, now))
+        ids["callback-tasks"] = self.insert(
+            t.callback_tasks, rich.callback_task_row(account_id, ids, now)
+        )
+        return ids
+
+    def insert(self, table: sa.Table, values: Mapping[str, Any]) -> int:
+        """Insert one row directly (what the switch writes); its id."""
+        with self.db.begin() as conn:
+            new_id = conn.execute(sa.insert(table).values(**values).returning(table.c.id))
+            return int(new_id.scalar_one())
+
+    def count(self, resource: str, token: str, account_id: int | None = None) -> int:
+        total: int = self.ok(self.get(f"/{resource}", token, account_id=account_id))["total"]
+        return total
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+@pytest.fixture(scope="module", params=database_params())
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    kind: str = request.param
+    with make_test_database(kind, tmp_path_factory.mktemp(f"api-{kind}")) as url:
+        upgrade(url)
+        with LiveServer(url) as server, httpx.Client(timeout=30) as client:
+            served = Api(kind, url, server, client)
+            try:
+                yield served
+            finally:
+                served.close()
