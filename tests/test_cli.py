@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import yaml
 
 VPBX = [sys.executable, "-m", "vpbx"]
@@ -62,3 +65,50 @@ def test_import_of_an_invalid_document_is_refused_and_changes_nothing(tmp_path: 
     assert "employees.0.extension" in result.stderr
     assert "88" in result.stderr
     assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {
+        "VPBX_DATA_DIR": str(tmp_path),
+        "VPBX_HTTP_PORT": str(port),
+        "VPBX_LOG_LEVEL": "WARNING",
+    }
+    env.pop("VPBX_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [*VPBX, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "vpbx run did not serve within 60 s"
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        login = httpx.post(
+            f"{base}/auth/login", json={"login": "admin@demo", "password": "demo-admin-2026"}
+        )
+        assert login.status_code == 200
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        employees = httpx.get(f"{base}/employees", headers=headers).json()
+        assert sorted(e["extension"] for e in employees["items"]) == ["101", "102"]
+        lines = httpx.get(f"{base}/sip-lines", headers=headers).json()["items"]
+        assert len(lines) == 2
+        assert all(len(line["login"]) == 7 for line in lines)
+    finally:
+        server.terminate()
+        out, _err = server.communicate(timeout=30)
+    for line in lines:
+        assert line["login"] in out  # printed for the user to type into a phone
