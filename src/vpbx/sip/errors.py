@@ -9,6 +9,11 @@ untrusted bytes alone.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vpbx.sip.message import Headers
+
 __all__ = ["LocalError", "ParseError", "SipError"]
 
 
@@ -23,13 +28,17 @@ class ParseError(SipError):
     specific code applies: 413, 416, 505, 513...). For a response, or when no response can be
     built, the message is simply discarded and ``status`` is informational.
     ``reason`` is a short English explanation, suitable for a Warning header or a log line.
+    ``headers`` is set by the parser when the rejected input was a request whose header section
+    could still be read, so that a stateless error response can be built
+    (see `vpbx.sip.message.error_response`); otherwise it is None.
     """
 
-    def __init__(self, reason: str, status: int = 400) -> None:
-        # Both go to args so that pickling/copying rebuilds an equal exception.
+    def __init__(self, reason: str, status: int = 400, *, headers: Headers | None = None) -> None:
+        # reason and status go to args so that pickling/copying rebuilds an equal exception.
         super().__init__(reason, status)
         self.status = status
         self.reason = reason
+        self.headers = headers
 
     def __str__(self) -> str:
         return f"{self.status} {self.reason}"
