@@ -1,0 +1,1 @@
+"""The asyncio edge: sockets for SIP (UDP, TCP) and, later, RTP."""

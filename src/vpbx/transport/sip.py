@@ -1,0 +1,261 @@
+"""SIP over UDP and TCP on asyncio: bytes in → parsed messages out, and messages back to peers.
+
+Malformed input never reaches the transaction user: a request whose header section is readable
+gets its 4xx (built by `error_response`), anything else is dropped, and the reason is logged. A
+TCP peer that sends garbage is disconnected; one that leaves half a message unfinished for
+`partial_timeout` seconds is disconnected too; other connections are not affected. Requests get
+`received`/`rport` on their top Via (RFC 3261 §18.2.1, RFC 3581) so responses go back where the
+request really came from, which is what phones behind NAT need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from vpbx.sip.errors import LocalError, ParseError
+from vpbx.sip.headers import Via
+from vpbx.sip.message import Message, Request, Response, error_response
+from vpbx.sip.parser import Ping, StreamFramer, is_keepalive, parse_message, serialize
+from vpbx.sip.uri import format_host
+
+log = logging.getLogger("vpbx.sip.transport")
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message came from, or goes to: transport, address, and the TCP connection id."""
+
+    transport: str
+    host: str
+    port: int
+    connection: int | None = None
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "udp"
+
+
+Handler = Callable[[Message, Peer], None]
+
+
+def stamp_via(request: Request, peer: Peer) -> Request:
+    """Add `received` (and `rport` when asked) to the top Via, RFC 3261 §18.2.1 / RFC 3581."""
+    vias = request.vias
+    if not vias:
+        return request
+    top = vias[0]
+    params: dict[str, str | None] = {}
+    if top.host != peer.host:
+        params["received"] = peer.host
+    if top.rport_requested:
+        params["rport"] = str(peer.port)
+        params["received"] = peer.host
+    if not params:
+        return request
+    stamped: Via = top.with_params(**params)
+    headers = request.headers.remove_first_value("Via").prepend("Via", str(stamped))
+    return replace(request, headers=headers)
+
+
+def response_destination(response: Response, default: Peer) -> Peer:
+    """Where a response goes: the connection it came on, else Via received/rport (§18.2.2)."""
+    if default.reliable:
+        return default
+    top = response.vias[0] if response.vias else None
+    if top is None:
+        return default
+    host = top.received or top.host
+    port = top.rport or top.port or 5060
+    return Peer("udp", host, port)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        host, port = str(addr[0]), int(str(addr[1]))
+        self.owner.on_datagram(data, Peer("udp", host, port))
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("udp socket error", extra={"error": str(exc)})
+
+
+class SipTransport:
+    """UDP and TCP listeners on one address, feeding `handler` with parsed messages."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        max_size: int = 65535,
+        partial_timeout: float = 10.0,
+        idle_timeout: float = 900.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.handler = handler
+        self.max_size = max_size
+        self.partial_timeout = partial_timeout
+        self.idle_timeout = idle_timeout
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._by_address: dict[tuple[str, int], int] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._udp, _ = await loop.create_datagram_endpoint(
+            lambda: _Udp(self), local_addr=(self.host, self.port)
+        )
+        if self.port == 0:
+            self.port = int(self._udp.get_extra_info("sockname")[1])
+        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        log.info("sip listening", extra={"host": self.host, "port": self.port})
+
+    async def stop(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+        for writer in list(self._writers.values()):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tcp is not None:
+            await self._tcp.wait_closed()
+        if self._udp is not None:
+            self._udp.close()
+
+    @property
+    def local_via_host(self) -> str:
+        return format_host(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def on_datagram(self, data: bytes, peer: Peer) -> None:
+        if is_keepalive(data):
+            return
+        try:
+            message = parse_message(data, max_size=self.max_size)
+        except ParseError as error:
+            self._reject(error, peer)
+            return
+        self._deliver(message, peer)
+
+    def _reject(self, error: ParseError, peer: Peer) -> None:
+        response = error_response(error)
+        log.info(
+            "malformed sip message",
+            extra={
+                "peer": f"{peer.transport}:{peer.host}:{peer.port}",
+                "status": error.status,
+                "reason": error.reason,
+                "answered": response is not None,
+            },
+        )
+        if response is not None:
+            self.send(response, response_destination(response, peer))
+
+    def _deliver(self, message: Message, peer: Peer) -> None:
+        if isinstance(message, Request):
+            try:
+                message = stamp_via(message, peer)
+            except ParseError as error:
+                self._reject(error, peer)
+                return
+        try:
+            self.handler(message, peer)
+        except Exception:  # the transport must outlive any bug in the layers above
+            log.exception("sip handler failed", extra={"peer": f"{peer.host}:{peer.port}"})
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn_id = next(self._ids)
+        address = writer.get_extra_info("peername")
+        peer = Peer("tcp", str(address[0]), int(address[1]), conn_id)
+        self._writers[conn_id] = writer
+        self._by_address[(peer.host, peer.port)] = conn_id
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        framer = StreamFramer(max_size=self.max_size)
+        try:
+            while True:
+                timeout = self.partial_timeout if framer.buffered else self.idle_timeout
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), timeout)
+                except TimeoutError:
+                    log.info(
+                        "tcp peer timed out",
+                        extra={
+                            "peer": f"{peer.host}:{peer.port}",
+                            "partial_bytes": framer.buffered,
+                        },
+                    )
+                    return
+                if not data:
+                    return
+                try:
+                    for item in framer.feed(data):
+                        if isinstance(item, Ping):
+                            writer.write(b"\r\n")
+                        else:
+                            self._deliver(item, peer)
+                except ParseError as error:
+                    self._reject(error, peer)
+                    await writer.drain()
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.pop(conn_id, None)
+            self._by_address.pop((peer.host, peer.port), None)
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, message: Message, peer: Peer) -> None:
+        try:
+            data = serialize(message)
+        except LocalError:
+            log.exception("cannot serialize sip message")
+            return
+        if peer.transport == "udp":
+            if self._udp is not None:
+                self._udp.sendto(data, (peer.host, peer.port))
+            return
+        conn = peer.connection or self._by_address.get((peer.host, peer.port))
+        writer = self._writers.get(conn) if conn is not None else None
+        if writer is None or writer.is_closing():
+            task = asyncio.ensure_future(self._connect_and_send(data, peer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        writer.write(data)
+
+    async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(peer.host, peer.port), 5
+            )
+        except (OSError, TimeoutError) as error:
+            log.warning(
+                "tcp connect failed",
+                extra={"peer": f"{peer.host}:{peer.port}", "error": str(error)},
+            )
+            return
+        writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        await self._serve_tcp(reader, writer)
