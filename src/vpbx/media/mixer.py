@@ -33,7 +33,9 @@ def _check(frame: Pcm, length: int) -> None:
 
 def _saturate(acc: npt.NDArray[np.int32]) -> Pcm:
     # Clipping, not wrapping: two loud talkers must sound loud, not turn into noise.
-    np.clip(acc, -32768, 32767, out=acc)
+    # minimum/maximum in place cost a third of np.clip on 160 samples.
+    np.minimum(acc, 32767, out=acc)
+    np.maximum(acc, -32768, out=acc)
     return acc.astype(np.int16)
 
 
@@ -47,16 +49,21 @@ def _frame_length(frames: Mapping[P, Pcm], frame_samples: int | None) -> int:
 
 def mix(sources: Iterable[Pcm], frame_samples: int = FRAME_SAMPLES) -> Pcm:
     """Sum frames with saturation; silence if there are none. Always a new array."""
+    first: Pcm | None = None
     acc: npt.NDArray[np.int32] | None = None
     for frame in sources:
         _check(frame, frame_samples)
-        if acc is None:
-            acc = frame.astype(np.int32)
+        if first is None:
+            first = frame
+        elif acc is None:
+            acc = first.astype(np.int32)
+            acc += frame
         else:
             acc += frame
-    if acc is None:
-        return np.zeros(frame_samples, dtype=np.int16)
-    return _saturate(acc)
+    if acc is not None:
+        return _saturate(acc)
+    # One source (a two-party bridge) needs no arithmetic at all.
+    return np.zeros(frame_samples, dtype=np.int16) if first is None else first.copy()
 
 
 def mix_for(
