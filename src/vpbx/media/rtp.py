@@ -13,6 +13,8 @@ from typing import Final, ParamSpec, TypeAlias, TypeVar
 
 __all__ = [
     "NTP_UNIX_OFFSET",
+    "RTP_HEADER_SIZE",
+    "RTP_VERSION",
     "Latch",
     "LatchState",
     "Pacer",
