@@ -1,0 +1,71 @@
+"""Running SIPp (package sip-tester) from pytest: a missing binary fails loudly, never skips."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.peers.ports import free_port
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def sipp_binary() -> str:
+    found = shutil.which("sipp")
+    assert found, "sipp is not installed: `make test` installs the Debian package sip-tester"
+    return found
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+
+    def errors(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob("*_errors.log"))
+
+    def messages(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob("*_messages.log"))
+
+
+def run_sipp(
+    scenario: str | Path,
+    target: str,
+    workdir: Path,
+    *,
+    calls: int = 1,
+    rate: int = 10,
+    transport: str = "u1",
+    timeout: float = 60,
+    extra: list[str] | None = None,
+    port: int | None = None,
+) -> SippResult:
+    """Run one SIPp scenario (a file in tests/peers/scenarios, or a built-in `-sn` name)."""
+    args = [sipp_binary(), target, "-i", "127.0.0.1", "-p", str(port or free_port())]
+    path = Path(scenario)
+    if path.suffix == ".xml":
+        args += ["-sf", str(path if path.is_absolute() else SCENARIOS / path)]
+    else:
+        args += ["-sn", str(scenario)]
+    args += [
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-t",
+        transport,
+        "-nostdin",
+        "-trace_err",
+        "-trace_msg",
+    ]
+    args += ["-timeout", f"{int(timeout)}s", "-timeout_error", "-max_recv_loops", "1000"]
+    args += extra or []
+    workdir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        args, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30, check=False
+    )
+    return SippResult(done.returncode, done.stdout, done.stderr, workdir)
