@@ -1,0 +1,268 @@
+"""Digest authentication: RFC 2617 / RFC 7616 known answers, stateless nonces, verification."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vpbx.sip.digest import (
+    HA1,
+    Challenge,
+    Credentials,
+    Verdict,
+    build_authorization,
+    choose_challenge,
+    compute_ha1,
+    digest_response,
+    make_challenge,
+    parse_authorization,
+    parse_challenge,
+    verify,
+)
+from vpbx.sip.errors import LocalError, ParseError
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+REALM = "pbx.example.com"
+
+
+def test_rfc2617_section_3_5_example() -> None:
+    ha1 = compute_ha1("Mufasa", "testrealm@host.com", "Circle Of Life")
+    response = digest_response(
+        "MD5",
+        ha1,
+        "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        "GET",
+        "/dir/index.html",
+        qop="auth",
+        nc="00000001",
+        cnonce="0a4f113b",
+    )
+    assert response == "6629fae49393a05397450978507c4ef1"
+
+
+def test_rfc2617_example_through_build_and_parse() -> None:
+    challenge = parse_challenge(
+        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+    )
+    assert challenge.qop == ("auth", "auth-int")
+    assert challenge.algorithm == "MD5"
+    value = build_authorization(
+        challenge, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b"
+    )
+    creds = parse_authorization(value)
+    assert creds.response == "6629fae49393a05397450978507c4ef1"
+    assert creds.nc == "00000001"
+    assert creds.qop == "auth"
+    assert creds.opaque == "5ccc069c403ebaf9f0171e9517f40e41"
+
+
+RFC7616 = Challenge(
+    realm="http-auth@example.org",
+    nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+    opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS",
+)
+RFC7616_CNONCE = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+        ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ],
+)
+def test_rfc7616_section_3_9_1_examples(algorithm: str, expected: str) -> None:
+    challenge = Challenge(
+        realm=RFC7616.realm, nonce=RFC7616.nonce, opaque=RFC7616.opaque, algorithm=algorithm
+    )
+    value = build_authorization(
+        challenge, "GET", "/dir/index.html", "Mufasa", "Circle of Life", RFC7616_CNONCE
+    )
+    creds = parse_authorization(value)
+    assert creds.response == expected
+    assert creds.algorithm == algorithm
+
+
+def _authorize(
+    challenge: str,
+    *,
+    password: str = "s3cret",
+    method: str = "REGISTER",
+    username: str = "alice",
+    nc: int = 1,
+) -> str:
+    return build_authorization(
+        challenge, method, "sip:pbx.example.com", username, password, "c0ffee", nc
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256", "MD5-sess", "SHA-256-sess"])
+def test_round_trip_with_our_own_challenge(algorithm: str) -> None:
+    challenge = make_challenge(REALM, 1_700_000_000.0, SECRET, algorithm)
+    assert parse_challenge(challenge).algorithm == algorithm
+    value = _authorize(challenge)
+    assert verify(value, "REGISTER", "s3cret", 1_700_000_010.0, SECRET) is Verdict.OK
+    assert verify(value, "REGISTER", "wrong", 1_700_000_010.0, SECRET) is Verdict.BAD
+    assert verify(value, "INVITE", "s3cret", 1_700_000_010.0, SECRET) is Verdict.BAD
+
+
+def test_nonce_lifetime_gives_stale_only_for_a_correct_response() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    good = _authorize(challenge)
+    bad = _authorize(challenge, password="nope")
+    assert verify(good, "REGISTER", "s3cret", 1000.0 + 299, SECRET, 300) is Verdict.OK
+    assert verify(good, "REGISTER", "s3cret", 1000.0 + 301, SECRET, 300) is Verdict.STALE
+    assert verify(bad, "REGISTER", "s3cret", 1000.0 + 301, SECRET, 300) is Verdict.BAD
+    # A nonce from the far future is forged or the clocks are broken.
+    assert verify(good, "REGISTER", "s3cret", 1000.0 - 60, SECRET, 300) is Verdict.BAD
+
+
+def test_stale_challenge_is_flagged() -> None:
+    assert parse_challenge(make_challenge(REALM, 5.0, SECRET, stale=True)).stale
+    assert not parse_challenge(make_challenge(REALM, 5.0, SECRET)).stale
+
+
+def test_foreign_or_tampered_nonce_is_bad() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    value = _authorize(challenge)
+    assert verify(value, "REGISTER", "s3cret", 1001.0, b"another secret") is Verdict.BAD
+    nonce = parse_challenge(challenge).nonce
+    stamp, mac = nonce.split(".")
+    # Moving the timestamp (to extend the lifetime) breaks the MAC.
+    forged = Challenge(realm=REALM, nonce=f"{int(stamp, 16) + 10**6:x}.{mac}")
+    assert verify(_authorize(str(forged)), "REGISTER", "s3cret", 1001.0, SECRET) is Verdict.BAD
+    # The MAC binds the realm too.
+    other = Challenge(realm="other.example.com", nonce=nonce)
+    assert verify(_authorize(str(other)), "REGISTER", "s3cret", 1001.0, SECRET) is Verdict.BAD
+
+
+def test_realm_and_uri_checks() -> None:
+    value = _authorize(make_challenge(REALM, 1000.0, SECRET))
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET, realm=REALM) is Verdict.OK
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET, realm="x") is Verdict.BAD
+    uri = "sip:pbx.example.com"
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET, uri=uri) is Verdict.OK
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET, uri="sip:x") is Verdict.BAD
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_verify_with_stored_ha1(algorithm: str) -> None:
+    value = _authorize(make_challenge(REALM, 1000.0, SECRET, algorithm))
+    ha1 = HA1(compute_ha1("alice", REALM, "s3cret", algorithm), algorithm)
+    assert verify(value, "REGISTER", ha1, 1001.0, SECRET) is Verdict.OK
+    other = "SHA-256" if algorithm == "MD5" else "MD5"
+    mismatched = HA1(compute_ha1("alice", REALM, "s3cret", other), other)
+    assert verify(value, "REGISTER", mismatched, 1001.0, SECRET) is Verdict.BAD
+    with pytest.raises(LocalError):
+        verify(value, "REGISTER", HA1("00", "SHA-512"), 1001.0, SECRET)
+
+
+def test_no_qop_rfc2069_form() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET, qop=())
+    assert "qop" not in challenge
+    value = _authorize(challenge)
+    creds = parse_authorization(value)
+    assert creds.qop is None
+    assert creds.nc is None
+    assert creds.cnonce is None
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET) is Verdict.OK
+
+
+def test_qop_auth_int_covers_the_body() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET, qop=("auth-int",))
+    value = build_authorization(
+        challenge, "INVITE", "sip:bob@pbx", "alice", "pw", "cn", body=b"v=0\r\n\xff"
+    )
+    ok = verify(value, "INVITE", "pw", 1001.0, SECRET, body=b"v=0\r\n\xff")
+    assert ok is Verdict.OK
+    assert verify(value, "INVITE", "pw", 1001.0, SECRET, body=b"v=1") is Verdict.BAD
+
+
+def test_nonce_count_is_rendered_in_hex() -> None:
+    creds = parse_authorization(_authorize(make_challenge(REALM, 1.0, SECRET), nc=26))
+    assert creds.nc == "0000001a"
+
+
+def test_quoted_username_with_special_characters() -> None:
+    value = _authorize(make_challenge(REALM, 1000.0, SECRET), username='a "b" \\c, d')
+    assert parse_authorization(value).username == 'a "b" \\c, d'
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET) is Verdict.OK
+
+
+def test_choose_challenge_prefers_sha256() -> None:
+    md5 = make_challenge(REALM, 1.0, SECRET, "MD5")
+    sha = make_challenge(REALM, 1.0, SECRET, "SHA-256")
+    assert choose_challenge([md5, sha]).algorithm == "SHA-256"
+    assert (
+        choose_challenge(
+            ["Basic realm=x", md5, 'Digest realm="r", nonce="n", algorithm=AKAv1-MD5']
+        ).algorithm
+        == "MD5"
+    )
+    with pytest.raises(ParseError):
+        choose_challenge(["Basic realm=x"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NoOneKnowsThisScheme opaque-data=here",  # RFC 4475 regaut01
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+        "Digest",
+        'Digest username="a", realm="r", nonce="n", uri="u"',  # no response
+        'Digest username="a", realm="r", nonce="n", uri="u", response="x", qop=auth',  # no nc
+        'Digest username="a", realm="r", nonce="n", uri="u", response="x", algorithm=SHA-1',
+        'Digest username="a" realm="r"',  # missing comma
+        'Digest username="a, realm="r"',  # unterminated quote
+        'Digest username="a", username="b", realm="r", nonce="n", uri="u", response="x"',
+        "Digest username=",
+    ],
+)
+def test_unparsable_or_foreign_credentials(value: str) -> None:
+    with pytest.raises(ParseError):
+        parse_authorization(value)
+    assert verify(value, "REGISTER", "pw", 1.0, SECRET) is Verdict.BAD
+
+
+def test_parse_authorization_is_tolerant_of_quoted_qop_and_case() -> None:
+    creds = parse_authorization(
+        'digest USERNAME="a", Realm="r", nonce="n", uri="sip:x", response="ab", '
+        'qop="auth", nc=00000001, cnonce="c", algorithm=md5'
+    )
+    assert creds == Credentials(
+        username="a",
+        realm="r",
+        nonce="n",
+        uri="sip:x",
+        response="ab",
+        algorithm="MD5",
+        qop="auth",
+        nc="00000001",
+        cnonce="c",
+    )
+
+
+def test_client_refuses_unusable_challenges() -> None:
+    with pytest.raises(ParseError):
+        build_authorization('Digest realm="r", nonce="n", qop="auth-conf"', "R", "u", "a", "p", "c")
+    with pytest.raises(ParseError):
+        build_authorization(
+            'Digest realm="r", nonce="n", algorithm=SHA-512', "R", "u", "a", "p", "c"
+        )
+    with pytest.raises(LocalError):
+        build_authorization('Digest realm="r", nonce="n"', "R", "u", "a", "p", "c", nc=0)
+    with pytest.raises(LocalError):
+        make_challenge(REALM, 1.0, SECRET, "SHA-512")
+    with pytest.raises(LocalError):
+        make_challenge(REALM, 1.0, b"")
+
+
+@given(st.text(max_size=200))
+def test_parse_authorization_raises_only_parse_error(value: str) -> None:
+    with contextlib.suppress(ParseError):
+        parse_authorization(value)
+    assert verify(value, "REGISTER", "pw", 1.0, SECRET) in (Verdict.BAD, Verdict.STALE, Verdict.OK)
