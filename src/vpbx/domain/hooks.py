@@ -196,16 +196,16 @@ class EmployeeHook(Hook):
                         "sip_uri_option",
                     )
                 )
-            update: dict[str, Any] = {}
             if phone.id is None or phone.id in seen_ids:
-                update["id"] = secrets.token_hex(6)
-            if phone.kind is PhoneKind.SIP and phone.sip_line_id is None:
-                update["sip_line_id"] = await create_sip_line(ctx)
-            phone = phone.model_copy(update=update) if update else phone
+                phone = phone.model_copy(update={"id": secrets.token_hex(6)})
             seen_ids.add(str(phone.id))
             phones.append(phone)
         if problems:
             raise ValidationFailed(problems)
+        # Lines are made only once every check passed: a refused employee leaves no orphan line.
+        for index, phone in enumerate(phones):
+            if phone.kind is PhoneKind.SIP and phone.sip_line_id is None:
+                phones[index] = phone.model_copy(update={"sip_line_id": await create_sip_line(ctx)})
         return doc.model_copy(update={"phones": phones})
 
 

@@ -118,14 +118,33 @@ M = TypeVar("M", bound=BaseModel)
 def map_refs(model: M, mapper: Mapper) -> M:
     """A copy of `model` with every reference replaced by `mapper(ref, id)`.
 
-    `None` from the mapper drops the item from a list (or sets an optional field to None).
+    `None` from the mapper drops the item from a list (or sets an optional field to None). A model
+    in a list whose required reference maps to None is dropped as a whole (a row of a group's
+    distribution table whose employee is gone); at the top level that is an error.
     """
+    mapped = _map_model(model, mapper)
+    if mapped is None:
+        raise ValueError(f"a required reference of {type(model).__name__} was mapped to None")
+    return mapped
+
+
+def _allows_none(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return type(None) in typing.get_args(annotation)
+    return annotation is Any or annotation is type(None)
+
+
+def _map_model(model: M, mapper: Mapper) -> M | None:
     cls = type(model)
     updates: dict[str, Any] = {}
     for name in cls.model_fields:
         value = getattr(model, name)
         ref, annotation = field_ref(cls, name)
         new = _map_value(value, ref, annotation, mapper)
+        if new is None and value is not None and not _allows_none(annotation):
+            return None
         if new is not value:
             updates[name] = new
     return model.model_copy(update=updates) if updates else model
@@ -135,7 +154,7 @@ def _map_value(value: Any, ref: Ref | None, annotation: Any, mapper: Mapper) -> 
     if value is None:
         return None
     if isinstance(value, BaseModel):
-        return map_refs(value, mapper)
+        return _map_model(value, mapper)
     if isinstance(value, list | tuple):
         item_annotation = _list_item_annotation(annotation)
         item_ref = ref or (_scalar_ref(item_annotation) if item_annotation is not None else None)

@@ -34,11 +34,46 @@ from vpbx.storage.tables import is_json
 Clock = Callable[[], dt.datetime]
 
 
-def violations_from(error: PydanticValidationError, prefix: str = "") -> ValidationFailed:
-    """The pydantic errors of a document as domain violations naming field and rule."""
+#: fields that select the variant of a discriminated union (the kind of a scenario operation)
+_DISCRIMINATORS = ("kind",)
+
+
+def _document_path(loc: Sequence[int | str], data: Any) -> list[int | str]:
+    """An error location as a path into the submitted document.
+
+    Pydantic puts the tag of a discriminated union into the location (`operations.0.auth.code`);
+    the document has no such key, so the tag is dropped (`operations.0.code`).
+    """
+    path: list[int | str] = []
+    node = data
+    for part in loc:
+        if (
+            isinstance(node, Mapping)
+            and isinstance(part, str)
+            and part not in node
+            and any(node.get(name) == part for name in _DISCRIMINATORS)
+        ):
+            continue
+        path.append(part)
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return path
+
+
+def violations_from(
+    error: PydanticValidationError, prefix: str = "", data: Any = None
+) -> ValidationFailed:
+    """The pydantic errors of a document as domain violations naming field and rule.
+
+    With the submitted `data`, the fields are paths into it (see `_document_path`).
+    """
     found = []
     for item in error.errors(include_url=False):
-        path = ".".join(str(part) for part in item["loc"])
+        path = ".".join(str(part) for part in _document_path(item["loc"], data))
         message = str(item["msg"]).removeprefix("Value error, ")
         kind = str(item.get("type", "invalid"))
         found.append(Violation(f"{prefix}{path}" or "(document)", message, kind))
@@ -209,7 +244,7 @@ class EntityService:
         try:
             return res.doc.model_validate(data)
         except PydanticValidationError as error:
-            raise violations_from(error) from None
+            raise violations_from(error, data=data) from None
 
     async def create(self, name: str, data: Mapping[str, Any]) -> BaseModel:
         res = BY_NAME[name]
@@ -244,6 +279,8 @@ class EntityService:
                     for u in unknown
                 ]
             )
+        # Write-only fields are not in the stored document: a patch without them keeps them.
+        merged.update({name: row[name] for name in res.hidden if name in row})
         merged.update(patch)
         return await self.save(res, self.parse(res, merged), entity_id)
 
@@ -283,7 +320,9 @@ class EntityService:
     def _columns(self, res: Resource, doc: BaseModel) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, info in res.doc.model_fields.items():
-            if name in res.assoc or name in res.hidden:
+            # Hidden fields are stored when they are columns (a trunk's password), not when a
+            # hook stores something else for them (a user's password hash).
+            if name in res.assoc or name not in res.table.c:
                 continue
             value = getattr(doc, name)
             if is_json(info.annotation):
@@ -357,7 +396,11 @@ class EntityService:
                 if not hits:
                     continue
                 if any(not r.ref.weak for r in hits) and res.blocks_deletion:
-                    label = res.label(doc.model_dump() | {"id": other_id})
+                    values = doc.model_dump() | {"id": other_id}
+                    if any(f not in values for f in res.label_fields):
+                        # labelled by a read-only column (a SIP line by its login)
+                        values = dict(await self._row(res, other_id)) | values
+                    label = res.label(values)
                     paths = ", ".join(r.path for r in hits if not r.ref.weak)
                     strong.append(Usage(res.section, label, paths))
                 elif any(r.ref.weak for r in hits):
