@@ -79,6 +79,7 @@ def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
     env = os.environ | {
         "VPBX_DATA_DIR": str(tmp_path),
         "VPBX_HTTP_PORT": str(port),
+        "VPBX_SIP_PORT": str(free_port()),
         "VPBX_LOG_LEVEL": "WARNING",
     }
     env.pop("VPBX_DATABASE_URL", None)

@@ -1,8 +1,11 @@
-"""The composition root: settings → engine → services → API (and, later, SIP and media)."""
+"""The composition root: settings → engine → directory, registrar, SIP endpoint, PBX → API."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -11,6 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx.api.app import create_api
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
+from vpbx.switch.b2bua import Contact
+from vpbx.switch.directory import Directory
+from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.pbx import Pbx
+from vpbx.switch.registrar_service import Registrar
+
+log = logging.getLogger("vpbx")
 
 
 def utc_now() -> dt.datetime:
@@ -22,8 +32,54 @@ class Application:
     settings: Settings
     engine: AsyncEngine
     api: FastAPI
+    endpoint: SipEndpoint
+    pbx: Pbx
+
+    async def start_sip(self) -> None:
+        await self.endpoint.start(self.pbx)
+        # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
+        self.pbx.me.port = self.endpoint.port
+
+    async def stop(self) -> None:
+        await self.pbx.stop()
+        await self.endpoint.stop()
+        await self.engine.dispose()
 
 
 def build(settings: Settings) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
-    return Application(settings, engine, create_api(engine, utc_now))
+    directory = Directory(engine)
+    endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
+    registrar = Registrar(directory, realm=settings.sip_realm)
+    pbx = Pbx(endpoint, directory, registrar, Contact(settings.public_host, settings.sip_port))
+    return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx)
+
+
+async def serve(application: Application) -> None:
+    """SIP and HTTP in one process until cancelled."""
+    import uvicorn
+
+    settings = application.settings
+    await application.start_sip()
+    log.info("sip started", extra={"host": settings.sip_host, "port": application.endpoint.port})
+    config = uvicorn.Config(
+        application.api,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        with contextlib.suppress(Exception):
+            await application.stop()
+
+
+def run_forever(application: Application) -> None:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(application))

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     sip_host: str = "0.0.0.0"
     sip_port: int = 5060
     public_host: str = Field(default="127.0.0.1", description="host shown to users for SIP lines")
+    sip_realm: str = "vpbx"
     redis_url: str = ""
     log_level: str = "INFO"
     log_json: bool = True

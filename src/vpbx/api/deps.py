@@ -26,7 +26,10 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-Conn = Annotated[AsyncConnection, Depends(connection)]
+# scope="function": commit (or roll back) before the response is sent. With the default
+# ("request") the transaction ended after the client already had its answer, so a client could
+# see 201 for a write that was not yet visible (or never committed) to its next request.
+Conn = Annotated[AsyncConnection, Depends(connection, scope="function")]
 
 
 def clock(request: Request) -> Clock:

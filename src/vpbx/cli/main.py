@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx import __version__, logs
-from vpbx.app import build, utc_now
+from vpbx.app import build, run_forever, utc_now
 from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.config_io import export_account, import_account
@@ -71,23 +71,16 @@ def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
-    import uvicorn
-
     _migrate(settings)
     text = _seed_if_empty(settings)
     http = f"http://{settings.http_host}:{settings.http_port}"
     print(text or f"vpbx {__version__}: using the existing database", flush=True)
-    print(f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)", flush=True)
-    application = build(settings)
-    config = uvicorn.Config(
-        application.api,
-        host=settings.http_host,
-        port=settings.http_port,
-        loop="uvloop",
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    print(
+        f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}\n"
+        f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)",
+        flush=True,
     )
-    uvicorn.Server(config).run()
+    run_forever(build(settings))
     return 0
 
 

@@ -255,6 +255,10 @@ class TelUri:
             raise LocalError(f"invalid telephone number {self.number!r}")
 
     @property
+    def scheme(self) -> Literal["tel"]:
+        return "tel"
+
+    @property
     def is_global(self) -> bool:
         return self.number.startswith("+")
 

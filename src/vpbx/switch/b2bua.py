@@ -1,0 +1,277 @@
+"""A back-to-back user agent call: the caller's leg (we are its UAS) and the legs we ring (we are
+their UAC), forked in parallel; the first 2xx wins, the others are CANCELled; 180/183 are relayed
+to the caller; BYE on either side ends the other; a CANCEL from the caller cancels every leg.
+
+SDP passes through unchanged here; media anchoring joins with the media layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vpbx.sip.dialog import Dialog, new_branch, new_tag
+from vpbx.sip.headers import Via
+from vpbx.sip.message import Headers, Request, Response, make_response
+from vpbx.sip.transaction import TransactionKey
+from vpbx.sip.uri import SipUri
+from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.registrar_service import Location
+from vpbx.transport.sip import Peer
+
+log = logging.getLogger("vpbx.switch.call")
+
+
+class CallState(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class OutLeg:
+    """A leg we ring: one registered contact of one phone."""
+
+    location: Location
+    request: Request
+    peer: Peer
+    key: TransactionKey
+    ring_timeout: float
+    dialog: Dialog | None = None
+    final: int | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class Contact:
+    """How we present ourselves: the Via sent-by and the Contact URI of our legs."""
+
+    host: str
+    port: int
+
+    def via(self, transport: str) -> Via:
+        return Via(transport=transport.upper(), host=self.host, port=self.port).with_params(
+            branch=new_branch(), rport=None
+        )
+
+    def uri(self, transport: str) -> str:
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"<sip:vpbx@{self.host}:{self.port}{suffix}>"
+
+
+@dataclass(slots=True)
+class B2BCall:
+    """One incoming call and the legs it rings."""
+
+    endpoint: SipEndpoint
+    me: Contact
+    request: Request
+    peer: Peer
+    key: TransactionKey
+    on_end: Callable[[B2BCall], None]
+    on_answer: Callable[[B2BCall], None]
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    tag: str = field(default_factory=new_tag)
+    state: CallState = CallState.RINGING
+    legs: list[OutLeg] = field(default_factory=list)
+    winner: OutLeg | None = None
+    dialog: Dialog | None = None
+    _retransmit: asyncio.Task[None] | None = None
+    _acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def caller(self) -> str:
+        uri = self.request.from_.uri
+        return (uri.user or "") if isinstance(uri, SipUri) else str(uri)
+
+    # -- ringing -------------------------------------------------------------------------------
+
+    def ring(self, locations: list[tuple[Location, float]]) -> None:
+        """Fork the call to every location at once, each with its ring timeout (seconds)."""
+        if not locations:
+            self.fail(480, "no registered phone to ring")
+            return
+        for location, ring_timeout in locations:
+            self._ring_one(location, ring_timeout)
+
+    def _ring_one(self, location: Location, ring_timeout: float) -> None:
+        transport = location.peer.transport
+        contact = location.contact
+        caller = self.caller or "anonymous"
+        headers = [
+            ("Via", str(self.me.via(transport))),
+            ("Max-Forwards", "70"),
+            (
+                "From",
+                f'"{caller}" <sip:{caller}@{self.me.host}>;tag={new_tag()}',
+            ),
+            ("To", f"<sip:{location.login}@{contact.host_port}>"),
+            ("Call-ID", f"{secrets.token_hex(10)}@{self.me.host}"),
+            ("CSeq", "1 INVITE"),
+            ("Contact", self.me.uri(transport)),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"),
+        ]
+        content_type = self.request.headers.get("Content-Type")
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        invite = Request("INVITE", contact, Headers(headers), self.request.body)
+        leg_holder: list[OutLeg] = []
+
+        def on_response(response: Response) -> None:
+            self._on_leg_response(leg_holder[0], response)
+
+        def on_timeout() -> None:
+            self._on_leg_final(leg_holder[0], 408)
+
+        key = self.endpoint.send_request(invite, location.peer, on_response, on_timeout)
+        leg = OutLeg(location, invite, location.peer, key, ring_timeout)
+        leg_holder.append(leg)
+        self.legs.append(leg)
+        leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
+        log.info(
+            "ringing", extra={"call": self.id, "login": location.login, "contact": str(contact)}
+        )
+
+    def _ring_timeout(self, leg: OutLeg) -> None:
+        if leg.final is None and self.state is CallState.RINGING:
+            log.info("ring timeout", extra={"call": self.id, "login": leg.location.login})
+            self.endpoint.cancel(leg.key)
+            self._on_leg_final(leg, 480)
+
+    def _on_leg_response(self, leg: OutLeg, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            if status > 100 and self.state is CallState.RINGING:
+                body = response.body if response.status == 183 else b""
+                extra = [("Contact", self.me.uri(self.peer.transport))]
+                if body:
+                    extra.append(
+                        ("Content-Type", response.headers.get("Content-Type") or "application/sdp")
+                    )
+                self.endpoint.respond(
+                    self.key,
+                    make_response(self.request, status, to_tag=self.tag, headers=extra, body=body),
+                )
+            return
+        if status < 300:
+            self._on_leg_answer(leg, response)
+            return
+        self._on_leg_final(leg, status)
+
+    def _on_leg_answer(self, leg: OutLeg, response: Response) -> None:
+        dialog = Dialog.as_uac(leg.request, response)
+        self.endpoint.send_stateless(
+            dialog.ack(leg.request, via=self.me.via(leg.peer.transport)), leg.peer
+        )
+        if self.state is not CallState.RINGING:
+            # A second phone answered too late (or the caller left): hang it up at once.
+            self._send_bye(dialog, leg.peer)
+            return
+        leg.final = response.status
+        leg.dialog = dialog
+        self.winner = leg
+        self.state = CallState.ANSWERED
+        self._stop_timer(leg)
+        for other in self.legs:
+            if other is not leg and other.final is None:
+                self.endpoint.cancel(other.key)
+                other.final = 487
+                self._stop_timer(other)
+        headers = [("Contact", self.me.uri(self.peer.transport))]
+        if response.body:
+            headers.append(
+                ("Content-Type", response.headers.get("Content-Type") or "application/sdp")
+            )
+        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=response.body)
+        self.dialog = Dialog.as_uas(self.request, self.tag)
+        self.dialog.confirm()
+        self.endpoint.respond(self.key, ok)
+        self.on_answer(self)
+        self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
+        log.info("answered", extra={"call": self.id, "login": leg.location.login})
+
+    def _on_leg_final(self, leg: OutLeg, status: int) -> None:
+        if leg.final is not None:
+            return
+        leg.final = status
+        self._stop_timer(leg)
+        if self.state is CallState.RINGING and all(other.final is not None for other in self.legs):
+            finals = [other.final for other in self.legs if other.final is not None]
+            self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
+
+    def _stop_timer(self, leg: OutLeg) -> None:
+        if leg.timer is not None:
+            leg.timer.cancel()
+            leg.timer = None
+
+    async def _retransmit_ok(self, ok: Response) -> None:
+        """§13.3.1.4: the UAS core retransmits its 2xx until the ACK comes (T1 doubling to T2)."""
+        timers = self.endpoint.layer.config
+        interval, waited = timers.t1, 0.0
+        while waited < timers.timeout:
+            try:
+                await asyncio.wait_for(self._acked.wait(), interval)
+                return
+            except TimeoutError:
+                waited += interval
+                interval = min(interval * 2, timers.t2)
+                self.endpoint.respond(self.key, ok)
+        log.warning("2xx never acknowledged: hanging up", extra={"call": self.id})
+        self.hangup_all()
+
+    # -- the caller's side ---------------------------------------------------------------------
+
+    def fail(self, status: int, reason: str) -> None:
+        if self.state is not CallState.RINGING:
+            return
+        self.state = CallState.ENDED
+        for leg in self.legs:
+            self._stop_timer(leg)
+        log.info("call failed", extra={"call": self.id, "status": status, "reason": reason})
+        self.endpoint.respond(self.key, make_response(self.request, status, to_tag=self.tag))
+        self.on_end(self)
+
+    def caller_cancelled(self) -> None:
+        for leg in self.legs:
+            if leg.final is None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 487
+            self._stop_timer(leg)
+        self.state = CallState.ENDED
+        self.on_end(self)
+
+    def acked(self) -> None:
+        self._acked.set()
+
+    def on_bye(self, from_caller: bool) -> None:
+        """A BYE came from one side: hang up the other."""
+        if self.state is CallState.ENDED:
+            return
+        self.state = CallState.ENDED
+        self._acked.set()
+        if from_caller:
+            if self.winner is not None and self.winner.dialog is not None:
+                self._send_bye(self.winner.dialog, self.winner.peer)
+        elif self.dialog is not None:
+            self._send_bye(self.dialog, self.peer)
+        log.info("call ended", extra={"call": self.id, "by": "caller" if from_caller else "callee"})
+        self.on_end(self)
+
+    def hangup_all(self) -> None:
+        if self.state is CallState.ENDED:
+            return
+        self.state = CallState.ENDED
+        if self.winner is not None and self.winner.dialog is not None:
+            self._send_bye(self.winner.dialog, self.winner.peer)
+        if self.dialog is not None:
+            self._send_bye(self.dialog, self.peer)
+        self.on_end(self)
+
+    def _send_bye(self, dialog: Dialog, peer: Peer) -> None:
+        bye = dialog.request("BYE", via=self.me.via(peer.transport))
+        dialog.terminate()
+        self.endpoint.send_request(bye, peer, lambda _response: None)

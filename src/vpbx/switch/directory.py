@@ -1,0 +1,190 @@
+"""What the switch asks the configuration: lines by login, numbers, trunks by source, employees.
+
+Read straight from the database on every call so that a change made in the cabinet applies to
+the next call without a reload (GRP-3); the queries are by indexed columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vpbx.storage import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class LineInfo:
+    account_id: int
+    line_id: int
+    login: str
+    password: str
+    mode: str
+    caller_id_number_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    account_id: int
+    number_id: int
+    number: str
+    kind: str
+    rules: list[dict[str, Any]]
+    trunk_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkInfo:
+    account_id: int
+    trunk_id: int
+    name: str
+    host: str
+    port: int
+    transport: str
+    allow_ips: tuple[str, ...]
+    username: str
+    password: str
+    registration: bool
+    outbound: bool
+
+    def allows(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        for entry in self.allow_ips:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+
+class Directory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def line(self, login: str) -> LineInfo | None:
+        query = sa.select(t.sip_lines).where(t.sip_lines.c.login == login)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return LineInfo(
+            row["account_id"],
+            row["id"],
+            row["login"],
+            row["password"],
+            row["mode"],
+            row["caller_id_number_id"],
+        )
+
+    async def number(self, number: str) -> NumberInfo | None:
+        query = sa.select(t.numbers).where(t.numbers.c.number == number)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return NumberInfo(
+            row["account_id"],
+            row["id"],
+            row["number"],
+            row["kind"],
+            list(row["rules"]),
+            row["trunk_id"],
+        )
+
+    async def trunks(self) -> list[TrunkInfo]:
+        query = sa.select(t.trunks).where(t.trunks.c.enabled.is_(True)).order_by(t.trunks.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            TrunkInfo(
+                r["account_id"],
+                r["id"],
+                r["name"],
+                r["host"],
+                r["port"],
+                r["transport"],
+                tuple(r["allow_ips"]),
+                r["username"],
+                r["password"],
+                r["registration"],
+                r["outbound"],
+            )
+            for r in rows
+        ]
+
+    async def trunk_for_source(self, host: str) -> list[TrunkInfo]:
+        """Trunks whose allow-list (or registration host) covers `host`."""
+        return [tr for tr in await self.trunks() if tr.allows(host) or tr.host == host]
+
+    async def scenario(self, account_id: int, scenario_id: int) -> dict[str, Any] | None:
+        query = sa.select(t.scenarios).where(
+            t.scenarios.c.account_id == account_id, t.scenarios.c.id == scenario_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else dict(row)
+
+    async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        query = sa.select(t.employees).where(
+            t.employees.c.account_id == account_id, t.employees.c.id.in_(ids)
+        )
+        async with self.engine.connect() as conn:
+            rows = {r["id"]: dict(r) for r in (await conn.execute(query)).mappings().all()}
+        return [rows[i] for i in ids if i in rows]
+
+    async def group_members(self, account_id: int, group_id: int) -> list[int]:
+        query = (
+            sa.select(t.group_members.c.employee_id)
+            .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+            .where(t.groups.c.account_id == account_id, t.groups.c.id == group_id)
+            .order_by(t.group_members.c.position)
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())
+
+    async def line_logins(self, line_ids: list[int]) -> dict[int, str]:
+        if not line_ids:
+            return {}
+        query = sa.select(t.sip_lines.c.id, t.sip_lines.c.login).where(
+            t.sip_lines.c.id.in_(line_ids)
+        )
+        async with self.engine.connect() as conn:
+            return {r.id: r.login for r in (await conn.execute(query)).all()}
+
+    async def save_registration(
+        self,
+        line_id: int,
+        bindings: list[tuple[str, str, str, dt.datetime]],
+        now: dt.datetime,
+    ) -> None:
+        """Mirror a line's current bindings for the cabinet (SIP-2)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t.sip_registrations).where(t.sip_registrations.c.sip_line_id == line_id)
+            )
+            if bindings:
+                await conn.execute(
+                    sa.insert(t.sip_registrations),
+                    [
+                        {
+                            "sip_line_id": line_id,
+                            "contact": contact,
+                            "user_agent": agent,
+                            "source": source,
+                            "node": "",
+                            "expires_at": expires,
+                            "updated_at": now,
+                        }
+                        for contact, agent, source, expires in bindings
+                    ],
+                )

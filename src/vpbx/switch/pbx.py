@@ -1,0 +1,201 @@
+"""The transaction user of the PBX: registrar, OPTIONS, incoming calls from trunks, dialogs.
+
+Calls to a virtual number are accepted only from the account's trunks (SIP-4); anything else
+asking for a virtual number gets 403. Until the scenario engine drives calls, a call is routed by
+the number's first enabled rule to the first Forward operation of its scenario, and rings the
+registered SIP lines of the employees (or group members) it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from vpbx.sip.dialog import DialogId, incoming_dialog_id
+from vpbx.sip.message import Request, Response, make_response
+from vpbx.sip.transaction import CancelReceived, TransactionKey
+from vpbx.sip.uri import SipUri, TelUri
+from vpbx.switch.b2bua import B2BCall, CallState, Contact
+from vpbx.switch.directory import Directory
+from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.registrar_service import Location, Registrar
+from vpbx.transport.sip import Peer
+
+log = logging.getLogger("vpbx.switch")
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+
+
+def request_user(request: Request) -> str | None:
+    uri = request.uri
+    if isinstance(uri, SipUri):
+        return uri.user
+    if isinstance(uri, TelUri):
+        return uri.digits
+    return None
+
+
+class Pbx:
+    """Implements `RequestHandler` for the endpoint."""
+
+    def __init__(
+        self, endpoint: SipEndpoint, directory: Directory, registrar: Registrar, me: Contact
+    ) -> None:
+        self.endpoint = endpoint
+        self.directory = directory
+        self.registrar = registrar
+        self.me = me
+        self.calls: dict[TransactionKey, B2BCall] = {}
+        self.by_dialog: dict[DialogId, tuple[B2BCall, bool]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("request handling failed", exc_info=task.exception())
+
+    async def stop(self) -> None:
+        for call in list(self.calls.values()):
+            call.hangup_all()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- RequestHandler ------------------------------------------------------------------------
+
+    def on_request(self, request: Request, peer: Peer, key: TransactionKey) -> None:
+        method = request.method
+        if request.to_tag is not None:
+            self._in_dialog(request, peer, key)
+        elif method == "REGISTER":
+            self._spawn(self._register(request, peer, key))
+        elif method == "OPTIONS":
+            headers = [("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "")]
+            self.endpoint.respond(key, make_response(request, 200, headers=headers))
+        elif method == "INVITE":
+            self._spawn(self._invite(request, peer, key))
+        elif method in ("BYE", "INFO", "UPDATE"):
+            self.endpoint.respond(key, make_response(request, 481))
+        else:
+            self.endpoint.respond(key, make_response(request, 405, headers=[("Allow", ALLOW)]))
+
+    def on_cancel(self, event: CancelReceived[Peer]) -> None:
+        call = self.calls.get(event.invite_key) if event.invite_key is not None else None
+        self.endpoint.answer_cancel(event, to_tag=call.tag if call is not None else None)
+        if call is not None and call.state is CallState.RINGING:
+            call.caller_cancelled()
+
+    def on_ack(self, request: Request, peer: Peer) -> None:
+        dialog_id = incoming_dialog_id(request)
+        found = self.by_dialog.get(dialog_id) if dialog_id is not None else None
+        if found is not None:
+            found[0].acked()
+
+    def on_stray_response(self, response: Response, peer: Peer) -> None:
+        log.debug("stray response", extra={"status": response.status})
+
+    # -- registrar -----------------------------------------------------------------------------
+
+    async def _register(self, request: Request, peer: Peer, key: TransactionKey) -> None:
+        response = await self.registrar.register(request, peer, self.endpoint.now())
+        if response is not None:
+            self.endpoint.respond(key, response)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def _invite(self, request: Request, peer: Peer, key: TransactionKey) -> None:
+        called = request_user(request)
+        number = await self.directory.number(called) if called else None
+        if number is not None:
+            trunks = await self.directory.trunk_for_source(peer.host)
+            if not any(t.account_id == number.account_id for t in trunks):
+                log.warning(
+                    "call to a virtual number from outside its trunks refused",
+                    extra={"number": called, "source": peer.host},
+                )
+                self.endpoint.respond(key, make_response(request, 403))
+                return
+            call = B2BCall(self.endpoint, self.me, request, peer, key, self._ended, self._answered)
+            self.calls[key] = call
+            call.ring(await self._locations_for_number(number.account_id, number.rules))
+            return
+        self.endpoint.respond(key, make_response(request, 404))
+
+    async def _locations_for_number(
+        self, account_id: int, rules: list[dict[str, Any]]
+    ) -> list[tuple[Location, float]]:
+        rule = next((r for r in rules if r.get("enabled", True)), None)
+        if rule is None:
+            return []
+        scenario = await self.directory.scenario(account_id, int(rule["scenario_id"]))
+        if scenario is None:
+            return []
+        forward = next((op for op in scenario["operations"] if op.get("kind") == "forward"), None)
+        if forward is None:
+            return []
+        employee_ids: list[int] = []
+        for target in forward.get("targets", []):
+            if target.get("group_id") is not None:
+                employee_ids += await self.directory.group_members(
+                    account_id, int(target["group_id"])
+                )
+            elif target.get("employee_id") is not None:
+                employee_ids.append(int(target["employee_id"]))
+        employees = await self.directory.employees(account_id, list(dict.fromkeys(employee_ids)))
+        phones = [
+            phone
+            for employee in employees
+            if employee["calls_enabled"]
+            for phone in employee["phones"]
+            if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
+        ]
+        logins = await self.directory.line_logins([p["sip_line_id"] for p in phones])
+        now = self.endpoint.now()
+        found: list[tuple[Location, float]] = []
+        for phone in phones:
+            login = logins.get(phone["sip_line_id"])
+            if login is None:
+                continue
+            for location in self.registrar.locations(login, phone["sip_line_id"], now):
+                found.append((location, float(phone.get("ring_timeout", 20))))
+        return found
+
+    def _answered(self, call: B2BCall) -> None:
+        """Both dialogs exist once the call is answered: index them for in-dialog requests."""
+        if call.dialog is not None:
+            self.by_dialog[call.dialog.id] = (call, True)
+        if call.winner is not None and call.winner.dialog is not None:
+            self.by_dialog[call.winner.dialog.id] = (call, False)
+
+    def _ended(self, call: B2BCall) -> None:
+        self.calls.pop(call.key, None)
+        for dialog_id in [d for d, (c, _) in self.by_dialog.items() if c is call]:
+            del self.by_dialog[dialog_id]
+
+    def _in_dialog(self, request: Request, peer: Peer, key: TransactionKey) -> None:
+        dialog_id = incoming_dialog_id(request)
+        found = self.by_dialog.get(dialog_id) if dialog_id is not None else None
+        if found is None:
+            self.endpoint.respond(key, make_response(request, 481))
+            return
+        call, from_caller = found
+        dialog = call.dialog if from_caller else (call.winner.dialog if call.winner else None)
+        if dialog is not None:
+            refused = dialog.receive(request)
+            if refused is not None:
+                self.endpoint.respond(key, make_response(request, refused))
+                return
+        if request.method == "BYE":
+            self.endpoint.respond(key, make_response(request, 200))
+            call.on_bye(from_caller)
+        elif request.method == "INVITE":
+            # Re-INVITE (hold, session refresh): keep the media as it is until media anchoring.
+            self.endpoint.respond(key, make_response(request, 488 if request.body else 200))
+        else:
+            self.endpoint.respond(key, make_response(request, 200))

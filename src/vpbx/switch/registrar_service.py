@@ -1,0 +1,149 @@
+"""The registrar of SIP lines (SIP-1, SIP-2): digest authentication against the line's password,
+bindings in memory (the switch forks calls to them) mirrored to the database for the cabinet.
+
+Unknown logins and wrong passwords get the same 401 with a fresh challenge (no enumeration); a
+source address that fails 10 times within a minute is ignored for `ban_seconds`, and logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from vpbx.sip import digest
+from vpbx.sip.errors import ParseError
+from vpbx.sip.message import Request, Response, make_response
+from vpbx.sip.registrar import AuthGuard, Binding, Bindings, Outcome
+from vpbx.sip.uri import SipUri
+from vpbx.switch.directory import Directory, LineInfo
+from vpbx.transport.sip import Peer
+
+log = logging.getLogger("vpbx.sip.registrar")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where to reach a registered line: the contact and the address it registered from."""
+
+    line_id: int
+    login: str
+    contact: SipUri
+    peer: Peer
+
+
+@dataclass(slots=True)
+class Registrar:
+    directory: Directory
+    realm: str = "vpbx"
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    guard: AuthGuard = field(default_factory=AuthGuard)
+    bindings: Bindings = field(default_factory=Bindings)
+    _peers: dict[tuple[str, str], Peer] = field(default_factory=dict)
+
+    def challenge(
+        self, request: Request, now: float, *, stale: bool = False, proxy: bool = False
+    ) -> Response:
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        value = digest.make_challenge(self.realm, now, self.secret, stale=stale)
+        return make_response(
+            request, 407 if proxy else 401, to_tag=secrets.token_hex(4), headers=[(name, value)]
+        )
+
+    async def authenticate(
+        self, request: Request, peer: Peer, now: float, *, proxy: bool = False
+    ) -> tuple[LineInfo | None, Response | None]:
+        """The line whose credentials `request` carries, or the response to send instead.
+
+        Returns (None, None) when the source is being ignored (the request gets no answer).
+        """
+        if self.guard.blocked(peer.host, now):
+            return None, None
+        header = request.headers.get("Proxy-Authorization" if proxy else "Authorization")
+        if header is None:
+            return None, self.challenge(request, now, proxy=proxy)
+        try:
+            credentials = digest.parse_authorization(header)
+        except ParseError:
+            return None, self.challenge(request, now, proxy=proxy)
+        line = await self.directory.line(credentials.username)
+        # An unknown login is checked against a random password: the same work, the same 401.
+        password = line.password if line is not None else secrets.token_hex(16)
+        verdict = digest.verify(
+            credentials, request.method, password, now, self.secret, realm=self.realm
+        )
+        if verdict is digest.Verdict.OK and line is not None:
+            self.guard.success(peer.host)
+            return line, None
+        if verdict is digest.Verdict.STALE and line is not None:
+            return None, self.challenge(request, now, stale=True, proxy=proxy)
+        if self.guard.failure(peer.host, now):
+            log.warning(
+                "source ignored after repeated authentication failures",
+                extra={"source": peer.host, "seconds": self.guard.ban_seconds},
+            )
+        return None, self.challenge(request, now, proxy=proxy)
+
+    async def register(self, request: Request, peer: Peer, now: float) -> Response | None:
+        line, refusal = await self.authenticate(request, peer, now)
+        if line is None:
+            return refusal
+        to_uri = request.to.uri
+        if not isinstance(to_uri, SipUri) or to_uri.user != line.login:
+            return make_response(request, 403, "Forbidden (To does not match the credentials)")
+        result = self.bindings.apply(
+            line.login, request, now, (peer.host, peer.port), peer.transport
+        )
+        if result.outcome is Outcome.INTERVAL_TOO_BRIEF:
+            return make_response(
+                request, 423, headers=[("Min-Expires", str(self.bindings.min_expires))]
+            )
+        if result.outcome is not Outcome.OK:
+            return make_response(request, result.status, result.reason or None)
+        for binding in result.bindings:
+            self._peers[(line.login, str(binding.uri))] = peer
+        await self._mirror(line, result.bindings, now)
+        contacts = [
+            ("Contact", f"<{binding.uri}>;expires={binding.remaining(now)}")
+            for binding in result.bindings
+        ]
+        log.info(
+            "registered",
+            extra={
+                "login": line.login,
+                "contacts": len(result.bindings),
+                "source": f"{peer.host}:{peer.port}",
+            },
+        )
+        return make_response(request, 200, headers=[*contacts, ("Date", _http_date())])
+
+    async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
+        wall = dt.datetime.now(dt.UTC)
+        rows = [
+            (
+                str(b.uri),
+                b.user_agent,
+                f"{b.transport}:{b.source[0]}:{b.source[1]}",
+                wall + dt.timedelta(seconds=b.remaining(now)),
+            )
+            for b in bindings
+        ]
+        await self.directory.save_registration(line.line_id, rows, wall)
+
+    def locations(self, login: str, line_id: int, now: float) -> list[Location]:
+        """Where a line can be rung now (newest registration first)."""
+        found = []
+        for binding in self.bindings.current(login, now):
+            uri = binding.uri
+            if not isinstance(uri, SipUri):
+                continue
+            peer = self._peers.get((login, str(uri)))
+            if peer is None:
+                peer = Peer(binding.transport, binding.source[0], binding.source[1])
+            found.append(Location(line_id, login, uri, peer))
+        return found
+
+
+def _http_date() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
