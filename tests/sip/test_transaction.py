@@ -402,8 +402,11 @@ def test_retransmitted_requests_are_absorbed_and_reanswered_with_the_last_respon
     layer.drain()
     layer.receive(invite, PHONE, 0.7)
     assert sends(layer.drain()) == [busy]
+    # A second final response is discarded (§17.2.2), e.g. a TU racing a CANCEL.
+    assert not layer.respond(invite, answer(invite, 500), 0.8)
+    assert layer.drain() == []
     with pytest.raises(LocalError):
-        layer.respond(invite, answer(invite, 500), 0.8)
+        layer.respond(invite, answer(request(seq=7), 500), 0.8)
 
 
 def test_server_invite_2xx_ends_it_but_invite_retransmissions_are_still_absorbed() -> None:
@@ -598,6 +601,23 @@ def test_cancel_matching_no_invite_gets_481() -> None:
     assert isinstance(sent, Send)
     assert isinstance(sent.message, Response)
     assert sent.message.status == 481
+    assert sent.message.to_tag  # a final response always carries a To tag (§8.2.6.2)
+
+
+def test_cancel_after_the_2xx_is_answered_200_with_the_2xx_tag_and_no_487() -> None:
+    layer: TransactionLayer[Addr] = TransactionLayer()
+    invite = request()
+    layer.receive(invite, PHONE, 0.0)
+    layer.respond(invite, answer(invite, 200), 0.1)
+    layer.drain()
+    layer.receive(build_cancel_like(invite), PHONE, 0.2)
+    [event] = layer.drain()
+    assert isinstance(event, CancelReceived)
+    assert event.invite_key == server_key(invite)
+    assert not event.invite_pending
+    layer.answer_cancel(event, 0.2)
+    replies = [m for m in sends(layer.drain()) if isinstance(m, Response)]
+    assert [(r.status, r.cseq.method, r.to_tag) for r in replies] == [(200, "CANCEL", "callee9")]
 
 
 # -- merged requests -------------------------------------------------------------------------

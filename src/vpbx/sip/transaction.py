@@ -11,7 +11,8 @@ API notes
   Raises `ParseError` when the Via/CSeq/From/To/Call-ID needed for matching is malformed.
 * ``send_request(request, destination, now, reliable=None) -> TransactionKey`` starts a client
   transaction; the request must carry its own RFC 3261 branch (the TU picks it).
-* ``respond(request_or_key, response, now)`` answers through the server transaction.
+* ``respond(request_or_key, response, now) -> bool`` answers through the server transaction;
+  False when discarded because a final response was already sent (§17.2.2).
 * ``cancel(invite_key, now)`` sends a CANCEL once a provisional response was received (§9.1);
   ``answer_cancel(event, now)`` is the usual reaction to `CancelReceived` (200 + 487, or 481).
 * ``transport_error(key, now)``, ``get_timer()`` (earliest deadline or None) and
@@ -29,6 +30,7 @@ TU can retransmit its 2xx with ``respond``.
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeAlias, TypeVar
 
@@ -567,7 +569,8 @@ class ServerInviteTransaction(_Transaction[P]):
             case _:
                 pass  # Confirmed: only ACK retransmissions would be expected; absorb
 
-    def respond(self, response: Response, now: float) -> None:
+    def respond(self, response: Response, now: float) -> bool:
+        """Send the TU's response; False when discarded (a final one was already sent)."""
         _check_answers(self.request, response)
         status = response.status
         match self.state:
@@ -589,7 +592,9 @@ class ServerInviteTransaction(_Transaction[P]):
                     self._timers[TimerName.G] = now + self.config.t1
                 self._timers[TimerName.H] = now + self.config.timeout
             case _:
-                raise LocalError(f"INVITE transaction {self.key} already has a final response")
+                # §17.2.2 discards such responses; a TU racing a CANCEL or timeout gets False.
+                return False
+        return True
 
     def _trying(self) -> None:
         self.last_response = make_response(self.request, 100)
@@ -652,7 +657,8 @@ class ServerNonInviteTransaction(_Transaction[P]):
         ):
             self._send(self.last_response)
 
-    def respond(self, response: Response, now: float) -> None:
+    def respond(self, response: Response, now: float) -> bool:
+        """Send the TU's response; False when discarded (a final one was already sent)."""
         _check_answers(self.request, response)
         match self.state:
             case ServerNonInviteState.TRYING | ServerNonInviteState.PROCEEDING:
@@ -664,7 +670,8 @@ class ServerNonInviteTransaction(_Transaction[P]):
                     self.state = ServerNonInviteState.COMPLETED
                     self._linger(TimerName.J, 0 if self.reliable else self.config.timeout, now)
             case _:
-                raise LocalError(f"transaction {self.key} already has a final response")
+                return False  # §17.2.2: "MUST be discarded while in the Completed state"
+        return True
 
     def _fire(self, name: TimerName, now: float) -> None:
         if name is TimerName.J:
@@ -698,8 +705,11 @@ class _MergeKey:
 
 @dataclass(frozen=True, slots=True)
 class _Accepted(Generic[P]):
+    """What is left of an INVITE server transaction after its 2xx (see the module docstring)."""
+
     source: P
     until: float
+    to_tag: str | None
 
 
 class TransactionLayer(Generic[P]):
@@ -841,8 +851,14 @@ class TransactionLayer(Generic[P]):
         self._collect(txn, now)
         return key
 
-    def respond(self, target: Request | TransactionKey, response: Response, now: float) -> None:
-        """Send ``response`` through the server transaction of ``target``."""
+    def respond(self, target: Request | TransactionKey, response: Response, now: float) -> bool:
+        """Send ``response`` through the server transaction of ``target``.
+
+        Returns False when it is discarded: the transaction already sent a final response, or
+        is gone (it can only end after one, or on a transport error). A 2xx for an INVITE
+        answered with a 2xx less than 64*T1 ago is sent: that is the TU retransmitting it.
+        Raises `LocalError` if the response's CSeq does not answer the request.
+        """
         key = server_key(target) if isinstance(target, Request) else target
         txn = self._servers.get(key)
         if txn is None:
@@ -850,10 +866,11 @@ class TransactionLayer(Generic[P]):
             if accepted is not None and 200 <= response.status < 300:
                 # The TU retransmits its 2xx (§13.3.1.4) after the transaction ended.
                 self._out.append(Send(response, accepted.source, key))
-                return
-            raise LocalError(f"no server transaction {key}")
-        txn.respond(response, now)
+                return True
+            return False
+        sent = txn.respond(response, now)
         self._collect(txn, now)
+        return sent
 
     def cancel(self, invite_key: TransactionKey, now: float) -> TransactionKey | None:
         """CANCEL a pending INVITE; returns the CANCEL's key, or None if too late.
@@ -884,20 +901,25 @@ class TransactionLayer(Generic[P]):
     ) -> None:
         """The usual answer to a CANCEL: 200 and 487 to the pending INVITE, else 481 (§9.2).
 
-        The To tag (same in both, §9.2) defaults to the one of the INVITE's last provisional.
+        The To tag (the same in both, §9.2) defaults to the one the INVITE was answered with,
+        else a fresh one: a final response must carry a tag (§8.2.6.2).
         """
-        invite = None if event.invite_key is None else self._servers.get(event.invite_key)
-        if event.invite_key is None:
-            self.respond(event.key, make_response(event.request, 481), now)
+        invite_key = event.invite_key
+        if invite_key is None:
+            tag = to_tag or _new_tag()
+            self.respond(event.key, make_response(event.request, 481, to_tag=tag), now)
             return
-        tag = to_tag if to_tag is not None else None if invite is None else invite.to_tag
+        invite = self._servers.get(invite_key)
+        accepted = self._accepted.get(invite_key)
+        known = accepted.to_tag if accepted is not None else None
+        if isinstance(invite, ServerInviteTransaction):
+            known = invite.to_tag
+        tag = to_tag or known or _new_tag()
         self.respond(event.key, make_response(event.request, 200, to_tag=tag), now)
-        if isinstance(invite, ServerInviteTransaction) and invite.state is (
-            ServerInviteState.PROCEEDING
+        if isinstance(invite, ServerInviteTransaction) and (
+            invite.state is ServerInviteState.PROCEEDING
         ):
-            if tag is None:
-                raise LocalError("a 487 needs a To tag: pass to_tag")
-            self.respond(invite.key, make_response(invite.request, 487, to_tag=tag), now)
+            self.respond(invite_key, make_response(invite.request, 487, to_tag=tag), now)
 
     def transport_error(self, key: TransactionKey, now: float) -> None:
         """The transport could not send for ``key``: end it (§17.1.4, §17.2.4)."""
@@ -966,7 +988,7 @@ class TransactionLayer(Generic[P]):
             del self._servers[key]
         if isinstance(txn, ServerInviteTransaction) and txn.accepted:
             # Keep the merge entry too: a forked copy arriving after our 2xx is still merged.
-            self._accepted[key] = _Accepted(txn.peer, now + self.config.timeout)
+            self._accepted[key] = _Accepted(txn.peer, now + self.config.timeout, txn.to_tag)
         else:
             self._forget_merge(key)
 
@@ -974,6 +996,10 @@ class TransactionLayer(Generic[P]):
         merge = self._merge_of.pop(key, None)
         if merge is not None and self._merge.get(merge) == key:
             del self._merge[merge]
+
+
+def _new_tag() -> str:
+    return secrets.token_hex(6)
 
 
 def _merge_key(request: Request) -> _MergeKey | None:
