@@ -446,6 +446,41 @@ def test_server_non_invite_reanswers_retransmissions_until_timer_j() -> None:
     assert run_timers(layer, 100.0) == [(32.3, Terminated(key, TerminationReason.COMPLETED))]
 
 
+def test_server_non_invite_repeats_its_provisional_then_discards_a_second_final() -> None:
+    layer: TransactionLayer[Addr] = TransactionLayer()
+    options = request("OPTIONS", branch="z9hG4bKopt")
+    layer.receive(options, PHONE, 0.0)
+    trying = make_response(options, 100)
+    assert layer.respond(options, trying, 0.1)
+    layer.receive(options, PHONE, 0.5)
+    assert sends(layer.drain()) == [trying, trying]
+    assert layer.respond(options, answer(options, 200), 0.6)
+    assert not layer.respond(options, answer(options, 500), 0.7)
+    assert sends(layer.drain()) == [answer(options, 200)]
+
+
+def test_misuse_is_a_local_error() -> None:
+    layer: TransactionLayer[Addr] = TransactionLayer()
+    key = layer.send_request(request("OPTIONS", branch="z9hG4bKopt"), PBX, 0.0)
+    with pytest.raises(LocalError):
+        layer.send_request(request("OPTIONS", branch="z9hG4bKopt"), PBX, 0.0)  # reused branch
+    with pytest.raises(LocalError):
+        layer.cancel(key, 0.0)  # only INVITEs are cancelled
+    with pytest.raises(LocalError):
+        TimerConfig(t1=5.0, t2=4.0)
+
+
+def test_transport_error_on_a_server_transaction() -> None:
+    layer: TransactionLayer[Addr] = TransactionLayer()
+    invite = request()
+    layer.receive(invite, PHONE, 0.0)
+    layer.drain()
+    layer.transport_error(server_key(invite), 0.1)
+    assert layer.drain() == [Terminated(server_key(invite), TerminationReason.TRANSPORT_ERROR)]
+    assert layer.active == 0
+    assert not layer.respond(invite, answer(invite, 486), 0.2)
+
+
 def test_server_non_invite_over_tcp_ends_at_the_final_response() -> None:
     layer: TransactionLayer[Addr] = TransactionLayer()
     options = request("OPTIONS", branch="z9hG4bKopt")

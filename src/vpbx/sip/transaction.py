@@ -956,14 +956,11 @@ class TransactionLayer(Generic[P]):
     # -- internals ----------------------------------------------------------------------------
 
     def _release_cancel(self, txn: ClientInviteTransaction[P], now: float) -> None:
-        match txn.state:
-            case ClientInviteState.CALLING:
-                pass  # still no provisional: keep holding
-            case ClientInviteState.PROCEEDING:
-                self._held_cancels.discard(txn.key)
-                self._start_cancel(txn, now)
-            case _:
-                self._held_cancels.discard(txn.key)  # final response: nothing to cancel
+        # Any response ends Calling: a provisional lets the CANCEL go (§9.1), a final response
+        # leaves nothing to cancel.
+        self._held_cancels.discard(txn.key)
+        if txn.state is ClientInviteState.PROCEEDING:
+            self._start_cancel(txn, now)
 
     def _start_cancel(self, txn: ClientInviteTransaction[P], now: float) -> None:
         txn.cancel_sent = True
