@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, overload
 
 from vpbx.sip._scan import is_token, quote_string, split_commas
 from vpbx.sip.errors import LocalError, ParseError
@@ -186,6 +186,12 @@ class Headers:
 
     def items(self) -> tuple[tuple[str, str], ...]:
         return self._items
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str) -> str: ...
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line called ``name``."""
