@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpbx.sip.errors import LocalError
+from vpbx.sip.errors import LocalError, ParseError
 from vpbx.sip.message import Headers, Request, Response, make_response
 from vpbx.sip.transaction import (
     Ack,
@@ -125,6 +125,16 @@ def test_rfc2543_requests_without_a_branch_get_a_fallback_key() -> None:
     ack = ack_for(old, answer(old, 486))
     assert server_key(old) == server_key(ack)
     assert server_key(old) != server_key(request(branch="", seq=2))
+
+
+def test_a_request_unfit_for_matching_raises_parse_error_and_leaves_no_state() -> None:
+    layer: TransactionLayer[Addr] = TransactionLayer()
+    bad = request()
+    bad = Request("INVITE", bad.uri, bad.headers.set("From", "<sip:alice@a.example"))
+    with pytest.raises(ParseError):
+        layer.receive(bad, PHONE, 0.0)
+    assert layer.active == 0
+    assert layer.drain() == []
 
 
 def test_a_client_transaction_needs_an_rfc3261_branch() -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "ClientInviteTransaction",
     "ClientNonInviteState",
     "ClientNonInviteTransaction",
+    "ClientTransaction",
     "Deliver",
     "Endpoint",
     "MergedRequest",
@@ -54,6 +55,7 @@ __all__ = [
     "ServerInviteTransaction",
     "ServerNonInviteState",
     "ServerNonInviteTransaction",
+    "ServerTransaction",
     "StrayResponse",
     "Terminated",
     "TerminationReason",
@@ -783,8 +785,8 @@ class TransactionLayer(Generic[P]):
                 self._new_request(request, source, key, now)
 
     def _new_request(self, request: Request, source: P, key: TransactionKey, now: float) -> None:
+        merge = _merge_key(request)  # may raise ParseError: before any state is created
         txn = self._new_server(request, source, now)
-        merge = _merge_key(request)
         original = None if merge is None else self._merge.get(merge)
         if original is not None and original != key:
             self._out.append(MergedRequest(request, source, key, original))
