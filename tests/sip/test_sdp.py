@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from vpbx.sip.errors import LocalError, ParseError
 from vpbx.sip.sdp import (
+    DEFAULT_CODECS,
     PCMA,
     PCMU,
     TELEPHONE_EVENT,
@@ -170,7 +171,7 @@ def test_generated_descriptions_round_trip(sd: SessionDescription) -> None:
 
 
 def test_to_bytes_refuses_line_breaks() -> None:
-    sd = offer(local_addr="192.0.2.1", local_port=4000)
+    sd = offer(DEFAULT_CODECS, "192.0.2.1", 4000)
     with pytest.raises(LocalError):
         SessionDescription(origin=sd.origin, name="a\r\nb").to_bytes()
 
@@ -178,8 +179,23 @@ def test_to_bytes_refuses_line_breaks() -> None:
 # -- offer / answer ------------------------------------------------------------------------------
 
 
-def _answer(data: bytes, **kwargs: object) -> SessionDescription:
-    result = answer(parse_sdp(data), local_addr="198.51.100.7", local_port=30000, **kwargs)  # type: ignore[arg-type]
+def _answer(
+    data: bytes,
+    supported_codecs: tuple[Codec, ...] = DEFAULT_CODECS,
+    *,
+    direction: str = "sendrecv",
+    session_id: int = 0,
+    session_version: int = 0,
+) -> SessionDescription:
+    result = answer(
+        parse_sdp(data),
+        supported_codecs,
+        "198.51.100.7",
+        30000,
+        direction=direction,
+        session_id=session_id,
+        session_version=session_version,
+    )
     # Every answer we build is valid SDP that round-trips.
     assert parse_sdp(result.to_bytes()) == result
     return result
@@ -272,7 +288,7 @@ def test_rfc2543_hold_with_zero_connection_address() -> None:
 
 def test_answer_copies_the_offer_timing_and_uses_ip6_for_ipv6_addresses() -> None:
     sd = parse_sdp(_offer_bytes("m=audio 1 RTP/AVP 0\r\n").replace(b"t=0 0", b"t=3149328700 0"))
-    result = answer(sd, local_addr="2001:db8::7", local_port=4000)
+    result = answer(sd, DEFAULT_CODECS, "2001:db8::7", 4000)
     assert result.timings == sd.timings
     assert result.connection == Connection(addr_type="IP6", address="2001:db8::7")
 
@@ -312,11 +328,11 @@ def test_offer_lists_codecs_in_order_and_round_trips() -> None:
     assert b"a=fmtp:101 0-16\r\n" in data
     assert parse_sdp(data) == sd
     # And we can answer our own offer.
-    assert answer(sd, local_addr="192.0.2.2", local_port=5000).media[0].formats == ("8", "101")
+    assert answer(sd, DEFAULT_CODECS, "192.0.2.2", 5000).media[0].formats == ("8", "101")
 
 
 def test_invalid_direction_is_a_local_error() -> None:
     with pytest.raises(LocalError):
-        offer(direction="sideways")
+        offer(DEFAULT_CODECS, "192.0.2.1", 4000, direction="sideways")
     with pytest.raises(LocalError):
         _answer(_offer_bytes("m=audio 1 RTP/AVP 0\r\n"), direction="sideways")

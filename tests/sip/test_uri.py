@@ -191,6 +191,10 @@ def test_constructor_rejects_unserializable_uris() -> None:
     with pytest.raises(LocalError):
         SipUri(host="a", port=70000)
     with pytest.raises(LocalError):
+        SipUri(host=":::")
+    with pytest.raises(LocalError):
+        SipUri(host="a", params=Params((("x", ""),)))
+    with pytest.raises(LocalError):
         SipUri(host="a", params=Params((("", None),)))
     with pytest.raises(LocalError):
         SipUri(host="a", scheme="tel")  # type: ignore[arg-type]

@@ -144,10 +144,13 @@ REASON_PHRASES = {
 class Headers:
     """Immutable ordered multi-dict of header fields; see the module docstring."""
 
-    __slots__ = ("_items", "_keys")
+    __slots__ = ("_index", "_items", "_keys")
 
     _items: tuple[tuple[str, str], ...]
     _keys: tuple[str, ...]
+    # Lazily built lookup table: lower-case canonical name -> values in order. Safe to cache
+    # because Headers is immutable.
+    _index: dict[str, tuple[str, ...]] | None
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         out: list[tuple[str, str]] = []
@@ -162,6 +165,7 @@ class Headers:
             out.append((cname, value.strip(" \t")))
         self._items = tuple(out)
         self._keys = tuple(n.lower() for n, _ in out)
+        self._index = None
 
     @classmethod
     def _trusted(
@@ -171,7 +175,18 @@ class Headers:
         obj = cls.__new__(cls)
         obj._items = items
         obj._keys = keys if keys is not None else tuple(n.lower() for n, _ in items)
+        obj._index = None
         return obj
+
+    def _lookup(self) -> dict[str, tuple[str, ...]]:
+        index = self._index
+        if index is None:
+            grouped: dict[str, list[str]] = {}
+            for key, (_, value) in zip(self._keys, self._items, strict=True):
+                grouped.setdefault(key, []).append(value)
+            index = {key: tuple(values) for key, values in grouped.items()}
+            self._index = index
+        return index
 
     # -- read access -------------------------------------------------------------------------
 
@@ -182,7 +197,7 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._keys
+        return isinstance(name, str) and header_key(name) in self._lookup()
 
     def items(self) -> tuple[tuple[str, str], ...]:
         return self._items
@@ -195,27 +210,19 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line called ``name``."""
-        key = header_key(name)
-        keys = self._keys
-        if key not in keys:
-            return default
-        return self._items[keys.index(key)][1]
+        values = self._lookup().get(header_key(name))
+        return values[0] if values else default
 
     def get_all(self, name: str) -> tuple[str, ...]:
         """Values of every header line called ``name``, in order (lines are not split)."""
-        key = header_key(name)
-        keys = self._keys
-        if key not in keys:
-            return ()
-        return tuple(v for k, (_, v) in zip(keys, self._items, strict=True) if k == key)
+        return self._lookup().get(header_key(name), ())
 
     def get_list(self, name: str) -> list[str]:
         """All comma-separated elements of every ``name`` line (for list-valued headers)."""
         return [elem for value in self.get_all(name) for elem in split_commas(value)]
 
     def count(self, name: str) -> int:
-        key = header_key(name)
-        return self._keys.count(key)
+        return len(self._lookup().get(header_key(name), ()))
 
     # -- copies with changes -----------------------------------------------------------------
 

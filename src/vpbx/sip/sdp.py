@@ -13,8 +13,9 @@ Helpers: ``MediaDescription.rtpmap(pt)`` / ``codec(pt)`` (static payload types r
 ``fmtp(pt)``, ``direction`` (media level, else session level, else sendrecv), ``ptime``;
 ``SessionDescription.connection_for(media)``.
 
-Offer/answer: ``Codec`` (``PCMU``, ``PCMA``, ``TELEPHONE_EVENT``),
-``answer(offer, supported_codecs, local_addr, local_port, ...)`` and ``offer(...)``.
+Offer/answer: ``Codec`` (``PCMU``, ``PCMA``, ``TELEPHONE_EVENT``; ``DEFAULT_CODECS`` is the
+three), ``answer(offer, supported_codecs, local_addr, local_port, ...)`` and
+``offer(codecs, local_addr, local_port, ...)``.
 `answer` accepts the first audio stream that has a codec in common (one audio codec chosen in
 the offerer's order of preference, plus telephone-event with the offerer's payload type),
 rejects every other stream with port 0, mirrors the direction (sendonly -> recvonly...) and
@@ -31,6 +32,7 @@ from vpbx.sip._scan import is_digits
 from vpbx.sip.errors import LocalError, ParseError, SipError
 
 __all__ = [
+    "DEFAULT_CODECS",
     "PCMA",
     "PCMU",
     "TELEPHONE_EVENT",
@@ -507,9 +509,9 @@ def _rejected(m: MediaDescription) -> MediaDescription:
 
 def answer(
     offer: SessionDescription,
-    supported_codecs: Sequence[Codec] = DEFAULT_CODECS,
-    local_addr: str = "0.0.0.0",
-    local_port: int = 0,
+    supported_codecs: Sequence[Codec],
+    local_addr: str,
+    local_port: int,
     *,
     session_id: int = 0,
     session_version: int = 0,
@@ -599,9 +601,9 @@ def answer(
 
 
 def offer(
-    codecs: Sequence[Codec] = DEFAULT_CODECS,
-    local_addr: str = "0.0.0.0",
-    local_port: int = 0,
+    codecs: Sequence[Codec],
+    local_addr: str,
+    local_port: int,
     *,
     session_id: int = 0,
     session_version: int = 0,

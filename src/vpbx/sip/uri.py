@@ -84,6 +84,8 @@ def _escape(text: str, safe: str) -> str:
 
 
 def _check_host(host: str) -> None:
+    if not host:
+        raise ParseError("empty host")
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)
@@ -165,14 +167,18 @@ class SipUri:
         # Cheap sanity checks so that str() never produces an unparsable URI.
         if self.scheme not in ("sip", "sips"):
             raise LocalError(f"SipUri scheme must be sip or sips, not {self.scheme!r}")
-        if not self.host or (":" not in self.host and _HOST_RE.fullmatch(self.host) is None):
-            raise LocalError(f"invalid host {self.host!r}")
+        try:
+            _check_host(self.host)
+        except ParseError:
+            raise LocalError(f"invalid host {self.host!r}") from None
         if self.user == "":
             raise LocalError("empty user part; use None for no user")
         if self.port is not None and not 0 <= self.port <= 65535:
             raise LocalError(f"invalid port {self.port}")
-        if any(not k for k, _ in self.params.items) or any(not k for k, _ in self.headers):
-            raise LocalError("empty URI parameter or header name")
+        if any(not k or v == "" for k, v in self.params.items) or any(
+            not k for k, _ in self.headers
+        ):
+            raise LocalError("empty URI parameter name or value, or empty header name")
 
     @property
     def transport(self) -> str | None:
@@ -253,6 +259,8 @@ class TelUri:
     def __post_init__(self) -> None:
         if _TEL_RE.fullmatch(self.number) is None:
             raise LocalError(f"invalid telephone number {self.number!r}")
+        if any(not k or v == "" for k, v in self.params.items):
+            raise LocalError("empty tel URI parameter name or value")
 
     @property
     def scheme(self) -> Literal["tel"]:

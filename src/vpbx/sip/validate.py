@@ -94,15 +94,8 @@ def _syntax(message: Request | Response) -> str | None:
     for name in _MANDATORY:
         if name not in headers:
             return f"missing {name} header"
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for name, _ in headers:
-        key = name.lower()
-        if key in seen:
-            repeated.add(key)
-        seen.add(key)
     for name in _SINGLE:
-        if name.lower() in repeated:
+        if headers.count(name) > 1:
             return f"more than one {name} header"
     checks: tuple[Callable[[], object], ...] = (
         lambda: message.vias,
