@@ -19,12 +19,12 @@ API notes
   ``handle_timer(now)``; ``drain()`` returns and clears the outputs (see `Output`).
 
 Sources and destinations are opaque to this module (`Endpoint`: anything with ``reliable``,
-such as `vpbx.transport.sip.Peer`); a server transaction answers to its request's source and
-the transport applies §18.2.2. The four transaction classes can be used on their own: feed them,
-then ``drain()`` them. Terminated transactions are dropped by the layer after emitting
-`Terminated`. An INVITE server transaction ended by a 2xx leaves a 64*T1 "accepted" record so
-INVITE retransmissions are not mistaken for new calls (the problem RFC 6026 fixes) and so the
-TU can retransmit its 2xx with ``respond``.
+such as `vpbx.transport.sip.Peer`, hence ``TransactionLayer[Peer]``); a server transaction
+answers to its request's source and the transport applies §18.2.2. The four transaction classes
+can be used on their own: feed them, then ``drain()`` them. Terminated transactions are dropped
+by the layer after emitting `Terminated`. An INVITE server transaction ended by a 2xx leaves a
+64*T1 "accepted" record so INVITE retransmissions are not mistaken for new calls (the problem
+RFC 6026 fixes) and so the TU can retransmit its 2xx with ``respond``.
 """
 
 from __future__ import annotations
@@ -733,9 +733,11 @@ class TransactionLayer(Generic[P]):
     # -- inspection ---------------------------------------------------------------------------
 
     def client(self, key: TransactionKey) -> ClientTransaction[P] | None:
+        """The live client transaction ``key`` (to look at its state), or None."""
         return self._clients.get(key)
 
     def server(self, key: TransactionKey) -> ServerTransaction[P] | None:
+        """The live server transaction ``key``, or None."""
         return self._servers.get(key)
 
     @property
@@ -751,6 +753,7 @@ class TransactionLayer(Generic[P]):
     # -- input --------------------------------------------------------------------------------
 
     def receive(self, message: Request | Response, source: P, now: float) -> None:
+        """Route a parsed, validated message from ``source``; outputs go to `drain`."""
         if isinstance(message, Response):
             self._receive_response(message, source, now)
         else:
