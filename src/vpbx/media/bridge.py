@@ -1,0 +1,177 @@
+"""Two-party media bridge: relay without decoding, PCMU↔PCMA transcoding, DTMF relay or capture."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from vpbx.media import g711
+from vpbx.media.dtmf import DtmfDigit
+from vpbx.media.rtp import RtpPacket
+from vpbx.media.session import RtpSession
+
+__all__ = ["Bridge", "BridgeDtmfCallback"]
+
+log = logging.getLogger("vpbx.media.bridge")
+
+BridgeDtmfCallback = Callable[[RtpSession, DtmfDigit], None]
+
+_TS_MASK: Final = 0xFFFF_FFFF
+# A forward timestamp jump up to this size is a gap in the source (loss, silence suppression)
+# and is reproduced on the other side; a larger one is a restart and only gets a marker.
+_MAX_GAP: Final = 8000 * 5
+
+
+def _translator(src: RtpSession, dst: RtpSession) -> Callable[[bytes], bytes] | None:
+    if src.payload_type == dst.payload_type:
+        return None
+    return g711.ulaw_to_alaw if src.payload_type == 0 else g711.alaw_to_ulaw
+
+
+class _Relay:
+    """One direction of a bridge: packets of `src`'s peer, sent on as `dst`'s stream.
+
+    The payload goes on untouched (or transcoded byte by byte); the header is renumbered by
+    dst's RtpSender, so dst's peer keeps seeing one SSRC with continuous numbering whatever
+    was played to it before. Timestamp gaps of the source are reproduced; event packets
+    (RFC 4733) get their start timestamp mapped into dst's timeline.
+    """
+
+    __slots__ = ("_bridge", "_dst", "_expected_ts", "_in_ssrc", "_offset", "_src", "_translate")
+
+    def __init__(self, bridge: Bridge, src: RtpSession, dst: RtpSession) -> None:
+        self._bridge = bridge
+        self._src = src
+        self._dst = dst
+        self._translate = _translator(src, dst)
+        self._in_ssrc: int | None = None
+        self._expected_ts = 0
+        self._offset: int | None = None
+
+    def __call__(self, packet: RtpPacket, arrival: float) -> None:
+        pt = packet.payload_type
+        if pt == self._src.payload_type:
+            self._audio(packet)
+        elif pt == self._src.dtmf_payload_type and not self._bridge.consume_dtmf:
+            self._event(packet)
+
+    def _audio(self, packet: RtpPacket) -> None:
+        dst = self._dst
+        sender = dst.sender
+        marker = packet.marker
+        if packet.ssrc != self._in_ssrc:
+            self._in_ssrc = packet.ssrc
+            marker = True
+        else:
+            gap = (packet.timestamp - self._expected_ts) & _TS_MASK
+            if gap >= 0x8000_0000:
+                return  # late or duplicated: its slot in dst's stream has gone by
+            if 0 < gap <= _MAX_GAP:
+                sender.advance(gap)
+            elif gap:
+                marker = True
+        payload = packet.payload
+        if self._translate is not None:
+            payload = self._translate(payload)
+        self._expected_ts = (packet.timestamp + len(payload)) & _TS_MASK
+        self._offset = (sender.timestamp - packet.timestamp) & _TS_MASK
+        dst.send_payload(payload, marker=marker, samples=len(payload))
+
+    def _event(self, packet: RtpPacket) -> None:
+        dst = self._dst
+        pt = dst.dtmf_payload_type
+        if pt is None:
+            return  # the other side negotiated no telephone-event: nothing to relay it as
+        if self._offset is None:
+            timestamp = dst.sender.timestamp
+        else:
+            timestamp = (packet.timestamp + self._offset) & _TS_MASK
+        dst.send_payload(
+            packet.payload,
+            payload_type=pt,
+            marker=packet.marker,
+            timestamp=timestamp,
+            samples=0,  # event packets take no media time of their own
+        )
+
+
+class Bridge:
+    """Connects two sessions' media both ways until `stop`.
+
+    While bridged the sessions send nothing of their own (their sources are detached); each
+    received packet is relayed at once, without pacing or buffering, so the bridge adds no
+    delay. DTMF from either side is relayed to the other as RFC 4733, or, while
+    `consume_dtmf` is true (the call logic listens for talk-option keys), not relayed but
+    handed to `on_dtmf(session, digit)`. The switch can be flipped at any time.
+    """
+
+    def __init__(
+        self,
+        a: RtpSession,
+        b: RtpSession,
+        *,
+        consume_dtmf: bool = False,
+        on_dtmf: BridgeDtmfCallback | None = None,
+        name: str = "",
+    ) -> None:
+        if a is b:
+            raise ValueError("a session cannot be bridged to itself")
+        self.a = a
+        self.b = b
+        self.consume_dtmf = consume_dtmf
+        self.on_dtmf = on_dtmf
+        self.name = name
+        self._relays = (_Relay(self, a, b), _Relay(self, b, a))
+        self._saved_handlers = (a.dtmf_handler, b.dtmf_handler)
+        self._running = False
+
+    @property
+    def transcoding(self) -> bool:
+        return self.a.payload_type != self.b.payload_type
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        a, b = self.a, self.b
+        self._saved_handlers = (a.dtmf_handler, b.dtmf_handler)
+        for session, relay in zip((a, b), self._relays, strict=True):
+            session.set_source(None)
+            session.sender.start_talkspurt()
+            session.add_listener(relay)
+            session.dtmf_handler = self._digit_handler(session)
+        log.info(
+            "bridge started",
+            extra={
+                "bridge": self.name,
+                "a": a.name,
+                "b": b.name,
+                "transcoding": self.transcoding,
+                "consume_dtmf": self.consume_dtmf,
+            },
+        )
+
+    def stop(self) -> None:
+        """Disconnect; the sessions stay open and silent until given a source."""
+        if not self._running:
+            return
+        self._running = False
+        for session, relay, handler in zip(
+            (self.a, self.b), self._relays, self._saved_handlers, strict=True
+        ):
+            session.remove_listener(relay)
+            session.dtmf_handler = handler
+        log.info("bridge stopped", extra={"bridge": self.name})
+
+    def _digit_handler(self, session: RtpSession) -> Callable[[DtmfDigit], None]:
+        def handle(digit: DtmfDigit) -> None:
+            # In relay mode the event packets themselves went across; the digit is only logged.
+            if self.consume_dtmf and self.on_dtmf is not None:
+                self.on_dtmf(session, digit)
+
+        return handle
