@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpbx.sip.errors import LocalError, ParseError
@@ -117,6 +117,7 @@ def test_malformed_sdp_is_an_sdp_error_with_status_400(data: bytes) -> None:
     assert info.value.status == 400
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=400))
 def test_parse_sdp_raises_only_sdp_error(data: bytes) -> None:
     try:
@@ -165,6 +166,7 @@ def _descriptions(draw: st.DrawFn) -> SessionDescription:
     )
 
 
+@settings(deadline=None)
 @given(_descriptions())
 def test_generated_descriptions_round_trip(sd: SessionDescription) -> None:
     assert parse_sdp(sd.to_bytes()) == sd

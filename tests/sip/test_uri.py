@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpbx.sip.errors import LocalError, ParseError
@@ -327,6 +327,7 @@ def sip_uris(draw: st.DrawFn) -> SipUri:
     )
 
 
+@settings(deadline=None)
 @given(sip_uris())
 def test_generated_sip_uris_round_trip(uri: SipUri) -> None:
     assert parse_uri(str(uri)) == uri
@@ -338,6 +339,7 @@ _tokens = st.text(
 )
 
 
+@settings(deadline=None)
 @given(
     sip_uris(),
     st.none()
@@ -352,6 +354,7 @@ def test_generated_addresses_round_trip(
     assert parse_address_list(f"{addr}, {addr}") == [addr, addr]
 
 
+@settings(deadline=None)
 @given(st.text(max_size=60))
 def test_uri_and_address_parsers_raise_only_parse_error(text: str) -> None:
     for parse in (parse_uri, parse_address, parse_address_list):
