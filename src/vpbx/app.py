@@ -55,8 +55,8 @@ def build(settings: Settings) -> Application:
     return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx)
 
 
-async def serve(application: Application) -> None:
-    """SIP and HTTP in one process until cancelled."""
+async def serve(application: Application, stop: asyncio.Event | None = None) -> None:
+    """SIP and HTTP in one process until `stop` is set (or the task is cancelled)."""
     import uvicorn
 
     settings = application.settings
@@ -71,8 +71,16 @@ async def serve(application: Application) -> None:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
     try:
-        await server.serve()
+        if stop is None:
+            await serving
+        else:
+            waiter = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            server.should_exit = True
+            await serving
     finally:
         with contextlib.suppress(Exception):
             await application.stop()

@@ -84,13 +84,13 @@ class BaresipPhone:
         )
         (self.workdir / "accounts").write_text(self.account + "\n")
         (self.workdir / "contacts").write_text("")
-        log = (self.workdir / "baresip.log").open("wb")
-        self.process = subprocess.Popen(
-            [baresip_binary(), "-f", str(self.workdir), "-v"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.workdir / "baresip.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [baresip_binary(), "-f", str(self.workdir), "-v"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 15
         while True:
             try:

@@ -14,6 +14,7 @@ from vpbx.api import errors
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, Service
+from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
 from vpbx.domain.actor import Role
 from vpbx.domain.catalog import CATALOG
@@ -119,6 +120,7 @@ def create_api(engine: AsyncEngine, clock: Clock) -> FastAPI:
 
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
+    app.include_router(sip_status_router(clock), prefix=PREFIX)
     for res in CATALOG:
         app.include_router(resource_router(res), prefix=PREFIX)
     return app

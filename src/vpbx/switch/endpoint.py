@@ -169,11 +169,13 @@ class SipEndpoint:
             case NewRequest(request=request, source=source, key=key):
                 rejection = validate_request(request)
                 if rejection is not None:
-                    self.layer.respond(
-                        key,
-                        make_response(request, rejection.status, headers=rejection.headers),
-                        self.now(),
-                    )
+                    answer = make_response(request, rejection.status, headers=rejection.headers)
+                    try:
+                        self.layer.respond(key, answer, self.now())
+                    except LocalError:
+                        # Too broken for its transaction (e.g. CSeq naming another method):
+                        # answer statelessly, as §8.2 allows for a rejected request.
+                        self.transport.send(answer, response_destination(answer, source))
                     return
                 handler.on_request(request, source, key)
             case MergedRequest(request=request, key=key):

@@ -137,6 +137,10 @@ class SipTransport:
             self._udp.close()
 
     @property
+    def bound(self) -> bool:
+        return self._udp is not None and self._tcp is not None
+
+    @property
     def local_via_host(self) -> str:
         return format_host(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")
 
@@ -153,7 +157,16 @@ class SipTransport:
         self._deliver(message, peer)
 
     def _reject(self, error: ParseError, peer: Peer) -> None:
-        response = error_response(error)
+        try:
+            response = error_response(error)
+        except ParseError:
+            response = None  # headers too broken to build an answer from: drop
+        destination = peer
+        if response is not None:
+            try:
+                destination = response_destination(response, peer)
+            except ParseError:
+                pass  # an unreadable Via: answer where the request came from
         log.info(
             "malformed sip message",
             extra={
@@ -164,7 +177,7 @@ class SipTransport:
             },
         )
         if response is not None:
-            self.send(response, response_destination(response, peer))
+            self.send(response, destination)
 
     def _deliver(self, message: Message, peer: Peer) -> None:
         if isinstance(message, Request):
