@@ -163,10 +163,9 @@ class SipTransport:
             response = None  # headers too broken to build an answer from: drop
         destination = peer
         if response is not None:
-            try:
+            # An unreadable Via: answer where the request came from.
+            with contextlib.suppress(ParseError):
                 destination = response_destination(response, peer)
-            except ParseError:
-                pass  # an unreadable Via: answer where the request came from
         log.info(
             "malformed sip message",
             extra={
