@@ -31,7 +31,6 @@ from urllib.parse import quote, unquote
 from vpbx.sip._scan import (
     EMPTY_PARAMS,
     QUOTED_RE,
-    TOKEN_RE,
     Params,
     is_digits,
     quote_string,
@@ -65,6 +64,9 @@ _HOST_RE = re.compile(r"[A-Za-z0-9\-_.]+")
 _TEL_RE = re.compile(r"\+?[0-9A-Fa-f*#\-.()]+")
 _OPAQUE_RE = re.compile(rf"(?:[A-Za-z0-9\-_.!~*'();/?:@&=+$,\[\]#]|{_ESC})+")
 _ADDR_SPEC_RE = re.compile(r"[^;,\s<>\"]+")
+# Unquoted display-name words: RFC 3261 tokens, plus non-ASCII letters because phones do send
+# unquoted UTF-8 names; separators such as ',' still make the name invalid (RFC 4475 baddn).
+_DISPLAY_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\u0080-\U0010ffff]+")
 
 # Characters that stay literal when serializing each component ("%" is always escaped).
 _USER_SAFE = "!*'()&=+$,;?/"
@@ -398,7 +400,7 @@ def parse_address_at(text: str, pos: int) -> tuple[Address, int]:
         j = i
         tokens: list[str] = []
         while True:
-            mt = TOKEN_RE.match(text, j)
+            mt = _DISPLAY_TOKEN_RE.match(text, j)
             if mt is None:
                 break
             tokens.append(mt.group())
