@@ -838,7 +838,60 @@ async def test_deleting_a_member_cleans_the_group(tenants: Tenants) -> None:
     cleaned = await tenant.get("groups", group["id"])
     assert cleaned["member_ids"] == [second["id"]]
     assert [r["employee_id"] for r in cleaned["distribution"]] == [second["id"], second["id"]]
-    assert [r["percent"] for r in cleaned["distribution"]] == [40, 0]
+    # The shares left are scaled back to 100 % (GRP-2), so the group can be saved again.
+    assert [r["percent"] for r in cleaned["distribution"]] == [100, 0]
+    await tenant.update("groups", group["id"], {"name": "Отдел продаж"})
+
+
+async def test_group_distribution_follows_changes_made_on_the_employee_card(
+    tenants: Tenants,
+) -> None:
+    tenant = await tenants.new()
+    first = await tenant.create("employees", employee("Иванов", phones=[{"kind": "sip"}]))
+    second = await tenant.create("employees", employee("Петров"))
+    group = await tenant.create(
+        "groups",
+        {
+            "name": "Продажи",
+            "member_ids": [first["id"]],
+            "type_sort": "T",
+            "distribution": [
+                {"employee_id": first["id"], "phone_id": first["phones"][0]["id"], "percent": 100}
+            ],
+        },
+    )
+    # Joining from the card: the new member's phone gets a row at 0 %, numbers first (T).
+    await tenant.update("employees", second["id"], {"group_ids": [group["id"]]})
+    rows = (await tenant.get("groups", group["id"]))["distribution"]
+    assert [(r["employee_id"], r["percent"]) for r in rows] == [
+        (second["id"], 0),
+        (first["id"], 100),
+    ]
+    # A new phone gets a row; a removed phone loses its row and its share goes to the others.
+    phones = [*second["phones"], {"kind": "sip"}]
+    second = await tenant.update("employees", second["id"], {"phones": phones})
+    rows = (await tenant.get("groups", group["id"]))["distribution"]
+    assert len(rows) == 3
+    await tenant.update(
+        "groups",
+        group["id"],
+        {
+            "distribution": [
+                {"employee_id": first["id"], "phone_id": first["phones"][0]["id"], "percent": 50},
+                {"employee_id": second["id"], "phone_id": second["phones"][0]["id"], "percent": 30},
+                {"employee_id": second["id"], "phone_id": second["phones"][1]["id"], "percent": 20},
+            ]
+        },
+    )
+    await tenant.update("employees", second["id"], {"phones": second["phones"][:1]})
+    rows = (await tenant.get("groups", group["id"]))["distribution"]
+    assert [r["phone_id"] for r in rows] == [second["phones"][0]["id"], first["phones"][0]["id"]]
+    assert [r["percent"] for r in rows] == pytest.approx([37.5, 62.5])
+    # Leaving from the card removes his rows.
+    await tenant.update("employees", second["id"], {"group_ids": []})
+    rows = (await tenant.get("groups", group["id"]))["distribution"]
+    assert [(r["employee_id"], r["percent"]) for r in rows] == [(first["id"], 100)]
+    await tenant.update("groups", group["id"], {"name": "Отдел продаж"})  # still valid
 
 
 async def test_contact_group_membership_does_not_block_and_is_cleaned(tenants: Tenants) -> None:

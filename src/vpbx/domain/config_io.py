@@ -4,8 +4,11 @@ The export numbers the entities of each resource 1..n (in id order) and writes r
 those numbers, so a document does not depend on the database it came from. The import replaces
 the account's configuration: it removes the current entities and creates the document's through
 the same service (every rule applies), in an order that resolves references, filling the few
-cyclic references (an employee's trainer, a SIP line's caller ID, an FMC line's employee) in a
-second pass. SIP logins and passwords are kept where the login is free in the installation.
+cyclic references (an employee's trainer, a SIP line's caller ID, an FMC line's employee and
+caller ID) in a second pass. Scenarios are created empty in the document's order first, so ids
+(and a second export) keep that order whatever they insert. SIP logins and passwords are kept
+where the login is free in the installation; trunk passwords and users' hashes travel too.
+Errors name the entry as the document numbers it: `<section>.<index>.<field>`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from vpbx.domain.catalog import BY_NAME, Resource
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import ValidationFailed, Violation
 from vpbx.domain.passwords import new_token
-from vpbx.domain.refs import Ref, field_ref, map_refs
-from vpbx.domain.scenario_graph import inserted
+from vpbx.domain.refs import Ref, field_ref, iter_refs, map_refs
 from vpbx.domain.service import EntityService
 from vpbx.storage import tables as t
 
@@ -56,11 +58,14 @@ ORDER = (
 DEFERRED: Mapping[str, tuple[str, ...]] = {
     "employees": ("trainer_id",),
     "sip-lines": ("caller_id_number_id",),
-    "fmc-lines": ("employee_id",),
+    "fmc-lines": ("employee_id", "caller_id_number_id"),
 }
+#: fields valid only with a deferred reference: held at this value until it is filled
+HELD_BACK: Mapping[str, Mapping[str, Any]] = {"employees": {"auto_call_trainer": False}}
 #: list fields that mirror another resource's field (memberships are written from one side)
 MIRRORS: Mapping[str, tuple[str, ...]] = {"employees": ("group_ids",)}
 SECRETS: Mapping[str, tuple[str, ...]] = {
+    "trunks": ("password",),
     "sip-lines": ("login", "password"),
     "users": ("password_hash",),
 }
@@ -87,6 +92,9 @@ async def export_account(svc: EntityService) -> dict[str, Any]:
         items = []
         for db_id, doc in docs[name]:
             entry = {"id": local[name][db_id], **map_refs(doc, to_local).model_dump(mode="json")}
+            for mirror in MIRRORS.get(name, ()):
+                # Written from the other side on import, so its order here is not kept: sorted.
+                entry[mirror] = sorted(entry[mirror])
             entry.update(secrets.get(db_id, {}))
             items.append(entry)
         out[name] = items
@@ -103,24 +111,36 @@ async def _secrets(svc: EntityService, res: Resource) -> dict[int, dict[str, Any
     }
 
 
-def _scenario_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Scenarios after the ones they insert (SCN-INS forbids cycles, so this terminates)."""
-    by_id = {item["id"]: item for item in items}
-    done: list[dict[str, Any]] = []
+def _inserted_ids(item: Mapping[str, Any]) -> list[int]:
+    """The scenarios an entry of the document inserts (read leniently: it is not validated yet)."""
+    operations = item.get("operations")
+    if not isinstance(operations, list):
+        return []
+    found = {
+        op.get("scenario_id")
+        for op in operations
+        if isinstance(op, Mapping) and op.get("kind") == "insert"
+    }
+    return sorted(i for i in found if isinstance(i, int))
+
+
+def _scenario_order(items: list[Mapping[str, Any]]) -> list[int]:
+    """Indices of the scenarios, each after the ones it inserts (a cycle is cut, then refused)."""
+    by_id = {item.get("id"): index for index, item in enumerate(items)}
+    done: list[int] = []
     placed: set[int] = set()
 
-    def place(item: dict[str, Any], stack: frozenset[int]) -> None:
-        if item["id"] in placed or item["id"] in stack:
+    def place(index: int, stack: frozenset[int]) -> None:
+        if index in placed or index in stack:
             return
-        doc = Scenario.model_validate({k: v for k, v in item.items() if k != "id"})
-        for dep in sorted(inserted(doc)):
+        for dep in _inserted_ids(items[index]):
             if dep in by_id:
-                place(by_id[dep], stack | {item["id"]})
-        placed.add(item["id"])
-        done.append(item)
+                place(by_id[dep], stack | {index})
+        placed.add(index)
+        done.append(index)
 
-    for item in items:
-        place(item, frozenset())
+    for index in range(len(items)):
+        place(index, frozenset())
     return done
 
 
@@ -131,55 +151,112 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
     unknown = sorted(set(document) - {"vpbx_config", "account", *ORDER})
     if unknown:
         raise ValidationFailed.one(unknown[0], f"unknown section; sections are: {', '.join(ORDER)}")
+    sections = {name: list(document.get(name) or []) for name in ORDER}
+    await _check_roles(svc, sections)
     if "account" in document:
         await replace_account(
             svc.conn, svc.account_id, parse_account(document["account"]), svc.clock()
         )
     await _clear(svc)
+    local_ids = {
+        name: {item.get("id") for item in items if isinstance(item, Mapping)}
+        for name, items in sections.items()
+    }
     new_ids: dict[str, dict[int, int]] = {name: {} for name in ORDER}
-    pending: list[tuple[Resource, int, dict[str, Any]]] = []
+    pending: list[tuple[str, int, int, dict[str, Any], dict[str, Any]]] = []
 
     def to_db(ref: Ref, local_id: int) -> int | None:
-        found = new_ids[ref.kind].get(local_id)
-        if found is None:
-            raise ValidationFailed.one(
-                ref.kind, f"refers to {ref.kind} {local_id}, absent from the document"
-            )
-        return found
+        return new_ids[ref.kind][local_id]
+
+    def absent(path: str, kind: str, local_id: object) -> Violation:
+        return Violation(
+            path, f"refers to {kind} {local_id}, absent from the document", "unknown_reference"
+        )
+
+    async def store(
+        name: str, index: int, entry: dict[str, Any], deferred: dict[str, Any], db_id: int | None
+    ) -> int:
+        """Validate one entry of the document and save it; errors name `<name>.<index>.<field>`."""
+        res = BY_NAME[name]
+        try:
+            parsed = svc.parse(res, entry)
+            missing = [
+                absent(r.path, r.ref.kind, r.target_id)
+                for r in iter_refs(parsed)
+                if r.target_id not in new_ids.get(r.ref.kind, {})
+            ]
+            for key, value in deferred.items():
+                kind = _ref_kind(res, key)
+                if value not in local_ids.get(kind, set()):
+                    missing.append(absent(key, kind, value))
+            if missing:
+                raise ValidationFailed(missing)
+            doc = map_refs(parsed, to_db)
+            if db_id is None and name == "users":
+                db_id = await _same_login_user(svc, entry)
+            out = await svc.save(res, doc, db_id)
+        except ValidationFailed as error:
+            raise _located(error, f"{name}.{index}") from None
+        return int(out.model_dump(include={"id"})["id"])
 
     for name in ORDER:
         res = BY_NAME[name]
-        items = list(document.get(name) or [])
-        if name == "scenarios":
-            items = _scenario_order(items)
-        for index, raw in enumerate(items):
+        entries: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        seen: set[int] = set()
+        for index, raw in enumerate(sections[name]):
             if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), int):
                 raise ValidationFailed.one(f"{name}.{index}.id", "each entry needs an integer id")
+            if raw["id"] in seen:
+                raise ValidationFailed.one(f"{name}.{index}.id", f"id {raw['id']} is used twice")
+            seen.add(raw["id"])
             entry = dict(raw)
-            local_id = entry.pop("id")
             secret = {k: entry.pop(k) for k in SECRETS.get(name, ()) if k in entry}
             for mirror in MIRRORS.get(name, ()):
                 entry.pop(mirror, None)
-            later = {k: entry[k] for k in DEFERRED.get(name, ()) if entry.get(k) is not None}
-            for k in later:
-                entry[k] = None
-            if name == "users":
-                entry.setdefault("password", new_token())  # replaced by the exported hash below
-            try:
-                doc = map_refs(svc.parse(res, entry), to_db)
-                existing = await _same_login_user(svc, entry) if name == "users" else None
-                out = await svc.save(res, doc, existing)
-            except ValidationFailed as error:
-                raise _located(error, f"{name}.{index}") from None
-            db_id = int(out.model_dump(include={"id"})["id"])
+            if name == "users" and entry.get("password") is None:
+                entry["password"] = new_token()  # replaced by the exported hash below
+            entries.append((index, entry, secret))
+        order = list(range(len(entries)))
+        if name == "scenarios":
+            # Ids follow the document's order (so a second export numbers them alike): empty
+            # scenarios first, then each graph after the scenarios it inserts (SCN-INS).
+            for _index, entry, _secret in entries:
+                empty = await svc.save(res, Scenario(name="(import)"), None)
+                new_ids[name][entry["id"]] = int(empty.model_dump(include={"id"})["id"])
+            order = _scenario_order(sections[name])
+        for position in order:
+            index, entry, secret = entries[position]
+            local_id = entry.pop("id")
+            deferred = {k: entry[k] for k in DEFERRED.get(name, ()) if entry.get(k) is not None}
+            entry.update(dict.fromkeys(deferred))
+            held = {k: entry[k] for k in HELD_BACK.get(name, {}) if deferred and k in entry}
+            entry.update({k: HELD_BACK[name][k] for k in held})
+            shell = new_ids[name].get(local_id) if name == "scenarios" else None
+            db_id = await store(name, index, entry, deferred, shell)
             new_ids[name][local_id] = db_id
             if secret:
                 await _restore_secret(svc, res, db_id, secret)
-            if later:
-                pending.append((res, db_id, later))
-    for res, db_id, later in pending:
-        patch = {k: to_db(Ref(_ref_kind(res, k)), v) for k, v in later.items()}
-        await svc.update(res.name, db_id, patch)
+            if deferred:
+                pending.append((name, index, db_id, deferred, held))
+    for name, index, db_id, later, held in pending:
+        res = BY_NAME[name]
+        patch = {k: to_db(Ref(_ref_kind(res, k)), v) for k, v in later.items()} | held
+        try:
+            await svc.update(name, db_id, patch)
+        except ValidationFailed as error:
+            raise _located(error, f"{name}.{index}") from None
+
+
+async def _check_roles(svc: EntityService, sections: Mapping[str, list[Any]]) -> None:
+    """The import deletes and creates entities: the actor must be allowed to (FMC-1: only the
+    operator adds or removes FMC lines, so only he imports where they are)."""
+    for name in ORDER:
+        res = BY_NAME[name]
+        if res.creatable_by is not None and not sections[name]:
+            query = sa.select(res.table.c.id).where(res.table.c.account_id == svc.account_id)
+            if (await svc.conn.execute(query.limit(1))).first() is None:
+                continue
+        svc._check_write(res, creating=True)
 
 
 def _located(error: ValidationFailed, where: str) -> ValidationFailed:

@@ -208,6 +208,12 @@ class EmployeeHook(Hook):
                 phones[index] = phone.model_copy(update={"sip_line_id": await create_sip_line(ctx)})
         return doc.model_copy(update={"phones": phones})
 
+    async def after_write(self, ctx: Ctx, doc: BaseModel, entity_id: int) -> None:
+        await sync_distributions(ctx, entity_id)
+
+    async def before_delete(self, ctx: Ctx, entity_id: int) -> None:
+        await sync_distributions(ctx, entity_id, leaving=True)
+
 
 # -- groups ------------------------------------------------------------------------------------
 
@@ -257,6 +263,59 @@ class GroupHook(Hook):
                 "percent_sum",
             )
         return doc.model_copy(update={"distribution": rows})
+
+
+def _is_sip(phone: Mapping[str, Any]) -> bool:
+    return bool(phone["kind"] in ("sip", "fmc"))
+
+
+async def sync_distributions(ctx: Ctx, employee_id: int, leaving: bool = False) -> None:
+    """GRP-2 after an employee's phones or groups changed (or he leaves): the distribution table
+    of each group concerned lists exactly its members' phones, new ones at 0 %; when rows with a
+    share went away, the shares left are scaled back to the table's total (100 %)."""
+    groups = await ctx.conn.execute(
+        sa.select(t.groups.c.id, t.groups.c.distribution, t.groups.c.type_sort).where(
+            t.groups.c.account_id == ctx.account_id
+        )
+    )
+    for group_id, rows, type_sort in groups.all():
+        members = list(
+            (
+                await ctx.conn.execute(
+                    sa.select(t.group_members.c.employee_id)
+                    .where(t.group_members.c.group_id == group_id)
+                    .order_by(t.group_members.c.position, t.group_members.c.employee_id)
+                )
+            ).scalars()
+        )
+        if employee_id not in members and all(r["employee_id"] != employee_id for r in rows):
+            continue
+        if leaving:
+            members = [m for m in members if m != employee_id]
+        known = {(eid, phone["id"]): phone for eid, phone in await member_phones(ctx, members)}
+        kept = [r for r in rows if (r["employee_id"], r["phone_id"]) in known]
+        listed = {(r["employee_id"], r["phone_id"]) for r in kept}
+        kept += [
+            GroupPhone(employee_id=eid, phone_id=phone_id).model_dump(mode="json")
+            for eid, phone_id in known
+            if (eid, phone_id) not in listed
+        ]
+        if type_sort is not None:
+            sip_first = type_sort == TypeSort.SIP_FIRST.value
+            kept.sort(
+                key=lambda r: (
+                    0 if _is_sip(known[(r["employee_id"], r["phone_id"])]) == sip_first else 1
+                )
+            )
+        before, after = (sum(float(r["percent"]) for r in table) for table in (rows, kept))
+        if after and abs(after - before) > 0.01:
+            kept = [r | {"percent": float(r["percent"]) * before / after} for r in kept]
+        if kept != rows:
+            await ctx.conn.execute(
+                sa.update(t.groups)
+                .where(t.groups.c.id == group_id)
+                .values(distribution=kept, updated_at=ctx.now)
+            )
 
 
 # -- scenarios ---------------------------------------------------------------------------------
