@@ -448,3 +448,58 @@ async def test_rtcp_reports_go_to_the_odd_port() -> None:
     assert first.reports[0].lsr == (123 << 16) & 0xFFFF_FFFF
     assert compound[1].serialize()[1] == 202  # SDES with the CNAME
     assert struct.unpack_from("!I", compound[1].serialize(), 4)[0] == session.ssrc
+
+
+def test_pacing_under_uvloop() -> None:
+    import uvloop
+
+    async def scenario() -> tuple[list[RtpPacket], float, int]:
+        peer = await Peer.create()
+        session = await RtpSession.open(make_pool(), remote_addr=peer.addr)
+        try:
+            session.play([sine(440, 3.0)])
+            await asyncio.sleep(1.05)
+        finally:
+            await session.aclose()
+            peer.close()
+        start = peer.packets[0][1]
+        in_window = sum(1 for _, t in peer.packets if t < start + 1.0 - 0.01)
+        return [p for p, _ in peer.packets], start, in_window
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        packets, _, in_window = runner.run(scenario())
+    assert 49 <= in_window <= 51
+    for a, b in itertools.pairwise(packets):
+        assert b.sequence == (a.sequence + 1) & 0xFFFF
+        assert b.timestamp == (a.timestamp + 160) & 0xFFFF_FFFF
+
+
+async def test_the_default_loop_reads_with_a_small_buffer() -> None:
+    session = await RtpSession.open(make_pool())
+    try:
+        transport = session._rtp_transport
+        assert getattr(transport, "max_size", None) == 2048
+    finally:
+        await session.aclose()
+
+
+async def test_a_failing_source_falls_back_to_silence() -> None:
+    class Broken:
+        def read_frame(self) -> Pcm | None:
+            raise RuntimeError("decoder exploded")
+
+        def close(self) -> None:
+            pass
+
+    peer = await Peer.create()
+    session = await RtpSession.open(make_pool(), remote_addr=peer.addr)
+    try:
+        session.set_source(Broken())
+        await asyncio.sleep(0.15)
+        assert len(peer.packets) >= 4  # the stream continues, as silence
+        assert not np.any(peer.audio())
+    finally:
+        await session.aclose()
+        peer.close()
+    with pytest.raises(MediaError, match="closed"):
+        session.set_source(None)

@@ -521,7 +521,14 @@ class RtpSession:
         if pacer is not None and self._source is not None:
             due = pacer.due(now)
             if due:
-                self._send_frames(due)
+                try:
+                    self._send_frames(due)
+                except Exception:
+                    # A broken source must not stop the stream (or the timer): go silent.
+                    log.exception("media source failed", extra=self._log_extra)
+                    failed, self._source = self._source, Silence()
+                    if failed is not None:
+                        failed.close()
         if now >= self._next_rtcp:
             self._send_rtcp(now)
             # Randomised around the interval (RFC 3550 §6.3.1) so sessions do not synchronise.
