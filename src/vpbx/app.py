@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.app import create_api
 from vpbx.settings import Settings
+from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import Contact
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.registrar_service import Registrar
+from vpbx.switch.trunk_client import TrunkRegistrations
 
 log = logging.getLogger("vpbx")
 
@@ -34,13 +36,16 @@ class Application:
     api: FastAPI
     endpoint: SipEndpoint
     pbx: Pbx
+    trunks: TrunkRegistrations
 
     async def start_sip(self) -> None:
         await self.endpoint.start(self.pbx)
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
         self.pbx.me.port = self.endpoint.port
+        await self.trunks.start()
 
     async def stop(self) -> None:
+        await self.trunks.stop()
         await self.pbx.stop()
         await self.endpoint.stop()
         await self.engine.dispose()
@@ -50,9 +55,12 @@ def build(settings: Settings) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
     directory = Directory(engine)
     endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
-    registrar = Registrar(directory, realm=settings.sip_realm)
-    pbx = Pbx(endpoint, directory, registrar, Contact(settings.public_host, settings.sip_port))
-    return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx)
+    guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
+    registrar = Registrar(directory, realm=settings.sip_realm, guard=guard)
+    me = Contact(settings.public_host, settings.sip_port)
+    pbx = Pbx(endpoint, directory, registrar, me)
+    trunks = TrunkRegistrations(endpoint, directory, me)
+    return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx, trunks)
 
 
 async def serve(application: Application, stop: asyncio.Event | None = None) -> None:

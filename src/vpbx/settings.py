@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     sip_port: int = 5060
     public_host: str = Field(default="127.0.0.1", description="host shown to users for SIP lines")
     sip_realm: str = "vpbx"
+    sip_auth_ban_seconds: float = Field(
+        default=600.0, description="how long a source is ignored after 10 failed logins a minute"
+    )
     redis_url: str = ""
     log_level: str = "INFO"
     log_json: bool = True

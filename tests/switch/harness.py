@@ -57,6 +57,20 @@ class RunningPbx:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def wait_registered(self, index: int, timeout: float = 15) -> None:
+        """Until the registrar holds a binding of line `index`."""
+        assert self.application is not None
+        registrar = self.application.pbx.registrar
+        login = self.lines[index].login
+
+        async def bound() -> bool:
+            return bool(registrar.bindings.current(login, asyncio.get_running_loop().time()))
+
+        deadline = time.monotonic() + timeout
+        while not self.run(bound()):
+            assert time.monotonic() < deadline, f"line {login} did not register"
+            time.sleep(0.1)
+
     def admin_token(self) -> str:
         """A bearer token of an admin of the test account (issued directly in the database)."""
 
@@ -88,7 +102,9 @@ class RunningPbx:
         return self.token
 
 
-async def configure(url: str, employees: int) -> tuple[int, list[Line]]:
+async def configure(
+    url: str, employees: int, trunk: dict[str, Any], in_only: set[int]
+) -> tuple[int, list[Line]]:
     """An account with a trunk, `employees` employees with SIP lines in one group, a scenario
     forwarding to the group and the virtual number ruled to it."""
     engine = make_async_engine(url)
@@ -98,7 +114,7 @@ async def configure(url: str, employees: int) -> tuple[int, list[Line]]:
             account_id = await create_account(conn, Account(name="Test"), now)
             svc = EntityService(conn, Actor(Role.ADMIN, account_id), utc_now)
             await svc.create(
-                "trunks", {"name": "Provider", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
+                "trunks", {"name": "Provider", "host": TRUNK_IP, "allow_ips": [TRUNK_IP], **trunk}
             )
             staff = []
             for index in range(employees):
@@ -128,10 +144,17 @@ async def configure(url: str, employees: int) -> tuple[int, list[Line]]:
                     ],
                 },
             )
-            await svc.create(
+            number = await svc.create(
                 "numbers",
                 {"number": NUMBER, "rules": [{"scenario_id": scenario.model_dump()["id"]}]},
             )
+            for index, employee in enumerate(staff):
+                mode = "in_only" if index in in_only else "in_out"
+                await svc.update(
+                    "sip-lines",
+                    employee["phones"][0]["sip_line_id"],
+                    {"mode": mode, "caller_id_number_id": number.model_dump()["id"]},
+                )
             lines = []
             for employee in staff:
                 line_id = employee["phones"][0]["sip_line_id"]
@@ -147,10 +170,15 @@ async def configure(url: str, employees: int) -> tuple[int, list[Line]]:
 
 
 @contextmanager
-def running_pbx(tmp_path: Path, employees: int = 1) -> Iterator[RunningPbx]:
+def running_pbx(
+    tmp_path: Path,
+    employees: int = 1,
+    trunk: dict[str, Any] | None = None,
+    in_only: set[int] | None = None,
+) -> Iterator[RunningPbx]:
     url = f"sqlite:///{tmp_path / 'vpbx.db'}"
     upgrade(url)
-    account_id, lines = asyncio.run(configure(url, employees))
+    account_id, lines = asyncio.run(configure(url, employees, trunk or {}, in_only or set()))
     sip_port, http_port = free_port(), free_port()
     settings = Settings(
         data_dir=tmp_path,

@@ -19,6 +19,7 @@ from vpbx.sip.headers import Via
 from vpbx.sip.message import Headers, Request, Response, make_response
 from vpbx.sip.transaction import TransactionKey
 from vpbx.sip.uri import SipUri
+from vpbx.switch.auth_client import with_credentials
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.registrar_service import Location
 from vpbx.transport.sip import Peer
@@ -32,18 +33,38 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one leg goes: a registered phone contact, or a trunk for an outside number."""
+
+    uri: SipUri
+    peer: Peer
+    to: str
+    label: str
+    caller_id: str = ""
+    credentials: tuple[str, str] | None = None
+
+    @classmethod
+    def phone(cls, location: Location) -> Target:
+        contact = location.contact
+        return cls(
+            contact, location.peer, f"<sip:{location.login}@{contact.host_port}>", location.login
+        )
+
+
 @dataclass(slots=True)
 class OutLeg:
-    """A leg we ring: one registered contact of one phone."""
+    """A leg we ring."""
 
-    location: Location
+    target: Target
     request: Request
     peer: Peer
-    key: TransactionKey
     ring_timeout: float
+    key: TransactionKey | None = None
     dialog: Dialog | None = None
     final: int | None = None
     timer: asyncio.TimerHandle | None = None
+    auth_attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -90,26 +111,22 @@ class B2BCall:
 
     # -- ringing -------------------------------------------------------------------------------
 
-    def ring(self, locations: list[tuple[Location, float]]) -> None:
-        """Fork the call to every location at once, each with its ring timeout (seconds)."""
-        if not locations:
+    def ring(self, targets: list[tuple[Target, float]]) -> None:
+        """Fork the call to every target at once, each with its ring timeout (seconds)."""
+        if not targets:
             self.fail(480, "no registered phone to ring")
             return
-        for location, ring_timeout in locations:
-            self._ring_one(location, ring_timeout)
+        for target, ring_timeout in targets:
+            self._ring_one(target, ring_timeout)
 
-    def _ring_one(self, location: Location, ring_timeout: float) -> None:
-        transport = location.peer.transport
-        contact = location.contact
-        caller = self.caller or "anonymous"
+    def _ring_one(self, target: Target, ring_timeout: float) -> None:
+        transport = target.peer.transport
+        caller = target.caller_id or self.caller or "anonymous"
         headers = [
             ("Via", str(self.me.via(transport))),
             ("Max-Forwards", "70"),
-            (
-                "From",
-                f'"{caller}" <sip:{caller}@{self.me.host}>;tag={new_tag()}',
-            ),
-            ("To", f"<sip:{location.login}@{contact.host_port}>"),
+            ("From", f'"{caller}" <sip:{caller}@{self.me.host}>;tag={new_tag()}'),
+            ("To", target.to),
             ("Call-ID", f"{secrets.token_hex(10)}@{self.me.host}"),
             ("CSeq", "1 INVITE"),
             ("Contact", self.me.uri(transport)),
@@ -118,28 +135,41 @@ class B2BCall:
         content_type = self.request.headers.get("Content-Type")
         if content_type:
             headers.append(("Content-Type", content_type))
-        invite = Request("INVITE", contact, Headers(headers), self.request.body)
-        leg_holder: list[OutLeg] = []
+        invite = Request("INVITE", target.uri, Headers(headers), self.request.body)
+        leg = OutLeg(target, invite, target.peer, ring_timeout)
+        self.legs.append(leg)
+        self._send_leg_invite(leg)
+        leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
+        log.info("ringing", extra={"call": self.id, "target": target.label, "uri": str(target.uri)})
 
+    def _send_leg_invite(self, leg: OutLeg) -> None:
         def on_response(response: Response) -> None:
-            self._on_leg_response(leg_holder[0], response)
+            self._on_leg_response(leg, response)
 
         def on_timeout() -> None:
-            self._on_leg_final(leg_holder[0], 408)
+            self._on_leg_final(leg, 408)
 
-        key = self.endpoint.send_request(invite, location.peer, on_response, on_timeout)
-        leg = OutLeg(location, invite, location.peer, key, ring_timeout)
-        leg_holder.append(leg)
-        self.legs.append(leg)
-        leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
-        log.info(
-            "ringing", extra={"call": self.id, "login": location.login, "contact": str(contact)}
-        )
+        leg.key = self.endpoint.send_request(leg.request, leg.peer, on_response, on_timeout)
+
+    def _authenticate_leg(self, leg: OutLeg, response: Response) -> bool:
+        """Answer a 401/407 from a trunk once with its credentials (a new INVITE, CSeq + 1)."""
+        credentials = leg.target.credentials
+        if credentials is None or leg.auth_attempts >= 1:
+            return False
+        via = str(self.me.via(leg.peer.transport))
+        retry = with_credentials(leg.request, response, credentials[0], credentials[1], via)
+        if retry is None:
+            return False
+        leg.request = retry
+        leg.auth_attempts += 1
+        self._send_leg_invite(leg)
+        return True
 
     def _ring_timeout(self, leg: OutLeg) -> None:
         if leg.final is None and self.state is CallState.RINGING:
-            log.info("ring timeout", extra={"call": self.id, "login": leg.location.login})
-            self.endpoint.cancel(leg.key)
+            log.info("ring timeout", extra={"call": self.id, "target": leg.target.label})
+            if leg.key is not None:
+                self.endpoint.cancel(leg.key)
             self._on_leg_final(leg, 480)
 
     def _on_leg_response(self, leg: OutLeg, response: Response) -> None:
@@ -160,6 +190,8 @@ class B2BCall:
         if status < 300:
             self._on_leg_answer(leg, response)
             return
+        if status in (401, 407) and self._authenticate_leg(leg, response):
+            return
         self._on_leg_final(leg, status)
 
     def _on_leg_answer(self, leg: OutLeg, response: Response) -> None:
@@ -177,7 +209,7 @@ class B2BCall:
         self.state = CallState.ANSWERED
         self._stop_timer(leg)
         for other in self.legs:
-            if other is not leg and other.final is None:
+            if other is not leg and other.final is None and other.key is not None:
                 self.endpoint.cancel(other.key)
                 other.final = 487
                 self._stop_timer(other)
@@ -192,7 +224,7 @@ class B2BCall:
         self.endpoint.respond(self.key, ok)
         self.on_answer(self)
         self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
-        log.info("answered", extra={"call": self.id, "login": leg.location.login})
+        log.info("answered", extra={"call": self.id, "target": leg.target.label})
 
     def _on_leg_final(self, leg: OutLeg, status: int) -> None:
         if leg.final is not None:
@@ -238,7 +270,8 @@ class B2BCall:
     def caller_cancelled(self) -> None:
         for leg in self.legs:
             if leg.final is None:
-                self.endpoint.cancel(leg.key)
+                if leg.key is not None:
+                    self.endpoint.cancel(leg.key)
                 leg.final = 487
             self._stop_timer(leg)
         self.state = CallState.ENDED

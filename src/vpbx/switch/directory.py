@@ -99,6 +99,28 @@ class Directory:
             row["trunk_id"],
         )
 
+    async def number_by_id(self, account_id: int, number_id: int) -> str | None:
+        query = sa.select(t.numbers.c.number).where(
+            t.numbers.c.account_id == account_id, t.numbers.c.id == number_id
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
+
+    async def employees_by_extension(self, account_id: int, extension: str) -> list[dict[str, Any]]:
+        """The employee with this extension, or the members of the group with it (EMP-2)."""
+        query = sa.select(t.employees.c.id).where(
+            t.employees.c.account_id == account_id, t.employees.c.extension == extension
+        )
+        group = sa.select(t.groups.c.id).where(
+            t.groups.c.account_id == account_id, t.groups.c.extension == extension
+        )
+        async with self.engine.connect() as conn:
+            ids = list((await conn.execute(query)).scalars().all())
+            group_id = (await conn.execute(group)).scalar_one_or_none()
+        if group_id is not None:
+            ids += await self.group_members(account_id, group_id)
+        return await self.employees(account_id, ids)
+
     async def trunks(self) -> list[TrunkInfo]:
         query = sa.select(t.trunks).where(t.trunks.c.enabled.is_(True)).order_by(t.trunks.c.id)
         async with self.engine.connect() as conn:

@@ -149,7 +149,11 @@ class SipEndpoint:
         self._run()
 
     def _run(self) -> None:
-        for output in self.layer.drain():
+        outputs = self.layer.drain()
+        # Messages first: the transaction's own ACK of a 407 must leave before the INVITE the
+        # transaction user sends in reaction to that 407.
+        outputs.sort(key=lambda output: not isinstance(output, Send))
+        for output in outputs:
             try:
                 self._carry_out(output)
             except Exception:  # one broken call must not stop the others

@@ -1,9 +1,12 @@
-"""The transaction user of the PBX: registrar, OPTIONS, incoming calls from trunks, dialogs.
+"""The transaction user of the PBX: registrar, OPTIONS, calls, and requests within dialogs.
 
 Calls to a virtual number are accepted only from the account's trunks (SIP-4); anything else
 asking for a virtual number gets 403. Until the scenario engine drives calls, a call is routed by
 the number's first enabled rule to the first Forward operation of its scenario, and rings the
-registered SIP lines of the employees (or group members) it names.
+registered SIP lines of the employees (or group members) it names. Registered phones place calls
+after a 407 digest challenge: to an extension of their account (employee or group), or to an
+outside number through the account's outbound trunk, showing the line's caller ID (SIP-3);
+incoming-only lines cannot call out.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri
-from vpbx.switch.b2bua import B2BCall, CallState, Contact
+from vpbx.switch.b2bua import B2BCall, CallState, Contact, Target
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
-from vpbx.switch.registrar_service import Location, Registrar
+from vpbx.switch.registrar_service import Registrar
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch")
@@ -121,15 +124,88 @@ class Pbx:
                 )
                 self.endpoint.respond(key, make_response(request, 403))
                 return
-            call = B2BCall(self.endpoint, self.me, request, peer, key, self._ended, self._answered)
-            self.calls[key] = call
-            call.ring(await self._locations_for_number(number.account_id, number.rules))
+            phones = await self._employee_phones_of_rules(number.account_id, number.rules)
+            self._start_call(request, peer, key, await self._targets(phones))
             return
-        self.endpoint.respond(key, make_response(request, 404))
+        await self._call_from_line(request, peer, key, called or "")
 
-    async def _locations_for_number(
+    async def _call_from_line(
+        self, request: Request, peer: Peer, key: TransactionKey, called: str
+    ) -> None:
+        """A call placed by a registered phone: an extension of its account, or an outside
+        number through the account's outbound trunk with the line's caller ID (SIP-3)."""
+        line, refusal = await self.registrar.authenticate(
+            request, peer, self.endpoint.now(), proxy=True
+        )
+        if line is None:
+            if refusal is not None:
+                self.endpoint.respond(key, refusal)
+            return
+        employees = await self.directory.employees_by_extension(line.account_id, called)
+        if employees:
+            self._start_call(request, peer, key, await self._targets(_sip_phones(employees)))
+            return
+        if not (called.isdigit() and 10 <= len(called) <= 15):
+            self.endpoint.respond(key, make_response(request, 404))
+            return
+        if line.mode == "in_only":
+            log.info(
+                "outgoing call from an incoming-only line refused", extra={"login": line.login}
+            )
+            self.endpoint.respond(
+                key, make_response(request, 403, "Forbidden (line is incoming only)")
+            )
+            return
+        trunk = next(
+            (
+                t
+                for t in await self.directory.trunks()
+                if t.account_id == line.account_id and t.outbound
+            ),
+            None,
+        )
+        if trunk is None:
+            self.endpoint.respond(key, make_response(request, 503, "No outbound trunk"))
+            return
+        caller_id = line.login
+        if line.caller_id_number_id is not None:
+            caller_id = (
+                await self.directory.number_by_id(line.account_id, line.caller_id_number_id)
+            ) or caller_id
+        uri = SipUri(host=trunk.host, port=trunk.port, user=called)
+        target = Target(
+            uri=uri,
+            peer=Peer(trunk.transport, trunk.host, trunk.port),
+            to=f"<sip:{called}@{trunk.host}>",
+            label=f"trunk {trunk.name}",
+            caller_id=caller_id,
+            credentials=(trunk.username, trunk.password) if trunk.username else None,
+        )
+        self._start_call(request, peer, key, [(target, 120.0)])
+
+    def _start_call(
+        self, request: Request, peer: Peer, key: TransactionKey, targets: list[tuple[Target, float]]
+    ) -> None:
+        call = B2BCall(self.endpoint, self.me, request, peer, key, self._ended, self._answered)
+        self.calls[key] = call
+        call.ring(targets)
+
+    async def _targets(self, phones: list[dict[str, Any]]) -> list[tuple[Target, float]]:
+        """The registered contacts of the SIP-line phones, each with the phone's ring timeout."""
+        logins = await self.directory.line_logins([p["sip_line_id"] for p in phones])
+        now = self.endpoint.now()
+        found: list[tuple[Target, float]] = []
+        for phone in phones:
+            login = logins.get(phone["sip_line_id"])
+            if login is None:
+                continue
+            for location in self.registrar.locations(login, phone["sip_line_id"], now):
+                found.append((Target.phone(location), float(phone.get("ring_timeout", 20))))
+        return found
+
+    async def _employee_phones_of_rules(
         self, account_id: int, rules: list[dict[str, Any]]
-    ) -> list[tuple[Location, float]]:
+    ) -> list[dict[str, Any]]:
         rule = next((r for r in rules if r.get("enabled", True)), None)
         if rule is None:
             return []
@@ -148,23 +224,7 @@ class Pbx:
             elif target.get("employee_id") is not None:
                 employee_ids.append(int(target["employee_id"]))
         employees = await self.directory.employees(account_id, list(dict.fromkeys(employee_ids)))
-        phones = [
-            phone
-            for employee in employees
-            if employee["calls_enabled"]
-            for phone in employee["phones"]
-            if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
-        ]
-        logins = await self.directory.line_logins([p["sip_line_id"] for p in phones])
-        now = self.endpoint.now()
-        found: list[tuple[Location, float]] = []
-        for phone in phones:
-            login = logins.get(phone["sip_line_id"])
-            if login is None:
-                continue
-            for location in self.registrar.locations(login, phone["sip_line_id"], now):
-                found.append((location, float(phone.get("ring_timeout", 20))))
-        return found
+        return _sip_phones(employees)
 
     def _answered(self, call: B2BCall) -> None:
         """Both dialogs exist once the call is answered: index them for in-dialog requests."""
@@ -199,3 +259,14 @@ class Pbx:
             self.endpoint.respond(key, make_response(request, 488 if request.body else 200))
         else:
             self.endpoint.respond(key, make_response(request, 200))
+
+
+def _sip_phones(employees: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SIP-line phones of the employees who take calls (call status on), in order."""
+    return [
+        phone
+        for employee in employees
+        if employee["calls_enabled"]
+        for phone in employee["phones"]
+        if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
+    ]

@@ -1,0 +1,111 @@
+"""Trunks against SIPp as the provider: registration with a 401 challenge, and a call from a
+baresip phone out through the trunk, answering the provider's 407 with the trunk credentials and
+showing the line's caller ID; an incoming-only line is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.peers.baresip import BaresipPhone
+from tests.peers.sipp import start_sipp_server
+from tests.switch.harness import NUMBER, TRUNK_IP, RunningPbx, running_pbx
+
+TRUNK = {"username": "vpbx-trunk", "password": "trunk-secret"}
+OUTSIDE = "74997654321"
+
+
+@pytest.fixture
+def tone_wav(tmp_path: Path) -> Path:
+    path = tmp_path / "tone.wav"
+    t = np.arange(8000 * 30) / 8000
+    soundfile.write(
+        path, (np.sin(2 * np.pi * 800 * t) * 8000).astype(np.int16), 8000, subtype="PCM_16"
+    )
+    return path
+
+
+def phone(pbx: RunningPbx, tmp_path: Path, index: int, source: Path) -> BaresipPhone:
+    line = pbx.lines[index]
+    account = (
+        f"<sip:{line.login}@127.0.0.1:{pbx.sip_port};transport=udp>;auth_pass={line.password};"
+        "answermode=auto;audio_codecs=PCMU,PCMA;regint=300"
+    )
+    device = BaresipPhone(tmp_path / f"phone{index}", account, source)
+    device.start()
+    return device
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def test_vpbx_registers_to_the_provider_answering_its_challenge(tmp_path: Path) -> None:
+    provider = start_sipp_server(
+        "provider_register.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=30
+    )
+    trunk = {**TRUNK, "registration": True, "port": provider.port}
+    time.sleep(0.3)  # let SIPp bind before vpbx registers at start
+    with running_pbx(tmp_path, trunk=trunk) as pbx:
+        result = provider.finish(timeout=40)
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+        assert pbx.application is not None
+        status = next(iter(pbx.application.trunks.status.values()))
+        deadline = time.monotonic() + 5
+        while status.state.value != "registered":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        assert status.expires == 600
+
+
+def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
+    tmp_path: Path, tone_wav: Path
+) -> None:
+    provider = start_sipp_server(
+        "provider_invite.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40
+    )
+    with running_pbx(
+        tmp_path, employees=2, trunk={**TRUNK, "port": provider.port}, in_only={1}
+    ) as pbx:
+        device = phone(pbx, tmp_path, 0, tone_wav)
+        try:
+            pbx.wait_registered(0)
+            device.command("dial", f"sip:{OUTSIDE}@127.0.0.1:{pbx.sip_port}")
+            device.wait_event("CALL_ESTABLISHED", timeout=20)
+            time.sleep(1)
+            device.command("hangup")
+            device.wait_event("CALL_CLOSED")
+        finally:
+            device.stop()
+        result = provider.finish(timeout=30)
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+        messages = result.messages()
+        invites = re.findall(r"INVITE sip:\S+ SIP/2\.0.*?\r?\n\r?\n", messages, re.S)
+        assert len(invites) >= 2
+        # The line's caller ID (SIP-3, fixed mode) is what the provider sees.
+        assert f"sip:{NUMBER}@" in re.search(r"From:.*", invites[0]).group(0)
+        # The second INVITE answers the 407 with a correct digest of the trunk credentials.
+        auth = re.search(r"Proxy-Authorization: Digest (.*)", invites[-1]).group(1)
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', auth))
+        ha1 = md5(f"{TRUNK['username']}:{params['realm']}:{TRUNK['password']}")
+        ha2 = md5(f"INVITE:{params['uri']}")
+        assert params["username"] == TRUNK["username"]
+        assert params["response"] == md5(f"{ha1}:{params['nonce']}:{ha2}")
+
+
+def test_an_incoming_only_line_cannot_call_out(tmp_path: Path, tone_wav: Path) -> None:
+    with running_pbx(tmp_path, employees=2, trunk=TRUNK, in_only={1}) as pbx:
+        device = phone(pbx, tmp_path, 1, tone_wav)
+        try:
+            pbx.wait_registered(1)
+            device.command("dial", f"sip:{OUTSIDE}@127.0.0.1:{pbx.sip_port}")
+            closed = device.wait_event("CALL_CLOSED", timeout=20)
+            assert "403" in str(closed.get("param"))
+        finally:
+            device.stop()
