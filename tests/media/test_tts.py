@@ -72,3 +72,27 @@ async def test_missing_or_failing_espeak_is_a_clear_error(tmp_path: Path) -> Non
     assert listing(tmp_path) == []  # nothing cached from a failure
     with pytest.raises(ValueError, match="empty"):
         await Tts(tmp_path).synthesize("   ")
+
+
+async def test_a_hanging_synthesiser_times_out_and_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "slow-espeak"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    tts = Tts(tmp_path / "cache", executable=str(script), timeout=0.2)
+    with pytest.raises(TtsError) as caught:
+        await tts.synthesize("текст")
+    assert caught.value.error_id == "tts.failed"
+    assert "0.2" in caught.value.message_en
+
+
+async def test_a_waiter_takes_over_when_the_first_caller_is_cancelled(tmp_path: Path) -> None:
+    tts = Tts(tmp_path)
+    first = asyncio.create_task(tts.synthesize("отмена"))
+    await asyncio.sleep(0)  # the first call is now synthesising
+    second = asyncio.create_task(tts.synthesize("отмена"))
+    await asyncio.sleep(0)
+    first.cancel()
+    path = await asyncio.wait_for(second, 10)
+    assert path == tts.cached_path("отмена")
+    with pytest.raises(asyncio.CancelledError):
+        await first

@@ -70,11 +70,20 @@ class Tts:
         pending = self._pending.get(key)
         if pending is not None:
             self.hits += 1
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if pending.cancelled():
+                    # The call that was synthesising it went away, not this one: take over.
+                    return await self.synthesize(text)
+                raise
         future: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
             await self._make(text, path)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting
@@ -113,9 +122,13 @@ class Tts:
         )
         try:
             out, err = await asyncio.wait_for(process.communicate(), self.timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        except BaseException as exc:
+            # Timed out or cancelled: never leave an espeak-ng behind.
+            if process.returncode is None:
+                process.kill()
+                await asyncio.shield(process.wait())
+            if not isinstance(exc, TimeoutError):
+                raise
             raise TtsError(
                 "tts.failed",
                 f"Синтез речи не завершился за {self.timeout:g} с",
