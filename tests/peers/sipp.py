@@ -121,6 +121,35 @@ class SippServer:
         return SippResult(self.process.returncode, out, err, self.workdir)
 
 
+def start_sipp_client(
+    scenario: str,
+    target: str,
+    workdir: Path,
+    *,
+    ip: str = "127.0.0.1",
+    extra: list[str] | None = None,
+    timeout: float = 60,
+) -> SippServer:
+    """SIPp as a caller in the background, for tests that act on the other side meanwhile."""
+    port = free_port()
+    args = sipp_args(
+        scenario,
+        target,
+        calls=1,
+        rate=10,
+        transport="u1",
+        timeout=timeout,
+        extra=extra,
+        port=port,
+        ip=ip,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return SippServer(process, workdir, ip, port)
+
+
 def start_sipp_server(
     scenario: str, workdir: Path, *, ip: str, calls: int = 1, timeout: float = 60
 ) -> SippServer:

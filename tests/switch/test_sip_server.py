@@ -4,6 +4,7 @@ registration of baresip phones, and trunk calls from SIPp to a registered baresi
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 
 from tests.paths import TESTDATA
 from tests.peers.baresip import BaresipPhone
-from tests.peers.sipp import run_sipp
+from tests.peers.sipp import run_sipp, start_sipp_client
 from tests.switch.harness import TRUNK_IP, RunningPbx, running_pbx
 
 RFC4475 = TESTDATA / "rfc4475"
@@ -81,6 +82,10 @@ def test_half_a_message_over_tcp_is_cut_off_without_affecting_others(
         options_ok(pbx, tmp_path / "during")
         tcp.settimeout(5)
         assert tcp.recv(100) == b""  # the server closed the connection
+    with socket.create_connection(("127.0.0.1", pbx.sip_port), timeout=5) as huge:
+        huge.sendall(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nX-Filler: " + b"a" * 70000 + b"\r\n")
+        huge.settimeout(5)
+        assert huge.recv(1000) == b""  # oversized: no framing possible, the connection is closed
     with socket.create_connection(("127.0.0.1", pbx.sip_port), timeout=5) as garbage:
         garbage.sendall(b"\x00\x01 this is not SIP at all\r\n\r\n")
         garbage.settimeout(5)
@@ -174,6 +179,30 @@ def test_trunk_call_reaches_the_registered_phone_and_both_sides_hang_up(
         device.stop()
 
 
+def test_the_phone_hangs_up_and_the_trunk_gets_the_bye(
+    pbx: RunningPbx, tmp_path: Path, tone_wav: Path
+) -> None:
+    device = phone(pbx, tmp_path, 0, tone_wav)
+    try:
+        pbx.wait_registered(0)
+        sipp = start_sipp_client(
+            "trunk_call_callee_hangs_up.xml",
+            f"127.0.0.1:{pbx.sip_port}",
+            tmp_path / "sipp",
+            extra=["-s", pbx.number, "-mi", TRUNK_IP],
+            ip=TRUNK_IP,
+        )
+        with sipp:
+            device.wait_event("CALL_ESTABLISHED", timeout=20)
+            time.sleep(1)
+            device.command("hangup")
+            result = sipp.finish(timeout=30)
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+        device.wait_event("CALL_CLOSED")
+    finally:
+        device.stop()
+
+
 def test_a_virtual_number_called_from_outside_the_trunks_is_refused(
     pbx: RunningPbx, tmp_path: Path
 ) -> None:
@@ -185,3 +214,90 @@ def test_a_virtual_number_called_from_outside_the_trunks_is_refused(
         timeout=15,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+
+
+def test_a_phone_calls_another_by_extension(
+    pbx: RunningPbx, tmp_path: Path, tone_wav: Path
+) -> None:
+    caller = phone(pbx, tmp_path, 0, tone_wav)
+    callee = phone(pbx, tmp_path, 1, tone_wav)
+    try:
+        pbx.wait_registered(0)
+        pbx.wait_registered(1)
+        caller.command("dial", f"sip:{pbx.lines[1].extension}@127.0.0.1:{pbx.sip_port}")
+        callee.wait_event("CALL_ESTABLISHED", timeout=20)
+        caller.wait_event("CALL_ESTABLISHED", timeout=20)
+        caller.command("hangup")
+        callee.wait_event("CALL_CLOSED")
+    finally:
+        caller.stop()
+        callee.stop()
+
+
+def raw_register(
+    pbx: RunningPbx, sock: socket.socket, login: str, authorization: str | None
+) -> bytes:
+    port = sock.getsockname()[1]
+    lines = [
+        f"REGISTER sip:127.0.0.1:{pbx.sip_port} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{time.monotonic_ns()};rport",
+        f"From: <sip:{login}@127.0.0.1>;tag=probe",
+        f"To: <sip:{login}@127.0.0.1>",
+        f"Call-ID: probe-{time.monotonic_ns()}",
+        "CSeq: 1 REGISTER",
+        f"Contact: <sip:{login}@127.0.0.1:{port}>",
+        "Max-Forwards: 70",
+    ]
+    if authorization is not None:
+        lines.append(f"Authorization: {authorization}")
+    sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), ("127.0.0.1", pbx.sip_port))
+    try:
+        return sock.recv(65535)
+    except TimeoutError:
+        return b""
+
+
+def shape(response: bytes) -> list[str]:
+    """A response without what must differ (nonce, tags, Call-ID, branch): its visible shape."""
+    text = response.decode()
+    text = re.sub(r'nonce="[^"]*"', 'nonce="N"', text)
+    text = re.sub(r"tag=[^;\s>]+", "tag=T", text)
+    text = re.sub(r"branch=[^;\s]+", "branch=B", text)
+    text = re.sub(r"Call-ID: .*", "Call-ID: C", text)
+    text = re.sub(r"sip:\d+@", "sip:USER@", text)
+    return text.splitlines()
+
+
+def test_unknown_login_and_wrong_password_look_the_same_and_guessing_gets_ignored(
+    pbx: RunningPbx,
+) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(1)
+    try:
+        challenge = raw_register(pbx, sock, pbx.lines[0].login, None)
+        assert challenge.startswith(b"SIP/2.0 401")
+        nonce = re.search(rb'nonce="([^"]+)"', challenge).group(1).decode()  # type: ignore[union-attr]
+
+        def attempt(login: str) -> bytes:
+            auth = (
+                f'Digest username="{login}", realm="vpbx", nonce="{nonce}", '
+                f'uri="sip:127.0.0.1:{pbx.sip_port}", response="{"0" * 32}", algorithm=MD5'
+            )
+            return raw_register(pbx, sock, login, auth)
+
+        wrong_password = attempt(pbx.lines[0].login)
+        unknown_login = attempt("9999999")
+        assert wrong_password.startswith(b"SIP/2.0 401")
+        assert shape(wrong_password) == shape(unknown_login)
+        answers = [attempt(pbx.lines[0].login) for _ in range(8)]  # 10 failures in all
+        assert all(a.startswith(b"SIP/2.0 401") for a in answers)
+        assert attempt(pbx.lines[0].login) == b""  # the source is now ignored
+        assert raw_register(pbx, sock, pbx.lines[0].login, None) == b""
+    finally:
+        sock.close()
+    # Other sources are still served.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.3", 0))
+        other.settimeout(1)
+        assert raw_register(pbx, other, pbx.lines[0].login, None).startswith(b"SIP/2.0 401")
