@@ -203,7 +203,10 @@ def test_malformed_json_is_refused(api: Api, office: Office, content: bytes) -> 
     )
 
     body = _error(response, 422, "validation_failed")
-    assert body["errors"]
+    # A syntax error is about the body, not about a field named after the character offset.
+    assert [(e["field"], e["error_id"]) for e in body["errors"]] == [("(body)", "json_invalid")]
+    assert "not valid JSON" in body["errors"][0]["rule"]
+    assert "at character" in body["errors"][0]["rule"]
     assert api.count("tags", office.admin) == before
 
 

@@ -150,7 +150,7 @@ def test_supervisor_cannot_change_account_settings_or_import_config(
         "/config", office.supervisor, content="tags: []\n", headers={"Content-Type": "text/yaml"}
     )
     assert imported.status_code == 403, imported.text
-    # The YAML export carries secrets (trunk and user passwords): admins only.
+    # The YAML export carries secrets (trunk passwords, users' password hashes): admins only.
     exported = api.get("/config", office.supervisor)
     assert exported.status_code == 403, exported.text
     assert api.ok(api.get("/account", office.admin))["name"] == account["name"]

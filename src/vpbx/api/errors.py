@@ -54,6 +54,13 @@ def install(app: FastAPI) -> None:
             rule = str(item.get("msg", "invalid")).removeprefix("Value error, ")
             if item.get("type") == "extra_forbidden":
                 rule = "unknown field (extra fields are not permitted)"
+            if item.get("type") == "json_invalid":
+                # The location of a JSON syntax error is a character offset, not a field.
+                detail = (item.get("ctx") or {}).get("error")
+                rule = "the body is not valid JSON"
+                rule += f": {detail}" if detail else ""
+                rule += f" (at character {loc[0]})" if loc else ""
+                loc = []
             errors.append(
                 FieldError(
                     field=".".join(loc) or "(body)", rule=rule, error_id=str(item.get("type"))
