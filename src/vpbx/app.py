@@ -12,12 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.app import create_api
+from vpbx.media.ports import PortPool
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import Contact
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.media import MediaPlant
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.trunk_client import TrunkRegistrations
@@ -58,7 +60,12 @@ def build(settings: Settings) -> Application:
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
     registrar = Registrar(directory, realm=settings.sip_realm, guard=guard)
     me = Contact(settings.public_host, settings.sip_port)
-    pbx = Pbx(endpoint, directory, registrar, me)
+    media = MediaPlant(
+        PortPool(settings.rtp_port_min, settings.rtp_port_max),
+        settings.rtp_host or settings.sip_host,
+        settings.public_host,
+    )
+    pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
     return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx, trunks)
 

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     sip_port: int = 5060
     public_host: str = Field(default="127.0.0.1", description="host shown to users for SIP lines")
     sip_realm: str = "vpbx"
+    rtp_host: str = Field(default="", description="where RTP is bound; empty = sip_host")
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 30000
     sip_auth_ban_seconds: float = Field(
         default=600.0, description="how long a source is ignored after 10 failed logins a minute"
     )

@@ -503,3 +503,18 @@ async def test_a_failing_source_falls_back_to_silence() -> None:
         peer.close()
     with pytest.raises(MediaError, match="closed"):
         session.set_source(None)
+
+
+async def test_update_remote_switches_the_payload_type_of_the_stream() -> None:
+    """A codec settled after our offer (the answer chose PCMA) changes what our packets carry."""
+    peer = await Peer.create()
+    session = await RtpSession.open(make_pool(), remote_addr=peer.addr, payload_type=0)
+    try:
+        session.update_remote(peer.addr, payload_type=8)
+        assert session.sender.payload_type == 8
+        session.send_pcm(sine(1000, 0.02))
+        await asyncio.sleep(0.1)
+    finally:
+        await session.aclose()
+        peer.close()
+    assert [p.payload_type for p, _ in peer.packets][:1] == [8]

@@ -555,6 +555,17 @@ class RtpSender:
         return self._timestamp
 
     @property
+    def payload_type(self) -> int:
+        """The payload type of media packets (events pass theirs explicitly)."""
+        return self._payload_type
+
+    @payload_type.setter
+    def payload_type(self, value: int) -> None:
+        if not 0 <= value <= 127:
+            raise ValueError(f"payload type out of range: {value}")
+        self._payload_type = value
+
+    @property
     def packet_count(self) -> int:
         """Packets produced so far (for RTCP SR)."""
         return self._packets

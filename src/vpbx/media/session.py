@@ -390,6 +390,7 @@ class RtpSession:
         self._rtcp_remote = None
         if payload_type is not None and payload_type != self._codec.payload_type:
             self._codec = codec_for(payload_type)
+            self._sender.payload_type = payload_type  # our stream follows the negotiated codec
             self._silence_payload = bytes([self._codec.silence]) * FRAME_SAMPLES
         if dtmf_payload_type is not None:
             self._dtmf_pt = dtmf_payload_type

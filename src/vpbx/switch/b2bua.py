@@ -1,8 +1,9 @@
 """A back-to-back user agent call: the caller's leg (we are its UAS) and the legs we ring (we are
-their UAC), forked in parallel; the first 2xx wins, the others are CANCELled; 180/183 are relayed
+their UAC), forked in parallel; the first 2xx wins, the others are CANCELled; ringing is relayed
 to the caller; BYE on either side ends the other; a CANCEL from the caller cancels every leg.
 
-SDP passes through unchanged here; media anchoring joins with the media layer.
+Media is anchored: the caller's leg and every rung leg have their own RTP session (our SDP on
+both sides); on answer the two sessions are bridged (relay, or PCMU↔PCMA transcoding).
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vpbx.media.bridge import Bridge
+from vpbx.media.session import RtpSession
+from vpbx.sip import sdp
 from vpbx.sip.dialog import Dialog, new_branch, new_tag
+from vpbx.sip.errors import ParseError
 from vpbx.sip.headers import Via
 from vpbx.sip.message import Headers, Request, Response, make_response
 from vpbx.sip.transaction import TransactionKey
 from vpbx.sip.uri import SipUri
 from vpbx.switch.auth_client import with_credentials
 from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.media import MediaPlant, negotiate
 from vpbx.switch.registrar_service import Location
 from vpbx.transport.sip import Peer
 
@@ -65,6 +71,7 @@ class OutLeg:
     final: int | None = None
     timer: asyncio.TimerHandle | None = None
     auth_attempts: int = 0
+    session: RtpSession | None = None
 
 
 @dataclass(slots=True)
@@ -95,12 +102,16 @@ class B2BCall:
     key: TransactionKey
     on_end: Callable[[B2BCall], None]
     on_answer: Callable[[B2BCall], None]
+    media: MediaPlant
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     tag: str = field(default_factory=new_tag)
     state: CallState = CallState.RINGING
     legs: list[OutLeg] = field(default_factory=list)
     winner: OutLeg | None = None
     dialog: Dialog | None = None
+    session: RtpSession | None = None
+    offer: sdp.SessionDescription | None = None
+    bridge: Bridge | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -109,17 +120,51 @@ class B2BCall:
         uri = self.request.from_.uri
         return (uri.user or "") if isinstance(uri, SipUri) else str(uri)
 
+    # -- media -------------------------------------------------------------------------------
+
+    async def prepare_media(self) -> bool:
+        """Take the caller's offer and open his leg's RTP session; False when refused (488)."""
+        problem = ""
+        try:
+            if not self.request.body:
+                raise sdp.NoAcceptableMedia("an SDP offer is required in the INVITE")
+            self.offer = sdp.parse_sdp(self.request.body)
+            negotiated = negotiate(self.offer)
+        except sdp.NoAcceptableMedia as error:
+            problem = str(error) or "no acceptable media"
+        except ParseError as error:
+            problem = f"bad SDP: {error.reason}"
+        if problem:
+            warning = f'304 vpbx "{problem}"'
+            self.fail(488, problem, [("Warning", warning)])
+            return False
+        self.session = await self.media.open(f"{self.id}-caller", negotiated)
+        return True
+
+    def _close_media(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        for leg in self.legs:
+            if leg.session is not None:
+                leg.session.close()
+        if self.session is not None:
+            self.session.close()
+
     # -- ringing -------------------------------------------------------------------------------
 
-    def ring(self, targets: list[tuple[Target, float]]) -> None:
+    async def ring(self, targets: list[tuple[Target, float]]) -> None:
         """Fork the call to every target at once, each with its ring timeout (seconds)."""
         if not targets:
             self.fail(480, "no registered phone to ring")
             return
         for target, ring_timeout in targets:
-            self._ring_one(target, ring_timeout)
+            if self.state is not CallState.RINGING:
+                return
+            session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
+            self._ring_one(target, ring_timeout, session)
 
-    def _ring_one(self, target: Target, ring_timeout: float) -> None:
+    def _ring_one(self, target: Target, ring_timeout: float, session: RtpSession) -> None:
         transport = target.peer.transport
         caller = target.caller_id or self.caller or "anonymous"
         headers = [
@@ -132,11 +177,9 @@ class B2BCall:
             ("Contact", self.me.uri(transport)),
             ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"),
         ]
-        content_type = self.request.headers.get("Content-Type")
-        if content_type:
-            headers.append(("Content-Type", content_type))
-        invite = Request("INVITE", target.uri, Headers(headers), self.request.body)
-        leg = OutLeg(target, invite, target.peer, ring_timeout)
+        headers.append(("Content-Type", "application/sdp"))
+        invite = Request("INVITE", target.uri, Headers(headers), self.media.offer(session))
+        leg = OutLeg(target, invite, target.peer, ring_timeout, session=session)
         self.legs.append(leg)
         self._send_leg_invite(leg)
         leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
@@ -176,15 +219,11 @@ class B2BCall:
         status = response.status
         if status < 200:
             if status > 100 and self.state is CallState.RINGING:
-                body = response.body if response.status == 183 else b""
+                # The caller's phone plays its own ringback on 180 (early media comes with
+                # ringback files and the engine).
                 extra = [("Contact", self.me.uri(self.peer.transport))]
-                if body:
-                    extra.append(
-                        ("Content-Type", response.headers.get("Content-Type") or "application/sdp")
-                    )
                 self.endpoint.respond(
-                    self.key,
-                    make_response(self.request, status, to_tag=self.tag, headers=extra, body=body),
+                    self.key, make_response(self.request, 180, to_tag=self.tag, headers=extra)
                 )
             return
         if status < 300:
@@ -196,13 +235,25 @@ class B2BCall:
 
     def _on_leg_answer(self, leg: OutLeg, response: Response) -> None:
         dialog = Dialog.as_uac(leg.request, response)
-        self.endpoint.send_stateless(
-            dialog.ack(leg.request, via=self.me.via(leg.peer.transport)), leg.peer
-        )
+        ack = dialog.ack(leg.request, via=self.me.via(leg.peer.transport))
+        self.endpoint.send_stateless(ack, leg.peer)
         if self.state is not CallState.RINGING:
             # A second phone answered too late (or the caller left): hang it up at once.
             self._send_bye(dialog, leg.peer)
             return
+        try:
+            negotiated = negotiate(sdp.parse_sdp(response.body))
+        except (ParseError, sdp.NoAcceptableMedia) as error:
+            log.warning("answer with unusable SDP", extra={"call": self.id, "error": str(error)})
+            self._send_bye(dialog, leg.peer)
+            self._on_leg_final(leg, 488)
+            return
+        assert leg.session is not None
+        assert self.session is not None
+        assert self.offer is not None
+        leg.session.update_remote(
+            negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
+        )
         leg.final = response.status
         leg.dialog = dialog
         self.winner = leg
@@ -213,18 +264,30 @@ class B2BCall:
                 self.endpoint.cancel(other.key)
                 other.final = 487
                 self._stop_timer(other)
-        headers = [("Contact", self.me.uri(self.peer.transport))]
-        if response.body:
-            headers.append(
-                ("Content-Type", response.headers.get("Content-Type") or "application/sdp")
-            )
-        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=response.body)
+            if other is not leg and other.session is not None:
+                other.session.close()
+                other.session = None
+        headers = [
+            ("Contact", self.me.uri(self.peer.transport)),
+            ("Content-Type", "application/sdp"),
+        ]
+        body = self.media.answer(self.offer, self.session)
+        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=body)
         self.dialog = Dialog.as_uas(self.request, self.tag)
         self.dialog.confirm()
+        self.bridge = Bridge(self.session, leg.session, name=self.id)
+        self.bridge.start()
         self.endpoint.respond(self.key, ok)
         self.on_answer(self)
         self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
-        log.info("answered", extra={"call": self.id, "target": leg.target.label})
+        log.info(
+            "answered",
+            extra={
+                "call": self.id,
+                "target": leg.target.label,
+                "transcoding": self.bridge.transcoding,
+            },
+        )
 
     def _on_leg_final(self, leg: OutLeg, status: int) -> None:
         if leg.final is not None:
@@ -257,14 +320,16 @@ class B2BCall:
 
     # -- the caller's side ---------------------------------------------------------------------
 
-    def fail(self, status: int, reason: str) -> None:
+    def fail(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
         if self.state is not CallState.RINGING:
             return
         self.state = CallState.ENDED
         for leg in self.legs:
             self._stop_timer(leg)
         log.info("call failed", extra={"call": self.id, "status": status, "reason": reason})
-        self.endpoint.respond(self.key, make_response(self.request, status, to_tag=self.tag))
+        answer = make_response(self.request, status, to_tag=self.tag, headers=headers or [])
+        self.endpoint.respond(self.key, answer)
+        self._close_media()
         self.on_end(self)
 
     def caller_cancelled(self) -> None:
@@ -275,6 +340,7 @@ class B2BCall:
                 leg.final = 487
             self._stop_timer(leg)
         self.state = CallState.ENDED
+        self._close_media()
         self.on_end(self)
 
     def acked(self) -> None:
@@ -292,6 +358,7 @@ class B2BCall:
         elif self.dialog is not None:
             self._send_bye(self.dialog, self.peer)
         log.info("call ended", extra={"call": self.id, "by": "caller" if from_caller else "callee"})
+        self._close_media()
         self.on_end(self)
 
     def hangup_all(self) -> None:
@@ -302,6 +369,7 @@ class B2BCall:
             self._send_bye(self.winner.dialog, self.winner.peer)
         if self.dialog is not None:
             self._send_bye(self.dialog, self.peer)
+        self._close_media()
         self.on_end(self)
 
     def _send_bye(self, dialog: Dialog, peer: Peer) -> None:

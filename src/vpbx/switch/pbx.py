@@ -16,13 +16,16 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
+from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri
 from vpbx.switch.b2bua import B2BCall, CallState, Contact, Target
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.media import MediaPlant, negotiate
 from vpbx.switch.registrar_service import Registrar
 from vpbx.transport.sip import Peer
 
@@ -44,9 +47,15 @@ class Pbx:
     """Implements `RequestHandler` for the endpoint."""
 
     def __init__(
-        self, endpoint: SipEndpoint, directory: Directory, registrar: Registrar, me: Contact
+        self,
+        endpoint: SipEndpoint,
+        directory: Directory,
+        registrar: Registrar,
+        me: Contact,
+        media: MediaPlant,
     ) -> None:
         self.endpoint = endpoint
+        self.media = media
         self.directory = directory
         self.registrar = registrar
         self.me = me
@@ -125,7 +134,7 @@ class Pbx:
                 self.endpoint.respond(key, make_response(request, 403))
                 return
             phones = await self._employee_phones_of_rules(number.account_id, number.rules)
-            self._start_call(request, peer, key, await self._targets(phones))
+            await self._start_call(request, peer, key, await self._targets(phones))
             return
         await self._call_from_line(request, peer, key, called or "")
 
@@ -143,7 +152,7 @@ class Pbx:
             return
         employees = await self.directory.employees_by_extension(line.account_id, called)
         if employees:
-            self._start_call(request, peer, key, await self._targets(_sip_phones(employees)))
+            await self._start_call(request, peer, key, await self._targets(_sip_phones(employees)))
             return
         if not (called.isdigit() and 10 <= len(called) <= 15):
             self.endpoint.respond(key, make_response(request, 404))
@@ -181,14 +190,17 @@ class Pbx:
             caller_id=caller_id,
             credentials=(trunk.username, trunk.password) if trunk.username else None,
         )
-        self._start_call(request, peer, key, [(target, 120.0)])
+        await self._start_call(request, peer, key, [(target, 120.0)])
 
-    def _start_call(
+    async def _start_call(
         self, request: Request, peer: Peer, key: TransactionKey, targets: list[tuple[Target, float]]
     ) -> None:
-        call = B2BCall(self.endpoint, self.me, request, peer, key, self._ended, self._answered)
+        call = B2BCall(
+            self.endpoint, self.me, request, peer, key, self._ended, self._answered, self.media
+        )
         self.calls[key] = call
-        call.ring(targets)
+        if await call.prepare_media():
+            await call.ring(targets)
 
     async def _targets(self, phones: list[dict[str, Any]]) -> list[tuple[Target, float]]:
         """The registered contacts of the SIP-line phones, each with the phone's ring timeout."""
@@ -255,10 +267,34 @@ class Pbx:
             self.endpoint.respond(key, make_response(request, 200))
             call.on_bye(from_caller)
         elif request.method == "INVITE":
-            # Re-INVITE (hold, session refresh): keep the media as it is until media anchoring.
-            self.endpoint.respond(key, make_response(request, 488 if request.body else 200))
+            self._reinvite(call, from_caller, request, key)
         else:
             self.endpoint.respond(key, make_response(request, 200))
+
+    def _reinvite(
+        self, call: B2BCall, from_caller: bool, request: Request, key: TransactionKey
+    ) -> None:
+        """Hold, unhold, session refresh: our leg follows the new offer; the other leg is not
+        disturbed (media is anchored, so the other phone need not know)."""
+        session = call.session if from_caller else (call.winner.session if call.winner else None)
+        if session is None or not request.body:
+            self.endpoint.respond(key, make_response(request, 488))
+            return
+        try:
+            offer = sdp.parse_sdp(request.body)
+            negotiated = negotiate(offer)
+            body = self.media.answer(offer, session)
+        except (ParseError, sdp.NoAcceptableMedia) as error:
+            warning = [("Warning", f'304 vpbx "{error}"')]
+            self.endpoint.respond(key, make_response(request, 488, headers=warning))
+            return
+        session.update_remote(
+            negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
+        )
+        contact = ("Contact", self.me.uri("udp"))
+        headers = [contact, ("Content-Type", "application/sdp")]
+        self.endpoint.respond(key, make_response(request, 200, headers=headers, body=body))
+        log.info("re-invite", extra={"call": call.id, "direction": negotiated.direction})
 
 
 def _sip_phones(employees: list[dict[str, Any]]) -> list[dict[str, Any]]:
