@@ -3,6 +3,7 @@ entity, and a refused write leaves nothing behind."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,3 +270,40 @@ def test_a_trunk_password_is_stored_and_never_shown(api: Api, office: Office) ->
         stored = conn.execute(query).scalar_one()
     # A PATCH of another field keeps the password (the registration needs it).
     assert stored == "s3cret-trunk"
+
+
+def test_ids_out_of_the_bigint_range_are_refused_on_every_route(api: Api, office: Office) -> None:
+    huge = str(2**63)  # one more than the largest BIGINT id
+    routes = [
+        (method.upper(), path)
+        for path, item in api.openapi()["paths"].items()
+        if "{" in path
+        for method in ("get", "put", "patch", "delete")
+        if method in item
+    ]
+    problems = []
+    for method, path in routes:
+        url = api.base_url + re.sub(r"\{[a-z_]+\}", huge, path)
+        response = api.client.request(method, url, headers=api.headers(office.admin), json={})
+        if response.status_code != 422 or response.json()["error_id"] != "validation_failed":
+            problems.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
+
+    assert problems == []
+    assert len(routes) > 50
+    # The operator's account header and the paging offset have the same bound.
+    header = api.get("/tags", api.operator_token, headers={"X-Account-Id": huge})
+    assert _field(_error(header, 422, "validation_failed"), "header.x-account-id")
+    offset = api.get("/tags", office.admin, params={"offset": huge})
+    assert _field(_error(offset, 422, "validation_failed"), "offset")
+
+
+def test_the_operator_acting_in_a_missing_account_gets_404(api: Api) -> None:
+    missing = 987_654_321
+    for method, path, body in (
+        ("GET", "/employees", None),
+        ("POST", "/tags", {"name": "nowhere"}),
+        ("GET", "/account", None),
+        ("GET", "/config", None),
+    ):
+        response = api.request(method, path, api.operator_token, account_id=missing, json=body)
+        assert str(missing) in _error(response, 404, "not_found")["message"]

@@ -13,7 +13,7 @@ from vpbx import __version__
 from vpbx.api import errors
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
-from vpbx.api.deps import Conn, CurrentActor, Service
+from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
 from vpbx.domain.actor import Role
@@ -81,12 +81,12 @@ def _account_routes(clock: Clock) -> APIRouter:
     @router.delete(
         "/accounts/{account_id}", status_code=204, summary="Delete an account (operator)"
     )
-    async def delete_account(account_id: int, conn: Conn, who: CurrentActor) -> Response:
+    async def delete_account(account_id: EntityId, conn: Conn, who: CurrentActor) -> Response:
         await accounts.delete_account(conn, who, account_id)
         return Response(status_code=204)
 
     @router.get("/calls/{call_id}/details", response_model=list[CallStep], tags=["calls"])
-    async def call_details(call_id: int, svc: Service, conn: Conn) -> list[dict[str, Any]]:
+    async def call_details(call_id: EntityId, svc: Service, conn: Conn) -> list[dict[str, Any]]:
         """CDR-2: every step of the call with the engine's reasons."""
         await svc.get("calls", call_id)
         query = (

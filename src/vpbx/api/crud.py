@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, create_model
 
-from vpbx.api.deps import Service
+from vpbx.api.deps import MAX_ID, EntityId, Service
 from vpbx.api.errors import ErrorBody
 from vpbx.domain.catalog import Resource
 
@@ -43,7 +43,7 @@ def resource_router(res: Resource) -> APIRouter:
         request: Request,
         svc: Service,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         sort: str | None = None,
     ) -> dict[str, Any]:
         filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
@@ -56,11 +56,11 @@ def resource_router(res: Resource) -> APIRouter:
         }
 
     @router.get("/{entity_id}", response_model=out_model, summary=f"Get one of {res.name}")
-    async def get_item(entity_id: int, svc: Service) -> BaseModel:
+    async def get_item(entity_id: EntityId, svc: Service) -> BaseModel:
         return await svc.get(res.name, entity_id)
 
     @router.delete("/{entity_id}", status_code=204, summary=f"Delete one of {res.name}")
-    async def delete_item(entity_id: int, svc: Service, confirm: bool = False) -> Response:
+    async def delete_item(entity_id: EntityId, svc: Service, confirm: bool = False) -> Response:
         await svc.delete(res.name, entity_id, confirm=confirm)
         return Response(status_code=204)
 
@@ -73,7 +73,7 @@ def resource_router(res: Resource) -> APIRouter:
 
     @router.put("/{entity_id}", response_model=out_model, summary=f"Replace one of {res.name}")
     async def replace_item(
-        entity_id: int, body: Annotated[doc_model, Body()], svc: Service
+        entity_id: EntityId, body: Annotated[doc_model, Body()], svc: Service
     ) -> BaseModel:
         return await svc.replace(
             res.name, entity_id, body.model_dump(mode="json", exclude_unset=True)
@@ -83,7 +83,7 @@ def resource_router(res: Resource) -> APIRouter:
         "/{entity_id}", response_model=out_model, summary=f"Update fields of one of {res.name}"
     )
     async def update_item(
-        entity_id: int, body: Annotated[dict[str, Any], Body()], svc: Service
+        entity_id: EntityId, body: Annotated[dict[str, Any], Body()], svc: Service
     ) -> BaseModel:
         return await svc.update(res.name, entity_id, body)
 

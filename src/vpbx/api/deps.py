@@ -7,16 +7,22 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vpbx.domain.actor import Actor, Role
+from vpbx.domain.errors import NotFound
 from vpbx.domain.passwords import token_digest
 from vpbx.domain.service import Clock, EntityService
 from vpbx.storage import tables as t
 
 bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
+
+#: Ids are BIGINT columns: a larger number is refused here (422) instead of overflowing in the
+#: database driver (500).
+MAX_ID = 2**63 - 1
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -41,7 +47,7 @@ async def actor(
     conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     x_account_id: Annotated[
-        int | None, Header(description="operator only: the account to act in")
+        int | None, Header(ge=1, le=MAX_ID, description="operator only: the account to act in")
     ] = None,
 ) -> Actor:
     if credentials is None:
@@ -67,6 +73,12 @@ async def actor(
             401, "the token is unknown or expired", headers={"WWW-Authenticate": "Bearer"}
         )
     if row.operator:
+        if x_account_id is not None:
+            # Acting in an account that does not exist would read nothing and fail every write
+            # on the account foreign key (a 500); it is a 404 of the account instead.
+            query = sa.select(t.accounts.c.id).where(t.accounts.c.id == x_account_id)
+            if (await conn.execute(query)).first() is None:
+                raise NotFound("accounts", x_account_id)
         return Actor(Role.OPERATOR, x_account_id)
     return Actor(Role(row.role), row.account_id, user_id=row.id, employee_id=row.employee_id)
 

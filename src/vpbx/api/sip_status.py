@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from vpbx.api.crud import ERRORS
-from vpbx.api.deps import Conn, Service
+from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.service import Clock
 from vpbx.storage import tables as t
 
@@ -37,7 +37,7 @@ def sip_status_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["sip-lines"], responses=ERRORS)
 
     @router.get("/sip-lines/{entity_id}/registration", response_model=Registration)
-    async def registration(entity_id: int, svc: Service, conn: Conn) -> Registration:
+    async def registration(entity_id: EntityId, svc: Service, conn: Conn) -> Registration:
         """«не зарегистрирован» / «зарегистрирован», with contact and user agent."""
         line = (await svc.get("sip-lines", entity_id)).model_dump()
         query = sa.select(t.sip_registrations).where(t.sip_registrations.c.sip_line_id == entity_id)
