@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,12 +115,29 @@ def tenants(engine: AsyncEngine) -> Tenants:
     return Tenants(engine)
 
 
-@pytest.fixture
-def other_db_url(migrated_db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A second fresh migrated database of the same backend as `migrated_db_url`."""
-    kind = "sqlite" if migrated_db_url.startswith("sqlite") else "postgres"
-    place = tmp_path / "other"
+def _backend(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
+@contextmanager
+def _second_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    place = tmp_path / "second"
     place.mkdir()
     with make_test_database(kind, place) as url:
         upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def other_db_url(migrated_db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second fresh migrated database of the same backend as `migrated_db_url`."""
+    with _second_database(_backend(migrated_db_url), tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def other_backend_db_url(migrated_db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated database of the other backend (PostgreSQL for SQLite and back)."""
+    other = {"sqlite": "postgres", "postgres": "sqlite"}[_backend(migrated_db_url)]
+    with _second_database(other, tmp_path) as url:
         yield url

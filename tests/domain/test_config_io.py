@@ -512,6 +512,21 @@ async def test_export_import_into_a_fresh_database_round_trips(
     assert as_yaml(second) == text
 
 
+async def test_export_import_across_backends_round_trips(
+    rich: tuple[Tenant, dict[str, int]], other_backend_db_url: str
+) -> None:
+    tenant, _ids = rich
+    first = await export(tenant.engine, tenant.account_id)
+    other = make_async_engine(other_backend_db_url)
+    try:
+        target = await Tenants(other).new("Новый")
+        await import_(other, target.account_id, yaml.safe_load(as_yaml(first)))
+        second = await export(other, target.account_id)
+    finally:
+        await other.dispose()
+    assert second == first
+
+
 async def test_import_into_the_same_account_round_trips(
     rich: tuple[Tenant, dict[str, int]],
 ) -> None:
