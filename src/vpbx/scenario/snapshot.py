@@ -1,0 +1,186 @@
+"""The immutable configuration a `Call` reads: one account's numbers, scenarios, people, files.
+
+Pure data: built by `ConfigSnapshot.build` from domain documents (the loader that reads them from
+the database lives in `vpbx.services.scenario_config`). `CallerFacts` are the per-call facts the
+loader looks up for one caller: past communications (visit number, segments) and the numbering
+plan ranges of the caller's code (region).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from vpbx.domain.entities.addressbook import Contact, ContactGroup, Segment
+from vpbx.domain.entities.routing import CallerList, VirtualNumber
+from vpbx.domain.entities.scenarios import Scenario
+from vpbx.domain.regions import NumberRange
+from vpbx.domain.schedule import ProductionCalendar, ScheduleSpec
+
+__all__ = [
+    "SYSTEM_LABELS",
+    "CallerFacts",
+    "ConfigSnapshot",
+    "EmployeeInfo",
+    "FileInfo",
+    "GroupInfo",
+    "PastContact",
+    "digits_of",
+    "matches_pattern",
+]
+
+#: how the call details name a system message (FILE-1)
+SYSTEM_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "input_timeout": "Секунда тишины",
+        "voicemail_greeting": "Приветствие голосовой почты",
+        "rate_prompt": "Оценка работы оператора",
+        "queue_message": "Сообщение в очереди",
+        "no_route": "Нет подходящего правила",
+    }
+)
+
+
+def digits_of(number: str) -> str:
+    """A number as compared everywhere: digits only; a Russian 8XXXXXXXXXX becomes 7XXXXXXXXXX."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]
+    return digits
+
+
+def matches_pattern(number: str, pattern: str) -> bool:
+    """A caller-list pattern: an exact number, or a prefix ending in `*`."""
+    if pattern.endswith("*"):
+        return number.startswith(digits_of(pattern[:-1]))
+    return number == digits_of(pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeInfo:
+    id: int
+    name: str
+    extension: str | None
+    phone_ids: tuple[str, ...]
+    rate_after_call: bool = False
+    calls_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: int
+    name: str
+    extension: str | None
+    member_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    id: int
+    name: str
+    system_name: str | None = None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PastContact:
+    """A past communication with the caller: kind `call`, `lead`, `chat` or `goal`."""
+
+    at: dt.datetime
+    kind: str = "call"
+    tag_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallerFacts:
+    past: tuple[PastContact, ...] = ()
+    ranges: tuple[NumberRange, ...] = ()
+
+
+def _frozen(items: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSnapshot:
+    """One account's configuration as the engine sees it; never changes after it is built."""
+
+    tz: ZoneInfo
+    calendar: ProductionCalendar | None
+    numbers: Mapping[str, tuple[int, VirtualNumber]]
+    scenarios: Mapping[int, Scenario]
+    schedules: Mapping[int, tuple[str, ScheduleSpec]]
+    contacts: Mapping[int, Contact]
+    contact_groups: Mapping[int, ContactGroup]
+    caller_lists: Mapping[int, CallerList]
+    blacklist: frozenset[str]
+    employees: Mapping[int, EmployeeInfo]
+    groups: Mapping[int, GroupInfo]
+    segments: Mapping[int, Segment]
+    files: Mapping[int, FileInfo]
+    contacts_by_phone: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    extensions: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    files_by_name: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tz: ZoneInfo | str = "Europe/Moscow",
+        calendar: ProductionCalendar | None = None,
+        numbers: Iterable[tuple[int, VirtualNumber]] = (),
+        scenarios: Iterable[tuple[int, Scenario]] = (),
+        schedules: Iterable[tuple[int, ScheduleSpec]] = (),
+        contacts: Iterable[tuple[int, Contact]] = (),
+        contact_groups: Iterable[tuple[int, ContactGroup]] = (),
+        caller_lists: Iterable[tuple[int, CallerList]] = (),
+        blacklist: Iterable[str] = (),
+        employees: Iterable[EmployeeInfo] = (),
+        groups: Iterable[GroupInfo] = (),
+        segments: Iterable[tuple[int, Segment]] = (),
+        files: Iterable[FileInfo] = (),
+    ) -> ConfigSnapshot:
+        employee_map = {e.id: e for e in employees}
+        group_map = {g.id: g for g in groups}
+        file_map = {f.id: f for f in files}
+        contact_map = dict(contacts)
+        by_phone: dict[str, list[int]] = {}
+        for cid, contact in contact_map.items():
+            for phone in contact.phones:
+                by_phone.setdefault(digits_of(phone), []).append(cid)
+        extensions: dict[str, tuple[str, int]] = {}
+        for e in employee_map.values():
+            if e.extension:
+                extensions[e.extension] = ("employee", e.id)
+        for g in group_map.values():
+            if g.extension:
+                extensions.setdefault(g.extension, ("group", g.id))
+        return cls(
+            tz=tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz),
+            calendar=calendar,
+            numbers=_frozen({digits_of(n.number): (i, n) for i, n in numbers}),
+            scenarios=_frozen(dict(scenarios)),
+            schedules=_frozen({i: (str(getattr(s, "name", f"#{i}")), s) for i, s in schedules}),
+            contacts=_frozen(contact_map),
+            contact_groups=_frozen(dict(contact_groups)),
+            caller_lists=_frozen(dict(caller_lists)),
+            blacklist=frozenset(digits_of(n) for n in blacklist),
+            employees=_frozen(employee_map),
+            groups=_frozen(group_map),
+            segments=_frozen(dict(segments)),
+            files=_frozen(file_map),
+            contacts_by_phone=_frozen({k: tuple(v) for k, v in by_phone.items()}),
+            extensions=_frozen(extensions),
+            files_by_name=_frozen({f.name: f.id for f in file_map.values()}),
+        )
+
+    def file_label(self, file_id: int) -> str:
+        info = self.files.get(file_id)
+        return info.name if info is not None else f"файл #{file_id} (нет в базе файлов)"
+
+    def contacts_of(self, caller: str) -> tuple[Contact, ...]:
+        return tuple(self.contacts[c] for c in self.contacts_by_phone.get(caller, ()))
