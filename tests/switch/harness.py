@@ -103,7 +103,11 @@ class RunningPbx:
 
 
 async def configure(
-    url: str, employees: int, trunk: dict[str, Any], in_only: set[int]
+    url: str,
+    employees: int,
+    trunk: dict[str, Any],
+    in_only: set[int],
+    trainer: tuple[int, int] | None = None,
 ) -> tuple[int, list[Line]]:
     """An account with a trunk, `employees` employees with SIP lines in one group, a scenario
     forwarding to the group and the virtual number ruled to it."""
@@ -148,6 +152,13 @@ async def configure(
                 "numbers",
                 {"number": NUMBER, "rules": [{"scenario_id": scenario.model_dump()["id"]}]},
             )
+            if trainer is not None:
+                pupil, coach = trainer
+                await svc.update(
+                    "employees",
+                    staff[pupil]["id"],
+                    {"trainer_id": staff[coach]["id"], "auto_call_trainer": True},
+                )
             for index, employee in enumerate(staff):
                 mode = "in_only" if index in in_only else "in_out"
                 await svc.update(
@@ -175,10 +186,13 @@ def running_pbx(
     employees: int = 1,
     trunk: dict[str, Any] | None = None,
     in_only: set[int] | None = None,
+    trainer: tuple[int, int] | None = None,
 ) -> Iterator[RunningPbx]:
     url = f"sqlite:///{tmp_path / 'vpbx.db'}"
     upgrade(url)
-    account_id, lines = asyncio.run(configure(url, employees, trunk or {}, in_only or set()))
+    account_id, lines = asyncio.run(
+        configure(url, employees, trunk or {}, in_only or set(), trainer)
+    )
     sip_port, http_port = free_port(), free_port()
     settings = Settings(
         data_dir=tmp_path,

@@ -79,3 +79,43 @@ def test_bridged_phones_hear_each_other(
     assert len(to_caller) > 8000 * 2
     assert abs(dominant_frequency(to_callee[4000:]) - 600.0) < 15
     assert abs(dominant_frequency(to_caller[4000:]) - 1400.0) < 15
+
+
+def band_power(pcm: np.ndarray, frequency: float) -> float:
+    """Share of the signal's power within ±30 Hz of `frequency`."""
+    x = pcm.astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
+    total = float(spectrum.sum()) or 1.0
+    return float(spectrum[np.abs(freqs - frequency) < 30].sum()) / total
+
+
+def test_trainer_whispers_the_caller_hears_only_the_employee(tmp_path: Path) -> None:
+    """TRN-1: the employee's trainer joins automatically; caller 500 Hz, employee 1000 Hz,
+    trainer 1500 Hz. The caller hears the employee and not the trainer; the employee hears
+    both; the trainer hears the caller and the employee."""
+    with running_pbx(tmp_path, employees=3, trainer=(1, 2)) as pbx:
+        caller = phone(pbx, tmp_path, 0, 500.0, "PCMU")
+        employee = phone(pbx, tmp_path, 1, 1000.0, "PCMU")
+        trainer = phone(pbx, tmp_path, 2, 1500.0, "PCMA")
+        try:
+            for index in range(3):
+                pbx.wait_registered(index)
+            caller.command("dial", f"sip:{pbx.lines[1].extension}@127.0.0.1:{pbx.sip_port}")
+            employee.wait_event("CALL_ESTABLISHED", timeout=20)
+            trainer.wait_event("CALL_ESTABLISHED", timeout=20)
+            time.sleep(3)
+            caller.command("hangup")
+            for device in (caller, employee, trainer):
+                device.wait_event("CALL_CLOSED")
+        finally:
+            for device in (caller, employee, trainer):
+                device.stop()
+    last = 8000 * 2  # the last two seconds: the trainer has certainly joined
+    to_caller, to_employee, to_trainer = (heard(d)[-last:] for d in (caller, employee, trainer))
+    assert band_power(to_caller, 1000) > 0.5
+    assert band_power(to_caller, 1500) < 0.01
+    assert band_power(to_employee, 500) > 0.2
+    assert band_power(to_employee, 1500) > 0.2
+    assert band_power(to_trainer, 500) > 0.2
+    assert band_power(to_trainer, 1000) > 0.2

@@ -3,7 +3,10 @@ their UAC), forked in parallel; the first 2xx wins, the others are CANCELled; ri
 to the caller; BYE on either side ends the other; a CANCEL from the caller cancels every leg.
 
 Media is anchored: the caller's leg and every rung leg have their own RTP session (our SDP on
-both sides); on answer the two sessions are bridged (relay, or PCMU↔PCMA transcoding).
+both sides); on answer the two sessions are bridged (relay, or PCMU↔PCMA transcoding). When the
+answering employee has a trainer who joins every call (TRN-1), the trainer's phones are rung too
+and, once he answers, the bridge becomes a whisper conference: the caller hears only the
+employee, the employee and the trainer hear everyone.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vpbx.media.bridge import Bridge
+from vpbx.media.conference import Conference
+from vpbx.media.mixer import whisper_matrix
 from vpbx.media.session import RtpSession
 from vpbx.sip import sdp
-from vpbx.sip.dialog import Dialog, new_branch, new_tag
+from vpbx.sip.dialog import Dialog, DialogState, new_branch, new_tag
 from vpbx.sip.errors import ParseError
 from vpbx.sip.headers import Via
 from vpbx.sip.message import Headers, Request, Response, make_response
@@ -39,6 +44,12 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
+class LegRole(enum.Enum):
+    CALLER = "caller"
+    CALLEE = "callee"
+    TRAINER = "trainer"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where one leg goes: a registered phone contact, or a trunk for an outside number."""
@@ -49,13 +60,13 @@ class Target:
     label: str
     caller_id: str = ""
     credentials: tuple[str, str] | None = None
+    employee_id: int | None = None
 
     @classmethod
-    def phone(cls, location: Location) -> Target:
+    def phone(cls, location: Location, employee_id: int | None = None) -> Target:
         contact = location.contact
-        return cls(
-            contact, location.peer, f"<sip:{location.login}@{contact.host_port}>", location.login
-        )
+        to = f"<sip:{location.login}@{contact.host_port}>"
+        return cls(contact, location.peer, to, location.login, employee_id=employee_id)
 
 
 @dataclass(slots=True)
@@ -72,6 +83,7 @@ class OutLeg:
     timer: asyncio.TimerHandle | None = None
     auth_attempts: int = 0
     session: RtpSession | None = None
+    role: LegRole = LegRole.CALLEE
 
 
 @dataclass(slots=True)
@@ -103,6 +115,7 @@ class B2BCall:
     on_end: Callable[[B2BCall], None]
     on_answer: Callable[[B2BCall], None]
     media: MediaPlant
+    account_id: int
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     tag: str = field(default_factory=new_tag)
     state: CallState = CallState.RINGING
@@ -112,8 +125,29 @@ class B2BCall:
     session: RtpSession | None = None
     offer: sdp.SessionDescription | None = None
     bridge: Bridge | None = None
+    trainer_legs: list[OutLeg] = field(default_factory=list)
+    trainer: OutLeg | None = None
+    conference: Conference[LegRole] | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def leg_dialog(self, role: LegRole) -> Dialog | None:
+        match role:
+            case LegRole.CALLER:
+                return self.dialog
+            case LegRole.CALLEE:
+                return self.winner.dialog if self.winner is not None else None
+            case LegRole.TRAINER:
+                return self.trainer.dialog if self.trainer is not None else None
+
+    def leg_session(self, role: LegRole) -> RtpSession | None:
+        match role:
+            case LegRole.CALLER:
+                return self.session
+            case LegRole.CALLEE:
+                return self.winner.session if self.winner is not None else None
+            case LegRole.TRAINER:
+                return self.trainer.session if self.trainer is not None else None
 
     @property
     def caller(self) -> str:
@@ -142,10 +176,13 @@ class B2BCall:
         return True
 
     def _close_media(self) -> None:
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
-        for leg in self.legs:
+        for leg in [*self.legs, *self.trainer_legs]:
             if leg.session is not None:
                 leg.session.close()
         if self.session is not None:
@@ -164,7 +201,13 @@ class B2BCall:
             session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
             self._ring_one(target, ring_timeout, session)
 
-    def _ring_one(self, target: Target, ring_timeout: float, session: RtpSession) -> None:
+    def _ring_one(
+        self,
+        target: Target,
+        ring_timeout: float,
+        session: RtpSession,
+        role: LegRole = LegRole.CALLEE,
+    ) -> None:
         transport = target.peer.transport
         caller = target.caller_id or self.caller or "anonymous"
         headers = [
@@ -179,8 +222,8 @@ class B2BCall:
         ]
         headers.append(("Content-Type", "application/sdp"))
         invite = Request("INVITE", target.uri, Headers(headers), self.media.offer(session))
-        leg = OutLeg(target, invite, target.peer, ring_timeout, session=session)
-        self.legs.append(leg)
+        leg = OutLeg(target, invite, target.peer, ring_timeout, session=session, role=role)
+        (self.trainer_legs if role is LegRole.TRAINER else self.legs).append(leg)
         self._send_leg_invite(leg)
         leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
         log.info("ringing", extra={"call": self.id, "target": target.label, "uri": str(target.uri)})
@@ -209,6 +252,11 @@ class B2BCall:
         return True
 
     def _ring_timeout(self, leg: OutLeg) -> None:
+        if leg.role is LegRole.TRAINER:
+            if leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 480
+            return
         if leg.final is None and self.state is CallState.RINGING:
             log.info("ring timeout", extra={"call": self.id, "target": leg.target.label})
             if leg.key is not None:
@@ -217,6 +265,9 @@ class B2BCall:
 
     def _on_leg_response(self, leg: OutLeg, response: Response) -> None:
         status = response.status
+        if leg.role is LegRole.TRAINER:
+            self._on_trainer_response(leg, response)
+            return
         if status < 200:
             if status > 100 and self.state is CallState.RINGING:
                 # The caller's phone plays its own ringback on 180 (early media comes with
@@ -318,6 +369,79 @@ class B2BCall:
         log.warning("2xx never acknowledged: hanging up", extra={"call": self.id})
         self.hangup_all()
 
+    # -- the trainer (TRN-1) ---------------------------------------------------------------
+
+    async def call_trainer(self, targets: list[tuple[Target, float]]) -> None:
+        """Ring the trainer's phones; the first to answer joins as a whisper."""
+        for target, ring_timeout in targets:
+            if self.state is not CallState.ANSWERED:
+                return
+            session = await self.media.open(f"{self.id}-trainer{len(self.trainer_legs) + 1}")
+            self._ring_one(target, ring_timeout, session, LegRole.TRAINER)
+
+    def _on_trainer_response(self, leg: OutLeg, response: Response) -> None:
+        if response.status < 200:
+            return
+        if response.status >= 300:
+            if response.status in (401, 407) and self._authenticate_leg(leg, response):
+                return
+            leg.final = response.status
+            self._stop_timer(leg)
+            return
+        dialog = Dialog.as_uac(leg.request, response)
+        ack = dialog.ack(leg.request, via=self.me.via(leg.peer.transport))
+        self.endpoint.send_stateless(ack, leg.peer)
+        leg.final = response.status
+        self._stop_timer(leg)
+        winner = self.winner
+        if self.state is not CallState.ANSWERED or self.trainer is not None or winner is None:
+            self._send_bye(dialog, leg.peer)
+            return
+        try:
+            negotiated = negotiate(sdp.parse_sdp(response.body))
+        except (ParseError, sdp.NoAcceptableMedia):
+            self._send_bye(dialog, leg.peer)
+            return
+        assert leg.session is not None
+        assert winner.session is not None
+        assert self.session is not None
+        leg.session.update_remote(
+            negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
+        )
+        leg.dialog = dialog
+        self.trainer = leg
+        for other in self.trainer_legs:
+            if other is not leg and other.final is None and other.key is not None:
+                self.endpoint.cancel(other.key)
+                other.final = 487
+                self._stop_timer(other)
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        conference: Conference[LegRole] = Conference(name=self.id)
+        conference.add(LegRole.CALLER, self.session)
+        conference.add(LegRole.CALLEE, winner.session)
+        conference.add(LegRole.TRAINER, leg.session)
+        conference.set_matrix(whisper_matrix(LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER))
+        self.conference = conference
+        self.on_answer(self)
+        log.info("trainer joined as whisper", extra={"call": self.id, "target": leg.target.label})
+
+    def trainer_left(self) -> None:
+        """The trainer hung up: back to a plain two-party bridge."""
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
+        if self.trainer is not None and self.trainer.session is not None:
+            self.trainer.session.close()
+            self.trainer.session = None
+        self.trainer = None
+        winner = self.winner
+        if self.state is CallState.ANSWERED and winner is not None and winner.session is not None:
+            assert self.session is not None
+            self.bridge = Bridge(self.session, winner.session, name=self.id)
+            self.bridge.start()
+
     # -- the caller's side ---------------------------------------------------------------------
 
     def fail(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
@@ -346,17 +470,22 @@ class B2BCall:
     def acked(self) -> None:
         self._acked.set()
 
-    def on_bye(self, from_caller: bool) -> None:
-        """A BYE came from one side: hang up the other."""
+    def on_bye(self, role: LegRole) -> None:
+        """A BYE came from one side: hang up the others (a trainer's BYE only ends his part)."""
+        if role is LegRole.TRAINER:
+            self.trainer_left()
+            return
         if self.state is CallState.ENDED:
             return
         self.state = CallState.ENDED
         self._acked.set()
+        from_caller = role is LegRole.CALLER
         if from_caller:
             if self.winner is not None and self.winner.dialog is not None:
                 self._send_bye(self.winner.dialog, self.winner.peer)
         elif self.dialog is not None:
             self._send_bye(self.dialog, self.peer)
+        self._hang_up_trainer()
         log.info("call ended", extra={"call": self.id, "by": "caller" if from_caller else "callee"})
         self._close_media()
         self.on_end(self)
@@ -369,8 +498,18 @@ class B2BCall:
             self._send_bye(self.winner.dialog, self.winner.peer)
         if self.dialog is not None:
             self._send_bye(self.dialog, self.peer)
+        self._hang_up_trainer()
         self._close_media()
         self.on_end(self)
+
+    def _hang_up_trainer(self) -> None:
+        for leg in self.trainer_legs:
+            if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
+                self._send_bye(leg.dialog, leg.peer)
+            elif leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 487
+            self._stop_timer(leg)
 
     def _send_bye(self, dialog: Dialog, peer: Peer) -> None:
         bye = dialog.request("BYE", via=self.me.via(peer.transport))

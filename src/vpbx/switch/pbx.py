@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from vpbx.sip import sdp
@@ -22,7 +23,7 @@ from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri
-from vpbx.switch.b2bua import B2BCall, CallState, Contact, Target
+from vpbx.switch.b2bua import B2BCall, CallState, Contact, LegRole, Target
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate
@@ -60,7 +61,7 @@ class Pbx:
         self.registrar = registrar
         self.me = me
         self.calls: dict[TransactionKey, B2BCall] = {}
-        self.by_dialog: dict[DialogId, tuple[B2BCall, bool]] = {}
+        self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -134,7 +135,8 @@ class Pbx:
                 self.endpoint.respond(key, make_response(request, 403))
                 return
             phones = await self._employee_phones_of_rules(number.account_id, number.rules)
-            await self._start_call(request, peer, key, await self._targets(phones))
+            targets = await self._targets(phones)
+            await self._start_call(number.account_id, request, peer, key, targets)
             return
         await self._call_from_line(request, peer, key, called or "")
 
@@ -152,7 +154,8 @@ class Pbx:
             return
         employees = await self.directory.employees_by_extension(line.account_id, called)
         if employees:
-            await self._start_call(request, peer, key, await self._targets(_sip_phones(employees)))
+            targets = await self._targets(_sip_phones(employees))
+            await self._start_call(line.account_id, request, peer, key, targets)
             return
         if not (called.isdigit() and 10 <= len(called) <= 15):
             self.endpoint.respond(key, make_response(request, 404))
@@ -190,34 +193,48 @@ class Pbx:
             caller_id=caller_id,
             credentials=(trunk.username, trunk.password) if trunk.username else None,
         )
-        await self._start_call(request, peer, key, [(target, 120.0)])
+        await self._start_call(line.account_id, request, peer, key, [(target, 120.0)])
 
     async def _start_call(
-        self, request: Request, peer: Peer, key: TransactionKey, targets: list[tuple[Target, float]]
+        self,
+        account_id: int,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        targets: list[tuple[Target, float]],
     ) -> None:
         call = B2BCall(
-            self.endpoint, self.me, request, peer, key, self._ended, self._answered, self.media
+            self.endpoint,
+            self.me,
+            request,
+            peer,
+            key,
+            self._ended,
+            self._answered,
+            self.media,
+            account_id,
         )
         self.calls[key] = call
         if await call.prepare_media():
             await call.ring(targets)
 
-    async def _targets(self, phones: list[dict[str, Any]]) -> list[tuple[Target, float]]:
+    async def _targets(self, phones: list[EmployeePhone]) -> list[tuple[Target, float]]:
         """The registered contacts of the SIP-line phones, each with the phone's ring timeout."""
-        logins = await self.directory.line_logins([p["sip_line_id"] for p in phones])
+        logins = await self.directory.line_logins([p.line_id for p in phones])
         now = self.endpoint.now()
         found: list[tuple[Target, float]] = []
         for phone in phones:
-            login = logins.get(phone["sip_line_id"])
+            login = logins.get(phone.line_id)
             if login is None:
                 continue
-            for location in self.registrar.locations(login, phone["sip_line_id"], now):
-                found.append((Target.phone(location), float(phone.get("ring_timeout", 20))))
+            for location in self.registrar.locations(login, phone.line_id, now):
+                target = Target.phone(location, phone.employee_id)
+                found.append((target, phone.ring_timeout))
         return found
 
     async def _employee_phones_of_rules(
         self, account_id: int, rules: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[EmployeePhone]:
         rule = next((r for r in rules if r.get("enabled", True)), None)
         if rule is None:
             return []
@@ -239,11 +256,30 @@ class Pbx:
         return _sip_phones(employees)
 
     def _answered(self, call: B2BCall) -> None:
-        """Both dialogs exist once the call is answered: index them for in-dialog requests."""
+        """Dialogs exist once answered: index them for in-dialog requests; call a trainer."""
         if call.dialog is not None:
-            self.by_dialog[call.dialog.id] = (call, True)
-        if call.winner is not None and call.winner.dialog is not None:
-            self.by_dialog[call.winner.dialog.id] = (call, False)
+            self.by_dialog[call.dialog.id] = (call, LegRole.CALLER)
+        winner = call.winner
+        if winner is not None and winner.dialog is not None:
+            if winner.dialog.id not in self.by_dialog and winner.target.employee_id is not None:
+                self._spawn(self._auto_trainer(call, winner.target.employee_id))
+            self.by_dialog[winner.dialog.id] = (call, LegRole.CALLEE)
+        if call.trainer is not None and call.trainer.dialog is not None:
+            self.by_dialog[call.trainer.dialog.id] = (call, LegRole.TRAINER)
+
+    async def _auto_trainer(self, call: B2BCall, employee_id: int) -> None:
+        """TRN-1: an employee whose trainer joins every call automatically."""
+        account_id = call.account_id
+        employees = await self.directory.employees(account_id, [employee_id])
+        if not employees or not employees[0].get("auto_call_trainer"):
+            return
+        trainer_id = employees[0].get("trainer_id")
+        if trainer_id is None:
+            return
+        trainers = await self.directory.employees(account_id, [int(trainer_id)])
+        targets = await self._targets(_sip_phones(trainers))
+        if targets:
+            await call.call_trainer(targets)
 
     def _ended(self, call: B2BCall) -> None:
         self.calls.pop(call.key, None)
@@ -256,8 +292,8 @@ class Pbx:
         if found is None:
             self.endpoint.respond(key, make_response(request, 481))
             return
-        call, from_caller = found
-        dialog = call.dialog if from_caller else (call.winner.dialog if call.winner else None)
+        call, role = found
+        dialog = call.leg_dialog(role)
         if dialog is not None:
             refused = dialog.receive(request)
             if refused is not None:
@@ -265,18 +301,18 @@ class Pbx:
                 return
         if request.method == "BYE":
             self.endpoint.respond(key, make_response(request, 200))
-            call.on_bye(from_caller)
+            call.on_bye(role)
         elif request.method == "INVITE":
-            self._reinvite(call, from_caller, request, key)
+            self._reinvite(call, role, request, key)
         else:
             self.endpoint.respond(key, make_response(request, 200))
 
     def _reinvite(
-        self, call: B2BCall, from_caller: bool, request: Request, key: TransactionKey
+        self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey
     ) -> None:
         """Hold, unhold, session refresh: our leg follows the new offer; the other leg is not
         disturbed (media is anchored, so the other phone need not know)."""
-        session = call.session if from_caller else (call.winner.session if call.winner else None)
+        session = call.leg_session(role)
         if session is None or not request.body:
             self.endpoint.respond(key, make_response(request, 488))
             return
@@ -297,10 +333,21 @@ class Pbx:
         log.info("re-invite", extra={"call": call.id, "direction": negotiated.direction})
 
 
-def _sip_phones(employees: list[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class EmployeePhone:
+    """A SIP-line phone of an employee, as the switch rings it."""
+
+    employee_id: int
+    line_id: int
+    ring_timeout: float
+
+
+def _sip_phones(employees: list[dict[str, Any]]) -> list[EmployeePhone]:
     """The SIP-line phones of the employees who take calls (call status on), in order."""
     return [
-        phone
+        EmployeePhone(
+            int(employee["id"]), int(phone["sip_line_id"]), float(phone.get("ring_timeout", 20))
+        )
         for employee in employees
         if employee["calls_enabled"]
         for phone in employee["phones"]
