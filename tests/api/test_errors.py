@@ -307,3 +307,36 @@ def test_the_operator_acting_in_a_missing_account_gets_404(api: Api) -> None:
     ):
         response = api.request(method, path, api.operator_token, account_id=missing, json=body)
         assert str(missing) in _error(response, 404, "not_found")["message"]
+
+
+def _once(api: Api, method: str, path: str, token: str | None, **kw: Any) -> httpx.Response:
+    """A request on a connection of its own: a 500 (a bug) closes the connection it came on."""
+    with httpx.Client(timeout=30) as client:
+        return client.request(method, api.api_url + path, headers=api.headers(token), **kw)
+
+
+def test_a_login_with_a_nul_character_is_malformed_on_every_backend(api: Api) -> None:
+    for credentials in ({"login": "adm\x00in", "password": "password-1"}, {"login": "admin"}):
+        response = _once(api, "POST", "/auth/login", None, json=credentials)
+        _error(response, 422, "validation_failed")
+
+
+def test_a_nul_character_in_a_text_field_is_refused_on_every_backend(
+    api: Api, office: Office
+) -> None:
+    # PostgreSQL text cannot hold U+0000: refused as invalid input (422), not a 500 there and
+    # a stored value on SQLite.
+    before = api.count("tags", office.admin)
+
+    response = _once(api, "POST", "/tags", office.admin, json={"name": "nul\x00tag"})
+
+    assert response.status_code == 422, response.text
+    assert _field(response.json(), "name")
+    assert api.count("tags", office.admin) == before
+
+
+def test_a_list_filter_beyond_bigint_is_refused(api: Api, office: Office) -> None:
+    response = _once(api, "GET", "/tags", office.admin, params={"id": str(2**63)})
+
+    assert response.status_code == 422, response.text
+    assert _field(response.json(), "id")

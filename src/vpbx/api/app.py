@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx import __version__
@@ -30,9 +30,14 @@ class AccountOut(Account):
     id: int
 
 
+# No NUL characters: PostgreSQL text cannot hold them, so the lookup of such a login failed with a
+# 500 (on SQLite it was a plain 401); refused as malformed input on every backend instead.
+Credential = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00]*$")]
+
+
 class LoginRequest(BaseModel):
-    login: str
-    password: str
+    login: Credential
+    password: Credential
 
 
 class TokenOut(BaseModel):
