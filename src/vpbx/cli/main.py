@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx import __version__, logs
 from vpbx.app import build, run_forever, utc_now
+from vpbx.cli.simulate import register as register_scenario_commands
 from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.config_io import export_account, import_account
@@ -148,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--account", type=int, required=True)
     imp.add_argument("file", help="YAML file, or - for standard input")
     imp.set_defaults(func=cmd_config_import)
+    register_scenario_commands(sub)
     return top
 
 

@@ -567,7 +567,7 @@ class Call:
 
         return self._then_play(now, prompt, record)
 
-    def _mail(self, now: dt.datetime, file_id: int | None) -> SendMail:
+    def _mail(self, now: dt.datetime, file_id: int | None) -> list[Action]:
         op = self._vm
         assert op is not None
         self._vm = None
@@ -575,8 +575,11 @@ class Call:
         subject = f"{self.caller or 'неизвестный номер'} {when:%d.%m.%Y %H:%M:%S}"
         to = tuple(op.emails)
         what = "с записью" if file_id is not None else "без записи (абонент ничего не оставил)"
+        if not to:
+            self._log(now, "mail", f"письмо голосовой почты {what} не отправлено: адрес не задан")
+            return []
         self._log(now, "mail", f"письмо голосовой почты {what}: «{subject}» → {', '.join(to)}")
-        return SendMail(to, subject, file_id)
+        return [SendMail(to, subject, file_id)]
 
     def _recording_done(self, event: RecordingDone, now: dt.datetime) -> list[Action]:
         if self.state is not CallState.RECORDING or self._vm is None:
@@ -589,8 +592,8 @@ class Call:
             self.state = CallState.ENDED
             self._log(now, "hangup", "голосовое сообщение принято: отбой", status="voicemail")
             self.outcome = Hangup("voicemail", "voicemail")
-            return [mail, self.outcome]
-        return [mail, *self._follow("next", now)]
+            return [*mail, self.outcome]
+        return [*mail, *self._follow("next", now)]
 
     # Menu (SCN-MENU) ----------------------------------------------------------------------------
 
@@ -971,7 +974,7 @@ class Call:
         out: list[Action] = []
         state = self.state
         if state is CallState.RECORDING and self._vm is not None:
-            out.append(self._mail(now, None))
+            out += self._mail(now, None)
             self.state = CallState.ENDED
             self.outcome = Hangup("voicemail", "voicemail")
             self._log(now, "hangup", "голосовая почта: абонент положил трубку", status="voicemail")

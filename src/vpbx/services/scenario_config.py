@@ -1,0 +1,130 @@
+"""Loads the scenario engine's `ConfigSnapshot` and one caller's `CallerFacts` from the database.
+
+The only I/O of the engine's configuration: everything goes through `EntityService` (so the
+account scoping and document shapes are the API's), plus the calls/leads history of one caller
+and the numbering-plan ranges of his code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.calendar import account_calendar
+from vpbx.domain.entities.addressbook import BlacklistEntry, Contact, ContactGroup, Segment
+from vpbx.domain.entities.misc import AudioFile, Schedule
+from vpbx.domain.entities.people import Employee, Group
+from vpbx.domain.entities.routing import CallerList, VirtualNumber
+from vpbx.domain.entities.scenarios import Scenario
+from vpbx.domain.regions import NumberRange, split_number
+from vpbx.domain.service import EntityService
+from vpbx.scenario.snapshot import (
+    CallerFacts,
+    ConfigSnapshot,
+    EmployeeInfo,
+    FileInfo,
+    GroupInfo,
+    PastContact,
+    digits_of,
+)
+from vpbx.storage import tables as t
+
+__all__ = ["load_caller_facts", "load_snapshot", "number_ranges_for"]
+
+#: how far back the history of a caller is read (the longest visit interval is 10 years)
+HISTORY = dt.timedelta(days=3650)
+
+
+def _typed(rows: list[tuple[int, Any]], kind: type[Any]) -> list[tuple[int, Any]]:
+    return [(i, doc) for i, doc in rows if isinstance(doc, kind)]
+
+
+def _employee(eid: int, doc: Employee) -> EmployeeInfo:
+    name = " ".join(part for part in (doc.last_name, doc.first_name) if part)
+    phones = tuple(p.id or str(n) for n, p in enumerate(doc.phones, start=1))
+    return EmployeeInfo(eid, name, doc.extension, phones, doc.rate_after_call, doc.calls_enabled)
+
+
+async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
+    """Every piece of the account's configuration the engine reads, in one transaction."""
+    account = (
+        await svc.conn.execute(
+            sa.select(t.accounts.c.timezone).where(t.accounts.c.id == svc.account_id)
+        )
+    ).scalar_one()
+    files = []
+    for fid, doc in await svc.all_documents("files"):
+        audio = cast(AudioFile, doc)
+        duration = float(getattr(doc, "duration_seconds", 0.0) or 0.0)
+        files.append(FileInfo(fid, audio.name, audio.system_name, duration))
+    employees = [
+        _employee(eid, cast(Employee, doc)) for eid, doc in await svc.all_documents("employees")
+    ]
+    groups = []
+    for gid, doc in await svc.all_documents("groups"):
+        group = cast(Group, doc)
+        groups.append(GroupInfo(gid, group.name, group.extension, tuple(group.member_ids)))
+    blacklist = [
+        cast(BlacklistEntry, doc).number for _, doc in await svc.all_documents("blacklist")
+    ]
+    return ConfigSnapshot.build(
+        tz=str(account),
+        calendar=await account_calendar(svc.conn, svc.account_id),
+        numbers=_typed(await svc.all_documents("numbers"), VirtualNumber),
+        scenarios=_typed(await svc.all_documents("scenarios"), Scenario),
+        schedules=_typed(await svc.all_documents("schedules"), Schedule),
+        contacts=_typed(await svc.all_documents("contacts"), Contact),
+        contact_groups=_typed(await svc.all_documents("contact-groups"), ContactGroup),
+        caller_lists=_typed(await svc.all_documents("caller-lists"), CallerList),
+        blacklist=blacklist,
+        employees=employees,
+        groups=groups,
+        segments=_typed(await svc.all_documents("segments"), Segment),
+        files=files,
+    )
+
+
+async def number_ranges_for(conn: AsyncConnection, caller: str) -> tuple[NumberRange, ...]:
+    """The numbering-plan rows that contain `caller` (usually one, none for foreign numbers)."""
+    split = split_number(caller)
+    if split is None:
+        return ()
+    code, subscriber = split
+    query = sa.select(t.number_ranges).where(
+        t.number_ranges.c.code == code,
+        t.number_ranges.c.range_from <= subscriber,
+        t.number_ranges.c.range_to >= subscriber,
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    return tuple(
+        NumberRange(r["code"], r["range_from"], r["range_to"], r["operator"], r["region"])
+        for r in rows
+    )
+
+
+async def load_caller_facts(svc: EntityService, caller: str, now: dt.datetime) -> CallerFacts:
+    """Past calls and leads of `caller` (visit number, segments) and his numbering-plan range."""
+    number = digits_of(caller)
+    since = now - HISTORY
+    past: list[PastContact] = []
+    calls = sa.select(t.calls.c.started_at, t.calls.c.tag_ids).where(
+        t.calls.c.account_id == svc.account_id,
+        t.calls.c.caller == number,
+        t.calls.c.started_at >= since,
+        t.calls.c.started_at < now,
+    )
+    for row in (await svc.conn.execute(calls)).all():
+        at = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)
+        past.append(PastContact(at, "call", tuple(row.tag_ids or ())))
+    leads = sa.select(t.leads.c.created_at).where(
+        t.leads.c.account_id == svc.account_id,
+        t.leads.c.phone == number,
+        t.leads.c.created_at >= since,
+    )
+    for row in (await svc.conn.execute(leads)).all():
+        at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+        past.append(PastContact(at, "lead"))
+    return CallerFacts(tuple(past), await number_ranges_for(svc.conn, number))

@@ -1,0 +1,297 @@
+"""`vpbx simulate` and `POST /api/v1/simulate`: one call through the real engine against the real
+configuration, with a virtual clock and simulated employees.
+
+The engine is the live one (`vpbx.scenario.engine.Call`); what the switch would do is simulated
+here: prompts take their file's duration (TTS text ~12 characters a second, system messages 1 s),
+keys are pressed after a prompt ends, recordings are empty (the caller says nothing), and the
+distribution is a stand-in until issue 6: the targets of a `Dial` are expanded to employees
+(group members in order) and the first one that is not busy answers — or, with `answer`, the
+first of those extensions; with `no_answer`, nobody. Interactive processing calls the CRM for real
+(the operation's URL, or `crm_url` instead), or answers `crm_response` without any network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.errors import NotFound
+from vpbx.domain.service import EntityService
+from vpbx.scenario.actions import (
+    Action,
+    Bridge,
+    CollectDigits,
+    Dial,
+    Hangup,
+    HttpRequest,
+    Play,
+    Record,
+    Reject,
+)
+from vpbx.scenario.engine import Call, CallState, Step
+from vpbx.scenario.events import (
+    Answered,
+    CallArrived,
+    DialFailed,
+    Digit,
+    Event,
+    HttpResponse,
+    PlaybackDone,
+    RecordingDone,
+    TalkEnded,
+)
+from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, digits_of
+from vpbx.services.crm import CrmClient
+from vpbx.services.scenario_config import load_caller_facts, load_snapshot
+from vpbx.storage import tables as t
+
+__all__ = [
+    "SimulationRequest",
+    "SimulationResult",
+    "account_of_number",
+    "format_details",
+    "run_simulation",
+    "simulate",
+]
+
+ANSWER_AFTER = 5.0
+DEFAULT_RING = 20.0
+MAX_EVENTS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationRequest:
+    number: str
+    caller: str
+    at: dt.datetime
+    #: keys the caller presses; `,` waits for the next prompt (e.g. "9,1": 9, then 1 later)
+    keys: str = ""
+    answer: tuple[str, ...] = ()
+    busy: tuple[str, ...] = ()
+    no_answer: bool = False
+    talk_seconds: float = 60.0
+    crm_url: str | None = None
+    crm_response: str | None = None
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    outcome: str
+    status: str
+    steps: list[Step]
+    actions: list[str] = field(default_factory=list)
+    rating: int | None = None
+    answered_by: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "status": self.status,
+            "rating": self.rating,
+            "answered_by": self.answered_by,
+            "steps": [
+                {"at": s.at.isoformat(), "kind": s.kind, "text": s.text, "data": s.data}
+                for s in self.steps
+            ],
+            "actions": self.actions,
+        }
+
+
+class _Sim:
+    def __init__(
+        self,
+        config: ConfigSnapshot,
+        facts: CallerFacts,
+        req: SimulationRequest,
+        crm: CrmClient | None,
+    ) -> None:
+        self.config = config
+        self.req = req
+        self.crm = crm
+        self.call = Call(config, call_id="simulated", facts=facts)
+        self.now = req.at
+        self.queue: list[tuple[dt.datetime, int, Event]] = []
+        self.seq = itertools.count()
+        self.groups = [g for g in req.keys.split(",")] if req.keys else []
+        self.pending_collect = False
+        self.playing = False
+        self.actions: list[str] = []
+
+    def at(self, seconds: float, event: Event) -> None:
+        when = self.now + dt.timedelta(seconds=seconds)
+        heapq.heappush(self.queue, (when, next(self.seq), event))
+
+    def _duration(self, play: Play) -> float:
+        seconds = sum(
+            (self.config.files[f].duration or 3.0) if f in self.config.files else 3.0
+            for f in play.file_ids
+        )
+        seconds += len(play.text) / 12 if play.text else 0
+        seconds += 1.0 if play.system else 0
+        return max(seconds, 0.5)
+
+    def _employees(self, dial: Dial) -> list[tuple[int | None, str | None, str]]:
+        found: list[tuple[int | None, str | None, str]] = []
+        for target in dial.targets:
+            if target.group_id is not None and target.group_id in self.config.groups:
+                ids: Sequence[int] = self.config.groups[target.group_id].member_ids
+            elif target.employee_id is not None:
+                ids = [target.employee_id]
+            else:
+                found.append((None, target.number, target.number or "?"))
+                continue
+            for eid in ids:
+                emp = self.config.employees.get(eid)
+                if emp is not None and all(f[0] != eid for f in found):
+                    found.append(
+                        (eid, emp.phone_ids[0] if emp.phone_ids else None, emp.extension or "")
+                    )
+        return found
+
+    def _dial(self, dial: Dial) -> None:
+        tried: list[str] = []
+        for eid, phone, ext in self._employees(dial):
+            name = self.config.employees[eid].name if eid is not None else ext
+            if ext in self.req.busy or self.req.no_answer:
+                tried.append(f"{name}: {'занят' if ext in self.req.busy else 'не ответил'}")
+                continue
+            if self.req.answer and ext not in self.req.answer:
+                tried.append(f"{name}: не ответил")
+                continue
+            if eid is None:
+                self.at(ANSWER_AFTER, Answered(number=phone))
+            else:
+                self.at(ANSWER_AFTER, Answered(eid, phone))
+            return
+        ring = float(dial.ring_timeout or DEFAULT_RING)
+        self.at(ring, DialFailed("no_answer", tuple(tried)))
+
+    async def _http(self, request: HttpRequest) -> None:
+        if self.req.crm_response is not None:
+            self.at(0.1, HttpResponse(request.request_id, 200, self.req.crm_response))
+            return
+        if self.crm is None:
+            self.at(0.0, HttpResponse(request.request_id, error="no CRM client"))
+            return
+        url = self.req.crm_url or request.url
+        started = time.perf_counter()
+        real = HttpRequest(request.request_id, request.method, url, request.params, request.timeout)
+        response = await self.crm.execute(real)
+        self.at(min(time.perf_counter() - started, request.timeout), response)
+
+    async def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            self.actions.append(type(action).__name__)
+            match action:
+                case Play():
+                    self.playing = not action.loop
+                    if not action.loop:
+                        self.at(self._duration(action), PlaybackDone())
+                case CollectDigits():
+                    self.pending_collect = True
+                case Record():
+                    self.at(3.0, RecordingDone(None, 0.0))
+                case Dial():
+                    self._dial(action)
+                case Bridge():
+                    self.at(self.req.talk_seconds, TalkEnded("employee"))
+                case HttpRequest():
+                    await self._http(action)
+                case _:
+                    pass
+
+    def _press_keys(self) -> None:
+        if not self.pending_collect or self.playing:
+            return
+        if self.call.state not in (CallState.COLLECTING, CallState.RATING):
+            return
+        self.pending_collect = False
+        if not self.groups:
+            return
+        for n, key in enumerate(self.groups.pop(0), start=1):
+            self.at(0.5 * n, Digit(key))
+
+    async def run(self) -> SimulationResult:
+        await self._execute(
+            self.call.handle(CallArrived(self.req.number, self.req.caller), self.now)
+        )
+        for _ in range(MAX_EVENTS):
+            if self.call.ended:
+                break
+            self._press_keys()
+            timer = self.call.get_timer()
+            if self.queue and (timer is None or self.queue[0][0] <= timer):
+                when, _, event = heapq.heappop(self.queue)
+                self.now = max(self.now, when)
+                if isinstance(event, PlaybackDone):
+                    self.playing = False
+                if isinstance(event, Digit):
+                    self.playing = False
+                await self._execute(self.call.handle(event, self.now))
+            elif timer is not None:
+                self.now = max(self.now, timer)
+                await self._execute(self.call.handle_timer(self.now))
+            else:
+                break
+        outcome = self.call.outcome
+        if isinstance(outcome, Hangup):
+            reason, status = outcome.reason, outcome.status
+        elif isinstance(outcome, Reject):
+            reason, status = outcome.reason, "blocked"
+        else:
+            reason, status = "unfinished", "unknown"
+        return SimulationResult(
+            reason,
+            status,
+            list(self.call.details),
+            self.actions,
+            self.call.rating,
+            self.call.answered_by,
+        )
+
+
+async def run_simulation(
+    config: ConfigSnapshot,
+    facts: CallerFacts,
+    request: SimulationRequest,
+    crm: CrmClient | None = None,
+) -> SimulationResult:
+    """Simulate on an already-built configuration (no database)."""
+    return await _Sim(config, facts, request, crm).run()
+
+
+async def simulate(
+    svc: EntityService, request: SimulationRequest, crm: CrmClient | None = None
+) -> SimulationResult:
+    config = await load_snapshot(svc)
+    facts = await load_caller_facts(svc, request.caller, request.at)
+    return await run_simulation(config, facts, request, crm)
+
+
+async def account_of_number(conn: AsyncConnection, number: str) -> int:
+    """The account a virtual number belongs to (numbers are unique across the installation)."""
+    wanted = digits_of(number)
+    query = sa.select(t.numbers.c.account_id).where(t.numbers.c.number == wanted)
+    found = (await conn.execute(query)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("numbers", wanted)
+    return int(found)
+
+
+def format_details(result: SimulationResult, tz: Any = None) -> str:
+    lines = []
+    for step in result.steps:
+        at = step.at.astimezone(tz) if tz is not None else step.at
+        lines.append(f"{at:%H:%M:%S}  {step.kind:<14} {step.text}")
+    lines.append(f"итог: {result.outcome} ({result.status})")
+    if result.rating is not None:
+        lines.append(f"оценка: {result.rating}")
+    return "\n".join(lines)
