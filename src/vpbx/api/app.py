@@ -14,6 +14,7 @@ from vpbx.api import errors
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
+from vpbx.api.simulate import simulate_router
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
 from vpbx.domain.actor import Role
@@ -126,6 +127,7 @@ def create_api(engine: AsyncEngine, clock: Clock) -> FastAPI:
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
     app.include_router(sip_status_router(clock), prefix=PREFIX)
+    app.include_router(simulate_router(clock), prefix=PREFIX)
     for res in CATALOG:
         app.include_router(resource_router(res), prefix=PREFIX)
     return app

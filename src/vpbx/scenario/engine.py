@@ -408,7 +408,8 @@ class Call:
     def _enter(self, key: str, now: dt.datetime) -> list[Action]:
         scenario = self._scenario
         assert scenario is not None
-        op = scenario.operation(key)
+        index = self.config.operations.get(self.scenario_id) if self.scenario_id else None
+        op = index.get(key) if index is not None else scenario.operation(key)
         if op is None:
             return self._end(now, "broken_link", f"операции '{key}' нет в сценарии")
         self._hops += 1

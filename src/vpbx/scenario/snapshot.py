@@ -47,7 +47,7 @@ SYSTEM_LABELS: Mapping[str, str] = MappingProxyType(
 
 def digits_of(number: str) -> str:
     """A number as compared everywhere: digits only; a Russian 8XXXXXXXXXX becomes 7XXXXXXXXXX."""
-    digits = "".join(ch for ch in number if ch.isdigit())
+    digits = number if number.isdigit() else "".join(ch for ch in number if ch.isdigit())
     if len(digits) == 11 and digits.startswith("8"):
         digits = "7" + digits[1:]
     return digits
@@ -125,6 +125,8 @@ class ConfigSnapshot:
     contacts_by_phone: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     extensions: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     files_by_name: Mapping[str, int] = field(default_factory=dict)
+    #: operations of each scenario by key (scenario id → key → operation)
+    operations: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -159,11 +161,12 @@ class ConfigSnapshot:
         for g in group_map.values():
             if g.extension:
                 extensions.setdefault(g.extension, ("group", g.id))
+        scenario_map = dict(scenarios)
         return cls(
             tz=tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz),
             calendar=calendar,
             numbers=_frozen({digits_of(n.number): (i, n) for i, n in numbers}),
-            scenarios=_frozen(dict(scenarios)),
+            scenarios=_frozen(scenario_map),
             schedules=_frozen({i: (str(getattr(s, "name", f"#{i}")), s) for i, s in schedules}),
             contacts=_frozen(contact_map),
             contact_groups=_frozen(dict(contact_groups)),
@@ -176,6 +179,12 @@ class ConfigSnapshot:
             contacts_by_phone=_frozen({k: tuple(v) for k, v in by_phone.items()}),
             extensions=_frozen(extensions),
             files_by_name=_frozen({f.name: f.id for f in file_map.values()}),
+            operations=_frozen(
+                {
+                    sid: MappingProxyType({op.key: op for op in sc.operations})
+                    for sid, sc in scenario_map.items()
+                }
+            ),
         )
 
     def file_label(self, file_id: int) -> str:
