@@ -1,0 +1,341 @@
+"""The shared state of distribution on Redis, for several nodes (``VPBX_REDIS_URL``).
+
+Implements `vpbx.scenario.distribution.SharedState`. Every write that must be atomic across
+nodes is one Lua script (claim a line with the FIFO check, release, enqueue, dequeue); a
+decision's reads are one pipeline (`snapshot`). Keys, under `prefix`:
+
+* ``busy`` (hash phone → lines in use), ``ring:<call>`` (set of phones the call holds a line on)
+* ``lastend`` (hash employee → end of his last call), ``held`` (hash phone → waiters)
+* ``talk:<scope>|<employee>``, ``offers:<scope>|<employee>``, ``ptalk:<phone>``: sorted sets by
+  time (12 h / 30 d windows, pruned on read, so an entry is forgotten exactly after the span)
+* ``pct:<scope>`` (hash phone → answered calls), ``turn:<key>``, ``seq`` (counters)
+* ``q:<queue>`` and ``pw:<phone>`` (sorted sets of waiters by global sequence), ``w:<call>``
+  (hash: seq, caller, queue, width, wrapup, phones), ``wa:<call>`` (set of phones ringing for him)
+
+Clocks: `now` is POSIX seconds from each node; nodes are expected to be NTP-synchronised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar, cast
+
+from redis.asyncio import Redis
+
+from vpbx.scenario.distribution.state import (
+    ClaimMode,
+    ClaimStatus,
+    QueueSpot,
+    Snapshot,
+    SnapshotRequest,
+    WaiterSpec,
+    employee_key,
+    employee_of,
+    phone_key,
+)
+from vpbx.scenario.distribution.strategies import TALK_WINDOW, WAIT_STATS_WINDOW
+
+__all__ = ["RedisState"]
+
+T = TypeVar("T")
+
+_CLAIM = """
+local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
+local lines, mode, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local emp = ARGV[7]
+local pw = p .. 'pw:' .. phone
+if mode == 'fresh' then
+  if redis.call('ZCARD', pw) > 0 then return 'queue_held' end
+elseif mode == 'queued' then
+  local mine = redis.call('ZSCORE', pw, call)
+  local earlier
+  if mine then
+    earlier = redis.call('ZRANGEBYSCORE', pw, '-inf', '(' .. mine)
+  else
+    earlier = redis.call('ZRANGE', pw, 0, -1)
+  end
+  if #earlier > 0 then
+    local last = tonumber(redis.call('HGET', p .. 'lastend', emp))
+    for _, other in ipairs(earlier) do
+      local w = redis.call('HMGET', p .. 'w:' .. other, 'width', 'wrapup')
+      local width = tonumber(w[1]) or 1
+      local wrapup = tonumber(w[2]) or 0
+      local active = p .. 'wa:' .. other
+      if redis.call('SCARD', active) < width
+        and redis.call('SISMEMBER', active, phone) == 0
+        and (last == nil or last + wrapup <= now) then
+        return 'queue_held'
+      end
+    end
+  end
+end
+local busy = tonumber(redis.call('HGET', p .. 'busy', phone)) or 0
+if busy >= lines then return 'line_limit' end
+redis.call('HINCRBY', p .. 'busy', phone, 1)
+redis.call('SADD', p .. 'ring:' .. call, phone)
+if redis.call('EXISTS', p .. 'w:' .. call) == 1 then
+  redis.call('SADD', p .. 'wa:' .. call, phone)
+end
+return 'ok'
+"""
+
+_RELEASE = """
+local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SREM', p .. 'ring:' .. call, phone) == 0 then return 0 end
+if redis.call('HINCRBY', p .. 'busy', phone, -1) <= 0 then
+  redis.call('HDEL', p .. 'busy', phone)
+end
+redis.call('SREM', p .. 'wa:' .. call, phone)
+return 1
+"""
+
+_ENQUEUE = """
+local p, call, caller, qkey = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local width, wrapup = ARGV[5], ARGV[6]
+local seq = redis.call('INCR', p .. 'seq')
+local phones = {}
+for i = 7, #ARGV do
+  phones[#phones + 1] = ARGV[i]
+  redis.call('ZADD', p .. 'pw:' .. ARGV[i], seq, call)
+  redis.call('HINCRBY', p .. 'held', ARGV[i], 1)
+end
+redis.call('HSET', p .. 'w:' .. call, 'seq', seq, 'caller', caller, 'qkey', qkey,
+  'width', width, 'wrapup', wrapup, 'phones', table.concat(phones, '\\n'))
+redis.call('ZADD', p .. 'q:' .. qkey, seq, call)
+local ringing = redis.call('SMEMBERS', p .. 'ring:' .. call)
+for _, phone in ipairs(ringing) do redis.call('SADD', p .. 'wa:' .. call, phone) end
+return seq
+"""
+
+_DEQUEUE = """
+local p, call = ARGV[1], ARGV[2]
+local w = redis.call('HMGET', p .. 'w:' .. call, 'qkey', 'phones')
+if not w[1] then return 0 end
+redis.call('ZREM', p .. 'q:' .. w[1], call)
+for phone in string.gmatch(w[2], '[^\\n]+') do
+  redis.call('ZREM', p .. 'pw:' .. phone, call)
+  if redis.call('HINCRBY', p .. 'held', phone, -1) <= 0 then
+    redis.call('HDEL', p .. 'held', phone)
+  end
+end
+redis.call('DEL', p .. 'w:' .. call, p .. 'wa:' .. call)
+return 1
+"""
+
+# Prune each window, then return its sum (of the numbers after the last '|') and its size.
+_WINDOWS = """
+local horizon, count = '(' .. ARGV[1], 0
+local out = {}
+for i = 2, #ARGV do
+  local key = ARGV[i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', horizon)
+  local total = 0
+  local members = redis.call('ZRANGE', key, 0, -1)
+  for _, m in ipairs(members) do
+    total = total + (tonumber(string.match(m, '|([^|]*)$')) or 1)
+  end
+  out[#out + 1] = tostring(total)
+  out[#out + 1] = #members
+end
+return out
+"""
+
+
+async def _done(value: Awaitable[T] | T) -> T:
+    """redis-py types its async commands as `Awaitable[T] | T`; on the async client they await."""
+    return await cast(Awaitable[T], value)
+
+
+class _Materialized:
+    """A snapshot read in one pipeline."""
+
+    __slots__ = ("_busy", "_held", "_last", "_offers", "_pct", "_talk")
+
+    def __init__(
+        self,
+        busy: dict[str, int],
+        held: set[str],
+        last: dict[str, float],
+        talk: dict[str, float],
+        offers: dict[str, int],
+        pct: dict[str, int],
+    ) -> None:
+        self._busy, self._held, self._last = busy, held, last
+        self._talk, self._offers, self._pct = talk, offers, pct
+
+    def busy(self, phone: str) -> int:
+        return self._busy.get(phone, 0)
+
+    def held(self, phone: str) -> bool:
+        return phone in self._held
+
+    def last_end(self, employee: str) -> float | None:
+        return self._last.get(employee)
+
+    def talk(self, employee: str) -> float:
+        return self._talk.get(employee, 0.0)
+
+    def offers(self, employee: str) -> int:
+        return self._offers.get(employee, 0)
+
+    def percent_count(self, phone: str) -> int:
+        return self._pct.get(phone, 0)
+
+
+class RedisState:
+    """`SharedState` on one Redis; the client must decode responses (`decode_responses=True`)."""
+
+    def __init__(self, client: Redis, prefix: str = "vpbx:dist:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._dequeue = client.register_script(_DEQUEUE)
+        self._windows = client.register_script(_WINDOWS)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "vpbx:dist:") -> RedisState:
+        return cls(Redis.from_url(url, decode_responses=True), prefix)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def clear(self) -> None:
+        """Delete every key under the prefix (tests; a fresh installation)."""
+        batch: list[str] = []
+        async for key in self.client.scan_iter(match=f"{self.prefix}*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await self.client.delete(*batch)
+                batch.clear()
+        if batch:
+            await self.client.delete(*batch)
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # reads ------------------------------------------------------------------------------
+
+    async def snapshot(self, request: SnapshotRequest) -> Snapshot:
+        account = request.account_id
+        phones: list[str] = []
+        employees: list[str] = []
+        for target in request.targets:
+            employees.append(employee_key(account, target.employee_id))
+            phones.extend(phone_key(account, target.employee_id, p.phone_id) for p in target.phones)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self._key("busy"), phones)
+        pipe.hmget(self._key("held"), phones)
+        pipe.hmget(self._key("lastend"), employees)
+        if request.percent_scope is not None:
+            pipe.hmget(self._key(f"pct:{request.percent_scope}"), phones)
+        if request.scope is not None:
+            keys = [self._key(f"talk:{request.scope}|{e}") for e in employees]
+            keys += [self._key(f"offers:{request.scope}|{e}") for e in employees]
+            await self._windows(args=[request.now - TALK_WINDOW, *keys], client=pipe)
+        replies = await pipe.execute()
+        busy = {p: int(v) for p, v in zip(phones, replies[0], strict=True) if v is not None}
+        held = {p for p, v in zip(phones, replies[1], strict=True) if v is not None and int(v) > 0}
+        last = {e: float(v) for e, v in zip(employees, replies[2], strict=True) if v is not None}
+        at = 3
+        pct: dict[str, int] = {}
+        if request.percent_scope is not None:
+            pct = {p: int(v) for p, v in zip(phones, replies[at], strict=True) if v is not None}
+            at += 1
+        talk: dict[str, float] = {}
+        offers: dict[str, int] = {}
+        if request.scope is not None:
+            flat = replies[at]
+            n = len(employees)
+            for i, employee in enumerate(employees):
+                talk[employee] = float(flat[2 * i])
+                offers[employee] = int(flat[2 * (n + i) + 1])
+        return _Materialized(busy, held, last, talk, offers, pct)
+
+    # lines ------------------------------------------------------------------------------
+
+    async def claim(
+        self, call_id: str, phone: str, lines: int, mode: ClaimMode, now: float
+    ) -> ClaimStatus:
+        args: list[str | int] = [
+            self.prefix,
+            call_id,
+            phone,
+            lines,
+            mode.value,
+            repr(now),
+            employee_of(phone),
+        ]
+        return ClaimStatus(await self._claim(args=args))
+
+    async def release(self, call_id: str, phone: str) -> None:
+        await self._release(args=[self.prefix, call_id, phone])
+
+    # counters ---------------------------------------------------------------------------
+
+    async def record_offer(self, scope: str, employee: str, call_id: str, now: float) -> None:
+        await self.client.zadd(self._key(f"offers:{scope}|{employee}"), {call_id: now})
+
+    async def record_talk(
+        self, scope: str, phone: str, call_id: str, seconds: float, now: float
+    ) -> None:
+        employee = employee_of(phone)
+        member = f"{call_id}|{seconds!r}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(self._key(f"talk:{scope}|{employee}"), {member: now})
+        pipe.zadd(self._key(f"ptalk:{phone}"), {member: now})
+        pipe.hset(self._key("lastend"), employee, repr(now))
+        await pipe.execute()
+
+    async def credit_percent(self, percent_scope: str, phone: str) -> None:
+        await _done(self.client.hincrby(self._key(f"pct:{percent_scope}"), phone, 1))
+
+    async def next_turn(self, key: str) -> int:
+        return int(await self.client.incr(self._key(f"turn:{key}")))
+
+    # queues -----------------------------------------------------------------------------
+
+    async def enqueue(self, waiter: WaiterSpec, now: float) -> QueueSpot:
+        args: list[str | int] = [
+            self.prefix,
+            waiter.call_id,
+            waiter.caller,
+            waiter.queue_key,
+            waiter.width,
+            repr(waiter.wrapup_seconds),
+            *waiter.phones,
+        ]
+        await self._enqueue(args=args)
+        spot = await self.queue_spot(waiter.call_id, now)
+        assert spot is not None
+        return spot
+
+    async def set_width(self, call_id: str, width: int) -> None:
+        key = self._key(f"w:{call_id}")
+        if await self.client.exists(key):
+            await _done(self.client.hset(key, "width", str(width)))
+
+    async def queue_spot(self, call_id: str, now: float) -> QueueSpot | None:
+        seq, queue, phones = await _done(
+            self.client.hmget(self._key(f"w:{call_id}"), ["seq", "qkey", "phones"])
+        )
+        if seq is None:
+            return None
+        ahead_ids: Sequence[str] = await self.client.zrangebyscore(
+            self._key(f"q:{queue}"), "-inf", f"({seq}"
+        )
+        pipe = self.client.pipeline(transaction=False)
+        for other in ahead_ids:
+            pipe.hget(self._key(f"w:{other}"), "caller")
+        keys = [self._key(f"ptalk:{phone}") for phone in str(phones).split("\n") if phone]
+        await self._windows(args=[now - WAIT_STATS_WINDOW, *keys], client=pipe)
+        replies = await pipe.execute()
+        ahead = tuple(str(c) for c in replies[:-1] if c is not None)
+        flat = replies[-1]
+        seconds = sum(float(flat[i]) for i in range(0, len(flat), 2))
+        calls = sum(int(flat[i]) for i in range(1, len(flat), 2))
+        return QueueSpot(int(seq), len(ahead) + 1, ahead, seconds / calls if calls else None)
+
+    async def dequeue(self, call_id: str) -> None:
+        await self._dequeue(args=[self.prefix, call_id])
