@@ -512,10 +512,12 @@ class Call:
             out.append(StopPlayback())
         self._log(now, "digit", f"нажата клавиша {digit}", digit=digit)
         if inp.on_key is not None:
+            self._input = None
+            self._cancel_timer()
             decided = inp.on_key(inp.digits, digit, now)
             if decided is not None:
-                self._input = None
                 return out + decided
+            self._input = inp
         if digit in inp.terminators and inp.digits:
             self._cancel_timer()
             self._input = None
