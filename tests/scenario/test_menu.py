@@ -34,7 +34,9 @@ def menu_ops(
 def started(ops: list[dict[str, Any]]) -> Driver:
     d = Driver(config(ops))
     first = d.arrive()
-    assert isinstance(first[1], Play) and first[1].file_ids == (103,) and first[1].barge_in
+    assert isinstance(first[1], Play)
+    assert first[1].file_ids == (103,)
+    assert first[1].barge_in
     assert first[2] == CollectDigits(32, 5, "#")
     d.played()
     return d
@@ -96,7 +98,8 @@ def test_unlinked_timeout_ends_the_call() -> None:
     del ops[0]["exits"]["timeout"]
     d = started(ops)
     d.advance(5)
-    assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+    assert d.outcome is not None
+    assert d.outcome.reason == "unlinked_exit"
     assert "не настроен" in d.texts()[-1]
 
 
@@ -165,7 +168,8 @@ def test_rule_extension_not_found_plays_input_timeout_and_returns_to_the_menu() 
     assert out[-1] == Play(system="input_timeout")
     assert "проигрывание: 'Секунда тишины' (input_timeout)" in d.texts()
     again = d.played()
-    assert isinstance(again[0], Play) and again[0].file_ids == (103,)
+    assert isinstance(again[0], Play)
+    assert again[0].file_ids == (103,)
     assert current(d) == "menu"
 
 
@@ -189,14 +193,16 @@ def test_rule_forwarding_failed_unlinked_ends_the_call() -> None:
     d.keys("101")
     d.advance(5)
     d.send(DialFailed("no_answer"))
-    assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+    assert d.outcome is not None
+    assert d.outcome.reason == "unlinked_exit"
 
 
 def test_rule_extension_answered_is_bridged() -> None:
     d = started(menu_ops())
     d.keys("101#")
     out = d.send(Answered(1, "p1"))
-    assert d.call.state is CallState.TALKING and out[0].__class__.__name__ == "Bridge"
+    assert d.call.state is CallState.TALKING
+    assert out[0].__class__.__name__ == "Bridge"
 
 
 def test_rule_timeout_without_input_still_takes_timeout() -> None:

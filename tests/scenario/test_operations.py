@@ -82,7 +82,8 @@ def test_authorization_exits(keys: str, expected: str) -> None:
     d.advance(3)
     assert at_op(d) == expected
     shown = [t for t in d.texts() if t.startswith("авторизация")]
-    assert shown and "4321" not in shown[0]  # the code is never written to the details
+    assert shown
+    assert "4321" not in shown[0]
 
 
 def test_authorization_interval_is_between_digits() -> None:
@@ -99,7 +100,8 @@ def test_authorization_interval_is_between_digits() -> None:
 
 def test_authorization_default_prompt_is_spoken() -> None:
     out = Driver(config(AUTH)).arrive()
-    assert isinstance(out[1], Play) and out[1].text
+    assert isinstance(out[1], Play)
+    assert out[1].text
 
 
 # -- Voicemail (SCN-VM) ---------------------------------------------------------------------
@@ -123,7 +125,8 @@ def test_voicemail_mails_even_when_nothing_was_recorded(
     out = d.send(recorded)
     # subject = caller number + the call's time (account zone: 10:05:09 in Moscow)
     assert out[0] == SendMail(("boss@example.com",), f"{CALLER} 12.03.2025 10:05:09", file_id)
-    assert isinstance(out[1], Hangup) and out[1].status == "voicemail"
+    assert isinstance(out[1], Hangup)
+    assert out[1].status == "voicemail"
 
 
 def test_voicemail_caller_hangs_up_while_recording_still_mails() -> None:
@@ -131,7 +134,8 @@ def test_voicemail_caller_hangs_up_while_recording_still_mails() -> None:
     d.arrive()
     d.played()
     out = d.send(CallerHungUp())
-    assert isinstance(out[0], SendMail) and out[0].file_id is None
+    assert isinstance(out[0], SendMail)
+    assert out[0].file_id is None
     assert isinstance(out[-1], Hangup)
 
 
@@ -165,7 +169,8 @@ def test_info_message(linked: bool, expected: str | None) -> None:
     assert out[1] == Play(file_ids=(100, 101), text="Привет")
     d.played()
     if expected is None:
-        assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+        assert d.outcome is not None
+        assert d.outcome.reason == "unlinked_exit"
     else:
         assert at_op(d) == expected
     assert "проигрывание: 'hello.wav', '10sec.mp3', текст «Привет»" in d.texts()
@@ -218,14 +223,16 @@ def test_forward_operator_file_beats_text() -> None:
     d = Driver(config([{**FWD, "operator_message_file_id": 102}, ends("vm")]))
     dial = d.arrive()[1]
     assert isinstance(dial, Dial)
-    assert dial.operator_message_file_id == 102 and dial.operator_message_text == ""
+    assert dial.operator_message_file_id == 102
+    assert dial.operator_message_text == ""
 
 
 def test_forward_answered_bridges_and_ends_after_the_talk() -> None:
     d = forward_call()
     assert d.send(Answered(1, "p1")) == [Bridge(1, "p1")]
     out = d.send(TalkEnded("caller"))
-    assert isinstance(out[-1], Hangup) and out[-1].status == "answered"
+    assert isinstance(out[-1], Hangup)
+    assert out[-1].status == "answered"
     assert "ответил Иванов Иван (телефон p1)" in d.texts()
 
 
@@ -239,13 +246,15 @@ def test_forward_nobody_answered_takes_the_exit() -> None:
 def test_forward_without_exit_ends_the_call() -> None:
     d = forward_call(exits={})
     d.send(DialFailed("no_answer"))
-    assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+    assert d.outcome is not None
+    assert d.outcome.reason == "unlinked_exit"
 
 
 def test_forward_caller_hangs_up_while_ringing_cancels() -> None:
     d = forward_call()
     out = d.send(CallerHungUp())
-    assert out[0] == CancelDial() and isinstance(out[1], Hangup)
+    assert out[0] == CancelDial()
+    assert isinstance(out[1], Hangup)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +277,8 @@ def test_rating_after_the_talk(op_rates: bool, employee: int, expected: bool) ->
     assert CollectDigits(1, 10.0, "") in out
     d.advance(1)
     out = d.send(Digit("4"))
-    assert StoreRating(employee, 4) in out and isinstance(out[-1], Hangup)
+    assert StoreRating(employee, 4) in out
+    assert isinstance(out[-1], Hangup)
     assert d.call.rating == 4
 
 
@@ -278,7 +288,8 @@ def test_rating_ignores_other_keys_and_times_out() -> None:
     d.send(TalkEnded("employee"))
     assert d.send(Digit("9")) == []
     out = d.advance(10)
-    assert isinstance(out[-1], Hangup) and d.call.rating is None
+    assert isinstance(out[-1], Hangup)
+    assert d.call.rating is None
 
 
 def test_no_rating_when_the_caller_hangs_up() -> None:
@@ -348,7 +359,8 @@ def test_standalone_extension_not_found_unlinked_ends_the_call() -> None:
     d.arrive()
     d.played()
     d.keys("999#")
-    assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+    assert d.outcome is not None
+    assert d.outcome.reason == "unlinked_exit"
 
 
 # -- Personal manager (SCN-PM) --------------------------------------------------------------
@@ -400,7 +412,8 @@ def test_insert_cycle_at_run_time_is_stopped() -> None:
     cfg = config([{"key": "ins", "kind": "insert", "scenario_id": 2}], scenarios=[(2, loop)])
     d = Driver(cfg)
     out = d.arrive()
-    assert isinstance(out[-1], Hangup) and out[-1].reason == "loop"
+    assert isinstance(out[-1], Hangup)
+    assert out[-1].reason == "loop"
 
 
 # -- Distribution by visit number (SCN-VISIT) -----------------------------------------------
@@ -473,7 +486,8 @@ def test_region_exits(caller: str, ranges: tuple[NumberRange, ...], expected: st
     d = Driver(config(REGION), facts=CallerFacts(ranges=ranges))
     d.arrive(caller)
     if expected is None:
-        assert d.outcome is not None and d.outcome.reason == "unlinked_exit"
+        assert d.outcome is not None
+        assert d.outcome.reason == "unlinked_exit"
     else:
         assert at_op(d) == expected
 
@@ -541,5 +555,6 @@ def test_caller_hangs_up_in_any_state(
     setup(d)
     out = d.send(CallerHungUp())
     assert isinstance(out[-1], Hangup)
-    assert d.call.ended and d.call.get_timer() is None
+    assert d.call.ended
+    assert d.call.get_timer() is None
     assert d.send(Digit("1")) == []  # nothing after the end
