@@ -25,8 +25,8 @@ def baresip_binary() -> str:
 
 
 CONFIG = """\
-sip_listen        127.0.0.1:{sip_port}
-net_interface     127.0.0.1
+sip_listen        {host}:{sip_port}
+net_interface     {host}
 dns_server        127.0.0.1:53
 audio_player      aubridge,nil
 audio_alert       aubridge,nil
@@ -53,6 +53,7 @@ class BaresipPhone:
     workdir: Path
     account: str
     source_wav: Path
+    host: str = "127.0.0.1"
     sip_port: int = 0
     ctrl_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -74,6 +75,7 @@ class BaresipPhone:
         rtp_from = free_range(10)
         (self.workdir / "config").write_text(
             CONFIG.format(
+                host=self.host,
                 sip_port=self.sip_port,
                 source=self.source_wav,
                 rtp_from=rtp_from,

@@ -17,11 +17,14 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from vpbx.media.bridge import Bridge
 from vpbx.media.conference import Conference
+from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.mixer import whisper_matrix
-from vpbx.media.session import RtpSession
+from vpbx.media.player import Player
+from vpbx.media.session import Pcm, RtpSession
 from vpbx.sip import sdp
 from vpbx.sip.dialog import Dialog, DialogState, new_branch, new_tag
 from vpbx.sip.errors import ParseError
@@ -86,6 +89,21 @@ class OutLeg:
     role: LegRole = LegRole.CALLEE
 
 
+class CallController(Protocol):
+    """The call logic driving a B2BCall (the scenario engine's runner, or a test's script).
+
+    Without a controller a call rings its targets and connects the first to answer. With one,
+    the controller answers the caller, plays and listens, rings, and decides what happens when
+    a phone answers, when every phone failed, and when a party hangs up.
+    """
+
+    def leg_answered(self, call: B2BCall, leg: OutLeg) -> None: ...
+
+    def dial_failed(self, call: B2BCall, finals: list[int]) -> None: ...
+
+    def hung_up(self, call: B2BCall, role: LegRole) -> None: ...
+
+
 @dataclass(slots=True)
 class Contact:
     """How we present ourselves: the Via sent-by and the Contact URI of our legs."""
@@ -128,6 +146,8 @@ class B2BCall:
     trainer_legs: list[OutLeg] = field(default_factory=list)
     trainer: OutLeg | None = None
     conference: Conference[LegRole] | None = None
+    controller: CallController | None = None
+    caller_up: bool = False
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -188,12 +208,70 @@ class B2BCall:
         if self.session is not None:
             self.session.close()
 
+    # -- the caller's leg as the call logic uses it --------------------------------------------
+
+    def answer_caller(self) -> None:
+        """200 OK to the caller with our SDP: his media is now ours to play to and listen to."""
+        if self.caller_up or self.state is CallState.ENDED:
+            return
+        assert self.session is not None
+        assert self.offer is not None
+        headers = [
+            ("Contact", self.me.uri(self.peer.transport)),
+            ("Content-Type", "application/sdp"),
+        ]
+        body = self.media.answer(self.offer, self.session)
+        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=body)
+        self.dialog = Dialog.as_uas(self.request, self.tag)
+        self.dialog.confirm()
+        self.caller_up = True
+        self.endpoint.respond(self.key, ok)
+        self.on_answer(self)
+        self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
+
+    def play(self, prompts: list[Pcm], *, loop: bool = False) -> Player:
+        """Play to the caller (replacing whatever played before)."""
+        assert self.session is not None
+        return self.session.play(prompts, loop=loop)
+
+    def stop_playback(self) -> None:
+        if self.session is not None and self.bridge is None and self.conference is None:
+            self.session.set_source(None)
+
+    def listen_digits(self, handler: Callable[[DtmfDigit], None] | None) -> None:
+        """Keys the caller presses (RFC 4733) go to `handler` (None: stop listening)."""
+        if self.session is not None:
+            self.session.dtmf_handler = handler
+
+    def connect(self) -> None:
+        """Bridge the caller with the phone that answered."""
+        winner = self.winner
+        if winner is None or winner.session is None or self.state is CallState.ENDED:
+            return
+        self.answer_caller()
+        assert self.session is not None
+        if self.bridge is None and self.conference is None:
+            self.session.set_source(None)
+            self.bridge = Bridge(self.session, winner.session, name=self.id)
+            self.bridge.start()
+            log.info(
+                "connected",
+                extra={
+                    "call": self.id,
+                    "target": winner.target.label,
+                    "transcoding": self.bridge.transcoding,
+                },
+            )
+
     # -- ringing -------------------------------------------------------------------------------
 
     async def ring(self, targets: list[tuple[Target, float]]) -> None:
         """Fork the call to every target at once, each with its ring timeout (seconds)."""
         if not targets:
-            self.fail(480, "no registered phone to ring")
+            if self.controller is not None:
+                self.controller.dial_failed(self, [])
+            else:
+                self.fail(480, "no registered phone to ring")
             return
         for target, ring_timeout in targets:
             if self.state is not CallState.RINGING:
@@ -269,7 +347,7 @@ class B2BCall:
             self._on_trainer_response(leg, response)
             return
         if status < 200:
-            if status > 100 and self.state is CallState.RINGING:
+            if status > 100 and self.state is CallState.RINGING and not self.caller_up:
                 # The caller's phone plays its own ringback on 180 (early media comes with
                 # ringback files and the engine).
                 extra = [("Contact", self.me.uri(self.peer.transport))]
@@ -318,27 +396,11 @@ class B2BCall:
             if other is not leg and other.session is not None:
                 other.session.close()
                 other.session = None
-        headers = [
-            ("Contact", self.me.uri(self.peer.transport)),
-            ("Content-Type", "application/sdp"),
-        ]
-        body = self.media.answer(self.offer, self.session)
-        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=body)
-        self.dialog = Dialog.as_uas(self.request, self.tag)
-        self.dialog.confirm()
-        self.bridge = Bridge(self.session, leg.session, name=self.id)
-        self.bridge.start()
-        self.endpoint.respond(self.key, ok)
         self.on_answer(self)
-        self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
-        log.info(
-            "answered",
-            extra={
-                "call": self.id,
-                "target": leg.target.label,
-                "transcoding": self.bridge.transcoding,
-            },
-        )
+        if self.controller is not None:
+            self.controller.leg_answered(self, leg)
+        else:
+            self.connect()
 
     def _on_leg_final(self, leg: OutLeg, status: int) -> None:
         if leg.final is not None:
@@ -347,7 +409,14 @@ class B2BCall:
         self._stop_timer(leg)
         if self.state is CallState.RINGING and all(other.final is not None for other in self.legs):
             finals = [other.final for other in self.legs if other.final is not None]
-            self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
+            if self.controller is not None:
+                for other in self.legs:
+                    if other.session is not None:
+                        other.session.close()
+                self.legs.clear()
+                self.controller.dial_failed(self, finals)
+            else:
+                self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
 
     def _stop_timer(self, leg: OutLeg) -> None:
         if leg.timer is not None:
@@ -445,6 +514,9 @@ class B2BCall:
     # -- the caller's side ---------------------------------------------------------------------
 
     def fail(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
+        if self.caller_up:
+            self.hangup_all()
+            return
         if self.state is not CallState.RINGING:
             return
         self.state = CallState.ENDED
@@ -466,6 +538,8 @@ class B2BCall:
         self.state = CallState.ENDED
         self._close_media()
         self.on_end(self)
+        if self.controller is not None:
+            self.controller.hung_up(self, LegRole.CALLER)
 
     def acked(self) -> None:
         self._acked.set()
@@ -476,6 +550,9 @@ class B2BCall:
             self.trainer_left()
             return
         if self.state is CallState.ENDED:
+            return
+        if self.controller is not None:
+            self._controlled_bye(role, self.controller)
             return
         self.state = CallState.ENDED
         self._acked.set()
@@ -490,14 +567,54 @@ class B2BCall:
         self._close_media()
         self.on_end(self)
 
+    def _controlled_bye(self, role: LegRole, controller: CallController) -> None:
+        """With call logic, the employee's BYE ends only his leg (the caller may still rate)."""
+        if role is LegRole.CALLER:
+            self._acked.set()
+            if self.dialog is not None:
+                self.dialog.terminate()
+            self.hangup_all()
+        else:
+            self.release_winner()
+        controller.hung_up(self, role)
+
+    def release_winner(self) -> None:
+        """Drop the connected phone's leg (the caller stays with the call logic)."""
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
+        self._hang_up_trainer()
+        winner = self.winner
+        if winner is not None:
+            if winner.dialog is not None and winner.dialog.state is not DialogState.TERMINATED:
+                self._send_bye(winner.dialog, winner.peer)
+            if winner.session is not None:
+                winner.session.close()
+                winner.session = None
+        self.winner = None
+        self.legs.clear()
+        self.state = CallState.RINGING
+
     def hangup_all(self) -> None:
         if self.state is CallState.ENDED:
             return
         self.state = CallState.ENDED
-        if self.winner is not None and self.winner.dialog is not None:
-            self._send_bye(self.winner.dialog, self.winner.peer)
-        if self.dialog is not None:
+        for leg in self.legs:
+            if leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 487
+            self._stop_timer(leg)
+        winner_dialog = self.winner.dialog if self.winner is not None else None
+        if winner_dialog is not None and winner_dialog.state is not DialogState.TERMINATED:
+            assert self.winner is not None
+            self._send_bye(winner_dialog, self.winner.peer)
+        if self.dialog is not None and self.dialog.state is not DialogState.TERMINATED:
             self._send_bye(self.dialog, self.peer)
+        elif not self.caller_up:
+            self.endpoint.respond(self.key, make_response(self.request, 480, to_tag=self.tag))
         self._hang_up_trainer()
         self._close_media()
         self.on_end(self)

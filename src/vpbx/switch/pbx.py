@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,8 @@ from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri
-from vpbx.switch.b2bua import B2BCall, CallState, Contact, LegRole, Target
-from vpbx.switch.directory import Directory
+from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRole, Target
+from vpbx.switch.directory import Directory, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate
 from vpbx.switch.registrar_service import Registrar
@@ -61,6 +61,9 @@ class Pbx:
         self.registrar = registrar
         self.me = me
         self.calls: dict[TransactionKey, B2BCall] = {}
+        #: the call logic of calls to virtual numbers (the scenario engine's runner); None
+        #: rings the first Forward of the number's first rule (until the engine drives calls)
+        self.controllers: ControllerFactory | None = None
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -133,6 +136,9 @@ class Pbx:
                     extra={"number": called, "source": peer.host},
                 )
                 self.endpoint.respond(key, make_response(request, 403))
+                return
+            if self.controllers is not None:
+                await self._start_controlled_call(number, request, peer, key, self.controllers)
                 return
             phones = await self._employee_phones_of_rules(number.account_id, number.rules)
             targets = await self._targets(phones)
@@ -217,6 +223,36 @@ class Pbx:
         self.calls[key] = call
         if await call.prepare_media():
             await call.ring(targets)
+
+    async def _start_controlled_call(
+        self,
+        number: NumberInfo,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        factory: ControllerFactory,
+    ) -> None:
+        call = B2BCall(
+            self.endpoint,
+            self.me,
+            request,
+            peer,
+            key,
+            self._ended,
+            self._answered,
+            self.media,
+            number.account_id,
+        )
+        self.calls[key] = call
+        if await call.prepare_media():
+            call.controller = await factory(call, number)
+
+    async def phone_targets(
+        self, account_id: int, employee_ids: list[int]
+    ) -> list[tuple[Target, float]]:
+        """Ring targets for employees (their registered SIP lines), for call logic to dial."""
+        employees = await self.directory.employees(account_id, employee_ids)
+        return await self._targets(_sip_phones(employees))
 
     async def _targets(self, phones: list[EmployeePhone]) -> list[tuple[Target, float]]:
         """The registered contacts of the SIP-line phones, each with the phone's ring timeout."""
@@ -331,6 +367,9 @@ class Pbx:
         headers = [contact, ("Content-Type", "application/sdp")]
         self.endpoint.respond(key, make_response(request, 200, headers=headers, body=body))
         log.info("re-invite", extra={"call": call.id, "direction": negotiated.direction})
+
+
+ControllerFactory = Callable[[B2BCall, NumberInfo], Awaitable[CallController]]
 
 
 @dataclass(frozen=True, slots=True)
