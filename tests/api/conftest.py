@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import secrets
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -47,13 +49,38 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _KeepErrors(logging.Filter):
+    """Takes the exceptions the server thread logs, unformatted, away from the log handlers.
+
+    Formatting a traceback parses source lines with `ast` (the carets), and on CPython 3.11 two
+    threads doing that at once can fail with "SystemError: AST constructor recursion depth
+    mismatch" (it crashed pytest while it formatted a failure as the server logged a 500). The
+    records are formatted later, in the test's thread (`LiveServer.errors`).
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__()
+        self.thread_name = thread_name
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.threadName == self.thread_name and record.exc_info:
+            self.records.append(record)
+            return False
+        return True
+
+
 class LiveServer:
     """uvicorn serving the API in a thread with its own event loop (and its own async engine)."""
+
+    _serial = itertools.count(1)
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
         self.operator_token = ""
         self.port = 0
+        self._thread_name = f"vpbx-api-test-{next(self._serial)}"
+        self._errors = _KeepErrors(self._thread_name)
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -67,7 +94,8 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self._sock = sock
         self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name="vpbx-api-test", daemon=True)
+        logging.getLogger("uvicorn.error").addFilter(self._errors)
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._started() and self._thread.is_alive() and time.monotonic() < deadline:
@@ -91,7 +119,10 @@ class LiveServer:
                     conn, utcnow(), None, label="tests/api", operator=True
                 )
             app = create_api(engine, utcnow)
-            config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+            # log_config=None: no dictConfig of the whole process's logging by a test server.
+            config = uvicorn.Config(
+                app, log_config=None, log_level="warning", lifespan="off", access_log=False
+            )
             self._server = uvicorn.Server(config)
             assert self._sock is not None
             await self._server.serve(sockets=[self._sock])
@@ -109,6 +140,20 @@ class LiveServer:
             assert not self._thread.is_alive(), "the API server did not stop"
         if self._sock is not None:
             self._sock.close()
+        logging.getLogger("uvicorn.error").removeFilter(self._errors)
+
+    def errors(self, wait: float = 0.0) -> list[str]:
+        """The tracebacks of the exceptions the server logged (a 500 each), oldest first.
+
+        `wait`: seconds to wait for one to arrive (it is logged after the 500 was sent).
+        """
+        deadline = time.monotonic() + wait
+        while not self._errors.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [
+            "".join(traceback.format_exception(*r.exc_info)) if r.exc_info else r.getMessage()
+            for r in self._errors.records
+        ]
 
 
 class Api:
@@ -120,6 +165,7 @@ class Api:
         self.base_url = f"http://127.0.0.1:{server.port}"
         self.api_url = self.base_url + PREFIX
         self.operator_token = server.operator_token
+        self.server = server
         self.client = client
         self.db = make_sync_engine(db_url, poolclass=sa.pool.NullPool)
         self._openapi: dict[str, Any] | None = None
@@ -162,11 +208,18 @@ class Api:
     def delete(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
         return self.request("DELETE", path, token, **kw)
 
+    def explain(self, response: httpx.Response) -> str:
+        """The request and its answer; for a 500 the end of the server's traceback too."""
+        text = f"{response.request.method} {response.request.url}: {response.status_code} "
+        text += response.text
+        if response.status_code >= 500:
+            for error in self.server.errors(wait=1.0)[-1:]:
+                text += "\nserver traceback (end):\n" + "\n".join(error.splitlines()[-12:])
+        return text
+
     def ok(self, response: httpx.Response, status: int = 200) -> Any:
-        assert response.status_code == status, (
-            f"{response.request.method} {response.request.url}: "
-            f"{response.status_code} {response.text}"
-        )
+        if response.status_code != status:
+            raise AssertionError(f"expected {status}: {self.explain(response)}")
         return response.json() if response.content else None
 
     def openapi(self) -> dict[str, Any]:
