@@ -14,7 +14,7 @@ import soundfile
 from tests.peers.baresip import BaresipPhone
 from tests.peers.sipp import run_sipp
 from tests.switch.harness import NUMBER, TRUNK_IP, running_pbx
-from tests.switch.scripts import AnswerPlayCollect
+from tests.switch.scripts import AnswerPlayCollect, RecordCaller
 from vpbx.media.audiofile import to_8k
 from vpbx.media.tones import dominant_frequency, normalized_xcorr_peak
 
@@ -44,6 +44,35 @@ def test_rfc4733_keys_from_sipp_are_detected_exactly(tmp_path: Path) -> None:
     assert "".join(script.digits) == "195#"
 
 
+def test_keys_sent_as_sip_info_are_detected(tmp_path: Path) -> None:
+    script = AnswerPlayCollect()
+    with running_pbx(tmp_path) as pbx:
+        assert pbx.application is not None
+        pbx.application.pbx.controllers = script
+        result = run_sipp(
+            "trunk_dtmf_info.xml",
+            f"127.0.0.1:{pbx.sip_port}",
+            tmp_path / "sipp",
+            extra=["-s", NUMBER, "-i", TRUNK_IP, "-mi", TRUNK_IP],
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+        assert script.ended.wait(5)
+    assert script.digits == ["7", "*"]
+
+
+def test_an_offer_without_a_supported_codec_gets_488_with_a_warning(tmp_path: Path) -> None:
+    with running_pbx(tmp_path) as pbx:
+        result = run_sipp(
+            "expect_488.xml",
+            f"127.0.0.1:{pbx.sip_port}",
+            tmp_path / "sipp",
+            extra=["-s", NUMBER, "-i", TRUNK_IP, "-mi", TRUNK_IP],
+            timeout=15,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+
+
 def espeak_prompt(text: str) -> np.ndarray:
     """Real Russian speech from espeak-ng, at 8 kHz (what an uploaded prompt becomes)."""
     raw = subprocess.run(
@@ -58,12 +87,13 @@ def espeak_prompt(text: str) -> np.ndarray:
     return to_8k(samples, rate)
 
 
-def caller_phone(tmp_path: Path, port: int) -> BaresipPhone:
+def caller_phone(tmp_path: Path, port: int, says: np.ndarray | None = None) -> BaresipPhone:
     """A baresip phone on the trunk's address calling the virtual number (no registration)."""
-    silence = tmp_path / "silence.wav"
-    soundfile.write(silence, np.zeros(8000 * 30, dtype=np.int16), 8000, subtype="PCM_16")
+    source = tmp_path / "says.wav"
+    audio = says if says is not None else np.zeros(8000 * 30, dtype=np.int16)
+    soundfile.write(source, audio, 8000, subtype="PCM_16")
     account = f"<sip:74957654321@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU"
-    device = BaresipPhone(tmp_path / "caller", account, silence, host=TRUNK_IP)
+    device = BaresipPhone(tmp_path / "caller", account, source, host=TRUNK_IP)
     device.start()
     return device
 
@@ -99,3 +129,25 @@ def test_a_played_prompt_is_heard_by_the_caller(tmp_path: Path) -> None:
     # The tone at the end keeps its frequency.
     segments = [heard[i : i + 1600] for i in range(0, len(heard) - 1600, 1600)]
     assert any(abs(dominant_frequency(s) - 1000) < 5 for s in segments)
+
+
+def test_what_the_caller_says_is_recorded(tmp_path: Path) -> None:
+    """FILE-1 «записать сообщение»: the call logic records the caller; the WAV holds his voice."""
+    t = np.arange(8000 * 30) / 8000
+    says = (np.sin(2 * np.pi * 700 * t) * 8000).astype(np.int16)
+    script = RecordCaller(tmp_path / "recorded.wav", seconds=2.0)
+    with running_pbx(tmp_path) as pbx:
+        assert pbx.application is not None
+        pbx.application.pbx.controllers = script
+        device = caller_phone(tmp_path, pbx.sip_port, says)
+        try:
+            device.command("dial", f"sip:{NUMBER}@127.0.0.1:{pbx.sip_port}")
+            device.wait_event("CALL_ESTABLISHED", timeout=20)
+            assert script.done.wait(10)
+            device.wait_event("CALL_CLOSED")
+        finally:
+            device.stop()
+    samples, rate = soundfile.read(script.path, dtype="int16")
+    assert rate == 8000
+    assert len(samples) >= 8000 * 1.5
+    assert abs(dominant_frequency(samples[4000:]) - 700) < 5

@@ -610,6 +610,10 @@ class RtpSession:
                 stats.listener_errors += 1
                 log.exception("rtp listener failed", extra=self._log_extra)
 
+    def deliver_digit(self, digit: DtmfDigit) -> None:
+        """A key that arrived outside RTP (SIP INFO) takes the same way as RFC 4733 keys."""
+        self._deliver_dtmf(digit)
+
     def _deliver_dtmf(self, digit: DtmfDigit) -> None:
         log.info("dtmf received", extra={**self._log_extra, "digit": digit.digit, "at": digit.at})
         handler = self.dtmf_handler

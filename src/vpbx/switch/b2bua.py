@@ -17,6 +17,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from vpbx.media.bridge import Bridge
@@ -24,6 +25,7 @@ from vpbx.media.conference import Conference
 from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.mixer import whisper_matrix
 from vpbx.media.player import Player
+from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm, RtpSession
 from vpbx.sip import sdp
 from vpbx.sip.dialog import Dialog, DialogState, new_branch, new_tag
@@ -148,6 +150,7 @@ class B2BCall:
     conference: Conference[LegRole] | None = None
     controller: CallController | None = None
     caller_up: bool = False
+    recorders: list[Recorder] = field(default_factory=list)
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -196,6 +199,9 @@ class B2BCall:
         return True
 
     def _close_media(self) -> None:
+        for recorder in self.recorders:
+            recorder.stop()  # what was recorded so far is kept
+        self.recorders.clear()
         if self.conference is not None:
             self.conference.close()
             self.conference = None
@@ -237,6 +243,19 @@ class B2BCall:
     def stop_playback(self) -> None:
         if self.session is not None and self.bridge is None and self.conference is None:
             self.session.set_source(None)
+
+    def record(self, path: Path, *, both: bool = False) -> Recorder:
+        """Record what the caller says (voicemail, a prompt recorded by phone), or the whole
+        conversation with `both` (TALK-2); the caller of this stops it."""
+        assert self.session is not None
+        winner = self.winner.session if self.winner is not None else None
+        if both and winner is not None:
+            recorder = Recorder.call(path, self.session, winner, name=self.id)
+        else:
+            recorder = Recorder.leg(path, self.session, name=self.id)
+        recorder.start()
+        self.recorders.append(recorder)
+        return recorder
 
     def listen_digits(self, handler: Callable[[DtmfDigit], None] | None) -> None:
         """Keys the caller presses (RFC 4733) go to `handler` (None: stop listening)."""

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
@@ -33,6 +34,7 @@ from vpbx.transport.sip import Peer
 log = logging.getLogger("vpbx.switch")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
 
 
 def request_user(request: Request) -> str | None:
@@ -340,8 +342,24 @@ class Pbx:
             call.on_bye(role)
         elif request.method == "INVITE":
             self._reinvite(call, role, request, key)
+        elif request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
+            self._info_digit(call, role, request, key)
         else:
             self.endpoint.respond(key, make_response(request, 200))
+
+    def _info_digit(
+        self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey
+    ) -> None:
+        """A key sent as SIP INFO (application/dtmf-relay, application/dtmf)."""
+        try:
+            digit = parse_dtmf_info(request.headers.get("Content-Type") or "", request.body)
+        except DtmfParseError as error:
+            self.endpoint.respond(key, make_response(request, 400, f"Bad DTMF body: {error}"))
+            return
+        self.endpoint.respond(key, make_response(request, 200))
+        session = call.leg_session(role)
+        if session is not None:
+            session.deliver_digit(DtmfDigit(digit, 0, 0, self.endpoint.now()))
 
     def _reinvite(
         self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey
