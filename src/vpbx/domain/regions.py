@@ -95,6 +95,8 @@ def region_of(number: str, ranges: Iterable[NumberRange] = ()) -> str | None:
     digits = re.sub(r"\D", "", number)
     if split is not None and len(digits) == 10:
         digits = "7" + digits
+    elif split is not None and digits.startswith("8"):
+        digits = "7" + digits[1:]
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
