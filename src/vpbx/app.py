@@ -67,7 +67,8 @@ def build(settings: Settings) -> Application:
     )
     pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
-    return Application(settings, engine, create_api(engine, utc_now), endpoint, pbx, trunks)
+    api = create_api(engine, utc_now, settings.data_dir.resolve() / "files")
+    return Application(settings, engine, api, endpoint, pbx, trunks)
 
 
 async def serve(application: Application, stop: asyncio.Event | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from vpbx.api import errors
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
+from vpbx.api.file_content import file_content_router
 from vpbx.api.simulate import simulate_router
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
@@ -106,7 +108,7 @@ def _account_routes(clock: Clock) -> APIRouter:
     return router
 
 
-def create_api(engine: AsyncEngine, clock: Clock) -> FastAPI:
+def create_api(engine: AsyncEngine, clock: Clock, files_dir: Path | None = None) -> FastAPI:
     app = FastAPI(
         title="vpbx API",
         version=__version__,
@@ -127,6 +129,8 @@ def create_api(engine: AsyncEngine, clock: Clock) -> FastAPI:
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
     app.include_router(sip_status_router(clock), prefix=PREFIX)
+    content_dir = files_dir if files_dir is not None else Path("var/files").resolve()
+    app.include_router(file_content_router(content_dir, clock), prefix=PREFIX)
     app.include_router(simulate_router(clock), prefix=PREFIX)
     for res in CATALOG:
         app.include_router(resource_router(res), prefix=PREFIX)

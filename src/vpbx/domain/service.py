@@ -113,6 +113,10 @@ class EntityService:
             action = "create or delete" if (creating or deleting) else "change"
             raise Forbidden(f"role {self.actor.role.value} may not {action} {res.name}")
 
+    def require_write(self, name: str) -> None:
+        """Refuse (403) unless the actor may change entities of resource `name`."""
+        self._check_write(BY_NAME[name])
+
     def _own_filter(self, res: Resource) -> sa.ColumnElement[bool] | None:
         if self.actor.role is Role.EMPLOYEE and res.own_rows_column is not None:
             return res.table.c[res.own_rows_column] == self.actor.employee_id

@@ -1,0 +1,114 @@
+"""FILE-2: the audio of a file of the file base — upload (converted once to 8 kHz) and download.
+
+The upload is the raw request body (any audio type), streamed to disk with the 50 MB limit
+checked while it arrives; it is then decoded and resampled once, beside the original. A file
+that is not audio, too large or too long is refused with 422 (413 for the size) and a message
+in Russian and English; nothing is kept of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+import anyio
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from vpbx.api.crud import ERRORS
+from vpbx.api.deps import Conn, Service
+from vpbx.domain.errors import DomainError, ValidationFailed
+from vpbx.domain.service import Clock
+from vpbx.media.errors import AudioFileError
+from vpbx.media.prompts import MAX_UPLOAD_BYTES, convert_upload_async
+from vpbx.storage import tables as t
+
+
+class TooLarge(DomainError):
+    error_id = "audio.too_large"
+    status = 413
+
+
+def _suffix(content_type: str) -> str:
+    known = {
+        "audio/wav": ".wav",
+        "audio/x-wav": ".wav",
+        "audio/wave": ".wav",
+        "audio/mpeg": ".mp3",
+        "audio/mp3": ".mp3",
+        "audio/ogg": ".ogg",
+        "audio/flac": ".flac",
+    }
+    return known.get(content_type.split(";")[0].strip().lower(), ".bin")
+
+
+def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
+    router = APIRouter(tags=["files"], responses=ERRORS)
+
+    @router.put("/files/{entity_id}/content", status_code=200)
+    async def upload(
+        entity_id: int, request: Request, svc: Service, conn: Conn
+    ) -> dict[str, object]:
+        """Upload the audio of a sound file (WAV, MP3, OGG, FLAC; ≤ 50 MB, ≤ 1 hour)."""
+        svc.require_write("files")
+        await svc.get("files", entity_id)
+        folder = files_dir / str(svc.account_id) / str(entity_id)
+        staging = folder.with_name(f"{entity_id}.upload")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        content_type = request.headers.get("content-type", "application/octet-stream")
+        original = staging / f"original{_suffix(content_type)}"
+        size = 0
+        try:
+            with original.open("wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_UPLOAD_BYTES:
+                        raise TooLarge("файл больше 50 МБ / the file is larger than 50 MB")
+                    out.write(chunk)
+            if size == 0:
+                raise ValidationFailed.one("(body)", "the body is empty: send the audio file")
+            try:
+                prompt = await convert_upload_async(original)
+            except AudioFileError as error:
+                raise ValidationFailed.one("(body)", str(error), error.error_id) from None
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.rename(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        stored_original = folder / original.name
+        stored_converted = folder / prompt.converted.name
+        await conn.execute(
+            sa.update(t.files)
+            .where(t.files.c.id == entity_id, t.files.c.account_id == svc.account_id)
+            .values(
+                content_type=content_type,
+                size_bytes=size,
+                duration_seconds=prompt.seconds,
+                original_path=str(stored_original),
+                converted_path=str(stored_converted),
+                updated_at=clock(),
+            )
+        )
+        return (await svc.get("files", entity_id)).model_dump(mode="json")
+
+    @router.get("/files/{entity_id}/content", response_class=FileResponse)
+    async def download(
+        entity_id: int,
+        svc: Service,
+        conn: Conn,
+        variant: Annotated[Literal["original", "converted"], Query()] = "original",
+    ) -> FileResponse:
+        """Stream the original upload or its 8 kHz telephony version."""
+        await svc.get("files", entity_id)
+        column = t.files.c.original_path if variant == "original" else t.files.c.converted_path
+        query = sa.select(column, t.files.c.content_type).where(t.files.c.id == entity_id)
+        row = (await conn.execute(query)).one()
+        if row[0] is None or not await anyio.Path(row[0]).exists():
+            raise ValidationFailed.one("variant", "this file has no audio yet: upload it first")
+        media_type = row.content_type if variant == "original" else "audio/wav"
+        return FileResponse(row[0], media_type=media_type or "application/octet-stream")
+
+    return router
