@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+import soundfile
 import yaml
 
 VPBX = [sys.executable, "-m", "vpbx"]
@@ -98,6 +100,16 @@ def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "vpbx run did not serve within 60 s"
                 time.sleep(0.2)
         assert health.json()["status"] == "ok"
+        # FILE-1: the system messages were generated at start, input_timeout is 1 s of silence.
+        system = tmp_path / "system" / "default"
+        names = {p.stem for p in system.glob("*.wav")}
+        assert {"input_timeout", "voicemail_greeting", "rate_prompt", "queue_message"} <= names
+        silence, rate = soundfile.read(system / "input_timeout.wav", dtype="int16")
+        assert rate == 8000
+        assert len(silence) == 8000
+        assert not silence.any()
+        rating, _ = soundfile.read(system / "rate_prompt.wav", dtype="int16")
+        assert np.abs(rating).max() > 1000  # real speech
         login = httpx.post(
             f"{base}/auth/login", json={"login": "admin@demo", "password": "demo-admin-2026"}
         )

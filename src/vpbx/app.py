@@ -12,7 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.app import create_api
+from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
+from vpbx.media.system_messages import SystemMessages
+from vpbx.media.tts import Tts
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
@@ -39,6 +42,17 @@ class Application:
     endpoint: SipEndpoint
     pbx: Pbx
     trunks: TrunkRegistrations
+    system_messages: SystemMessages
+
+    async def prepare_system_messages(self) -> None:
+        """FILE-1: the default system messages are generated (TTS) at install, once."""
+        try:
+            made = await self.system_messages.ensure_defaults()
+        except MediaError as error:
+            log.error("system messages could not be generated", extra={"error": str(error)})
+            return
+        if made:
+            log.info("system messages generated", extra={"names": [m.value for m in made]})
 
     async def start_sip(self) -> None:
         await self.endpoint.start(self.pbx)
@@ -68,7 +82,9 @@ def build(settings: Settings) -> Application:
     pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
     api = create_api(engine, utc_now, settings.data_dir.resolve() / "files")
-    return Application(settings, engine, api, endpoint, pbx, trunks)
+    tts = Tts(settings.data_dir.resolve() / "tts")
+    system = SystemMessages(settings.data_dir.resolve() / "system", tts)
+    return Application(settings, engine, api, endpoint, pbx, trunks, system)
 
 
 async def serve(application: Application, stop: asyncio.Event | None = None) -> None:
@@ -76,6 +92,8 @@ async def serve(application: Application, stop: asyncio.Event | None = None) -> 
     import uvicorn
 
     settings = application.settings
+    if settings.generate_system_messages:
+        await application.prepare_system_messages()
     await application.start_sip()
     log.info("sip started", extra={"host": settings.sip_host, "port": application.endpoint.port})
     config = uvicorn.Config(

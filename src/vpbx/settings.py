@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     sip_port: int = 5060
     public_host: str = Field(default="127.0.0.1", description="host shown to users for SIP lines")
     sip_realm: str = "vpbx"
+    generate_system_messages: bool = Field(
+        default=True, description="generate the default system messages (TTS) at start"
+    )
     rtp_host: str = Field(default="", description="where RTP is bound; empty = sip_host")
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000

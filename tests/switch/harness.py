@@ -201,6 +201,7 @@ def running_pbx(
         sip_port=sip_port,
         http_port=http_port,
         public_host="127.0.0.1",
+        generate_system_messages=False,  # tests that need them generate them themselves
     )
     running = RunningPbx(sip_port, http_port, url, account_id, lines)
     loop = asyncio.new_event_loop()
