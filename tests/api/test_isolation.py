@@ -65,7 +65,7 @@ def tenants(api: Api) -> tuple[Tenant, Tenant]:
     return _tenant(api, "Alpha"), _tenant(api, "Bravo")
 
 
-def _no_leak(response: httpx.Response, owner: Tenant) -> list[str]:
+def _leaks(response: httpx.Response, owner: Tenant) -> list[str]:
     return [s for s in owner.secrets if s in response.text]
 
 
@@ -158,7 +158,7 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
                     f"{method.upper()} {path} as {who}: {response.status_code} (expected "
                     f"{expected}) {response.text[:300]}"
                 )
-            if leaks := _no_leak(response, a):
+            if leaks := _leaks(response, a):
                 problems.append(f"{method.upper()} {path} as {who} shows A's {leaks}")
             if expected == 404 and not as_operator:
                 missing = _call(api, method, path, kind, resource, MISSING_ID, b, as_operator)
@@ -220,7 +220,7 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
             problems.append(f"GET {path}: not known to this test; cover it")
             continue
         for response in responses:
-            if leaks := _no_leak(response, a):
+            if leaks := _leaks(response, a):
                 problems.append(f"GET {path} as B shows A's {leaks}")
         covered.append(path)
 
@@ -282,7 +282,7 @@ def test_bodies_cannot_reference_another_accounts_ids(
             fields = _fields(response)
             if fields != dict.fromkeys(expected, "unknown_reference"):
                 problems.append(f"{method} {resource}: errors {fields}, expected {expected}")
-            if leaks := _no_leak(response, a):
+            if leaks := _leaks(response, a):
                 problems.append(f"{method} {resource} shows A's {leaks}")
         if api.count(resource, b.token) != before:
             problems.append(f"{resource}: a refused POST left a row behind")
