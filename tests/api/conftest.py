@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,8 +76,9 @@ class LiveServer:
 
     _serial = itertools.count(1)
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, files_dir: Path) -> None:
         self.db_url = db_url
+        self.files_dir = files_dir
         self.operator_token = ""
         self.port = 0
         self._thread_name = f"vpbx-api-test-{next(self._serial)}"
@@ -118,7 +120,7 @@ class LiveServer:
                 self.operator_token = await accounts.issue_token(
                     conn, utcnow(), None, label="tests/api", operator=True
                 )
-            app = create_api(engine, utcnow)
+            app = create_api(engine, utcnow, files_dir=self.files_dir)
             # log_config=None: no dictConfig of the whole process's logging by a test server.
             config = uvicorn.Config(
                 app, log_config=None, log_level="warning", lifespan="off", access_log=False
@@ -323,7 +325,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     kind: str = request.param
     with make_test_database(kind, tmp_path_factory.mktemp(f"api-{kind}")) as url:
         upgrade(url)
-        with LiveServer(url) as server, httpx.Client(timeout=30) as client:
+        files = tmp_path_factory.mktemp(f"api-files-{kind}")
+        with LiveServer(url, files) as server, httpx.Client(timeout=30) as client:
             served = Api(kind, url, server, client)
             try:
                 yield served

@@ -6,8 +6,10 @@ OpenAPI document, so a route added later is either covered here or fails the cov
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
+import wave
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,11 +76,32 @@ def _routes(api: Api) -> list[tuple[str, str]]:
     return [(m, p) for p, item in paths.items() for m in METHODS if m in item]
 
 
+def _wav() -> bytes:
+    """A tenth of a second of silence: a valid audio upload."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\0\0" * 800)
+    return out.getvalue()
+
+
+#: Valid bodies of the writes below one entity: {(method, route): request arguments}.
+SUB_WRITES: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/files/{entity_id}/content"): {
+        "content": _wav(),
+        "headers": {"Content-Type": "audio/wav"},
+    },
+}
+
+
 def _id_route(method: str, path: str) -> tuple[str, str] | None:
     """(kind, resource) of a route with an id parameter this test knows how to call.
 
-    kind: "entity" (/{resource}/{entity_id}, every method), "sub" (a read or delete below one
-    entity, like /calls/{call_id}/details: no body), "account" (/accounts/{account_id}).
+    kind: "entity" (/{resource}/{entity_id}, every method), "sub" (a route below one entity,
+    like /calls/{call_id}/details: reads and deletes without a body, writes with the body from
+    SUB_WRITES), "account" (/accounts/{account_id}).
     """
     rel = path.removeprefix(PREFIX)
     if rel == "/accounts/{account_id}":
@@ -88,7 +111,7 @@ def _id_route(method: str, path: str) -> tuple[str, str] | None:
         return None
     if found.group(2) is None:
         return "entity", found.group(1)
-    if method in ("get", "delete"):
+    if method in ("get", "delete") or (method, rel) in SUB_WRITES:
         return "sub", found.group(1)
     return None
 
@@ -109,8 +132,8 @@ def _call(
         if as_operator
         else {"token": caller.token}
     )
-    kwargs: dict[str, Any] = {}
-    if method in ("put", "patch"):
+    kwargs: dict[str, Any] = dict(SUB_WRITES.get((method, path.removeprefix(PREFIX)), {}))
+    if kind == "entity" and method in ("put", "patch"):
         body = rich.build(resource, caller.ids, caller.mark, unique())
         kwargs["json"] = body if method == "put" else rich.patch_of(resource, body)
     if method == "delete" and kind == "entity":

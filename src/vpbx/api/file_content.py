@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
 from vpbx.api.crud import ERRORS
-from vpbx.api.deps import Conn, Service
+from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.errors import DomainError, ValidationFailed
 from vpbx.domain.service import Clock
 from vpbx.media.errors import AudioFileError
@@ -49,7 +49,7 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
 
     @router.put("/files/{entity_id}/content", status_code=200)
     async def upload(
-        entity_id: int, request: Request, svc: Service, conn: Conn
+        entity_id: EntityId, request: Request, svc: Service, conn: Conn
     ) -> dict[str, object]:
         """Upload the audio of a sound file (WAV, MP3, OGG, FLAC; ≤ 50 MB, ≤ 1 hour)."""
         svc.require_write("files")
@@ -96,7 +96,7 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
 
     @router.get("/files/{entity_id}/content", response_class=FileResponse)
     async def download(
-        entity_id: int,
+        entity_id: EntityId,
         svc: Service,
         conn: Conn,
         variant: Annotated[Literal["original", "converted"], Query()] = "original",
