@@ -10,7 +10,7 @@ from tests.scenario.helpers import config, scenario
 from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.scenario.lint import LintWarning, lint_account, lint_number, lint_scenario
 
-VM = {"key": "vm", "kind": "voicemail", "emails": ["a@b.ru"]}
+VM: dict[str, Any] = {"key": "vm", "kind": "voicemail", "emails": ["a@b.ru"]}
 
 
 def codes(ops: list[dict[str, Any]], **kw: Any) -> list[str]:
@@ -94,7 +94,7 @@ def test_each_manual_case_is_flagged(op: dict[str, Any], code: str) -> None:
 
 
 def test_the_warning_carries_the_path_and_the_manuals_words() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"key": "m", "kind": "menu", "exits": {"1": "f", "timeout": "f", "invalid": "f"}},
         {"key": "f", "kind": "forward", "targets": [{"group_id": 10}]},
     ]
@@ -108,7 +108,7 @@ def test_the_warning_carries_the_path_and_the_manuals_words() -> None:
 
 
 def test_menu_extension_variant_defaults_back_to_the_menu() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {
             "key": "m",
             "kind": "menu",
@@ -121,7 +121,7 @@ def test_menu_extension_variant_defaults_back_to_the_menu() -> None:
 
 
 def test_a_clean_scenario_has_no_warnings() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"key": "hi", "kind": "info", "file_ids": [100], "exits": {"next": "f"}},
         {
             "key": "f",
@@ -139,7 +139,7 @@ def test_unreachable_operation() -> None:
 
 
 def test_missing_files_groups_and_segments() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"key": "hi", "kind": "info", "file_ids": [999], "exits": {"next": "f"}},
         {
             "key": "f",
@@ -189,7 +189,7 @@ def test_insertion_cycle_and_lost_paths_inside_inserted_scenarios() -> None:
 
 
 def test_loop_that_never_waits_for_the_caller() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"key": "a", "kind": "info", "text": "a", "exits": {"next": "b"}},
         {"key": "b", "kind": "info", "text": "b", "exits": {"next": "a"}},
     ]

@@ -558,3 +558,16 @@ def test_caller_hangs_up_in_any_state(
     assert d.call.ended
     assert d.call.get_timer() is None
     assert d.send(Digit("1")) == []  # nothing after the end
+
+
+def test_an_account_override_of_a_system_message_is_named() -> None:
+    cfg = config(VM)
+    cfg = type(cfg)(
+        **{
+            **{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
+            "system_files": {"voicemail_greeting": 100},
+        }
+    )
+    d = Driver(cfg)
+    d.arrive()
+    assert any("файл аккаунта 'hello.wav'" in t for t in d.texts())

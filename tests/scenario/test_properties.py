@@ -6,6 +6,7 @@ its actions the plain way (prompts end, nobody answers, CRMs fail) — no caller
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.scenario.helpers import CALLER, NOW, VIP_CALLER, Driver, config
 from vpbx.domain.entities.addressbook import Segment
+from vpbx.domain.entities.misc import CallStep
 from vpbx.scenario.actions import Hangup, Reject
 from vpbx.scenario.engine import CallState
 from vpbx.scenario.events import (
@@ -165,6 +167,9 @@ def test_random_events_never_raise_and_every_call_ends(
     assert d.call.ended
     assert isinstance(d.call.outcome, Hangup | Reject)
     assert d.call.get_timer() is None
+    json.dumps([s.data for s in d.call.details])  # the details can be stored as they are
+    for step in d.call.details:
+        CallStep.model_validate(step.as_call_step("caller"))
     times = [s.at for s in d.call.details]
     assert times == sorted(times)
     terminal = [a for a in d.log if isinstance(a, Hangup | Reject)]

@@ -453,7 +453,11 @@ class Call:
         if play.text:
             parts.append(f"текст «{play.text}»")
         if play.system:
-            parts.append(f"'{SYSTEM_LABELS.get(play.system, play.system)}' ({play.system})")
+            shown = f"'{SYSTEM_LABELS.get(play.system, play.system)}' ({play.system}"
+            own = self.config.system_files.get(play.system)
+            if own is not None:
+                shown += f", файл аккаунта '{self.config.file_label(own)}'"
+            parts.append(shown + ")")
         self._log(now, "play", "проигрывание: " + ", ".join(parts), system=play.system or None)
         return play
 

@@ -125,6 +125,8 @@ class ConfigSnapshot:
     contacts_by_phone: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     extensions: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     files_by_name: Mapping[str, int] = field(default_factory=dict)
+    #: the account's own files for system messages (FILE-1 overrides): system name → file id
+    system_files: Mapping[str, int] = field(default_factory=dict)
     #: operations of each scenario by key (scenario id → key → operation)
     operations: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -179,6 +181,7 @@ class ConfigSnapshot:
             contacts_by_phone=_frozen({k: tuple(v) for k, v in by_phone.items()}),
             extensions=_frozen(extensions),
             files_by_name=_frozen({f.name: f.id for f in file_map.values()}),
+            system_files=_frozen({f.system_name: f.id for f in file_map.values() if f.system_name}),
             operations=_frozen(
                 {
                     sid: MappingProxyType({op.key: op for op in sc.operations})
