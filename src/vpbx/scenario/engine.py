@@ -419,31 +419,10 @@ class Call:
         self._input = None
         self._cancel_timer()
         self._log(now, "operation", f"операция '{op.title or op.key}' ({op.kind})", key=op.key)
-        match op:
-            case InfoMessage():
-                return self._info(op, now)
-            case Authorization():
-                return self._auth(op, now)
-            case Voicemail():
-                return self._voicemail(op, now)
-            case Menu():
-                return self._menu(op, now)
-            case Forward():
-                return self._forward(op, now)
-            case ExtensionForward():
-                return self._extension(op, now, None)
-            case PersonalManager():
-                return self._personal_manager(op, now)
-            case InsertScenario():
-                return self._insert(op, now)
-            case Interactive():
-                return self._interactive(op, now)
-            case VisitDistribution():
-                return self._visit(op, now)
-            case RegionDistribution():
-                return self._region_op(op, now)
-            case SegmentDistribution():
-                return self._segment_op(op, now)
+        # dispatch on the exact type: isinstance() on pydantic models is slow in this hot path
+        handler = _HANDLERS.get(type(op))
+        if handler is not None:
+            return handler(self, op, now)
         return self._end(now, "unknown_operation", f"неизвестная операция {op.kind}")
 
     # -- playing and collecting -----------------------------------------------------------------
@@ -659,7 +638,7 @@ class Call:
     # Forward to extension (SCN-EXT) ------------------------------------------------------------
 
     def _extension(
-        self, op: ExtensionForward, now: dt.datetime, entered: str | None
+        self, op: ExtensionForward, now: dt.datetime, entered: str | None = None
     ) -> list[Action]:
         if entered is not None:
             return self._dial_extension(op, entered, now)
@@ -993,3 +972,19 @@ class Call:
         if state is CallState.NEW:
             return self._end(now, "caller_hung_up", "абонент положил трубку до начала")
         return out + self._end(now, "caller_hung_up", "звонок завершен: абонент положил трубку")
+
+
+_HANDLERS: dict[type, Callable[[Call, Any, dt.datetime], list[Action]]] = {
+    InfoMessage: Call._info,
+    Authorization: Call._auth,
+    Voicemail: Call._voicemail,
+    Menu: Call._menu,
+    Forward: Call._forward,
+    ExtensionForward: Call._extension,
+    PersonalManager: Call._personal_manager,
+    InsertScenario: Call._insert,
+    Interactive: Call._interactive,
+    VisitDistribution: Call._visit,
+    RegionDistribution: Call._region_op,
+    SegmentDistribution: Call._segment_op,
+}
