@@ -18,6 +18,15 @@ Decisions (see also docs/decisions.md):
 * An unlinked exit ends the call (SCN), except the Menu's extension input «номер введен неверно»,
   whose default is `input_timeout` and back to the menu (SCN-MENU).
 * `#` ends a multi-digit input early (authorization code, extension, CRM code).
+* The Menu's extension input uses the menu's timeout as its inter-digit interval (the manual:
+  «дублируется с … таймаут ожидания»), not the linked operation's own interval; `*` or `#` as
+  the first key is a menu key, a digit waits for the interval to see whether more follow.
+* `#` returns to the previous menu only when the current menu has `hash_returns` and no exit of
+  its own on `#`; the previous menu is the one visited before it in this call.
+* Ratings (RATE-1) follow a talk the employee ended, when the forward operation asks for them or
+  the first employee who answered in this call has «оценка после разговора»; the score goes to
+  the last employee who talked. Tagging after the talk is offered to that employee (`OfferTagging`):
+  the forward operation only says whether to offer it, the employee picks the tag.
 * A CRM message without phones is played and the call ends (the CRM decided); a CRM forward that
   nobody answers takes the `fallback` exit.
 """
