@@ -242,11 +242,12 @@ def test_a_virtual_number_belongs_to_one_account_only(api: Api, office: Office) 
 
 def test_a_write_is_visible_as_soon_as_it_is_answered(api: Api, office: Office) -> None:
     # The request's transaction commits before the answer: the next request sees the write.
-    for index in range(15):
+    for index in range(20):
         tag = api.create("tags", office.admin, {"name": f"visible {index} {unique()}"})
         assert api.get(f"/tags/{tag['id']}", office.admin).status_code == 200
-        api.ok(api.delete(f"/tags/{tag['id']}", office.admin), 204)
-        assert api.get(f"/tags/{tag['id']}", office.admin).status_code == 404
+        if index % 4 == 0:
+            api.ok(api.delete(f"/tags/{tag['id']}", office.admin), 204)
+            assert api.get(f"/tags/{tag['id']}", office.admin).status_code == 404
 
 
 def test_a_trunk_password_is_stored_and_never_shown(api: Api, office: Office) -> None:
