@@ -42,7 +42,7 @@ def exits(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def operation(key: str) -> st.SearchStrategy[dict[str, Any]]:
-    menu_exits = ["1", "2", "#", "timeout", "invalid"]
+    menu_exits = ["1", "2", "#", "timeout", "invalid", "extension_input"]
     return st.one_of(
         exits(["next"]).map(lambda e: {"key": key, "kind": "info", "text": "x", "exits": e}),
         exits(["yes", "no"]).map(
@@ -69,7 +69,9 @@ def operation(key: str) -> st.SearchStrategy[dict[str, Any]]:
                 "exits": e,
             }
         ),
-        exits(["failed", "invalid"]).map(lambda e: {"key": key, "kind": "extension", "exits": e}),
+        st.tuples(exits(["failed", "invalid"]), st.booleans()).map(
+            lambda p: {"key": key, "kind": "extension", "from_menu": p[1], "exits": p[0]}
+        ),
         exits(["failed"]).map(lambda e: {"key": key, "kind": "personal_manager", "exits": e}),
         exits(["fallback"]).map(
             lambda e: {

@@ -615,7 +615,8 @@ class Call:
             if len(digits) == 1 and op.exits.get(digits) is not None:
                 self._log(t, "menu", f"меню: одна цифра {digits}, на клавише есть выход")
                 return self._follow(digits, t, f"клавиша {digits}")
-            assert extension is not None
+            if extension is None:  # not reachable: without it the first key decides at once
+                return self._follow("invalid", t, "некорректный ввод")
             if len(digits) == 1:
                 why = f"меню: цифра {digits} без выхода → внутренний номер {digits}"
             else:
