@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.distribution.conftest import open_redis_state
+from tests.distribution.conftest import REDIS_URL, open_redis_state
 from tests.distribution.helpers import employee, of_type, phone, request, rings, staff
 from vpbx.scenario.distribution import (
     Answered,
@@ -157,3 +158,26 @@ async def test_two_nodes_share_lines_and_one_queue() -> None:
     finally:
         await redis.clear()
         await redis.aclose()
+
+
+async def test_concurrent_claims_from_two_nodes_never_exceed_the_lines() -> None:
+    first = await open_redis_state()
+    second = RedisState.from_url(REDIS_URL, first.prefix)  # another node: its own connections
+    try:
+        claims = [
+            (first if i % 2 else second).claim(f"c{i}", "1:1:p", 3, ClaimMode.FRESH, T0)
+            for i in range(40)
+        ]
+        results = await asyncio.gather(*claims)
+        assert results.count(ClaimStatus.OK) == 3
+        # two distributors starting calls at the same instant on one 2-line phone
+        one, two = Distributor(first), Distributor(second)
+        team = (employee(9, phone(lines=2)),)
+        steps = await asyncio.gather(
+            *((one if i % 2 else two).start(request(f"s{i}", team), T0) for i in range(10))
+        )
+        assert sum(len(rings(s)) for s in steps) == 2
+    finally:
+        await first.clear()
+        await first.aclose()
+        await second.aclose()

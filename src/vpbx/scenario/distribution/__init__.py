@@ -58,7 +58,9 @@ Semantics in one place
 * IN_TURN: caller k (a counter per set of phones) → employee k among those taking calls now,
   wrapping round; only his phones are rung, and his queue is the queue of his phones.
 * CUSTOM percentages (GRP-2): phones (not employees) ordered by deficit against their share of
-  the operation's answered calls; 0 % phones are never rung. `equalize(n)` gives equal shares.
+  the operation's calls, a call counting for the phone it is directed to first (a phone that
+  does not answer cannot be given a share of *answered* calls); 0 % phones are never rung.
+  `equalize(n)` gives equal shares.
 * Skips (DST-7): calls off, outside the employee's or the group's schedule, wrap-up («после
   разговора звонить не ранее, чем через N с»: from the end of his last call, N s exactly), line
   limit, unavailable («Номер недоступен в группе»), queue held («другие абоненты находятся в

@@ -467,6 +467,9 @@ class Distributor:
                 call.turn_text or _STRATEGY_TEXT[call.request.settings.strategy],
             )
         )
+        if call.request.settings.percentage and not call.offered:
+            # GRP-2: a call counts for the phone it is directed to first
+            await self.state.credit_percent(self._percent_scope(call), key)
         if employee.employee_id not in call.offered:
             call.offered.add(employee.employee_id)
             await self.state.record_offer(
@@ -591,8 +594,6 @@ class Distributor:
         call.phase = Phase.CONNECTED
         call.answered = ring
         call.answered_at = now
-        if call.request.settings.percentage:
-            await self.state.credit_percent(self._percent_scope(call), key)
         out.details.append(
             Detail(now, call_id, DetailKind.ANSWERED, event.employee_id, event.phone_id)
         )

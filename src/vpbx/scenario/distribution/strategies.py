@@ -88,9 +88,10 @@ def percentage_order(
     """GRP-2 percentages: the phone furthest below its share goes first.
 
     Deficit = share × (calls so far + 1) − calls of the phone; the largest deficit wins, ties
-    keep the configured order. Phones with 0 % are left out by the caller. With every phone
-    answering this is a smooth weighted round robin: each count stays within one call of its
-    share, so the shares converge.
+    keep the configured order. Phones with 0 % are left out by the caller. A call counts for the
+    phone it is directed to first; with every phone free this is a smooth weighted round robin
+    (each count stays within about one call of its share), and a phone skipped while busy is
+    preferred afterwards until it has caught up.
     """
     total_percent = sum(percent(i) for i in items) or 1.0
     total = sum(count(i) for i in items) + 1
