@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dbs import database_fixture
@@ -187,3 +188,35 @@ def test_cli_simulate_and_lint(tmp_path: Path) -> None:
     lint = cli(["lint", "--account", "1"], tmp_path)
     assert lint.returncode == 1
     assert "voicemail_no_email" in lint.stdout
+
+
+async def test_caller_facts_from_calls_and_leads(seeded: Seeded) -> None:
+    """Visit number and segments read the caller's past calls (with tags) and leads."""
+    from vpbx.domain.entities.misc import Call, CallDirection, CallStatus
+    from vpbx.services.scenario_config import load_caller_facts
+    from vpbx.storage import tables as t
+
+    account = seeded.demo.account_id
+    earlier = (WEDNESDAY_10 - dt.timedelta(hours=3)).astimezone(dt.UTC)  # stored in UTC
+    async with seeded.engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, account), clock)
+        tag = (await svc.create("tags", {"name": "Горячий"})).model_dump()["id"]
+        row = Call(
+            started_at=earlier,
+            direction=CallDirection.INCOMING,
+            status=CallStatus.ANSWERED,
+            caller=CALLER,
+            called=DEMO_NUMBER,
+            tag_ids=[tag],
+        ).model_dump()
+        stamps = {"created_at": earlier, "updated_at": earlier}
+        await conn.execute(sa.insert(t.calls).values(account_id=account, **row, **stamps))
+        await svc.create("leads", {"source": "site", "phone": CALLER})
+        facts = await load_caller_facts(svc, "+7 916 123-45-67", WEDNESDAY_10)
+        other = await load_caller_facts(svc, "79160000000", WEDNESDAY_10)
+    kinds = sorted(p.kind for p in facts.past)
+    assert kinds == ["call", "lead"]
+    call = next(p for p in facts.past if p.kind == "call")
+    assert call.tag_ids == (tag,)
+    assert call.at == earlier
+    assert other.past == ()

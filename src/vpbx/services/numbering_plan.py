@@ -35,3 +35,34 @@ async def import_numbering_plan(conn: AsyncConnection, data: bytes) -> int:
     for start in range(0, len(rows), BATCH):
         await conn.execute(sa.insert(t.number_ranges), rows[start : start + BATCH])
     return len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vpbx.services.numbering_plan ABC-3xx.csv DEF-9xx.csv …` into the database."""
+    import argparse
+    import asyncio
+    from pathlib import Path
+
+    from vpbx.settings import Settings
+    from vpbx.storage.db import make_async_engine
+
+    parser = argparse.ArgumentParser(description="import Rossvyaz numbering-plan CSV files")
+    parser.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    blobs = [(path, path.read_bytes()) for path in args.files]
+
+    async def go() -> None:
+        engine = make_async_engine(Settings().resolved_database_url())
+        try:
+            async with engine.begin() as conn:
+                for path, data in blobs:
+                    print(f"{path}: {await import_numbering_plan(conn, data)} ranges")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -108,6 +108,8 @@ async def number_ranges_for(conn: AsyncConnection, caller: str) -> tuple[NumberR
 async def load_caller_facts(svc: EntityService, caller: str, now: dt.datetime) -> CallerFacts:
     """Past calls and leads of `caller` (visit number, segments) and his numbering-plan range."""
     number = digits_of(caller)
+    # stored times are UTC (SQLite keeps no offset): compare in UTC
+    now = now.astimezone(dt.UTC)
     since = now - HISTORY
     past: list[PastContact] = []
     calls = sa.select(t.calls.c.started_at, t.calls.c.tag_ids).where(
