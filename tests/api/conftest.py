@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import itertools
+import json
 import logging
 import secrets
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -156,6 +161,59 @@ class LiveServer:
             "".join(traceback.format_exception(*r.exc_info)) if r.exc_info else r.getMessage()
             for r in self._errors.records
         ]
+
+
+_VALIDATE = """
+import json, sys
+from openapi_spec_validator import validate
+with open(sys.argv[1], encoding="utf-8") as spec:
+    validate(json.load(spec))
+"""
+
+
+class SpecCheck:
+    """openapi-spec-validator run on a served OpenAPI document in a process of its own.
+
+    Validating the document takes several seconds of CPU; started as soon as the server is up, it
+    runs beside the tests instead of in front of one of them (`test_openapi` waits for it).
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+            json.dump(spec, file)
+        self._path = Path(file.name)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _VALIDATE, str(self._path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._result: tuple[int, str] | None = None
+
+    def result(self, timeout: float = 300) -> tuple[int, str]:
+        """(exit status, the validator's error output): 0 when the document is valid."""
+        if self._result is None:
+            try:
+                _, err = self._proc.communicate(timeout=timeout)
+            finally:
+                self._path.unlink(missing_ok=True)
+            self._result = (self._proc.returncode, err.decode(errors="replace"))
+        return self._result
+
+    def close(self) -> None:
+        if self._result is None:
+            self._proc.kill()
+            self.result()
+
+
+#: One check per distinct document: both backends' servers serve the same one.
+_SPEC_CHECKS: dict[str, SpecCheck] = {}
+
+
+def spec_check(spec: dict[str, Any]) -> SpecCheck:
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    if digest not in _SPEC_CHECKS:
+        _SPEC_CHECKS[digest] = SpecCheck(spec)
+    return _SPEC_CHECKS[digest]
 
 
 class Api:
@@ -328,7 +386,15 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         files = tmp_path_factory.mktemp(f"api-files-{kind}")
         with LiveServer(url, files) as server, httpx.Client(timeout=30) as client:
             served = Api(kind, url, server, client)
+            spec_check(served.openapi())
             try:
                 yield served
             finally:
                 served.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_spec_checks() -> Iterator[None]:
+    yield
+    for check in _SPEC_CHECKS.values():
+        check.close()
