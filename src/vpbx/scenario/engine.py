@@ -122,9 +122,13 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
-    """One line of the call details (CDR-2): shaped like `vpbx.domain.entities.misc.CallStep`."""
+    """One line of the call details (CDR-2): shaped like `vpbx.domain.entities.misc.CallStep`.
+
+    Not frozen only because a frozen dataclass costs five times as much to build and a call
+    writes about twenty of them; the engine never changes a step once appended, nor may readers.
+    """
 
     at: dt.datetime
     kind: str
