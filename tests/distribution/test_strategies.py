@@ -291,3 +291,23 @@ def test_resolve_settings_presets() -> None:
     assert (custom.simultaneous_lines, custom.ring_timeout, custom.percentage) == (3, 9.0, True)
     assert resolve_settings(Strategy.SALES, d).percentage is False
     assert resolve_settings(Strategy.SALES, d).queue is True
+
+
+def test_a_busy_phone_catches_up_on_its_percentage() -> None:
+    sim = Sim()
+    team = (employee(1, phone(percent=50.0)), employee(2, phone(percent=50.0)))
+    pct = {"percentage": True}
+    sim.start(request("t", team[:1], Strategy.CUSTOM, **pct), 0.0)
+    sim.handle(Answered("t", 1, "p1"), 0.0)  # employee 1 talks: the next calls go to 2
+    firsts = []
+    for n in range(6):
+        (first,) = rings(sim.start(request(f"a{n}", team, Strategy.CUSTOM, **pct), 1.0 + n))
+        firsts.append(first[0])
+        sim.handle(CallerHungUp(f"a{n}"), 1.0 + n)
+    sim.handle(CallEnded("t"), 10.0)
+    for n in range(8):
+        (first,) = rings(sim.start(request(f"b{n}", team, Strategy.CUSTOM, **pct), 11.0 + n))
+        firsts.append(first[0])
+        sim.handle(CallerHungUp(f"b{n}"), 11.0 + n)
+    # 1 had 1 call (t), 2 had 6; then 1 goes first until caught up (ties: configured order)
+    assert firsts == [2] * 6 + [1] * 6 + [2, 1]

@@ -218,6 +218,8 @@ class RedisState:
     # reads ------------------------------------------------------------------------------
 
     async def snapshot(self, request: SnapshotRequest) -> Snapshot:
+        if not (request.lines or request.wrapup or request.scope or request.percent_scope):
+            return _Materialized({}, set(), {}, {}, {}, {})
         account = request.account_id
         phones: list[str] = []
         employees: list[str] = []
@@ -225,28 +227,33 @@ class RedisState:
             employees.append(employee_key(account, target.employee_id))
             phones.extend(phone_key(account, target.employee_id, p.phone_id) for p in target.phones)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(self._key("busy"), phones)
-        pipe.hmget(self._key("held"), phones)
-        pipe.hmget(self._key("lastend"), employees)
+        if request.lines:
+            pipe.hmget(self._key("busy"), phones)
+            pipe.hmget(self._key("held"), phones)
+        if request.wrapup:
+            pipe.hmget(self._key("lastend"), employees)
         if request.percent_scope is not None:
             pipe.hmget(self._key(f"pct:{request.percent_scope}"), phones)
         if request.scope is not None:
             keys = [self._key(f"talk:{request.scope}|{e}") for e in employees]
             keys += [self._key(f"offers:{request.scope}|{e}") for e in employees]
             await self._windows(args=[request.now - TALK_WINDOW, *keys], client=pipe)
-        replies = await pipe.execute()
-        busy = {p: int(v) for p, v in zip(phones, replies[0], strict=True) if v is not None}
-        held = {p for p, v in zip(phones, replies[1], strict=True) if v is not None and int(v) > 0}
-        last = {e: float(v) for e, v in zip(employees, replies[2], strict=True) if v is not None}
-        at = 3
+        replies = iter(await pipe.execute())
+        busy: dict[str, int] = {}
+        held: set[str] = set()
+        last: dict[str, float] = {}
         pct: dict[str, int] = {}
-        if request.percent_scope is not None:
-            pct = {p: int(v) for p, v in zip(phones, replies[at], strict=True) if v is not None}
-            at += 1
         talk: dict[str, float] = {}
         offers: dict[str, int] = {}
+        if request.lines:
+            busy = {p: int(v) for p, v in zip(phones, next(replies), strict=True) if v is not None}
+            held = {p for p, v in zip(phones, next(replies), strict=True) if v and int(v) > 0}
+        if request.wrapup:
+            last = {e: float(v) for e, v in zip(employees, next(replies), strict=True) if v}
+        if request.percent_scope is not None:
+            pct = {p: int(v) for p, v in zip(phones, next(replies), strict=True) if v is not None}
         if request.scope is not None:
-            flat = replies[at]
+            flat = next(replies)
             n = len(employees)
             for i, employee in enumerate(employees):
                 talk[employee] = float(flat[2 * i])

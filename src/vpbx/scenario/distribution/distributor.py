@@ -157,6 +157,7 @@ class Distributor:
         self.state: SharedState = state if state is not None else InProcessState()
         self.poll_interval = poll_interval
         self._calls: dict[str, _Call] = {}
+        self._waiting: dict[str, _Call] = {}  # queued or held, served by `_dispatch`
         self._last_poll = _NEVER
 
     # ------------------------------------------------------------------ public surface
@@ -186,7 +187,7 @@ class Distributor:
         if request.settings.strategy is Strategy.IN_TURN:
             await self._assign_turn(call, now, out)
         snap = await self._snapshot(call, now)
-        call.order = iter(self._plan(call, snap, now, out))
+        call.order = self._plan(call, snap, now, out)
         await self._fill_round(call, snap, now, out)
         await self._dispatch(now, out)
         return out.step()
@@ -265,7 +266,8 @@ class Distributor:
 
     # ------------------------------------------------------------------ the round
 
-    async def _snapshot(self, call: _Call, now: float) -> Snapshot:
+    async def _snapshot(self, call: _Call, now: float, *, lines: bool = False) -> Snapshot:
+        """The round reads no lines (`claim` checks them); waiters read them to find free ones."""
         settings = call.request.settings
         strategy = settings.strategy
         scoped = strategy in (Strategy.SUPPORT, Strategy.SALES)
@@ -276,6 +278,8 @@ class Distributor:
                 call.targets,
                 scope=self._scope(call) if scoped else None,
                 percent_scope=self._percent_scope(call) if settings.percentage else None,
+                lines=lines,
+                wrapup=settings.wrapup_seconds > 0,
             )
         )
 
@@ -305,7 +309,8 @@ class Distributor:
         call.targets = (chosen,)
         call.turn_text = f"строго по очереди: абонент {turn} → сотрудник {chosen.employee_id}"
 
-    def _plan(self, call: _Call, snap: Snapshot, now: float, out: _Out) -> list[_Chain]:
+    def _plan(self, call: _Call, snap: Snapshot, now: float, out: _Out) -> Iterator[_Chain]:
+        """The round's order of chains; made lazily, so a large group costs what is rung."""
         settings = call.request.settings
         account = call.request.account_id
         targets = call.targets
@@ -326,7 +331,7 @@ class Distributor:
                     phone_key(account, item[0].employee_id, item[1].phone_id)
                 ),
             )
-            return [_Chain(employee, (phone,)) for employee, phone in ordered]
+            return (_Chain(employee, (phone,)) for employee, phone in ordered)
         if settings.strategy is Strategy.SUPPORT:
             targets = tuple(
                 least_first(targets, lambda e: snap.talk(employee_key(account, e.employee_id)))
@@ -335,7 +340,7 @@ class Distributor:
             targets = tuple(
                 least_first(targets, lambda e: snap.offers(employee_key(account, e.employee_id)))
             )
-        return [_Chain(employee, employee.phones) for employee in targets]
+        return (_Chain(employee, employee.phones) for employee in targets)
 
     @staticmethod
     def _employee_reason(employee: EmployeeTarget) -> SkipReason | None:
@@ -508,6 +513,7 @@ class Distributor:
         call_id = request.call_id
         if request.kind is CallKind.DIALER and request.settings.queue:
             call.phase = Phase.HELD
+            self._waiting[call_id] = call
             out.actions.append(Held(call_id))
             out.details.append(Detail(now, call_id, DetailKind.HELD))
             return
@@ -533,6 +539,7 @@ class Distributor:
             )
             call.seq = spot.seq
             call.phase = Phase.QUEUED
+            self._waiting[call_id] = call
             wait = spot.average_talk * spot.position if spot.average_talk is not None else None
             out.actions.append(Queued(call_id, call.queue_key, spot.position, spot.ahead, wait))
             out.details.append(
@@ -591,6 +598,7 @@ class Distributor:
         call.wake = None
         if call.phase is Phase.QUEUED:
             await self.state.dequeue(call_id)
+        self._waiting.pop(call_id, None)
         call.phase = Phase.CONNECTED
         call.answered = ring
         call.answered_at = now
@@ -622,6 +630,7 @@ class Distributor:
     async def _hung_up(self, call: _Call, now: float, out: _Out) -> None:
         call_id = call.request.call_id
         del self._calls[call_id]
+        self._waiting.pop(call_id, None)
         for ring in call.active.values():
             out.actions.append(
                 Cancel(call_id, ring.employee.employee_id, ring.phone.phone_id, "caller_hung_up")
@@ -637,10 +646,9 @@ class Distributor:
     async def _dispatch(self, now: float, out: _Out) -> None:
         """Serve this node's waiters in queue order; held dialer calls after them."""
         self._last_poll = now
-        waiting = [c for c in self._calls.values() if c.phase in (Phase.QUEUED, Phase.HELD)]
-        if not waiting:
+        if not self._waiting:
             return
-        waiting.sort(key=lambda c: (c.phase is Phase.HELD, c.seq))
+        waiting = sorted(self._waiting.values(), key=lambda c: (c.phase is Phase.HELD, c.seq))
         for call in waiting:
             if call.wake is not None and call.wake <= now:
                 call.wake = None
@@ -654,7 +662,7 @@ class Distributor:
         call.width = width
         if len(call.active) >= width:
             return
-        snap = await self._snapshot(call, now)
+        snap = await self._snapshot(call, now, lines=True)
         account = call.request.account_id
         free: list[tuple[EmployeeTarget, PhoneTarget, str]] = []
         for employee in call.targets:

@@ -79,7 +79,10 @@ class SnapshotRequest:
     """What one decision reads: the state of `targets`' phones and employees at `now`.
 
     `scope` (talk / directed-call windows) and `percent_scope` are None when the strategy needs
-    none. A network store reads everything up front; the in-process one reads lazily.
+    none. A network store reads everything up front, so a decision says what it can do without:
+    `lines` False (lines in use and queue holds; `claim` checks them anyway) and `wrapup` False
+    (no wrap-up configured). A store may then answer 0 / False / None for those. The in-process
+    store reads lazily and ignores the flags.
     """
 
     now: float
@@ -87,6 +90,8 @@ class SnapshotRequest:
     targets: tuple[EmployeeTarget, ...]
     scope: str | None = None
     percent_scope: str | None = None
+    lines: bool = True
+    wrapup: bool = True
 
 
 class Snapshot(Protocol):
