@@ -15,8 +15,10 @@ Build the request::
     request = ForwardRequest(call_id, account_id, scenario_id, op.key, caller, targets,
                              settings, kind=CallKind.INCOMING, join_queue=False)
 
-`targets_from_config(...)` builds the targets from the domain documents (employees, groups, the
-operation's targets, a schedule-activity function and the SIP registration state).
+The engine builds the targets from the domain documents: a group's distribution table in its
+order (GRP-2 S/T sort applied, disabled rows → `available=False`), each employee's phones in his
+order, `in_schedule` / `group_active` from `vpbx.domain.schedule.is_active` at `now`, SIP lines
+`available` only when registered. Reading the group at every call is what makes GRP-3 hold.
 
 Drive it, one `Distributor` per node, `now` in POSIX seconds::
 
