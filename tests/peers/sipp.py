@@ -121,16 +121,17 @@ class SippServer:
         return SippResult(self.process.returncode, out, err, self.workdir)
 
 
-def start_sipp_client(
+def start_sipp(
     scenario: str,
-    target: str,
     workdir: Path,
     *,
     ip: str = "127.0.0.1",
+    target: str | None = None,
     extra: list[str] | None = None,
     timeout: float = 60,
 ) -> SippServer:
-    """SIPp as a caller in the background, for tests that act on the other side meanwhile."""
+    """SIPp in the background: a provider waiting for calls (no target), or a caller while the
+    test acts on the other side."""
     port = free_port()
     args = sipp_args(
         scenario,
@@ -140,28 +141,6 @@ def start_sipp_client(
         transport="u1",
         timeout=timeout,
         extra=extra,
-        port=port,
-        ip=ip,
-    )
-    workdir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    return SippServer(process, workdir, ip, port)
-
-
-def start_sipp_server(
-    scenario: str, workdir: Path, *, ip: str, calls: int = 1, timeout: float = 60
-) -> SippServer:
-    port = free_port()
-    args = sipp_args(
-        scenario,
-        None,
-        calls=calls,
-        rate=10,
-        transport="u1",
-        timeout=timeout,
-        extra=None,
         port=port,
         ip=ip,
     )

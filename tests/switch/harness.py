@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile
 import sqlalchemy as sa
 
+from tests.peers.baresip import BaresipPhone
 from tests.peers.ports import free_port
 from vpbx.app import Application, build, serve, utc_now
 from vpbx.domain.accounts import create_account, issue_token
@@ -236,3 +239,31 @@ def running_pbx(
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tone_file(path: Path, frequency: float, seconds: float = 40) -> Path:
+    """An 8 kHz WAV of one tone: what a test phone "says" (padded: baresip hangs up at its end)."""
+    t = np.arange(int(8000 * seconds)) / 8000
+    samples = (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16)
+    soundfile.write(path, samples, 8000, subtype="PCM_16")
+    return path
+
+
+def line_phone(
+    pbx: RunningPbx,
+    workdir: Path,
+    index: int,
+    source: Path,
+    *,
+    codecs: str = "PCMU,PCMA",
+    answermode: str = "auto",
+) -> BaresipPhone:
+    """A baresip phone registered as SIP line `index` of the test account."""
+    line = pbx.lines[index]
+    account = (
+        f"<sip:{line.login}@127.0.0.1:{pbx.sip_port};transport=udp>;auth_pass={line.password};"
+        f"answermode={answermode};audio_codecs={codecs};regint=300"
+    )
+    device = BaresipPhone(workdir / f"phone{index}", account, source)
+    device.start()
+    return device

@@ -12,15 +12,8 @@ import pytest
 import soundfile
 
 from tests.peers.baresip import BaresipPhone
-from tests.switch.harness import RunningPbx, running_pbx
+from tests.switch.harness import RunningPbx, line_phone, running_pbx, tone_file
 from vpbx.media.tones import dominant_frequency
-
-
-def tone_file(path: Path, frequency: float, seconds: float = 40) -> Path:
-    t = np.arange(int(8000 * seconds)) / 8000
-    samples = (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16)
-    soundfile.write(path, samples, 8000, subtype="PCM_16")
-    return path
 
 
 @pytest.fixture
@@ -32,15 +25,8 @@ def pbx(tmp_path: Path) -> Iterator[RunningPbx]:
 def phone(
     pbx: RunningPbx, tmp_path: Path, index: int, frequency: float, codecs: str
 ) -> BaresipPhone:
-    line = pbx.lines[index]
-    account = (
-        f"<sip:{line.login}@127.0.0.1:{pbx.sip_port};transport=udp>;auth_pass={line.password};"
-        f"answermode=auto;audio_codecs={codecs};regint=300"
-    )
     source = tone_file(tmp_path / f"tone{index}.wav", frequency)
-    device = BaresipPhone(tmp_path / f"phone{index}", account, source)
-    device.start()
-    return device
+    return line_phone(pbx, tmp_path, index, source, codecs=codecs)
 
 
 def heard(device: BaresipPhone) -> np.ndarray:

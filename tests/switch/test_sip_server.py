@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from tests.paths import TESTDATA
-from tests.peers.baresip import BaresipPhone
-from tests.peers.sipp import run_sipp, start_sipp_client
-from tests.switch.harness import TRUNK_IP, RunningPbx, running_pbx
+from tests.peers.sipp import run_sipp, start_sipp
+from tests.switch.harness import TRUNK_IP, RunningPbx, line_phone, running_pbx
 
 RFC4475 = TESTDATA / "rfc4475"
 
@@ -94,32 +93,6 @@ def test_half_a_message_over_tcp_is_cut_off_without_affecting_others(
     options_ok(pbx, tmp_path / "after")
 
 
-def phone(
-    pbx: RunningPbx, tmp_path: Path, index: int, source: Path, answermode: str = "auto"
-) -> BaresipPhone:
-    line = pbx.lines[index]
-    account = (
-        f"<sip:{line.login}@127.0.0.1:{pbx.sip_port};transport=udp>;auth_pass={line.password};"
-        f"answermode={answermode};audio_codecs=PCMU,PCMA;regint=300"
-    )
-    device = BaresipPhone(tmp_path / f"phone{index}", account, source)
-    device.start()
-    return device
-
-
-@pytest.fixture
-def tone_wav(tmp_path: Path) -> Path:
-    import numpy as np
-    import soundfile
-
-    path = tmp_path / "tone.wav"
-    t = np.arange(8000 * 30) / 8000
-    soundfile.write(
-        path, (np.sin(2 * np.pi * 800 * t) * 8000).astype(np.int16), 8000, subtype="PCM_16"
-    )
-    return path
-
-
 def registration(pbx: RunningPbx, line_id: int) -> dict[str, object]:
     """SIP-2 as the cabinet sees it, through the API."""
     token = pbx.admin_token()
@@ -146,7 +119,7 @@ def test_phones_register_and_the_api_shows_it(
     pbx: RunningPbx, tmp_path: Path, tone_wav: Path
 ) -> None:
     assert registration(pbx, pbx.lines[1].line_id)["state"].startswith("не зарегистрирован")
-    device = phone(pbx, tmp_path, 0, tone_wav)
+    device = line_phone(pbx, tmp_path, 0, tone_wav)
     try:
         state = wait_registered(pbx, 0)
         assert state["state"].startswith("зарегистрирован")
@@ -162,7 +135,7 @@ def test_phones_register_and_the_api_shows_it(
 def test_trunk_call_reaches_the_registered_phone_and_both_sides_hang_up(
     pbx: RunningPbx, tmp_path: Path, tone_wav: Path
 ) -> None:
-    device = phone(pbx, tmp_path, 0, tone_wav)
+    device = line_phone(pbx, tmp_path, 0, tone_wav)
     try:
         wait_registered(pbx, 0)
         result = run_sipp(
@@ -182,13 +155,13 @@ def test_trunk_call_reaches_the_registered_phone_and_both_sides_hang_up(
 def test_the_phone_hangs_up_and_the_trunk_gets_the_bye(
     pbx: RunningPbx, tmp_path: Path, tone_wav: Path
 ) -> None:
-    device = phone(pbx, tmp_path, 0, tone_wav)
+    device = line_phone(pbx, tmp_path, 0, tone_wav)
     try:
         pbx.wait_registered(0)
-        sipp = start_sipp_client(
+        sipp = start_sipp(
             "trunk_call_callee_hangs_up.xml",
-            f"127.0.0.1:{pbx.sip_port}",
             tmp_path / "sipp",
+            target=f"127.0.0.1:{pbx.sip_port}",
             extra=["-s", pbx.number, "-mi", TRUNK_IP],
             ip=TRUNK_IP,
         )
@@ -219,8 +192,8 @@ def test_a_virtual_number_called_from_outside_the_trunks_is_refused(
 def test_a_phone_calls_another_by_extension(
     pbx: RunningPbx, tmp_path: Path, tone_wav: Path
 ) -> None:
-    caller = phone(pbx, tmp_path, 0, tone_wav)
-    callee = phone(pbx, tmp_path, 1, tone_wav)
+    caller = line_phone(pbx, tmp_path, 0, tone_wav)
+    callee = line_phone(pbx, tmp_path, 1, tone_wav)
     try:
         pbx.wait_registered(0)
         pbx.wait_registered(1)

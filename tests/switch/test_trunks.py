@@ -9,37 +9,11 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
-import pytest
-import soundfile
-
-from tests.peers.baresip import BaresipPhone
-from tests.peers.sipp import start_sipp_server
-from tests.switch.harness import NUMBER, TRUNK_IP, RunningPbx, running_pbx
+from tests.peers.sipp import start_sipp
+from tests.switch.harness import NUMBER, TRUNK_IP, line_phone, running_pbx
 
 TRUNK = {"username": "vpbx-trunk", "password": "trunk-secret"}
 OUTSIDE = "74997654321"
-
-
-@pytest.fixture
-def tone_wav(tmp_path: Path) -> Path:
-    path = tmp_path / "tone.wav"
-    t = np.arange(8000 * 30) / 8000
-    soundfile.write(
-        path, (np.sin(2 * np.pi * 800 * t) * 8000).astype(np.int16), 8000, subtype="PCM_16"
-    )
-    return path
-
-
-def phone(pbx: RunningPbx, tmp_path: Path, index: int, source: Path) -> BaresipPhone:
-    line = pbx.lines[index]
-    account = (
-        f"<sip:{line.login}@127.0.0.1:{pbx.sip_port};transport=udp>;auth_pass={line.password};"
-        "answermode=auto;audio_codecs=PCMU,PCMA;regint=300"
-    )
-    device = BaresipPhone(tmp_path / f"phone{index}", account, source)
-    device.start()
-    return device
 
 
 def md5(text: str) -> str:
@@ -47,9 +21,7 @@ def md5(text: str) -> str:
 
 
 def test_vpbx_registers_to_the_provider_answering_its_challenge(tmp_path: Path) -> None:
-    provider = start_sipp_server(
-        "provider_register.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=30
-    )
+    provider = start_sipp("provider_register.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=30)
     trunk = {**TRUNK, "registration": True, "port": provider.port}
     time.sleep(0.3)  # let SIPp bind before vpbx registers at start
     with running_pbx(tmp_path, trunk=trunk) as pbx:
@@ -67,13 +39,11 @@ def test_vpbx_registers_to_the_provider_answering_its_challenge(tmp_path: Path) 
 def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
     tmp_path: Path, tone_wav: Path
 ) -> None:
-    provider = start_sipp_server(
-        "provider_invite.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40
-    )
+    provider = start_sipp("provider_invite.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40)
     with running_pbx(
         tmp_path, employees=2, trunk={**TRUNK, "port": provider.port}, in_only={1}
     ) as pbx:
-        device = phone(pbx, tmp_path, 0, tone_wav)
+        device = line_phone(pbx, tmp_path, 0, tone_wav)
         try:
             pbx.wait_registered(0)
             device.command("dial", f"sip:{OUTSIDE}@127.0.0.1:{pbx.sip_port}")
@@ -101,7 +71,7 @@ def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
 
 def test_an_incoming_only_line_cannot_call_out(tmp_path: Path, tone_wav: Path) -> None:
     with running_pbx(tmp_path, employees=2, trunk=TRUNK, in_only={1}) as pbx:
-        device = phone(pbx, tmp_path, 1, tone_wav)
+        device = line_phone(pbx, tmp_path, 1, tone_wav)
         try:
             pbx.wait_registered(1)
             device.command("dial", f"sip:{OUTSIDE}@127.0.0.1:{pbx.sip_port}")

@@ -203,14 +203,10 @@ class Pbx:
         )
         await self._start_call(line.account_id, request, peer, key, [(target, 120.0)])
 
-    async def _start_call(
-        self,
-        account_id: int,
-        request: Request,
-        peer: Peer,
-        key: TransactionKey,
-        targets: list[tuple[Target, float]],
-    ) -> None:
+    async def _new_call(
+        self, account_id: int, request: Request, peer: Peer, key: TransactionKey
+    ) -> B2BCall | None:
+        """A call with the caller's media ready; None when his offer was refused (488)."""
         call = B2BCall(
             self.endpoint,
             self.me,
@@ -223,7 +219,18 @@ class Pbx:
             account_id,
         )
         self.calls[key] = call
-        if await call.prepare_media():
+        return call if await call.prepare_media() else None
+
+    async def _start_call(
+        self,
+        account_id: int,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        targets: list[tuple[Target, float]],
+    ) -> None:
+        call = await self._new_call(account_id, request, peer, key)
+        if call is not None:
             await call.ring(targets)
 
     async def _start_controlled_call(
@@ -234,19 +241,8 @@ class Pbx:
         key: TransactionKey,
         factory: ControllerFactory,
     ) -> None:
-        call = B2BCall(
-            self.endpoint,
-            self.me,
-            request,
-            peer,
-            key,
-            self._ended,
-            self._answered,
-            self.media,
-            number.account_id,
-        )
-        self.calls[key] = call
-        if await call.prepare_media():
+        call = await self._new_call(number.account_id, request, peer, key)
+        if call is not None:
             call.controller = await factory(call, number)
 
     async def phone_targets(
