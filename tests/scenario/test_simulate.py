@@ -220,3 +220,73 @@ async def test_caller_facts_from_calls_and_leads(seeded: Seeded) -> None:
     assert call.tag_ids == (tag,)
     assert call.at == earlier
     assert other.past == ()
+
+
+async def test_api_simulate_against_a_real_crm_url(api: httpx.AsyncClient, seeded: Seeded) -> None:
+    """`crm_url` points the operation at a real server (here one on loopback answering code 7)."""
+    from tests.scenario.test_ivx_http import BODIES, Crm
+
+    BODIES.setdefault("code-7", '{"returned_code": 7}')
+    async with seeded.engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, seeded.demo.account_id), clock)
+        scenario = await svc.create(
+            "scenarios",
+            {
+                "name": "CRM real",
+                "entry": "crm",
+                "operations": [
+                    {
+                        "key": "crm",
+                        "kind": "interactive",
+                        "url": "http://crm.invalid/ivx",
+                        "timeout": 2,
+                        "codes": [{"code": 7, "target": "bye"}],
+                    },
+                    {"key": "bye", "kind": "info", "text": "До свидания"},
+                ],
+            },
+        )
+        await svc.create(
+            "numbers",
+            {"number": "74950000078", "rules": [{"scenario_id": scenario.model_dump()["id"]}]},
+        )
+    with Crm() as crm:
+        body = {"number": "74950000078", "caller": CALLER, "crm_url": f"{crm.url}/json/code-7"}
+        data = (await api.post(f"{PREFIX}/simulate", json=body)).json()
+        assert crm.requests[-1][1] == "/json/code-7"
+    texts = [s["text"] for s in data["steps"]]
+    assert "CRM: код возврата 7" in texts
+    # without the override the configured (unresolvable) URL fails: the fallback is unlinked
+    data = (await api.post(f"{PREFIX}/simulate", json={**body, "crm_url": None})).json()
+    assert data["outcome"] == "unlinked_exit"
+    assert any("нет ответа CRM" in s["text"] for s in data["steps"])
+
+
+async def test_api_simulate_roles(api: httpx.AsyncClient, seeded: Seeded) -> None:
+    from vpbx.domain import accounts
+
+    async with seeded.engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, seeded.demo.account_id), clock)
+        employee_id = (await svc.all_documents("employees"))[0][0]
+        for login, role, extra in (
+            ("boss@demo", "supervisor", {}),
+            ("worker@demo", "employee", {"employee_id": employee_id}),
+        ):
+            await svc.create(
+                "users", {"login": login, "password": "password-123", "role": role, **extra}
+            )
+        tokens = {
+            role: await accounts.login(conn, login, "password-123", WEDNESDAY_10)
+            for login, role in (("boss@demo", "supervisor"), ("worker@demo", "employee"))
+        }
+    body = {"number": DEMO_NUMBER, "caller": CALLER}
+    boss = {"Authorization": f"Bearer {tokens['supervisor']}"}
+    worker = {"Authorization": f"Bearer {tokens['employee']}"}
+    assert (await api.post(f"{PREFIX}/simulate", json=body, headers=boss)).status_code == 200
+    denied = await api.post(
+        f"{PREFIX}/simulate", json={**body, "crm_url": "http://127.0.0.1:9/"}, headers=boss
+    )
+    assert denied.status_code == 403
+    assert (await api.post(f"{PREFIX}/simulate", json=body, headers=worker)).status_code == 403
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert (await api.post(f"{PREFIX}/simulate", json=body, headers=bad)).status_code == 401
