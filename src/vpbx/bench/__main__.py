@@ -11,44 +11,18 @@ import datetime as dt
 import json
 import os
 import platform
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from vpbx.bench.core import Result, rate
+from vpbx.bench.distribution import BENCHMARKS as DISTRIBUTION
+from vpbx.bench.engine import bench_engine
+
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    name: str
-    value: float
-    unit: str
-    reference: str | None
-    reference_value: float | None
-    ratio: float | None
-    target: str | None
-
-
-def rate(
-    work: Callable[[], object], batch: int, rounds: int = 5, min_seconds: float = 0.2
-) -> float:
-    """Best operations per second over `rounds` rounds of at least `min_seconds` each."""
-    best = 0.0
-    for _ in range(rounds):
-        done = 0
-        start = time.perf_counter()
-        while True:
-            work()
-            done += batch
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        best = max(best, done / elapsed)
-    return best
 
 
 def bench_schedule() -> Result:
@@ -153,6 +127,8 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     bench_schedule,
     bench_g711,
     bench_employee_validation,
+    bench_engine,
+    *DISTRIBUTION,
 )
 
 

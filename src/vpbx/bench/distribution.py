@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import os
 
-from vpbx.bench.__main__ import Result, rate
+from vpbx.bench.core import Result, rate
 from vpbx.scenario.distribution import (
     Answered,
     CallerHungUp,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from vpbx.bench.__main__ import Result, rate
+from vpbx.bench.core import Result, rate
 from vpbx.domain.entities.misc import Schedule
 from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario

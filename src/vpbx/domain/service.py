@@ -7,7 +7,7 @@ same order, so every write path (API, YAML import, seed, CLI) enforces the same 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,9 +246,19 @@ class EntityService:
 
     def parse(self, res: Resource, data: Mapping[str, Any]) -> BaseModel:
         try:
-            return res.doc.model_validate(data)
+            doc = res.doc.model_validate(data)
         except PydanticValidationError as error:
             raise violations_from(error, data=data) from None
+        nul = list(_nul_paths(doc.model_dump(mode="json"), ""))
+        if nul:
+            # PostgreSQL text cannot hold U+0000 and no name or number needs it.
+            raise ValidationFailed(
+                [
+                    Violation(path, "must not contain the NUL character (U+0000)", "nul_character")
+                    for path in nul
+                ]
+            )
+        return doc
 
     async def create(self, name: str, data: Mapping[str, Any]) -> BaseModel:
         res = BY_NAME[name]
@@ -457,7 +467,10 @@ def _coerce(column: sa.Column[Any], name: str, raw: str) -> Any:
                 return False
             raise ValueError(raw)
         if isinstance(column.type, sa.Integer | sa.BigInteger):
-            return int(raw)
+            value = int(raw)
+            if not -(2**63) <= value < 2**63:
+                raise ValueError(raw)  # beyond BIGINT: no row can have it
+            return value
         if isinstance(column.type, sa.Float):
             return float(raw)
         if isinstance(column.type, sa.DateTime):
@@ -469,3 +482,16 @@ def _coerce(column: sa.Column[Any], name: str, raw: str) -> Any:
             name, f"filter value {raw!r} is not a valid {column.type}"
         ) from None
     return raw
+
+
+def _nul_paths(value: Any, path: str) -> Iterator[str]:
+    """Dotted paths of the strings in a dumped document that contain U+0000."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "(document)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nul_paths(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_paths(item, f"{path}.{index}" if path else str(index))
