@@ -186,7 +186,7 @@ def test_cli_simulate_and_lint(tmp_path: Path) -> None:
     as_json = cli([*args, "--no-answer", "--json"], tmp_path)
     assert json.loads(as_json.stdout)["outcome"] == "voicemail"
     lint = cli(["lint", "--account", "1"], tmp_path)
-    assert lint.returncode == 1
+    assert lint.returncode == 0  # only a notice: the demo's voicemail has no address
     assert "voicemail_no_email" in lint.stdout
 
 

@@ -224,6 +224,7 @@ def lint_scenario(
                 f"операция '{op.title or op.key}': не задан e-mail — сообщения никто не получит",
                 op.key,
                 path,
+                "info",  # the message is kept in the file base; nobody is told
             )
         if config is not None:
             for fid in _files(op):
