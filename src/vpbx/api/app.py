@@ -16,7 +16,7 @@ from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
-from vpbx.api.simulate import simulate_router
+from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
 from vpbx.domain.actor import Role
@@ -133,5 +133,6 @@ def create_api(engine: AsyncEngine, clock: Clock, files_dir: Path | None = None)
     app.include_router(file_content_router(content_dir, clock), prefix=PREFIX)
     app.include_router(simulate_router(clock), prefix=PREFIX)
     for res in CATALOG:
-        app.include_router(resource_router(res), prefix=PREFIX)
+        after_save = scenario_saved() if res.name == "scenarios" else None
+        app.include_router(resource_router(res, after_save), prefix=PREFIX)
     return app

@@ -3,6 +3,7 @@
 No `from __future__ import annotations` here: FastAPI must see the per-resource body types.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -11,6 +12,7 @@ from pydantic import BaseModel, create_model
 from vpbx.api.deps import MAX_ID, EntityId, Service
 from vpbx.api.errors import ErrorBody
 from vpbx.domain.catalog import Resource
+from vpbx.domain.service import EntityService
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
@@ -28,10 +30,21 @@ def page_model(res: Resource) -> type[BaseModel]:
     )
 
 
-def resource_router(res: Resource) -> APIRouter:
+#: what a resource adds to the answer of a save (a scenario's lost-call warnings)
+AfterSave = Callable[[EntityService, BaseModel], Awaitable[dict[str, Any]]]
+
+
+def resource_router(
+    res: Resource, after_save: tuple[type[BaseModel], AfterSave] | None = None
+) -> APIRouter:
+    """`after_save` = (the response model of a save, the function that builds its body)."""
     router = APIRouter(prefix=f"/{res.name}", tags=[res.name], responses=ERRORS)
     doc_model: Any = res.doc
     out_model: Any = res.out
+    saved_model: Any = after_save[0] if after_save is not None else res.out
+
+    async def answer(svc: EntityService, saved: BaseModel) -> Any:
+        return saved if after_save is None else await after_save[1](svc, saved)
 
     @router.get(
         "",
@@ -67,24 +80,26 @@ def resource_router(res: Resource) -> APIRouter:
     if not res.api_writable:
         return router
 
-    @router.post("", response_model=out_model, status_code=201, summary=f"Create one of {res.name}")
-    async def create_item(body: Annotated[doc_model, Body()], svc: Service) -> BaseModel:
-        return await svc.create(res.name, body.model_dump(mode="json", exclude_unset=True))
+    @router.post(
+        "", response_model=saved_model, status_code=201, summary=f"Create one of {res.name}"
+    )
+    async def create_item(body: Annotated[doc_model, Body()], svc: Service) -> Any:
+        data = body.model_dump(mode="json", exclude_unset=True)
+        return await answer(svc, await svc.create(res.name, data))
 
-    @router.put("/{entity_id}", response_model=out_model, summary=f"Replace one of {res.name}")
+    @router.put("/{entity_id}", response_model=saved_model, summary=f"Replace one of {res.name}")
     async def replace_item(
         entity_id: EntityId, body: Annotated[doc_model, Body()], svc: Service
-    ) -> BaseModel:
-        return await svc.replace(
-            res.name, entity_id, body.model_dump(mode="json", exclude_unset=True)
-        )
+    ) -> Any:
+        data = body.model_dump(mode="json", exclude_unset=True)
+        return await answer(svc, await svc.replace(res.name, entity_id, data))
 
     @router.patch(
-        "/{entity_id}", response_model=out_model, summary=f"Update fields of one of {res.name}"
+        "/{entity_id}", response_model=saved_model, summary=f"Update fields of one of {res.name}"
     )
     async def update_item(
         entity_id: EntityId, body: Annotated[dict[str, Any], Body()], svc: Service
-    ) -> BaseModel:
-        return await svc.update(res.name, entity_id, body)
+    ) -> Any:
+        return await answer(svc, await svc.update(res.name, entity_id, body))
 
     return router

@@ -1,8 +1,8 @@
 """`POST /simulate` (a call through the real engine, virtual clock) and the scenario linter routes.
 
-The linter's warnings are served beside the generic CRUD rather than inside its responses (the
-scenario documents stay exactly what was saved): `GET /scenarios/{id}/lint` for a stored scenario
-and `POST /scenarios/lint` for a draft, before saving it.
+The linter's warnings come with every save of a scenario (`warnings` beside the stored document
+in the answer of POST/PUT/PATCH), and on demand: `GET /scenarios/{id}/lint` for a stored
+scenario and `POST /scenarios/lint` for a draft, before saving it.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
-from vpbx.api.crud import ERRORS
+from vpbx.api.crud import ERRORS, AfterSave
 from vpbx.api.deps import EntityId, Service
 from vpbx.domain.actor import Role
+from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.service import Clock, EntityService
@@ -67,6 +68,30 @@ class LintOut(BaseModel):
     severity: str
 
 
+async def scenario_warnings(svc: EntityService, scenario_id: int) -> list[dict[str, object]]:
+    """SCN-LINT for a stored scenario and the number rules that use it."""
+    config = await load_snapshot(svc)
+    found = lint_scenario(config.scenarios[scenario_id], config, scenario_id)
+    for _, (_, number) in sorted(config.numbers.items()):
+        if any(r.scenario_id == scenario_id for r in number.rules):
+            found += lint_number(number, config)
+    return [w.as_dict() for w in found]
+
+
+def scenario_saved() -> tuple[type[BaseModel], AfterSave]:
+    """A saved scenario is answered with its lost-call warnings beside it (SCN-LINT)."""
+    model = create_model(
+        "ScenarioSaved", __base__=BY_NAME["scenarios"].out, warnings=(list[LintOut], [])
+    )
+
+    async def after_save(svc: EntityService, saved: BaseModel) -> dict[str, Any]:
+        body = saved.model_dump(mode="json")
+        body["warnings"] = await scenario_warnings(svc, int(body["id"]))
+        return body
+
+    return model, after_save
+
+
 def _readers_only(svc: EntityService) -> None:
     if svc.actor.role not in READERS:
         raise Forbidden(f"role {svc.actor.role.value} may not read scenarios")
@@ -107,12 +132,7 @@ def simulate_router(clock: Clock) -> APIRouter:
     async def lint_stored(scenario_id: EntityId, svc: Service) -> list[dict[str, object]]:
         _readers_only(svc)
         await svc.get("scenarios", scenario_id)
-        config = await load_snapshot(svc)
-        found = lint_scenario(config.scenarios[scenario_id], config, scenario_id)
-        for _, (_, number) in sorted(config.numbers.items()):
-            if any(r.scenario_id == scenario_id for r in number.rules):
-                found += lint_number(number, config)
-        return [w.as_dict() for w in found]
+        return await scenario_warnings(svc, scenario_id)
 
     @router.post(
         "/scenarios/lint",
