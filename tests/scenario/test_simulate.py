@@ -78,12 +78,37 @@ async def test_night_no_answer_goes_to_voicemail(seeded: Seeded) -> None:
     assert outcome == "voicemail"
     assert "не подошло: вне графика" in text
     assert "меню: время ожидания истекло" in text
-    assert "Иванов Иван: не ответил; Петрова Анна: не ответил" in text
+    # The real distribution (priority): each employee rung in turn, each ring timing out.
+    offered = [line for line in text.splitlines() if "звонок предложен" in line]
+    assert [("Иванов" in line, "Петрова" in line) for line in offered] == [
+        (True, False),
+        (False, True),
+    ]
+    assert text.count("не принял звонок") == 2
+    assert text.count(": не ответил") >= 2
 
 
-async def test_busy_employee_is_skipped(seeded: Seeded) -> None:
+async def test_busy_employee_is_passed_over(seeded: Seeded) -> None:
     request = SimulationRequest(DEMO_NUMBER, CALLER, WEDNESDAY_10, keys="1", busy=("101",))
     _, _, text = await run(seeded, request)
+    assert "не принял звонок Иванов Иван" in text
+    assert "занято" in text
+    assert "ответил Петрова Анна" in text
+
+
+async def test_why_an_employee_was_not_offered_the_call(seeded: Seeded) -> None:
+    """DST-7 in simulate: an employee with calls off is skipped, with the reason."""
+    async with seeded.engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, seeded.demo.account_id), clock)
+        page = await svc.page("employees", {"extension": "101"})
+        ivanov = page.items[0].model_dump()["id"]
+        await svc.update("employees", ivanov, {"calls_enabled": False})
+    request = SimulationRequest(DEMO_NUMBER, CALLER, WEDNESDAY_10, keys="1")
+    outcome, _, text = await run(seeded, request)
+    assert outcome == "completed"
+    assert "пропущен Иванов Иван" in text
+    assert "Статус звонков выключен" in text
+    assert "звонок предложен Иванов" not in text
     assert "ответил Петрова Анна" in text
 
 

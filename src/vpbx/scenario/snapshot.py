@@ -28,7 +28,9 @@ __all__ = [
     "EmployeeInfo",
     "FileInfo",
     "GroupInfo",
+    "GroupRow",
     "PastContact",
+    "PhoneInfo",
     "digits_of",
     "matches_pattern",
 ]
@@ -61,6 +63,16 @@ def matches_pattern(number: str, pattern: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """One phone of an employee as the distribution rings it (EMP-3)."""
+
+    id: str
+    kind: str = "sip"
+    lines: int = 1
+    ring_timeout: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
 class EmployeeInfo:
     id: int
     name: str
@@ -68,6 +80,18 @@ class EmployeeInfo:
     phone_ids: tuple[str, ...]
     rate_after_call: bool = False
     calls_enabled: bool = True
+    phones: tuple[PhoneInfo, ...] = ()
+    schedule_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A row of a group's distribution table (GRP-2)."""
+
+    employee_id: int
+    phone_id: str
+    percent: float = 0.0
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,9 @@ class GroupInfo:
     name: str
     extension: str | None
     member_ids: tuple[int, ...]
+    simultaneous_lines: int = 1
+    rows: tuple[GroupRow, ...] = ()
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,9 @@ from vpbx.scenario.snapshot import (
     EmployeeInfo,
     FileInfo,
     GroupInfo,
+    GroupRow,
     PastContact,
+    PhoneInfo,
     digits_of,
 )
 from vpbx.storage import tables as t
@@ -44,8 +46,20 @@ def _typed(rows: list[tuple[int, Any]], kind: type[Any]) -> list[tuple[int, Any]
 
 def _employee(eid: int, doc: Employee) -> EmployeeInfo:
     name = " ".join(part for part in (doc.last_name, doc.first_name) if part)
-    phones = tuple(p.id or str(n) for n, p in enumerate(doc.phones, start=1))
-    return EmployeeInfo(eid, name, doc.extension, phones, doc.rate_after_call, doc.calls_enabled)
+    phones = tuple(
+        PhoneInfo(p.id or str(n), p.kind.value, p.lines, float(p.ring_timeout))
+        for n, p in enumerate(doc.phones, start=1)
+    )
+    return EmployeeInfo(
+        eid,
+        name,
+        doc.extension,
+        tuple(p.id for p in phones),
+        doc.rate_after_call,
+        doc.calls_enabled,
+        phones,
+        doc.schedule_id,
+    )
 
 
 async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
@@ -66,7 +80,20 @@ async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
     groups = []
     for gid, doc in await svc.all_documents("groups"):
         group = cast(Group, doc)
-        groups.append(GroupInfo(gid, group.name, group.extension, tuple(group.member_ids)))
+        rows = tuple(
+            GroupRow(r.employee_id, r.phone_id, r.percent, r.enabled) for r in group.distribution
+        )
+        groups.append(
+            GroupInfo(
+                gid,
+                group.name,
+                group.extension,
+                tuple(group.member_ids),
+                group.simultaneous_lines,
+                rows,
+                group.schedule_id,
+            )
+        )
     blacklist = [
         cast(BlacklistEntry, doc).number for _, doc in await svc.all_documents("blacklist")
     ]

@@ -3,11 +3,14 @@ configuration, with a virtual clock and simulated employees.
 
 The engine is the live one (`vpbx.scenario.engine.Call`); what the switch would do is simulated
 here: prompts take their file's duration (TTS text ~12 characters a second, system messages 1 s),
-keys are pressed after a prompt ends, recordings are empty (the caller says nothing), and the
-distribution is a stand-in until issue 6: the targets of a `Dial` are expanded to employees
-(group members in order) and the first one that is not busy answers — or, with `answer`, the
-first of those extensions; with `no_answer`, nobody. Interactive processing calls the CRM for real
-(the operation's URL, or `crm_url` instead), or answers `crm_response` without any network.
+keys are pressed after a prompt ends, recordings are empty (the caller says nothing). A `Dial` is
+handed to the real distribution (`vpbx.scenario.distribution`, in-process state) with the
+strategy, schedules, lines and ring timeouts of the configuration; every phone it rings answers
+after 5 s unless its employee's extension is `busy` (busy at once) or does not answer (`answer`
+names others, or `no_answer`): then the ring times out. Who was offered the call and why the
+others were not (DST-7) is in the call details. External numbers of a CRM forward answer unless
+`no_answer`. Interactive processing calls the CRM for real (the operation's URL, or `crm_url`
+instead), or answers `crm_response` without any network.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import datetime as dt
 import heapq
 import itertools
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx.domain.errors import NotFound
 from vpbx.domain.service import EntityService
+from vpbx.scenario import distribution as dist
 from vpbx.scenario.actions import (
     Action,
     Bridge,
@@ -36,6 +39,7 @@ from vpbx.scenario.actions import (
     Record,
     Reject,
 )
+from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
 from vpbx.scenario.engine import Call, CallState, Step
 from vpbx.scenario.events import (
     Answered,
@@ -48,6 +52,7 @@ from vpbx.scenario.events import (
     RecordingDone,
     TalkEnded,
 )
+from vpbx.scenario.forwarding import forward_request
 from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, digits_of
 from vpbx.services.crm import CrmClient
 from vpbx.services.scenario_config import load_caller_facts, load_snapshot
@@ -62,6 +67,24 @@ __all__ = [
     "simulate",
 ]
 
+#: how the call details name the distribution's records
+DETAIL_KINDS = {
+    "offered": "звонок предложен",
+    "skipped": "пропущен",
+    "ring_ended": "не принял звонок",
+    "answered": "ответил",
+    "queued": "в очереди",
+    "held": "удержание",
+    "gave_up": "никто не может принять звонок",
+    "hung_up": "абонент положил трубку",
+    "ended": "разговор завершен",
+}
+RING_RESULTS = {
+    "no_answer": "не ответил",
+    "busy": "занято",
+    "rejected": "отклонил",
+    "failed": "ошибка",
+}
 ANSWER_AFTER = 5.0
 DEFAULT_RING = 20.0
 MAX_EVENTS = 5000
@@ -118,14 +141,16 @@ class _Sim:
         self.crm = crm
         self.call = Call(config, call_id="simulated", facts=facts)
         self.now = req.at
-        self.queue: list[tuple[dt.datetime, int, Event]] = []
+        self.queue: list[tuple[dt.datetime, int, Event | dist.Event]] = []
         self.seq = itertools.count()
         self.groups = [g for g in req.keys.split(",")] if req.keys else []
         self.pending_collect = False
         self.playing = False
         self.actions: list[str] = []
+        self.distributor = Distributor(InProcessState())
+        self.account_id = 0
 
-    def at(self, seconds: float, event: Event) -> None:
+    def at(self, seconds: float, event: Event | dist.Event) -> None:
         when = self.now + dt.timedelta(seconds=seconds)
         heapq.heappush(self.queue, (when, next(self.seq), event))
 
@@ -138,41 +163,83 @@ class _Sim:
         seconds += 1.0 if play.system else 0
         return max(seconds, 0.5)
 
-    def _employees(self, dial: Dial) -> list[tuple[int | None, str | None, str]]:
-        found: list[tuple[int | None, str | None, str]] = []
-        for target in dial.targets:
-            if target.group_id is not None and target.group_id in self.config.groups:
-                ids: Sequence[int] = self.config.groups[target.group_id].member_ids
-            elif target.employee_id is not None:
-                ids = [target.employee_id]
-            else:
-                found.append((None, target.number, target.number or "?"))
-                continue
-            for eid in ids:
-                emp = self.config.employees.get(eid)
-                if emp is not None and all(f[0] != eid for f in found):
-                    found.append(
-                        (eid, emp.phone_ids[0] if emp.phone_ids else None, emp.extension or "")
-                    )
-        return found
-
     def _dial(self, dial: Dial) -> None:
-        tried: list[str] = []
-        for eid, phone, ext in self._employees(dial):
-            name = self.config.employees[eid].name if eid is not None else ext
-            if ext in self.req.busy or self.req.no_answer:
-                tried.append(f"{name}: {'занят' if ext in self.req.busy else 'не ответил'}")
-                continue
-            if self.req.answer and ext not in self.req.answer:
-                tried.append(f"{name}: не ответил")
-                continue
-            if eid is None:
-                self.at(ANSWER_AFTER, Answered(number=phone))
+        numbers = [t.number for t in dial.targets if t.number is not None]
+        request = forward_request(
+            dial,
+            self.config,
+            call_id=self.call.call_id,
+            account_id=self.account_id,
+            caller=self.req.caller,
+            now=self.now,
+        )
+        if not request.targets:
+            if numbers and not self.req.no_answer:
+                self.at(ANSWER_AFTER, Answered(number=numbers[0]))
             else:
-                self.at(ANSWER_AFTER, Answered(eid, phone))
+                ring = float(dial.ring_timeout or DEFAULT_RING)
+                self.at(ring, DialFailed("no_answer", tuple(f"{n}: не ответил" for n in numbers)))
             return
-        ring = float(dial.ring_timeout or DEFAULT_RING)
-        self.at(ring, DialFailed("no_answer", tuple(tried)))
+        self._distribution(run_sync(self.distributor.start(request, self.now.timestamp())))
+
+    def _distribution(self, step: dist.Step) -> None:
+        """Carry out what the distribution decided; its details join the call details."""
+        for detail in step.details:
+            self.call.details.append(
+                Step(
+                    dt.datetime.fromtimestamp(detail.at, dt.UTC),
+                    "distribution",
+                    self._detail_text(detail),
+                    {
+                        "kind": detail.kind.value,
+                        "employee_id": detail.employee_id,
+                        "phone_id": detail.phone_id,
+                    },
+                )
+            )
+        for action in step.actions:
+            match action:
+                case dist.Ring(call_id=call_id, employee_id=eid, phone_id=phone):
+                    extension = self.config.employees[eid].extension or ""
+                    if extension in self.req.busy:
+                        self.at(1.0, dist.RingEnded(call_id, eid, phone, dist.RingResult.BUSY))
+                    elif not (
+                        self.req.no_answer or (self.req.answer and extension not in self.req.answer)
+                    ):
+                        self.at(ANSWER_AFTER, dist.Answered(call_id, eid, phone))
+                case dist.GiveUp(skipped=skipped):
+                    reasons = tuple(f"{self._name(s.employee_id)}: {s.text}" for s in skipped)
+                    self.at(0.0, DialFailed("no_answer", reasons))
+                case _:
+                    pass  # Cancel, Queued, Held: their details are already in the call details
+
+    def _detail_text(self, detail: dist.Detail) -> str:
+        """A distribution record as a line of the call details, in Russian."""
+        who = ""
+        if detail.employee_id is not None:
+            who = self._name(detail.employee_id)
+            if detail.phone_id is not None:
+                who += f" (телефон {detail.phone_id})"
+        what = DETAIL_KINDS.get(detail.kind.value, detail.kind.value)
+        reason = RING_RESULTS.get(detail.text, detail.text)
+        return ": ".join(part for part in (f"{what} {who}".strip(), reason) if part)
+
+    def _name(self, employee_id: int) -> str:
+        employee = self.config.employees.get(employee_id)
+        return employee.name if employee is not None else f"#{employee_id}"
+
+    async def _deliver(self, event: Event | dist.Event) -> None:
+        if isinstance(event, dist.Answered | dist.RingEnded | dist.CallEnded | dist.CallerHungUp):
+            step = run_sync(self.distributor.handle(event, self.now.timestamp()))
+            self._distribution(step)
+            if isinstance(event, dist.Answered):
+                await self._execute(
+                    self.call.handle(Answered(event.employee_id, event.phone_id), self.now)
+                )
+            return
+        if isinstance(event, PlaybackDone | Digit):
+            self.playing = False
+        await self._execute(self.call.handle(event, self.now))
 
     async def _http(self, request: HttpRequest) -> None:
         if self.req.crm_response is not None:
@@ -202,6 +269,7 @@ class _Sim:
                 case Dial():
                     self._dial(action)
                 case Bridge():
+                    self.at(self.req.talk_seconds, dist.CallEnded(self.call.call_id))
                     self.at(self.req.talk_seconds, TalkEnded("employee"))
                 case HttpRequest():
                     await self._http(action)
@@ -228,14 +296,17 @@ class _Sim:
                 break
             self._press_keys()
             timer = self.call.get_timer()
-            if self.queue and (timer is None or self.queue[0][0] <= timer):
+            posix = self.distributor.next_timer()
+            ring_timer = None if posix is None else dt.datetime.fromtimestamp(posix, dt.UTC)
+            first = min((t for t in (timer, ring_timer) if t is not None), default=None)
+            if self.queue and (first is None or self.queue[0][0] <= first):
                 when, _, event = heapq.heappop(self.queue)
                 self.now = max(self.now, when)
-                if isinstance(event, PlaybackDone):
-                    self.playing = False
-                if isinstance(event, Digit):
-                    self.playing = False
-                await self._execute(self.call.handle(event, self.now))
+                await self._deliver(event)
+            elif ring_timer is not None and (timer is None or ring_timer <= timer):
+                self.now = max(self.now, ring_timer)
+                step = run_sync(self.distributor.handle_timer(self.now.timestamp()))
+                self._distribution(step)
             elif timer is not None:
                 self.now = max(self.now, timer)
                 await self._execute(self.call.handle_timer(self.now))
