@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import httpx
 import numpy as np
 import soundfile
 import yaml
+
+from tests.peers.ports import free_port
 
 VPBX = [sys.executable, "-m", "vpbx"]
 
@@ -67,13 +68,6 @@ def test_import_of_an_invalid_document_is_refused_and_changes_nothing(tmp_path: 
     assert "employees.0.extension" in result.stderr
     assert "88" in result.stderr
     assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:

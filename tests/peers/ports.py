@@ -1,40 +1,39 @@
-"""Free loopback ports for test peers (each peer gets its own, never a fixed number)."""
+"""Free loopback ports for test peers, outside the kernel's ephemeral range.
+
+Ports handed out by binding port 0 come from the ephemeral range, where any outgoing connection
+(a database client, an HTTP client, SIPp's TCP) may take them again before the peer binds:
+baresip's TLS listener (SIP port + 1) lost such races. Test ports are drawn from 10000-19999
+instead: below the ephemeral range and below vpbx's default RTP range (20000-30000).
+"""
 
 from __future__ import annotations
 
+import random
 import socket
 
+LOW, HIGH = 10000, 20000
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+
+def _bindable(port: int) -> bool:
+    """Free for both UDP and TCP on 127.0.0.1 right now."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 at the time of the call."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as first:
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, other) as second:
-                try:
-                    second.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port pair found")
+    return free_range(1)
 
 
 def free_range(size: int) -> int:
-    """The first port of `size` consecutive ports free for UDP (RTP ranges of phones)."""
-    for _ in range(100):
-        start = free_port()
-        sockets = []
-        try:
-            for offset in range(size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", start + offset))
+    """The first of `size` consecutive ports free for UDP and TCP (SIP + TLS, RTP ranges)."""
+    for _ in range(500):
+        start = random.randrange(LOW, HIGH - size)
+        if all(_bindable(start + offset) for offset in range(size)):
             return start
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {size} consecutive free ports")
+    raise RuntimeError(f"no {size} consecutive free ports in {LOW}-{HIGH}")
