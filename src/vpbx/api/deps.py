@@ -16,6 +16,7 @@ from vpbx.domain.errors import NotFound
 from vpbx.domain.passwords import token_digest
 from vpbx.domain.service import Clock, EntityService
 from vpbx.storage import tables as t
+from vpbx.storage.db import utc_aware
 
 bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
 
@@ -68,7 +69,7 @@ async def actor(
         .where(t.api_tokens.c.token_hash == token_digest(credentials.credentials))
     )
     row = (await conn.execute(query)).first()
-    if row is None or (row.expires_at is not None and _aware(row.expires_at) < now):
+    if row is None or (row.expires_at is not None and utc_aware(row.expires_at) < now):
         raise HTTPException(
             401, "the token is unknown or expired", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -81,11 +82,6 @@ async def actor(
                 raise NotFound("accounts", x_account_id)
         return Actor(Role.OPERATOR, x_account_id)
     return Actor(Role(row.role), row.account_id, user_id=row.id, employee_id=row.employee_id)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 CurrentActor = Annotated[Actor, Depends(actor)]

@@ -12,6 +12,7 @@ from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.service import Clock
 from vpbx.storage import tables as t
+from vpbx.storage.db import utc_aware
 
 
 class Binding(BaseModel):
@@ -29,10 +30,6 @@ class Registration(BaseModel):
     bindings: list[Binding]
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def sip_status_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["sip-lines"], responses=ERRORS)
 
@@ -47,10 +44,10 @@ def sip_status_router(clock: Clock) -> APIRouter:
                 contact=row["contact"],
                 user_agent=row["user_agent"],
                 source=row["source"],
-                expires_at=_aware(row["expires_at"]),
+                expires_at=utc_aware(row["expires_at"]),
             )
             for row in (await conn.execute(query)).mappings().all()
-            if _aware(row["expires_at"]) > now
+            if utc_aware(row["expires_at"]) > now
         ]
         registered = bool(bindings)
         return Registration(

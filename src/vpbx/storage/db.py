@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,3 +49,11 @@ def make_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def utc_aware(value: dt.datetime) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime.
+
+    SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
+    """
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
