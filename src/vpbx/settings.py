@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vpbx.services.mailer import SmtpSettings, parse_retry_delays
 
 
 class Settings(BaseSettings):
@@ -31,8 +33,44 @@ class Settings(BaseSettings):
     redis_url: str = ""
     log_level: str = "INFO"
     log_json: bool = True
+    smtp_host: str = Field(
+        default="", description="SMTP server for voicemail mail; empty = no mail"
+    )
+    smtp_port: int = Field(default=25, description="SMTP port (25 relay, 587 STARTTLS, 465 TLS)")
+    smtp_username: str = Field(default="", description="SMTP login; empty = no authentication")
+    smtp_password: str = Field(default="", repr=False, description="SMTP password")
+    smtp_from: str = Field(default="vpbx@localhost", description="the From address of the mail")
+    smtp_starttls: bool = Field(
+        default=False, description="require STARTTLS; false = plain SMTP even if offered"
+    )
+    smtp_tls: bool = Field(default=False, description="TLS from the first byte (port 465)")
+    smtp_timeout: float = Field(default=10.0, description="seconds per SMTP operation")
+    smtp_retry_delays: str = Field(
+        default="5,30,120,600,1800",
+        description="seconds to wait before each retry, comma separated; empty = no retry",
+    )
+
+    @field_validator("smtp_retry_delays")
+    @classmethod
+    def _retry_delays_parse(cls, value: str) -> str:
+        # Checked when the settings are read, so a typo stops the start, not the first voicemail.
+        parse_retry_delays(value)
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vpbx.db').resolve()}"
+
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            sender=self.smtp_from,
+            starttls=self.smtp_starttls,
+            use_tls=self.smtp_tls,
+            timeout=self.smtp_timeout,
+            retry_delays=parse_retry_delays(self.smtp_retry_delays),
+        )
