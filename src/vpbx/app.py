@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -14,17 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx.api.app import create_api
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
+from vpbx.media.prompts import PromptCache
 from vpbx.media.system_messages import SystemMessages
 from vpbx.media.tts import Tts
+from vpbx.services.mailer import Mailer
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
-from vpbx.switch.b2bua import Contact
+from vpbx.switch.b2bua import B2BCall, Contact
+from vpbx.switch.call_store import CallStore
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.pbx import Pbx
+from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
+from vpbx.switch.runner import ScenarioRunner, plain_call_record
 from vpbx.switch.trunk_client import TrunkRegistrations
 
 log = logging.getLogger("vpbx")
@@ -43,6 +49,9 @@ class Application:
     pbx: Pbx
     trunks: TrunkRegistrations
     system_messages: SystemMessages
+    runner: ScenarioRunner
+    store: CallStore
+    mailer: Mailer
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -55,6 +64,8 @@ class Application:
             log.info("system messages generated", extra={"names": [m.value for m in made]})
 
     async def start_sip(self) -> None:
+        self.store.start()
+        await self.runner.start()
         await self.endpoint.start(self.pbx)
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
         self.pbx.me.port = self.endpoint.port
@@ -63,6 +74,9 @@ class Application:
     async def stop(self) -> None:
         await self.trunks.stop()
         await self.pbx.stop()
+        await self.runner.stop()
+        await self.mailer.aclose()
+        await self.store.stop()
         await self.endpoint.stop()
         await self.engine.dispose()
 
@@ -81,10 +95,34 @@ def build(settings: Settings) -> Application:
     )
     pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
-    api = create_api(engine, utc_now, settings.data_dir.resolve() / "files")
-    tts = Tts(settings.data_dir.resolve() / "tts")
-    system = SystemMessages(settings.data_dir.resolve() / "system", tts)
-    return Application(settings, engine, api, endpoint, pbx, trunks, system)
+    data = settings.data_dir.resolve()
+    tts = Tts(data / "tts")
+    system = SystemMessages(data / "system", tts)
+    store = CallStore(engine, data / "files", utc_now)
+    mailer = Mailer(settings.smtp())
+    prompts = PromptLibrary(engine, system, tts, PromptCache())
+    runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
+    pbx.controllers = runner
+    pbx.plain_call_ended = _report_plain_call(store)
+    api = create_api(engine, utc_now, data / "files")
+    return Application(settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer)
+
+
+def _report_plain_call(store: CallStore) -> Callable[[B2BCall], None]:
+    """Internal and outgoing calls (no scenario) still get their row in the calls report."""
+    tasks: set[asyncio.Task[int]] = set()
+
+    def written(task: asyncio.Task[int]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call report not written", exc_info=task.exception())
+
+    def ended(call: B2BCall) -> None:
+        task = asyncio.ensure_future(store.save(plain_call_record(call)))
+        tasks.add(task)
+        task.add_done_callback(written)
+
+    return ended
 
 
 async def serve(application: Application, stop: asyncio.Event | None = None) -> None:

@@ -41,7 +41,7 @@ class RecordCaller:
     def leg_answered(self, call: B2BCall, leg: OutLeg) -> None:
         call.connect()
 
-    def dial_failed(self, call: B2BCall, finals: list[int]) -> None:
+    def leg_failed(self, call: B2BCall, leg: OutLeg, status: int) -> None:
         call.hangup_all()
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None:
@@ -69,7 +69,7 @@ class AnswerPlayCollect:
     def leg_answered(self, call: B2BCall, leg: OutLeg) -> None:
         call.connect()
 
-    def dial_failed(self, call: B2BCall, finals: list[int]) -> None:
+    def leg_failed(self, call: B2BCall, leg: OutLeg, status: int) -> None:
         call.hangup_all()
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None:

@@ -39,6 +39,7 @@ from vpbx.scenario.actions import (
     Record,
     Reject,
 )
+from vpbx.scenario.dist_details import detail_step, give_up_reasons
 from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
 from vpbx.scenario.engine import Call, CallState, Step
 from vpbx.scenario.events import (
@@ -67,24 +68,6 @@ __all__ = [
     "simulate",
 ]
 
-#: how the call details name the distribution's records
-DETAIL_KINDS = {
-    "offered": "звонок предложен",
-    "skipped": "пропущен",
-    "ring_ended": "не принял звонок",
-    "answered": "ответил",
-    "queued": "в очереди",
-    "held": "удержание",
-    "gave_up": "никто не может принять звонок",
-    "hung_up": "абонент положил трубку",
-    "ended": "разговор завершен",
-}
-RING_RESULTS = {
-    "no_answer": "не ответил",
-    "busy": "занято",
-    "rejected": "отклонил",
-    "failed": "ошибка",
-}
 ANSWER_AFTER = 5.0
 DEFAULT_RING = 20.0
 MAX_EVENTS = 5000
@@ -185,18 +168,7 @@ class _Sim:
     def _distribution(self, step: dist.Step) -> None:
         """Carry out what the distribution decided; its details join the call details."""
         for detail in step.details:
-            self.call.details.append(
-                Step(
-                    dt.datetime.fromtimestamp(detail.at, dt.UTC),
-                    "distribution",
-                    self._detail_text(detail),
-                    {
-                        "kind": detail.kind.value,
-                        "employee_id": detail.employee_id,
-                        "phone_id": detail.phone_id,
-                    },
-                )
-            )
+            self.call.details.append(detail_step(detail, self.config.employees))
         for action in step.actions:
             match action:
                 case dist.Ring(call_id=call_id, employee_id=eid, phone_id=phone):
@@ -208,25 +180,10 @@ class _Sim:
                     ):
                         self.at(ANSWER_AFTER, dist.Answered(call_id, eid, phone))
                 case dist.GiveUp(skipped=skipped):
-                    reasons = tuple(f"{self._name(s.employee_id)}: {s.text}" for s in skipped)
+                    reasons = give_up_reasons(skipped, self.config.employees)
                     self.at(0.0, DialFailed("no_answer", reasons))
                 case _:
                     pass  # Cancel, Queued, Held: their details are already in the call details
-
-    def _detail_text(self, detail: dist.Detail) -> str:
-        """A distribution record as a line of the call details, in Russian."""
-        who = ""
-        if detail.employee_id is not None:
-            who = self._name(detail.employee_id)
-            if detail.phone_id is not None:
-                who += f" (телефон {detail.phone_id})"
-        what = DETAIL_KINDS.get(detail.kind.value, detail.kind.value)
-        reason = RING_RESULTS.get(detail.text, detail.text)
-        return ": ".join(part for part in (f"{what} {who}".strip(), reason) if part)
-
-    def _name(self, employee_id: int) -> str:
-        employee = self.config.employees.get(employee_id)
-        return employee.name if employee is not None else f"#{employee_id}"
 
     async def _deliver(self, event: Event | dist.Event) -> None:
         if isinstance(event, dist.Answered | dist.RingEnded | dist.CallEnded | dist.CallerHungUp):

@@ -12,6 +12,7 @@ employee, the employee and the trainer hear everyone.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
 import logging
 import secrets
@@ -89,19 +90,22 @@ class OutLeg:
     auth_attempts: int = 0
     session: RtpSession | None = None
     role: LegRole = LegRole.CALLEE
+    #: EMP-5: the ringing leg that a pickup (88 + extension) took the call from
+    picked_from: OutLeg | None = None
 
 
 class CallController(Protocol):
     """The call logic driving a B2BCall (the scenario engine's runner, or a test's script).
 
     Without a controller a call rings its targets and connects the first to answer. With one,
-    the controller answers the caller, plays and listens, rings, and decides what happens when
-    a phone answers, when every phone failed, and when a party hangs up.
+    the controller answers the caller, plays and listens, rings legs one by one (`ring_leg`),
+    and decides what happens when a phone answers, when one stops ringing without an answer
+    (its final status: 486, 480, 408…), and when a party hangs up.
     """
 
     def leg_answered(self, call: B2BCall, leg: OutLeg) -> None: ...
 
-    def dial_failed(self, call: B2BCall, finals: list[int]) -> None: ...
+    def leg_failed(self, call: B2BCall, leg: OutLeg, status: int) -> None: ...
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None: ...
 
@@ -151,6 +155,17 @@ class B2BCall:
     controller: CallController | None = None
     caller_up: bool = False
     recorders: list[Recorder] = field(default_factory=list)
+    #: for the calls report: incoming (trunk), internal (extension) or outgoing (to a trunk)
+    direction: str = "incoming"
+    called: str = ""
+    #: the employee whose line placed the call (internal and outgoing calls)
+    caller_employee_id: int | None = None
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    answered_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    #: 183 with our SDP was sent: the caller hears what we play before the answer
+    early: bool = False
+    _answer_body: bytes | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -199,6 +214,7 @@ class B2BCall:
         return True
 
     def _close_media(self) -> None:
+        self.ended_at = self.ended_at or dt.datetime.now(dt.UTC)
         for recorder in self.recorders:
             recorder.stop()  # what was recorded so far is kept
         self.recorders.clear()
@@ -226,14 +242,37 @@ class B2BCall:
             ("Contact", self.me.uri(self.peer.transport)),
             ("Content-Type", "application/sdp"),
         ]
-        body = self.media.answer(self.offer, self.session)
-        ok = make_response(self.request, 200, to_tag=self.tag, headers=headers, body=body)
+        ok = make_response(
+            self.request, 200, to_tag=self.tag, headers=headers, body=self._our_answer()
+        )
         self.dialog = Dialog.as_uas(self.request, self.tag)
         self.dialog.confirm()
         self.caller_up = True
         self.endpoint.respond(self.key, ok)
         self.on_answer(self)
         self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
+
+    def _our_answer(self) -> bytes:
+        """Our SDP answer to the caller: the same in a 183 and in the 200 that follows it."""
+        assert self.session is not None
+        assert self.offer is not None
+        if self._answer_body is None:
+            self._answer_body = self.media.answer(self.offer, self.session)
+        return self._answer_body
+
+    def early_media(self) -> None:
+        """183 Session Progress with our SDP: ringback files reach the caller before answer."""
+        if self.caller_up or self.early or self.state is CallState.ENDED:
+            return
+        self.early = True
+        headers = [
+            ("Contact", self.me.uri(self.peer.transport)),
+            ("Content-Type", "application/sdp"),
+        ]
+        progress = make_response(
+            self.request, 183, to_tag=self.tag, headers=headers, body=self._our_answer()
+        )
+        self.endpoint.respond(self.key, progress)
 
     def play(self, prompts: list[Pcm], *, loop: bool = False) -> Player:
         """Play to the caller (replacing whatever played before)."""
@@ -287,10 +326,7 @@ class B2BCall:
     async def ring(self, targets: list[tuple[Target, float]]) -> None:
         """Fork the call to every target at once, each with its ring timeout (seconds)."""
         if not targets:
-            if self.controller is not None:
-                self.controller.dial_failed(self, [])
-            else:
-                self.fail(480, "no registered phone to ring")
+            self.fail(480, "no registered phone to ring")
             return
         for target, ring_timeout in targets:
             if self.state is not CallState.RINGING:
@@ -298,13 +334,85 @@ class B2BCall:
             session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
             self._ring_one(target, ring_timeout, session)
 
+    async def ring_leg(self, target: Target, ring_timeout: float) -> OutLeg | None:
+        """Ring one more target (call logic decides the order); None once the call is over."""
+        if self.state is not CallState.RINGING:
+            return None
+        session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
+        if self.state is not CallState.RINGING:
+            session.close()
+            return None
+        return self._ring_one(target, ring_timeout, session)
+
+    def cancel_leg(self, leg: OutLeg) -> None:
+        """Stop ringing one leg (its result is not reported: the caller of this decided)."""
+        if leg.final is None:
+            if leg.key is not None:
+                self.endpoint.cancel(leg.key)
+            leg.final = 487
+        self._stop_timer(leg)
+        if leg is not self.winner and leg.session is not None:
+            leg.session.close()
+            leg.session = None
+
+    def ringing_leg_of(self, employee_ids: set[int]) -> OutLeg | None:
+        """A leg still ringing a phone of one of these employees (for a pickup, EMP-5)."""
+        if self.state is not CallState.RINGING:
+            return None
+        return next(
+            (
+                leg
+                for leg in self.legs
+                if leg.final is None and leg.target.employee_id in employee_ids
+            ),
+            None,
+        )
+
+    async def pick_up(
+        self, request: Request, peer: Peer, key: TransactionKey, ringing: OutLeg, employee_id: int
+    ) -> bool:
+        """EMP-5: another phone dialled 88 + the extension: it takes the call from `ringing`.
+
+        We are the picker's UAS: his INVITE is answered with our SDP on a new session, and
+        his leg becomes the winner exactly as if the rung phone had answered. False (and a 488
+        to the picker) when his offer is unusable.
+        """
+        try:
+            offer = sdp.parse_sdp(request.body)
+            negotiated = negotiate(offer)
+        except (ParseError, sdp.NoAcceptableMedia) as error:
+            warning = [("Warning", f'304 vpbx "{error}"')]
+            self.endpoint.respond(key, make_response(request, 488, headers=warning))
+            return False
+        session = await self.media.open(f"{self.id}-pickup", negotiated)
+        if self.state is not CallState.RINGING or ringing.final is not None:
+            session.close()
+            self.endpoint.respond(key, make_response(request, 481, "Call no longer ringing"))
+            return False
+        tag = new_tag()
+        headers = [("Contact", self.me.uri(peer.transport)), ("Content-Type", "application/sdp")]
+        body = self.media.answer(offer, session)
+        ok = make_response(request, 200, to_tag=tag, headers=headers, body=body)
+        dialog = Dialog.as_uas(request, tag)
+        dialog.confirm()
+        uri = request.uri if isinstance(request.uri, SipUri) else ringing.target.uri
+        target = Target(uri, peer, "", "pickup", employee_id=employee_id)
+        leg = OutLeg(target, request, peer, 0.0, key=key, dialog=dialog, final=200)
+        leg.session = session
+        leg.picked_from = ringing
+        self.legs.append(leg)
+        self.endpoint.respond(key, ok)
+        log.info("picked up", extra={"call": self.id, "from": ringing.target.label})
+        self._won(leg)
+        return True
+
     def _ring_one(
         self,
         target: Target,
         ring_timeout: float,
         session: RtpSession,
         role: LegRole = LegRole.CALLEE,
-    ) -> None:
+    ) -> OutLeg:
         transport = target.peer.transport
         caller = target.caller_id or self.caller or "anonymous"
         headers = [
@@ -324,6 +432,7 @@ class B2BCall:
         self._send_leg_invite(leg)
         leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
         log.info("ringing", extra={"call": self.id, "target": target.label, "uri": str(target.uri)})
+        return leg
 
     def _send_leg_invite(self, leg: OutLeg) -> None:
         def on_response(response: Response) -> None:
@@ -366,7 +475,12 @@ class B2BCall:
             self._on_trainer_response(leg, response)
             return
         if status < 200:
-            if status > 100 and self.state is CallState.RINGING and not self.caller_up:
+            if (
+                status > 100
+                and self.state is CallState.RINGING
+                and not self.caller_up
+                and not self.early
+            ):
                 # The caller's phone plays its own ringback on 180 (early media comes with
                 # ringback files and the engine).
                 extra = [("Contact", self.me.uri(self.peer.transport))]
@@ -397,15 +511,18 @@ class B2BCall:
             self._on_leg_final(leg, 488)
             return
         assert leg.session is not None
-        assert self.session is not None
-        assert self.offer is not None
         leg.session.update_remote(
             negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
         )
         leg.final = response.status
         leg.dialog = dialog
+        self._won(leg)
+
+    def _won(self, leg: OutLeg) -> None:
+        """`leg` took the call: the others stop ringing, the call logic (or a bridge) follows."""
         self.winner = leg
         self.state = CallState.ANSWERED
+        self.answered_at = dt.datetime.now(dt.UTC)
         self._stop_timer(leg)
         for other in self.legs:
             if other is not leg and other.final is None and other.key is not None:
@@ -426,16 +543,16 @@ class B2BCall:
             return
         leg.final = status
         self._stop_timer(leg)
+        if self.controller is not None:
+            if leg.session is not None:
+                leg.session.close()
+                leg.session = None
+            if self.state is CallState.RINGING:
+                self.controller.leg_failed(self, leg, status)
+            return
         if self.state is CallState.RINGING and all(other.final is not None for other in self.legs):
             finals = [other.final for other in self.legs if other.final is not None]
-            if self.controller is not None:
-                for other in self.legs:
-                    if other.session is not None:
-                        other.session.close()
-                self.legs.clear()
-                self.controller.dial_failed(self, finals)
-            else:
-                self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
+            self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
 
     def _stop_timer(self, leg: OutLeg) -> None:
         if leg.timer is not None:
@@ -592,10 +709,10 @@ class B2BCall:
             self._acked.set()
             if self.dialog is not None:
                 self.dialog.terminate()
-            self.hangup_all()
+            self.hangup_all()  # tells the controller
         else:
             self.release_winner()
-        controller.hung_up(self, role)
+            controller.hung_up(self, role)
 
     def release_winner(self) -> None:
         """Drop the connected phone's leg (the caller stays with the call logic)."""
@@ -637,6 +754,8 @@ class B2BCall:
         self._hang_up_trainer()
         self._close_media()
         self.on_end(self)
+        if self.controller is not None:
+            self.controller.hung_up(self, LegRole.CALLER)
 
     def _hang_up_trainer(self) -> None:
         for leg in self.trainer_legs:

@@ -164,6 +164,15 @@ class Directory:
             rows = {r["id"]: dict(r) for r in (await conn.execute(query)).mappings().all()}
         return [rows[i] for i in ids if i in rows]
 
+    async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
+        """The employee one of whose phones is this SIP line (the caller of an internal call)."""
+        query = sa.select(t.employees).where(t.employees.c.account_id == account_id)
+        async with self.engine.connect() as conn:
+            for row in (await conn.execute(query)).mappings():
+                if any(p.get("sip_line_id") == line_id for p in row["phones"]):
+                    return dict(row)
+        return None
+
     async def group_members(self, account_id: int, group_id: int) -> list[int]:
         query = (
             sa.select(t.group_members.c.employee_id)

@@ -64,8 +64,11 @@ class Pbx:
         self.me = me
         self.calls: dict[TransactionKey, B2BCall] = {}
         #: the call logic of calls to virtual numbers (the scenario engine's runner); None
-        #: rings the first Forward of the number's first rule (until the engine drives calls)
+        #: rings the first Forward of the number's first rule (tests of the switch alone)
         self.controllers: ControllerFactory | None = None
+        #: told of every call that ended without call logic (internal and outgoing calls),
+        #: for the calls report
+        self.plain_call_ended: Callable[[B2BCall], None] | None = None
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -160,10 +163,17 @@ class Pbx:
             if refusal is not None:
                 self.endpoint.respond(key, refusal)
             return
+        if len(called) > 2 and called.startswith("88"):
+            await self._pick_up(line.account_id, line.line_id, request, peer, key, called[2:])
+            return
+        me = await self.directory.employee_of_line(line.account_id, line.line_id)
+        caller_employee = int(me["id"]) if me is not None else None
         employees = await self.directory.employees_by_extension(line.account_id, called)
         if employees:
             targets = await self._targets(_sip_phones(employees))
-            await self._start_call(line.account_id, request, peer, key, targets)
+            await self._start_call(
+                line.account_id, request, peer, key, targets, "internal", called, caller_employee
+            )
             return
         if not (called.isdigit() and 10 <= len(called) <= 15):
             self.endpoint.respond(key, make_response(request, 404))
@@ -201,7 +211,37 @@ class Pbx:
             caller_id=caller_id,
             credentials=(trunk.username, trunk.password) if trunk.username else None,
         )
-        await self._start_call(line.account_id, request, peer, key, [(target, 120.0)])
+        await self._start_call(
+            line.account_id,
+            request,
+            peer,
+            key,
+            [(target, 120.0)],
+            "outgoing",
+            called,
+            caller_employee,
+        )
+
+    async def _pick_up(
+        self,
+        account_id: int,
+        line_id: int,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        extension: str,
+    ) -> None:
+        """EMP-5: 88 + extension answers a call ringing that extension (employee or group)."""
+        employees = await self.directory.employees_by_extension(account_id, extension)
+        wanted = {int(e["id"]) for e in employees}
+        picker = await self.directory.employee_of_line(account_id, line_id)
+        for call in list(self.calls.values()):
+            ringing = call.ringing_leg_of(wanted) if call.account_id == account_id else None
+            if ringing is not None and picker is not None:
+                log.info("pickup", extra={"call": call.id, "extension": extension})
+                await call.pick_up(request, peer, key, ringing, int(picker["id"]))
+                return
+        self.endpoint.respond(key, make_response(request, 481, "Nothing ringing to pick up"))
 
     async def _new_call(
         self, account_id: int, request: Request, peer: Peer, key: TransactionKey
@@ -228,9 +268,15 @@ class Pbx:
         peer: Peer,
         key: TransactionKey,
         targets: list[tuple[Target, float]],
+        direction: str = "incoming",
+        called: str = "",
+        caller_employee: int | None = None,
     ) -> None:
         call = await self._new_call(account_id, request, peer, key)
         if call is not None:
+            call.direction = direction
+            call.called = called
+            call.caller_employee_id = caller_employee
             await call.ring(targets)
 
     async def _start_controlled_call(
@@ -243,6 +289,7 @@ class Pbx:
     ) -> None:
         call = await self._new_call(number.account_id, request, peer, key)
         if call is not None:
+            call.called = number.number
             call.controller = await factory(call, number)
 
     async def phone_targets(
@@ -316,6 +363,8 @@ class Pbx:
             await call.call_trainer(targets)
 
     def _ended(self, call: B2BCall) -> None:
+        if call.key in self.calls and call.controller is None and self.plain_call_ended:
+            self.plain_call_ended(call)
         self.calls.pop(call.key, None)
         for dialog_id in [d for d, (c, _) in self.by_dialog.items() if c is call]:
             del self.by_dialog[dialog_id]
