@@ -59,7 +59,22 @@ class Digits:
     volume: int = 10
 
 
-Segment = Tone | Silence | Digits
+@dataclass(frozen=True)
+class Samples:
+    """Recorded audio (8 kHz int16), e.g. a spoken prompt."""
+
+    pcm: npt.NDArray[np.int16]
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / RATE
+
+
+Segment = Tone | Silence | Digits | Samples
+
+
+def samples(pcm: npt.NDArray[np.int16]) -> Samples:
+    return Samples(pcm.astype(np.int16))
 
 
 def tone(frequency: float, seconds: float, amplitude: float = 8000.0) -> Tone:
@@ -131,6 +146,8 @@ def rtp_packets(
             audio(wave.astype(np.int16))
         elif isinstance(segment, Silence):
             audio(np.zeros(round(RATE * segment.seconds), dtype=np.int16))
+        elif isinstance(segment, Samples):
+            audio(segment.pcm)
         else:
             held = max(1, round(segment.seconds / PTIME))  # packets while the key is down
             volume = segment.volume & 0x3F

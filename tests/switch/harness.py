@@ -8,7 +8,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,20 @@ from vpbx.storage.migrate import upgrade
 
 TRUNK_IP = "127.0.0.2"  # SIPp as the provider sends from here; phones use 127.0.0.1
 NUMBER = "74951112233"
+
+
+@dataclass
+class Setup:
+    """What `configure` made, for a test's own additions (`customize`)."""
+
+    account_id: int
+    staff: list[dict[str, Any]]
+    group_id: int
+    scenario_id: int
+    number_id: int
+
+
+Customize = Callable[[EntityService, Setup], Awaitable[None]]
 
 
 @dataclass
@@ -111,6 +125,7 @@ async def configure(
     trunk: dict[str, Any],
     in_only: set[int],
     trainer: tuple[int, int] | None = None,
+    customize: Customize | None = None,
 ) -> tuple[int, list[Line]]:
     """An account with a trunk, `employees` employees with SIP lines in one group, a scenario
     forwarding to the group and the virtual number ruled to it."""
@@ -169,6 +184,15 @@ async def configure(
                     employee["phones"][0]["sip_line_id"],
                     {"mode": mode, "caller_id_number_id": number.model_dump()["id"]},
                 )
+            if customize is not None:
+                setup = Setup(
+                    account_id,
+                    staff,
+                    group.model_dump()["id"],
+                    scenario.model_dump()["id"],
+                    number.model_dump()["id"],
+                )
+                await customize(svc, setup)
             lines = []
             for employee in staff:
                 line_id = employee["phones"][0]["sip_line_id"]
@@ -190,14 +214,19 @@ def running_pbx(
     trunk: dict[str, Any] | None = None,
     in_only: set[int] | None = None,
     trainer: tuple[int, int] | None = None,
+    customize: Customize | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Iterator[RunningPbx]:
+    """`customize` changes the configuration before the PBX starts; `settings` adds VPBX_*
+    settings (e.g. SMTP)."""
     url = f"sqlite:///{tmp_path / 'vpbx.db'}"
     upgrade(url)
     account_id, lines = asyncio.run(
-        configure(url, employees, trunk or {}, in_only or set(), trainer)
+        configure(url, employees, trunk or {}, in_only or set(), trainer, customize)
     )
     sip_port, http_port = free_port(), free_port()
-    settings = Settings(
+    config = Settings(
+        **(settings or {}),
         data_dir=tmp_path,
         database_url=url,
         sip_host="127.0.0.1",
@@ -209,7 +238,7 @@ def running_pbx(
     running = RunningPbx(sip_port, http_port, url, account_id, lines)
     loop = asyncio.new_event_loop()
     running.loop = loop
-    application = build(settings)
+    application = build(config)
     running.application = application
     stop = asyncio.Event()
     server = loop.create_task(serve(application, stop))
