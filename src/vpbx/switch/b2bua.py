@@ -280,8 +280,10 @@ class B2BCall:
         return self.session.play(prompts, loop=loop)
 
     def stop_playback(self) -> None:
-        if self.session is not None and self.bridge is None and self.conference is None:
-            self.session.set_source(None)
+        session = self.session
+        idle = self.bridge is None and self.conference is None
+        if session is not None and not session.closed and idle:
+            session.set_source(None)
 
     def record(self, path: Path, *, both: bool = False) -> Recorder:
         """Record what the caller says (voicemail, a prompt recorded by phone), or the whole

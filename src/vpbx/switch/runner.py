@@ -442,7 +442,8 @@ class LiveCall:
         self.call.stop_playback()
 
     def _start_player(self, prompts: list[Pcm], *, loop: bool, notify: bool) -> None:
-        if self.call.state is CallState.ENDED or self.call.session is None:
+        session = self.call.session
+        if self.call.state is CallState.ENDED or session is None or session.closed:
             return
         if not prompts:
             if notify:
@@ -650,9 +651,10 @@ class LiveCall:
                     self.call.early_media()
                 self._start_player(prompts, loop=True, notify=False)
                 return
-        if self.call.caller_up and self.call.session is not None:
+        session = self.call.session
+        if self.call.caller_up and session is not None and not session.closed:
             self._stop_playback()
-            self.call.session.set_source(ToneSource(RINGBACK_RU))
+            session.set_source(ToneSource(RINGBACK_RU))
 
     async def _hold_music(self, queued: dist.Queued) -> None:
         """QUE-4/5: the queue message (and the estimated wait), then the operation's files, again
