@@ -1,6 +1,7 @@
 """Trunks against SIPp as the provider: registration with a 401 challenge, and a call from a
 baresip phone out through the trunk, answering the provider's 407 with the trunk credentials and
-showing the line's caller ID; an incoming-only line is refused."""
+showing the line's caller ID, both sides hearing each other and the call in the report as
+outgoing; an incoming-only line is refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import re
 import time
 from pathlib import Path
 
+import httpx
+import soundfile
+
+from tests.peers.ports import free_range
+from tests.peers.rtp_capture import RtpCapture
+from tests.peers.rtp_pcap import tone, write_rtp_pcap
 from tests.peers.sipp import start_sipp
 from tests.switch.harness import NUMBER, TRUNK_IP, line_phone, running_pbx
+from vpbx.media.tones import dominant_frequency
 
 TRUNK = {"username": "vpbx-trunk", "password": "trunk-secret"}
 OUTSIDE = "74997654321"
@@ -39,7 +47,18 @@ def test_vpbx_registers_to_the_provider_answering_its_challenge(tmp_path: Path) 
 def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
     tmp_path: Path, tone_wav: Path
 ) -> None:
-    provider = start_sipp("provider_invite.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40)
+    workdir = tmp_path / "provider"
+    workdir.mkdir()
+    write_rtp_pcap(workdir / "provider.pcap", [tone(450, 6.0)])
+    media_port = free_range(3)  # SIPp binds the audio port and the video port (+2)
+    capture = RtpCapture(workdir / "heard.pcap", media_port, host=TRUNK_IP).start()
+    provider = start_sipp(
+        "provider_invite_media.xml",
+        workdir,
+        ip=TRUNK_IP,
+        extra=["-mi", TRUNK_IP, "-mp", str(media_port)],
+        timeout=40,
+    )
     with running_pbx(
         tmp_path, employees=2, trunk={**TRUNK, "port": provider.port}, in_only={1}
     ) as pbx:
@@ -48,12 +67,13 @@ def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
             pbx.wait_registered(0)
             device.command("dial", f"sip:{OUTSIDE}@127.0.0.1:{pbx.sip_port}")
             device.wait_event("CALL_ESTABLISHED", timeout=20)
-            time.sleep(1)
+            time.sleep(4)
             device.command("hangup")
             device.wait_event("CALL_CLOSED")
         finally:
             device.stop()
         result = provider.finish(timeout=30)
+        capture.stop()
         assert result.returncode == 0, result.stdout[-2000:] + result.errors()
         messages = result.messages()
         invites = re.findall(r"INVITE sip:\S+ SIP/2\.0.*?\r?\n\r?\n", messages, re.S)
@@ -67,6 +87,30 @@ def test_outgoing_call_through_the_trunk_with_credentials_and_caller_id(
         ha2 = md5(f"INVITE:{params['uri']}")
         assert params["username"] == TRUNK["username"]
         assert params["response"] == md5(f"{ha1}:{params['nonce']}:{ha2}")
+        # Both sides heard each other: the phone says 800 Hz, the provider 450 Hz.
+        provider_heard = capture.received().samples
+        assert len(provider_heard) > 2 * 8000
+        assert abs(dominant_frequency(provider_heard[-2 * 8000 :]) - 800) < 15
+        (recording,) = sorted(device.recordings.glob("dump-*-dec.wav"))
+        phone_heard, _ = soundfile.read(recording, dtype="int16")
+        assert abs(dominant_frequency(phone_heard[8000 : 3 * 8000]) - 450) < 15
+        # The calls report lists it as the employee's outgoing call.
+        deadline = time.monotonic() + 10
+        while True:
+            rows = httpx.get(
+                f"http://127.0.0.1:{pbx.http_port}/api/v1/calls",
+                headers={"Authorization": f"Bearer {pbx.admin_token()}"},
+                timeout=10,
+            ).json()["items"]
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        (row,) = rows
+        assert row["direction"] == "outgoing"
+        assert row["status"] == "answered"
+        assert row["called"] == OUTSIDE
+        assert row["employee_id"] == pbx.lines[0].employee_id
+        assert row["talk_seconds"] >= 3
 
 
 def test_an_incoming_only_line_cannot_call_out(tmp_path: Path, tone_wav: Path) -> None:
