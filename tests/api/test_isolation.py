@@ -237,6 +237,12 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
             if response.status_code != 200 or b.mark not in response.text:
                 problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
             responses = [response]
+        elif rel == "/calls/export.csv":
+            # B's own call is exported (its contact name carries B's mark), none of A's.
+            response = api.get(rel, b.token)
+            if response.status_code != 200 or b.mark not in response.text:
+                problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
+            responses = [response]
         elif rel == "/health":
             responses = [api.get(rel)]
         else:

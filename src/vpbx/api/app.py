@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx import __version__
 from vpbx.api import errors
+from vpbx.api.changes import ConfigChanged, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
+from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
@@ -25,6 +27,7 @@ from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.service import Clock
 from vpbx.storage import tables as t
+from vpbx.storage.db import utc_aware
 
 PREFIX = "/api/v1"
 
@@ -68,10 +71,13 @@ def _account_routes(clock: Clock) -> APIRouter:
         return await accounts.get_account(conn, who.account_id)
 
     @router.put("/account", response_model=AccountOut, summary="Replace the own account settings")
-    async def put_own_account(body: Account, conn: Conn, who: CurrentActor) -> dict[str, Any]:
+    async def put_own_account(
+        body: Account, conn: Conn, who: CurrentActor, changed: ConfigChanged
+    ) -> dict[str, Any]:
         if who.account_id is None or who.role not in (Role.ADMIN, Role.OPERATOR):
             raise Forbidden("only an admin changes account settings")
         await accounts.replace_account(conn, who.account_id, body, clock())
+        changed(who.account_id)
         return await accounts.get_account(conn, who.account_id)
 
     @router.get("/accounts", response_model=list[AccountOut], summary="All accounts (operator)")
@@ -89,26 +95,40 @@ def _account_routes(clock: Clock) -> APIRouter:
     @router.delete(
         "/accounts/{account_id}", status_code=204, summary="Delete an account (operator)"
     )
-    async def delete_account(account_id: EntityId, conn: Conn, who: CurrentActor) -> Response:
+    async def delete_account(
+        account_id: EntityId, conn: Conn, who: CurrentActor, changed: ConfigChanged
+    ) -> Response:
         await accounts.delete_account(conn, who, account_id)
+        changed(account_id)
         return Response(status_code=204)
 
     @router.get("/calls/{call_id}/details", response_model=list[CallStep], tags=["calls"])
     async def call_details(call_id: EntityId, svc: Service, conn: Conn) -> list[dict[str, Any]]:
-        """CDR-2: every step of the call with the engine's reasons."""
+        """CDR-2: every step of the call with the engine's reasons, in order (times in UTC)."""
         await svc.get("calls", call_id)
         query = (
             sa.select(t.call_steps)
             .where(t.call_steps.c.call_id == call_id)
-            .order_by(t.call_steps.c.seq)
+            .order_by(t.call_steps.c.seq, t.call_steps.c.id)
         )
         rows = (await conn.execute(query)).mappings().all()
-        return [{name: row[name] for name in CallStep.model_fields} for row in rows]
+        return [
+            {name: row[name] for name in CallStep.model_fields} | {"at": utc_aware(row["at"])}
+            for row in rows
+        ]
 
     return router
 
 
-def create_api(engine: AsyncEngine, clock: Clock, files_dir: Path | None = None) -> FastAPI:
+def create_api(
+    engine: AsyncEngine,
+    clock: Clock,
+    files_dir: Path | None = None,
+    on_change: OnChange | None = None,
+) -> FastAPI:
+    """The API app. `on_change(account_id)` is called after every committed write that changes
+    an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
+    """
     app = FastAPI(
         title="vpbx API",
         version=__version__,
@@ -119,6 +139,7 @@ def create_api(engine: AsyncEngine, clock: Clock, files_dir: Path | None = None)
     )
     app.state.engine = engine
     app.state.clock = clock
+    app.state.on_change = on_change
     errors.install(app)
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
@@ -132,7 +153,13 @@ def create_api(engine: AsyncEngine, clock: Clock, files_dir: Path | None = None)
     content_dir = files_dir if files_dir is not None else Path("var/files").resolve()
     app.include_router(file_content_router(content_dir, clock), prefix=PREFIX)
     app.include_router(simulate_router(clock), prefix=PREFIX)
+    # Before the generic routers: their lists are replaced, and /calls/export.csv must not be
+    # taken for /calls/{entity_id}.
+    app.include_router(calls_report_router(), prefix=PREFIX)
+    app.include_router(files_list_router(), prefix=PREFIX)
+    dedicated_lists = {"calls", "files"}
     for res in CATALOG:
         after_save = scenario_saved() if res.name == "scenarios" else None
-        app.include_router(resource_router(res, after_save), prefix=PREFIX)
+        router = resource_router(res, after_save, list_route=res.name not in dedicated_lists)
+        app.include_router(router, prefix=PREFIX)
     return app

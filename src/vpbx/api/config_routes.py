@@ -7,6 +7,7 @@ from typing import Annotated
 import yaml
 from fastapi import APIRouter, Body, Response
 
+from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Service
 from vpbx.domain.actor import Role
@@ -36,7 +37,9 @@ def config_router(clock: Clock) -> APIRouter:
         return Response(dump_yaml(await export_account(svc)), media_type=YAML)
 
     @router.put("", status_code=204)
-    async def import_config(svc: Service, body: Annotated[str, Body(media_type=YAML)]) -> Response:
+    async def import_config(
+        svc: Service, changed: ConfigChanged, body: Annotated[str, Body(media_type=YAML)]
+    ) -> Response:
         """Replace the account configuration with a YAML document (all or nothing)."""
         _admin(svc)
         try:
@@ -46,6 +49,7 @@ def config_router(clock: Clock) -> APIRouter:
         if not isinstance(document, dict):
             raise ValidationFailed.one("(body)", "the document must be a YAML mapping")
         await import_account(svc, document)
+        changed(svc.account_id)
         return Response(status_code=204)
 
     return router

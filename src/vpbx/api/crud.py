@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, create_model
 
+from vpbx.api.changes import ConfigChanged
 from vpbx.api.deps import MAX_ID, EntityId, Service
 from vpbx.api.errors import ErrorBody
 from vpbx.domain.catalog import Resource
@@ -35,9 +36,19 @@ AfterSave = Callable[[EntityService, BaseModel], Awaitable[dict[str, Any]]]
 
 
 def resource_router(
-    res: Resource, after_save: tuple[type[BaseModel], AfterSave] | None = None
+    res: Resource,
+    after_save: tuple[type[BaseModel], AfterSave] | None = None,
+    *,
+    list_route: bool = True,
 ) -> APIRouter:
-    """`after_save` = (the response model of a save, the function that builds its body)."""
+    """`after_save` = (the response model of a save, the function that builds its body).
+
+    `list_route=False` leaves `GET /{resource}` to a dedicated router (the calls report, the
+    file base tabs), which must then be included before this one.
+
+    Writes of a resource that belongs to the account configuration (`res.exported`) tell the
+    switch through `ConfigChanged`; history and work items (calls, leads, tasks) do not.
+    """
     router = APIRouter(prefix=f"/{res.name}", tags=[res.name], responses=ERRORS)
     doc_model: Any = res.doc
     out_model: Any = res.out
@@ -46,35 +57,45 @@ def resource_router(
     async def answer(svc: EntityService, saved: BaseModel) -> Any:
         return saved if after_save is None else await after_save[1](svc, saved)
 
-    @router.get(
-        "",
-        response_model=page_model(res),
-        summary=f"List {res.name}",
-        description="Paged; any scalar field is a filter (`?field=value`); `sort=field,-other`.",
-    )
-    async def list_items(
-        request: Request,
-        svc: Service,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-        sort: str | None = None,
-    ) -> dict[str, Any]:
-        filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
-        page = await svc.page(res.name, filters, sort, limit, offset)
-        return {
-            "items": page.items,
-            "total": page.total,
-            "limit": page.limit,
-            "offset": page.offset,
-        }
+    def config_written(svc: EntityService, changed: Callable[[int], None]) -> None:
+        if res.exported:
+            changed(svc.account_id)
+
+    if list_route:
+
+        @router.get(
+            "",
+            response_model=page_model(res),
+            summary=f"List {res.name}",
+            description="Paged; any scalar field is a filter (`?field=value`); "
+            "`sort=field,-other`.",
+        )
+        async def list_items(
+            request: Request,
+            svc: Service,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+            offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+            sort: str | None = None,
+        ) -> dict[str, Any]:
+            filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+            page = await svc.page(res.name, filters, sort, limit, offset)
+            return {
+                "items": page.items,
+                "total": page.total,
+                "limit": page.limit,
+                "offset": page.offset,
+            }
 
     @router.get("/{entity_id}", response_model=out_model, summary=f"Get one of {res.name}")
     async def get_item(entity_id: EntityId, svc: Service) -> BaseModel:
         return await svc.get(res.name, entity_id)
 
     @router.delete("/{entity_id}", status_code=204, summary=f"Delete one of {res.name}")
-    async def delete_item(entity_id: EntityId, svc: Service, confirm: bool = False) -> Response:
+    async def delete_item(
+        entity_id: EntityId, svc: Service, changed: ConfigChanged, confirm: bool = False
+    ) -> Response:
         await svc.delete(res.name, entity_id, confirm=confirm)
+        config_written(svc, changed)
         return Response(status_code=204)
 
     if not res.api_writable:
@@ -83,23 +104,37 @@ def resource_router(
     @router.post(
         "", response_model=saved_model, status_code=201, summary=f"Create one of {res.name}"
     )
-    async def create_item(body: Annotated[doc_model, Body()], svc: Service) -> Any:
+    async def create_item(
+        body: Annotated[doc_model, Body()], svc: Service, changed: ConfigChanged
+    ) -> Any:
         data = body.model_dump(mode="json", exclude_unset=True)
-        return await answer(svc, await svc.create(res.name, data))
+        saved = await svc.create(res.name, data)
+        config_written(svc, changed)
+        return await answer(svc, saved)
 
     @router.put("/{entity_id}", response_model=saved_model, summary=f"Replace one of {res.name}")
     async def replace_item(
-        entity_id: EntityId, body: Annotated[doc_model, Body()], svc: Service
+        entity_id: EntityId,
+        body: Annotated[doc_model, Body()],
+        svc: Service,
+        changed: ConfigChanged,
     ) -> Any:
         data = body.model_dump(mode="json", exclude_unset=True)
-        return await answer(svc, await svc.replace(res.name, entity_id, data))
+        saved = await svc.replace(res.name, entity_id, data)
+        config_written(svc, changed)
+        return await answer(svc, saved)
 
     @router.patch(
         "/{entity_id}", response_model=saved_model, summary=f"Update fields of one of {res.name}"
     )
     async def update_item(
-        entity_id: EntityId, body: Annotated[dict[str, Any], Body()], svc: Service
+        entity_id: EntityId,
+        body: Annotated[dict[str, Any], Body()],
+        svc: Service,
+        changed: ConfigChanged,
     ) -> Any:
-        return await answer(svc, await svc.update(res.name, entity_id, body))
+        saved = await svc.update(res.name, entity_id, body)
+        config_written(svc, changed)
+        return await answer(svc, saved)
 
     return router

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
+from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.errors import DomainError, ValidationFailed
@@ -49,7 +50,7 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
 
     @router.put("/files/{entity_id}/content", status_code=200)
     async def upload(
-        entity_id: EntityId, request: Request, svc: Service, conn: Conn
+        entity_id: EntityId, request: Request, svc: Service, conn: Conn, changed: ConfigChanged
     ) -> dict[str, object]:
         """Upload the audio of a sound file (WAV, MP3, OGG, FLAC; ≤ 50 MB, ≤ 1 hour)."""
         svc.require_write("files")
@@ -92,6 +93,7 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
                 updated_at=clock(),
             )
         )
+        changed(svc.account_id)
         return (await svc.get("files", entity_id)).model_dump(mode="json")
 
     @router.get("/files/{entity_id}/content", response_class=FileResponse)

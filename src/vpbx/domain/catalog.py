@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,8 @@ CATALOG: tuple[Resource, ...] = (
             "called": (str | None, None),
             "employee_id": (int | None, None),
             "number_id": (int | None, None),
+            # FILE-1: the date a recording or voicemail was made (an upload's creation)
+            "created_at": (dt.datetime | None, None),
         },
     ),
     Resource("contact-groups", "Адресная книга: группы", ab.ContactGroup, t.contact_groups),

@@ -1,0 +1,293 @@
+"""How the switch stores a finished call (CDR-1) and its details (CDR-2), and what it adds later.
+
+`write_call` inserts the `calls` row, its steps in order and links the recordings to it, in the
+caller's transaction. Times are stored in UTC (SQLite keeps no offset, so everything written is
+normalised; naive times are refused as our own misuse). Values the columns cannot hold are made
+to fit rather than losing the record of a call: over-long texts are cut, NUL characters
+(PostgreSQL text cannot hold them) are replaced, a step's data is made JSON-safe with `str()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.entities.misc import CallDirection, CallStatus
+from vpbx.domain.errors import NotFound
+from vpbx.scenario.snapshot import digits_of
+from vpbx.storage import tables as t
+
+__all__ = [
+    "CallRecord",
+    "StepRecord",
+    "add_step",
+    "contact_name_of",
+    "json_safe",
+    "set_rating",
+    "write_call",
+]
+
+log = logging.getLogger("vpbx.services.call_log")
+
+#: the switch's "voicemail" outcome is a missed call in the report (the message is in the files)
+_STATUS_ALIASES = {"voicemail": CallStatus.MISSED}
+#: the column limits of `Call` and `CallStep` (the documents' max_length)
+_LIMITS = {
+    "caller": 100,
+    "called": 100,
+    "session_type": 100,
+    "contact_name": 400,
+    "leg": 100,
+    "kind": 64,
+    "text": 2000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One line of the call details: what the engine did or saw, when, and on which leg."""
+
+    at: dt.datetime  # aware
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    leg: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A finished call as the switch reports it."""
+
+    account_id: int
+    started_at: dt.datetime
+    direction: str  # "incoming" | "outgoing" | "internal"
+    status: str  # "answered" | "missed" | "blocked" | "failed"; "voicemail" is stored as missed
+    caller: str
+    called: str
+    answered_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    session_type: str = ""
+    number_id: int | None = None
+    scenario_id: int | None = None
+    employee_id: int | None = None
+    wait_seconds: float = 0.0
+    talk_seconds: float = 0.0
+    rating: int | None = None
+    recording_file_ids: tuple[int, ...] = ()
+    steps: tuple[StepRecord, ...] = ()
+
+
+def _utc(value: dt.datetime, what: str) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime (got naive {value.isoformat()})")
+    return value.astimezone(dt.UTC)
+
+
+def _utc_or_none(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    return None if value is None else _utc(value, what)
+
+
+def _text(value: str, name: str) -> str:
+    return value.replace("\x00", "\ufffd")[: _LIMITS[name]]
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as JSON both backends store: non-JSON values become `str()`, keys strings.
+
+    Enums become their value, dates ISO 8601, tuples and sets lists, NaN and infinities strings;
+    NUL characters are replaced (PostgreSQL cannot hold them in text).
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {json_safe(str(k)): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [json_safe(v) for v in items]
+    return json_safe(str(value))
+
+
+def _status(value: str) -> CallStatus:
+    if value in _STATUS_ALIASES:
+        return _STATUS_ALIASES[value]
+    try:
+        return CallStatus(value)
+    except ValueError:
+        allowed = ", ".join([*(s.value for s in CallStatus), *_STATUS_ALIASES])
+        raise ValueError(f"unknown call status {value!r}; expected one of {allowed}") from None
+
+
+def _step_row(call_id: int, seq: int, step: StepRecord) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "seq": seq,
+        "at": _utc(step.at, f"step {seq} at"),
+        "leg": _text(step.leg, "leg"),
+        "kind": _text(step.kind, "kind"),
+        "text": _text(step.text, "text"),
+        "data": json_safe(step.data),
+    }
+
+
+async def contact_name_of(conn: AsyncConnection, account_id: int, caller: str) -> str:
+    """The full name («Фамилия Имя») of the account's contact with this phone; "" if none.
+
+    Numbers compare as everywhere (`digits_of`: digits only, 8XXXXXXXXXX = 7XXXXXXXXXX); with
+    several such contacts the oldest wins.
+    """
+    wanted = digits_of(caller)
+    if not wanted:
+        return ""
+    # Stored phones are digits only; the last ten digits narrow the search in SQL on any
+    # backend (the JSON as text), the exact comparison is made here.
+    tail = wanted[-10:]
+    query = (
+        sa.select(t.contacts.c.last_name, t.contacts.c.first_name, t.contacts.c.phones)
+        .where(
+            t.contacts.c.account_id == account_id,
+            sa.cast(t.contacts.c.phones, sa.Text).contains(tail, autoescape=True),
+        )
+        .order_by(t.contacts.c.id)
+    )
+    for row in (await conn.execute(query)).all():
+        if any(digits_of(str(phone)) == wanted for phone in row.phones or ()):
+            return " ".join(p for p in (row.last_name, row.first_name) if p)
+    return ""
+
+
+async def _account_file_ids(
+    conn: AsyncConnection, account_id: int, file_ids: Iterable[int]
+) -> set[int]:
+    ids = set(file_ids)
+    if not ids:
+        return set()
+    query = sa.select(t.files.c.id).where(t.files.c.account_id == account_id, t.files.c.id.in_(ids))
+    return {int(i) for i in (await conn.execute(query)).scalars()}
+
+
+async def write_call(conn: AsyncConnection, record: CallRecord, now: dt.datetime) -> int:
+    """Store a finished call: the row, its steps (seq 1..n) and the link of its recordings.
+
+    The contact name is looked up in the account's address book. Recording ids that are not
+    files of the account are dropped (and logged): a call never points into another account.
+    Returns the id of the call.
+    """
+    now = _utc(now, "now")
+    own_files = await _account_file_ids(conn, record.account_id, record.recording_file_ids)
+    recordings = list(dict.fromkeys(i for i in record.recording_file_ids if i in own_files))
+    if len(recordings) != len(set(record.recording_file_ids)):
+        log.warning(
+            "recordings of another account or missing dropped from a call",
+            extra={
+                "account_id": record.account_id,
+                "dropped": sorted(set(record.recording_file_ids) - own_files),
+            },
+        )
+    if record.rating is not None and not 1 <= record.rating <= 5:
+        raise ValueError(f"rating must be 1..5, got {record.rating}")
+    values: dict[str, Any] = {
+        "account_id": record.account_id,
+        "started_at": _utc(record.started_at, "started_at"),
+        "answered_at": _utc_or_none(record.answered_at, "answered_at"),
+        "ended_at": _utc_or_none(record.ended_at, "ended_at"),
+        "direction": CallDirection(record.direction).value,
+        "session_type": _text(record.session_type, "session_type"),
+        "status": _status(record.status).value,
+        "caller": _text(record.caller, "caller"),
+        "called": _text(record.called, "called"),
+        "number_id": record.number_id,
+        "scenario_id": record.scenario_id,
+        "employee_id": record.employee_id,
+        "contact_name": _text(
+            await contact_name_of(conn, record.account_id, record.caller), "contact_name"
+        ),
+        "wait_seconds": float(record.wait_seconds),
+        "talk_seconds": float(record.talk_seconds),
+        "rating": record.rating,
+        "tag_ids": [],
+        "recording_file_ids": recordings,
+        "created_at": now,
+        "updated_at": now,
+    }
+    result = await conn.execute(sa.insert(t.calls).values(**values).returning(t.calls.c.id))
+    call_id = int(result.scalar_one())
+    if record.steps:
+        rows = [_step_row(call_id, seq, step) for seq, step in enumerate(record.steps, 1)]
+        await conn.execute(sa.insert(t.call_steps), rows)
+    if recordings:
+        await conn.execute(
+            sa.update(t.files)
+            .where(t.files.c.account_id == record.account_id, t.files.c.id.in_(recordings))
+            .values(call_id=call_id, updated_at=now)
+        )
+    log.info(
+        "call stored",
+        extra={
+            "account_id": record.account_id,
+            "call_id": call_id,
+            "status": values["status"],
+            "steps": len(record.steps),
+        },
+    )
+    return call_id
+
+
+async def _require_call(conn: AsyncConnection, account_id: int, call_id: int) -> None:
+    query = sa.select(t.calls.c.id).where(
+        t.calls.c.account_id == account_id, t.calls.c.id == call_id
+    )
+    if (await conn.execute(query)).first() is None:
+        raise NotFound("calls", call_id)
+
+
+async def add_step(conn: AsyncConnection, account_id: int, call_id: int, step: StepRecord) -> None:
+    """Append a step to the details of a stored call (e.g. the voicemail mail's outcome).
+
+    Raises NotFound when the call is not one of the account's.
+    """
+    await _require_call(conn, account_id, call_id)
+    last = (
+        await conn.execute(
+            sa.select(sa.func.max(t.call_steps.c.seq)).where(t.call_steps.c.call_id == call_id)
+        )
+    ).scalar_one()
+    await conn.execute(sa.insert(t.call_steps).values(**_step_row(call_id, (last or 0) + 1, step)))
+
+
+async def set_rating(
+    conn: AsyncConnection,
+    account_id: int,
+    call_id: int,
+    rating: int,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """RATE-1: the caller's key (1..5) on a stored call. Raises NotFound for another account's.
+
+    `now` (aware) becomes the row's `updated_at`; the current time when not given.
+    """
+    if isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise ValueError(f"rating must be 1..5, got {rating!r}")
+    await _require_call(conn, account_id, call_id)
+    stamp = dt.datetime.now(dt.UTC) if now is None else _utc(now, "now")
+    await conn.execute(
+        sa.update(t.calls)
+        .where(t.calls.c.account_id == account_id, t.calls.c.id == call_id)
+        .values(rating=rating, updated_at=stamp)
+    )

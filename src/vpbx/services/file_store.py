@@ -1,0 +1,134 @@
+"""Recordings and voicemail into the file base (FILE-1): the switch's WAV becomes a `files` row.
+
+The audio lands where an upload through the API would (`files_dir/<account>/<file id>/`, see
+`vpbx.api.file_content`), so `GET /api/v1/files/{id}/content` streams it. A recording is already in
+telephony format, so it is both the original and the converted file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import soundfile
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.entities.misc import FileKind
+from vpbx.domain.errors import NotFound
+from vpbx.storage import tables as t
+
+__all__ = ["save_recording"]
+
+log = logging.getLogger("vpbx.services.file_store")
+
+_NAME_LIMIT = 200
+_TEXT_LIMIT = 100
+
+
+def _check_wav(wav: Path) -> float:
+    """The duration of an 8 kHz mono 16-bit WAV; ValueError for anything else."""
+    info = soundfile.info(str(wav))
+    if (info.format, info.subtype, info.samplerate, info.channels) != ("WAV", "PCM_16", 8000, 1):
+        raise ValueError(
+            f"{wav}: expected an 8 kHz mono 16-bit WAV, got {info.format} {info.subtype} "
+            f"{info.samplerate} Hz, {info.channels} channel(s)"
+        )
+    return float(info.frames) / float(info.samplerate)
+
+
+def _move(source: Path, target: Path) -> tuple[Path, int]:
+    """Move `source` to `target` (across file systems too); the absolute target and its size."""
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)
+    return target, target.stat().st_size
+
+
+def _clip(value: str, limit: int) -> str:
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
+async def save_recording(
+    conn: AsyncConnection,
+    files_dir: Path,
+    account_id: int,
+    kind: FileKind,
+    wav: Path,
+    *,
+    name: str,
+    caller: str,
+    called: str,
+    employee_id: int | None,
+    number_id: int | None,
+    now: dt.datetime,
+    call_id: int | None = None,
+) -> int:
+    """Move `wav` into the file base of the account as a new file of `kind`; its id.
+
+    With `call_id` (a call of the account) the file is linked to the call; a RECORDING is also
+    appended to the call's `recording_file_ids` (the report's recording link). The move happens
+    inside the caller's transaction: when it fails, the exception rolls the row back with
+    the transaction; when the transaction is rolled back after a move, the moved file stays
+    behind unreferenced.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    stamp = now.astimezone(dt.UTC)
+    duration = await asyncio.to_thread(_check_wav, wav)
+    call_recordings: list[int] | None = None
+    if call_id is not None:
+        query = sa.select(t.calls.c.recording_file_ids).where(
+            t.calls.c.account_id == account_id, t.calls.c.id == call_id
+        )
+        row = (await conn.execute(query)).first()
+        if row is None:
+            raise NotFound("calls", call_id)
+        call_recordings = [int(i) for i in row.recording_file_ids or []]
+    values: dict[str, Any] = {
+        "account_id": account_id,
+        "name": _clip(name, _NAME_LIMIT) or kind.value,
+        "kind": kind.value,
+        "system_name": None,
+        "text": "",
+        "content_type": "audio/wav",
+        "size_bytes": 0,
+        "duration_seconds": duration,
+        "call_id": call_id,
+        "caller": _clip(caller, _TEXT_LIMIT),
+        "called": _clip(called, _TEXT_LIMIT),
+        "employee_id": employee_id,
+        "number_id": number_id,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    result = await conn.execute(sa.insert(t.files).values(**values).returning(t.files.c.id))
+    file_id = int(result.scalar_one())
+    target = files_dir / str(account_id) / str(file_id) / f"{kind.value}.wav"
+    target, size = await asyncio.to_thread(_move, wav, target)
+    await conn.execute(
+        sa.update(t.files)
+        .where(t.files.c.id == file_id)
+        .values(size_bytes=size, original_path=str(target), converted_path=str(target))
+    )
+    if call_id is not None and call_recordings is not None and kind is FileKind.RECORDING:
+        await conn.execute(
+            sa.update(t.calls)
+            .where(t.calls.c.account_id == account_id, t.calls.c.id == call_id)
+            .values(recording_file_ids=[*call_recordings, file_id], updated_at=stamp)
+        )
+    log.info(
+        "recording stored",
+        extra={
+            "account_id": account_id,
+            "file_id": file_id,
+            "kind": kind.value,
+            "call_id": call_id,
+            "seconds": round(duration, 3),
+        },
+    )
+    return file_id
