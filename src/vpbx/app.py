@@ -104,7 +104,8 @@ def build(settings: Settings) -> Application:
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
     pbx.controllers = runner
     pbx.plain_call_ended = _report_plain_call(store)
-    api = create_api(engine, utc_now, data / "files")
+    # a saved configuration change reaches the next call at once, not after the cache's TTL
+    api = create_api(engine, utc_now, data / "files", on_change=runner.snapshots.invalidate)
     return Application(settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer)
 
 

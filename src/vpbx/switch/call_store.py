@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,14 @@ log = logging.getLogger("vpbx.switch.calls")
 
 Clock = Callable[[], dt.datetime]
 BATCH = 200
+
+
+def raise_into(future: asyncio.Future[int]) -> None:
+    """Hand the exception being handled to whoever waits for the call's id (and log it)."""
+    error = sys.exc_info()[1]
+    log.exception("call not written")
+    if not future.done() and error is not None:
+        future.set_exception(error)
 
 
 class CallStore:
@@ -74,15 +83,28 @@ class CallStore:
         try:
             async with self.engine.begin() as conn:
                 ids = [await write_call(conn, record, self.clock()) for record, _ in batch]
-        except Exception as error:
-            log.exception("calls not written", extra={"calls": len(batch)})
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+        except Exception:
+            if len(batch) == 1:
+                raise_into(batch[0][1])
+                return
+            # one bad record must not lose the others: each on its own
+            log.warning("a batch of calls failed; writing them one by one")
+            for record, future in batch:
+                await self._write_one(record, future)
             return
         for (_, future), call_id in zip(batch, ids, strict=True):
             if not future.done():
                 future.set_result(call_id)
+
+    async def _write_one(self, record: CallRecord, future: asyncio.Future[int]) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                call_id = await write_call(conn, record, self.clock())
+        except Exception:
+            raise_into(future)
+            return
+        if not future.done():
+            future.set_result(call_id)
 
     async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None:
         async with self.engine.begin() as conn:

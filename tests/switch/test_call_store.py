@@ -1,0 +1,81 @@
+"""The switch's call store on both databases: a burst of ended calls is written in batches, and a
+record the writer refuses fails alone — the calls around it are still written."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.dbs import database_fixture
+from vpbx.domain.accounts import create_account
+from vpbx.domain.entities.misc import Account
+from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.storage import tables as t
+from vpbx.storage.db import make_async_engine
+from vpbx.switch.call_store import CallStore
+from vpbx.switch.runner import ring_result
+
+migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
+NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+
+
+def record(account_id: int, n: int, *, naive: bool = False) -> CallRecord:
+    started = NOW.replace(tzinfo=None) if naive else NOW + dt.timedelta(seconds=n)
+    return CallRecord(
+        account_id=account_id,
+        started_at=started,
+        direction="incoming",
+        status="missed",
+        caller=f"7916000{n:04d}",
+        called="74951112233",
+        steps=(StepRecord(NOW, "arrived", f"звонок {n}"),),
+    )
+
+
+async def test_a_burst_is_written_and_a_refused_record_fails_alone(
+    migrated_db_url: str, tmp_path: Path
+) -> None:
+    engine = make_async_engine(migrated_db_url)
+    try:
+        async with engine.begin() as conn:
+            account_id = await create_account(conn, Account(name="A"), NOW)
+        store = CallStore(engine, tmp_path / "files", lambda: NOW)
+        store.start()
+        good = [store.save(record(account_id, n)) for n in range(50)]
+        bad = store.save(record(account_id, 99, naive=True))  # naive time: refused
+        results = await asyncio.gather(*good, bad, return_exceptions=True)
+        await store.stop()
+        ids, refused = results[:-1], results[-1]
+        assert isinstance(refused, Exception)
+        assert all(isinstance(i, int) for i in ids)
+        assert len(set(ids)) == 50
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.calls.c.caller))).scalars().all()
+            steps = await conn.execute(sa.select(sa.func.count()).select_from(t.call_steps))
+            assert steps.scalar_one() == 50
+        assert sorted(rows) == sorted(f"7916000{n:04d}" for n in range(50))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("status", "result"),
+    [
+        (486, "busy"),
+        (600, "busy"),
+        (603, "rejected"),
+        (480, "no_answer"),
+        (408, "no_answer"),
+        (487, "no_answer"),
+        (488, "failed"),
+        (503, "failed"),
+    ],
+)
+def test_a_legs_final_status_is_counted_as_the_distribution_expects(
+    status: int, result: str
+) -> None:
+    assert ring_result(status).value == result
