@@ -673,6 +673,11 @@ class B2BCall:
                     self.endpoint.cancel(leg.key)
                 leg.final = 487
             self._stop_timer(leg)
+        dialog = self.winner.dialog if self.winner is not None else None
+        if dialog is not None and dialog.state is not DialogState.TERMINATED:
+            assert self.winner is not None
+            self._send_bye(dialog, self.winner.peer)
+        self._hang_up_trainer()
         self.state = CallState.ENDED
         self._close_media()
         self.on_end(self)

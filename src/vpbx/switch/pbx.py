@@ -109,7 +109,9 @@ class Pbx:
     def on_cancel(self, event: CancelReceived[Peer]) -> None:
         call = self.calls.get(event.invite_key) if event.invite_key is not None else None
         self.endpoint.answer_cancel(event, to_tag=call.tag if call is not None else None)
-        if call is not None and call.state is CallState.RINGING:
+        # Before our 200 the CANCEL ends the call, even with a phone already answered (an
+        # operator message still playing to him); after it, a CANCEL changes nothing (RFC 3261).
+        if call is not None and not call.caller_up and call.state is not CallState.ENDED:
             call.caller_cancelled()
 
     def on_ack(self, request: Request, peer: Peer) -> None:

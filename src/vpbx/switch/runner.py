@@ -294,6 +294,8 @@ class LiveCall:
         #: legs rung for an external number (CRM or analytics forward)
         self.leg_number: dict[int, str] = {}
         self.in_distribution = False
+        #: the distribution counts the phone that answered as busy until told the talk ended
+        self.dist_connected = False
         self.talking = False
         self.talk_started: dt.datetime | None = None
         self.first_answer: dt.datetime | None = None
@@ -764,6 +766,7 @@ class LiveCall:
             log.warning("an unknown leg answered", extra={"call": self.call.id})
             self.call.release_winner()
             return
+        self.dist_connected = True
         await self.runner.dist_event(dist.Answered(self.call.id, key[0], key[1]))
         employee_id = leg.target.employee_id if leg.target.employee_id is not None else key[0]
         await self._engine(Answered(employee_id=employee_id, phone_id=key[1]))
@@ -796,19 +799,27 @@ class LiveCall:
                 self.call.cancel_leg(leg)
         self.ringing.clear()
         self.leg_phone.clear()
-        if self.in_distribution:
-            self.in_distribution = False
+        await self._leave_distribution()
+
+    async def _leave_distribution(self) -> None:
+        """Tell the distribution this call is done with it: the phone that answered is free
+        again (talk time counted) or, before any answer, the caller gave up ringing or queueing."""
+        if not self.in_distribution:
+            return
+        self.in_distribution = False
+        if self.dist_connected:
+            self.dist_connected = False
+            await self.runner.dist_event(dist.CallEnded(self.call.id))
+        else:
             await self.runner.dist_event(dist.CallerHungUp(self.call.id))
 
     async def _talk_over(self) -> None:
-        if not self.talking:
-            return
-        self.talking = False
-        if self.talk_started is not None:
-            self.talk_seconds += (self.now() - self.talk_started).total_seconds()
-        if self.in_distribution:
-            self.in_distribution = False
-            await self.runner.dist_event(dist.CallEnded(self.call.id))
+        if self.talking:
+            self.talking = False
+            if self.talk_started is not None:
+                self.talk_seconds += (self.now() - self.talk_started).total_seconds()
+        if self.dist_connected:
+            await self._leave_distribution()
 
     async def _party_left(self, role: LegRole) -> None:
         engine = self.engine
@@ -838,9 +849,7 @@ class LiveCall:
             await self._finish_recording_quietly()
         try:
             await self._talk_over()
-            if self.in_distribution:
-                self.in_distribution = False
-                await self.runner.dist_event(dist.CallerHungUp(self.call.id))
+            await self._leave_distribution()
         finally:
             self.runner.calls.pop(self.call.id, None)
         record = self._record_of_call()
