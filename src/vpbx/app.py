@@ -28,9 +28,10 @@ from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.pbx import Pbx
+from vpbx.switch.plain_calls import plain_call_record
 from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
-from vpbx.switch.runner import ScenarioRunner, plain_call_record
+from vpbx.switch.runner import ScenarioRunner
 from vpbx.switch.trunk_client import TrunkRegistrations
 
 log = logging.getLogger("vpbx")

@@ -27,14 +27,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import FileKind
-from vpbx.domain.entities.scenarios import (
-    RegionDistribution,
-    SegmentDistribution,
-    VisitDistribution,
-)
-from vpbx.domain.service import EntityService
 from vpbx.media.player import PlaybackResult, Player, ToneSource
 from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm
@@ -57,17 +50,17 @@ from vpbx.scenario.events import (
     TimerFired,
 )
 from vpbx.scenario.forwarding import forward_request
-from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, EmployeeInfo, PhoneInfo
+from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, PhoneInfo
 from vpbx.services.call_log import CallRecord, StepRecord
 from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer, MailResult
-from vpbx.services.scenario_config import load_caller_facts, load_snapshot
 from vpbx.sip.uri import SipUri
 from vpbx.switch.b2bua import B2BCall, CallState, LegRole, OutLeg, Target
 from vpbx.switch.call_store import CallStore
 from vpbx.switch.directory import NumberInfo
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.prompt_library import BEEP, PromptLibrary
+from vpbx.switch.snapshots import SnapshotCache
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch.runner")
@@ -78,11 +71,8 @@ Clock = Callable[[], dt.datetime]
 MIN_RECORDING_SECONDS = 0.5
 #: the switch's own limit on one ring, beyond the distribution's timer that normally ends it
 RING_BACKSTOP = 5.0
-#: how long a loaded configuration is reused without the API saying it changed
-SNAPSHOT_TTL = 5.0
 #: hold music when the operation has no ringback files: Russian ringback, 20 s a round
 HOLD_TONE = cadence_frames(RINGBACK_RU, 1000).reshape(-1)
-FACT_OPERATIONS = (VisitDistribution, SegmentDistribution, RegionDistribution)
 
 
 def ring_result(status: int) -> dist.RingResult:
@@ -131,41 +121,6 @@ class _RecordTimeUp:
 
 
 Item = Event | _LegAnswered | _LegFailed | _PartyLeft | _DistAction | _PlayerDone | _RecordTimeUp
-
-
-class SnapshotCache:
-    """Each account's `ConfigSnapshot`, reused for `ttl` seconds or until `invalidate`."""
-
-    def __init__(self, engine: AsyncEngine, clock: Clock, ttl: float = SNAPSHOT_TTL) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.ttl = ttl
-        self._entries: dict[int, tuple[float, ConfigSnapshot, bool]] = {}
-
-    def invalidate(self, account_id: int) -> None:
-        self._entries.pop(account_id, None)
-
-    async def get(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
-        """The snapshot, and whether its scenarios need the caller's history (visits...)."""
-        now = asyncio.get_running_loop().time()
-        entry = self._entries.get(account_id)
-        if entry is not None and now - entry[0] < self.ttl:
-            return entry[1], entry[2]
-        async with self.engine.connect() as conn:
-            svc = EntityService(conn, Actor(Role.ADMIN, account_id), self.clock)
-            snapshot = await load_snapshot(svc)
-        needs_facts = any(
-            isinstance(op, FACT_OPERATIONS)
-            for scenario in snapshot.scenarios.values()
-            for op in scenario.operations
-        )
-        self._entries[account_id] = (now, snapshot, needs_facts)
-        return snapshot, needs_facts
-
-    async def facts(self, account_id: int, caller: str, now: dt.datetime) -> CallerFacts:
-        async with self.engine.connect() as conn:
-            svc = EntityService(conn, Actor(Role.ADMIN, account_id), self.clock)
-            return await load_caller_facts(svc, caller, now)
 
 
 class ScenarioRunner:
@@ -904,37 +859,4 @@ class LiveCall:
         )
 
 
-def plain_call_record(call: B2BCall) -> CallRecord:
-    """The report row of a call without call logic: internal (extension) or outgoing (trunk)."""
-    ended = call.ended_at or dt.datetime.now(dt.UTC)
-    started = call.started_at
-    winner = call.winner
-    employee_id = (
-        winner.target.employee_id
-        if call.direction == "internal" and winner is not None
-        else call.caller_employee_id
-    )
-    kind = "внутренний" if call.direction == "internal" else "исходящий"
-    steps = [StepRecord(started, "arrived", f"{kind} звонок с {call.caller} на {call.called}")]
-    for leg in call.legs:
-        outcome = "ответил" if leg is winner else f"не ответил ({leg.final})"
-        steps.append(StepRecord(started, "ring", f"вызов {leg.target.label}: {outcome}"))
-    talk = (ended - call.answered_at).total_seconds() if call.answered_at else 0.0
-    steps.append(StepRecord(ended, "hangup", "звонок завершен"))
-    return CallRecord(
-        account_id=call.account_id,
-        started_at=started,
-        direction=call.direction,
-        status="answered" if call.answered_at else "missed",
-        caller=call.caller,
-        called=call.called,
-        answered_at=call.answered_at,
-        ended_at=ended,
-        employee_id=employee_id,
-        wait_seconds=max(0.0, ((call.answered_at or ended) - started).total_seconds()),
-        talk_seconds=max(0.0, talk),
-        steps=tuple(steps),
-    )
-
-
-__all__ = ["LiveCall", "ScenarioRunner", "SnapshotCache", "plain_call_record", "ring_result"]
+__all__ = ["LiveCall", "ScenarioRunner", "ring_result"]

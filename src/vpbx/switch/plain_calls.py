@@ -1,0 +1,42 @@
+"""The calls-report row of a call the scenario engine did not drive: an internal call between
+extensions, or an outgoing call through a trunk."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.switch.b2bua import B2BCall
+
+
+def plain_call_record(call: B2BCall) -> CallRecord:
+    """The report row of a call without call logic: internal (extension) or outgoing (trunk)."""
+    ended = call.ended_at or dt.datetime.now(dt.UTC)
+    started = call.started_at
+    winner = call.winner
+    employee_id = (
+        winner.target.employee_id
+        if call.direction == "internal" and winner is not None
+        else call.caller_employee_id
+    )
+    kind = "внутренний" if call.direction == "internal" else "исходящий"
+    steps = [StepRecord(started, "arrived", f"{kind} звонок с {call.caller} на {call.called}")]
+    for leg in call.legs:
+        outcome = "ответил" if leg is winner else f"не ответил ({leg.final})"
+        steps.append(StepRecord(started, "ring", f"вызов {leg.target.label}: {outcome}"))
+    talk = (ended - call.answered_at).total_seconds() if call.answered_at else 0.0
+    steps.append(StepRecord(ended, "hangup", "звонок завершен"))
+    return CallRecord(
+        account_id=call.account_id,
+        started_at=started,
+        direction=call.direction,
+        status="answered" if call.answered_at else "missed",
+        caller=call.caller,
+        called=call.called,
+        answered_at=call.answered_at,
+        ended_at=ended,
+        employee_id=employee_id,
+        wait_seconds=max(0.0, ((call.answered_at or ended) - started).total_seconds()),
+        talk_seconds=max(0.0, talk),
+        steps=tuple(steps),
+    )
