@@ -139,6 +139,17 @@ def test_voicemail_caller_hangs_up_while_recording_still_mails() -> None:
     assert isinstance(out[-1], Hangup)
 
 
+def test_voicemail_caller_hangs_up_during_the_greeting_still_mails() -> None:
+    d = Driver(config(VM))
+    d.arrive()  # the greeting is playing: nothing recorded yet
+    out = d.send(CallerHungUp())
+    assert isinstance(out[0], SendMail)
+    assert out[0].file_id is None
+    assert out[0].to == ("boss@example.com",)
+    assert isinstance(out[-1], Hangup)
+    assert out[-1].status == "voicemail"
+
+
 def test_voicemail_next_exit() -> None:
     ops = [{**VM[0], "exits": {"next": "bye"}}, ends("bye")]
     d = Driver(config(ops))

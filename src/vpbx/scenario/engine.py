@@ -973,6 +973,10 @@ class Call:
         self._log(now, "caller_hangup", "абонент положил трубку")
         out: list[Action] = []
         state = self.state
+        if state is CallState.PLAYING and isinstance(self._op, Voicemail):
+            # left during the greeting: SCN-VM mails even when nothing was recorded
+            self._vm = self._op
+            state = CallState.RECORDING
         if state is CallState.RECORDING and self._vm is not None:
             out += self._mail(now, None)
             self.state = CallState.ENDED

@@ -155,9 +155,15 @@ class ScenarioRunner:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         await self.crm.__aenter__()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 2.0) -> None:
+        """Let the calls (already hung up by the PBX) finish and write their report rows, then
+        cancel whatever is left and wait for it: nothing may run after the store is closed."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._dist_timer is not None:
             self._dist_timer.cancel()
         await self.crm.__aexit__()
@@ -784,6 +790,11 @@ class LiveCall:
                 await self._engine(TalkEnded("employee"))
             return
         if self.recorder is not None:
+            if engine is not None:
+                # the engine hears of the recording first (it mails it), then ends the call
+                engine.details.append(
+                    Step(self.now(), "caller_hangup", "абонент положил трубку: запись завершена")
+                )
             await self._finish_recording()
         await self._talk_over()
         if engine is not None and not engine.ended:
