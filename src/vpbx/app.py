@@ -105,8 +105,12 @@ def build(settings: Settings) -> Application:
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
     pbx.controllers = runner
     pbx.plain_call_ended = _report_plain_call(store)
-    # a saved configuration change reaches the next call at once, not after the cache's TTL
-    api = create_api(engine, utc_now, data / "files", on_change=runner.snapshots.invalidate)
+    def changed(account_id: int) -> None:
+        # a saved configuration change reaches the next call at once, not after the caches' TTL
+        runner.snapshots.invalidate(account_id)
+        directory.invalidate(account_id)
+
+    api = create_api(engine, utc_now, data / "files", on_change=changed)
     return Application(settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer)
 
 

@@ -1,15 +1,18 @@
 """What the switch asks the configuration: lines by login, numbers, trunks by source, employees.
 
-Read straight from the database on every call so that a change made in the cabinet applies to
-the next call without a reload (GRP-3); the queries are by indexed columns.
+Answers are kept for a few seconds (a burst of calls must not query the same rows for each
+call) and dropped at once when the API saves a change (`invalidate`), so a change made in the
+cabinet applies to the next call (GRP-3). Line credentials are always read afresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,9 +68,34 @@ class TrunkInfo:
         return False
 
 
+T = TypeVar("T")
+#: seconds an answer is reused when nobody said the configuration changed
+CACHE_TTL = 5.0
+#: more remembered answers than this (e.g. INVITEs to random numbers) start the memo afresh
+CACHE_LIMIT = 10_000
+
+
 class Directory:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, ttl: float = CACHE_TTL) -> None:
         self.engine = engine
+        self.ttl = ttl
+        self._memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    def invalidate(self, account_id: int | None = None) -> None:
+        """A configuration changed: read everything again (configurations are small)."""
+        self._memo.clear()
+
+    async def _remember(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        hit = self._memo.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            value: T = hit[1]
+            return value
+        value = await load()
+        if len(self._memo) >= CACHE_LIMIT:
+            self._memo.clear()
+        self._memo[key] = (now, value)
+        return value
 
     async def line(self, login: str) -> LineInfo | None:
         query = sa.select(t.sip_lines).where(t.sip_lines.c.login == login)
@@ -85,6 +113,9 @@ class Directory:
         )
 
     async def number(self, number: str) -> NumberInfo | None:
+        return await self._remember(("number", number), lambda: self._load_number(number))
+
+    async def _load_number(self, number: str) -> NumberInfo | None:
         query = sa.select(t.numbers).where(t.numbers.c.number == number)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
@@ -100,6 +131,12 @@ class Directory:
         )
 
     async def number_by_id(self, account_id: int, number_id: int) -> str | None:
+        return await self._remember(
+            ("number_by_id", account_id, number_id),
+            lambda: self._load_number_by_id(account_id, number_id),
+        )
+
+    async def _load_number_by_id(self, account_id: int, number_id: int) -> str | None:
         query = sa.select(t.numbers.c.number).where(
             t.numbers.c.account_id == account_id, t.numbers.c.id == number_id
         )
@@ -107,6 +144,14 @@ class Directory:
             return (await conn.execute(query)).scalar_one_or_none()
 
     async def employees_by_extension(self, account_id: int, extension: str) -> list[dict[str, Any]]:
+        return await self._remember(
+            ("by_extension", account_id, extension),
+            lambda: self._load_employees_by_extension(account_id, extension),
+        )
+
+    async def _load_employees_by_extension(
+        self, account_id: int, extension: str
+    ) -> list[dict[str, Any]]:
         """The employee with this extension, or the members of the group with it (EMP-2)."""
         query = sa.select(t.employees.c.id).where(
             t.employees.c.account_id == account_id, t.employees.c.extension == extension
@@ -122,6 +167,9 @@ class Directory:
         return await self.employees(account_id, ids)
 
     async def trunks(self) -> list[TrunkInfo]:
+        return await self._remember(("trunks",), lambda: self._load_trunks())
+
+    async def _load_trunks(self) -> list[TrunkInfo]:
         query = sa.select(t.trunks).where(t.trunks.c.enabled.is_(True)).order_by(t.trunks.c.id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
@@ -155,6 +203,11 @@ class Directory:
         return None if row is None else dict(row)
 
     async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
+        return await self._remember(
+            ("employees", account_id, tuple(ids)), lambda: self._load_employees(account_id, ids)
+        )
+
+    async def _load_employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
         if not ids:
             return []
         query = sa.select(t.employees).where(
@@ -165,6 +218,12 @@ class Directory:
         return [rows[i] for i in ids if i in rows]
 
     async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
+        return await self._remember(
+            ("employee_of_line", account_id, line_id),
+            lambda: self._load_employee_of_line(account_id, line_id),
+        )
+
+    async def _load_employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
         """The employee one of whose phones is this SIP line (the caller of an internal call)."""
         query = sa.select(t.employees).where(t.employees.c.account_id == account_id)
         async with self.engine.connect() as conn:
@@ -174,6 +233,12 @@ class Directory:
         return None
 
     async def group_members(self, account_id: int, group_id: int) -> list[int]:
+        return await self._remember(
+            ("members", account_id, group_id),
+            lambda: self._load_group_members(account_id, group_id),
+        )
+
+    async def _load_group_members(self, account_id: int, group_id: int) -> list[int]:
         query = (
             sa.select(t.group_members.c.employee_id)
             .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
@@ -184,6 +249,11 @@ class Directory:
             return list((await conn.execute(query)).scalars().all())
 
     async def line_logins(self, line_ids: list[int]) -> dict[int, str]:
+        return await self._remember(
+            ("logins", tuple(line_ids)), lambda: self._load_line_logins(line_ids)
+        )
+
+    async def _load_line_logins(self, line_ids: list[int]) -> dict[int, str]:
         if not line_ids:
             return {}
         query = sa.select(t.sip_lines.c.id, t.sip_lines.c.login).where(
