@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.storage import tables as t
+from vpbx.switch.memo import Memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,32 +69,21 @@ class TrunkInfo:
 
 
 T = TypeVar("T")
-#: seconds an answer is reused when nobody said the configuration changed
+#: seconds an answer is reused before it is refreshed in the background
 CACHE_TTL = 5.0
-#: more remembered answers than this (e.g. INVITEs to random numbers) start the memo afresh
-CACHE_LIMIT = 10_000
 
 
 class Directory:
     def __init__(self, engine: AsyncEngine, ttl: float = CACHE_TTL) -> None:
         self.engine = engine
-        self.ttl = ttl
-        self._memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._memo: Memo[Any] = Memo(ttl)
 
     def invalidate(self, account_id: int | None = None) -> None:
         """A configuration changed: read everything again (configurations are small)."""
         self._memo.clear()
 
     async def _remember(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
-        now = time.monotonic()
-        hit = self._memo.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
-            value: T = hit[1]
-            return value
-        value = await load()
-        if len(self._memo) >= CACHE_LIMIT:
-            self._memo.clear()
-        self._memo[key] = (now, value)
+        value: T = await self._memo.get(key, load)
         return value
 
     async def line(self, login: str) -> LineInfo | None:

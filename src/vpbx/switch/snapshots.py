@@ -1,13 +1,13 @@
 """Each account's configuration as the scenario engine reads it, cached between calls.
 
 Loading a snapshot reads every configuration table of the account; a burst of calls must not do
-that for each call. A snapshot is reused for `ttl` seconds, or until the API says the account's
-configuration changed (`invalidate`), so a saved change reaches the next call (GRP-3).
+that for each call. A snapshot is reused (refreshed in the background every `ttl` seconds) until
+the API says the account's configuration changed (`invalidate`), so a saved change reaches the
+next call (GRP-3).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 
@@ -22,6 +22,7 @@ from vpbx.domain.entities.scenarios import (
 from vpbx.domain.service import EntityService
 from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot
 from vpbx.services.scenario_config import load_caller_facts, load_snapshot
+from vpbx.switch.memo import Memo
 
 Clock = Callable[[], dt.datetime]
 
@@ -32,23 +33,22 @@ FACT_OPERATIONS = (VisitDistribution, SegmentDistribution, RegionDistribution)
 
 
 class SnapshotCache:
-    """Each account's `ConfigSnapshot`, reused for `ttl` seconds or until `invalidate`."""
+    """Each account's `ConfigSnapshot`: loaded once for concurrent calls, refreshed in the
+    background after `ttl` seconds, dropped at once by `invalidate`."""
 
     def __init__(self, engine: AsyncEngine, clock: Clock, ttl: float = SNAPSHOT_TTL) -> None:
         self.engine = engine
         self.clock = clock
-        self.ttl = ttl
-        self._entries: dict[int, tuple[float, ConfigSnapshot, bool]] = {}
+        self._memo: Memo[tuple[ConfigSnapshot, bool]] = Memo(ttl)
 
     def invalidate(self, account_id: int) -> None:
-        self._entries.pop(account_id, None)
+        self._memo.discard(account_id)
 
     async def get(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
         """The snapshot, and whether its scenarios need the caller's history (visits...)."""
-        now = asyncio.get_running_loop().time()
-        entry = self._entries.get(account_id)
-        if entry is not None and now - entry[0] < self.ttl:
-            return entry[1], entry[2]
+        return await self._memo.get(account_id, lambda: self._load(account_id))
+
+    async def _load(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
         async with self.engine.connect() as conn:
             svc = EntityService(conn, Actor(Role.ADMIN, account_id), self.clock)
             snapshot = await load_snapshot(svc)
@@ -57,7 +57,6 @@ class SnapshotCache:
             for scenario in snapshot.scenarios.values()
             for op in scenario.operations
         )
-        self._entries[account_id] = (now, snapshot, needs_facts)
         return snapshot, needs_facts
 
     async def facts(self, account_id: int, caller: str, now: dt.datetime) -> CallerFacts:
