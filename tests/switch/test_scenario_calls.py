@@ -356,6 +356,9 @@ def test_88_and_the_extension_picks_up_a_call_ringing_there(
     tmp_path: Path, phones: list[BaresipPhone]
 ) -> None:
     async def ring_employee_2(svc: EntityService, setup: Setup) -> None:
+        await svc.create(
+            "contacts", {"last_name": "Петров", "first_name": "Иван", "phones": [CALLER]}
+        )
         await svc.replace(
             "scenarios",
             setup.scenario_id,
@@ -391,6 +394,7 @@ def test_88_and_the_extension_picks_up_a_call_ringing_there(
         (row,) = wait_calls(pbx, 1)
         assert row["status"] == "answered"
         assert row["employee_id"] == pbx.lines[0].employee_id
+        assert row["contact_name"] == "Петров Иван"  # CDR-1: the caller's contact
         steps = details(pbx, row["id"])
         answered = [s for s in steps if s["kind"] == "answered"]
         assert [s["data"]["employee_id"] for s in answered] == [pbx.lines[0].employee_id]

@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "json_safe",
     "set_rating",
     "write_call",
+    "write_calls",
 ]
 
 log = logging.getLogger("vpbx.services.call_log")
@@ -83,6 +84,9 @@ class CallRecord:
     rating: int | None = None
     recording_file_ids: tuple[int, ...] = ()
     steps: tuple[StepRecord, ...] = ()
+    #: the caller's contact as the switch already knows it (from its configuration snapshot);
+    #: None: looked up in the address book when written
+    contact_name: str | None = None
 
 
 def _utc(value: dt.datetime, what: str) -> dt.datetime:
@@ -184,23 +188,70 @@ async def _account_file_ids(
 async def write_call(conn: AsyncConnection, record: CallRecord, now: dt.datetime) -> int:
     """Store a finished call: the row, its steps (seq 1..n) and the link of its recordings.
 
-    The contact name is looked up in the account's address book. Recording ids that are not
-    files of the account are dropped (and logged): a call never points into another account.
-    Returns the id of the call.
+    The contact name is looked up in the account's address book (unless the record brings it).
+    Recording ids that are not files of the account are dropped (and logged): a call never
+    points into another account. Returns the id of the call.
     """
+    (call_id,) = await write_calls(conn, [record], now)
+    return call_id
+
+
+async def write_calls(
+    conn: AsyncConnection, records: Sequence[CallRecord], now: dt.datetime
+) -> list[int]:
+    """`write_call` for many calls in one go (one statement for the rows, one for all their
+    steps): what the switch's writer does with every call that ended since its last commit.
+    Returns the ids in the order of `records`."""
     now = _utc(now, "now")
-    own_files = await _account_file_ids(conn, record.account_id, record.recording_file_ids)
-    recordings = list(dict.fromkeys(i for i in record.recording_file_ids if i in own_files))
-    if len(recordings) != len(set(record.recording_file_ids)):
-        log.warning(
-            "recordings of another account or missing dropped from a call",
-            extra={
-                "account_id": record.account_id,
-                "dropped": sorted(set(record.recording_file_ids) - own_files),
-            },
-        )
+    rows: list[dict[str, Any]] = []
+    links: list[list[int]] = []
+    for record in records:
+        values, recordings = await _call_row(conn, record, now)
+        rows.append(values)
+        links.append(recordings)
+    if not rows:
+        return []
+    insert = sa.insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+    steps = [
+        _step_row(call_id, seq, step)
+        for call_id, record in zip(ids, records, strict=True)
+        for seq, step in enumerate(record.steps, 1)
+    ]
+    if steps:
+        await conn.execute(sa.insert(t.call_steps), steps)
+    for call_id, record, recordings in zip(ids, records, links, strict=True):
+        if recordings:
+            await conn.execute(
+                sa.update(t.files)
+                .where(t.files.c.account_id == record.account_id, t.files.c.id.in_(recordings))
+                .values(call_id=call_id, updated_at=now)
+            )
+    log.info("calls stored", extra={"calls": len(ids), "steps": len(steps)})
+    return ids
+
+
+async def _call_row(
+    conn: AsyncConnection, record: CallRecord, now: dt.datetime
+) -> tuple[dict[str, Any], list[int]]:
+    """The `calls` row of a record (checked) and its recordings that are files of its account."""
+    recordings: list[int] = []
+    if record.recording_file_ids:
+        own_files = await _account_file_ids(conn, record.account_id, record.recording_file_ids)
+        recordings = list(dict.fromkeys(i for i in record.recording_file_ids if i in own_files))
+        if len(recordings) != len(set(record.recording_file_ids)):
+            log.warning(
+                "recordings of another account or missing dropped from a call",
+                extra={
+                    "account_id": record.account_id,
+                    "dropped": sorted(set(record.recording_file_ids) - own_files),
+                },
+            )
     if record.rating is not None and not 1 <= record.rating <= 5:
         raise ValueError(f"rating must be 1..5, got {record.rating}")
+    contact = record.contact_name
+    if contact is None:
+        contact = await contact_name_of(conn, record.account_id, record.caller)
     values: dict[str, Any] = {
         "account_id": record.account_id,
         "started_at": _utc(record.started_at, "started_at"),
@@ -214,9 +265,7 @@ async def write_call(conn: AsyncConnection, record: CallRecord, now: dt.datetime
         "number_id": record.number_id,
         "scenario_id": record.scenario_id,
         "employee_id": record.employee_id,
-        "contact_name": _text(
-            await contact_name_of(conn, record.account_id, record.caller), "contact_name"
-        ),
+        "contact_name": _text(contact, "contact_name"),
         "wait_seconds": float(record.wait_seconds),
         "talk_seconds": float(record.talk_seconds),
         "rating": record.rating,
@@ -225,27 +274,7 @@ async def write_call(conn: AsyncConnection, record: CallRecord, now: dt.datetime
         "created_at": now,
         "updated_at": now,
     }
-    result = await conn.execute(sa.insert(t.calls).values(**values).returning(t.calls.c.id))
-    call_id = int(result.scalar_one())
-    if record.steps:
-        rows = [_step_row(call_id, seq, step) for seq, step in enumerate(record.steps, 1)]
-        await conn.execute(sa.insert(t.call_steps), rows)
-    if recordings:
-        await conn.execute(
-            sa.update(t.files)
-            .where(t.files.c.account_id == record.account_id, t.files.c.id.in_(recordings))
-            .values(call_id=call_id, updated_at=now)
-        )
-    log.info(
-        "call stored",
-        extra={
-            "account_id": record.account_id,
-            "call_id": call_id,
-            "status": values["status"],
-            "steps": len(record.steps),
-        },
-    )
-    return call_id
+    return values, recordings
 
 
 async def _require_call(conn: AsyncConnection, account_id: int, call_id: int) -> None:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.domain.entities.misc import FileKind
-from vpbx.services.call_log import CallRecord, StepRecord, add_step, write_call
+from vpbx.services.call_log import CallRecord, StepRecord, add_step, write_call, write_calls
 from vpbx.services.file_store import save_recording
 from vpbx.storage import tables as t
 
@@ -82,7 +82,7 @@ class CallStore:
             return
         try:
             async with self.engine.begin() as conn:
-                ids = [await write_call(conn, record, self.clock()) for record, _ in batch]
+                ids = await write_calls(conn, [record for record, _ in batch], self.clock())
         except Exception:
             if len(batch) == 1:
                 raise_into(batch[0][1])

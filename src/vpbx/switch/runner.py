@@ -867,7 +867,21 @@ class LiveCall:
             rating=engine.rating if engine is not None else None,
             recording_file_ids=tuple(self.file_ids),
             steps=tuple(StepRecord(s.at, s.kind, s.text, dict(s.data)) for s in steps),
+            contact_name=self._contact_name(engine.caller if engine is not None else ""),
         )
+
+    def _contact_name(self, caller: str) -> str | None:
+        """The caller's contact from the snapshot (the oldest, as the report's lookup picks);
+        None when the snapshot was never loaded (the writer looks it up then)."""
+        if self.config is None:
+            return None
+        contacts = sorted(
+            self.config.contacts_by_phone.get(caller, ()),
+        )
+        if not contacts:
+            return ""
+        contact = self.config.contacts[contacts[0]]
+        return " ".join(p for p in (contact.last_name, contact.first_name) if p)
 
 
 __all__ = ["LiveCall", "ScenarioRunner", "ring_result"]
