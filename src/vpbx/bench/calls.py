@@ -79,7 +79,7 @@ EMPLOYEES_PREFIX = ("nice", "-n", "-10")
 
 #: CPS search: short calls with RTP, each rung held for STEP_SECONDS; the best is then run for
 #: FINAL_SECONDS (the issue's 60 s of load).
-RATES = (5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 250, 300, 400)
+RATES = (5, 10, 20, 30, 40, 50, 60, 75, 100, 150, 200, 250, 300, 400)
 STEP_SECONDS = 12
 FINAL_SECONDS = 60
 CALL_MS = 2000
