@@ -86,7 +86,7 @@ CALL_MS = 2000
 P99_LIMIT_MS = 100.0
 #: Concurrency: long calls added at the best CPS (kept within 10–50/s) by a probe that watches
 #: the media until it falls short; the round number below is then held HOLD_SECONDS for real.
-RAMP_CPS = (10, 50)
+RAMP_CPS = (10, 20)  # the probe's ramp: gentle enough for a window every ~100 calls
 PROBE_SECONDS = 110  # the probe places at most this many seconds of calls
 DIRECT_PROBE_CALLS = 1500  # the no-PBX probe (the load generator's own limit)
 HOLD_SECONDS = 12
@@ -621,7 +621,7 @@ class Probe:
 def probe_concurrency(rig: Rig, *, rate: float, max_calls: int) -> Probe:
     """Long calls added at `rate`/s; every MEDIA_WINDOW the RTP reaching the employees and the
     trunk is compared with 50 packets/s per call in progress. The knee is the number of calls in
-    progress at the start of the last window where both directions were ≥ MEDIA_OK of that and
+    progress at the end of the last window where both directions were ≥ MEDIA_OK of that and
     no call had failed. The probe stops at the first window that falls short (its calls are then
     abandoned with the rig)."""
     probe = Probe(rate)
@@ -646,7 +646,9 @@ def probe_concurrency(rig: Rig, *, rate: float, max_calls: int) -> Probe:
             if failed or share < MEDIA_OK:
                 probe.stopped = "failed calls" if failed else "media fell short"
                 break
-            probe.knee = up0
+            # every call up at the end of a window that held was carried (the real run at the
+            # round number below confirms it, or steps down)
+            probe.knee = up1
             if _counter(last, "OutgoingCall(C)") >= max_calls:
                 probe.stopped = "every call placed"
                 break
