@@ -106,6 +106,7 @@ def build(settings: Settings) -> Application:
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
     pbx.controllers = runner
     pbx.plain_call_ended = _report_plain_call(store)
+
     def changed(account_id: int) -> None:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
         runner.snapshots.invalidate(account_id)
@@ -132,21 +133,21 @@ def _report_plain_call(store: CallStore) -> Callable[[B2BCall], None]:
     return ended
 
 
-async def serve(application: Application, stop: asyncio.Event | None = None) -> None:
-    """SIP and HTTP in one process until `stop` is set (or the task is cancelled)."""
+async def serve(
+    application: Application, stop: asyncio.Event | None = None, *, own_process: bool = False
+) -> None:
+    """SIP and HTTP in one process until `stop` is set (or the task is cancelled).
+
+    `own_process`: the process does nothing else (`vpbx run`): its garbage collector is tuned
+    for serving calls (`tune_garbage_collector`)."""
     import uvicorn
 
     settings = application.settings
     if settings.generate_system_messages:
         await application.prepare_system_messages()
     await application.start_sip()
-    # What start-up built (settings, tables, prompts, TTS caches) lives as long as the process:
-    # out of the collector's sight, a full collection under load walks only what calls create.
-    gc.collect()
-    gc.freeze()
-    # Each call makes thousands of short-lived objects: collecting the youngest generation
-    # every 700 allocations ran the collector hundreds of times a second under load.
-    gc.set_threshold(20_000, 50, 100)
+    if own_process:
+        tune_garbage_collector()
     log.info("sip started", extra={"host": settings.sip_host, "port": application.endpoint.port})
     config = uvicorn.Config(
         application.api,
@@ -172,8 +173,19 @@ async def serve(application: Application, stop: asyncio.Event | None = None) -> 
             await application.stop()
 
 
+def tune_garbage_collector() -> None:
+    """What start-up built (settings, tables, prompts, TTS caches) lives as long as the
+    process: out of the collector's sight, a collection under load walks only what calls
+    create. Each call makes thousands of short-lived objects: collecting the youngest
+    generation every 700 allocations ran the collector hundreds of times a second (p99
+    INVITE→180 at 30 calls/s went from 219 ms to 10 ms with both; docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def run_forever(application: Application) -> None:
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(application))
+        runner.run(serve(application, own_process=True))

@@ -23,8 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 import soundfile
 
@@ -42,6 +40,7 @@ from tests.switch.harness import (
     running_pbx,
     tone_file,
 )
+from tests.switch.observe import api_get, details, heard
 from vpbx.domain.service import EntityService
 from vpbx.media.tones import dominant_frequency
 
@@ -61,17 +60,6 @@ VOICEMAIL_TO = ["boss@example.com"]
 # -- the calls report over HTTP -------------------------------------------------------------------
 
 
-def api_get(pbx: RunningPbx, path: str, **params: Any) -> Any:
-    response = httpx.get(
-        f"http://127.0.0.1:{pbx.http_port}/api/v1{path}",
-        params=params,
-        headers={"Authorization": f"Bearer {pbx.admin_token()}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, (path, response.status_code, response.text)
-    return response.json() if "json" in response.headers.get("content-type", "") else response
-
-
 def call_rows(pbx: RunningPbx) -> list[dict[str, Any]]:
     """Every row of the calls report, oldest first."""
     page = api_get(pbx, "/calls", limit=200)
@@ -88,11 +76,6 @@ def wait_rows(pbx: RunningPbx, count: int, timeout: float = 8) -> list[dict[str,
             return rows
         assert time.monotonic() < deadline, f"{len(rows)} rows, expected {count}: {rows}"
         time.sleep(0.2)
-
-
-def details(pbx: RunningPbx, call_id: int) -> list[dict[str, Any]]:
-    steps: list[dict[str, Any]] = api_get(pbx, f"/calls/{call_id}/details")
-    return steps
 
 
 def kinds(steps: list[dict[str, Any]]) -> list[str]:
@@ -153,16 +136,6 @@ def drain(phone: BaresipPhone) -> list[str]:
     while not phone.events.empty():
         seen.append(str(phone.events.get_nowait().get("type")))
     return seen
-
-
-def heard(phone: BaresipPhone) -> np.ndarray:
-    """What the phone received during its last call (baresip's decoded recording)."""
-    files = sorted(phone.recordings.glob("dump-*-dec.wav"))
-    assert files, f"no recording in {phone.recordings}"
-    samples, rate = soundfile.read(files[-1], dtype="int16")
-    assert rate == 8000
-    mono: np.ndarray = samples if samples.ndim == 1 else samples[:, 0]
-    return mono
 
 
 class CancellingCaller(TrunkCaller):

@@ -4,7 +4,6 @@ detected exactly; a prompt vpbx plays is recorded by baresip and matches what wa
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import soundfile
 from tests.peers.baresip import BaresipPhone
 from tests.peers.sipp import run_sipp
 from tests.switch.harness import NUMBER, TRUNK_IP, running_pbx
+from tests.switch.observe import speech
 from tests.switch.scripts import AnswerPlayCollect, RecordCaller
-from vpbx.media.audiofile import to_8k
 from vpbx.media.tones import dominant_frequency, normalized_xcorr_peak
 
 CAPTURES = Path("/usr/share/sip-tester")
@@ -73,20 +72,6 @@ def test_an_offer_without_a_supported_codec_gets_488_with_a_warning(tmp_path: Pa
         assert result.returncode == 0, result.stdout[-2000:] + result.errors()
 
 
-def espeak_prompt(text: str) -> np.ndarray:
-    """Real Russian speech from espeak-ng, at 8 kHz (what an uploaded prompt becomes)."""
-    raw = subprocess.run(
-        ["espeak-ng", "-v", "ru", "--stdout", text], capture_output=True, check=True, timeout=30
-    ).stdout
-    path = Path(subprocess.check_output(["mktemp", "--suffix=.wav"], text=True).strip())
-    try:
-        path.write_bytes(raw)
-        samples, rate = soundfile.read(path, dtype="float32")
-    finally:
-        path.unlink()
-    return to_8k(samples, rate)
-
-
 def caller_phone(tmp_path: Path, port: int, says: np.ndarray | None = None) -> BaresipPhone:
     """A baresip phone on the trunk's address calling the virtual number (no registration)."""
     source = tmp_path / "says.wav"
@@ -107,9 +92,9 @@ def received(device: BaresipPhone) -> np.ndarray:
 
 
 def test_a_played_prompt_is_heard_by_the_caller(tmp_path: Path) -> None:
-    speech = espeak_prompt("Здравствуйте! Вы позвонили в компанию. Оставайтесь на линии.")
+    said = speech("Здравствуйте! Вы позвонили в компанию. Оставайтесь на линии.")
     tone = (np.sin(2 * np.pi * 1000 * np.arange(8000 * 2) / 8000) * 8000).astype(np.int16)
-    prompt = np.concatenate([speech, np.zeros(4000, dtype=np.int16), tone])
+    prompt = np.concatenate([said, np.zeros(4000, dtype=np.int16), tone])
     script = AnswerPlayCollect(prompt=prompt)
     with running_pbx(tmp_path) as pbx:
         assert pbx.application is not None

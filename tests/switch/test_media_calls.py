@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
 from tests.peers.baresip import BaresipPhone
 from tests.switch.harness import RunningPbx, line_phone, running_pbx, tone_file
+from tests.switch.observe import heard
 from vpbx.media.tones import dominant_frequency
 
 
@@ -27,15 +27,6 @@ def phone(
 ) -> BaresipPhone:
     source = tone_file(tmp_path / f"tone{index}.wav", frequency)
     return line_phone(pbx, tmp_path, index, source, codecs=codecs)
-
-
-def heard(device: BaresipPhone) -> np.ndarray:
-    """What the phone received during its last call (baresip's decoded recording)."""
-    files = sorted(device.recordings.glob("dump-*-dec.wav"))
-    assert files, f"no recording in {device.recordings}"
-    samples, rate = soundfile.read(files[-1], dtype="int16")
-    assert rate == 8000
-    return samples if samples.ndim == 1 else samples[:, 0]
 
 
 @pytest.mark.parametrize(

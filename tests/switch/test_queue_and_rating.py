@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import numpy.typing as npt
-import soundfile
 import sqlalchemy as sa
 
 from tests.peers.baresip import BaresipPhone
@@ -29,6 +27,7 @@ from tests.switch.harness import (
     running_pbx,
     tone_file,
 )
+from tests.switch.observe import api_get, details, heard_by_call
 from vpbx.domain.service import EntityService
 from vpbx.media.audiofile import read_wav
 from vpbx.media.system_messages import TEXTS, SystemMessage
@@ -85,27 +84,7 @@ def has_tone(pcm: Pcm, frequency: float, seconds: float = 0.5) -> bool:
     return first_tone(pcm, frequency, seconds) is not None
 
 
-def heard_by_phone(device: BaresipPhone) -> list[Pcm]:
-    """What the phone received, one array per call (baresip's decoded recordings)."""
-    out = []
-    for path in sorted(device.recordings.glob("dump-*-dec.wav")):
-        samples, rate = soundfile.read(path, dtype="int16")
-        assert rate == 8000
-        out.append(samples if samples.ndim == 1 else samples[:, 0])
-    return out
-
-
 # -- the API ------------------------------------------------------------------------------------
-
-
-def api_get(pbx: RunningPbx, path: str) -> Any:
-    response = httpx.get(
-        f"http://127.0.0.1:{pbx.http_port}/api/v1{path}",
-        headers={"Authorization": f"Bearer {pbx.admin_token()}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def call_rows(pbx: RunningPbx, count: int, timeout: float = 6) -> list[dict[str, Any]]:
@@ -118,10 +97,6 @@ def call_rows(pbx: RunningPbx, count: int, timeout: float = 6) -> list[dict[str,
             return list(page["items"])
         assert time.monotonic() < deadline, f"calls report still has {page['total']} rows"
         time.sleep(0.2)
-
-
-def details(pbx: RunningPbx, call_id: int) -> list[dict[str, Any]]:
-    return list(api_get(pbx, f"/calls/{call_id}/details"))
 
 
 def describe(steps: list[dict[str, Any]]) -> str:
@@ -207,7 +182,7 @@ def test_queue_serves_callers_in_order_with_the_queue_message(tmp_path: Path) ->
         assert row["employee_id"] == employee_id, row
     answered = [dt.datetime.fromisoformat(row["answered_at"]) for row in ordered]
     assert answered[0] < answered[1] < answered[2], answered
-    talks = heard_by_phone(phone)
+    talks = heard_by_call(phone)
     assert len(talks) == 3, [len(x) for x in talks]
     heard = [dominant_frequency(x[4000:]) for x in talks]
     for got, (_, hz) in zip(heard, CALLERS.values(), strict=True):

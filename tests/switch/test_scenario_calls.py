@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import io
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +13,6 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 import soundfile
 from aiosmtpd.controller import Controller
@@ -35,25 +32,14 @@ from tests.switch.harness import (
     running_pbx,
     tone_file,
 )
+from tests.switch.observe import api_get, details, heard, speech
 from vpbx.domain.service import EntityService
-from vpbx.media.audiofile import to_8k
 from vpbx.media.tones import dominant_frequency, normalized_xcorr_peak
 
 CALLER = "74957654321"  # what the trunk caller's From says
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def api_get(pbx: RunningPbx, path: str, **params: Any) -> Any:
-    response = httpx.get(
-        f"http://127.0.0.1:{pbx.http_port}/api/v1{path}",
-        params=params,
-        headers={"Authorization": f"Bearer {pbx.admin_token()}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def wait_calls(pbx: RunningPbx, count: int, timeout: float = 10, **params: Any) -> list[Any]:
@@ -65,29 +51,6 @@ def wait_calls(pbx: RunningPbx, count: int, timeout: float = 10, **params: Any) 
             return items
         assert time.monotonic() < deadline, f"only {len(items)} calls written: {items}"
         time.sleep(0.2)
-
-
-def details(pbx: RunningPbx, call_id: int) -> list[dict[str, Any]]:
-    found = api_get(pbx, f"/calls/{call_id}/details")
-    return list(found["items"] if isinstance(found, dict) else found)
-
-
-def heard(device: BaresipPhone) -> np.ndarray:
-    """What a phone received during its last call (baresip's decoded recording)."""
-    files = sorted(device.recordings.glob("dump-*-dec.wav"))
-    assert files, f"no recording in {device.recordings}"
-    pcm, rate = soundfile.read(files[-1], dtype="int16")
-    assert rate == 8000
-    return pcm if pcm.ndim == 1 else pcm[:, 0]
-
-
-def speech(text: str) -> np.ndarray:
-    """Real Russian speech (espeak-ng) at 8 kHz: what the caller says."""
-    raw = subprocess.run(
-        ["espeak-ng", "-v", "ru", "--stdout", text], capture_output=True, check=True, timeout=30
-    ).stdout
-    pcm, rate = soundfile.read(io.BytesIO(raw), dtype="float32")
-    return to_8k(pcm, rate)
 
 
 @pytest.fixture

@@ -10,21 +10,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from tests.peers.baresip import BaresipPhone
 from tests.peers.rtp_pcap import digit, silence, tone
 from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import NUMBER, TRUNK_IP, line_phone, running_pbx, tone_file
+from tests.switch.observe import heard
 from tests.switch.scripts import AnswerPlayCollect, RecordCaller
 from vpbx.media.tones import dominant_frequency
-
-
-def heard(device: BaresipPhone) -> np.ndarray:
-    """What the phone received during its last call (baresip's decoded recording)."""
-    files = sorted(device.recordings.glob("dump-*-dec.wav"))
-    assert files, f"no recording in {device.recordings}"
-    samples, rate = soundfile.read(files[-1], dtype="int16")
-    assert rate == 8000
-    return samples if samples.ndim == 1 else samples[:, 0]
 
 
 def test_trunk_caller_and_employee_hear_each_other(tmp_path: Path) -> None:
