@@ -318,11 +318,9 @@ class LiveCall:
         self.config = config
         self.engine = Call(config, call_id=self.call.id, facts=facts)
         self.call.listen_digits(lambda digit: self.post(Digit(digit.digit)))
-        if self.call.state is CallState.ENDED:
-            await self._engine(CallArrived(self.number.number, self.call.caller))
-            await self._engine(CallerHungUp())
-            return
         await self._engine(CallArrived(self.number.number, self.call.caller))
+        if self.call.state is CallState.ENDED:  # the caller left while the config loaded
+            await self._engine(CallerHungUp())
 
     async def _item(self, item: Item) -> None:
         match item:
