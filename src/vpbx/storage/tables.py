@@ -212,6 +212,16 @@ sip_registrations = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: One row per switch process (node): when it started and when it was last known alive (a
+#: heartbeat), so the next start can date the end of the calls a crash cut off.
+switch_nodes = sa.Table(
+    "switch_nodes",
+    metadata,
+    sa.Column("node", sa.Text(), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alive_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 fmc_lines = entity_table("fmc_lines", FmcLine, sa.UniqueConstraint("number"))
 schedules = entity_table("schedules", Schedule)
 calendar_overrides = entity_table(
@@ -271,7 +281,12 @@ webhooks = entity_table("webhooks", Webhook)
 calls = entity_table(
     "calls",
     Call,
+    # Which switch process wrote the row and its own id of the call: at start-up a switch closes
+    # the rows it left "active" when it died (and finds the partial recordings of those calls).
+    sa.Column("node", sa.Text(), nullable=True),
+    sa.Column("switch_call_id", sa.Text(), nullable=True),
     sa.Index(None, "account_id", "started_at"),
+    sa.Index(None, "status", "node"),
 )
 call_steps = sa.Table(
     "call_steps",
