@@ -4,4 +4,6 @@ import sys
 
 from vpbx.cli.main import main
 
-sys.exit(main())
+# Guarded: uvicorn's workers are spawned processes that import the parent's main module again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,14 @@
-"""The composition root: settings → engine → directory, registrar, SIP endpoint, PBX → API."""
+"""The composition root: settings → engine → directory, registrar, SIP endpoint, PBX → API.
+
+Three ways to compose (docs/decisions.md, "Processes"):
+* `build_switch` + `run_switch`: the switch process of `vpbx run` (SIP, RTP, call cores on
+  uvloop), with its status endpoint (/metrics, /health) and the listener of configuration
+  changes; no HTTP API on its loop, so nothing the API does can stall a call;
+* `api_from_environment`: the uvicorn factory of the API processes (the same settings from the
+  environment), telling the switch of committed changes through `vpbx.notify`;
+* `build` + `serve`: both in one process and one loop (the tests' harness), the API calling the
+  switch's caches directly.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +17,32 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vpbx import logs
 from vpbx.api.app import create_api
+from vpbx.api.operations import LocalSwitch, RemoteSwitch
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
 from vpbx.media.system_messages import SystemMessages
 from vpbx.media.tts import Tts
+from vpbx.metrics import (
+    LoopWatch,
+    Metrics,
+    RtpCounters,
+    SipCounters,
+    SwitchCollector,
+    multiprocess_dir_from_environment,
+)
+from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.services.mailer import Mailer
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
@@ -33,6 +57,7 @@ from vpbx.switch.plain_calls import plain_call_record
 from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.runner import ScenarioRunner
+from vpbx.switch.status import StatusServer
 from vpbx.switch.trunk_client import TrunkRegistrations
 
 log = logging.getLogger("vpbx")
@@ -46,7 +71,9 @@ def utc_now() -> dt.datetime:
 class Application:
     settings: Settings
     engine: AsyncEngine
-    api: FastAPI
+    #: the HTTP API on the switch's own loop (in-process composition only); None in the switch
+    #: process of `vpbx run`
+    api: FastAPI | None
     endpoint: SipEndpoint
     pbx: Pbx
     trunks: TrunkRegistrations
@@ -54,6 +81,11 @@ class Application:
     runner: ScenarioRunner
     store: CallStore
     mailer: Mailer
+    metrics: Metrics
+    loop_watch: LoopWatch
+    #: the switch process's listener of configuration changes and its status endpoint
+    listener: ConfigListener | None = None
+    status: StatusServer | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -66,6 +98,11 @@ class Application:
             log.info("system messages generated", extra={"names": [m.value for m in made]})
 
     async def start_sip(self) -> None:
+        self.loop_watch.start()
+        if self.listener is not None:
+            await self.listener.start()
+        if self.status is not None:
+            await self.status.start()
         self.store.start()
         await self.runner.start()
         await self.endpoint.start(self.pbx)
@@ -74,6 +111,11 @@ class Application:
         await self.trunks.start()
 
     async def stop(self) -> None:
+        if self.status is not None:
+            await self.status.stop()
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.loop_watch.stop()
         await self.trunks.stop()
         await self.pbx.stop()
         await self.runner.stop()
@@ -84,16 +126,32 @@ class Application:
 
 
 def build(settings: Settings) -> Application:
+    """Switch and API in one process (the tests' composition): the API drops the switch's
+    caches itself and reports the switch's health and metrics directly."""
+    return _compose(settings, with_api=True)
+
+
+def build_switch(settings: Settings) -> Application:
+    """The switch process of `vpbx run`: no API on its loop; changes arrive by notification."""
+    return _compose(settings, with_api=False)
+
+
+def _compose(settings: Settings, *, with_api: bool) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
+    metrics = Metrics()
     directory = Directory(engine)
     endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
+    sip_counters = SipCounters()
+    endpoint.traffic = sip_counters
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
     registrar = Registrar(directory, realm=settings.sip_realm, guard=guard)
     me = Contact(settings.public_host, settings.sip_port)
+    rtp = RtpCounters()
     media = MediaPlant(
         PortPool(settings.rtp_port_min, settings.rtp_port_max),
         settings.rtp_host or settings.sip_host,
         settings.public_host,
+        opened=rtp.track,
     )
     pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
@@ -112,8 +170,57 @@ def build(settings: Settings) -> Application:
         runner.snapshots.invalidate(account_id)
         directory.invalidate(account_id)
 
-    api = create_api(engine, utc_now, data / "files", on_change=changed)
-    return Application(settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer)
+    def registrations() -> int:
+        return registrar.bindings.count(endpoint.now())
+
+    metrics.register(
+        SwitchCollector(
+            calls_active=lambda: len(pbx.calls),
+            calls_started=lambda: pbx.calls_started,
+            registrations=registrations,
+            sip=sip_counters,
+            rtp=rtp,
+        )
+    )
+    watch = LoopWatch(metrics, tick=rtp.sweep)
+    notified = [0]
+
+    def health() -> dict[str, Any]:
+        return {
+            "calls": len(pbx.calls),
+            "registrations": registrations(),
+            "loop_lag_ms": round(watch.last * 1000, 3),
+            "config_notifications": notified[0],
+        }
+
+    if with_api:
+        api = create_api(
+            engine,
+            utc_now,
+            data / "files",
+            on_change=changed,
+            switch=LocalSwitch(health),
+            metrics=metrics,
+        )
+        return Application(
+            settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
+            metrics, watch,
+        )  # fmt: skip
+
+    def notification(account_id: int, channel: str) -> None:
+        notified[0] += 1
+        metrics.config_notifications.labels(channel=channel).inc()
+        changed(account_id)
+        log.info("configuration changed", extra={"account_id": account_id, "channel": channel})
+
+    listener = ConfigListener(
+        settings.notify_socket_path().resolve(), notification, settings.redis_url
+    )
+    status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
+    return Application(
+        settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
+        metrics, watch, listener, status,
+    )  # fmt: skip
 
 
 def _report_plain_call(store: CallStore) -> Callable[[B2BCall], None]:
@@ -143,6 +250,7 @@ async def serve(
     import uvicorn
 
     settings = application.settings
+    assert application.api is not None, "serve() runs the in-process composition (build)"
     if settings.generate_system_messages:
         await application.prepare_system_messages()
     await application.start_sip()
@@ -184,8 +292,76 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def run_forever(application: Application) -> None:
+async def serve_switch(application: Application, stop: asyncio.Event) -> None:
+    """The switch process: SIP, RTP and call cores until `stop` is set."""
+    settings = application.settings
+    if settings.generate_system_messages:
+        await application.prepare_system_messages()
+    try:
+        await application.start_sip()
+        tune_garbage_collector()
+        log.info(
+            "switch started",
+            extra={
+                "host": settings.sip_host,
+                "port": application.endpoint.port,
+                "status_port": application.status.port if application.status else None,
+                "pid": os.getpid(),
+            },
+        )
+        await stop.wait()
+        log.info("switch stopping", extra={"calls": len(application.pbx.calls)})
+    finally:
+        with contextlib.suppress(Exception):
+            await application.stop()
+
+
+def run_switch(settings: Settings) -> None:
+    """`vpbx run --only switch`: the switch on uvloop until SIGTERM or SIGINT."""
     import uvloop
 
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_switch(build_switch(settings), stop)
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(application, own_process=True))
+        runner.run(main())
+
+
+def api_from_environment() -> FastAPI:
+    """The uvicorn factory of the API processes (`vpbx run --only api`): settings from the
+    environment, as every worker process builds its own app."""
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    engine = make_async_engine(settings.resolved_database_url())
+    notifier = ConfigNotifier(settings.notify_socket_path().resolve(), settings.redis_url)
+    metrics = Metrics(namespace="vpbx_api", multiprocess_dir=multiprocess_dir_from_environment())
+    switch = RemoteSwitch(f"http://{settings.metrics_host}:{settings.metrics_port}")
+    return create_api(
+        engine,
+        utc_now,
+        settings.data_dir.resolve() / "files",
+        on_change=notifier.changed,
+        switch=switch,
+        metrics=metrics,
+    )
+
+
+def run_api(settings: Settings) -> None:
+    """`vpbx run --only api`: uvicorn with `VPBX_HTTP_WORKERS` workers (it handles SIGTERM)."""
+    import uvicorn
+
+    uvicorn.run(
+        "vpbx.app:api_from_environment",
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=settings.http_workers,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+    )

@@ -31,6 +31,18 @@ class Settings(BaseSettings):
         default=600.0, description="how long a source is ignored after 10 failed logins a minute"
     )
     redis_url: str = ""
+    http_workers: int = Field(
+        default=2, ge=1, description="uvicorn worker processes of the API (vpbx run)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="where the switch serves /metrics and /health"
+    )
+    metrics_port: int = Field(default=9090, description="the switch's /metrics and /health port")
+    notify_socket: str = Field(
+        default="",
+        description="unix datagram socket the switch hears configuration changes on; "
+        "empty = switch.sock in data_dir",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     smtp_host: str = Field(
@@ -61,6 +73,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vpbx.db').resolve()}"
+
+    def notify_socket_path(self) -> Path:
+        return Path(self.notify_socket) if self.notify_socket else self.data_dir / "switch.sock"
 
     def smtp(self) -> SmtpSettings:
         return SmtpSettings(

@@ -17,6 +17,7 @@ from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
+from vpbx.api.operations import SwitchProbe, operations_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
@@ -26,6 +27,7 @@ from vpbx.domain.catalog import CATALOG
 from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.service import Clock
+from vpbx.metrics import Metrics
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 
@@ -125,9 +127,14 @@ def create_api(
     clock: Clock,
     files_dir: Path | None = None,
     on_change: OnChange | None = None,
+    *,
+    switch: SwitchProbe | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
+    `switch`: what /health and /metrics ask about the switch (None: an API alone, e.g. tests);
+    `metrics`: this process's counters (`app.state.metrics`, the `AppMetrics` dependency).
     """
     app = FastAPI(
         title="vpbx API",
@@ -140,6 +147,7 @@ def create_api(
     app.state.engine = engine
     app.state.clock = clock
     app.state.on_change = on_change
+    app.state.metrics = metrics if metrics is not None else Metrics(namespace="vpbx_api")
     errors.install(app)
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
@@ -147,6 +155,7 @@ def create_api(
         await conn.execute(sa.text("SELECT 1"))
         return Health(status="ok", version=__version__, database=engine.dialect.name)
 
+    app.include_router(operations_router(switch))
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
     app.include_router(sip_status_router(clock), prefix=PREFIX)

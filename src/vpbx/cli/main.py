@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx import __version__, logs
-from vpbx.app import build, run_forever, utc_now
+from vpbx.app import run_api, run_switch, utc_now
 from vpbx.cli.simulate import register as register_scenario_commands
 from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
@@ -25,6 +25,7 @@ from vpbx.seed import describe, is_empty, seed_demo
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
+from vpbx.supervisor import Supervisor
 
 log = logging.getLogger("vpbx.cli")
 
@@ -71,7 +72,14 @@ def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    # The supervisor migrated and seeded before starting its children.
+    if args.only == "switch":
+        run_switch(settings)
+        return 0
+    if args.only == "api":
+        run_api(settings)
+        return 0
     _migrate(settings)
     text = _seed_if_empty(settings)
     http = f"http://{settings.http_host}:{settings.http_port}"
@@ -81,8 +89,7 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
         f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)",
         flush=True,
     )
-    run_forever(build(settings))
-    return 0
+    return Supervisor(settings).run()
 
 
 def cmd_operator_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -127,9 +134,16 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="vpbx", description="vpbx — a self-hostable virtual PBX")
     top.add_argument("--version", action="version", version=f"vpbx {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="migrate, seed a demo account if empty, and serve").set_defaults(
-        func=cmd_run
+    run = sub.add_parser(
+        "run",
+        help="migrate, seed a demo account if empty, and serve (switch and API processes)",
     )
+    run.add_argument(
+        "--only",
+        choices=("switch", "api"),
+        help="one process of the two (what `vpbx run` starts; no migration, no seed)",
+    )
+    run.set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="migrate the database to the newest schema").set_defaults(
         func=cmd_migrate
     )

@@ -81,6 +81,12 @@ class Bindings:
         live = [b for b in self._by_aor.get(aor, {}).values() if b.expires_at > now]
         return tuple(sorted(live, key=lambda b: -b.expires_at))
 
+    def count(self, now: float) -> int:
+        """Unexpired bindings of every AOR (the registrations gauge of /metrics)."""
+        return sum(
+            1 for contacts in self._by_aor.values() for b in contacts.values() if b.expires_at > now
+        )
+
     def expire(self, now: float) -> list[str]:
         """Drop expired bindings; the AORs that lost their last binding."""
         emptied = []

@@ -9,6 +9,7 @@ telephone-event payload type, and where to send.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vpbx.media.ports import PortPool
@@ -71,18 +72,24 @@ class MediaPlant:
     bind_host: str
     advertise_host: str
     _version: int = 0
+    #: told of every session opened (the RTP counters of /metrics)
+    opened: Callable[[RtpSession], None] | None = None
 
     async def open(self, name: str, negotiated: Negotiated | None = None) -> RtpSession:
         if negotiated is None:
-            return await RtpSession.open(self.pool, host=self.bind_host, name=name)
-        return await RtpSession.open(
-            self.pool,
-            host=self.bind_host,
-            remote_addr=negotiated.remote,
-            payload_type=negotiated.payload_type,
-            dtmf_payload_type=negotiated.dtmf_payload_type,
-            name=name,
-        )
+            session = await RtpSession.open(self.pool, host=self.bind_host, name=name)
+        else:
+            session = await RtpSession.open(
+                self.pool,
+                host=self.bind_host,
+                remote_addr=negotiated.remote,
+                payload_type=negotiated.payload_type,
+                dtmf_payload_type=negotiated.dtmf_payload_type,
+                name=name,
+            )
+        if self.opened is not None:
+            self.opened(session)
+        return session
 
     def _next_version(self) -> int:
         self._version += 1

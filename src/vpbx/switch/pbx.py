@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,8 @@ class Pbx:
         self.registrar = registrar
         self.me = me
         self.calls: dict[TransactionKey, B2BCall] = {}
+        #: calls taken since the start (the calls counter of /metrics)
+        self.calls_started = 0
         #: the call logic of calls to virtual numbers (the scenario engine's runner); None
         #: rings the first Forward of the number's first rule (tests of the switch alone)
         self.controllers: ControllerFactory | None = None
@@ -98,7 +101,9 @@ class Pbx:
             self._spawn(self._register(request, peer, key))
         elif method == "OPTIONS":
             headers = [("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "")]
-            self.endpoint.respond(key, make_response(request, 200, headers=headers))
+            # RFC 3261 §8.2.6.2: a UAS adds a To tag to its responses outside a dialog.
+            answer = make_response(request, 200, headers=headers, to_tag=secrets.token_hex(4))
+            self.endpoint.respond(key, answer)
         elif method == "INVITE":
             self._spawn(self._invite(request, peer, key))
         elif method in ("BYE", "INFO", "UPDATE"):
@@ -261,6 +266,7 @@ class Pbx:
             account_id,
         )
         self.calls[key] = call
+        self.calls_started += 1
         return call if await call.prepare_media() else None
 
     async def _start_call(

@@ -1,0 +1,125 @@
+"""`vpbx run`: the switch and the API as two supervised processes.
+
+The switch (SIP, RTP, call cores) must never wait for the API: password hashing, imports of big
+documents, reports and file uploads run in the API's processes, on other event loops and (the
+machine permitting) other cores. Both are children of this process, started as
+`vpbx run --only switch` and `vpbx run --only api` with the same environment:
+
+* if either exits, the other is stopped and `vpbx run` exits with status 1 (the exit is logged
+  with the child's status), so systemd, Docker or whatever started it restarts a whole,
+  consistent pair instead of a PBX without an API or an API without calls;
+* SIGTERM or SIGINT stops both (SIGTERM to each, SIGKILL after `STOP_SECONDS`); calls in
+  progress end and write their rows as the switch stops;
+* the children get SIGTERM if this process dies without stopping them (PR_SET_PDEATHSIG), so a
+  `kill -9` of the supervisor leaves no orphan holding the SIP port.
+
+The API's workers count into PROMETHEUS_MULTIPROC_DIR (`<data_dir>/metrics-api`, emptied at
+every start) so that /metrics adds up every worker (see `vpbx.metrics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from vpbx.settings import Settings
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("vpbx.supervisor")
+
+STOP_SECONDS = 30.0
+POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM when the supervisor dies (Linux)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "vpbx"])
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _stopping: bool = False
+
+    def _environment(self, role: str) -> dict[str, str]:
+        env = dict(os.environ)
+        if role == "api":
+            folder = self.settings.data_dir.resolve() / "metrics-api"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+        return env
+
+    def start(self) -> None:
+        for role in ("switch", "api"):
+            child = subprocess.Popen(
+                [*self.command, "run", "--only", role],
+                env=self._environment(role),
+                preexec_fn=_die_with_parent,  # before any thread exists: preexec_fn is safe
+            )
+            self.children[role] = child
+            log.info("process started", extra={"role": role, "pid": child.pid})
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self._stopping:
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        self._stopping = True
+
+    def run(self) -> int:
+        """Start both, watch them; the exit status of `vpbx run`."""
+        previous = {
+            signum: signal.signal(signum, self._on_signal)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self.start()
+            return self._watch()
+        finally:
+            self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _watch(self) -> int:
+        while not self._stopping:
+            for role, child in self.children.items():
+                status = child.poll()
+                if status is not None:
+                    log.error(
+                        "process exited: stopping the others",
+                        extra={"role": role, "pid": child.pid, "status": status},
+                    )
+                    return 1
+            time.sleep(POLL_SECONDS)
+        return 0
+
+    def stop(self) -> None:
+        """SIGTERM to every child still running, SIGKILL to those still there after
+        STOP_SECONDS; every child reaped."""
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for role, child in self.children.items():
+            try:
+                status = child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("process did not stop: killed", extra={"role": role, "pid": child.pid})
+                child.kill()
+                status = child.wait()
+            log.info("process stopped", extra={"role": role, "pid": child.pid, "status": status})
+        self.children.clear()
