@@ -27,9 +27,16 @@ from vpbx.storage import tables as t
 
 __all__ = [
     "CallRecord",
+    "CallStart",
+    "InterruptedCall",
     "StepRecord",
     "add_step",
+    "add_steps",
+    "begin_calls",
+    "close_interrupted",
     "contact_name_of",
+    "finish_calls",
+    "heartbeat",
     "json_safe",
     "set_rating",
     "write_call",
@@ -87,6 +94,37 @@ class CallRecord:
     #: the caller's contact as the switch already knows it (from its configuration snapshot);
     #: None: looked up in the address book when written
     contact_name: str | None = None
+    #: the switch's own id of the call (see `CallStart`)
+    switch_call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """A call as the switch knows it when it arrives: its row is written at once (status
+    `active`) so a crash of the switch leaves a trace of it."""
+
+    account_id: int
+    started_at: dt.datetime
+    direction: str
+    caller: str
+    called: str
+    session_type: str = ""
+    number_id: int | None = None
+    #: the switch's own id of the call (names its work files, e.g. a voicemail being recorded)
+    switch_call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedCall:
+    """A call whose switch died: closed as `interrupted` at the next start."""
+
+    call_id: int
+    account_id: int
+    switch_call_id: str
+    caller: str
+    called: str
+    number_id: int | None
+    employee_id: int | None
 
 
 def _utc(value: dt.datetime, what: str) -> dt.datetime:
@@ -197,16 +235,22 @@ async def write_call(conn: AsyncConnection, record: CallRecord, now: dt.datetime
 
 
 async def write_calls(
-    conn: AsyncConnection, records: Sequence[CallRecord], now: dt.datetime
+    conn: AsyncConnection,
+    records: Sequence[CallRecord],
+    now: dt.datetime,
+    *,
+    node: str | None = None,
 ) -> list[int]:
     """`write_call` for many calls in one go (one statement for the rows, one for all their
     steps): what the switch's writer does with every call that ended since its last commit.
-    Returns the ids in the order of `records`."""
+    `node`: the switch that wrote them. Returns the ids in the order of `records`."""
     now = _utc(now, "now")
     rows: list[dict[str, Any]] = []
     links: list[list[int]] = []
     for record in records:
         values, recordings = await _call_row(conn, record, now)
+        values["node"] = node
+        values["switch_call_id"] = record.switch_call_id or None
         rows.append(values)
         links.append(recordings)
     if not rows:
@@ -320,3 +364,221 @@ async def set_rating(
         .where(t.calls.c.account_id == account_id, t.calls.c.id == call_id)
         .values(rating=rating, updated_at=stamp)
     )
+
+
+# -- calls in progress (a row from the start, closed if the switch dies) ------------------------
+
+
+async def begin_calls(
+    conn: AsyncConnection, starts: Sequence[CallStart], now: dt.datetime, *, node: str
+) -> list[int]:
+    """The `active` rows of calls that just arrived, written by switch `node`; their ids in
+    the order of `starts`. `finish_calls` completes them."""
+    now = _utc(now, "now")
+    if not starts:
+        return []
+    rows: list[dict[str, Any]] = [
+        {
+            "account_id": start.account_id,
+            "started_at": _utc(start.started_at, "started_at"),
+            "answered_at": None,
+            "ended_at": None,
+            "direction": CallDirection(start.direction).value,
+            "session_type": _text(start.session_type, "session_type"),
+            "status": CallStatus.ACTIVE.value,
+            "caller": _text(start.caller, "caller"),
+            "called": _text(start.called, "called"),
+            "number_id": start.number_id,
+            "scenario_id": None,
+            "employee_id": None,
+            "contact_name": "",
+            "wait_seconds": 0.0,
+            "talk_seconds": 0.0,
+            "rating": None,
+            "tag_ids": [],
+            "recording_file_ids": [],
+            "node": node,
+            "switch_call_id": start.switch_call_id or None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for start in starts
+    ]
+    insert = sa.insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+
+
+async def add_steps(
+    conn: AsyncConnection, items: Sequence[tuple[int, int, Sequence[StepRecord]]]
+) -> int:
+    """Steps of calls in progress, as they happen: (call id, seq of the first, steps).
+    Returns how many rows were written."""
+    rows = [
+        _step_row(call_id, first + offset, step)
+        for call_id, first, steps in items
+        for offset, step in enumerate(steps)
+    ]
+    if rows:
+        await conn.execute(sa.insert(t.call_steps), rows)
+    return len(rows)
+
+
+#: columns `finish_calls` leaves as they are: who owns the row, its tags, when it was made
+_KEPT_ON_FINISH = frozenset({"account_id", "tag_ids", "created_at", "node"})
+
+
+async def finish_calls(
+    conn: AsyncConnection,
+    items: Sequence[tuple[int, CallRecord, int]],
+    now: dt.datetime,
+) -> None:
+    """Complete rows `begin_calls` wrote: (call id, the finished call, how many of its steps
+    are already stored). The rest of the steps get the following seq numbers."""
+    now = _utc(now, "now")
+    if not items:
+        return
+    rows: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    for call_id, record, written in items:
+        values, recordings = await _call_row(conn, record, now)
+        values["switch_call_id"] = record.switch_call_id or None
+        row = {k: v for k, v in values.items() if k not in _KEPT_ON_FINISH}
+        row["b_id"] = call_id
+        rows.append(row)
+        steps += [
+            _step_row(call_id, seq, step)
+            for seq, step in enumerate(record.steps[written:], written + 1)
+        ]
+        if recordings:
+            await conn.execute(
+                sa.update(t.files)
+                .where(t.files.c.account_id == record.account_id, t.files.c.id.in_(recordings))
+                .values(call_id=call_id, updated_at=now)
+            )
+    names = [k for k in rows[0] if k != "b_id"]
+    update = (
+        sa.update(t.calls)
+        .where(t.calls.c.id == sa.bindparam("b_id"))
+        .values({name: sa.bindparam(name) for name in names})
+    )
+    await conn.execute(update, rows)
+    if steps:
+        await conn.execute(sa.insert(t.call_steps), steps)
+    log.info("calls completed", extra={"calls": len(rows), "steps": len(steps)})
+
+
+async def heartbeat(
+    conn: AsyncConnection, node: str, now: dt.datetime, *, started: bool = False
+) -> None:
+    """Switch `node` is alive at `now` (`started`: it has just started)."""
+    now = _utc(now, "now")
+    nodes = t.switch_nodes
+    values: dict[str, Any] = {"alive_at": now}
+    if started:
+        values["started_at"] = now
+    result = await conn.execute(sa.update(nodes).where(nodes.c.node == node).values(**values))
+    if result.rowcount == 0:
+        await conn.execute(sa.insert(nodes).values(node=node, started_at=now, alive_at=now))
+
+
+async def close_interrupted(
+    conn: AsyncConnection, node: str, now: dt.datetime
+) -> list[InterruptedCall]:
+    """Close the rows switch `node` left `active` (it died during those calls) as `interrupted`.
+
+    Run by the node at start-up, before it takes calls. A call ends at the last moment its
+    node was known alive (the heartbeat), never before its last stored step or its start; a
+    last step says so, quoting the last known state.
+    """
+    now = _utc(now, "now")
+    c = t.calls.c
+    alive = (
+        await conn.execute(
+            sa.select(t.switch_nodes.c.alive_at).where(t.switch_nodes.c.node == node)
+        )
+    ).scalar_one_or_none()
+    alive_at = None if alive is None else _aware(alive)
+    query = (
+        sa.select(
+            c.id,
+            c.account_id,
+            c.started_at,
+            c.answered_at,
+            c.switch_call_id,
+            c.caller,
+            c.called,
+            c.number_id,
+            c.employee_id,
+        )
+        .where(c.status == CallStatus.ACTIVE.value, c.node == node)
+        .order_by(c.id)
+    )
+    found: list[InterruptedCall] = []
+    for row in (await conn.execute(query)).all():
+        last = (
+            await conn.execute(
+                sa.select(t.call_steps.c.seq, t.call_steps.c.at, t.call_steps.c.text)
+                .where(t.call_steps.c.call_id == row.id)
+                .order_by(t.call_steps.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        started = _aware(row.started_at)
+        candidates = [started]
+        if alive_at is not None:
+            candidates.append(alive_at)
+        if last is not None:
+            candidates.append(_aware(last.at))
+        ended = max(candidates)
+        answered = None if row.answered_at is None else _aware(row.answered_at)
+        talk = (ended - answered).total_seconds() if answered is not None else 0.0
+        await conn.execute(
+            sa.update(t.calls)
+            .where(c.id == row.id)
+            .values(
+                status=CallStatus.INTERRUPTED.value,
+                ended_at=ended,
+                wait_seconds=max(0.0, ((answered or ended) - started).total_seconds()),
+                talk_seconds=round(max(0.0, talk), 3),
+                updated_at=now,
+            )
+        )
+        state = last.text if last is not None else "звонок поступил"
+        text = (
+            "звонок прерван: АТС остановилась аварийно"
+            f" (последний признак работы {ended.strftime('%Y-%m-%d %H:%M:%S')} UTC);"
+            f" последнее известное состояние: {state}"
+        )
+        data = {
+            "alive_at": alive_at,
+            "last_step": None if last is None else last.text,
+            "node": node,
+        }
+        step = StepRecord(ended, "interrupted", text, json_safe(data))
+        await conn.execute(
+            sa.insert(t.call_steps).values(
+                **_step_row(row.id, (last.seq if last is not None else 0) + 1, step)
+            )
+        )
+        found.append(
+            InterruptedCall(
+                int(row.id),
+                int(row.account_id),
+                row.switch_call_id or "",
+                row.caller,
+                row.called,
+                row.number_id,
+                row.employee_id,
+            )
+        )
+    if found:
+        log.warning(
+            "calls interrupted by the previous stop of the switch closed",
+            extra={"node": node, "calls": len(found), "alive_at": str(alive_at)},
+        )
+    return found
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC (SQLite gives it back naive)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx.domain.entities.misc import FileKind
 from vpbx.domain.errors import NotFound
+from vpbx.services.call_log import InterruptedCall
 from vpbx.storage import tables as t
 
-__all__ = ["save_recording"]
+__all__ = ["adopt_partial_recording", "repair_wav_header", "save_recording"]
 
 log = logging.getLogger("vpbx.services.file_store")
 
@@ -130,5 +131,95 @@ async def save_recording(
             "call_id": call_id,
             "seconds": round(duration, 3),
         },
+    )
+    return file_id
+
+
+def repair_wav_header(path: Path) -> float:
+    """Make the RIFF and data chunk sizes of a WAV cut off mid-recording (its writer was
+    killed) match what the file holds; its duration in seconds afterwards.
+
+    The recorder rewrites the header every second, so only the audio written after its last
+    flush can be unaccounted for; a trailing half sample is dropped.
+    """
+    with path.open("r+b") as f:
+        data = f.read()
+        if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+            raise ValueError(f"{path}: not a WAV file")
+        offset = 12
+        block_align = 2
+        rate = 8000
+        while offset + 8 <= len(data):
+            chunk, size = (
+                data[offset : offset + 4],
+                int.from_bytes(data[offset + 4 : offset + 8], "little"),
+            )
+            body = offset + 8
+            if chunk == b"fmt ":
+                rate = int.from_bytes(data[body + 4 : body + 8], "little")
+                block_align = max(1, int.from_bytes(data[body + 12 : body + 14], "little"))
+            if chunk == b"data":
+                available = len(data) - body
+                available -= available % block_align
+                f.truncate(body + available)
+                f.seek(offset + 4)
+                f.write(available.to_bytes(4, "little"))
+                f.seek(4)
+                f.write((body + available - 8).to_bytes(4, "little"))
+                return available / block_align / rate
+            offset = body + size + (size & 1)
+    raise ValueError(f"{path}: no data chunk")
+
+
+async def adopt_partial_recording(
+    conn: AsyncConnection,
+    files_dir: Path,
+    call: InterruptedCall,
+    wav: Path,
+    kind: FileKind,
+    *,
+    now: dt.datetime,
+    min_seconds: float = 0.5,
+) -> int | None:
+    """File what a crash left of a call's recording (its header repaired) and link it to the
+    call closed as interrupted; None (and the file removed) when it holds almost nothing."""
+    seconds = await asyncio.to_thread(repair_wav_header, wav)
+    if seconds < min_seconds:
+        await asyncio.to_thread(wav.unlink, missing_ok=True)
+        return None
+    name = (
+        f"Голосовое сообщение {call.caller} (прервано)"
+        if kind is FileKind.VOICEMAIL
+        else f"Запись разговора {call.caller} (прервана)"
+    )
+    file_id = await save_recording(
+        conn,
+        files_dir,
+        call.account_id,
+        kind,
+        wav,
+        name=name,
+        caller=call.caller,
+        called=call.called,
+        employee_id=call.employee_id,
+        number_id=call.number_id,
+        now=now,
+        call_id=call.call_id,
+    )
+    if kind is not FileKind.RECORDING:
+        # A finished call lists its voicemail beside its recordings: so does an interrupted one.
+        current = (
+            await conn.execute(
+                sa.select(t.calls.c.recording_file_ids).where(t.calls.c.id == call.call_id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            sa.update(t.calls)
+            .where(t.calls.c.id == call.call_id)
+            .values(recording_file_ids=[*(current or []), file_id])
+        )
+    log.warning(
+        "partial recording of an interrupted call filed",
+        extra={"call_id": call.call_id, "file_id": file_id, "seconds": round(seconds, 2)},
     )
     return file_id

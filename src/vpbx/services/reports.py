@@ -113,6 +113,7 @@ STATUS_LABELS: Mapping[str, str] = {
     "blocked": "Заблокированный",
     "failed": "Ошибка",
     "active": "Идёт",
+    "interrupted": "Прерван",
 }
 #: file base tabs listed newest first unless another order is asked for
 _NEWEST_FIRST_KINDS = frozenset({FileKind.VOICEMAIL, FileKind.RECORDING, FileKind.SOUND})

@@ -1,8 +1,14 @@
 """Writes what calls leave behind: report rows with their details, recordings, late steps.
 
-Rows are written by one background task in batches (one transaction for every call that ended
-meanwhile), so a burst of short calls costs a few commits rather than one each, and a slow
-database never holds up a call's media.
+A call's row is written when the call arrives (status `active`, `begin`), its details as they
+happen (every `HEARTBEAT` seconds), and completed when it ends (`save`), so a crash of the
+switch never loses a call: at the next start the writer first closes the rows the dead
+process left `active` as `interrupted` (`recover`), dated by the node's heartbeat, and files
+the partial voicemail those calls were recording.
+
+Rows are written by one background task in batches (one transaction for every call that
+started or ended meanwhile), so a burst of short calls costs a few commits rather than one
+each, and a slow database never holds up a call's media.
 """
 
 from __future__ import annotations
@@ -10,25 +16,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import enum
 import logging
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.domain.entities.misc import FileKind
-from vpbx.services.call_log import CallRecord, StepRecord, add_step, write_call, write_calls
-from vpbx.services.file_store import save_recording
+from vpbx.services.call_log import (
+    CallRecord,
+    CallStart,
+    InterruptedCall,
+    StepRecord,
+    add_step,
+    add_steps,
+    begin_calls,
+    close_interrupted,
+    finish_calls,
+    heartbeat,
+    write_calls,
+)
+from vpbx.services.file_store import adopt_partial_recording, save_recording
 from vpbx.storage import tables as t
 
 log = logging.getLogger("vpbx.switch.calls")
 
 Clock = Callable[[], dt.datetime]
 BATCH = 200
-#: how long the writer waits for more ended calls before it commits
+#: how long the writer waits for more calls starting or ending before it commits
 LINGER = 0.25
+#: seconds between two heartbeats of the node (also when the details of calls in progress
+#: are written): the precision of the end time of a call cut off by a crash
+HEARTBEAT = 1.0
+#: the work file of a voicemail being recorded; `recover` files what a crash left of it
+VOICEMAIL_WORK_FILE = "{call}-voicemail.wav"
+#: a partial recording shorter than this is "nothing recorded" (as for a finished one)
+MIN_PARTIAL_SECONDS = 0.5
 
 
 def raise_into(future: asyncio.Future[int]) -> None:
@@ -39,17 +67,55 @@ def raise_into(future: asyncio.Future[int]) -> None:
         future.set_exception(error)
 
 
+class TicketState(enum.Enum):
+    QUEUED = "queued"  # the start row waits for the writer
+    WRITING = "writing"  # the start row is in the transaction being committed
+    WRITTEN = "written"  # the row exists: the end updates it
+    SKIPPED = "skipped"  # no start row (the call ended first, or the write failed)
+
+
+@dataclass(eq=False, slots=True)
+class CallTicket:
+    """A call's row from its start to its end: what `CallStore.begin` hands the call."""
+
+    start: CallStart
+    #: the steps of the call's details from the given index on (written as they happen)
+    details: Callable[[int], Sequence[StepRecord]] | None = None
+    state: TicketState = TicketState.QUEUED
+    call_id: int | None = None
+    steps_written: int = 0
+
+
+def work_file(work_dir: Path, switch_call_id: str) -> Path:
+    """Where a call's voicemail is recorded before it is filed (the name `recover` looks for)."""
+    return work_dir / VOICEMAIL_WORK_FILE.format(call=switch_call_id)
+
+
 class CallStore:
     def __init__(
-        self, engine: AsyncEngine, files_dir: Path, clock: Clock, linger: float = LINGER
+        self,
+        engine: AsyncEngine,
+        files_dir: Path,
+        clock: Clock,
+        linger: float = LINGER,
+        *,
+        node: str = "",
+        work_dir: Path | None = None,
+        heartbeat_every: float = HEARTBEAT,
     ) -> None:
         self.engine = engine
         self.linger = linger
         self.files_dir = files_dir
         self.clock = clock
-        self._pending: list[tuple[CallRecord, asyncio.Future[int]]] = []
+        self.node = node
+        self.work_dir = work_dir
+        self.heartbeat_every = heartbeat_every
+        self._pending: list[tuple[CallRecord, CallTicket | None, asyncio.Future[int]]] = []
+        self._starts: list[CallTicket] = []
+        self._open: set[CallTicket] = set()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._recovered = False
 
     def start(self) -> None:
         if self._writer is None:
@@ -62,57 +128,190 @@ class CallStore:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-        while self._pending:
+        while self._pending or self._starts:
             await self._write_batch()
 
-    async def save(self, record: CallRecord) -> int:
-        """The id of the call's report row, once written."""
+    # -- what calls hand in ----------------------------------------------------------------------
+
+    def begin(
+        self, start: CallStart, details: Callable[[int], Sequence[StepRecord]] | None = None
+    ) -> CallTicket:
+        """A call arrived: its `active` row is written with the next batch."""
+        ticket = CallTicket(start, details)
+        self._starts.append(ticket)
+        self._open.add(ticket)
+        self._wake.set()
+        return ticket
+
+    async def save(self, record: CallRecord, ticket: CallTicket | None = None) -> int:
+        """The id of the call's report row, once written (completing `ticket`'s row)."""
+        if ticket is not None:
+            self._open.discard(ticket)
+            if ticket.state is TicketState.QUEUED:
+                ticket.state = TicketState.SKIPPED  # ended before its start row: one insert
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+        self._pending.append((record, ticket, future))
         self._wake.set()
         if self._writer is None:
             await self._write_batch()
         return await future
 
+    # -- the writer ------------------------------------------------------------------------------
+
     async def _write_forever(self) -> None:
+        if not self._recovered:
+            await self._recover_logged()
+        await self._beat(started=True)
+        next_beat = time.monotonic() + self.heartbeat_every
         while True:
-            await self._wake.wait()
-            # Let the calls ending around now join this commit: one transaction a quarter of a
-            # second rather than one per call when calls end one by one.
-            await asyncio.sleep(self.linger)
-            self._wake.clear()
-            while self._pending:
-                await self._write_batch()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - time.monotonic()))
+            if self._wake.is_set():
+                # Let the calls starting and ending around now join this commit: one
+                # transaction a quarter of a second rather than one per call.
+                await asyncio.sleep(self.linger)
+                self._wake.clear()
+                while self._pending or self._starts:
+                    await self._write_batch()
+            if time.monotonic() >= next_beat:
+                await self._beat()
+                next_beat = time.monotonic() + self.heartbeat_every
 
     async def _write_batch(self) -> None:
-        batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-        if not batch:
+        starts = [tk for tk in self._starts[:BATCH] if tk.state is TicketState.QUEUED]
+        self._starts = self._starts[BATCH:]
+        # A call whose start row is in another transaction still being committed (only without
+        # the writer task) waits for the next batch.
+        ready = [item for item in self._pending if _ready(item[1])]
+        batch = ready[:BATCH]
+        chosen = {id(item) for item in batch}
+        self._pending = [item for item in self._pending if id(item) not in chosen]
+        if not starts and not batch:
             return
+        for ticket in starts:
+            ticket.state = TicketState.WRITING
+        now = self.clock()
         try:
             async with self.engine.begin() as conn:
-                ids = await write_calls(conn, [record for record, _ in batch], self.clock())
-        except Exception:
+                ids = await begin_calls(conn, [tk.start for tk in starts], now, node=self.node)
+                updates = [
+                    (tk.call_id, record, tk.steps_written)
+                    for record, tk, _ in batch
+                    if tk is not None and tk.call_id is not None
+                ]
+                inserts = [record for record, tk, _ in batch if tk is None or tk.call_id is None]
+                await finish_calls(conn, updates, now)
+                inserted = await write_calls(conn, inserts, now, node=self.node)
+        except BaseException as error:
+            # Whether the start rows were committed is unknown: the end of those calls inserts
+            # a full row (a committed start row would be closed as interrupted at a restart).
+            for ticket in starts:
+                ticket.state = TicketState.SKIPPED
+            if not isinstance(error, Exception):
+                raise
+            if starts:
+                log.exception("start rows of calls not written", extra={"calls": len(starts)})
             if len(batch) == 1:
-                raise_into(batch[0][1])
+                raise_into(batch[0][2])
                 return
             # one bad record must not lose the others: each on its own
             log.warning("a batch of calls failed; writing them one by one")
-            for record, future in batch:
-                await self._write_one(record, future)
+            for record, held, future in batch:
+                await self._write_one(record, held, future)
             return
-        for (_, future), call_id in zip(batch, ids, strict=True):
+        for ticket, new_id in zip(starts, ids, strict=True):
+            ticket.call_id = new_id
+            ticket.state = TicketState.WRITTEN
+        fresh = iter(inserted)
+        for _record, held, future in batch:
+            known = held.call_id if held is not None else None
+            call_id = known if known is not None else next(fresh)
             if not future.done():
                 future.set_result(call_id)
 
-    async def _write_one(self, record: CallRecord, future: asyncio.Future[int]) -> None:
+    async def _write_one(
+        self, record: CallRecord, ticket: CallTicket | None, future: asyncio.Future[int]
+    ) -> None:
         try:
             async with self.engine.begin() as conn:
-                call_id = await write_call(conn, record, self.clock())
+                if ticket is not None and ticket.call_id is not None:
+                    item = (ticket.call_id, record, ticket.steps_written)
+                    await finish_calls(conn, [item], self.clock())
+                    call_id = ticket.call_id
+                else:
+                    (call_id,) = await write_calls(conn, [record], self.clock(), node=self.node)
         except Exception:
             raise_into(future)
             return
         if not future.done():
             future.set_result(call_id)
+
+    async def _beat(self, *, started: bool = False) -> None:
+        """The node is alive; the details of calls in progress so far are written."""
+        progress: list[tuple[CallTicket, Sequence[StepRecord]]] = []
+        for ticket in self._open:
+            if ticket.state is TicketState.WRITTEN and ticket.details is not None:
+                steps = ticket.details(ticket.steps_written)
+                if steps:
+                    progress.append((ticket, steps))
+        try:
+            async with self.engine.begin() as conn:
+                await heartbeat(conn, self.node, self.clock(), started=started)
+                await add_steps(
+                    conn,
+                    [
+                        (tk.call_id, tk.steps_written + 1, steps)
+                        for tk, steps in progress
+                        if tk.call_id is not None
+                    ],
+                )
+        except Exception:
+            log.exception("heartbeat not written")
+            return
+        for ticket, steps in progress:
+            ticket.steps_written += len(steps)
+
+    # -- after a crash ---------------------------------------------------------------------------
+
+    async def recover(self) -> list[InterruptedCall]:
+        """Close the calls this node left `active` when it died (`interrupted`), and file the
+        partial voicemail they were recording. Run once, before the node takes calls."""
+        self._recovered = True
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            interrupted = await close_interrupted(conn, self.node, now)
+        if self.work_dir is not None:
+            for call in interrupted:
+                if not call.switch_call_id:
+                    continue
+                wav = work_file(self.work_dir, call.switch_call_id)
+                if not wav.is_file():
+                    continue
+                try:
+                    async with self.engine.begin() as conn:
+                        await adopt_partial_recording(
+                            conn,
+                            self.files_dir,
+                            call,
+                            wav,
+                            FileKind.VOICEMAIL,
+                            now=now,
+                            min_seconds=MIN_PARTIAL_SECONDS,
+                        )
+                except Exception:
+                    log.exception(
+                        "partial recording not filed",
+                        extra={"call_id": call.call_id, "path": str(wav)},
+                    )
+        return interrupted
+
+    async def _recover_logged(self) -> None:
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("calls interrupted by the previous stop not closed")
+
+    # -- files and late steps --------------------------------------------------------------------
 
     async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None:
         async with self.engine.begin() as conn:
@@ -151,3 +350,10 @@ class CallStore:
                 )
             ).scalar_one()
         return file_id, Path(path)
+
+
+def _ready(ticket: CallTicket | None) -> bool:
+    return ticket is None or ticket.state is not TicketState.WRITING
+
+
+__all__ = ["CallStore", "CallTicket", "TicketState", "work_file"]

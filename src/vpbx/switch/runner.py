@@ -51,12 +51,12 @@ from vpbx.scenario.events import (
 )
 from vpbx.scenario.forwarding import forward_request
 from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, PhoneInfo
-from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.services.call_log import CallRecord, CallStart, StepRecord
 from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer, MailResult
 from vpbx.sip.uri import SipUri
 from vpbx.switch.b2bua import B2BCall, CallState, LegRole, OutLeg, Target
-from vpbx.switch.call_store import CallStore
+from vpbx.switch.call_store import CallStore, CallTicket, work_file
 from vpbx.switch.directory import NumberInfo
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.prompt_library import BEEP, PromptLibrary
@@ -183,6 +183,19 @@ class ScenarioRunner:
         """`ControllerFactory`: the call's logic starts on its own task."""
         live = LiveCall(self, call, number)
         self.calls[call.id] = live
+        # The row exists from now on (status active), its details follow as they happen: a
+        # crash of the switch leaves the call in the report as interrupted, not absent.
+        start = CallStart(
+            account_id=call.account_id,
+            started_at=call.started_at,
+            direction="incoming",
+            caller=call.caller,
+            called=number.number,
+            session_type="scenario",
+            number_id=number.number_id,
+            switch_call_id=call.id,
+        )
+        live.ticket = self.store.begin(start, live.steps_from)
         self.spawn(live.run())
         return live
 
@@ -267,6 +280,7 @@ class LiveCall:
         self.file_ids: list[int] = []
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.failed = False
+        self.ticket: CallTicket | None = None
 
     # -- CallController ------------------------------------------------------------------------
 
@@ -439,7 +453,7 @@ class LiveCall:
         if self.call.state is CallState.ENDED or self.call.session is None:
             await self._engine(RecordingDone(None, 0.0))
             return
-        path = self.runner.work_dir / f"{self.call.id}-voicemail.wav"
+        path = work_file(self.runner.work_dir, self.call.id)
         self.recorder = self.call.record(path)
         loop = asyncio.get_running_loop()
         self.record_timer = loop.call_later(record.max_seconds, self.post, _RecordTimeUp())
@@ -818,7 +832,7 @@ class LiveCall:
             self.runner.calls.pop(self.call.id, None)
         record = self._record_of_call()
         try:
-            call_id = await self.runner.store.save(record)
+            call_id = await self.runner.store.save(record, self.ticket)
         except Exception as error:
             log.exception("call report not written", extra={"call": self.call.id})
             self.saved.set_exception(error)
@@ -866,7 +880,15 @@ class LiveCall:
             recording_file_ids=tuple(self.file_ids),
             steps=tuple(StepRecord(s.at, s.kind, s.text, dict(s.data)) for s in steps),
             contact_name=self._contact_name(engine.caller if engine is not None else ""),
+            switch_call_id=call.id,
         )
+
+    def steps_from(self, index: int) -> list[StepRecord]:
+        """The call's details from `index` on (what the store writes while the call lasts)."""
+        engine = self.engine
+        if engine is None:
+            return []
+        return [StepRecord(s.at, s.kind, s.text, dict(s.data)) for s in engine.details[index:]]
 
     def _contact_name(self, caller: str) -> str | None:
         """The caller's contact from the snapshot (the oldest, as the report's lookup picks);

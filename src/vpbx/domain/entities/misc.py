@@ -114,6 +114,8 @@ class CallStatus(enum.StrEnum):
     BLOCKED = "blocked"
     FAILED = "failed"
     ACTIVE = "active"
+    #: the switch died during the call (its row was closed at the next start)
+    INTERRUPTED = "interrupted"
 
 
 class Call(Document):
