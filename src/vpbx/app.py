@@ -56,6 +56,7 @@ from vpbx.switch.pbx import Pbx
 from vpbx.switch.plain_calls import plain_call_record
 from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
+from vpbx.switch.registration_store import RegistrationStore
 from vpbx.switch.runner import ScenarioRunner
 from vpbx.switch.status import StatusServer
 from vpbx.switch.trunk_client import TrunkRegistrations
@@ -103,6 +104,8 @@ class Application:
             await self.listener.start()
         if self.status is not None:
             await self.status.start()
+        # Bindings stored before a restart are ringable before the first request is read.
+        await self.pbx.registrar.restore(asyncio.get_running_loop().time())
         self.store.start()
         await self.runner.start()
         await self.endpoint.start(self.pbx)
@@ -144,7 +147,12 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     sip_counters = SipCounters()
     endpoint.traffic = sip_counters
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
-    registrar = Registrar(directory, realm=settings.sip_realm, guard=guard)
+    registrar = Registrar(
+        directory,
+        realm=settings.sip_realm,
+        guard=guard,
+        store=RegistrationStore(engine, utc_now),
+    )
     me = Contact(settings.public_host, settings.sip_port)
     rtp = RtpCounters()
     media = MediaPlant(
@@ -158,7 +166,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     data = settings.data_dir.resolve()
     tts = Tts(data / "tts")
     system = SystemMessages(data / "system", tts)
-    store = CallStore(engine, data / "files", utc_now)
+    store = CallStore(engine, data / "files", utc_now, work_dir=data / "work")
     mailer = Mailer(settings.smtp())
     prompts = PromptLibrary(engine, system, tts, PromptCache())
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)

@@ -81,6 +81,16 @@ class Bindings:
         live = [b for b in self._by_aor.get(aor, {}).values() if b.expires_at > now]
         return tuple(sorted(live, key=lambda b: -b.expires_at))
 
+    def restore(self, aor: str, binding: Binding) -> bool:
+        """Put back a binding stored before a restart; False when the contact is already bound
+        (a REGISTER since the restart knows better than the stored copy)."""
+        contacts = self._by_aor.setdefault(aor, {})
+        key = _contact_key(binding.contact)
+        if key in contacts:
+            return False
+        contacts[key] = binding
+        return True
+
     def count(self, now: float) -> int:
         """Unexpired bindings of every AOR (the registrations gauge of /metrics)."""
         return sum(

@@ -12,12 +12,14 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+from vpbx.services.registrations import StoredBinding
 from vpbx.sip import digest
 from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.registrar import AuthGuard, Binding, Bindings, Outcome
-from vpbx.sip.uri import SipUri
+from vpbx.sip.uri import Address, SipUri, parse_uri
 from vpbx.switch.directory import Directory, LineInfo
+from vpbx.switch.registration_store import RegistrationStore
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.sip.registrar")
@@ -40,6 +42,8 @@ class Registrar:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     guard: AuthGuard = field(default_factory=AuthGuard)
     bindings: Bindings = field(default_factory=Bindings)
+    #: where bindings are stored as they change (None: only through the directory, as tests do)
+    store: RegistrationStore | None = None
     _peers: dict[tuple[str, str], Peer] = field(default_factory=dict)
 
     def challenge(
@@ -119,17 +123,64 @@ class Registrar:
         return make_response(request, 200, headers=[*contacts, ("Date", _http_date())])
 
     async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
+        """Store the line's bindings before the 200 goes out: a phone told it is registered
+        stays reachable after a crash of the switch (restored by `restore`)."""
         wall = dt.datetime.now(dt.UTC)
         rows = [
-            (
+            StoredBinding(
                 str(b.uri),
                 b.user_agent,
                 f"{b.transport}:{b.source[0]}:{b.source[1]}",
-                wall + dt.timedelta(seconds=b.remaining(now)),
+                wall + dt.timedelta(seconds=max(0.0, b.expires_at - now)),
             )
             for b in bindings
         ]
-        await self.directory.save_registration(line.line_id, rows, wall)
+        if self.store is not None:
+            await self.store.save(line.line_id, rows)
+            return
+        await self.directory.save_registration(
+            line.line_id, [(r.contact, r.user_agent, r.source, r.expires_at) for r in rows], wall
+        )
+
+    async def restore(self, now: float) -> int:
+        """Ring again at once what was registered before a restart (the unexpired bindings
+        stored by `_mirror`); the ones a restarted switch cannot reach are deleted, so the
+        cabinet does not call them registered. Returns how many were restored.
+
+        UDP bindings are rung where the REGISTER came from, as before. A TCP/TLS binding's
+        connection died with the old process: it is rung by opening a connection to its
+        Contact, which only reaches the phone when the Contact is the address the phone
+        registered from (no NAT between); others are dropped until the phone registers again
+        (docs/decisions.md).
+        """
+        if self.store is None:
+            return 0
+        wall = dt.datetime.now(dt.UTC)
+        restored, unusable = 0, []
+        for stored in await self.store.load():
+            peer, uri = _reachable(stored)
+            if peer is None or uri is None:
+                unusable.append(stored.row_id)
+                continue
+            remaining = (stored.expires_at - wall).total_seconds()
+            binding = Binding(
+                Address(uri=uri),
+                now + remaining,
+                "",
+                0,
+                (peer.host, peer.port),
+                peer.transport,
+                stored.user_agent,
+            )
+            if self.bindings.restore(stored.login, binding):
+                self._peers[(stored.login, str(uri))] = peer
+                restored += 1
+        await self.store.drop(unusable)
+        log.info(
+            "registrations restored",
+            extra={"bindings": restored, "dropped_unreachable": len(unusable)},
+        )
+        return restored
 
     def locations(self, login: str, line_id: int, now: float) -> list[Location]:
         """Where a line can be rung now (newest registration first)."""
@@ -143,6 +194,25 @@ class Registrar:
                 peer = Peer(binding.transport, binding.source[0], binding.source[1])
             found.append(Location(line_id, login, uri, peer))
         return found
+
+
+def _reachable(stored: StoredBinding) -> tuple[Peer | None, SipUri | None]:
+    """Where a stored binding can be rung after a restart, and its contact; (None, None) when
+    it cannot (see `Registrar.restore`)."""
+    try:
+        uri = parse_uri(stored.contact)
+        host, port = stored.address
+    except (ParseError, ValueError):
+        return None, None
+    if not isinstance(uri, SipUri):
+        return None, None
+    transport = stored.transport
+    if transport == "udp":
+        return Peer("udp", host, port), uri
+    if uri.host != host:
+        return None, uri
+    default = 5061 if transport == "tls" else 5060
+    return Peer(transport, uri.host, uri.port or default), uri
 
 
 def _http_date() -> str:

@@ -1,0 +1,112 @@
+"""The registrar's bindings in the database (SIP-2): what a restarted switch rings at once.
+
+`save_bindings` replaces the stored bindings of lines (one transaction for many lines: the
+registrar's writer commits every REGISTER answered meanwhile together); `load_bindings` drops
+the expired ones and returns the rest with their line's login; `drop_bindings` removes those a
+restarted switch cannot reach (see `vpbx.switch.registrar_service.Registrar.restore`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.storage import tables as t
+
+__all__ = ["StoredBinding", "drop_bindings", "load_bindings", "save_bindings"]
+
+log = logging.getLogger("vpbx.services.registrations")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBinding:
+    """One contact of a line as stored: `source` is "transport:host:port" (where it came from)."""
+
+    contact: str
+    user_agent: str
+    source: str
+    expires_at: dt.datetime  # aware, UTC
+    row_id: int = 0
+    line_id: int = 0
+    login: str = ""
+
+    @property
+    def transport(self) -> str:
+        return self.source.split(":", 1)[0]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The source host and port (an IPv6 host keeps its colons)."""
+        _, rest = self.source.split(":", 1)
+        host, port = rest.rsplit(":", 1)
+        return host, int(port)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+async def save_bindings(
+    conn: AsyncConnection,
+    lines: Mapping[int, Sequence[StoredBinding]],
+    now: dt.datetime,
+    *,
+    node: str = "",
+) -> None:
+    """Each line's bindings become exactly `lines[line_id]` (none: unregistered)."""
+    if not lines:
+        return
+    regs = t.sip_registrations
+    await conn.execute(sa.delete(regs).where(regs.c.sip_line_id.in_(list(lines))))
+    rows = [
+        {
+            "sip_line_id": line_id,
+            "contact": b.contact,
+            "user_agent": b.user_agent,
+            "source": b.source,
+            "node": node,
+            "expires_at": _aware(b.expires_at),
+            "updated_at": _aware(now),
+        }
+        for line_id, bindings in lines.items()
+        for b in bindings
+    ]
+    if rows:
+        await conn.execute(sa.insert(regs), rows)
+
+
+async def load_bindings(conn: AsyncConnection, now: dt.datetime) -> list[StoredBinding]:
+    """Every unexpired binding with its line's login (the expired ones are deleted)."""
+    regs = t.sip_registrations
+    expired = await conn.execute(sa.delete(regs).where(regs.c.expires_at <= _aware(now)))
+    if expired.rowcount:
+        log.info("expired registrations dropped", extra={"bindings": expired.rowcount})
+    query = (
+        sa.select(regs, t.sip_lines.c.login)
+        .join(t.sip_lines, t.sip_lines.c.id == regs.c.sip_line_id)
+        .order_by(regs.c.id)
+    )
+    return [
+        StoredBinding(
+            contact=row.contact,
+            user_agent=row.user_agent,
+            source=row.source,
+            expires_at=_aware(row.expires_at),
+            row_id=int(row.id),
+            line_id=int(row.sip_line_id),
+            login=row.login,
+        )
+        for row in (await conn.execute(query)).all()
+    ]
+
+
+async def drop_bindings(conn: AsyncConnection, row_ids: Iterable[int]) -> None:
+    ids = list(row_ids)
+    if ids:
+        regs = t.sip_registrations
+        await conn.execute(sa.delete(regs).where(regs.c.id.in_(ids)))
