@@ -70,12 +70,17 @@ def test_import_of_an_invalid_document_is_refused_and_changes_nothing(tmp_path: 
     assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
     port = free_port()
     env = os.environ | {
         "VPBX_DATA_DIR": str(tmp_path),
         "VPBX_HTTP_PORT": str(port),
         "VPBX_SIP_PORT": str(free_port()),
+        "VPBX_METRICS_PORT": str(free_port()),
         "VPBX_LOG_LEVEL": "WARNING",
     }
     env.pop("VPBX_DATABASE_URL", None)
@@ -94,6 +99,14 @@ def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "vpbx run did not serve within 60 s"
                 time.sleep(0.2)
         assert health.json()["status"] == "ok"
+        # SIP and RTP in one process, the API in another (its uvicorn workers), both children of
+        # `vpbx run`: nothing the API does runs on the loop of the calls.
+        report = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+        assert report["status"] == "ok"
+        assert report["switch"]["pid"] != report["api"]["pid"]
+        assert server.pid not in (report["switch"]["pid"], report["api"]["pid"])
+        assert _parent(report["switch"]["pid"]) == server.pid
+        assert _parent(_parent(report["api"]["pid"])) == server.pid
         # FILE-1: the system messages were generated at start, input_timeout is 1 s of silence.
         system = tmp_path / "system" / "default"
         names = {p.stem for p in system.glob("*.wav")}

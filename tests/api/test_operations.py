@@ -1,0 +1,34 @@
+"""/health and /metrics of an API that runs without a switch (the API alone, as these tests
+serve it): 200 with no switch to report, and the API's own counters in Prometheus text."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.conftest import Api
+
+
+def test_health_without_a_switch_reports_the_api(api: Api) -> None:
+    response = api.client.get(f"{api.base_url}/health")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["switch"] is None
+    assert body["api"]["database"] == {"sqlite": "sqlite", "postgres": "postgresql"}[api.kind]
+    assert body["api"]["pid"] > 0
+
+
+def test_health_is_in_the_openapi_document_and_metrics_is_not(api: Api) -> None:
+    paths = api.openapi()["paths"]
+
+    assert "503" in paths["/health"]["get"]["responses"]
+    assert "/metrics" not in paths
+
+
+def test_metrics_are_prometheus_text(api: Api) -> None:
+    response = api.client.get(f"{api.base_url}/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert re.search(r"^# TYPE vpbx_api_security_events_total counter$", response.text, re.M)

@@ -1,0 +1,327 @@
+"""`vpbx run` as two supervised processes (the switch; the API in uvicorn workers), over real
+HTTP, SIP and signals: configuration changes reach the switch at once, /health and /metrics,
+supervision (one dies → the other stops, SIGTERM stops both, a stalled switch is reported)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.peers.ports import free_port
+
+VPBX = [sys.executable, "-m", "vpbx"]
+DEMO_NUMBER = "74950000001"
+#: the switch's caches live this long without a notification (directory, snapshots)
+CACHE_TTL = 5.0
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    http: str
+    status: str
+    sip_port: int
+    data_dir: Path
+
+    def token(self) -> str:
+        login = httpx.post(
+            f"{self.http}/api/v1/auth/login",
+            json={"login": "admin@demo", "password": "demo-admin-2026"},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        token: str = login.json()["token"]
+        return token
+
+    def health(self) -> httpx.Response:
+        return httpx.get(f"{self.http}/health", timeout=5)
+
+    def switch_health(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"{self.status}/health", timeout=5).json()
+        return body
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@contextlib.contextmanager
+def vpbx_run(tmp_path: Path, **settings: str) -> Iterator[Served]:
+    http_port, sip_port, status_port = free_port(), free_port(), free_port()
+    env = os.environ | {
+        "VPBX_DATA_DIR": str(tmp_path),
+        "VPBX_HTTP_PORT": str(http_port),
+        "VPBX_SIP_PORT": str(sip_port),
+        "VPBX_SIP_HOST": "127.0.0.1",
+        "VPBX_METRICS_PORT": str(status_port),
+        "VPBX_GENERATE_SYSTEM_MESSAGES": "false",
+        "VPBX_LOG_LEVEL": "INFO",
+        "VPBX_LOG_JSON": "true",
+    }
+    env.pop("VPBX_DATABASE_URL", None)
+    env |= {f"VPBX_{k.upper()}": v for k, v in settings.items()}
+    stderr = (tmp_path / "stderr.log").open("w")
+    process = subprocess.Popen(
+        [*VPBX, "run"], env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+    served = Served(
+        process,
+        f"http://127.0.0.1:{http_port}",
+        f"http://127.0.0.1:{status_port}",
+        sip_port,
+        tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if served.health().status_code == 200:
+                    break
+            assert process.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "vpbx run did not serve within 60 s"
+            time.sleep(0.2)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=40)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        stderr.close()
+
+
+def log_of(served: Served) -> str:
+    return (served.data_dir / "stderr.log").read_text()
+
+
+# -- SIP by hand: an INVITE from a trunk address -------------------------------------------------
+
+
+def invite(source_ip: str, sip_port: int, number: str) -> bytes:
+    call_id = uuid.uuid4().hex
+    sdp = (
+        f"v=0\r\no=- 1 1 IN IP4 {source_ip}\r\ns=-\r\nc=IN IP4 {source_ip}\r\nt=0 0\r\n"
+        "m=audio 19998 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+    return (
+        f"INVITE sip:{number}@127.0.0.1:{sip_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {source_ip}:{{port}};branch=z9hG4bK{call_id[:16]};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:79161234567@{source_ip}>;tag={call_id[:8]}\r\n"
+        f"To: <sip:{number}@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: <sip:79161234567@{source_ip}:{{port}}>\r\n"
+        "Content-Type: application/sdp\r\n"
+        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+    ).encode()
+
+
+def first_answer(source_ip: str, sip_port: int, number: str, wait: float = 2.0) -> int:
+    """The first status other than 100 the switch answers an INVITE from `source_ip` with."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source_ip, 0))
+        port = sock.getsockname()[1]
+        sock.sendto(
+            invite(source_ip, sip_port, number).replace(b"{port}", str(port).encode()),
+            ("127.0.0.1", sip_port),
+        )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                break
+            found = re.match(rb"SIP/2\.0 (\d{3})", data)
+            if found and found.group(1) != b"100":
+                return int(found.group(1))
+    return 0
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+
+def test_switch_and_api_are_separate_processes_under_one_supervisor(tmp_path: Path) -> None:
+    with vpbx_run(tmp_path) as served:
+        body = served.health().json()
+        supervisor = served.process.pid
+        switch_pid, api_pid = body["switch"]["pid"], body["api"]["pid"]
+        assert body["status"] == "ok"
+        assert switch_pid != api_pid
+        assert parent(switch_pid) == supervisor
+        # the API answering is a uvicorn worker: its manager is the supervisor's child
+        assert parent(parent(api_pid)) == supervisor
+        assert sorted(children(supervisor)) == sorted([switch_pid, parent(api_pid)])
+        # VPBX_HTTP_WORKERS=2 by default: two workers answer
+        pids = {served.health().json()["api"]["pid"] for _ in range(40)}
+        assert len(children(parent(api_pid))) >= 2
+        assert pids <= set(children(parent(api_pid)))
+
+
+def test_a_change_saved_over_http_reaches_the_very_next_call(tmp_path: Path) -> None:
+    """A trunk's allow-list widened through the API admits the next INVITE from the new address
+    at once: the switch's cached trunk list (5 s TTL) is dropped by the notification."""
+    with vpbx_run(tmp_path) as served:
+        headers = {"Authorization": f"Bearer {served.token()}"}
+        trunk = httpx.post(
+            f"{served.http}/api/v1/trunks",
+            headers=headers,
+            json={"name": "Provider", "host": "127.0.0.5", "allow_ips": ["127.0.0.5"]},
+            timeout=10,
+        )
+        assert trunk.status_code == 201, trunk.text
+        # the switch reads (and caches) the trunks: 127.0.0.3 is not one of them
+        assert first_answer("127.0.0.3", served.sip_port, DEMO_NUMBER) == 403
+        before = served.switch_health()["config_notifications"]
+        cached_at = time.monotonic()
+        changed = httpx.patch(
+            f"{served.http}/api/v1/trunks/{trunk.json()['id']}",
+            headers=headers,
+            json={"allow_ips": ["127.0.0.5", "127.0.0.3"]},
+            timeout=10,
+        )
+        assert changed.status_code == 200, changed.text
+        answer = first_answer("127.0.0.3", served.sip_port, DEMO_NUMBER)
+        assert time.monotonic() - cached_at < CACHE_TTL - 1  # well before the cache expired
+        assert answer != 403, f"the switch still used its cached trunks (answer {answer})"
+        assert answer in (180, 183, 200)
+        assert served.switch_health()["config_notifications"] > before
+        metrics = httpx.get(f"{served.status}/metrics", timeout=5).text
+        assert re.search(r'vpbx_config_notifications_total\{channel="local"\} [1-9]', metrics)
+
+
+def test_health_and_metrics_report_the_switch(tmp_path: Path) -> None:
+    with vpbx_run(tmp_path) as served:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            sock.settimeout(2)
+            sock.sendto(
+                (
+                    f"OPTIONS sip:127.0.0.1:{served.sip_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKopt1\r\n"
+                    "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\n"
+                    "To: <sip:127.0.0.1>\r\nCall-ID: opt1\r\nCSeq: 1 OPTIONS\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                ).encode(),
+                ("127.0.0.1", served.sip_port),
+            )
+            assert sock.recv(65535).startswith(b"SIP/2.0 200")
+        switch = served.switch_health()
+        assert switch["status"] == "ok"
+        assert switch["calls"] == 0
+        assert switch["loop_lag_ms"] < 1000
+        text = httpx.get(f"{served.http}/metrics", timeout=5)
+        assert text.status_code == 200
+        assert text.headers["content-type"].startswith("text/plain")
+        body = text.text
+        for family in (
+            "vpbx_calls_active",
+            "vpbx_calls_total",
+            "vpbx_registrations",
+            "vpbx_rtp_packets_total",
+            "vpbx_rtp_packets_dropped_total",
+            "vpbx_event_loop_lag_seconds_bucket",
+        ):
+            assert re.search(rf"^{family}\b", body, re.M), family
+        assert re.search(
+            r'^vpbx_sip_messages_total\{direction="in",method="OPTIONS",status=""\} 1\.0$',
+            body,
+            re.M,
+        )
+        assert re.search(
+            r'^vpbx_sip_messages_total\{direction="out",method="OPTIONS",status="200"\} 1\.0$',
+            body,
+            re.M,
+        )
+        # the switch's own endpoint serves the same families
+        assert "vpbx_calls_active" in httpx.get(f"{served.status}/metrics", timeout=5).text
+
+
+def test_a_stalled_switch_makes_health_answer_503(tmp_path: Path) -> None:
+    with vpbx_run(tmp_path) as served:
+        switch_pid = served.health().json()["switch"]["pid"]
+        os.kill(switch_pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            answer = served.health()
+            assert answer.status_code == 503
+            assert answer.json()["status"] == "switch_down"
+            assert answer.json()["switch"] is None
+            assert time.monotonic() - started < 3  # a balancer is not kept waiting
+        finally:
+            os.kill(switch_pid, signal.SIGCONT)
+        assert served.health().status_code == 200
+
+
+def test_when_the_switch_dies_the_api_is_stopped_and_the_exit_logged(tmp_path: Path) -> None:
+    with vpbx_run(tmp_path) as served:
+        body = served.health().json()
+        switch_pid, api_pid = body["switch"]["pid"], body["api"]["pid"]
+        os.kill(switch_pid, signal.SIGKILL)
+        assert served.process.wait(40) == 1
+        assert not alive(api_pid)
+        with pytest.raises(httpx.TransportError):
+            served.health()
+        assert re.search(r'"role": "switch".*"status": -9', log_of(served))
+
+
+def test_sigterm_stops_both_processes(tmp_path: Path) -> None:
+    with vpbx_run(tmp_path) as served:
+        body = served.health().json()
+        pids = [body["switch"]["pid"], body["api"]["pid"], parent(body["api"]["pid"])]
+        served.process.terminate()
+        assert served.process.wait(40) == 0
+        assert not any(alive(pid) for pid in pids)
+        log = log_of(served)
+        assert "switch stopping" in log
+        assert not (served.data_dir / "switch.sock").exists()
+
+
+def test_the_in_process_composition_reports_its_own_switch(tmp_path: Path) -> None:
+    """The tests' harness (switch and API on one loop) keeps /health and /metrics."""
+    from tests.switch.harness import running_pbx
+
+    with running_pbx(tmp_path) as pbx:
+        base = f"http://127.0.0.1:{pbx.http_port}"
+        body = httpx.get(f"{base}/health", timeout=5).json()
+        assert body["status"] == "ok"
+        assert body["switch"]["pid"] == body["api"]["pid"] == os.getpid()
+        assert body["switch"]["calls"] == 0
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        assert re.search(r"^vpbx_calls_active 0\.0$", metrics, re.M)
+        assert metrics.count("# TYPE vpbx_calls_active ") == 1  # not twice
