@@ -67,3 +67,29 @@ async def test_recording_what_a_leg_hears(tmp_path: Path) -> None:
     audio, _ = soundfile.read(path, dtype="int16")
     assert normalized_xcorr_peak(audio, prompt) >= 0.99
     assert not np.any(audio[-400:])
+
+
+async def test_a_recording_is_playable_up_to_the_last_second_while_it_records(
+    tmp_path: Path,
+) -> None:
+    # What a kill -9 leaves: the file as it is on disk while the recorder still holds it open.
+    pool = make_pool()
+    peer = await Peer.create()
+    session = await RtpSession.open(pool, remote_addr=peer.addr)
+    path = tmp_path / "voicemail.wav"
+    recorder = Recorder.leg(path, session, name="call-2")
+    try:
+        stream = asyncio.ensure_future(peer.stream(sine(700, 2.6), session.local_addr, pt=0))
+        recorder.start()
+        await asyncio.sleep(2.3)
+        info = soundfile.info(str(path))  # the header was rewritten at the last flush
+        audio, _ = soundfile.read(path, dtype="int16")
+        # flushed every second: at most the last second is missing
+        assert 1.0 <= info.duration <= 2.3
+        assert len(audio) == round(info.duration * 8000)
+        assert band_power(audio, 700) > 0.3
+        recorder.stop()
+        await stream
+    finally:
+        await session.aclose()
+        peer.close()
