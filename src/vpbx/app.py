@@ -344,6 +344,8 @@ def api_from_environment() -> FastAPI:
     environment, as every worker process builds its own app."""
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
+    # /health asks the switch over HTTP on every probe of a balancer: not a log line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = make_async_engine(settings.resolved_database_url())
     notifier = ConfigNotifier(settings.notify_socket_path().resolve(), settings.redis_url)
     metrics = Metrics(namespace="vpbx_api", multiprocess_dir=multiprocess_dir_from_environment())

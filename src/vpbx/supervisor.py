@@ -40,6 +40,10 @@ log = logging.getLogger("vpbx.supervisor")
 STOP_SECONDS = 30.0
 POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1
+#: The API's CPU priority below the switch's: when both want the CPU (a login flood hashing
+#: passwords, a big import) the kernel runs the switch first, so a call's 20 ms frames and SIP
+#: answers do not wait behind the API's work; an idle switch leaves the API all the CPU.
+API_NICE = 10
 
 
 def _die_with_parent() -> None:
@@ -47,6 +51,11 @@ def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _api_child() -> None:
+    _die_with_parent()
+    os.nice(API_NICE)
 
 
 @dataclass
@@ -70,7 +79,8 @@ class Supervisor:
             child = subprocess.Popen(
                 [*self.command, "run", "--only", role],
                 env=self._environment(role),
-                preexec_fn=_die_with_parent,  # before any thread exists: preexec_fn is safe
+                # before any thread exists: preexec_fn is safe
+                preexec_fn=_api_child if role == "api" else _die_with_parent,
             )
             self.children[role] = child
             log.info("process started", extra={"role": role, "pid": child.pid})

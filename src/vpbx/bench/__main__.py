@@ -23,6 +23,8 @@ from vpbx.bench.calls import calls_campaign
 from vpbx.bench.core import Result, rate
 from vpbx.bench.distribution import BENCHMARKS as DISTRIBUTION
 from vpbx.bench.engine import bench_engine
+from vpbx.bench.flood import BENCHMARKS as FLOOD
+from vpbx.bench.flood import flood_campaign, flood_method
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -126,8 +128,9 @@ def bench_sip_parse() -> Result:
 
 CALLS_METHOD = (
     "Calls (`vpbx.bench.calls`, the `calls:` rows): this machine's 2 cores run everything at",
-    "once: `vpbx run` as its own process (SQLite, uvloop, one event loop for SIP, the scenario",
-    "engine and the anchored RTP), SIPp 3.6.1 as the provider's trunk from 127.0.0.2 and one",
+    "once: `vpbx run` (SQLite; its switch process runs SIP, the scenario engine and the anchored",
+    "RTP on one uvloop event loop, its API runs in 2 uvicorn workers at a lower CPU priority;",
+    "\"vpbx CPU\" is the switch's), SIPp 3.6.1 as the provider's trunk from 127.0.0.2 and one",
     "SIPp UAS (niced) as the 10 employees, whose SIP lines (100 simultaneous calls each) are",
     "registered with digest auth to its port. The trunk calls the virtual number; its rule leads",
     "to a scenario whose entry is a Forward to the group of the 10 («по очереди», one line rung",
@@ -155,6 +158,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     bench_engine,
     *DISTRIBUTION,
     *CALLS,
+    *FLOOD,
 )
 
 
@@ -175,6 +179,9 @@ def main() -> None:
         "",
         *CALLS_METHOD,
         *(f"- {line}" for line in calls_campaign().log),
+        "",
+        *flood_method(),
+        *(f"- {line}" for line in flood_campaign().log),
         "",
         "| name | value | unit | reference | reference value | ratio | target |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -69,8 +69,8 @@ NUMBER = "74951112233"
 EMPLOYEES = 10
 LINES = 100  # simultaneous calls per employee's SIP line (the distribution's line limit)
 RTP_PORTS = (20000, 29999)  # vpbx's RTP range; SIPp's ports are drawn from 10000-19999
-#: one block of ports per rig: vpbx SIP +0, HTTP +1; employees SIP +4, echo +6 and +8;
-#: trunk SIP +10, RTP +12 (and the RTCP/video ports SIPp opens beside it)
+#: one block of ports per rig: vpbx SIP +0, HTTP +1, the switch's status +2; employees SIP +4,
+#: echo +6 and +8; trunk SIP +10, RTP +12 (and the RTCP/video ports SIPp opens beside it)
 PORT_BLOCK = 16
 #: The employees' SIPp echoes every packet from one socket with the default 208 KiB receive
 #: buffer: descheduled for a few ms beside a busy vpbx it dropped 10 % at 600 calls. Niced,
@@ -254,12 +254,45 @@ class Rig:
     pbx: subprocess.Popen[bytes] | None = None
     employees: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    http_port: int = 0
+    status_port: int = 0  # the switch's /metrics and /health
+    database_url: str = ""
 
     def pids(self) -> dict[str, int]:
+        """The processes whose CPU is reported: "vpbx" is the switch (SIP, RTP, calls), whose
+        loop the calls depend on; `vpbx run` itself only supervises it and the API."""
         found = {"employees SIPp": self.employees.pid} if self.employees is not None else {}
         if self.pbx is not None:
-            found["vpbx"] = self.pbx.pid
+            switch = _child_running(self.pbx.pid, "switch")
+            found["vpbx"] = switch if switch is not None else self.pbx.pid
         return found
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _child_running(pid: int, role: str) -> int | None:
+    """The child of `vpbx run` started as `vpbx run --only <role>`."""
+    for child in _children(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/cmdline").read_bytes().endswith(f"--only\0{role}\0".encode()):
+                return child
+    return None
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += _children(current)
+    return found
 
 
 def _employees_uas(workdir: Path, port: int, media_port: int) -> subprocess.Popen[bytes]:
@@ -324,8 +357,9 @@ def pbx_rig(workdir: Path) -> Iterator[Rig]:
     upgrade(url)
     lines = asyncio.run(_configure(url))
     base = _free_block(PORT_BLOCK)
-    sip_port, http_port, uas_port = base, base + 1, base + 4
+    sip_port, http_port, status_port, uas_port = base, base + 1, base + 2, base + 4
     rig = Rig(workdir, f"{PBX_IP}:{sip_port}", base + 6, base + 10, base + 12)
+    rig.http_port, rig.status_port, rig.database_url = http_port, status_port, url
     env = {
         **os.environ,
         "VPBX_DATA_DIR": str(workdir),
@@ -333,6 +367,7 @@ def pbx_rig(workdir: Path) -> Iterator[Rig]:
         "VPBX_SIP_HOST": PBX_IP,
         "VPBX_SIP_PORT": str(sip_port),
         "VPBX_HTTP_PORT": str(http_port),
+        "VPBX_METRICS_PORT": str(status_port),
         "VPBX_PUBLIC_HOST": PBX_IP,
         "VPBX_RTP_PORT_MIN": str(RTP_PORTS[0]),
         "VPBX_RTP_PORT_MAX": str(RTP_PORTS[1]),
@@ -346,7 +381,7 @@ def pbx_rig(workdir: Path) -> Iterator[Rig]:
                 [str(vpbx), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 30
-        while not (_port_open(sip_port) and _port_open(http_port)):
+        while not all(_port_open(port) for port in (sip_port, http_port, status_port)):
             if rig.pbx.poll() is not None:
                 raise RuntimeError(f"vpbx exited with {rig.pbx.returncode}: see {workdir}")
             if time.monotonic() > deadline:
@@ -881,7 +916,7 @@ def bench_calls_cpu() -> Result:
     campaign = calls_campaign()
     run = _cps_run(campaign)
     return Result(
-        f"calls: vpbx CPU (one process, one event loop), {_described(run)}",
+        f"calls: vpbx switch CPU (its own process, one event loop), {_described(run)}",
         run.cpu.get("vpbx", 0.0) if run is not None else 0.0,
         "% of a core",
         None,
