@@ -12,6 +12,7 @@ from vpbx.sip.digest import (
     HA1,
     Challenge,
     Credentials,
+    NonceCounts,
     Verdict,
     build_authorization,
     choose_challenge,
@@ -20,9 +21,11 @@ from vpbx.sip.digest import (
     make_challenge,
     parse_authorization,
     parse_challenge,
+    uri_matches,
     verify,
 )
 from vpbx.sip.errors import LocalError, ParseError
+from vpbx.sip.uri import parse_uri
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 REALM = "pbx.example.com"
@@ -267,3 +270,101 @@ def test_parse_authorization_raises_only_parse_error(value: str) -> None:
     with contextlib.suppress(ParseError):
         parse_authorization(value)
     assert verify(value, "REGISTER", "pw", 1.0, SECRET) in (Verdict.BAD, Verdict.STALE, Verdict.OK)
+
+
+# -- replay protection: the digest-uri names the Request-URI, each nonce-count is used once ----
+
+
+def _invite_auth(challenge: str, uri: str, nc: int = 1, cnonce: str = "c0ffee") -> str:
+    return build_authorization(challenge, "INVITE", uri, "alice", "s3cret", cnonce, nc)
+
+
+def test_captured_invite_credentials_do_not_reach_another_number() -> None:
+    """Issue 11: a Proxy-Authorization computed for an INVITE to 102 went out to 79161234567."""
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    captured = _invite_auth(challenge, "sip:102@pbx.example.com")
+    counts = NonceCounts()
+
+    def check(value: str, request_uri: str) -> Verdict:
+        return verify(
+            value,
+            "INVITE",
+            "s3cret",
+            1001.0,
+            SECRET,
+            request_uri=parse_uri(request_uri),
+            counts=counts,
+        )
+
+    assert check(captured, "sip:79161234567@pbx.example.com") is Verdict.BAD
+    assert check(captured, "sip:102@pbx.example.com") is Verdict.OK  # the phone's own request
+    assert check(captured, "sip:102@pbx.example.com") is Verdict.REPLAY  # the same header again
+    following = _invite_auth(challenge, "sip:102@pbx.example.com", nc=2)
+    assert check(following, "sip:102@pbx.example.com") is Verdict.OK
+
+
+def test_digest_uri_is_compared_by_uri_equivalence() -> None:
+    assert uri_matches("sip:102@PBX.example.com", parse_uri("sip:102@pbx.example.com"))
+    assert uri_matches("sip:102@pbx.example.com;x=1", parse_uri("sip:102@pbx.example.com"))
+    assert not uri_matches("sip:102@pbx.example.com:5070", parse_uri("sip:102@pbx.example.com"))
+    assert not uri_matches("sip:103@pbx.example.com", parse_uri("sip:102@pbx.example.com"))
+    assert not uri_matches("sip:102@pbx.example.com;transport=tcp", parse_uri("sip:102@h"))
+    assert not uri_matches("not a uri", parse_uri("sip:102@pbx.example.com"))
+    assert uri_matches("tel:+74951234567", parse_uri("tel:+74951234567"))
+
+
+def test_a_wrong_password_is_bad_before_any_count_is_recorded() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    counts = NonceCounts()
+    wrong = build_authorization(challenge, "REGISTER", "sip:h", "alice", "nope", "c", 1)
+    assert verify(wrong, "REGISTER", "s3cret", 1001.0, SECRET, counts=counts) is Verdict.BAD
+    assert len(counts) == 0
+    right = build_authorization(challenge, "REGISTER", "sip:h", "alice", "s3cret", "c", 1)
+    assert verify(right, "REGISTER", "s3cret", 1001.0, SECRET, counts=counts) is Verdict.OK
+
+
+def test_an_expired_nonce_is_stale_even_with_a_fresh_count() -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    counts = NonceCounts(lifetime=300)
+    value = _invite_auth(challenge, "sip:h", nc=7)
+    assert verify(value, "INVITE", "s3cret", 1301.0, SECRET, 300, counts=counts) is Verdict.STALE
+    assert parse_challenge(make_challenge(REALM, 1301.0, SECRET, stale=True)).stale
+
+
+def test_credentials_without_qop_use_their_nonce_once() -> None:
+    challenge = str(
+        Challenge(
+            realm=REALM, nonce=parse_challenge(make_challenge(REALM, 1000.0, SECRET)).nonce, qop=()
+        )
+    )
+    value = build_authorization(challenge, "REGISTER", "sip:h", "alice", "s3cret", "c", 1)
+    assert parse_authorization(value).nc is None
+    counts = NonceCounts()
+    assert verify(value, "REGISTER", "s3cret", 1001.0, SECRET, counts=counts) is Verdict.OK
+    assert verify(value, "REGISTER", "s3cret", 1002.0, SECRET, counts=counts) is Verdict.REPLAY
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=40))
+def test_a_count_is_accepted_only_above_every_count_before_it(sequence: list[int]) -> None:
+    challenge = make_challenge(REALM, 1000.0, SECRET)
+    counts = NonceCounts()
+    highest = 0
+    for nc in sequence:
+        verdict = verify(
+            _invite_auth(challenge, "sip:h", nc), "INVITE", "s3cret", 1001.0, SECRET, counts=counts
+        )
+        assert verdict is (Verdict.OK if nc > highest else Verdict.REPLAY)
+        highest = max(highest, nc)
+
+
+@given(st.integers(min_value=0, max_value=2000), st.integers(min_value=1, max_value=5))
+def test_counts_are_forgotten_only_after_their_nonce_expired(later: int, nonces: int) -> None:
+    counts = NonceCounts(lifetime=300)
+    for i in range(nonces):
+        assert counts.accept(f"n{i}", "00000001", 0.0)
+    # Within the lifetime (plus the clock skew allowance) a replay is always caught.
+    if later < 300:
+        assert not counts.accept("n0", "00000001", float(later))
+    counts.accept("other", "00000001", 1000.0 + later)
+    assert len(counts) == (1 if later + 1000 > 305 else nonces + 1)

@@ -76,25 +76,73 @@ def test_too_brief_interval_is_423_and_old_cseq_is_refused() -> None:
 
 def test_guard_bans_after_ten_failures_within_a_minute_and_forgives_later() -> None:
     guard = AuthGuard(max_failures=10, window=60, ban_seconds=300)
-    banned = [guard.failure("10.0.0.9", t * 5.0) for t in range(10)]
+    banned = [guard.failure("10.0.0.9", t * 5.0, "101") is not None for t in range(10)]
     assert banned == [False] * 9 + [True]
-    assert guard.blocked("10.0.0.9", 46.0)
-    assert not guard.blocked("10.0.0.8", 46.0)
-    assert not guard.blocked("10.0.0.9", 45.0 + 300)
+    assert guard.blocked("10.0.0.9", 46.0, "101")
+    assert not guard.blocked("10.0.0.8", 46.0, "101")
+    assert not guard.blocked("10.0.0.9", 45.0 + 300, "101")
 
 
 def test_failures_spread_over_more_than_the_window_do_not_ban() -> None:
     guard = AuthGuard(max_failures=10, window=60, ban_seconds=300)
-    assert not any(guard.failure("h", t * 7.0) for t in range(30))
-    assert not guard.blocked("h", 300.0)
+    assert not any(guard.failure("h", t * 7.0, "101") for t in range(30))
+    assert not guard.blocked("h", 300.0, "101")
 
 
 @given(st.lists(st.floats(min_value=0, max_value=600, allow_nan=False), max_size=60))
 def test_guard_bans_exactly_when_ten_failures_fit_in_a_window(times: list[float]) -> None:
     guard = AuthGuard(max_failures=10, window=60, ban_seconds=1e9)
     times = sorted(times)
-    banned_at = next((t for t in times if guard.failure("h", t)), None)
+    banned_at = next((t for t in times if guard.failure("h", t, "101")), None)
     first_dense = next(
         (times[i + 9] for i in range(len(times) - 9) if times[i + 9] - times[i] < 60), None
     )
     assert banned_at == first_dense
+
+
+def test_spoofed_udp_failures_for_one_login_do_not_lock_out_the_office() -> None:
+    """Issue 11: failures forged over UDP for login A from the office's NAT address used to ban
+    the address; now only A over UDP from there is ignored."""
+    guard = AuthGuard()
+    office = "198.51.100.7"
+    bans = [guard.failure(office, float(t), "101") for t in range(10)]
+    assert bans[-1] is not None
+    assert bans[-1].login == "101"
+    assert guard.blocked(office, 10.0, "101")
+    assert not guard.blocked(office, 10.0)  # requests without credentials still challenged
+    assert not guard.blocked(office, 10.0, "102")  # another login from the same address
+    assert not guard.blocked(office, 10.0, "101", reliable=True)  # A itself over TCP or TLS
+
+
+def test_guessing_over_many_logins_from_one_source_gets_the_source_ignored() -> None:
+    guard = AuthGuard(max_failures=10, max_source_failures=50)
+    bans = [guard.failure("203.0.113.5", t * 0.5, f"{1000 + t}") for t in range(50)]
+    assert bans[:49] == [None] * 49
+    assert bans[49] is not None
+    assert bans[49].login is None
+    assert guard.blocked("203.0.113.5", 30.0)
+    assert guard.blocked("203.0.113.5", 30.0, "any")
+    assert not guard.blocked("203.0.113.5", 30.0, reliable=True)  # only its channel
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.booleans(), st.floats(0, 1000)),
+        max_size=200,
+    )
+)
+def test_a_tcp_login_is_never_banned_by_udp_failures(events: list[tuple[str, bool, float]]) -> None:
+    guard = AuthGuard(max_failures=3, max_source_failures=5, window=60, ban_seconds=100)
+    for login, reliable, now in sorted(events, key=lambda e: e[2]):
+        if not reliable:
+            guard.failure("192.0.2.1", now, login)
+    assert not any(guard.blocked("192.0.2.1", t, "a", reliable=True) for t in range(0, 1200, 7))
+
+
+def test_the_guard_forgets_old_failures_of_forged_sources() -> None:
+    guard = AuthGuard(window=60)
+    for i in range(5000):
+        guard.failure(f"10.{i // 250}.{i % 250}.1", i * 0.01, "x")
+    assert len(guard) == 10000  # (source, login) and source: all within one window
+    guard.failure("192.0.2.9", 200.0, "y")
+    assert len(guard) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -86,6 +87,20 @@ def check_email(value: str) -> str:
     return value
 
 
+def check_ip_network(value: str) -> str:
+    """An IP address or a CIDR network (a SIP line's allowed addresses), in canonical form."""
+    text = value.strip()
+    try:
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(
+            "нужен IP-адрес или сеть CIDR, например 192.0.2.10 или 192.0.2.0/24 / "
+            "must be an IP address or a CIDR network, e.g. 192.0.2.10 or 192.0.2.0/24"
+        ) from None
+
+
 def check_caller_pattern(value: str) -> str:
     """A caller-ID list entry: digits, optionally ending in * for a prefix."""
     body = value.removesuffix("*")
@@ -102,6 +117,7 @@ Email = Annotated[str, Field(max_length=254), AfterValidator(check_email)]
 CallerPattern = Annotated[
     str, BeforeValidator(normalize_phone), AfterValidator(check_caller_pattern)
 ]
+IpNetwork = Annotated[str, Field(max_length=64), AfterValidator(check_ip_network)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 OptionalText = Annotated[str, Field(max_length=2000)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]

@@ -9,11 +9,16 @@ Server side (registrar, UAS):
 - ``parse_authorization(value) -> Credentials`` (ParseError for another scheme, such as RFC 4475
   regaut01, or a malformed value: answer 401 with a fresh challenge).
 - ``verify(authorization, method, password_or_ha1, now, secret, nonce_lifetime=300.0) -> Verdict``:
-  ``OK``, ``STALE`` (right password, expired nonce: re-challenge with ``stale=True``) or ``BAD``.
-  ``password_or_ha1`` is the clear password (``str``) or an `HA1` (precomputed
-  H(username:realm:password) for one algorithm). qop=auth, qop=auth-int (pass ``body``) and
-  the RFC 2069 no-qop form are accepted, with MD5, SHA-256 and their ``-sess`` variants.
-  Stateless nonces cannot detect a replayed nonce-count within the lifetime: keep it short.
+  ``OK``, ``STALE`` (right password, expired nonce: re-challenge with ``stale=True``),
+  ``REPLAY`` (right password, but the nonce-count was already used: re-challenge with
+  ``stale=True``, see `NonceCounts`) or ``BAD``. ``password_or_ha1`` is the clear password
+  (``str``) or an `HA1` (precomputed H(username:realm:password) for one algorithm). qop=auth,
+  qop=auth-int (pass ``body``) and the RFC 2069 no-qop form are accepted, with MD5, SHA-256
+  and their ``-sess`` variants. Pass ``request_uri`` (the parsed Request-URI) so that
+  credentials computed for one request cannot be carried to another target, and ``counts``
+  so that a captured header cannot be replayed: stateless nonces alone cannot tell.
+- ``NonceCounts``: the highest nonce-count accepted per nonce while the nonce is alive; a
+  count not above it is a replay. Credentials without qop (no nc) use their nonce once.
 
 Client side (trunk registration, outbound calls):
 
@@ -32,16 +37,18 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vpbx.sip._scan import TOKEN_RE, quote_string, read_quoted, skip_ws, unquote
 from vpbx.sip.errors import LocalError, ParseError
+from vpbx.sip.uri import SipUri, Uri, parse_uri
 
 __all__ = [
     "ALGORITHMS",
     "HA1",
     "Challenge",
     "Credentials",
+    "NonceCounts",
     "Verdict",
     "build_authorization",
     "choose_challenge",
@@ -50,6 +57,7 @@ __all__ = [
     "make_challenge",
     "parse_authorization",
     "parse_challenge",
+    "uri_matches",
     "verify",
 ]
 
@@ -87,7 +95,11 @@ class Verdict(enum.Enum):
 
     OK = "ok"
     STALE = "stale"  # the response was right but the nonce expired: challenge with stale=true
-    BAD = "bad"  # wrong password, forged or foreign nonce, malformed credentials
+    BAD = "bad"  # wrong password, forged or foreign nonce, malformed credentials, another uri
+    # The response was right but its nonce-count was used before: a replayed header, or a
+    # client whose requests overtook each other. Re-challenge with stale=true: a real client
+    # answers the fresh nonce at once, an eavesdropper cannot.
+    REPLAY = "replay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +378,63 @@ def make_challenge(
     )
 
 
+@dataclass(slots=True)
+class NonceCounts:
+    """The highest nonce-count accepted for each live nonce (RFC 7616 §3.4: the server "should"
+    check that nc increases; this is what makes a captured Authorization useless).
+
+    Only credentials that passed every other check are recorded, so the table holds at most
+    what real clients used within ``lifetime`` seconds (the nonce lifetime: after it the nonce
+    is refused as stale anyway, so its entry can go). A count equal to or below the recorded one
+    is a replay. Requests of one client that arrive out of order over UDP lose the late one to
+    a stale challenge, which the client answers with a fresh nonce: strictness costs a round
+    trip, never a call.
+    """
+
+    lifetime: float = 300.0
+    _highest: dict[str, tuple[float, int]] = field(default_factory=dict)  # nonce -> (until, nc)
+    _next_sweep: float = 0.0
+
+    def accept(self, nonce: str, nc: str | None, now: float) -> bool:
+        """True (and recorded) when ``nc`` is above every count seen with ``nonce``.
+
+        Credentials without qop carry no nc: they count as 0, so their nonce serves once.
+        """
+        count = int(nc, 16) if nc else 0
+        seen = self._highest.get(nonce)
+        if seen is not None and now < seen[0] and count <= seen[1]:
+            return False
+        self._sweep(now)
+        self._highest[nonce] = (now + self.lifetime + _MAX_SKEW, count)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._highest)
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.lifetime / 10
+        for nonce in [n for n, (until, _) in self._highest.items() if until <= now]:
+            del self._highest[nonce]
+
+
+def uri_matches(digest_uri: str, request_uri: Uri) -> bool:
+    """Whether the credentials' digest-uri names the Request-URI (RFC 7616 §3.4.6: the server
+    must check it, or a response computed for one target opens another).
+
+    SIP URIs compare by RFC 3261 §19.1.4 equivalence (a client may escape or order parameters
+    differently from how we print them); other schemes compare as written.
+    """
+    if isinstance(request_uri, SipUri):
+        try:
+            written = parse_uri(digest_uri)
+        except ParseError:
+            return False
+        return request_uri.equivalent(written)
+    return digest_uri == str(request_uri)
+
+
 def verify(
     authorization: Credentials | str,
     method: str,
@@ -376,12 +445,15 @@ def verify(
     *,
     realm: str | None = None,
     uri: str | None = None,
+    request_uri: Uri | None = None,
+    counts: NonceCounts | None = None,
     body: bytes = b"",
 ) -> Verdict:
     """Check Digest credentials against a password or stored HA1; see the module docstring.
 
-    ``realm`` and ``uri``, when given, must equal the credentials' values (the digest-uri is
-    normally the Request-URI as the client wrote it). Never raises on bad input.
+    ``realm`` and ``uri``, when given, must equal the credentials' values; ``request_uri``,
+    when given, must be named by the digest-uri (`uri_matches`); ``counts``, when given,
+    refuses a nonce-count already used (`Verdict.REPLAY`). Never raises on bad input.
     """
     try:
         creds = (
@@ -392,6 +464,8 @@ def verify(
     except ParseError:
         return Verdict.BAD
     if (realm is not None and creds.realm != realm) or (uri is not None and creds.uri != uri):
+        return Verdict.BAD
+    if request_uri is not None and not uri_matches(creds.uri, request_uri):
         return Verdict.BAD
     age = nonce_age(creds.nonce, creds.realm, now, secret)
     if age is None or age < -_MAX_SKEW:
@@ -420,6 +494,8 @@ def verify(
         return Verdict.BAD
     if age > nonce_lifetime:
         return Verdict.STALE
+    if counts is not None and not counts.accept(creds.nonce, creds.nc, now):
+        return Verdict.REPLAY
     return Verdict.OK
 
 

@@ -4,7 +4,8 @@
 times; `Bindings.apply(aor, request, now, source)` performs steps 6–8 of §10.3 (Contact `*`,
 per-contact and header Expires, Call-ID/CSeq ordering) and returns either the current bindings
 or the status to answer. `AuthGuard` counts failed authentications per source address and
-ignores a source that failed too often within a window. Time is passed in as `now` (seconds).
+login (and per source over all logins, with a higher limit) and ignores what failed too often
+within a window. Time is passed in as `now` (seconds).
 """
 
 from __future__ import annotations
@@ -158,36 +159,96 @@ class Bindings:
         return RegisterResult(Outcome.OK, self.current(aor, now))
 
 
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """What a failure got ignored: one login from a source (``login`` set), or the whole source
+    on its channel (``login`` None), until ``until``."""
+
+    host: str
+    login: str | None
+    reliable: bool
+    until: float
+
+
+@dataclass(slots=True)
+class _Failures:
+    times: deque[float] = field(default_factory=deque)
+    banned_until: float = float("-inf")
+
+
 @dataclass(slots=True)
 class AuthGuard:
-    """Ignores a source address after `max_failures` failed authentications within `window` s."""
+    """Ignores whoever keeps failing to authenticate, without letting a spoofer lock others out.
+
+    Failures are counted per (channel, source address, login): `max_failures` within `window`
+    seconds get that login ignored from that source for `ban_seconds`. Guessing over many
+    logins is stopped by a second count per (channel, source) with the higher
+    `max_source_failures`. The channel is UDP or a stream (TCP, TLS): a UDP source address can
+    be forged by anyone, a stream's cannot (the handshake proves it), so failures forged over
+    UDP never ban a phone that authenticates over TCP or TLS, and failures for one login never
+    ban another login behind the same office NAT address.
+    """
 
     max_failures: int = 10
+    max_source_failures: int = 50
     window: float = 60.0
     ban_seconds: float = 600.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _banned_until: dict[str, float] = field(default_factory=dict)
+    _counts: dict[tuple[bool, str, str | None], _Failures] = field(default_factory=dict)
+    _next_sweep: float = 0.0
 
-    def blocked(self, host: str, now: float) -> bool:
-        until = self._banned_until.get(host)
-        if until is None:
-            return False
-        if now >= until:
-            del self._banned_until[host]
-            return False
-        return True
-
-    def failure(self, host: str, now: float) -> bool:
-        """Record a failure; True when this one got the source banned."""
-        times = self._failures.setdefault(host, deque())
-        times.append(now)
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.max_failures:
-            self._banned_until[host] = now + self.ban_seconds
-            del self._failures[host]
-            return True
+    def blocked(
+        self, host: str, now: float, login: str | None = None, *, reliable: bool = False
+    ) -> bool:
+        """Whether requests from `host` (for `login`, when known) are ignored now."""
+        keys: list[tuple[bool, str, str | None]] = [(reliable, host, None)]
+        if login is not None:
+            keys.append((reliable, host, login))
+        for key in keys:
+            entry = self._counts.get(key)
+            if entry is not None and now < entry.banned_until:
+                return True
         return False
 
-    def success(self, host: str) -> None:
-        self._failures.pop(host, None)
+    def failure(
+        self, host: str, now: float, login: str = "", *, reliable: bool = False
+    ) -> Ban | None:
+        """Record a failure; the ban it caused, if any (the login's first, else the source's)."""
+        self._sweep(now)
+        caused: Ban | None = None
+        for login_key, limit in ((login, self.max_failures), (None, self.max_source_failures)):
+            entry = self._counts.setdefault((reliable, host, login_key), _Failures())
+            if now < entry.banned_until:
+                continue
+            times = entry.times
+            times.append(now)
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if len(times) >= limit:
+                times.clear()
+                entry.banned_until = now + self.ban_seconds
+                caused = caused or Ban(host, login_key, reliable, entry.banned_until)
+        return caused
+
+    def success(self, host: str, login: str = "", *, reliable: bool = False) -> None:
+        """A login authenticated from `host`: its own failures are forgiven (not the source's)."""
+        entry = self._counts.get((reliable, host, login))
+        if entry is not None:
+            entry.times.clear()
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def _sweep(self, now: float) -> None:
+        """Forget keys with no failure in the window and no ban: forged sources and logins
+        cannot grow the table beyond what one window and the live bans hold."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window
+        horizon = now - self.window
+        stale = [
+            key
+            for key, entry in self._counts.items()
+            if now >= entry.banned_until and (not entry.times or entry.times[-1] <= horizon)
+        ]
+        for key in stale:
+            del self._counts[key]

@@ -28,6 +28,26 @@ class LineInfo:
     password: str
     mode: str
     caller_id_number_id: int | None
+    #: IPs and networks the line may be used from; empty = anywhere
+    allowed_addresses: tuple[str, ...] = ()
+
+    def admits(self, host: str) -> bool:
+        """Whether requests from `host` may use this line's credentials."""
+        return not self.allowed_addresses or _in_networks(host, self.allowed_addresses)
+
+
+def _in_networks(host: str, entries: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in entries:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +119,7 @@ class Directory:
             row["password"],
             row["mode"],
             row["caller_id_number_id"],
+            tuple(row.get("allowed_addresses") or ()),
         )
 
     async def number(self, number: str) -> NumberInfo | None:

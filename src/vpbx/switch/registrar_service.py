@@ -2,7 +2,11 @@
 bindings in memory (the switch forks calls to them) mirrored to the database for the cabinet.
 
 Unknown logins and wrong passwords get the same 401 with a fresh challenge (no enumeration); a
-source address that fails 10 times within a minute is ignored for `ban_seconds`, and logged.
+login that fails 10 times within a minute from one source is ignored from there for
+`ban_seconds`, a source failing 50 times over any logins too, and it is logged (see
+`vpbx.sip.registrar.AuthGuard` for why UDP and TCP are counted apart). Credentials are bound to
+their request: the digest-uri must name the Request-URI and each nonce-count is used once, so a
+captured header cannot place another call.
 """
 
 from __future__ import annotations
@@ -41,10 +45,17 @@ class Registrar:
     realm: str = "vpbx"
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     guard: AuthGuard = field(default_factory=AuthGuard)
+    #: seconds a nonce is good for; an older one with the right password is answered stale=true
+    nonce_lifetime: float = 300.0
+    counts: digest.NonceCounts = field(default_factory=digest.NonceCounts)
     bindings: Bindings = field(default_factory=Bindings)
     #: where bindings are stored as they change (None: only through the directory, as tests do)
     store: RegistrationStore | None = None
     _peers: dict[tuple[str, str], Peer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A nonce-count must be remembered for as long as its nonce is accepted.
+        self.counts.lifetime = self.nonce_lifetime
 
     def challenge(
         self, request: Request, now: float, *, stale: bool = False, proxy: bool = False
@@ -60,9 +71,14 @@ class Registrar:
     ) -> tuple[LineInfo | None, Response | None]:
         """The line whose credentials `request` carries, or the response to send instead.
 
-        Returns (None, None) when the source is being ignored (the request gets no answer).
+        Returns (None, None) when the source (or this login from it) is being ignored: the
+        request gets no answer. Credentials count only for the request they were computed for
+        (the digest-uri names the Request-URI, the nonce-count was not used before) and only
+        from the line's allowed addresses; a refusal on any of these looks like a wrong
+        password.
         """
-        if self.guard.blocked(peer.host, now):
+        reliable = peer.reliable
+        if self.guard.blocked(peer.host, now, reliable=reliable):
             return None, None
         header = request.headers.get("Proxy-Authorization" if proxy else "Authorization")
         if header is None:
@@ -71,21 +87,53 @@ class Registrar:
             credentials = digest.parse_authorization(header)
         except ParseError:
             return None, self.challenge(request, now, proxy=proxy)
-        line = await self.directory.line(credentials.username)
+        login = credentials.username
+        if self.guard.blocked(peer.host, now, login, reliable=reliable):
+            return None, None
+        line = await self.directory.line(login)
         # An unknown login is checked against a random password: the same work, the same 401.
         password = line.password if line is not None else secrets.token_hex(16)
         verdict = digest.verify(
-            credentials, request.method, password, now, self.secret, realm=self.realm
+            credentials,
+            request.method,
+            password,
+            now,
+            self.secret,
+            self.nonce_lifetime,
+            realm=self.realm,
+            request_uri=request.uri,
+            counts=self.counts,
         )
+        if line is not None and verdict is not digest.Verdict.BAD and not line.admits(peer.host):
+            log.warning(
+                "security: line used from outside its allowed addresses",
+                extra={"login": login, "source": peer.host},
+            )
+            verdict = digest.Verdict.BAD
         if verdict is digest.Verdict.OK and line is not None:
-            self.guard.success(peer.host)
+            self.guard.success(peer.host, login, reliable=reliable)
             return line, None
         if verdict is digest.Verdict.STALE and line is not None:
             return None, self.challenge(request, now, stale=True, proxy=proxy)
-        if self.guard.failure(peer.host, now):
+        if verdict is digest.Verdict.REPLAY and line is not None:
+            # Right digest, used before: a captured header replayed, or the client's requests
+            # overtook each other. Not a guess, so no failure is counted; a real client
+            # answers the fresh nonce, a replayer cannot.
             log.warning(
-                "source ignored after repeated authentication failures",
-                extra={"source": peer.host, "seconds": self.guard.ban_seconds},
+                "security: replayed digest credentials refused",
+                extra={"login": login, "source": peer.host, "method": request.method},
+            )
+            return None, self.challenge(request, now, stale=True, proxy=proxy)
+        ban = self.guard.failure(peer.host, now, login, reliable=reliable)
+        if ban is not None:
+            log.warning(
+                "security: source ignored after repeated authentication failures",
+                extra={
+                    "source": peer.host,
+                    "login": ban.login,
+                    "transport": peer.transport,
+                    "seconds": self.guard.ban_seconds,
+                },
             )
         return None, self.challenge(request, now, proxy=proxy)
 

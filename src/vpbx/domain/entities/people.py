@@ -16,7 +16,7 @@ from vpbx.domain.entities.base import (
     ScheduleRef,
     SipLineRef,
 )
-from vpbx.domain.fields import Email, Extension, Name, PhoneNumber, SipUri
+from vpbx.domain.fields import Email, Extension, IpNetwork, Name, PhoneNumber, SipUri
 from vpbx.domain.refs import Ref
 
 
@@ -124,6 +124,9 @@ class SipLine(Document):
     caller_id_mode: CallerIdMode = CallerIdMode.FIXED
     caller_id_number_id: NumberRef | None = None
     comment: Annotated[str, Field(max_length=500)] = ""
+    # Where the phone may register and call from (IPs, CIDR networks); empty = anywhere.
+    # Credentials used from elsewhere are refused like a wrong password.
+    allowed_addresses: Annotated[list[IpNetwork], Field(max_length=100)] = []
 
 
 class FmcLine(Document):
