@@ -73,6 +73,8 @@ class SipEndpoint:
         self.layer: TransactionLayer[Peer] = TransactionLayer(timers)
         self.handler: RequestHandler | None = None
         self._pending: dict[TransactionKey, _Pending] = {}
+        #: server transactions of requests refused by validation: answered to their source
+        self._refused: set[TransactionKey] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -137,12 +139,12 @@ class SipEndpoint:
         if isinstance(message, Response):
             problem = validate_response(message)
             if problem is not None:
-                log.info("response discarded", extra={"reason": problem})
+                self.transport.noise.record("response discarded", problem, _source(peer))
                 return
         try:
             self.layer.receive(message, peer, self.now())
         except ParseError as error:
-            log.info("unmatchable sip message", extra={"reason": error.reason})
+            self.transport.noise.record("unmatchable sip message", error.reason, _source(peer))
             if isinstance(message, Request) and message.method != "ACK":
                 self.transport.send(make_response(message, error.status or 400), peer)
             return
@@ -150,36 +152,47 @@ class SipEndpoint:
 
     def _run(self) -> None:
         outputs = self.layer.drain()
-        # Messages first: the transaction's own ACK of a 407 must leave before the INVITE the
-        # transaction user sends in reaction to that 407.
-        outputs.sort(key=lambda output: not isinstance(output, Send))
-        for output in outputs:
-            try:
-                self._carry_out(output)
-            except Exception:  # one broken call must not stop the others
-                log.exception(
-                    "handling a transaction output failed", extra={"output": repr(output)}
-                )
+        # Until nothing is left: carrying out an output can produce more (a refused request's
+        # answer), which would otherwise wait for the next message or timer.
+        while outputs:
+            # Messages first: the transaction's own ACK of a 407 must leave before the INVITE
+            # the transaction user sends in reaction to that 407.
+            outputs.sort(key=lambda output: not isinstance(output, Send))
+            for output in outputs:
+                try:
+                    self._carry_out(output)
+                except Exception:  # one broken call must not stop the others
+                    log.exception(
+                        "handling a transaction output failed", extra={"output": repr(output)}
+                    )
+            outputs = self.layer.drain()
         self._arm()
 
     def _carry_out(self, output: object) -> None:
         handler = self.handler
         assert handler is not None
         match output:
-            case Send(message=message, destination=destination):
-                if isinstance(message, Response):
+            case Send(message=message, destination=destination, key=key):
+                if isinstance(message, Response) and key not in self._refused:
                     destination = response_destination(message, destination)
                 self.transport.send(message, destination)
             case NewRequest(request=request, source=source, key=key):
                 rejection = validate_request(request)
                 if rejection is not None:
+                    self.transport.noise.record(
+                        "sip request refused", rejection.reason, _source(source)
+                    )
                     answer = make_response(request, rejection.status, headers=rejection.headers)
+                    # The refusal (and its retransmissions) goes to the packet's source, not
+                    # to the Via of a request we refuse to believe (no reflection).
+                    self._refused.add(key)
                     try:
                         self.layer.respond(key, answer, self.now())
                     except LocalError:
                         # Too broken for its transaction (e.g. CSeq naming another method):
                         # answer statelessly, as §8.2 allows for a rejected request.
-                        self.transport.send(answer, response_destination(answer, source))
+                        self._refused.discard(key)
+                        self.transport.send(answer, source)
                     return
                 handler.on_request(request, source, key)
             case MergedRequest(request=request, key=key):
@@ -200,6 +213,7 @@ class SipEndpoint:
                     pending.on_timeout()
             case Terminated(key=key):
                 self._pending.pop(key, None)
+                self._refused.discard(key)
             case _:
                 log.warning("unknown transaction output", extra={"output": repr(output)})
 
@@ -215,3 +229,7 @@ class SipEndpoint:
         self._timer = None
         self.layer.handle_timer(self.now())
         self._run()
+
+
+def _source(peer: Peer) -> str:
+    return f"{peer.transport}:{peer.host}"

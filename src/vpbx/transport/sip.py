@@ -1,27 +1,35 @@
 """SIP over UDP and TCP on asyncio: bytes in → parsed messages out, and messages back to peers.
 
 Malformed input never reaches the transaction user: a request whose header section is readable
-gets its 4xx (built by `error_response`), anything else is dropped, and the reason is logged. A
+gets its 4xx (built by `error_response`) sent to the packet's source address, never to what its
+Via claims (a forged Via would make us reflect traffic at a third party); anything else is
+dropped. Malformed traffic is counted and summarised by `NoiseLog`, not logged per datagram. A
 TCP peer that sends garbage is disconnected; one that leaves half a message unfinished for
 `partial_timeout` seconds is disconnected too; other connections are not affected. Requests get
 `received`/`rport` on their top Via (RFC 3261 §18.2.1, RFC 3581) so responses go back where the
-request really came from, which is what phones behind NAT need.
+request really came from, which is what phones behind NAT need; a `received` the sender wrote
+itself is overwritten. A destination that is a host name, not an address, is resolved off the
+event loop (`loop.getaddrinfo`) before sending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from vpbx.sip.errors import LocalError, ParseError
 from vpbx.sip.headers import Via
 from vpbx.sip.message import Message, Request, Response, error_response
 from vpbx.sip.parser import Ping, StreamFramer, is_keepalive, parse_message, serialize
 from vpbx.sip.uri import format_host
+from vpbx.transport.noise import NoiseLog
 
 log = logging.getLogger("vpbx.sip.transport")
 
@@ -50,7 +58,9 @@ def stamp_via(request: Request, peer: Peer) -> Request:
         return request
     top = vias[0]
     params: dict[str, str | None] = {}
-    if top.host != peer.host:
+    if top.host != peer.host or (top.received is not None and top.received != peer.host):
+        # A `received` written by the sender is overwritten: responses follow it, and it must
+        # name where the request really came from, not where its sender wants them to go.
         params["received"] = peer.host
     if top.rport_requested:
         params["rport"] = str(peer.port)
@@ -111,6 +121,8 @@ class SipTransport:
         self._by_address: dict[tuple[str, int], int] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: malformed traffic, counted and summarised (the endpoint records its refusals here too)
+        self.noise = NoiseLog(log)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,6 +135,7 @@ class SipTransport:
         log.info("sip listening", extra={"host": self.host, "port": self.port})
 
     async def stop(self) -> None:
+        self.noise.close()
         if self._tcp is not None:
             self._tcp.close()
         for writer in list(self._writers.values()):
@@ -161,29 +174,28 @@ class SipTransport:
             response = error_response(error)
         except ParseError:
             response = None  # headers too broken to build an answer from: drop
-        destination = peer
-        if response is not None:
-            # An unreadable Via: answer where the request came from.
-            with contextlib.suppress(ParseError):
-                destination = response_destination(response, peer)
-        log.info(
+        self.noise.record(
             "malformed sip message",
-            extra={
-                "peer": f"{peer.transport}:{peer.host}:{peer.port}",
-                "status": error.status,
-                "reason": error.reason,
-                "answered": response is not None,
-            },
+            error.reason,
+            f"{peer.transport}:{peer.host}",
+            status=error.status,
+            answered=response is not None,
         )
         if response is not None:
-            self.send(response, destination)
+            # To the packet's source, never to its Via: a message we cannot even parse has no
+            # say in where our answer goes.
+            self.send(response, peer)
 
     def _deliver(self, message: Message, peer: Peer) -> None:
         if isinstance(message, Request):
             try:
                 message = stamp_via(message, peer)
             except ParseError as error:
-                self._reject(error, peer)
+                # An unreadable Via (RFC 4475 badinv01): the rest of the header section is
+                # readable, so the 400 can still be built (it copies the Via as written) and
+                # goes to the source, like every answer to a malformed request.
+                headers = error.headers if error.headers is not None else message.headers
+                self._reject(ParseError(error.reason, error.status, headers=headers), peer)
                 return
         try:
             self.handler(message, peer)
@@ -244,17 +256,53 @@ class SipTransport:
             log.exception("cannot serialize sip message")
             return
         if peer.transport == "udp":
-            if self._udp is not None:
+            if self._udp is None:
+                return
+            if not _is_address(peer.host):
+                # uvloop refuses a name here and the default loop would resolve it blocking.
+                self._spawn(self._resolve_and_send(data, peer))
+                return
+            try:
                 self._udp.sendto(data, (peer.host, peer.port))
+            except (OSError, ValueError) as error:
+                log.warning(
+                    "udp send failed",
+                    extra={"peer": f"{peer.host}:{peer.port}", "error": str(error)},
+                )
             return
         conn = peer.connection or self._by_address.get((peer.host, peer.port))
         writer = self._writers.get(conn) if conn is not None else None
         if writer is None or writer.is_closing():
-            task = asyncio.ensure_future(self._connect_and_send(data, peer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._connect_and_send(data, peer))
             return
         writer.write(data)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve_and_send(self, data: bytes, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await asyncio.wait_for(
+                loop.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM), 5
+            )
+        except (OSError, TimeoutError) as error:
+            log.warning(
+                "cannot resolve sip destination",
+                extra={"peer": f"{peer.host}:{peer.port}", "error": str(error)},
+            )
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        address = next((info[4] for info in found if info[0] == family), None)
+        if address is None or self._udp is None:
+            log.warning("no usable address for sip destination", extra={"peer": peer.host})
+            return
+        try:
+            self._udp.sendto(data, (str(address[0]), int(address[1])))
+        except (OSError, ValueError) as error:
+            log.warning("udp send failed", extra={"peer": peer.host, "error": str(error)})
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
         try:
@@ -271,3 +319,11 @@ class SipTransport:
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         await self._serve_tcp(reader, writer)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
