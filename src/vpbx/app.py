@@ -152,6 +152,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         realm=settings.sip_realm,
         guard=guard,
         store=RegistrationStore(engine, utc_now),
+        security_event=metrics.security_event,
     )
     me = Contact(settings.public_host, settings.sip_port)
     rtp = RtpCounters()

@@ -215,6 +215,11 @@ def test_a_captured_proxy_authorization_replayed_elsewhere_places_no_call(tmp_pa
         replay = final_answer(attacker)
         assert status_of(replay) == 407, replay
         assert "stale=true" in header(replay, "Proxy-Authenticate")
+        assert pbx.application is not None
+        events = pbx.application.metrics.registry.get_sample_value(
+            "vpbx_security_events_total", {"kind": "sip_digest_replay"}
+        )
+        assert events == 1.0  # counted for /metrics (the other replay failed on its uri)
         time.sleep(1)
         victim.close()
         attacker.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vpbx.services.registrations import StoredBinding
@@ -48,6 +49,8 @@ class Registrar:
     #: seconds a nonce is good for; an older one with the right password is answered stale=true
     nonce_lifetime: float = 300.0
     counts: digest.NonceCounts = field(default_factory=digest.NonceCounts)
+    #: told of each security event by kind (the security events counter of /metrics)
+    security_event: Callable[[str], None] | None = None
     bindings: Bindings = field(default_factory=Bindings)
     #: where bindings are stored as they change (None: only through the directory, as tests do)
     store: RegistrationStore | None = None
@@ -109,6 +112,7 @@ class Registrar:
                 "security: line used from outside its allowed addresses",
                 extra={"login": login, "source": peer.host},
             )
+            self._event("sip_address_refused")
             verdict = digest.Verdict.BAD
         if verdict is digest.Verdict.OK and line is not None:
             self.guard.success(peer.host, login, reliable=reliable)
@@ -123,6 +127,7 @@ class Registrar:
                 "security: replayed digest credentials refused",
                 extra={"login": login, "source": peer.host, "method": request.method},
             )
+            self._event("sip_digest_replay")
             return None, self.challenge(request, now, stale=True, proxy=proxy)
         ban = self.guard.failure(peer.host, now, login, reliable=reliable)
         if ban is not None:
@@ -135,7 +140,12 @@ class Registrar:
                     "seconds": self.guard.ban_seconds,
                 },
             )
+            self._event("sip_auth_ban")
         return None, self.challenge(request, now, proxy=proxy)
+
+    def _event(self, kind: str) -> None:
+        if self.security_event is not None:
+            self.security_event(kind)
 
     async def register(self, request: Request, peer: Peer, now: float) -> Response | None:
         line, refusal = await self.authenticate(request, peer, now)
