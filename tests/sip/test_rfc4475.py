@@ -314,7 +314,10 @@ EXPECTED: dict[str, Expectation] = {
     "insuf": Reject(400),  # no Call-ID, From, To
     "unkscm": Reject(416),
     "novelsc": Reject(416),  # soap.beep is registered but not supported by us
-    # A registrar answers 400 (To is no SIP/SIPS AOR); a proxy just forwards it.
+    # RFC 4475 §3.3.4: "A registrar would reject this request with a 400 Bad Request response,
+    # since the To: header field is required to contain a SIP or SIPS URI as an AOR"; a proxy
+    # just forwards it. (416 is for an unsupported Request-URI scheme; unksm2's is sip:.) The
+    # live server's answer is checked in tests/switch/test_sip_security.py.
     "unksm2": Reject(400, roles=(("proxy", None), ("not-registrar", None))),
     "bext01": Reject(420, (_bext01,)),  # Unsupported lists both Require tags
     "invut": Reject(415, (_invut,)),  # Accept: application/sdp in the answer
