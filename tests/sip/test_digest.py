@@ -368,3 +368,20 @@ def test_counts_are_forgotten_only_after_their_nonce_expired(later: int, nonces:
         assert not counts.accept("n0", "00000001", float(later))
     counts.accept("other", "00000001", 1000.0 + later)
     assert len(counts) == (1 if later + 1000 > 305 else nonces + 1)
+
+
+_users = st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True)
+_hosts = st.from_regex(r"[a-z][a-z0-9]{0,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
+
+
+@given(_users, _hosts, st.none() | st.integers(min_value=1, max_value=65535), _users)
+def test_the_uri_a_client_printed_matches_and_another_user_does_not(
+    user: str, host: str, port: int | None, other: str
+) -> None:
+    request_uri = parse_uri(f"sip:{user}@{host}" + (f":{port}" if port else ""))
+    assert uri_matches(str(request_uri), request_uri)
+    assert uri_matches(str(request_uri).upper().replace("SIP:", "sip:", 1), request_uri) == (
+        user == user.upper()
+    )
+    if other != user:
+        assert not uri_matches(str(request_uri).replace(f"{user}@", f"{other}@", 1), request_uri)
