@@ -69,6 +69,10 @@ class ConfigNotifier:
         data = encode(account_id)
         try:
             self._sock.sendto(data, str(self.socket_path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            log.info(
+                "no switch listening for configuration changes", extra={"account_id": account_id}
+            )
         except OSError as error:
             # No switch listening (stopped, restarting) or its queue is full: its caches expire
             # after their TTL, so the change still arrives, only later.

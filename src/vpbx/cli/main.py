@@ -21,6 +21,7 @@ from vpbx.domain.actor import Actor, Role
 from vpbx.domain.config_io import export_account, import_account
 from vpbx.domain.errors import DomainError
 from vpbx.domain.service import EntityService
+from vpbx.notify import ConfigNotifier
 from vpbx.seed import describe, is_empty, seed_demo
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
@@ -126,8 +127,18 @@ def cmd_config_import(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     _in_transaction(settings, work)
+    asyncio.run(_notify_switch(settings, args.account))
     print(f"account {args.account}: configuration imported")
     return 0
+
+
+async def _notify_switch(settings: Settings, account_id: int) -> None:
+    """A running switch drops its cached copy at once (else within its caches' TTL)."""
+    notifier = ConfigNotifier(settings.notify_socket_path().resolve(), settings.redis_url)
+    try:
+        notifier.changed(account_id)
+    finally:
+        await notifier.aclose()
 
 
 def parser() -> argparse.ArgumentParser:
