@@ -40,6 +40,14 @@ ResponseCallback = Callable[[Response], None]
 TimeoutCallback = Callable[[], None]
 
 
+class SipTraffic(Protocol):
+    """Counts messages (see `vpbx.metrics.SipCounters`)."""
+
+    def received(self, message: Message) -> None: ...
+
+    def sent(self, message: Message) -> None: ...
+
+
 class RequestHandler(Protocol):
     """The transaction user: what the PBX does with requests (see `vpbx.switch.pbx`)."""
 
@@ -75,8 +83,10 @@ class SipEndpoint:
         self._pending: dict[TransactionKey, _Pending] = {}
         #: server transactions of requests refused by validation: answered to their source
         self._refused: set[TransactionKey] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: told of every message received and sent (the SIP counters of /metrics)
+        self.traffic: SipTraffic | None = None
 
     async def start(self, handler: RequestHandler) -> None:
         self.handler = handler
@@ -131,11 +141,15 @@ class SipEndpoint:
 
     def send_stateless(self, message: Message, peer: Peer) -> None:
         """Outside any transaction: the ACK of a 2xx, a 2xx retransmission."""
+        if self.traffic is not None:
+            self.traffic.sent(message)
         self.transport.send(message, peer)
 
     # -- the machinery -------------------------------------------------------------------------
 
     def _on_message(self, message: Message, peer: Peer) -> None:
+        if self.traffic is not None:
+            self.traffic.received(message)
         if isinstance(message, Response):
             problem = validate_response(message)
             if problem is not None:
@@ -175,6 +189,8 @@ class SipEndpoint:
             case Send(message=message, destination=destination, key=key):
                 if isinstance(message, Response) and key not in self._refused:
                     destination = response_destination(message, destination)
+                if self.traffic is not None:
+                    self.traffic.sent(message)
                 self.transport.send(message, destination)
             case NewRequest(request=request, source=source, key=key):
                 rejection = validate_request(request)
