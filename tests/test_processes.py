@@ -325,3 +325,51 @@ def test_the_in_process_composition_reports_its_own_switch(tmp_path: Path) -> No
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         assert re.search(r"^vpbx_calls_active 0\.0$", metrics, re.M)
         assert metrics.count("# TYPE vpbx_calls_active ") == 1  # not twice
+
+
+@pytest.mark.peers
+def test_metrics_count_a_live_call_its_registrations_and_its_rtp(tmp_path: Path) -> None:
+    """Two baresip phones registered and bridged: the gauges and counters of /metrics move."""
+    from tests.switch.harness import line_phone, running_pbx, tone_file
+
+    def sample(text: str, pattern: str) -> float:
+        found = re.search(pattern, text, re.M)
+        assert found is not None, pattern
+        return float(found.group(1))
+
+    with running_pbx(tmp_path, employees=2) as pbx:
+        metrics_url = f"http://127.0.0.1:{pbx.http_port}/metrics"
+        phones = [
+            line_phone(pbx, tmp_path, i, tone_file(tmp_path / f"t{i}.wav", 500.0 + 400 * i))
+            for i in range(2)
+        ]
+        try:
+            pbx.wait_registered(0)
+            pbx.wait_registered(1)
+            assert sample(httpx.get(metrics_url).text, r"^vpbx_registrations (\S+)$") == 2
+            phones[0].command("dial", f"sip:{pbx.lines[1].extension}@127.0.0.1:{pbx.sip_port}")
+            phones[1].wait_event("CALL_ESTABLISHED", timeout=20)
+            phones[0].wait_event("CALL_ESTABLISHED", timeout=20)
+            time.sleep(2)
+            during = httpx.get(metrics_url).text
+            phones[0].command("hangup")
+            phones[1].wait_event("CALL_CLOSED")
+            phones[0].wait_event("CALL_CLOSED")
+            time.sleep(1)  # the sessions closed are folded into the totals
+            after = httpx.get(metrics_url).text
+        finally:
+            for device in phones:
+                device.stop()
+    assert sample(during, r"^vpbx_calls_active (\S+)$") == 1
+    assert sample(during, r"^vpbx_rtp_sessions (\S+)$") >= 2
+    assert sample(after, r"^vpbx_calls_active (\S+)$") == 0
+    assert sample(after, r"^vpbx_calls_total (\S+)$") == 1
+    # 2 s of talk through the anchor: each phone sends 50 packets a second to its leg, and each
+    # leg relays as many to the other phone
+    assert sample(after, r'^vpbx_rtp_packets_total\{direction="received"\} (\S+)$') > 150
+    assert sample(after, r'^vpbx_rtp_packets_total\{direction="sent"\} (\S+)$') > 150
+    assert sample(after, r"^vpbx_rtp_sessions (\S+)$") == 0
+    invites = r'^vpbx_sip_messages_total\{direction="in",method="INVITE",status=""\} (\S+)$'
+    assert sample(after, invites) >= 1
+    registers = r'^vpbx_sip_messages_total\{direction="out",method="REGISTER",status="200"\} (\S+)$'
+    assert sample(after, registers) >= 2
