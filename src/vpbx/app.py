@@ -41,6 +41,7 @@ from vpbx.metrics import (
     SipCounters,
     SwitchCollector,
     multiprocess_dir_from_environment,
+    SwitchMetrics,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.services.mailer import Mailer
@@ -141,7 +142,7 @@ def build_switch(settings: Settings) -> Application:
 
 def _compose(settings: Settings, *, with_api: bool) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
-    metrics = Metrics()
+    metrics = SwitchMetrics()
     directory = Directory(engine)
     endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
     sip_counters = SipCounters()

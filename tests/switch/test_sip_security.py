@@ -227,6 +227,29 @@ def test_a_captured_proxy_authorization_replayed_elsewhere_places_no_call(tmp_pa
     assert f"INVITE sip:{OUTSIDE}" not in result.messages(), "the replayed call reached the trunk"
 
 
+def test_an_expired_nonce_with_the_right_password_is_answered_stale(pbx: RunningPbx) -> None:
+    assert pbx.application is not None
+    registrar = pbx.application.pbx.registrar
+    registrar.nonce_lifetime = registrar.counts.lifetime = 0.5
+    line = pbx.lines[0]
+    phone = udp_socket()
+    uri = f"sip:127.0.0.1:{pbx.sip_port}"
+    addr = phone.getsockname()
+    phone.sendto(request("REGISTER", uri, addr, user=line.login), ("127.0.0.1", pbx.sip_port))
+    challenge = final_answer(phone)
+    time.sleep(1)
+    for password, stale in ((line.password, True), ("wrong", False)):
+        auth = authorize(challenge, "REGISTER", uri, line.login, password)
+        phone.sendto(
+            request("REGISTER", uri, addr, user=line.login, extra=[f"Authorization: {auth}"]),
+            ("127.0.0.1", pbx.sip_port),
+        )
+        answer = final_answer(phone)
+        assert status_of(answer) == 401
+        assert ("stale=true" in header(answer, "WWW-Authenticate")) is stale
+    phone.close()
+
+
 # -- per-line address allow-list ----------------------------------------------------------------
 
 
