@@ -59,7 +59,7 @@ class Conference(Generic[K]):
         self._matrix: dict[K, AbstractSet[K]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pacer: Pacer | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
 
     @property
     def parties(self) -> list[K]:

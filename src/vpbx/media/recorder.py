@@ -64,7 +64,7 @@ class Recorder:
         self._pending: list[Pcm] = []
         self._frames_written = 0
         self._pacer: Pacer | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._received = [
             _received_listener(t.session, f) for t, f in zip(self._taps, self._fifos, strict=True)

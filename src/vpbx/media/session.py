@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -201,7 +202,10 @@ class RtpSession:
         self._silence_payload = bytes([self._codec.silence]) * FRAME_SAMPLES
         self._source: MediaSource | None = None
         self._pacer: Pacer | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        # uvloop's call_at answers a plain Handle (no .when()) for a deadline already passed:
+        # the deadline is kept beside the handle (calls were hung up at ~9.6 s under vpbx run).
+        self._timer_when = 0.0
         self._rtcp_interval = rtcp_interval
         self._next_rtcp = loop.time() + rtcp_interval * random.uniform(0.5, 1.5)
         self._sent_since_report = False
@@ -278,13 +282,13 @@ class RtpSession:
         loop = self._loop
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Endpoint(self._on_rtp_datagram, self._on_socket_lost),
-            local_addr=(self._host, self._port),
+            sock=_bound_udp_socket(self._host, self._port),
         )
         self._rtp_transport = transport
         self._open_sockets += 1
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Endpoint(self._on_rtcp_datagram, self._on_socket_lost),
-            local_addr=(self._host, self._port + 1),
+            sock=_bound_udp_socket(self._host, self._port + 1),
         )
         self._rtcp_transport = transport
         self._open_sockets += 1
@@ -510,9 +514,10 @@ class RtpSession:
             when = min(when, dtmf_due)
         timer = self._timer
         if timer is not None:
-            if timer.when() <= when:
+            if self._timer_when <= when:
                 return
             timer.cancel()
+        self._timer_when = when
         self._timer = self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -701,3 +706,20 @@ def _sdes_cname(ssrc: int, cname: str) -> RtcpUnknown:
     chunk = ssrc.to_bytes(4, "big") + bytes((1, len(text))) + text + b"\0"
     chunk += bytes(-len(chunk) % 4)  # the item list ends with nulls up to a 32-bit boundary
     return RtcpUnknown(202, 1, chunk)
+
+
+def _bound_udp_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to (host, port), closed again if the bind fails.
+
+    The socket is bound here rather than by `create_datagram_endpoint(local_addr=...)`: when
+    that bind fails, uvloop leaves the transport it made unclosed (a ResourceWarning per busy
+    port, and a file descriptor until the collector runs)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -86,7 +86,7 @@ class OutLeg:
     key: TransactionKey | None = None
     dialog: Dialog | None = None
     final: int | None = None
-    timer: asyncio.TimerHandle | None = None
+    timer: asyncio.Handle | None = None
     auth_attempts: int = 0
     session: RtpSession | None = None
     role: LegRole = LegRole.CALLEE
@@ -116,15 +116,20 @@ class Contact:
 
     host: str
     port: int
+    #: SIP over TLS (0 = none): a TLS peer is given this port in our Via and Contact
+    tls_port: int = 0
+
+    def _port(self, transport: str) -> int:
+        return self.tls_port if transport == "tls" and self.tls_port else self.port
 
     def via(self, transport: str) -> Via:
-        return Via(transport=transport.upper(), host=self.host, port=self.port).with_params(
-            branch=new_branch(), rport=None
-        )
+        return Via(
+            transport=transport.upper(), host=self.host, port=self._port(transport)
+        ).with_params(branch=new_branch(), rport=None)
 
     def uri(self, transport: str) -> str:
-        suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<sip:vpbx@{self.host}:{self.port}{suffix}>"
+        suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
+        return f"<sip:vpbx@{self.host}:{self._port(transport)}{suffix}>"
 
 
 @dataclass(slots=True)

@@ -32,7 +32,13 @@ from vpbx.sip.transaction import (
     TransactionLayer,
 )
 from vpbx.sip.validate import validate_request, validate_response
-from vpbx.transport.sip import Peer, SipTransport, response_destination
+from vpbx.transport.sip import (
+    ConnectionLimits,
+    Peer,
+    SipTransport,
+    TlsListener,
+    response_destination,
+)
 
 log = logging.getLogger("vpbx.sip.endpoint")
 
@@ -76,8 +82,19 @@ class SipEndpoint:
         *,
         timers: TimerConfig = TimerConfig(),
         partial_timeout: float = 10.0,
+        idle_timeout: float = 900.0,
+        limits: ConnectionLimits | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
-        self.transport = SipTransport(host, port, self._on_message, partial_timeout=partial_timeout)
+        self.transport = SipTransport(
+            host,
+            port,
+            self._on_message,
+            partial_timeout=partial_timeout,
+            idle_timeout=idle_timeout,
+            limits=limits,
+            tls=tls,
+        )
         self.layer: TransactionLayer[Peer] = TransactionLayer(timers)
         self.handler: RequestHandler | None = None
         self._pending: dict[TransactionKey, _Pending] = {}

@@ -148,7 +148,7 @@ class ScenarioRunner:
         self.snapshots = SnapshotCache(engine, clock)
         self.crm = CrmClient()
         self.calls: dict[str, LiveCall] = {}
-        self._dist_timer: asyncio.TimerHandle | None = None
+        self._dist_timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -257,7 +257,7 @@ class LiveCall:
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.engine: Call | None = None
         self.config: ConfigSnapshot | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.Handle | None = None
         self.player: Player | None = None
         self.dial: act.Dial | None = None
         #: legs rung for the distribution: phone → its legs (one per registered contact)
@@ -275,7 +275,7 @@ class LiveCall:
         self.first_answer: dt.datetime | None = None
         self.talk_seconds = 0.0
         self.recorder: Recorder | None = None
-        self.record_timer: asyncio.TimerHandle | None = None
+        self.record_timer: asyncio.Handle | None = None
         self.voicemail: tuple[int, Path] | None = None
         self.file_ids: list[int] = []
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
