@@ -21,6 +21,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,8 +41,8 @@ from vpbx.metrics import (
     RtpCounters,
     SipCounters,
     SwitchCollector,
-    multiprocess_dir_from_environment,
     SwitchMetrics,
+    multiprocess_dir_from_environment,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.services.mailer import Mailer
@@ -49,18 +50,21 @@ from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import B2BCall, Contact
-from vpbx.switch.call_store import CallStore
+from vpbx.switch.call_store import CallStore, CallTicket
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.pbx import Pbx
-from vpbx.switch.plain_calls import plain_call_record
+from vpbx.switch.plain_calls import plain_call_record, plain_call_start
 from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.registration_store import RegistrationStore
 from vpbx.switch.runner import ScenarioRunner
 from vpbx.switch.status import StatusServer
 from vpbx.switch.trunk_client import TrunkRegistrations
+from vpbx.transport.certs import self_signed, server_context
+from vpbx.transport.limits import connection_cap, descriptor_limit, raise_descriptor_limit
+from vpbx.transport.sip import ConnectionLimits, TlsListener
 
 log = logging.getLogger("vpbx")
 
@@ -112,6 +116,7 @@ class Application:
         await self.endpoint.start(self.pbx)
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
         self.pbx.me.port = self.endpoint.port
+        self.pbx.me.tls_port = self.endpoint.transport.tls_port
         await self.trunks.start()
 
     async def stop(self) -> None:
@@ -144,7 +149,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
     metrics = SwitchMetrics()
     directory = Directory(engine)
-    endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
+    endpoint = sip_endpoint(settings)
     sip_counters = SipCounters()
     endpoint.traffic = sip_counters
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
@@ -173,7 +178,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     prompts = PromptLibrary(engine, system, tts, PromptCache())
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
     pbx.controllers = runner
-    pbx.plain_call_ended = _report_plain_call(store)
+    pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)
 
     def changed(account_id: int) -> None:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
@@ -233,9 +238,42 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     )  # fmt: skip
 
 
-def _report_plain_call(store: CallStore) -> Callable[[B2BCall], None]:
-    """Internal and outgoing calls (no scenario) still get their row in the calls report."""
+def sip_endpoint(settings: Settings) -> SipEndpoint:
+    """The SIP endpoint with its connection caps (descriptors kept for RTP and the database,
+    `vpbx.transport.limits`) and, when `sip_tls_port` is set, its TLS listener."""
+    total = settings.sip_tcp_max_connections or connection_cap(
+        descriptor_limit(),
+        settings.rtp_port_max - settings.rtp_port_min + 1,
+        settings.sip_fd_reserve,
+    )
+    tls: TlsListener | None = None
+    if settings.sip_tls_port:
+        if settings.sip_tls_cert:
+            cert = Path(settings.sip_tls_cert)
+            key = Path(settings.sip_tls_key or settings.sip_tls_cert)
+        else:
+            cert, key = self_signed(settings.data_dir.resolve() / "tls", settings.public_host)
+        tls = TlsListener(settings.sip_tls_port, server_context(cert, key))
+    return SipEndpoint(
+        settings.sip_host,
+        settings.sip_port,
+        partial_timeout=settings.sip_tcp_partial_timeout,
+        idle_timeout=settings.sip_tcp_idle_timeout,
+        limits=ConnectionLimits(per_source=settings.sip_tcp_per_source, total=total),
+        tls=tls,
+    )
+
+
+def _report_plain_call(
+    store: CallStore,
+) -> tuple[Callable[[B2BCall], None], Callable[[B2BCall], None]]:
+    """Internal and outgoing calls (no scenario) still get their row in the calls report,
+    from the moment they start ringing (what is told when they start, when they end)."""
     tasks: set[asyncio.Task[int]] = set()
+    tickets: dict[str, CallTicket] = {}
+
+    def started(call: B2BCall) -> None:
+        tickets[call.id] = store.begin(plain_call_start(call))
 
     def written(task: asyncio.Task[int]) -> None:
         tasks.discard(task)
@@ -243,11 +281,13 @@ def _report_plain_call(store: CallStore) -> Callable[[B2BCall], None]:
             log.error("call report not written", exc_info=task.exception())
 
     def ended(call: B2BCall) -> None:
-        task = asyncio.ensure_future(store.save(plain_call_record(call)))
+        task = asyncio.ensure_future(
+            store.save(plain_call_record(call), tickets.pop(call.id, None))
+        )
         tasks.add(task)
         task.add_done_callback(written)
 
-    return ended
+    return started, ended
 
 
 async def serve(
@@ -329,6 +369,9 @@ async def serve_switch(application: Application, stop: asyncio.Event) -> None:
 def run_switch(settings: Settings) -> None:
     """`vpbx run --only switch`: the switch on uvloop until SIGTERM or SIGINT."""
     import uvloop
+
+    # Before anything is opened: the connection cap is computed from the raised limit.
+    raise_descriptor_limit()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -72,6 +72,8 @@ class Pbx:
         #: told of every call that ended without call logic (internal and outgoing calls),
         #: for the calls report
         self.plain_call_ended: Callable[[B2BCall], None] | None = None
+        #: told when such a call starts ringing (its row is written from then on)
+        self.plain_call_started: Callable[[B2BCall], None] | None = None
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -285,6 +287,8 @@ class Pbx:
             call.direction = direction
             call.called = called
             call.caller_employee_id = caller_employee
+            if self.plain_call_started is not None:
+                self.plain_call_started(call)
             await call.ring(targets)
 
     async def _start_controlled_call(

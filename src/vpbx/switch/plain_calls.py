@@ -5,8 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.services.call_log import CallRecord, CallStart, StepRecord
 from vpbx.switch.b2bua import B2BCall
+
+
+def plain_call_start(call: B2BCall) -> CallStart:
+    """The row of such a call as it starts ringing (closed as interrupted if the switch dies)."""
+    return CallStart(
+        account_id=call.account_id,
+        started_at=call.started_at,
+        direction=call.direction,
+        caller=call.caller,
+        called=call.called,
+        switch_call_id=call.id,
+    )
 
 
 def plain_call_record(call: B2BCall) -> CallRecord:
@@ -39,4 +51,5 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         wait_seconds=max(0.0, ((call.answered_at or ended) - started).total_seconds()),
         talk_seconds=max(0.0, talk),
         steps=tuple(steps),
+        switch_call_id=call.id,
     )
