@@ -538,7 +538,7 @@ async def test_a_deadline_already_due_rearms_under_uvloop() -> None:
     session = await RtpSession.open(make_pool(), remote_addr=peer.addr)
     try:
         session.play([sine(440, 1.0)])
-        time.sleep(0.05)  # the loop stalls: the pacer's next deadline is now in the past
+        time.sleep(0.05)  # noqa: ASYNC251 - a deliberate stall: the pacer deadline passes
         session.play([sine(880, 1.0)])  # re-arms against the Handle of a past deadline
         session.play([sine(660, 1.0)])
         await asyncio.sleep(0.2)
