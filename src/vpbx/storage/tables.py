@@ -164,6 +164,77 @@ api_tokens = sa.Table(
     sa.Column("label", sa.Text(), nullable=False, default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    # A login's tokens belong to its session: "access" (short-lived bearer) or "refresh" (turned
+    # into a new pair once; a second use revokes the session). Operator and directly issued
+    # tokens have no session and kind "access".
+    sa.Column(
+        "session_id",
+        sa.BigInteger(),
+        sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("kind", sa.Text(), nullable=False, server_default="access"),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+#: One per successful login: the family of its access and refresh tokens, revoked as a whole
+#: (logout, a reused refresh token, a password change).
+auth_sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.BigInteger(),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("source", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_why", sa.Text(), nullable=False, server_default=""),
+)
+
+#: Login attempts not (yet) known to have succeeded, for throttling: in the database so that
+#: every API worker process counts the same failures. Rows older than the window are purged.
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("login", sa.Text(), nullable=False),
+    sa.Column("source", sa.Text(), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(None, "login", "at"),
+    sa.Index(None, "source", "at"),
+)
+
+#: Who changed what in an account's configuration and when, with the entity before and after
+#: (secrets masked); written in the transaction of the change.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    # The user is not a foreign key: the trail outlives a deleted user (his login is kept).
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_role", sa.Text(), nullable=False),
+    sa.Column("user_id", sa.BigInteger(), nullable=True),
+    sa.Column("user_login", sa.Text(), nullable=False, server_default=""),
+    sa.Column("resource", sa.Text(), nullable=False),
+    sa.Column("entity_id", sa.BigInteger(), nullable=True),
+    sa.Column("operation", sa.Text(), nullable=False),
+    sa.Column("before", sa.JSON(), nullable=True),
+    sa.Column("after", sa.JSON(), nullable=True),
+    sa.Index(None, "account_id", "at"),
+    sa.Index(None, "account_id", "resource", "at"),
 )
 
 employees = entity_table("employees", Employee, skip=frozenset({"group_ids"}))
