@@ -17,6 +17,7 @@ from vpbx.domain.entities.base import (
     ScenarioRef,
     TagRef,
 )
+from vpbx.domain.entities.toll_fraud import TollFraudPolicy
 from vpbx.domain.fields import Name, OptionalText
 from vpbx.domain.schedule import ScheduleSpec
 
@@ -51,6 +52,11 @@ class Account(Document):
     callback_enabled: bool = True
     lead_callback_enabled: bool = True
     enabled: bool = True
+    #: the toll-fraud guard of outgoing calls (allowed destinations, simultaneous calls, minutes)
+    toll_fraud: Annotated[
+        TollFraudPolicy,
+        Field(description="Защита от мошенничества (toll fraud): исходящие вызовы"),
+    ] = TollFraudPolicy()
 
 
 class Schedule(ScheduleSpec):
