@@ -25,6 +25,7 @@ from vpbx.sip.registrar import AuthGuard, Binding, Bindings, Outcome
 from vpbx.sip.uri import Address, SipUri, parse_uri
 from vpbx.switch.directory import Directory, LineInfo
 from vpbx.switch.registration_store import RegistrationStore
+from vpbx.transport.noise import NoiseLog
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.sip.registrar")
@@ -51,6 +52,12 @@ class Registrar:
     counts: digest.NonceCounts = field(default_factory=digest.NonceCounts)
     #: told of each security event by kind (the security events counter of /metrics)
     security_event: Callable[[str], None] | None = None
+    #: refusals an attacker can repeat at will (replays, foreign addresses) are summarised
+    refusals: NoiseLog = field(
+        default_factory=lambda: NoiseLog(
+            log, summary="security: sip credentials refused", level=logging.WARNING
+        )
+    )
     bindings: Bindings = field(default_factory=Bindings)
     #: where bindings are stored as they change (None: only through the directory, as tests do)
     store: RegistrationStore | None = None
@@ -108,9 +115,11 @@ class Registrar:
             counts=self.counts,
         )
         if line is not None and verdict is not digest.Verdict.BAD and not line.admits(peer.host):
-            log.warning(
+            self.refusals.record(
                 "security: line used from outside its allowed addresses",
-                extra={"login": login, "source": peer.host},
+                "outside the allowed addresses",
+                f"{peer.transport}:{peer.host}",
+                login=login,
             )
             self._event("sip_address_refused")
             verdict = digest.Verdict.BAD
@@ -123,9 +132,12 @@ class Registrar:
             # Right digest, used before: a captured header replayed, or the client's requests
             # overtook each other. Not a guess, so no failure is counted; a real client
             # answers the fresh nonce, a replayer cannot.
-            log.warning(
+            self.refusals.record(
                 "security: replayed digest credentials refused",
-                extra={"login": login, "source": peer.host, "method": request.method},
+                "replayed digest",
+                f"{peer.transport}:{peer.host}",
+                login=login,
+                method=request.method,
             )
             self._event("sip_digest_replay")
             return None, self.challenge(request, now, stale=True, proxy=proxy)

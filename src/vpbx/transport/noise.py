@@ -28,10 +28,14 @@ class NoiseLog:
         logger: logging.Logger,
         interval: float = 10.0,
         *,
+        summary: str = "malformed sip traffic",
+        level: int = logging.INFO,
         schedule: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None,
     ) -> None:
         self.logger = logger
         self.interval = interval
+        self.summary = summary
+        self.level = level  # of the first line of a period (summaries are warnings)
         self.total = 0
         self._schedule = schedule
         self._reasons: Counter[str] = Counter()
@@ -43,7 +47,9 @@ class NoiseLog:
         """Count one malformed or refused message; log it only when nothing was logged lately."""
         self.total += 1
         if self._timer is None:
-            self.logger.info(message, extra={"reason": reason, "peer": source, **details})
+            self.logger.log(
+                self.level, message, extra={"reason": reason, "peer": source, **details}
+            )
             self._timer = self._call_later(self._flush)
             return
         self._count += 1
@@ -78,7 +84,7 @@ class NoiseLog:
         if not self._count:
             return False
         self.logger.warning(
-            "malformed sip traffic",
+            self.summary,
             extra={
                 "count": self._count,
                 "seconds": self.interval,
