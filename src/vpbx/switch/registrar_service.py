@@ -52,7 +52,7 @@ class Registrar:
     counts: digest.NonceCounts = field(default_factory=digest.NonceCounts)
     #: told of each security event by kind (the security events counter of /metrics)
     security_event: Callable[[str], None] | None = None
-    #: refusals an attacker can repeat at will (replays, foreign addresses) are summarised
+    #: refusals an attacker can repeat at will (replays, foreign addresses, bans) are summarised
     refusals: NoiseLog = field(
         default_factory=lambda: NoiseLog(
             log, summary="security: sip credentials refused", level=logging.WARNING
@@ -143,14 +143,13 @@ class Registrar:
             return None, self.challenge(request, now, stale=True, proxy=proxy)
         ban = self.guard.failure(peer.host, now, login, reliable=reliable)
         if ban is not None:
-            log.warning(
+            # Through the summary too: forged UDP sources could make a ban every 10 packets.
+            self.refusals.record(
                 "security: source ignored after repeated authentication failures",
-                extra={
-                    "source": peer.host,
-                    "login": ban.login,
-                    "transport": peer.transport,
-                    "seconds": self.guard.ban_seconds,
-                },
+                "banned" if ban.login is None else "login banned",
+                f"{peer.transport}:{peer.host}",
+                login=ban.login,
+                seconds=self.guard.ban_seconds,
             )
             self._event("sip_auth_ban")
         return None, self.challenge(request, now, proxy=proxy)
