@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from vpbx.sip.message import Request, make_response
 from vpbx.sip.parser import parse_message
 from vpbx.transport.noise import NoiseLog
-from vpbx.transport.sip import Peer, response_destination, stamp_via
+from vpbx.transport.sip import Peer, SipTransport, response_destination, stamp_via
 
 SOURCE = Peer("udp", "198.51.100.20", 40000)
 
@@ -95,3 +97,28 @@ def test_noise_tables_stay_bounded_under_forged_sources() -> None:
         noise.record("m", f"reason {i}", f"udp:{i}")
     assert noise.total == 50_000
     assert len(noise._reasons) == len(noise._sources) == 1000
+
+
+def test_a_request_to_a_host_name_is_resolved_off_the_loop_and_sent() -> None:
+    """uvloop's sendto raises on a name and the default loop would resolve it blocking: a trunk
+    configured by host name gets its requests after an asynchronous lookup."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    port = receiver.getsockname()[1]
+    message = options("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1")
+
+    async def send() -> None:
+        transport = SipTransport("127.0.0.1", 0, lambda m, p: None)
+        await transport.start()
+        try:
+            transport.send(message, Peer("udp", "localhost", port))
+            transport.send(message, Peer("udp", "no-such-host.invalid", port))  # logged, no raise
+            await asyncio.sleep(0.5)
+        finally:
+            await transport.stop()
+
+    asyncio.run(send())
+    data = receiver.recv(65535)
+    receiver.close()
+    assert data.startswith(b"OPTIONS sip:pbx.example.com SIP/2.0")
