@@ -11,7 +11,14 @@ from prometheus_client import generate_latest
 
 from vpbx.media.ports import PortPool
 from vpbx.media.session import RtpSession
-from vpbx.metrics import LoopWatch, Metrics, RtpCounters, SipCounters, SwitchCollector
+from vpbx.metrics import (
+    LoopWatch,
+    Metrics,
+    RtpCounters,
+    SipCounters,
+    SwitchCollector,
+    SwitchMetrics,
+)
 from vpbx.sip.message import make_response
 from vpbx.sip.parser import parse_message
 
@@ -87,7 +94,7 @@ def sample(text: str, pattern: str) -> float:
 
 
 async def test_the_loop_watch_sees_a_stalled_loop() -> None:
-    metrics = Metrics()
+    metrics = SwitchMetrics()
     ticks: list[None] = []
     watch = LoopWatch(metrics, tick=lambda: ticks.append(None), interval=0.02)
     watch.start()

@@ -39,6 +39,7 @@ __all__ = [
     "RtpCounters",
     "SipCounters",
     "SwitchCollector",
+    "SwitchMetrics",
 ]
 
 log = logging.getLogger("vpbx.metrics")
@@ -85,20 +86,6 @@ class Metrics:
             namespace=namespace,
             registry=self.registry,
         )
-        self.config_notifications = Counter(
-            "config_notifications",
-            "Configuration-change notifications received (local socket or Redis)",
-            ["channel"],
-            namespace=namespace,
-            registry=self.registry,
-        )
-        self.loop_lag = Histogram(
-            "event_loop_lag_seconds",
-            "How late the event loop ran a timer (a stalled loop delays every call's RTP)",
-            namespace=namespace,
-            buckets=LAG_BUCKETS,
-            registry=self.registry,
-        )
 
     def security_event(self, kind: str) -> None:
         """One more event of `kind` (a short snake_case word, e.g. "login_failed")."""
@@ -114,6 +101,28 @@ class Metrics:
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
         return generate_latest(merged)
+
+
+class SwitchMetrics(Metrics):
+    """The switch process's counters: the common ones, its loop's lag and the notifications it
+    heard (calls, registrations, SIP and RTP come from `SwitchCollector`)."""
+
+    def __init__(self, namespace: str = "vpbx") -> None:
+        super().__init__(namespace)
+        self.config_notifications = Counter(
+            "config_notifications",
+            "Configuration-change notifications received (local socket or Redis)",
+            ["channel"],
+            namespace=namespace,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "event_loop_lag_seconds",
+            "How late the event loop ran a timer (a stalled loop delays every call's RTP)",
+            namespace=namespace,
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
 
 
 def multiprocess_dir_from_environment() -> Path | None:
@@ -257,7 +266,7 @@ class LoopWatch:
 
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: SwitchMetrics,
         tick: Callable[[], None] | None = None,
         interval: float = 0.5,
     ) -> None:

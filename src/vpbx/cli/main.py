@@ -87,7 +87,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     print(text or f"vpbx {__version__}: using the existing database", flush=True)
     print(
         f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}\n"
-        f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)",
+        f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)\n"
+        f"Health: {http}/health  Metrics: {http}/metrics",
         flush=True,
     )
     return Supervisor(settings).run()
