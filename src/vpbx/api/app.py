@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx import __version__
 from vpbx.api import errors
+from vpbx.api.audit_routes import audit_router
+from vpbx.api.auth_routes import auth_router
 from vpbx.api.changes import ConfigChanged, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
@@ -23,6 +25,7 @@ from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
 from vpbx.domain import accounts
 from vpbx.domain.actor import Role
+from vpbx.domain.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
 from vpbx.domain.catalog import CATALOG
 from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
@@ -38,21 +41,6 @@ class AccountOut(Account):
     id: int
 
 
-# No NUL characters: PostgreSQL text cannot hold them, so the lookup of such a login failed with a
-# 500 (on SQLite it was a plain 401); refused as malformed input on every backend instead.
-Credential = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00]*$")]
-
-
-class LoginRequest(BaseModel):
-    login: Credential
-    password: Credential
-
-
-class TokenOut(BaseModel):
-    token: str
-    token_type: str = "bearer"
-
-
 class Health(BaseModel):
     status: str
     version: str
@@ -61,10 +49,6 @@ class Health(BaseModel):
 
 def _account_routes(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["accounts"], responses=ERRORS)
-
-    @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
-    async def login(body: LoginRequest, conn: Conn) -> TokenOut:
-        return TokenOut(token=await accounts.login(conn, body.login, body.password, clock()))
 
     @router.get("/account", response_model=AccountOut, summary="The caller's own account settings")
     async def own_account(conn: Conn, who: CurrentActor) -> dict[str, Any]:
@@ -78,7 +62,7 @@ def _account_routes(clock: Clock) -> APIRouter:
     ) -> dict[str, Any]:
         if who.account_id is None or who.role not in (Role.ADMIN, Role.OPERATOR):
             raise Forbidden("only an admin changes account settings")
-        await accounts.replace_account(conn, who.account_id, body, clock())
+        await accounts.replace_account(conn, who.account_id, body, clock(), actor=who)
         changed(who.account_id)
         return await accounts.get_account(conn, who.account_id)
 
@@ -130,11 +114,15 @@ def create_api(
     *,
     switch: SwitchProbe | None = None,
     metrics: Metrics | None = None,
+    auth_policy: AuthPolicy | None = None,
+    login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
     `switch`: what /health and /metrics ask about the switch (None: an API alone, e.g. tests);
     `metrics`: this process's counters (`app.state.metrics`, the `AppMetrics` dependency).
+    `auth_policy`: token lifetimes and login limits; `login_throttle`: where failed logins are
+    counted (default: the database, shared by every worker).
     """
     app = FastAPI(
         title="vpbx API",
@@ -148,6 +136,9 @@ def create_api(
     app.state.clock = clock
     app.state.on_change = on_change
     app.state.metrics = metrics if metrics is not None else Metrics(namespace="vpbx_api")
+    app.state.auth_policy = auth_policy or AuthPolicy()
+    # In the database by default: with several uvicorn workers each must see every failure.
+    app.state.login_throttle = login_throttle or DatabaseThrottle(engine, app.state.auth_policy)
     errors.install(app)
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
@@ -156,6 +147,8 @@ def create_api(
         return Health(status="ok", version=__version__, database=engine.dialect.name)
 
     app.include_router(operations_router(switch))
+    app.include_router(auth_router(clock), prefix=PREFIX)
+    app.include_router(audit_router(clock), prefix=PREFIX)
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
     app.include_router(sip_status_router(clock), prefix=PREFIX)

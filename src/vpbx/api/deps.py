@@ -66,7 +66,11 @@ async def actor(
             t.users.c.employee_id,
         )
         .select_from(t.api_tokens.outerjoin(t.users, t.users.c.id == t.api_tokens.c.user_id))
-        .where(t.api_tokens.c.token_hash == token_digest(credentials.credentials))
+        .where(
+            t.api_tokens.c.token_hash == token_digest(credentials.credentials),
+            # A refresh token is not a bearer: it only buys a new pair at /auth/refresh.
+            t.api_tokens.c.kind == "access",
+        )
     )
     row = (await conn.execute(query)).first()
     if row is None or (row.expires_at is not None and utc_aware(row.expires_at) < now):

@@ -44,7 +44,13 @@ def _body(error: DomainError) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     async def domain_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, DomainError)
-        return JSONResponse(_body(error), status_code=error.status)
+        headers = None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}  # a throttled login (429)
+        elif error.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(_body(error), status_code=error.status, headers=headers)
 
     async def request_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)

@@ -9,17 +9,14 @@ import sqlalchemy as sa
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vpbx.domain import audit
 from vpbx.domain.actor import Actor, Role
+from vpbx.domain.auth import AuthPolicy, BadCredentials, check_password, open_session
 from vpbx.domain.entities.misc import Account
-from vpbx.domain.errors import DomainError, Forbidden, NotFound
-from vpbx.domain.passwords import new_token, token_digest, verify_password
+from vpbx.domain.errors import Forbidden, NotFound
+from vpbx.domain.passwords import new_token, token_digest
 from vpbx.domain.service import violations_from
 from vpbx.storage import tables as t
-
-
-class BadCredentials(DomainError):
-    error_id = "bad_credentials"
-    status = 401
 
 
 def _require_operator(actor: Actor) -> None:
@@ -60,14 +57,23 @@ async def list_accounts(conn: AsyncConnection, actor: Actor) -> list[dict[str, A
 
 
 async def replace_account(
-    conn: AsyncConnection, account_id: int, doc: Account, now: dt.datetime
+    conn: AsyncConnection,
+    account_id: int,
+    doc: Account,
+    now: dt.datetime,
+    actor: Actor | None = None,
 ) -> None:
-    await get_account(conn, account_id)
+    """Replace an account's settings; with the `actor`, the change is audited."""
+    before = await get_account(conn, account_id)
     await conn.execute(
         sa.update(t.accounts)
         .where(t.accounts.c.id == account_id)
         .values(**doc.model_dump(mode="json"), updated_at=now)
     )
+    if actor is not None:
+        before.pop("id", None)
+        after = doc.model_dump(mode="json")
+        await audit.record(conn, actor, now, "account", account_id, "update", before, after)
 
 
 async def delete_account(conn: AsyncConnection, actor: Actor, account_id: int) -> None:
@@ -97,12 +103,14 @@ async def issue_token(
 
 
 async def login(conn: AsyncConnection, login_name: str, password: str, now: dt.datetime) -> str:
-    """A new bearer token for a cabinet user; wrong login and wrong password look the same."""
+    """An access token of a new session, unthrottled: for trusted callers (the demo seed); the
+    API signs in through `vpbx.domain.auth.sign_in`."""
     row = (
         await conn.execute(
             sa.select(t.users.c.id, t.users.c.password_hash).where(t.users.c.login == login_name)
         )
     ).first()
-    if row is None or not verify_password(password, row.password_hash):
-        raise BadCredentials("wrong login or password / неверный логин или пароль")
-    return await issue_token(conn, now, row.id, label="login")
+    if not await check_password(password, row.password_hash if row is not None else None):
+        raise BadCredentials()
+    assert row is not None
+    return (await open_session(conn, int(row.id), now, AuthPolicy())).access_token

@@ -16,8 +16,11 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vpbx.domain import audit
 from vpbx.domain.actor import Actor, Role
+from vpbx.domain.auth import revoke_user
 from vpbx.domain.catalog import BY_NAME, CATALOG, Resource
+from vpbx.domain.entities.base import MAX_ID
 from vpbx.domain.errors import (
     Conflict,
     Forbidden,
@@ -36,6 +39,11 @@ Clock = Callable[[], dt.datetime]
 
 #: fields that select the variant of a discriminated union (the kind of a scenario operation)
 _DISCRIMINATORS = ("kind",)
+
+
+def _aware(res: Resource, name: str) -> bool:
+    column = res.table.c.get(name)
+    return column is not None and getattr(column.type, "timezone", False) is True
 
 
 def _document_path(loc: Sequence[int | str], data: Any) -> list[int | str]:
@@ -98,6 +106,8 @@ class EntityService:
         self.actor = actor
         self.account_id: int = actor.account_id
         self.clock = clock
+        #: whether saves and deletions write audit entries (an import writes one of its own)
+        self.audited = True
 
     # -- permissions -------------------------------------------------------------------------
 
@@ -169,7 +179,12 @@ class EntityService:
         values["id"] = row["id"]
         for name in res.readonly:
             values[name] = row[name]
-        return res.out.model_validate(values)
+        for name, value in values.items():
+            # SQLite hands timezone-aware columns back naive (they hold UTC): the answer says so.
+            if isinstance(value, dt.datetime) and value.tzinfo is None and _aware(res, name):
+                values[name] = value.replace(tzinfo=dt.UTC)
+        # Secrets are never shown, to any role: an admin asks for one explicitly (reveal).
+        return res.out.model_validate(audit.masked(res.name, values))
 
     def document(self, res: Resource, row: sa.RowMapping, assoc: Mapping[str, Any]) -> BaseModel:
         """The stored entity as its writable document (what the export carries)."""
@@ -217,7 +232,9 @@ class EntityService:
         allowed = {
             c.name
             for c in res.table.columns
+            # Never by a secret: a filter on it would be an oracle for guessing it.
             if c.name not in ("account_id", "password_hash", *res.hidden)
+            and c.name not in audit.SECRET_FIELDS.get(res.name, ())
             and not isinstance(c.type, sa.JSON)
         }
         if name not in allowed:
@@ -274,7 +291,11 @@ class EntityService:
         if not res.api_writable:
             raise Forbidden(f"{res.name} are written by the system, not through the API")
         await self._row(res, entity_id)
-        return await self.save(res, self.parse(res, data), entity_id)
+        # A secret left out (it is never shown, so a GET sent back lacks it) is kept.
+        kept = {n: audit.MASK for n in _doc_secrets(res) if n not in data}
+        saved = await self.save(res, self.parse(res, {**data, **kept}), entity_id)
+        await self._password_changed(res, entity_id, data)
+        return saved
 
     async def update(self, name: str, entity_id: int, patch: Mapping[str, Any]) -> BaseModel:
         """PATCH: top-level fields of `patch` replace the stored ones; the whole is validated."""
@@ -296,12 +317,31 @@ class EntityService:
         # Write-only fields are not in the stored document: a patch without them keeps them.
         merged.update({name: row[name] for name in res.hidden if name in row})
         merged.update(patch)
-        return await self.save(res, self.parse(res, merged), entity_id)
+        saved = await self.save(res, self.parse(res, merged), entity_id)
+        await self._password_changed(res, entity_id, patch)
+        return saved
+
+    async def _password_changed(
+        self, res: Resource, entity_id: int, data: Mapping[str, Any]
+    ) -> None:
+        """A user whose password an admin set loses every session (whoever held them).
+
+        Here rather than in the users' hook: an import re-saves users with placeholder
+        passwords and restores their hashes, which must not log the importing admin out.
+        """
+        if res.name == "users" and data.get("password") is not None:
+            await revoke_user(self.conn, entity_id, self.clock(), "password changed by an admin")
 
     async def save(self, res: Resource, doc: BaseModel, entity_id: int | None) -> BaseModel:
         """Run every rule for `doc` and store it (insert when `entity_id` is None)."""
         ctx = Ctx(self.conn, self.account_id, self.actor, self.clock(), self)
         await self._check_references(doc)
+        before: BaseModel | None = None
+        stored: sa.RowMapping | None = None
+        if entity_id is not None:
+            stored = await self._row(res, entity_id)
+            before = self.document(res, stored, await self._assoc_values(res, [entity_id]))
+        doc = self._keep_masked_secrets(res, doc, stored)
         hook = HOOKS.get(res.name)
         extra: dict[str, Any] = {}
         if hook is not None:
@@ -329,7 +369,53 @@ class EntityService:
         if hook is not None:
             await hook.after_write(ctx, doc, entity_id)
         row = await self._row(res, entity_id)
-        return self._out(res, row, await self._assoc_values(res, [entity_id]))
+        assoc = await self._assoc_values(res, [entity_id])
+        if self.audited:
+            await audit.record(
+                self.conn,
+                self.actor,
+                ctx.now,
+                res.name,
+                entity_id,
+                "create" if before is None else "update",
+                audit.document_values(res.name, before),
+                audit.document_values(res.name, self.document(res, row, assoc)),
+            )
+        return self._out(res, row, assoc)
+
+    def _keep_masked_secrets(
+        self, res: Resource, doc: BaseModel, stored: sa.RowMapping | None
+    ) -> BaseModel:
+        """A secret sent back as the mask keeps the stored one (never becomes the mask)."""
+        keep: dict[str, Any] = {}
+        for name in _doc_secrets(res):
+            if getattr(doc, name) != audit.MASK:
+                continue
+            if stored is None:
+                raise ValidationFailed.one(
+                    name,
+                    f"«{audit.MASK}» — это маска, а не значение: укажите сам секрет / "
+                    "the mask is not a value: send the secret itself",
+                    "masked_secret",
+                )
+            keep[name] = stored[name]
+        return doc.model_copy(update=keep) if keep else doc
+
+    async def reveal(self, name: str, entity_id: int) -> dict[str, str]:
+        """The secrets of one entity, for an admin, written to the audit log."""
+        res = BY_NAME[name]
+        if self.actor.role not in (Role.ADMIN, Role.OPERATOR):
+            raise Forbidden("only an admin may see a secret / секреты видит только администратор")
+        fields = [n for n in audit.SECRET_FIELDS.get(name, ()) if n in res.table.c]
+        if name not in audit.REVEALABLE:
+            fields = []  # a user's password is stored as a hash: nothing to reveal
+        if not fields:
+            raise NotFound(f"{name} secrets", entity_id)
+        row = await self._row(res, entity_id)
+        await audit.record(
+            self.conn, self.actor, self.clock(), name, entity_id, "reveal", after={"fields": fields}
+        )
+        return {n: str(row[n] or "") for n in fields}
 
     def _columns(self, res: Resource, doc: BaseModel) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -362,7 +448,9 @@ class EntityService:
     async def _check_references(self, doc: BaseModel) -> None:
         found = []
         for ref in iter_refs(doc):
-            if not await self.exists(ref.ref.kind, ref.target_id):
+            # An id beyond the BIGINT columns exists nowhere (asking the driver would overflow).
+            beyond = not 1 <= ref.target_id <= MAX_ID
+            if beyond or not await self.exists(ref.ref.kind, ref.target_id):
                 found.append(
                     Violation(
                         ref.path,
@@ -435,6 +523,18 @@ class EntityService:
             raise InUse(name, entity_id, strong)
         if hook is not None:
             await hook.before_delete(ctx, entity_id)
+        if self.audited:
+            gone = await self._row(res, entity_id)
+            before = self.document(res, gone, await self._assoc_values(res, [entity_id]))
+            await audit.record(
+                self.conn,
+                self.actor,
+                ctx.now,
+                res.name,
+                entity_id,
+                "delete",
+                audit.document_values(res.name, before),
+            )
         for holder, holder_id in weak:
             row = await self._row(holder, holder_id)
             doc = self.document(holder, row, await self._assoc_values(holder, [holder_id]))
@@ -456,6 +556,15 @@ class EntityService:
                 res.table.c.id == entity_id, res.table.c.account_id == self.account_id
             )
         )
+
+
+def _doc_secrets(res: Resource) -> list[str]:
+    """The secret fields that are part of a resource's document (stored in its columns)."""
+    return [
+        n
+        for n in audit.SECRET_FIELDS.get(res.name, ())
+        if n in res.doc.model_fields and n in res.table.c
+    ]
 
 
 def _coerce(column: sa.Column[Any], name: str, raw: str) -> Any:

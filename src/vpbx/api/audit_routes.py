@@ -1,0 +1,95 @@
+"""The audit log (admins) and the explicit, audited reveal of a secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from vpbx.api.crud import ERRORS
+from vpbx.api.deps import MAX_ID, Conn, CurrentActor, EntityId, Service
+from vpbx.domain import audit
+from vpbx.domain.service import Clock
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: dt.datetime
+    actor_role: str
+    user_id: int | None
+    user_login: str
+    resource: str
+    entity_id: int | None
+    operation: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    total: int
+    limit: int
+    offset: int
+
+
+class RevealedSecret(BaseModel):
+    id: int
+    secrets: dict[str, str]
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def audit_router(clock: Clock) -> APIRouter:
+    router = APIRouter(responses=ERRORS)
+
+    @router.get("/audit", response_model=AuditPage, tags=["audit"])
+    async def read_audit(
+        conn: Conn,
+        who: CurrentActor,
+        resource: str | None = None,
+        entity_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        since: Annotated[
+            dt.datetime | None, Query(alias="from", description="`at >= from` (UTC if naive)")
+        ] = None,
+        until: Annotated[
+            dt.datetime | None, Query(alias="to", description="`at < to` (UTC if naive)")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    ) -> dict[str, Any]:
+        """Every change of the account's configuration, newest first: who, when, what, the
+        entity before and after (secrets masked). Admins only."""
+        page = await audit.read(
+            conn,
+            who,
+            resource=resource,
+            entity_id=entity_id,
+            since=_utc(since),
+            until=_utc(until),
+            limit=limit,
+            offset=offset,
+        )
+        return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+
+    for name in sorted(audit.REVEALABLE):
+        _reveal_route(router, name)
+    return router
+
+
+def _reveal_route(router: APIRouter, name: str) -> None:
+    @router.post(
+        f"/{name}/{{entity_id}}/reveal-secret",
+        response_model=RevealedSecret,
+        tags=[name],
+        summary=f"Show the secret of one of {name} (admins; audited)",
+    )
+    async def reveal(entity_id: EntityId, svc: Service) -> RevealedSecret:
+        """Secrets are masked in every other answer; this one shows them and leaves an entry
+        in the audit log."""
+        return RevealedSecret(id=entity_id, secrets=await svc.reveal(name, entity_id))
