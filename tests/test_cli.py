@@ -81,6 +81,7 @@ def test_run_serves_the_api_with_the_demo_account(tmp_path: Path) -> None:
         "VPBX_HTTP_PORT": str(port),
         "VPBX_SIP_PORT": str(free_port()),
         "VPBX_METRICS_PORT": str(free_port()),
+        "VPBX_SIP_TLS_PORT": str(free_port()),
         "VPBX_LOG_LEVEL": "WARNING",
     }
     env.pop("VPBX_DATABASE_URL", None)

@@ -85,6 +85,7 @@ def vpbx_run(tmp_path: Path, **settings: str) -> Iterator[Served]:
         "VPBX_SIP_PORT": str(sip_port),
         "VPBX_SIP_HOST": "127.0.0.1",
         "VPBX_METRICS_PORT": str(status_port),
+        "VPBX_SIP_TLS_PORT": str(free_port()),  # not the default 5061 another test may hold
         "VPBX_GENERATE_SYSTEM_MESSAGES": "false",
         "VPBX_LOG_LEVEL": "INFO",
         "VPBX_LOG_JSON": "true",

@@ -368,6 +368,7 @@ def pbx_rig(workdir: Path) -> Iterator[Rig]:
         "VPBX_SIP_PORT": str(sip_port),
         "VPBX_HTTP_PORT": str(http_port),
         "VPBX_METRICS_PORT": str(status_port),
+        "VPBX_SIP_TLS_PORT": "0",  # no TLS phones here; nor a clash with another rig on 5061
         "VPBX_PUBLIC_HOST": PBX_IP,
         "VPBX_RTP_PORT_MIN": str(RTP_PORTS[0]),
         "VPBX_RTP_PORT_MAX": str(RTP_PORTS[1]),
