@@ -289,6 +289,47 @@ def test_a_stalled_switch_makes_health_answer_503(tmp_path: Path) -> None:
         assert served.health().status_code == 200
 
 
+def options_round_trip(sip_port: int) -> float:
+    """Seconds from an OPTIONS sent to its 200 received."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.settimeout(2)
+        branch = uuid.uuid4().hex
+        started = time.monotonic()
+        sock.sendto(
+            (
+                f"OPTIONS sip:127.0.0.1:{sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag={branch[:6]}\r\n"
+                f"To: <sip:127.0.0.1>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode(),
+            ("127.0.0.1", sip_port),
+        )
+        assert sock.recv(65535).startswith(b"SIP/2.0 200")
+        return time.monotonic() - started
+
+
+def test_an_api_that_hangs_does_not_stop_sip(tmp_path: Path) -> None:
+    """Every API process frozen (as a 10 MB import or a hashing flood would keep it busy):
+    the switch still answers SIP at once, and its own status endpoint still serves."""
+    with vpbx_run(tmp_path) as served:
+        api_manager = parent(served.health().json()["api"]["pid"])
+        frozen = [*children(api_manager), api_manager]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(httpx.TimeoutException):
+                httpx.get(f"{served.http}/health", timeout=1)
+            assert max(options_round_trip(served.sip_port) for _ in range(20)) < 0.5
+            assert served.switch_health()["status"] == "ok"
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        assert served.health().status_code == 200
+
+
 def test_when_the_switch_dies_the_api_is_stopped_and_the_exit_logged(tmp_path: Path) -> None:
     with vpbx_run(tmp_path) as served:
         body = served.health().json()
