@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Response
 from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Service
+from vpbx.domain import audit
 from vpbx.domain.actor import Role
 from vpbx.domain.config_io import export_account, import_account
 from vpbx.domain.errors import Forbidden, ValidationFailed
@@ -31,10 +32,14 @@ def config_router(clock: Clock) -> APIRouter:
     router = APIRouter(prefix="/config", tags=["config"], responses=ERRORS)
 
     @router.get("", response_class=Response, responses={200: {"content": {YAML: {}}}})
-    async def export_config(svc: Service) -> Response:
-        """The whole account configuration as YAML."""
+    async def export_config(svc: Service, reveal_secrets: bool = False) -> Response:
+        """The whole account configuration as YAML; secrets masked unless `reveal_secrets`
+        (which the audit log records). A masked document imports back keeping the secrets."""
         _admin(svc)
-        return Response(dump_yaml(await export_account(svc)), media_type=YAML)
+        document = await export_account(svc, reveal_secrets=reveal_secrets)
+        if reveal_secrets:
+            await audit.record(svc.conn, svc.actor, clock(), "config", None, "reveal")
+        return Response(dump_yaml(document), media_type=YAML)
 
     @router.put("", status_code=204)
     async def import_config(

@@ -50,6 +50,7 @@ from vpbx.bench.calls import (
     _child_running,
     _counter,
     _cpu_seconds,
+    _pbx_errors,
     _start_trunk,
     _stats,
     _stop,
@@ -299,6 +300,7 @@ class FloodRun:
     frames_skipped: float = 0.0
     attack: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # % of a core in the window
+    errors: str = ""  # what vpbx logged at level error, by message
 
     @property
     def lost(self) -> float:
@@ -335,6 +337,7 @@ class FloodRun:
             f"p99 {self.percentile(99):.1f} ms, max {self.percentile(100):.1f} ms "
             f"({len(self.options_ms)} answered, {self.options_unanswered} unanswered); calls "
             f"{self.successful} ok, {self.failed} failed; CPU in the window: {cpu}{attack}"
+            + (f"; vpbx logged errors: {self.errors}" if self.errors else "")
         )
 
 
@@ -442,6 +445,7 @@ def run_flood(
             _stop(trunk)
             time.sleep(0.5)  # the last packets in flight arrive
             result.media = {name: capture.count() for name, capture in captures.items()}
+        result.errors = _pbx_errors(rig)
         stats = _stats(trunk_dir)
         result.successful = _counter(stats, "SuccessfulCall(C)")
         result.failed = _counter(stats, "FailedCall(C)")

@@ -18,8 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vpbx.domain import audit
 from vpbx.domain.accounts import get_account, parse_account, replace_account
 from vpbx.domain.catalog import BY_NAME, Resource
+from vpbx.domain.config_secrets import mask_export, unmask_import
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import ValidationFailed, Violation
 from vpbx.domain.passwords import new_token
@@ -71,8 +73,12 @@ SECRETS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-async def export_account(svc: EntityService) -> dict[str, Any]:
-    """The account's whole configuration with document-local ids."""
+async def export_account(svc: EntityService, *, reveal_secrets: bool = True) -> dict[str, Any]:
+    """The account's whole configuration with document-local ids.
+
+    `reveal_secrets=False` masks the secrets (what GET /config answers unless an admin asks);
+    a masked document still imports back (`unmask_import` keeps the stored secrets).
+    """
     docs = {name: await svc.all_documents(name) for name in ORDER}
     local = {
         name: {db_id: n for n, (db_id, _doc) in enumerate(items, 1)} for name, items in docs.items()
@@ -98,7 +104,7 @@ async def export_account(svc: EntityService) -> dict[str, Any]:
             entry.update(secrets.get(db_id, {}))
             items.append(entry)
         out[name] = items
-    return out
+    return out if reveal_secrets else mask_export(out)
 
 
 async def _secrets(svc: EntityService, res: Resource) -> dict[int, dict[str, Any]]:
@@ -151,6 +157,10 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
     unknown = sorted(set(document) - {"vpbx_config", "account", *ORDER})
     if unknown:
         raise ValidationFailed.one(unknown[0], f"unknown section; sections are: {', '.join(ORDER)}")
+    # Before anything is cleared: masked secrets stand for the stored ones.
+    document = await unmask_import(svc.conn, svc.account_id, document)
+    # One audit entry for the whole import, not one per entity it re-creates.
+    svc.audited = False
     sections = {name: list(document.get(name) or []) for name in ORDER}
     await _check_roles(svc, sections)
     if "account" in document:
@@ -245,6 +255,9 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
             await svc.update(name, db_id, patch)
         except ValidationFailed as error:
             raise _located(error, f"{name}.{index}") from None
+    svc.audited = True
+    counts = {name: len(sections[name]) for name in ORDER}
+    await audit.record(svc.conn, svc.actor, svc.clock(), "config", None, "import", after=counts)
 
 
 async def _check_roles(svc: EntityService, sections: Mapping[str, list[Any]]) -> None:
