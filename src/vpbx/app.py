@@ -21,6 +21,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -61,6 +62,9 @@ from vpbx.switch.registration_store import RegistrationStore
 from vpbx.switch.runner import ScenarioRunner
 from vpbx.switch.status import StatusServer
 from vpbx.switch.trunk_client import TrunkRegistrations
+from vpbx.transport.certs import self_signed, server_context
+from vpbx.transport.limits import connection_cap, descriptor_limit, raise_descriptor_limit
+from vpbx.transport.sip import ConnectionLimits, TlsListener
 
 log = logging.getLogger("vpbx")
 
@@ -112,6 +116,7 @@ class Application:
         await self.endpoint.start(self.pbx)
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
         self.pbx.me.port = self.endpoint.port
+        self.pbx.me.tls_port = self.endpoint.transport.tls_port
         await self.trunks.start()
 
     async def stop(self) -> None:
@@ -144,7 +149,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
     metrics = SwitchMetrics()
     directory = Directory(engine)
-    endpoint = SipEndpoint(settings.sip_host, settings.sip_port)
+    endpoint = sip_endpoint(settings)
     sip_counters = SipCounters()
     endpoint.traffic = sip_counters
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
@@ -231,6 +236,32 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
         metrics, watch, listener, status,
     )  # fmt: skip
+
+
+def sip_endpoint(settings: Settings) -> SipEndpoint:
+    """The SIP endpoint with its connection caps (descriptors kept for RTP and the database,
+    `vpbx.transport.limits`) and, when `sip_tls_port` is set, its TLS listener."""
+    total = settings.sip_tcp_max_connections or connection_cap(
+        descriptor_limit(),
+        settings.rtp_port_max - settings.rtp_port_min + 1,
+        settings.sip_fd_reserve,
+    )
+    tls: TlsListener | None = None
+    if settings.sip_tls_port:
+        if settings.sip_tls_cert:
+            cert = Path(settings.sip_tls_cert)
+            key = Path(settings.sip_tls_key or settings.sip_tls_cert)
+        else:
+            cert, key = self_signed(settings.data_dir.resolve() / "tls", settings.public_host)
+        tls = TlsListener(settings.sip_tls_port, server_context(cert, key))
+    return SipEndpoint(
+        settings.sip_host,
+        settings.sip_port,
+        partial_timeout=settings.sip_tcp_partial_timeout,
+        idle_timeout=settings.sip_tcp_idle_timeout,
+        limits=ConnectionLimits(per_source=settings.sip_tcp_per_source, total=total),
+        tls=tls,
+    )
 
 
 def _report_plain_call(
@@ -338,6 +369,9 @@ async def serve_switch(application: Application, stop: asyncio.Event) -> None:
 def run_switch(settings: Settings) -> None:
     """`vpbx run --only switch`: the switch on uvloop until SIGTERM or SIGINT."""
     import uvloop
+
+    # Before anything is opened: the connection cap is computed from the raised limit.
+    raise_descriptor_limit()
 
     async def main() -> None:
         stop = asyncio.Event()

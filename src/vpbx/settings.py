@@ -30,6 +30,34 @@ class Settings(BaseSettings):
     sip_auth_ban_seconds: float = Field(
         default=600.0, description="how long a source is ignored after 10 failed logins a minute"
     )
+    sip_tcp_per_source: int = Field(
+        default=50, ge=1, description="TCP/TLS connections one address may hold open"
+    )
+    sip_tcp_partial_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a TCP/TLS connection may go without a complete message "
+        "(a new one before its first message, any one in the middle of a message)",
+    )
+    sip_tcp_idle_timeout: float = Field(
+        default=900.0, gt=0, description="seconds an established TCP/TLS connection may be silent"
+    )
+    sip_tcp_max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="TCP/TLS connections in all; 0 = the descriptor limit minus the RTP port "
+        "range and sip_fd_reserve",
+    )
+    sip_fd_reserve: int = Field(
+        default=512, ge=0, description="descriptors kept free beside RTP (database, files)"
+    )
+    sip_tls_port: int = Field(default=5061, ge=0, description="SIP over TLS; 0 = off")
+    sip_tls_cert: str = Field(
+        default="",
+        description="PEM certificate (chain) of SIP over TLS; empty = a self-signed one "
+        "generated into data_dir (for the demo)",
+    )
+    sip_tls_key: str = Field(default="", description="PEM private key of sip_tls_cert")
     redis_url: str = ""
     http_workers: int = Field(
         default=2, ge=1, description="uvicorn worker processes of the API (vpbx run)"

@@ -1,4 +1,4 @@
-"""SIP over UDP and TCP on asyncio: bytes in → parsed messages out, and messages back to peers.
+"""SIP over UDP, TCP and TLS on asyncio: bytes in → parsed messages out, and messages back.
 
 Malformed input never reaches the transaction user: a request whose header section is readable
 gets its 4xx (built by `error_response`) sent to the packet's source address, never to what its
@@ -10,6 +10,11 @@ TCP peer that sends garbage is disconnected; one that leaves half a message unfi
 request really came from, which is what phones behind NAT need; a `received` the sender wrote
 itself is overwritten. A destination that is a host name, not an address, is resolved off the
 event loop (`loop.getaddrinfo`) before sending.
+
+Connections are capped per source address and in all (`ConnectionLimits`), and one that has
+not sent a complete message is closed after `partial_timeout`: idle sockets cannot take the
+descriptors RTP and the database need. TLS connections are served like TCP ones (transport
+"tls"); a phone registered over one is reached back over the same connection.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import ipaddress
 import itertools
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +55,42 @@ class Peer:
 
 
 Handler = Callable[[Message, Peer], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """Caps on TCP/TLS connections, so idle sockets cannot take the descriptors calls need.
+
+    ~20,000 idle connections from one attacker once used up every descriptor and new calls
+    failed to bind RTP. `per_source` caps the connections of one address (a whole office
+    behind NAT is a handful of phones, each with one connection); `total` caps them all and is
+    set from the descriptor limit minus a reserve for RTP sockets and the database
+    (`vpbx.transport.limits.connection_cap`). A connection over a cap is closed at once.
+    """
+
+    per_source: int = 50
+    total: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """SIP over TLS (RFC 3261 §26.2): the port (0 = any, for tests) and the server context."""
+
+    port: int
+    context: ssl.SSLContext
+
+
+def client_context() -> ssl.SSLContext:
+    """For connections we open to a TLS peer whose own connection is gone.
+
+    Phones present self-signed certificates and are known by their digest credentials, not by a
+    certificate, so the peer's certificate is not verified: the channel is encrypted, the
+    peer authenticated by SIP.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def stamp_via(request: Request, peer: Peer) -> Request:
@@ -108,13 +150,29 @@ class SipTransport:
         max_size: int = 65535,
         partial_timeout: float = 10.0,
         idle_timeout: float = 900.0,
+        limits: ConnectionLimits | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.handler = handler
         self.max_size = max_size
+        #: seconds a connection may go without a complete message: a new one before its first
+        #: message, and any one in the middle of a message
         self.partial_timeout = partial_timeout
+        #: seconds a connection that has sent a complete message may stay silent
         self.idle_timeout = idle_timeout
+        self.limits = limits or ConnectionLimits()
+        self.tls = tls
+        #: the bound TLS port (0 = no TLS listener)
+        self.tls_port = 0
+        self._tls_server: asyncio.Server | None = None
+        self._tls_client: ssl.SSLContext | None = None
+        #: live TCP/TLS connections: in all, and per source address (accepted and our own)
+        self.connections = 0
+        self._per_source: dict[str, int] = {}
+        #: connections refused by the caps since start (for metrics and tests)
+        self.refused = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._writers: dict[int, asyncio.StreamWriter] = {}
@@ -132,12 +190,27 @@ class SipTransport:
         if self.port == 0:
             self.port = int(self._udp.get_extra_info("sockname")[1])
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
-        log.info("sip listening", extra={"host": self.host, "port": self.port})
+        if self.tls is not None:
+            # A handshake that stalls holds a descriptor like an idle connection: it gets the
+            # same short timeout.
+            self._tls_server = await asyncio.start_server(
+                self._serve_tls,
+                self.host,
+                self.tls.port,
+                ssl=self.tls.context,
+                ssl_handshake_timeout=self.partial_timeout,
+            )
+            self.tls_port = int(self._tls_server.sockets[0].getsockname()[1])
+        log.info(
+            "sip listening", extra={"host": self.host, "port": self.port, "tls_port": self.tls_port}
+        )
 
     async def stop(self) -> None:
         self.noise.close()
         if self._tcp is not None:
             self._tcp.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         for writer in list(self._writers.values()):
             writer.close()
         for task in list(self._tasks):
@@ -146,6 +219,8 @@ class SipTransport:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._tcp is not None:
             await self._tcp.wait_closed()
+        if self._tls_server is not None:
+            await self._tls_server.wait_closed()
         if self._udp is not None:
             self._udp.close()
 
@@ -203,27 +278,63 @@ class SipTransport:
             log.exception("sip handler failed", extra={"peer": f"{peer.host}:{peer.port}"})
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn_id = next(self._ids)
+        await self._serve_stream(reader, writer, "tcp")
+
+    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve_stream(reader, writer, "tls")
+
+    def _admit(self, host: str) -> str | None:
+        """Why a new connection from `host` is refused, or None to accept it."""
+        if self.connections >= self.limits.total:
+            return "connection cap reached (descriptors kept for RTP and the database)"
+        if self._per_source.get(host, 0) >= self.limits.per_source:
+            return "too many connections from this address"
+        return None
+
+    async def _serve_stream(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        transport: str,
+        *,
+        outbound: bool = False,
+    ) -> None:
         address = writer.get_extra_info("peername")
-        peer = Peer("tcp", str(address[0]), int(address[1]), conn_id)
+        host, port = str(address[0]), int(address[1])
+        refusal = None if outbound else self._admit(host)
+        if refusal is not None:
+            self.refused += 1
+            self.noise.record("sip connection refused", refusal, f"{transport}:{host}")
+            # abort, not close: the descriptor is what we are short of, free it now.
+            writer.transport.abort()
+            return
+        conn_id = next(self._ids)
+        peer = Peer(transport, host, port, conn_id)
+        self.connections += 1
+        self._per_source[host] = self._per_source.get(host, 0) + 1
         self._writers[conn_id] = writer
         self._by_address[(peer.host, peer.port)] = conn_id
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         framer = StreamFramer(max_size=self.max_size)
+        # Until the peer has sent one complete message it gets the short timeout: a connection
+        # opened only to hold a descriptor is closed after `partial_timeout`, not `idle_timeout`.
+        # Keep-alive pings do not count as messages. A connection we opened ourselves was for
+        # a message of ours, and waits for its answers as long as any established one.
+        established = outbound
         try:
             while True:
-                timeout = self.partial_timeout if framer.buffered else self.idle_timeout
+                short = framer.buffered or not established
+                timeout = self.partial_timeout if short else self.idle_timeout
                 try:
                     data = await asyncio.wait_for(reader.read(65536), timeout)
                 except TimeoutError:
-                    log.info(
-                        "tcp peer timed out",
-                        extra={
-                            "peer": f"{peer.host}:{peer.port}",
-                            "partial_bytes": framer.buffered,
-                        },
+                    self.noise.record(
+                        "sip connection timed out",
+                        "incomplete message" if short else "idle",
+                        f"{transport}:{host}",
+                        partial_bytes=framer.buffered,
                     )
                     return
                 if not data:
@@ -233,14 +344,21 @@ class SipTransport:
                         if isinstance(item, Ping):
                             writer.write(b"\r\n")
                         else:
+                            established = True
                             self._deliver(item, peer)
                 except ParseError as error:
                     self._reject(error, peer)
                     await writer.drain()
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         finally:
+            self.connections -= 1
+            left = self._per_source.get(host, 1) - 1
+            if left > 0:
+                self._per_source[host] = left
+            else:
+                self._per_source.pop(host, None)
             self._writers.pop(conn_id, None)
             self._by_address.pop((peer.host, peer.port), None)
             writer.close()
@@ -305,9 +423,14 @@ class SipTransport:
             log.warning("udp send failed", extra={"peer": peer.host, "error": str(error)})
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
+        context: ssl.SSLContext | None = None
+        if peer.transport == "tls":
+            if self._tls_client is None:
+                self._tls_client = client_context()
+            context = self._tls_client
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(peer.host, peer.port), 5
+                asyncio.open_connection(peer.host, peer.port, ssl=context), 5
             )
         except (OSError, TimeoutError) as error:
             log.warning(
@@ -318,7 +441,7 @@ class SipTransport:
         writer.write(data)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
-        await self._serve_tcp(reader, writer)
+        await self._serve_stream(reader, writer, peer.transport, outbound=True)
 
 
 def _is_address(host: str) -> bool:
