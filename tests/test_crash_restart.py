@@ -222,6 +222,9 @@ def test_kill_9_during_50_calls_loses_no_registration_and_no_call(tmp_path: Path
             calls = page.json()["items"]
             assert len(calls) == CALLS
             assert all(c["called"] == NUMBER and c["ended_at"] for c in calls)
+            # their last known state: answered by an employee, talking until the crash
+            assert all(c["answered_at"] and c["employee_id"] for c in calls), calls[0]
+            assert all(c["talk_seconds"] > 0 for c in calls), calls[0]
             csv = client.get("/calls/export.csv", params={"status": "interrupted"})
             assert csv.status_code == 200, csv.text
             assert csv.text.count("Прерван") == CALLS

@@ -169,6 +169,8 @@ async def test_a_call_has_its_row_from_the_start_and_a_crash_closes_it_as_interr
                     name,
                 ),
                 source(name),
+                # call a was answered 3 s in (by nobody the store needs to know)
+                (lambda: (T0 + dt.timedelta(seconds=3), None)) if name == "a" else None,
             )
             for n, name in enumerate(details)
         }
@@ -229,6 +231,10 @@ async def test_a_call_has_its_row_from_the_start_and_a_crash_closes_it_as_interr
         assert a.status == CallStatus.INTERRUPTED.value == "interrupted"
         # ended when the node was last known alive, not when it came back
         assert a.ended_at.replace(tzinfo=dt.UTC) == T0 + dt.timedelta(seconds=42)
+        # answered while it lasted: the talk counts up to then
+        assert a.answered_at.replace(tzinfo=dt.UTC) == T0 + dt.timedelta(seconds=3)
+        assert a.talk_seconds == 39.0
+        assert calls["b"].answered_at is None
         a_steps = [s for s in steps if s.call_id == a.id]
         assert [s.kind for s in a_steps] == ["arrived", "dial", "interrupted"]
         assert "прерван" in a_steps[-1].text

@@ -38,6 +38,7 @@ __all__ = [
     "finish_calls",
     "heartbeat",
     "json_safe",
+    "mark_answered",
     "set_rating",
     "write_call",
     "write_calls",
@@ -465,6 +466,27 @@ async def finish_calls(
     if steps:
         await conn.execute(sa.insert(t.call_steps), steps)
     log.info("calls completed", extra={"calls": len(rows), "steps": len(steps)})
+
+
+async def mark_answered(
+    conn: AsyncConnection, items: Sequence[tuple[int, dt.datetime, int | None]]
+) -> None:
+    """Calls in progress that were answered: (call id, when, by which employee or None). What
+    a row closed as interrupted then says of the answer and the talk."""
+    if not items:
+        return
+    update = (
+        sa.update(t.calls)
+        .where(t.calls.c.id == sa.bindparam("b_id"))
+        .values(answered_at=sa.bindparam("b_at"), employee_id=sa.bindparam("b_employee"))
+    )
+    await conn.execute(
+        update,
+        [
+            {"b_id": call_id, "b_at": _utc(at, "answered_at"), "b_employee": employee}
+            for call_id, at, employee in items
+        ],
+    )
 
 
 async def heartbeat(

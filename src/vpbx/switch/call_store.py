@@ -39,6 +39,7 @@ from vpbx.services.call_log import (
     close_interrupted,
     finish_calls,
     heartbeat,
+    mark_answered,
     write_calls,
 )
 from vpbx.services.file_store import adopt_partial_recording, save_recording
@@ -81,9 +82,12 @@ class CallTicket:
     start: CallStart
     #: the steps of the call's details from the given index on (written as they happen)
     details: Callable[[int], Sequence[StepRecord]] | None = None
+    #: when the call was answered and by which employee (None: not yet), written with the steps
+    answer: Callable[[], tuple[dt.datetime, int | None] | None] | None = None
     state: TicketState = TicketState.QUEUED
     call_id: int | None = None
     steps_written: int = 0
+    answer_written: tuple[dt.datetime, int | None] | None = None
 
 
 def work_file(work_dir: Path, switch_call_id: str) -> Path:
@@ -134,10 +138,14 @@ class CallStore:
     # -- what calls hand in ----------------------------------------------------------------------
 
     def begin(
-        self, start: CallStart, details: Callable[[int], Sequence[StepRecord]] | None = None
+        self,
+        start: CallStart,
+        details: Callable[[int], Sequence[StepRecord]] | None = None,
+        answer: Callable[[], tuple[dt.datetime, int | None] | None] | None = None,
     ) -> CallTicket:
-        """A call arrived: its `active` row is written with the next batch."""
-        ticket = CallTicket(start, details)
+        """A call arrived: its `active` row is written with the next batch; `details` and
+        `answer` are read every heartbeat while it lasts."""
+        ticket = CallTicket(start, details, answer)
         self._starts.append(ticket)
         self._open.add(ticket)
         self._wake.set()
@@ -249,11 +257,17 @@ class CallStore:
     async def _beat(self, *, started: bool = False) -> None:
         """The node is alive; the details of calls in progress so far are written."""
         progress: list[tuple[CallTicket, Sequence[StepRecord]]] = []
+        answers: list[tuple[CallTicket, tuple[dt.datetime, int | None]]] = []
         for ticket in self._open:
-            if ticket.state is TicketState.WRITTEN and ticket.details is not None:
+            if ticket.state is not TicketState.WRITTEN:
+                continue
+            if ticket.details is not None:
                 steps = ticket.details(ticket.steps_written)
                 if steps:
                     progress.append((ticket, steps))
+            answer = ticket.answer() if ticket.answer is not None else None
+            if answer is not None and answer != ticket.answer_written:
+                answers.append((ticket, answer))
         try:
             async with self.engine.begin() as conn:
                 await heartbeat(conn, self.node, self.clock(), started=started)
@@ -265,11 +279,17 @@ class CallStore:
                         if tk.call_id is not None
                     ],
                 )
+                await mark_answered(
+                    conn,
+                    [(tk.call_id, at, who) for tk, (at, who) in answers if tk.call_id is not None],
+                )
         except Exception:
             log.exception("heartbeat not written")
             return
         for ticket, steps in progress:
             ticket.steps_written += len(steps)
+        for ticket, answer in answers:
+            ticket.answer_written = answer
 
     # -- after a crash ---------------------------------------------------------------------------
 

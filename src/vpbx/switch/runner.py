@@ -195,7 +195,7 @@ class ScenarioRunner:
             number_id=number.number_id,
             switch_call_id=call.id,
         )
-        live.ticket = self.store.begin(start, live.steps_from)
+        live.ticket = self.store.begin(start, live.steps_from, live.answer_so_far)
         self.spawn(live.run())
         return live
 
@@ -882,6 +882,12 @@ class LiveCall:
             contact_name=self._contact_name(engine.caller if engine is not None else ""),
             switch_call_id=call.id,
         )
+
+    def answer_so_far(self) -> tuple[dt.datetime, int | None] | None:
+        """When the call was answered and by whom, while it lasts (None: not answered yet)."""
+        if self.first_answer is None:
+            return None
+        return self.first_answer, self.engine.answered_by if self.engine is not None else None
 
     def steps_from(self, index: int) -> list[StepRecord]:
         """The call's details from `index` on (what the store writes while the call lasts)."""
