@@ -45,6 +45,7 @@ from vpbx.metrics import (
     SwitchMetrics,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
+from vpbx.services.call_log import CallRecord
 from vpbx.services.mailer import Mailer
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
@@ -61,6 +62,7 @@ from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.registration_store import RegistrationStore
 from vpbx.switch.runner import ScenarioRunner
 from vpbx.switch.status import StatusServer
+from vpbx.switch.toll_guard import TollGuard
 from vpbx.switch.trunk_client import TrunkRegistrations
 from vpbx.transport.certs import self_signed, server_context
 from vpbx.transport.limits import connection_cap, descriptor_limit, raise_descriptor_limit
@@ -179,6 +181,11 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
     pbx.controllers = runner
     pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)
+    # Toll fraud: every leg to an outside number asks the guard first; refusals are security
+    # events in /metrics and rows of the calls report.
+    pbx.toll_guard = TollGuard(directory, security_event=metrics.security_event)
+    pbx.toll_guard.cut = pbx.cut
+    pbx.call_refused = _report_refused_call(store)
 
     def changed(account_id: int) -> None:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
@@ -288,6 +295,23 @@ def _report_plain_call(
         task.add_done_callback(written)
 
     return started, ended
+
+
+def _report_refused_call(store: CallStore) -> Callable[[CallRecord], None]:
+    """An outgoing call the toll-fraud guard refused is written as a blocked row."""
+    tasks: set[asyncio.Task[int]] = set()
+
+    def written(task: asyncio.Task[int]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call report not written", exc_info=task.exception())
+
+    def refused(record: CallRecord) -> None:
+        task = asyncio.ensure_future(store.save(record))
+        tasks.add(task)
+        task.add_done_callback(written)
+
+    return refused
 
 
 async def serve(

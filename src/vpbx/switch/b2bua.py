@@ -67,6 +67,8 @@ class Target:
     caller_id: str = ""
     credentials: tuple[str, str] | None = None
     employee_id: int | None = None
+    #: the toll-fraud guard's lease of a leg to an outside number ("" for our own phones)
+    lease: str = ""
 
     @classmethod
     def phone(cls, location: Location, employee_id: int | None = None) -> Target:
@@ -108,6 +110,14 @@ class CallController(Protocol):
     def leg_failed(self, call: B2BCall, leg: OutLeg, status: int) -> None: ...
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None: ...
+
+
+class LegGuard(Protocol):
+    """The toll-fraud guard, told when a leg holding a lease is answered and when it ends."""
+
+    def leg_talking(self, lease_id: str) -> None: ...
+
+    def leg_over(self, lease_id: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -158,6 +168,8 @@ class B2BCall:
     trainer: OutLeg | None = None
     conference: Conference[LegRole] | None = None
     controller: CallController | None = None
+    #: told of the answer and the end of every leg to an outside number (toll-fraud counters)
+    guard: LegGuard | None = None
     caller_up: bool = False
     recorders: list[Recorder] = field(default_factory=list)
     #: for the calls report: incoming (trunk), internal (extension) or outgoing (to a trunk)
@@ -230,6 +242,7 @@ class B2BCall:
             self.bridge.stop()
             self.bridge = None
         for leg in [*self.legs, *self.trainer_legs]:
+            self._leg_over(leg)
             if leg.session is not None:
                 leg.session.close()
         if self.session is not None:
@@ -358,6 +371,8 @@ class B2BCall:
                 self.endpoint.cancel(leg.key)
             leg.final = 487
         self._stop_timer(leg)
+        if leg is not self.winner:
+            self._leg_over(leg)
         if leg is not self.winner and leg.session is not None:
             leg.session.close()
             leg.session = None
@@ -531,11 +546,15 @@ class B2BCall:
         self.state = CallState.ANSWERED
         self.answered_at = dt.datetime.now(dt.UTC)
         self._stop_timer(leg)
+        if self.guard is not None and leg.target.lease:
+            self.guard.leg_talking(leg.target.lease)
         for other in self.legs:
             if other is not leg and other.final is None and other.key is not None:
                 self.endpoint.cancel(other.key)
                 other.final = 487
                 self._stop_timer(other)
+            if other is not leg:
+                self._leg_over(other)
             if other is not leg and other.session is not None:
                 other.session.close()
                 other.session = None
@@ -550,6 +569,7 @@ class B2BCall:
             return
         leg.final = status
         self._stop_timer(leg)
+        self._leg_over(leg)
         if self.controller is not None:
             if leg.session is not None:
                 leg.session.close()
@@ -560,6 +580,12 @@ class B2BCall:
         if self.state is CallState.RINGING and all(other.final is not None for other in self.legs):
             finals = [other.final for other in self.legs if other.final is not None]
             self.fail(486 if 486 in finals else 480, f"no phone answered ({finals})")
+
+    def _leg_over(self, leg: OutLeg) -> None:
+        """The leg ends (however: failed, cancelled, hung up, the call over): its toll-fraud
+        lease is free. Said by every such path; the guard ignores repeats."""
+        if self.guard is not None and leg.target.lease:
+            self.guard.leg_over(leg.target.lease)
 
     def _stop_timer(self, leg: OutLeg) -> None:
         if leg.timer is not None:
@@ -737,6 +763,7 @@ class B2BCall:
         self._hang_up_trainer()
         winner = self.winner
         if winner is not None:
+            self._leg_over(winner)
             if winner.dialog is not None and winner.dialog.state is not DialogState.TERMINATED:
                 self._send_bye(winner.dialog, winner.peer)
             if winner.session is not None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vpbx.domain.entities.toll_fraud import TollFraudPolicy
 from vpbx.storage import tables as t
 from vpbx.switch.memo import Memo
 
@@ -152,6 +154,22 @@ class Directory:
         )
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
+
+    async def toll_fraud_policy(self, account_id: int) -> TollFraudPolicy:
+        """The account's toll-fraud guard settings (an unreadable document: the defaults, which
+        are the strict ones, rather than no guard at all)."""
+        return await self._remember(
+            ("toll_fraud", account_id), lambda: self._load_toll_fraud_policy(account_id)
+        )
+
+    async def _load_toll_fraud_policy(self, account_id: int) -> TollFraudPolicy:
+        query = sa.select(t.accounts.c.toll_fraud).where(t.accounts.c.id == account_id)
+        async with self.engine.connect() as conn:
+            stored = (await conn.execute(query)).scalar_one_or_none()
+        try:
+            return TollFraudPolicy.model_validate(stored or {})
+        except ValidationError:
+            return TollFraudPolicy()
 
     async def employees_by_extension(self, account_id: int, extension: str) -> list[dict[str, Any]]:
         return await self._remember(

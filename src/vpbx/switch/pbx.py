@@ -18,7 +18,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
+from vpbx.services.call_log import CallRecord
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
@@ -29,7 +31,9 @@ from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRo
 from vpbx.switch.directory import Directory, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate
+from vpbx.switch.plain_calls import refused_call_record
 from vpbx.switch.registrar_service import Registrar
+from vpbx.switch.toll_guard import TollGuard
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch")
@@ -74,6 +78,11 @@ class Pbx:
         self.plain_call_ended: Callable[[B2BCall], None] | None = None
         #: told when such a call starts ringing (its row is written from then on)
         self.plain_call_started: Callable[[B2BCall], None] | None = None
+        #: the toll-fraud guard asked before every leg to an outside number (None: unguarded,
+        #: tests of the switch alone)
+        self.toll_guard: TollGuard | None = None
+        #: told of an outgoing call the guard refused (its row in the calls report)
+        self.call_refused: Callable[[CallRecord], None] | None = None
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -92,6 +101,8 @@ class Pbx:
             call.hangup_all()
         for task in list(self._tasks):
             task.cancel()
+        if self.toll_guard is not None:
+            await self.toll_guard.stop()
 
     # -- RequestHandler ------------------------------------------------------------------------
 
@@ -184,7 +195,9 @@ class Pbx:
                 line.account_id, request, peer, key, targets, "internal", called, caller_employee
             )
             return
-        if not (called.isdigit() and 10 <= len(called) <= 15):
+        # An outside number: 10 to 15 digits, or "+" and E.164 (judged by the toll-fraud guard).
+        digits = called.removeprefix("+")
+        if not (digits.isdigit() and 10 <= len(digits) <= 15):
             self.endpoint.respond(key, make_response(request, 404))
             return
         if line.mode == "in_only":
@@ -206,6 +219,16 @@ class Pbx:
         if trunk is None:
             self.endpoint.respond(key, make_response(request, 503, "No outbound trunk"))
             return
+        call_id = secrets.token_hex(8)
+        lease = ""
+        if self.toll_guard is not None:
+            admitted = await self.toll_guard.admit(
+                line.account_id, call_id, called, line=line.login, source="line"
+            )
+            if isinstance(admitted, Refusal):
+                self._refuse_outgoing(request, key, line.account_id, called, me, admitted)
+                return
+            lease = admitted.id
         caller_id = line.login
         if line.caller_id_number_id is not None:
             caller_id = (
@@ -219,6 +242,7 @@ class Pbx:
             label=f"trunk {trunk.name}",
             caller_id=caller_id,
             credentials=(trunk.username, trunk.password) if trunk.username else None,
+            lease=lease,
         )
         await self._start_call(
             line.account_id,
@@ -229,7 +253,31 @@ class Pbx:
             "outgoing",
             called,
             caller_employee,
+            call_id,
         )
+
+    def _refuse_outgoing(
+        self,
+        request: Request,
+        key: TransactionKey,
+        account_id: int,
+        called: str,
+        me: dict[str, Any] | None,
+        refusal: Refusal,
+    ) -> None:
+        """403 with the rule as the reason phrase, and the refused call's row in the report."""
+        self.endpoint.respond(key, make_response(request, 403, refusal.reason))
+        if self.call_refused is not None:
+            caller = request.from_.uri
+            self.call_refused(
+                refused_call_record(
+                    account_id,
+                    (caller.user or "") if isinstance(caller, SipUri) else str(caller),
+                    called,
+                    int(me["id"]) if me is not None else None,
+                    refusal,
+                )
+            )
 
     async def _pick_up(
         self,
@@ -253,7 +301,12 @@ class Pbx:
         self.endpoint.respond(key, make_response(request, 481, "Nothing ringing to pick up"))
 
     async def _new_call(
-        self, account_id: int, request: Request, peer: Peer, key: TransactionKey
+        self,
+        account_id: int,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        call_id: str | None = None,
     ) -> B2BCall | None:
         """A call with the caller's media ready; None when his offer was refused (488)."""
         call = B2BCall(
@@ -267,6 +320,9 @@ class Pbx:
             self.media,
             account_id,
         )
+        if call_id is not None:
+            call.id = call_id  # the id the toll-fraud guard's lease names
+        call.guard = self.toll_guard
         self.calls[key] = call
         self.calls_started += 1
         return call if await call.prepare_media() else None
@@ -281,8 +337,9 @@ class Pbx:
         direction: str = "incoming",
         called: str = "",
         caller_employee: int | None = None,
+        call_id: str | None = None,
     ) -> None:
-        call = await self._new_call(account_id, request, peer, key)
+        call = await self._new_call(account_id, request, peer, key, call_id)
         if call is not None:
             call.direction = direction
             call.called = called
@@ -374,7 +431,15 @@ class Pbx:
         if targets:
             await call.call_trainer(targets)
 
+    def cut(self, call_id: str) -> None:
+        """Hang up a call by its id (the toll-fraud guard's minutes per hour are used up)."""
+        for call in list(self.calls.values()):
+            if call.id == call_id:
+                call.hangup_all()
+
     def _ended(self, call: B2BCall) -> None:
+        if self.toll_guard is not None:
+            self.toll_guard.call_over(call.id)
         if call.key in self.calls and call.controller is None and self.plain_call_ended:
             self.plain_call_ended(call)
         self.calls.pop(call.key, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from vpbx.domain.toll_fraud import Refusal
 from vpbx.services.call_log import CallRecord, CallStart, StepRecord
 from vpbx.switch.b2bua import B2BCall
 
@@ -52,4 +53,37 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         talk_seconds=max(0.0, talk),
         steps=tuple(steps),
         switch_call_id=call.id,
+    )
+
+
+def refused_call_record(
+    account_id: int,
+    caller: str,
+    called: str,
+    employee_id: int | None,
+    refusal: Refusal,
+    now: dt.datetime | None = None,
+) -> CallRecord:
+    """The report row of an outgoing call the toll-fraud guard refused: status blocked, the
+    rule in its details («исходящий вызов запрещён: …»), no leg ever sent to the trunk."""
+    at = now or dt.datetime.now(dt.UTC)
+    steps = (
+        StepRecord(at, "arrived", f"исходящий звонок с {caller} на {called}"),
+        StepRecord(
+            at,
+            "toll_fraud",
+            refusal.text,
+            {"rule": refusal.rule.value, "e164": refusal.number},
+        ),
+    )
+    return CallRecord(
+        account_id=account_id,
+        started_at=at,
+        direction="outgoing",
+        status="blocked",
+        caller=caller,
+        called=called,
+        ended_at=at,
+        employee_id=employee_id,
+        steps=steps,
     )

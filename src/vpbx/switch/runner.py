@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.domain.entities.misc import FileKind
+from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
 from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm
@@ -600,12 +601,31 @@ class LiveCall:
             for location in self.runner.pbx.registrar.locations(login, int(line_id), now)
         ]
 
-    async def _trunk_target(self, number: str, employee_id: int | None = None) -> Target | None:
-        """An outside number through the account's outbound trunk."""
+    async def _trunk_target(
+        self, number: str, employee_id: int | None = None
+    ) -> Target | Refusal | None:
+        """An outside number through the account's outbound trunk, if the toll-fraud guard
+        admits it (a refusal is noted in the call's details); None without a trunk."""
         trunks = await self.runner.pbx.directory.trunks()
         trunk = next((t for t in trunks if t.account_id == self.account_id and t.outbound), None)
         if trunk is None:
             return None
+        lease = ""
+        guard = self.runner.pbx.toll_guard
+        if guard is not None:
+            admitted = await guard.admit(
+                self.account_id,
+                self.call.id,
+                number,
+                source="forward" if employee_id is None else "employee_phone",
+            )
+            if isinstance(admitted, Refusal):
+                if self.engine is not None:
+                    data = {"rule": admitted.rule.value, "e164": admitted.number}
+                    text = f"{admitted.text} (вызов {number})"
+                    self.engine.details.append(Step(self.now(), "toll_fraud", text, data))
+                return admitted
+            lease = admitted.id
         return Target(
             uri=SipUri(host=trunk.host, port=trunk.port, user=number),
             peer=Peer(trunk.transport, trunk.host, trunk.port),
@@ -614,7 +634,14 @@ class LiveCall:
             caller_id=self.call.caller,
             credentials=(trunk.username, trunk.password) if trunk.username else None,
             employee_id=employee_id,
+            lease=lease,
         )
+
+    def _not_rung(self, target: Target) -> None:
+        """A leg to an outside number that was admitted but never sent: its lease is free."""
+        guard = self.runner.pbx.toll_guard
+        if guard is not None and target.lease:
+            guard.leg_over(target.lease)
 
     async def _ringback(self, dial: act.Dial) -> None:
         """What the caller hears while phones ring: the operation's files (early media before
@@ -653,15 +680,22 @@ class LiveCall:
         self._start_player([*message, *music], loop=True, notify=False)
 
     async def _ring_numbers(self, numbers: list[str], ring_timeout: float) -> None:
+        refused: list[str] = []
         for number in numbers:
             target = await self._trunk_target(number)
             if target is None:
                 continue
+            if isinstance(target, Refusal):
+                refused.append(f"{number}: {target.text}")
+                continue
             leg = await self.call.ring_leg(target, ring_timeout)
             if leg is not None:
                 self.leg_number[id(leg)] = number
+            else:
+                self._not_rung(target)
         if not self.leg_number:
-            await self._engine(DialFailed("failed", ("нет исходящего транка",)))
+            reasons = tuple(refused) or ("нет исходящего транка",)
+            await self._engine(DialFailed("failed", reasons))
 
     async def _dist_action(self, action: dist.Action) -> None:
         match action:
@@ -689,13 +723,15 @@ class LiveCall:
             targets = await self._sip_targets(phone, employee_id)
         elif phone is not None and phone.get("number"):
             trunk = await self._trunk_target(str(phone["number"]), employee_id)
-            targets = [trunk] if trunk is not None else []
+            targets = [trunk] if isinstance(trunk, Target) else []
         legs: list[OutLeg] = []
         for target in targets:
             leg = await self.call.ring_leg(target, seconds + RING_BACKSTOP)
             if leg is not None:
                 legs.append(leg)
                 self.leg_phone[id(leg)] = (employee_id, phone_id)
+            else:
+                self._not_rung(target)
         if legs:
             self.ringing[(employee_id, phone_id)] = legs
         else:
