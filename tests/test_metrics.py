@@ -4,8 +4,12 @@ that come and go, security events."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
@@ -107,3 +111,21 @@ async def test_the_loop_watch_sees_a_stalled_loop() -> None:
     count = sample(text, r"vpbx_event_loop_lag_seconds_count (\S+)")
     fast = sample(text, r'vpbx_event_loop_lag_seconds_bucket\{le="0.05"\} (\S+)')
     assert fast < count  # one measure saw the 100 ms stall
+
+
+def test_the_api_workers_counters_are_added_up(tmp_path: Path) -> None:
+    """Each uvicorn worker counts in its own process; /metrics of any of them shows the sum
+    (prometheus-client's multiprocess mode, chosen by the environment when it is imported)."""
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = (
+        "from vpbx.metrics import Metrics, multiprocess_dir_from_environment\n"
+        "m = Metrics('vpbx_api', multiprocess_dir_from_environment())\n"
+        "m.security_event('login_failed')\n"
+    )
+    for _worker in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    show = count.replace("m.security_event('login_failed')", "print(m.exposition().decode())")
+    text = subprocess.run(
+        [sys.executable, "-c", show], env=env, check=True, timeout=60, capture_output=True
+    ).stdout.decode()
+    assert 'vpbx_api_security_events_total{kind="login_failed"} 2.0' in text
