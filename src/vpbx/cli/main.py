@@ -18,7 +18,14 @@ from vpbx.app import run_api, run_switch, utc_now
 from vpbx.cli.simulate import register as register_scenario_commands
 from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.config_io import export_account, import_account
+from vpbx.domain.config_io import (
+    ImportResult,
+    apply_import,
+    export_account,
+    list_versions,
+    parse_document,
+    rollback,
+)
 from vpbx.domain.errors import DomainError
 from vpbx.domain.service import EntityService
 from vpbx.notify import ConfigNotifier
@@ -118,18 +125,67 @@ def cmd_config_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_import(result: ImportResult) -> None:
+    """One line per section the import touches (or would touch)."""
+    for name, change in result.sections.items():
+        if change.kept:
+            print(f"  {name}: kept as it is (not in the document)")
+        elif change.created or change.changed or change.deleted:
+            print(
+                f"  {name}: {len(change.created)} created, {len(change.changed)} changed, "
+                f"{len(change.deleted)} deleted"
+            )
+    if result.account_changed:
+        print("  account: settings changed")
+
+
 def cmd_config_import(settings: Settings, args: argparse.Namespace) -> int:
     source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    document = yaml.safe_load(source)
+    document = parse_document(source)
 
-    async def work(conn: AsyncConnection) -> None:
-        await import_account(
-            EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now), document
+    async def work(conn: AsyncConnection) -> ImportResult:
+        svc = EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now)
+        return await apply_import(
+            svc, document, dry_run=args.dry_run, replace_missing=args.replace_missing
         )
 
-    _in_transaction(settings, work)
+    result: ImportResult = _in_transaction(settings, work)
+    if args.dry_run:
+        print(f"account {args.account}: dry run, nothing written; the import would change:")
+    else:
+        asyncio.run(_notify_switch(settings, args.account))
+        print(
+            f"account {args.account}: configuration imported; the previous one is version "
+            f"{result.version_id} (vpbx config rollback --account {args.account})"
+        )
+    _print_import(result)
+    return 0
+
+
+def cmd_config_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(conn: AsyncConnection) -> ImportResult:
+        svc = EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now)
+        return await rollback(svc, args.version)
+
+    result: ImportResult = _in_transaction(settings, work)
     asyncio.run(_notify_switch(settings, args.account))
-    print(f"account {args.account}: configuration imported")
+    print(
+        f"account {args.account}: configuration restored; the one it replaced is version "
+        f"{result.version_id}"
+    )
+    _print_import(result)
+    return 0
+
+
+def cmd_config_versions(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
+        return await list_versions(EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now))
+
+    for version in _in_transaction(settings, work):
+        print(
+            f"{version['id']}\t{version['created_at']:%Y-%m-%d %H:%M:%S}Z\t"
+            f"replaced by {version['source']}\t{version['size']} characters"
+        )
     return 0
 
 
@@ -171,10 +227,29 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--account", type=int, required=True)
     export.add_argument("-o", "--output", default="-")
     export.set_defaults(func=cmd_config_export)
-    imp = config_sub.add_parser("import", help="replace the account configuration from YAML")
+    imp = config_sub.add_parser(
+        "import", help="import the account configuration from YAML (the previous one is kept)"
+    )
     imp.add_argument("--account", type=int, required=True)
     imp.add_argument("file", help="YAML file, or - for standard input")
+    imp.add_argument(
+        "--dry-run", action="store_true", help="print what would change, write nothing"
+    )
+    imp.add_argument(
+        "--replace-missing",
+        action="store_true",
+        help="empty the sections the document omits (default: keep them)",
+    )
     imp.set_defaults(func=cmd_config_import)
+    back = config_sub.add_parser(
+        "rollback", help="restore the configuration an import replaced (default: the last one)"
+    )
+    back.add_argument("--account", type=int, required=True)
+    back.add_argument("--version", type=int, default=None, help="a version id (config versions)")
+    back.set_defaults(func=cmd_config_rollback)
+    versions = config_sub.add_parser("versions", help="list the stored previous configurations")
+    versions.add_argument("--account", type=int, required=True)
+    versions.set_defaults(func=cmd_config_versions)
     register_scenario_commands(sub)
     return top
 

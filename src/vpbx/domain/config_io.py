@@ -9,21 +9,30 @@ caller ID) in a second pass. Scenarios are created empty in the document's order
 (and a second export) keep that order whatever they insert. SIP logins and passwords are kept
 where the login is free in the installation; trunk passwords and users' hashes travel too.
 Errors name the entry as the document numbers it: `<section>.<index>.<field>`.
+
+`apply_import` is what the API and the CLI call: sections the document omits are kept (unless
+`replace_missing`), a dry run answers the diff and writes nothing, and an applied import first
+stores the export as it was (`config_versions`), which `rollback` restores. `parse_document`
+reads the YAML with a bounded nesting depth and size (callers run it off the event loop).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 
 from vpbx.domain import audit
 from vpbx.domain.accounts import get_account, parse_account, replace_account
+from vpbx.domain.actor import Role
 from vpbx.domain.catalog import BY_NAME, Resource
 from vpbx.domain.config_secrets import mask_export, unmask_import
 from vpbx.domain.entities.scenarios import Scenario
-from vpbx.domain.errors import ValidationFailed, Violation
+from vpbx.domain.errors import Forbidden, NotFound, ValidationFailed, Violation
 from vpbx.domain.passwords import new_token
 from vpbx.domain.refs import Ref, field_ref, iter_refs, map_refs
 from vpbx.domain.service import EntityService
@@ -150,19 +159,58 @@ def _scenario_order(items: list[Mapping[str, Any]]) -> list[int]:
     return done
 
 
-async def import_account(svc: EntityService, document: Mapping[str, Any]) -> None:
-    """Replace the account's configuration with `document` (in the caller's transaction)."""
+def _check_shape(document: Mapping[str, Any]) -> None:
+    """The document's structure, before anything reads it: a wrong type is a 422 naming the
+    section (it was a TypeError, a 500)."""
+    keys = [k for k in document if not isinstance(k, str)]
+    if keys:
+        raise ValidationFailed.one(
+            str(keys[0]),
+            "имя раздела должно быть строкой / a section name must be a string",
+            "config.section_name",
+        )
     if document.get("vpbx_config") != FORMAT_VERSION:
         raise ValidationFailed.one("vpbx_config", f"must be {FORMAT_VERSION} (the format version)")
     unknown = sorted(set(document) - {"vpbx_config", "account", *ORDER})
     if unknown:
         raise ValidationFailed.one(unknown[0], f"unknown section; sections are: {', '.join(ORDER)}")
+    if "account" in document and not isinstance(document["account"], Mapping):
+        raise ValidationFailed.one(
+            "account", "раздел должен быть словарём / the section must be a mapping", "config.shape"
+        )
+    for name in ORDER:
+        items = document.get(name)
+        if items is not None and not isinstance(items, list):
+            raise ValidationFailed.one(
+                name,
+                "раздел должен быть списком записей / the section must be a list of entries",
+                "config.shape",
+            )
+        for index, item in enumerate(items or []):
+            if not isinstance(item, Mapping) or any(not isinstance(k, str) for k in item):
+                raise ValidationFailed.one(
+                    f"{name}.{index}",
+                    "запись должна быть словарём с именами полей / an entry must be a mapping of "
+                    "field names",
+                    "config.shape",
+                )
+
+
+async def import_account(
+    svc: EntityService, document: Mapping[str, Any], *, kept: frozenset[str] = frozenset()
+) -> None:
+    """Replace the account's configuration with `document` (in the caller's transaction).
+
+    `kept`: sections copied from the current export (`apply_import`): re-created as they were,
+    so they are no creation or removal the actor's role must allow.
+    """
+    _check_shape(document)
     # Before anything is cleared: masked secrets stand for the stored ones.
     document = await unmask_import(svc.conn, svc.account_id, document)
     # One audit entry for the whole import, not one per entity it re-creates.
     svc.audited = False
     sections = {name: list(document.get(name) or []) for name in ORDER}
-    await _check_roles(svc, sections)
+    await _check_roles(svc, sections, kept)
     if "account" in document:
         await replace_account(
             svc.conn, svc.account_id, parse_account(document["account"]), svc.clock()
@@ -260,11 +308,15 @@ async def import_account(svc: EntityService, document: Mapping[str, Any]) -> Non
     await audit.record(svc.conn, svc.actor, svc.clock(), "config", None, "import", after=counts)
 
 
-async def _check_roles(svc: EntityService, sections: Mapping[str, list[Any]]) -> None:
+async def _check_roles(
+    svc: EntityService, sections: Mapping[str, list[Any]], kept: frozenset[str] = frozenset()
+) -> None:
     """The import deletes and creates entities: the actor must be allowed to (FMC-1: only the
     operator adds or removes FMC lines, so only he imports where they are)."""
     for name in ORDER:
         res = BY_NAME[name]
+        if name in kept:
+            continue
         if res.creatable_by is not None and not sections[name]:
             query = sa.select(res.table.c.id).where(res.table.c.account_id == svc.account_id)
             if (await svc.conn.execute(query.limit(1))).first() is None:
@@ -320,3 +372,235 @@ async def _clear(svc: EntityService) -> None:
         if name == "users":
             continue  # the importing admin keeps his login; users are upserted by login below
         await svc.conn.execute(sa.delete(res.table).where(res.table.c.account_id == svc.account_id))
+
+
+# -- safe import: parse, diff, dry run, versions, rollback ---------------------------------------
+
+#: nesting of the YAML document (an export nests about 8 deep): deeper was a RecursionError (500)
+MAX_DEPTH = 64
+#: nodes of the document with aliases expanded (a 10 MB export has about a million): bounds what
+#: a small document of nested aliases ("billion laughs") makes the import walk
+MAX_NODES = 5_000_000
+#: previous versions kept per account (older ones are dropped at each import)
+KEEP_VERSIONS = 50
+
+
+class _TooLarge(yaml.YAMLError):
+    pass
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document nested deeper than MAX_DEPTH or larger than MAX_NODES
+    (counting what aliases repeat), before building any Python object of it."""
+
+    def __init__(self, stream: str | bytes) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._weight: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)  # weighed where it was anchored
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooLarge(f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        children: list[Any] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        weight = 1 + sum(self._weight.get(id(child), 1) for child in children)
+        if weight > MAX_NODES:
+            raise _TooLarge(f"more than {MAX_NODES} values (aliases counted as often as used)")
+        self._weight[id(node)] = weight
+        return node
+
+
+def parse_document(text: str | bytes) -> dict[str, Any]:
+    """A YAML document of an account, checked for shape; CPU-bound: run it off the event loop."""
+    try:
+        document = yaml.load(text, Loader=_BoundedLoader)
+    except _TooLarge as error:
+        raise ValidationFailed.one(
+            "(body)",
+            f"документ слишком глубокий или большой / the document is too deep or too large: "
+            f"{error}",
+            "config.too_large",
+        ) from None
+    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as error:
+        raise ValidationFailed.one("(body)", f"not valid YAML: {error}", "config.yaml") from None
+    if not isinstance(document, dict):
+        raise ValidationFailed.one("(body)", "the document must be a YAML mapping", "config.yaml")
+    _check_shape(document)
+    return document
+
+
+def dump_document(document: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(document), allow_unicode=True, sort_keys=False)
+
+
+@dataclass(slots=True)
+class SectionDiff:
+    """What an import does to one section, by the document's entry ids."""
+
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    kept: bool = False
+
+
+@dataclass(slots=True)
+class ImportResult:
+    dry_run: bool
+    replace_missing: bool
+    #: sections the document omitted and the import left as they were
+    kept: list[str]
+    sections: dict[str, SectionDiff]
+    account_changed: bool
+    #: the stored previous version (None for a dry run)
+    version_id: int | None = None
+
+
+def diff_exports(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, SectionDiff]:
+    out: dict[str, SectionDiff] = {}
+    for name in ORDER:
+        old = {item["id"]: item for item in before.get(name) or []}
+        new = {item["id"]: item for item in after.get(name) or []}
+        out[name] = SectionDiff(
+            created=sorted(set(new) - set(old)),
+            changed=sorted(i for i in set(new) & set(old) if new[i] != old[i]),
+            deleted=sorted(set(old) - set(new)),
+        )
+    return out
+
+
+async def apply_import(
+    svc: EntityService,
+    document: Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+    replace_missing: bool = False,
+    source: str = "import",
+) -> ImportResult:
+    """Import `document` in the caller's transaction, answering what it changes.
+
+    Sections the document omits are kept as they are (re-created from the current export with
+    the same content) unless `replace_missing`, which empties them. A dry run rolls the
+    caller's transaction back after computing the diff. An applied import first stores the
+    current export as a version (`rollback` restores it).
+    """
+    _check_shape(document)
+    before = await export_account(svc)
+    omitted = [name for name in ORDER if name not in document]
+    kept = [] if replace_missing else omitted
+    merged = dict(document)
+    for name in kept:
+        merged[name] = before[name]
+    if "account" not in merged:
+        merged["account"] = before["account"]
+    await import_account(svc, merged, kept=frozenset(kept))
+    after = await export_account(svc)
+    sections = diff_exports(before, after)
+    for name in kept:
+        sections[name].kept = True
+    result = ImportResult(
+        dry_run=dry_run,
+        replace_missing=replace_missing,
+        kept=kept,
+        sections=sections,
+        account_changed=before["account"] != after["account"],
+    )
+    if dry_run:
+        await svc.conn.rollback()
+    else:
+        result.version_id = await _store_version(svc, before, source)
+    return result
+
+
+async def _store_version(svc: EntityService, before: Mapping[str, Any], source: str) -> int:
+    table = t.config_versions
+    inserted = await svc.conn.execute(
+        sa.insert(table)
+        .values(
+            account_id=svc.account_id,
+            created_at=svc.clock(),
+            user_id=svc.actor.user_id,
+            source=source,
+            document=dump_document(before),
+        )
+        .returning(table.c.id)
+    )
+    version_id = int(inserted.scalar_one())
+    old = (
+        sa.select(table.c.id)
+        .where(table.c.account_id == svc.account_id)
+        .order_by(table.c.id.desc())
+        .offset(KEEP_VERSIONS)
+    )
+    stale = [row.id for row in (await svc.conn.execute(old)).all()]
+    if stale:
+        await svc.conn.execute(sa.delete(table).where(table.c.id.in_(stale)))
+    return version_id
+
+
+async def list_versions(svc: EntityService) -> list[dict[str, Any]]:
+    """The account's stored versions, newest first (without their documents)."""
+    _admin_only(svc)
+    table = t.config_versions
+    query = (
+        sa.select(
+            table.c.id,
+            table.c.created_at,
+            table.c.user_id,
+            table.c.source,
+            sa.func.length(table.c.document).label("size"),
+        )
+        .where(table.c.account_id == svc.account_id)
+        .order_by(table.c.id.desc())
+    )
+    rows = (await svc.conn.execute(query)).all()
+    return [
+        {
+            "id": row.id,
+            "created_at": utc(row.created_at),
+            "user_id": row.user_id,
+            "source": row.source,
+            "size": row.size,
+        }
+        for row in rows
+    ]
+
+
+async def version_document(svc: EntityService, version_id: int | None) -> tuple[int, str]:
+    """(id, YAML) of a stored version of the account; None = the newest."""
+    _admin_only(svc)
+    table = t.config_versions
+    query = sa.select(table.c.id, table.c.document).where(table.c.account_id == svc.account_id)
+    if version_id is not None:
+        query = query.where(table.c.id == version_id)
+    row = (await svc.conn.execute(query.order_by(table.c.id.desc()).limit(1))).first()
+    if row is None:
+        raise NotFound("config versions", version_id if version_id is not None else "(any)")
+    return int(row.id), str(row.document)
+
+
+async def rollback(svc: EntityService, version_id: int | None = None) -> ImportResult:
+    """Restore a stored version (default: the newest) as a whole; the configuration it replaces
+    is stored as a version in turn, so a rollback can be rolled back."""
+    _, text = await version_document(svc, version_id)
+    return await apply_import(svc, parse_document(text), replace_missing=True, source="rollback")
+
+
+def _admin_only(svc: EntityService) -> None:
+    if svc.actor.role not in (Role.ADMIN, Role.OPERATOR):
+        raise Forbidden(
+            "only an admin reads or restores configuration versions (they hold secrets)"
+        )
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -293,6 +293,26 @@ switch_nodes = sa.Table(
     sa.Column("alive_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: An account's configuration as it was before an applied import (or rollback): its export YAML,
+#: so `vpbx config rollback` and POST /config/rollback restore it. The user is not a foreign key:
+#: an import may replace the users, the history stays.
+config_versions = sa.Table(
+    "config_versions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_id", sa.BigInteger(), nullable=True),
+    sa.Column("source", sa.Text(), nullable=False),
+    sa.Column("document", sa.Text(), nullable=False),
+    sa.Index(None, "account_id", "id"),
+)
+
 fmc_lines = entity_table("fmc_lines", FmcLine, sa.UniqueConstraint("number"))
 schedules = entity_table("schedules", Schedule)
 calendar_overrides = entity_table(
