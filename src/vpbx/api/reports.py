@@ -18,6 +18,7 @@ from vpbx.api.crud import ERRORS, page_model
 from vpbx.api.deps import MAX_ID, Service
 from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.misc import CallStatus, FileKind
+from vpbx.domain.fields import PlausibleTime
 from vpbx.domain.service import Page
 from vpbx.services import reports
 from vpbx.services.reports import CallFilter, CallTab, FileFilter
@@ -27,14 +28,14 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 Sort = Annotated[str | None, Query(description="`field,-other` (`-` = descending)")]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Start = Annotated[
-    dt.datetime | None,
+    PlausibleTime | None,
     Query(
         alias="from",
         description="period start (inclusive); without an offset in the account's time zone",
     ),
 ]
 End = Annotated[
-    dt.datetime | None,
+    PlausibleTime | None,
     Query(
         alias="to", description="period end (exclusive); without an offset in the account's zone"
     ),

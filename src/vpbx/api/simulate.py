@@ -19,6 +19,7 @@ from vpbx.domain.actor import Role
 from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import Forbidden
+from vpbx.domain.fields import PlausibleTime
 from vpbx.domain.service import Clock, EntityService
 from vpbx.scenario.lint import lint_number, lint_scenario
 from vpbx.services.crm import CrmClient
@@ -33,7 +34,7 @@ READERS = {Role.OPERATOR, Role.ADMIN, Role.SUPERVISOR}
 class SimulateIn(BaseModel):
     number: str = Field(min_length=3, max_length=32, description="the virtual number called")
     caller: str = Field(min_length=1, max_length=32, description="the caller's number")
-    at: dt.datetime | None = Field(None, description="time of the call (default: now)")
+    at: PlausibleTime | None = Field(None, description="time of the call (default: now)")
     keys: str = Field("", max_length=200, pattern=r"^[0-9*#,]*$")
     answer: list[str] = Field([], description="extensions that answer")
     busy: list[str] = Field([], description="extensions that are busy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from typing import Annotated
@@ -109,6 +110,20 @@ def check_caller_pattern(value: str) -> str:
     return value
 
 
+#: The years a time filter or a simulated call may name: beyond them a shift by the account's zone
+#: (or the engine's clock) overflows Python's datetime (year 1..9999), which was a 500.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def check_plausible_time(value: dt.datetime) -> dt.datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(
+            f"год должен быть от {MIN_YEAR} до {MAX_YEAR} / "
+            f"the year must be between {MIN_YEAR} and {MAX_YEAR}"
+        )
+    return value
+
+
 Extension = Annotated[str, AfterValidator(check_extension)]
 PhoneNumber = Annotated[str, BeforeValidator(normalize_phone), AfterValidator(check_international)]
 SipUri = Annotated[str, AfterValidator(check_sip_uri)]
@@ -121,3 +136,4 @@ IpNetwork = Annotated[str, Field(max_length=64), AfterValidator(check_ip_network
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 OptionalText = Annotated[str, Field(max_length=2000)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]
+PlausibleTime = Annotated[dt.datetime, AfterValidator(check_plausible_time)]

@@ -30,7 +30,14 @@ from typing import Annotated, Final, Literal, Self
 from zoneinfo import ZoneInfo
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -52,6 +59,21 @@ _WORKWEEK: Final = (1, 2, 3, 4, 5)
 _SATURDAY: Final = 6
 
 
+#: A local time of day. Described by a pattern, not JSON Schema's `format: time`: that is RFC
+#: 3339's full-time, which requires a zone offset these times must not carry (the account's zone
+#: applies), so the served document contradicted every answer.
+WallClock = Annotated[
+    dt.time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "local wall-clock time HH:MM[:SS] (no zone)",
+        }
+    ),
+]
+
+
 def _offset(value: dt.time) -> dt.timedelta:
     return dt.timedelta(
         hours=value.hour, minutes=value.minute, seconds=value.second, microseconds=value.microsecond
@@ -63,8 +85,8 @@ class TimeInterval(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: dt.time
-    end: dt.time
+    start: WallClock
+    end: WallClock
 
     @field_validator("start", "end")
     @classmethod
