@@ -21,9 +21,9 @@ from vpbx.domain.accounts import create_account
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account, CallStatus
 from vpbx.domain.service import EntityService
-from vpbx.services.call_log import CallRecord, CallStart, StepRecord
+from vpbx.services.call_log import CallRecord, CallStart, StepRecord, heartbeat
 from vpbx.services.file_store import repair_wav_header
-from vpbx.services.registrations import StoredBinding
+from vpbx.services.registrations import StoredBinding, line_bindings, switch_running
 from vpbx.sip.uri import SipUri
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine
@@ -264,3 +264,24 @@ def test_a_wav_cut_off_mid_write_gets_a_header_that_covers_what_it_holds(tmp_pat
     assert repair_wav_header(path) == 1.5
     with wave.open(str(path)) as w:
         assert w.getnframes() == 12000
+
+
+async def test_the_cabinet_says_registered_only_while_a_switch_runs(migrated_db_url: str) -> None:
+    engine = make_async_engine(migrated_db_url)
+    try:
+        _account_id, line_id, login = await _account_with_line(engine)
+        now = _utc_now()
+        binding = StoredBinding(
+            f"sip:{login}@127.0.0.9:5062", "ua", "udp:127.0.0.9:5062", now + dt.timedelta(minutes=5)
+        )
+        await RegistrationStore(engine, _utc_now).save(line_id, [binding])
+        async with engine.begin() as conn:
+            assert await switch_running(conn, now) is None  # no switch ever ran here
+            await heartbeat(conn, "", now, started=True)
+            assert await switch_running(conn, now + dt.timedelta(seconds=5)) is True
+            # killed and not restarted: nothing rings the phone, whatever the table holds
+            assert await switch_running(conn, now + dt.timedelta(seconds=11)) is False
+            assert [b.contact for b in await line_bindings(conn, line_id, now)] == [binding.contact]
+            assert await line_bindings(conn, line_id, now + dt.timedelta(minutes=6)) == []
+    finally:
+        await engine.dispose()

@@ -1,18 +1,21 @@
-"""SIP-2: the registration state of SIP lines, as the registrar last saw it."""
+"""SIP-2: the registration state of SIP lines, as the registrar last saw it.
+
+"Registered" means the switch rings the line now: an unexpired binding that the switch holds
+(it stores each before its 200 and restores them at start, dropping the ones it cannot reach),
+and a switch that is running (its heartbeat is recent).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.service import Clock
-from vpbx.storage import tables as t
-from vpbx.storage.db import utc_aware
+from vpbx.services.registrations import line_bindings, switch_running
 
 
 class Binding(BaseModel):
@@ -28,6 +31,8 @@ class Registration(BaseModel):
     registered: bool
     state: str
     bindings: list[Binding]
+    #: False: the switch has not been heard from for 10 s (nothing rings); None: never ran
+    switch_running: bool | None = None
 
 
 def sip_status_router(clock: Clock) -> APIRouter:
@@ -37,27 +42,33 @@ def sip_status_router(clock: Clock) -> APIRouter:
     async def registration(entity_id: EntityId, svc: Service, conn: Conn) -> Registration:
         """«не зарегистрирован» / «зарегистрирован», with contact and user agent."""
         line = (await svc.get("sip-lines", entity_id)).model_dump()
-        query = sa.select(t.sip_registrations).where(t.sip_registrations.c.sip_line_id == entity_id)
         now = clock()
         bindings = [
             Binding(
-                contact=row["contact"],
-                user_agent=row["user_agent"],
-                source=row["source"],
-                expires_at=utc_aware(row["expires_at"]),
+                contact=b.contact,
+                user_agent=b.user_agent,
+                source=b.source,
+                expires_at=b.expires_at,
             )
-            for row in (await conn.execute(query)).mappings().all()
-            if utc_aware(row["expires_at"]) > now
+            for b in await line_bindings(conn, entity_id, now)
         ]
-        registered = bool(bindings)
+        running = await switch_running(conn, now)
+        registered = bool(bindings) and running is not False
+        if registered:
+            state = "зарегистрирован / registered"
+        elif bindings:
+            state = (
+                "не зарегистрирован: АТС не работает / not registered: the switch is not running"
+            )
+        else:
+            state = "не зарегистрирован / not registered"
         return Registration(
             line_id=entity_id,
             login=line["login"],
             registered=registered,
-            state="зарегистрирован / registered"
-            if registered
-            else "не зарегистрирован / not registered",
+            state=state,
             bindings=bindings,
+            switch_running=running,
         )
 
     return router

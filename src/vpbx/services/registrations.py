@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx.storage import tables as t
 
-__all__ = ["StoredBinding", "drop_bindings", "load_bindings", "save_bindings"]
+__all__ = [
+    "SWITCH_SILENT_AFTER",
+    "StoredBinding",
+    "drop_bindings",
+    "line_bindings",
+    "load_bindings",
+    "save_bindings",
+    "switch_running",
+]
 
 log = logging.getLogger("vpbx.services.registrations")
 
@@ -110,3 +118,40 @@ async def drop_bindings(conn: AsyncConnection, row_ids: Iterable[int]) -> None:
     if ids:
         regs = t.sip_registrations
         await conn.execute(sa.delete(regs).where(regs.c.id.in_(ids)))
+
+
+#: a switch writes its heartbeat every second (`vpbx.switch.call_store.HEARTBEAT`): one silent
+#: for this long is not running, and rings nobody
+SWITCH_SILENT_AFTER = dt.timedelta(seconds=10)
+
+
+async def line_bindings(
+    conn: AsyncConnection, line_id: int, now: dt.datetime
+) -> list[StoredBinding]:
+    """The unexpired bindings of a line, as the registrar stored them."""
+    regs = t.sip_registrations
+    query = (
+        sa.select(regs)
+        .where(regs.c.sip_line_id == line_id, regs.c.expires_at > _aware(now))
+        .order_by(regs.c.id)
+    )
+    return [
+        StoredBinding(
+            contact=row.contact,
+            user_agent=row.user_agent,
+            source=row.source,
+            expires_at=_aware(row.expires_at),
+            row_id=int(row.id),
+            line_id=line_id,
+        )
+        for row in (await conn.execute(query)).all()
+    ]
+
+
+async def switch_running(conn: AsyncConnection, now: dt.datetime) -> bool | None:
+    """Whether a switch is running on this database (a heartbeat within `SWITCH_SILENT_AFTER`);
+    None when none ever ran (nothing to judge by)."""
+    latest = (await conn.execute(sa.select(sa.func.max(t.switch_nodes.c.alive_at)))).scalar()
+    if latest is None:
+        return None
+    return _aware(now) - _aware(latest) <= SWITCH_SILENT_AFTER
