@@ -107,6 +107,14 @@ class LineMode(enum.StrEnum):
     IN_ONLY = "in_only"
 
 
+class LineEncryption(enum.StrEnum):
+    """How a line's calls are protected: media in the clear, or SRTP required (SDES keys,
+    RFC 4568, which only make sense over SIP over TLS)."""
+
+    NONE = "none"
+    SRTP = "srtp"
+
+
 class CallerIdMode(enum.StrEnum):
     """CID-1: how the outgoing caller ID of a line is chosen."""
 
@@ -127,6 +135,14 @@ class SipLine(Document):
     # Where the phone may register and call from (IPs, CIDR networks); empty = anywhere.
     # Credentials used from elsewhere are refused like a wrong password.
     allowed_addresses: Annotated[list[IpNetwork], Field(max_length=100)] = []
+    encryption: Annotated[
+        LineEncryption,
+        Field(
+            description="Шифрование звонков: «none» — без шифрования; «srtp» — обязательно "
+            "SRTP (ключи SDES, телефон подключается по SIP over TLS, порт 5061); звонок "
+            "телефона без SRTP отклоняется (488). Encryption: none, or SRTP required."
+        ),
+    ] = LineEncryption.NONE
 
 
 class FmcLine(Document):
@@ -171,6 +187,7 @@ __all__ = [
     "Group",
     "GroupPhone",
     "GroupRef",
+    "LineEncryption",
     "LineMode",
     "PhoneKind",
     "SipLine",
