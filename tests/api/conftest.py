@@ -39,6 +39,7 @@ from tests.api import rich
 from tests.dbs import database_params, make_test_database
 from vpbx.api.app import PREFIX, create_api
 from vpbx.domain import accounts
+from vpbx.domain.auth import AuthPolicy
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine, make_sync_engine
 from vpbx.storage.migrate import upgrade
@@ -125,7 +126,11 @@ class LiveServer:
                 self.operator_token = await accounts.issue_token(
                     conn, utcnow(), None, label="tests/api", operator=True
                 )
-            app = create_api(engine, utcnow, files_dir=self.files_dir)
+            # Every test (and any property-based run) signs in from 127.0.0.1: a per-source
+            # limit would lock them all out of this shared server after a hundred failures. The
+            # per-source limit is tested on its own (tests/domain/test_login_throttle.py).
+            policy = AuthPolicy(per_source=1_000_000)
+            app = create_api(engine, utcnow, files_dir=self.files_dir, auth_policy=policy)
             # log_config=None: no dictConfig of the whole process's logging by a test server.
             config = uvicorn.Config(
                 app, log_config=None, log_level="warning", lifespan="off", access_log=False
