@@ -119,6 +119,13 @@ class DatabaseThrottle:
         since = now - p.window
         a = t.login_attempts
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Concurrent guesses at one login count one after another (SQLite serialises
+                # writers anyway: the purge below takes its write lock first).
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"vpbx-login:{login}"},
+                )
             await conn.execute(sa.delete(a).where(a.c.at < since))
             for column, value, limit, what in (
                 (a.c.login, login, p.per_login, "login"),
