@@ -19,7 +19,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         settings.public_host,
         opened=rtp.track,
     )
+    media.srtp_required = _srtp_required(directory)
     pbx = Pbx(endpoint, directory, registrar, me, media)
     trunks = TrunkRegistrations(endpoint, directory, me)
     data = settings.data_dir.resolve()
@@ -243,6 +244,16 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
         metrics, watch, listener, status,
     )  # fmt: skip
+
+
+def _srtp_required(directory: Directory) -> Callable[[str], Awaitable[bool]]:
+    """Whether a line requires SRTP: a leg to its phone is offered on RTP/SAVP only."""
+
+    async def required(login: str) -> bool:
+        line = await directory.line(login)
+        return line is not None and line.encryption == "srtp"
+
+    return required
 
 
 def sip_endpoint(settings: Settings) -> SipEndpoint:

@@ -54,6 +54,8 @@ class BaresipPhone:
     account: str
     source_wav: Path
     host: str = "127.0.0.1"
+    #: config lines added after the defaults (e.g. `module srtp.so`, `sip_cafile …`)
+    extra_config: str = ""
     sip_port: int = 0
     ctrl_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -83,6 +85,7 @@ class BaresipPhone:
                 ctrl_port=self.ctrl_port,
                 rec=self.recordings,
             )
+            + self.extra_config
         )
         (self.workdir / "accounts").write_text(self.account + "\n")
         (self.workdir / "contacts").write_text("")

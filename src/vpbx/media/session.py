@@ -39,6 +39,7 @@ from vpbx.media.rtp import (
     parse_rtcp,
     serialize_rtcp,
 )
+from vpbx.media.srtp import Srtp
 
 __all__ = [
     "PCMA",
@@ -219,6 +220,8 @@ class RtpSession:
         self.stats = SessionStats()
         self._rtp_transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
+        #: SRTP of an encrypted leg (`vpbx.media.srtp`); None = plain RTP
+        self.srtp: Srtp | None = None
         self._open_sockets = 0
         self._closing = False
         self._closed = loop.create_future()
@@ -460,6 +463,8 @@ class RtpSession:
         transport = self._rtp_transport
         if destination is None or transport is None or self._closing:
             return
+        if self.srtp is not None:
+            data = self.srtp.protect(data)
         try:
             transport.sendto(data, destination)
         except OSError:
@@ -570,6 +575,12 @@ class RtpSession:
         if kind is PacketKind.OTHER:
             stats.dropped_not_rtp += 1
             return
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                stats.dropped_malformed += 1  # not authentic (or no key yet): never played
+                return
+            data = plain
         try:
             packet = RtpPacket.parse(data)
         except RtpParseError:
@@ -637,6 +648,12 @@ class RtpSession:
     # --- RTCP ---------------------------------------------------------------------------
 
     def _on_rtcp_datagram(self, data: bytes, addr: Address) -> None:
+        if self.srtp is not None:
+            plain = self.srtp.unprotect_rtcp(data)
+            if plain is None:
+                self.stats.dropped_malformed += 1
+                return
+            data = plain
         try:
             packets = parse_rtcp(data)
         except RtcpParseError:
@@ -692,8 +709,11 @@ class RtpSession:
         packets: list[RtcpPacket] = [first, _sdes_cname(sender.ssrc, f"vpbx@{self._host}")]
         if bye:
             packets.append(RtcpBye((sender.ssrc,)))
+        data = serialize_rtcp(packets)
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
         try:
-            transport.sendto(serialize_rtcp(packets), destination)
+            transport.sendto(data, destination)
         except OSError:
             self.stats.send_errors += 1
             return

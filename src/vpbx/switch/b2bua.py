@@ -69,12 +69,17 @@ class Target:
     employee_id: int | None = None
     #: the toll-fraud guard's lease of a leg to an outside number ("" for our own phones)
     lease: str = ""
+    #: the SIP line of a phone target ("" for trunks): its encryption policy applies
+    login: str = ""
 
     @classmethod
     def phone(cls, location: Location, employee_id: int | None = None) -> Target:
         contact = location.contact
         to = f"<sip:{location.login}@{contact.host_port}>"
-        return cls(contact, location.peer, to, location.login, employee_id=employee_id)
+        return cls(
+            contact, location.peer, to, location.login, employee_id=employee_id,
+            login=location.login,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -351,14 +356,20 @@ class B2BCall:
         for target, ring_timeout in targets:
             if self.state is not CallState.RINGING:
                 return
-            session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
+            session = await self.media.open(
+                f"{self.id}-leg{len(self.legs) + 1}",
+                secure=await self.media.requires_srtp(target.login),
+            )
             self._ring_one(target, ring_timeout, session)
 
     async def ring_leg(self, target: Target, ring_timeout: float) -> OutLeg | None:
         """Ring one more target (call logic decides the order); None once the call is over."""
         if self.state is not CallState.RINGING:
             return None
-        session = await self.media.open(f"{self.id}-leg{len(self.legs) + 1}")
+        session = await self.media.open(
+            f"{self.id}-leg{len(self.legs) + 1}",
+            secure=await self.media.requires_srtp(target.login),
+        )
         if self.state is not CallState.RINGING:
             session.close()
             return None
@@ -527,6 +538,9 @@ class B2BCall:
             return
         try:
             negotiated = negotiate(sdp.parse_sdp(response.body))
+            if leg.session is not None:
+                # SRTP: the answer's key when we offered one (a plain answer is refused).
+                self.media.accept_answer(leg.session, negotiated)
         except (ParseError, sdp.NoAcceptableMedia) as error:
             log.warning("answer with unusable SDP", extra={"call": self.id, "error": str(error)})
             self._send_bye(dialog, leg.peer)

@@ -32,6 +32,8 @@ class LineInfo:
     caller_id_number_id: int | None
     #: IPs and networks the line may be used from; empty = anywhere
     allowed_addresses: tuple[str, ...] = ()
+    #: "srtp": the line's calls must be encrypted (SRTP), "none": as the phone offers
+    encryption: str = "none"
 
     def admits(self, host: str) -> bool:
         """Whether requests from `host` may use this line's credentials."""
@@ -122,6 +124,7 @@ class Directory:
             row["mode"],
             row["caller_id_number_id"],
             tuple(row.get("allowed_addresses") or ()),
+            row.get("encryption") or "none",
         )
 
     async def number(self, number: str) -> NumberInfo | None:

@@ -30,7 +30,7 @@ from vpbx.sip.uri import SipUri, TelUri
 from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRole, Target
 from vpbx.switch.directory import Directory, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
-from vpbx.switch.media import MediaPlant, negotiate
+from vpbx.switch.media import MediaPlant, negotiate, offers_srtp
 from vpbx.switch.plain_calls import refused_call_record
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.toll_guard import TollGuard
@@ -182,6 +182,12 @@ class Pbx:
         if line is None:
             if refusal is not None:
                 self.endpoint.respond(key, refusal)
+            return
+        if line.encryption == "srtp" and not offers_srtp(request.body):
+            # The line requires SRTP: a call offered in the clear is not placed at all.
+            log.info("plain rtp offer from an srtp line refused", extra={"login": line.login})
+            warning = '304 vpbx "the line requires SRTP (RTP/SAVP with a=crypto)"'
+            self.endpoint.respond(key, make_response(request, 488, headers=[("Warning", warning)]))
             return
         # 88 + an extension (at most 5 digits, EMP-2) is a pickup; longer is an outside number
         # dialled with the domestic 8: 8-800…, 8-809…
