@@ -17,8 +17,11 @@ import httpx
 import pytest
 
 from tests.peers.baresip import BaresipPhone
+from tests.peers.rtp_pcap import tone
 from tests.peers.sipp import start_sipp
+from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import (
+    NUMBER,
     TRUNK_IP,
     RunningPbx,
     Setup,
@@ -201,3 +204,30 @@ def test_the_simultaneous_cap_refuses_the_next_call_until_one_ends(
         assert step["data"]["rule"] == "simultaneous_calls"
         assert "1 из 1" in step["text"]
         assert len(_rows(pbx, 2, "answered")) == 2
+
+
+def test_a_forward_to_an_employees_foreign_mobile_is_refused_in_the_call_details(
+    tmp_path: Path,
+) -> None:
+    """The same guard on a scenario's forward: the group's only employee has a UK mobile; the
+    trunk's call to the virtual number is not sent out, and its details say why."""
+
+    async def foreign_mobile(svc: EntityService, setup: Setup) -> None:
+        phones = [{"kind": "number", "number": "447700900123", "ring_timeout": 20}]
+        await svc.update("employees", setup.staff[0]["id"], {"phones": phones})
+
+    with running_pbx(tmp_path, trunk=TRUNK, customize=foreign_mobile) as pbx:
+        caller = TrunkCaller(
+            tmp_path / "trunk", pbx.sip_port, NUMBER, [tone(500.0, 3.0)], ip=TRUNK_IP, timeout=15
+        )
+        # The call is not answered (nobody may be rung): SIPp's own verdict does not matter.
+        caller.run()
+        (row,) = _rows(pbx, 1)
+        assert row["direction"] == "incoming"
+        assert row["status"] != "answered"
+        details = _api(pbx, f"/calls/{row['id']}/details")
+        (step,) = [s for s in details if s["kind"] == "toll_fraud"]
+        assert step["text"].startswith("исходящий вызов запрещён: ")
+        assert "447700900123" in step["text"]
+        assert step["data"]["rule"] == "destination"
+        assert _security_events(pbx, "toll_fraud_refused") == 1
