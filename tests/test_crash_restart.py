@@ -66,6 +66,7 @@ def _environment(workdir: Path, url: str, sip_port: int, http_port: int) -> dict
         "VPBX_GENERATE_SYSTEM_MESSAGES": "false",
         "VPBX_LOG_LEVEL": "WARNING",
         "VPBX_METRICS_PORT": str(http_port + 1),  # the switch's status port (base + 2)
+        "VPBX_SIP_TLS_PORT": "0",  # no TLS phones here; nor a clash with another run on 5061
     }
 
 
