@@ -231,3 +231,41 @@ def test_a_forward_to_an_employees_foreign_mobile_is_refused_in_the_call_details
         assert "447700900123" in step["text"]
         assert step["data"]["rule"] == "destination"
         assert _security_events(pbx, "toll_fraud_refused") == 1
+
+
+def test_a_talking_call_is_hung_up_when_the_minutes_per_hour_are_used_up(
+    tmp_path: Path, tone_wav: Path
+) -> None:
+    """One minute an hour: the guard's clock is moved a minute on while the call talks, and its
+    check (what its timer runs) hangs the call up on both sides; the row says why."""
+    provider = start_sipp("provider_invite.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40)
+    with running_pbx(
+        tmp_path, trunk={**TRUNK, "port": provider.port}, customize=_limit(max_minutes_per_hour=1)
+    ) as pbx:
+        assert pbx.application is not None
+        guard = pbx.application.pbx.toll_guard
+        assert guard is not None
+        shift = [0.0]
+        guard.clock = lambda: time.time() + shift[0]
+        device = line_phone(pbx, tmp_path, 0, tone_wav)
+        try:
+            pbx.wait_registered(0)
+            device.command("dial", f"sip:79161234567@127.0.0.1:{pbx.sip_port}")
+            device.wait_event("CALL_ESTABLISHED", timeout=20)
+            time.sleep(0.5)
+            pbx.run(guard._check())
+            assert guard.active_leases() == 1  # half a second of the minute: it talks on
+            shift[0] = 61.0
+            pbx.run(guard._check())
+            device.wait_event("CALL_CLOSED", timeout=10)
+        finally:
+            device.stop()
+        # The provider got our BYE (its scenario ends with BYE and 200).
+        result = provider.finish(timeout=30)
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+        (row,) = _rows(pbx, 1)
+        assert row["status"] == "answered"
+        details = _api(pbx, f"/calls/{row['id']}/details")
+        (step,) = [s for s in details if s["kind"] == "toll_fraud"]
+        assert step["text"] == "разговор прерван: исчерпан лимит минут исходящих разговоров за час"
+        assert _security_events(pbx, "toll_fraud_cut") == 1

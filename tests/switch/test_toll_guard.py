@@ -36,7 +36,7 @@ def _guard(policy: TollFraudPolicy, clock: Clock) -> tuple[TollGuard, list[str],
     cut: list[str] = []
     directory = cast(Directory, FakeDirectory(policy))
     guard = TollGuard(directory, clock=clock, security_event=events.append)
-    guard.cut = cut.append
+    guard.cut = lambda call_id, _reason: cut.append(call_id)
     return guard, events, cut
 
 

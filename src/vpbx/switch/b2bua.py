@@ -175,6 +175,8 @@ class B2BCall:
     controller: CallController | None = None
     #: told of the answer and the end of every leg to an outside number (toll-fraud counters)
     guard: LegGuard | None = None
+    #: why the switch hung the call up itself (the toll-fraud guard's minutes cap), for its row
+    cut_reason: str = ""
     caller_up: bool = False
     recorders: list[Recorder] = field(default_factory=list)
     #: for the calls report: incoming (trunk), internal (extension) or outgoing (to a trunk)

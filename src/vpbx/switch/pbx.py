@@ -439,10 +439,11 @@ class Pbx:
         if targets:
             await call.call_trainer(targets)
 
-    def cut(self, call_id: str) -> None:
+    def cut(self, call_id: str, reason: str) -> None:
         """Hang up a call by its id (the toll-fraud guard's minutes per hour are used up)."""
         for call in list(self.calls.values()):
             if call.id == call_id:
+                call.cut_reason = reason
                 call.hangup_all()
 
     def _ended(self, call: B2BCall) -> None:

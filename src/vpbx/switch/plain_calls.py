@@ -38,6 +38,8 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         outcome = "ответил" if leg is winner else f"не ответил ({leg.final})"
         steps.append(StepRecord(started, "ring", f"вызов {leg.target.label}: {outcome}"))
     talk = (ended - call.answered_at).total_seconds() if call.answered_at else 0.0
+    if call.cut_reason:
+        steps.append(StepRecord(ended, "toll_fraud", call.cut_reason, {"rule": "minutes_per_hour"}))
     steps.append(StepRecord(ended, "hangup", "звонок завершен"))
     return CallRecord(
         account_id=call.account_id,

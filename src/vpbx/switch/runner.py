@@ -886,6 +886,8 @@ class LiveCall:
         call = self.call
         ended = call.ended_at or self.now()
         steps: list[Step] = list(engine.details) if engine is not None else []
+        if call.cut_reason:
+            steps.append(Step(ended, "toll_fraud", call.cut_reason, {"rule": "minutes_per_hour"}))
         outcome = engine.outcome if engine is not None else None
         if isinstance(outcome, act.Reject):
             status = "blocked"

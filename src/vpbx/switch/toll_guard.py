@@ -26,6 +26,8 @@ from vpbx.switch.directory import Directory
 
 log = logging.getLogger("vpbx.security")
 
+#: the calls report's words for a call hung up by the minutes cap
+CUT_TEXT = "разговор прерван: исчерпан лимит минут исходящих разговоров за час"
 #: the timer never wakes sooner than this after it is armed (a cap reached a fraction of a
 #: second late costs nothing; a busy loop of wake-ups would)
 MIN_WAKE = 0.2
@@ -40,7 +42,7 @@ class Lease:
 
 
 class TollGuard:
-    """One per switch node; `cut` (set by the PBX) hangs up a call by its id."""
+    """One per switch node; `cut` (set by the PBX) hangs up a call by its id, saying why."""
 
     def __init__(
         self,
@@ -53,7 +55,7 @@ class TollGuard:
         self.counters: OutgoingCounters = counters or InProcessCounters()
         self.clock = clock
         self.security_event = security_event
-        self.cut: Callable[[str], None] | None = None
+        self.cut: Callable[[str, str], None] | None = None
         self._leases: dict[str, set[str]] = {}
         self._numbers = itertools.count(1)
         self._timer: asyncio.Handle | None = None
@@ -177,7 +179,7 @@ class TollGuard:
             # Released here too: the cap holds even if the call takes a moment to end.
             self.leg_over(lease_id)
             if self.cut is not None:
-                self.cut(call_id)
+                self.cut(call_id, CUT_TEXT)
         await self._arm()
 
 
