@@ -56,7 +56,7 @@ from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.pbx import Pbx
-from vpbx.switch.plain_calls import plain_call_record, plain_call_start
+from vpbx.switch.plain_calls import plain_call_answer, plain_call_record, plain_call_start
 from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.registration_store import RegistrationStore
@@ -291,7 +291,9 @@ def _report_plain_call(
     tickets: dict[str, CallTicket] = {}
 
     def started(call: B2BCall) -> None:
-        tickets[call.id] = store.begin(plain_call_start(call))
+        tickets[call.id] = store.begin(
+            plain_call_start(call), answer=lambda: plain_call_answer(call)
+        )
 
     def written(task: asyncio.Task[int]) -> None:
         tasks.discard(task)

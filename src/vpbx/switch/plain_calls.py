@@ -22,16 +22,27 @@ def plain_call_start(call: B2BCall) -> CallStart:
     )
 
 
+def plain_call_answer(call: B2BCall) -> tuple[dt.datetime, int | None] | None:
+    """When such a call was answered and by which employee, while it lasts (None: ringing)."""
+    if call.answered_at is None:
+        return None
+    return call.answered_at, _employee_of(call)
+
+
+def _employee_of(call: B2BCall) -> int | None:
+    """The employee of the report row: who answered an internal call, who placed another."""
+    winner = call.winner
+    if call.direction == "internal" and winner is not None:
+        return winner.target.employee_id
+    return call.caller_employee_id
+
+
 def plain_call_record(call: B2BCall) -> CallRecord:
     """The report row of a call without call logic: internal (extension) or outgoing (trunk)."""
     ended = call.ended_at or dt.datetime.now(dt.UTC)
     started = call.started_at
     winner = call.winner
-    employee_id = (
-        winner.target.employee_id
-        if call.direction == "internal" and winner is not None
-        else call.caller_employee_id
-    )
+    employee_id = _employee_of(call)
     kind = "внутренний" if call.direction == "internal" else "исходящий"
     steps = [StepRecord(started, "arrived", f"{kind} звонок с {call.caller} на {call.called}")]
     for leg in call.legs:
