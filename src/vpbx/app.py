@@ -46,7 +46,9 @@ from vpbx.metrics import (
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.services.call_log import CallRecord
+from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer
+from vpbx.services.net_guard import NetGuard
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
@@ -180,6 +182,8 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     mailer = Mailer(settings.smtp())
     prompts = PromptLibrary(engine, system, tts, PromptCache())
     runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
+    # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
+    runner.crm = CrmClient(guard=NetGuard(settings.allow_networks()))
     pbx.controllers = runner
     pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)
     # Toll fraud: every leg to an outside number asks the guard first; refusals are security
@@ -224,6 +228,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
             on_change=changed,
             switch=LocalSwitch(health),
             metrics=metrics,
+            **api_limits(settings),
         )
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
@@ -439,7 +444,17 @@ def api_from_environment() -> FastAPI:
         on_change=notifier.changed,
         switch=switch,
         metrics=metrics,
+        **api_limits(settings),
     )
+
+
+def api_limits(settings: Settings) -> dict[str, Any]:
+    """What `create_api` takes from the settings about input: body limits, allowed networks."""
+    return {
+        "max_body": settings.http_max_body,
+        "max_import_body": settings.http_max_import_body,
+        "allow_networks": settings.allow_networks(),
+    }
 
 
 def run_api(settings: Settings) -> None:

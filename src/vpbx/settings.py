@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vpbx.domain.net_policy import Network, parse_networks
 from vpbx.services.mailer import SmtpSettings, parse_retry_delays
 
 
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     )
     sip_tls_key: str = Field(default="", description="PEM private key of sip_tls_cert")
     redis_url: str = ""
+    http_max_body: int = Field(
+        default=1_048_576, ge=1024, description="bytes a request body may have (413 beyond)"
+    )
+    http_max_import_body: int = Field(
+        default=33_554_432, ge=1024, description="bytes of a configuration import (PUT /config)"
+    )
+    http_allow_networks: str = Field(
+        default="",
+        description="CIDRs the server may fetch URLs from although they are inside (loopback, "
+        "private, link-local…), comma separated; empty = only public addresses",
+    )
     http_workers: int = Field(
         default=2, ge=1, description="uvicorn worker processes of the API (vpbx run)"
     )
@@ -89,6 +101,15 @@ class Settings(BaseSettings):
         default="5,30,120,600,1800",
         description="seconds to wait before each retry, comma separated; empty = no retry",
     )
+
+    @field_validator("http_allow_networks")
+    @classmethod
+    def _allow_networks_parse(cls, value: str) -> str:
+        parse_networks(value)  # a typo stops the start, not the first CRM request
+        return value
+
+    def allow_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.http_allow_networks)
 
     @field_validator("smtp_retry_delays")
     @classmethod

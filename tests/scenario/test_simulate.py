@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.dbs import database_fixture
 from vpbx.api.app import PREFIX, create_api
 from vpbx.domain.actor import Actor, Role
+from vpbx.domain.net_policy import parse_networks
 from vpbx.domain.service import EntityService
 from vpbx.seed import DEMO_NUMBER, Demo, seed_demo
 from vpbx.services.simulate import SimulationRequest, format_details, simulate
@@ -119,7 +120,8 @@ async def test_unknown_number_no_route(seeded: Seeded) -> None:
 
 @pytest.fixture
 async def api(seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(seeded.engine, clock)
+    # The real CRM of these tests listens on loopback: allowed as an installation would.
+    app = create_api(seeded.engine, clock, allow_networks=parse_networks("127.0.0.0/8"))
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {seeded.demo.token}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as c:

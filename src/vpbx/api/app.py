@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from vpbx import __version__
 from vpbx.api import errors
 from vpbx.api.audit_routes import audit_router
 from vpbx.api.auth_routes import auth_router
+from vpbx.api.body_limit import BodyLimit, LimitRule
 from vpbx.api.changes import ConfigChanged, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
@@ -29,6 +31,7 @@ from vpbx.domain.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
 from vpbx.domain.catalog import CATALOG
 from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
+from vpbx.domain.net_policy import Network
 from vpbx.domain.service import Clock
 from vpbx.metrics import Metrics
 from vpbx.storage import tables as t
@@ -116,6 +119,9 @@ def create_api(
     metrics: Metrics | None = None,
     auth_policy: AuthPolicy | None = None,
     login_throttle: LoginThrottle | None = None,
+    max_body: int = 1_048_576,
+    max_import_body: int = 33_554_432,
+    allow_networks: Sequence[Network] = (),
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
@@ -123,6 +129,9 @@ def create_api(
     `metrics`: this process's counters (`app.state.metrics`, the `AppMetrics` dependency).
     `auth_policy`: token lifetimes and login limits; `login_throttle`: where failed logins are
     counted (default: the database, shared by every worker).
+    `max_body`, `max_import_body`: request body limits (413 beyond; `vpbx.api.body_limit`);
+    `allow_networks`: inside networks the server may fetch URLs from (the SSRF guard), also
+    what a saved CRM or webhook URL may name.
     """
     app = FastAPI(
         title="vpbx API",
@@ -139,7 +148,18 @@ def create_api(
     app.state.auth_policy = auth_policy or AuthPolicy()
     # In the database by default: with several uvicorn workers each must see every failure.
     app.state.login_throttle = login_throttle or DatabaseThrottle(engine, app.state.auth_policy)
+    app.state.allow_networks = tuple(allow_networks)
     errors.install(app)
+    # Bodies are limited before any route reads them; the audio upload streams to disk under
+    # its own rule (`file_content`, 413 audio.too_large), the import may be large.
+    app.add_middleware(
+        BodyLimit,
+        default=max_body,
+        rules=[
+            LimitRule("PUT", f"{PREFIX}/config", max_import_body),
+            LimitRule("PUT", f"{PREFIX}/files/[0-9]+/content", None),
+        ],
+    )
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
     async def health(conn: Conn) -> Health:

@@ -92,7 +92,9 @@ CurrentActor = Annotated[Actor, Depends(actor)]
 
 
 def service(conn: Conn, who: CurrentActor, request: Request) -> EntityService:
-    return EntityService(conn, who, request.app.state.clock)
+    svc = EntityService(conn, who, request.app.state.clock)
+    svc.url_allow = request.app.state.allow_networks
+    return svc
 
 
 Service = Annotated[EntityService, Depends(service)]

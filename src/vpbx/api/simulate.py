@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, create_model
 
 from vpbx.api.crud import ERRORS, AfterSave
@@ -19,10 +19,11 @@ from vpbx.domain.actor import Role
 from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import Forbidden
-from vpbx.domain.fields import PlausibleTime
+from vpbx.domain.fields import PlausibleTime, check_url_field
 from vpbx.domain.service import Clock, EntityService
 from vpbx.scenario.lint import lint_number, lint_scenario
 from vpbx.services.crm import CrmClient
+from vpbx.services.net_guard import NetGuard
 from vpbx.services.scenario_config import load_snapshot
 from vpbx.services.simulate import SimulationRequest, simulate
 
@@ -102,10 +103,13 @@ def simulate_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["scenarios"], responses=ERRORS)
 
     @router.post("/simulate", response_model=SimulateOut, summary="Simulate a call (CDR-2 steps)")
-    async def simulate_call(body: SimulateIn, svc: Service) -> dict[str, Any]:
+    async def simulate_call(body: SimulateIn, svc: Service, http: Request) -> dict[str, Any]:
         _readers_only(svc)
         if body.crm_url is not None and svc.actor.role not in (Role.ADMIN, Role.OPERATOR):
             raise Forbidden("only an admin may point the simulation at another CRM URL")
+        allow = http.app.state.allow_networks
+        if body.crm_url is not None:
+            check_url_field("crm_url", body.crm_url, allow)
         at = body.at or clock()
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.UTC)
@@ -121,7 +125,7 @@ def simulate_router(clock: Clock) -> APIRouter:
             crm_url=body.crm_url,
             crm_response=body.crm_response,
         )
-        async with CrmClient() as crm:
+        async with CrmClient(guard=NetGuard(allow)) as crm:
             result = await simulate(svc, request, crm)
         return result.as_dict()
 

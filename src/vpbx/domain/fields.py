@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+
+from vpbx.domain.errors import ValidationFailed
+from vpbx.domain.net_policy import Network, url_refusal
 
 _DIGITS = re.compile(r"[0-9]+")
 _INTERNATIONAL = re.compile(r"[1-9][0-9]{9,14}")
@@ -137,3 +141,37 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 OptionalText = Annotated[str, Field(max_length=2000)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]
 PlausibleTime = Annotated[dt.datetime, AfterValidator(check_plausible_time)]
+
+
+def check_url_field(field_path: str, url: str, allow: Sequence[Network] = ()) -> None:
+    """A URL the server will fetch must not name an inside address as written (the SSRF guard
+    checks names again once resolved): 422 naming the field."""
+    reason = url_refusal(url, allow)
+    if reason is not None:
+        raise ValidationFailed.one(
+            field_path,
+            f"адрес внутри сети сервера ({reason}) запрещён / a URL the server fetches must not "
+            f"name {reason}; the installation allows inside networks with VPBX_HTTP_ALLOW_NETWORKS",
+            "url.inside_address",
+        )
+
+
+def check_fetched_url(value: str, info: ValidationInfo) -> str:
+    """Checked when a document is saved (the entity service passes `url_allow` in the
+    validation context); stored documents and engine tests validate without it."""
+    context = info.context
+    if isinstance(context, dict) and "url_allow" in context:
+        reason = url_refusal(value, context["url_allow"])
+        if reason is not None:
+            raise ValueError(
+                f"адрес внутри сети сервера ({reason}) запрещён / a URL the server fetches must "
+                f"not name {reason}; the installation allows inside networks with "
+                "VPBX_HTTP_ALLOW_NETWORKS"
+            )
+    return value
+
+
+#: a URL the server requests (a CRM, a webhook): http(s), checked against inside addresses
+FetchedUrl = Annotated[
+    str, Field(pattern=r"^https?://\S+$", max_length=2000), AfterValidator(check_fetched_url)
+]

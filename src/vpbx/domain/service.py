@@ -31,6 +31,7 @@ from vpbx.domain.errors import (
     Violation,
 )
 from vpbx.domain.hooks import HOOKS, Ctx
+from vpbx.domain.net_policy import Network
 from vpbx.domain.refs import iter_refs, map_refs
 from vpbx.storage.tables import is_json
 
@@ -98,6 +99,10 @@ class Page:
 
 class EntityService:
     """CRUD for every resource of one account, enforcing the domain rules."""
+
+    #: inside networks a saved URL may name (the installation's VPBX_HTTP_ALLOW_NETWORKS; the
+    #: API sets it from app.state, the CLI from the settings)
+    url_allow: tuple[Network, ...] = ()
 
     def __init__(self, conn: AsyncConnection, actor: Actor, clock: Clock) -> None:
         if actor.account_id is None:
@@ -263,7 +268,8 @@ class EntityService:
 
     def parse(self, res: Resource, data: Mapping[str, Any]) -> BaseModel:
         try:
-            doc = res.doc.model_validate(data)
+            # The context turns on the save-time rules, e.g. no inside address in a fetched URL.
+            doc = res.doc.model_validate(data, context={"url_allow": self.url_allow})
         except PydanticValidationError as error:
             raise violations_from(error, data=data) from None
         nul = list(_nul_paths(doc.model_dump(mode="json"), ""))

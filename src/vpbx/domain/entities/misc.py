@@ -18,7 +18,7 @@ from vpbx.domain.entities.base import (
     TagRef,
 )
 from vpbx.domain.entities.toll_fraud import TollFraudPolicy
-from vpbx.domain.fields import Name, OptionalText
+from vpbx.domain.fields import FetchedUrl, Name, OptionalText
 from vpbx.domain.schedule import ScheduleSpec
 
 
@@ -102,7 +102,7 @@ class WebhookEvent(enum.StrEnum):
 class Webhook(Document):
     """API-2: an HTTP endpoint notified of call events."""
 
-    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+    url: FetchedUrl
     events: Annotated[list[WebhookEvent], Field(min_length=1)]
     enabled: bool = True
     secret: Annotated[str, Field(max_length=200)] = ""

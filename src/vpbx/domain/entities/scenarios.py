@@ -15,7 +15,14 @@ from vpbx.domain.entities.base import (
     ScenarioRef,
     SegmentRef,
 )
-from vpbx.domain.fields import DigitCode, Email, Name, OptionalText, PhoneNumber
+from vpbx.domain.fields import (
+    DigitCode,
+    Email,
+    FetchedUrl,
+    Name,
+    OptionalText,
+    PhoneNumber,
+)
 
 OpKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,40}$")]
 Target = OpKey | None
@@ -194,7 +201,7 @@ class Interactive(Operation):
     """SCN-IVX/IVX-1: ask a CRM over HTTP; `fallback` on any failure (IVX-3)."""
 
     kind: Literal["interactive"] = "interactive"
-    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+    url: FetchedUrl
     method: Literal["GET", "POST"] = "GET"
     params: list[IvxParam] = [IvxParam.CDR_ID, IvxParam.NUMA, IvxParam.NUMB]
     dtmf_length: Annotated[int, Field(ge=1, le=32)] | None = None
