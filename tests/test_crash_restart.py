@@ -12,6 +12,8 @@ or the OOM killer. Then `vpbx run` starts again and
 * the API says every line is «зарегистрирован»;
 * each of the 50 calls has its row in the calls report, «прерван», with the step that says so
   (before the fix: no row at all).
+
+A second test kills `vpbx run` the moment a REGISTER is answered 200: the binding survives.
 """
 
 from __future__ import annotations
@@ -259,3 +261,35 @@ async def _operator_token(url: str) -> str:
             return await issue_token(conn, utc_now(), None, label="test", operator=True)
     finally:
         await engine.dispose()
+
+
+def test_a_register_answered_200_survives_a_kill_9_right_after(tmp_path: Path) -> None:
+    """The binding is committed before the 200 goes out: SIPp exits on the 200 and the whole of
+    `vpbx run` is killed at once, yet the restarted switch rings that phone."""
+    url = f"sqlite:///{tmp_path / 'vpbx.db'}"
+    upgrade(url)
+    lines = asyncio.run(_configure(url))
+    base = _free_block(16)
+    sip_port, http_port, uas_port = base, base + 1, base + 4
+    target = f"{PBX_IP}:{sip_port}"
+    env = _environment(tmp_path, url, sip_port, http_port)
+    vpbx = _start_vpbx(tmp_path, env, sip_port, http_port, "vpbx-1")
+    employees = again = None
+    try:
+        _register(tmp_path, lines[:1], uas_port, target)  # returns on the 200
+        _kill_group(vpbx, signal.SIGKILL)
+        assert vpbx.returncode == -signal.SIGKILL
+        again = _start_vpbx(tmp_path, env, sip_port, http_port, "vpbx-2")
+        employees = _employees_uas(tmp_path, uas_port, base + 6)
+        _wait_listening(employees, uas_port, "employees' SIPp")
+        call_dir = tmp_path / "call"
+        call = _trunk(call_dir, target, base + 10, base + 12, 1, 1000)
+        with _reaped(call):
+            call.wait(60)
+        assert call.returncode == 0, (call_dir / "sipp.out").read_text(errors="replace")[:3000]
+    finally:
+        with _reaped(employees):
+            pass
+        for process in (again, vpbx):
+            if process is not None and process.poll() is None:
+                _kill_group(process, signal.SIGTERM)
