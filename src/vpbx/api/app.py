@@ -16,7 +16,7 @@ from vpbx.api import errors
 from vpbx.api.audit_routes import audit_router
 from vpbx.api.auth_routes import auth_router
 from vpbx.api.body_limit import BodyLimit, LimitRule
-from vpbx.api.changes import ConfigChanged, OnChange
+from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
@@ -150,6 +150,8 @@ def create_api(
     app.state.login_throttle = login_throttle or DatabaseThrottle(engine, app.state.auth_policy)
     app.state.allow_networks = tuple(allow_networks)
     errors.install(app)
+    # Committed configuration changes are told to `on_change` before the client's answer.
+    app.add_middleware(NotifyBeforeResponse)
     # Bodies are limited before any route reads them; the audio upload streams to disk under
     # its own rule (`file_content`, 413 audio.too_large), the import may be large.
     app.add_middleware(
