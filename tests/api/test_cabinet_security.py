@@ -401,3 +401,16 @@ def test_the_mask_is_the_services_own() -> None:
     from vpbx.domain.audit import MASK as SERVICE_MASK
 
     assert SERVICE_MASK == MASK
+
+
+def test_a_change_of_the_account_settings_is_audited(api: Api, office: Office) -> None:
+    account = api.ok(api.get("/account", office.admin))
+    settings = {k: v for k, v in account.items() if k != "id"}
+
+    api.ok(api.put("/account", office.admin, json=settings | {"name": "Renamed office"}))
+
+    entry = api.ok(api.get("/audit", office.admin, params={"resource": "account"}))["items"][0]
+    assert entry["operation"] == "update"
+    assert entry["entity_id"] == office.account_id
+    assert entry["before"]["name"] == account["name"]
+    assert entry["after"]["name"] == "Renamed office"

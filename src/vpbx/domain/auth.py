@@ -224,6 +224,21 @@ async def open_session(
     conn: AsyncConnection, user_id: int, now: dt.datetime, policy: AuthPolicy, source: str = ""
 ) -> SessionTokens:
     expires = now + policy.refresh_ttl
+    # Expired tokens of the user go here rather than in a job of their own; so do his sessions
+    # that ended a refresh lifetime ago (nothing can use or reuse their tokens any more).
+    await conn.execute(
+        sa.delete(t.api_tokens).where(
+            t.api_tokens.c.user_id == user_id,
+            t.api_tokens.c.kind == "access",
+            t.api_tokens.c.expires_at < now,
+        )
+    )
+    await conn.execute(
+        sa.delete(t.auth_sessions).where(
+            t.auth_sessions.c.user_id == user_id,
+            t.auth_sessions.c.expires_at < now - policy.refresh_ttl,
+        )
+    )
     result = await conn.execute(
         sa.insert(t.auth_sessions)
         .values(user_id=user_id, source=source, created_at=now, expires_at=expires)
