@@ -97,6 +97,8 @@ def test_two_encrypted_phones_hear_each_other_over_tls_and_srtp(
         callee.wait_event("CALL_ESTABLISHED", timeout=20)
         caller.wait_event("CALL_ESTABLISHED", timeout=20)
         assert pbx.application is not None
+        # The callee was reached over the TLS connection it registered on: no new one.
+        assert pbx.application.endpoint.transport.connections == 2
         calls = list(pbx.application.pbx.calls.values())
         assert len(calls) == 1
         call = calls[0]
