@@ -209,6 +209,7 @@ login_attempts = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index(None, "login", "at"),
     sa.Index(None, "source", "at"),
+    sa.Index(None, "at"),  # the purge of expired attempts, at every attempt
 )
 
 #: Who changed what in an account's configuration and when, with the entity before and after

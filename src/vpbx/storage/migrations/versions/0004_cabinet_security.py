@@ -60,6 +60,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_login_attempts_login_at", "login_attempts", ["login", "at"])
     op.create_index("ix_login_attempts_source_at", "login_attempts", ["source", "at"])
+    op.create_index("ix_login_attempts_at", "login_attempts", ["at"])
     op.create_table(
         "audit_log",
         sa.Column("id", _ID, nullable=False),
