@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx import logs
 from vpbx.api.app import create_api
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
+from vpbx.domain.auth import AuthPolicy
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
@@ -449,11 +450,19 @@ def api_from_environment() -> FastAPI:
 
 
 def api_limits(settings: Settings) -> dict[str, Any]:
-    """What `create_api` takes from the settings about input: body limits, allowed networks."""
+    """What `create_api` takes from the settings about input: body limits, allowed networks,
+    token lifetimes and login limits."""
     return {
         "max_body": settings.http_max_body,
         "max_import_body": settings.http_max_import_body,
         "allow_networks": settings.allow_networks(),
+        "auth_policy": AuthPolicy(
+            access_ttl=dt.timedelta(minutes=settings.auth_access_minutes),
+            refresh_ttl=dt.timedelta(days=settings.auth_refresh_days),
+            window=dt.timedelta(minutes=settings.auth_lockout_minutes),
+            per_login=settings.auth_login_failures,
+            per_source=settings.auth_source_failures,
+        ),
     }
 
 

@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     http_workers: int = Field(
         default=2, ge=1, description="uvicorn worker processes of the API (vpbx run)"
     )
+    auth_access_minutes: int = Field(
+        default=15, ge=1, le=1440, description="minutes a cabinet access token is valid"
+    )
+    auth_refresh_days: int = Field(
+        default=30, ge=1, le=365, description="days a cabinet session (its refresh token) lasts"
+    )
+    auth_login_failures: int = Field(
+        default=10, ge=1, le=10_000, description="failed logins of one login that lock it"
+    )
+    auth_source_failures: int = Field(
+        default=100, ge=1, le=1_000_000, description="failed logins from one address that lock it"
+    )
+    auth_lockout_minutes: int = Field(
+        default=15, ge=1, le=1440, description="the window failed logins are counted over"
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="where the switch serves /metrics and /health"
     )
