@@ -194,6 +194,17 @@ def _check_shape(document: Mapping[str, Any]) -> None:
                     "field names",
                     "config.shape",
                 )
+            local_id = item.get("id")
+            if not isinstance(local_id, int) or isinstance(local_id, bool):
+                raise ValidationFailed.one(f"{name}.{index}.id", "each entry needs an integer id")
+            for secret in SECRETS.get(name, ()):
+                # Secrets bypass the entity's model (they are written as stored): typed here.
+                if not isinstance(item.get(secret), str | None):
+                    raise ValidationFailed.one(
+                        f"{name}.{index}.{secret}",
+                        "должно быть строкой / must be a string",
+                        "config.shape",
+                    )
 
 
 async def import_account(
