@@ -148,7 +148,7 @@ def describe(demo: Demo, http: str, sip_host: str, sip_port: int) -> str:
         "Demo account created / Создан демо-аккаунт\n"
         f"  Cabinet and API: {http}/api/v1/docs\n"
         f"  Login: {demo.login}  Password: {demo.password}\n"
-        f"  API token (15 min; POST /api/v1/auth/login for a new one): {demo.token}\n"
+        f"  API token (for 15 min; a new one from /api/v1/auth/login): {demo.token}\n"
         f"  Virtual number: {demo.number}\n"
         f"  SIP lines (server {sip_host}, port {sip_port}):\n{lines}\n"
     )
