@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="where the switch serves /metrics and /health"
     )
-    metrics_port: int = Field(default=9090, description="the switch's /metrics and /health port")
+    # Not 9090: that is Prometheus's own port, often on the same host.
+    metrics_port: int = Field(default=8081, description="the switch's /metrics and /health port")
     notify_socket: str = Field(
         default="",
         description="unix datagram socket the switch hears configuration changes on; "
