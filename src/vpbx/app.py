@@ -42,8 +42,8 @@ from vpbx.metrics import (
     RtpCounters,
     SipCounters,
     SwitchCollector,
-    multiprocess_dir_from_environment,
     SwitchMetrics,
+    multiprocess_dir_from_environment,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.services.call_log import CallRecord
