@@ -25,8 +25,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vpbx.domain.accounts import get_account
+from vpbx.domain.entities.toll_fraud import TollFraudPolicy
 from vpbx.domain.errors import NotFound
 from vpbx.domain.service import EntityService
+from vpbx.domain.toll_fraud import destination_refusal
 from vpbx.scenario import distribution as dist
 from vpbx.scenario.actions import (
     Action,
@@ -118,8 +121,11 @@ class _Sim:
         facts: CallerFacts,
         req: SimulationRequest,
         crm: CrmClient | None,
+        toll_fraud: TollFraudPolicy | None = None,
     ) -> None:
         self.config = config
+        #: the account's toll-fraud guard: a forward to a number it refuses is not rung, as live
+        self.toll_fraud = toll_fraud or TollFraudPolicy()
         self.req = req
         self.crm = crm
         self.call = Call(config, call_id="simulated", facts=facts)
@@ -147,7 +153,19 @@ class _Sim:
         return max(seconds, 0.5)
 
     def _dial(self, dial: Dial) -> None:
-        numbers = [t.number for t in dial.targets if t.number is not None]
+        numbers: list[str] = []
+        refused: list[str] = []
+        for target in dial.targets:
+            if target.number is None:
+                continue
+            refusal = destination_refusal(self.toll_fraud, target.number)
+            if refusal is None:
+                numbers.append(target.number)
+                continue
+            data = {"rule": refusal.rule.value, "e164": refusal.number}
+            text = f"{refusal.text} (вызов {target.number})"
+            self.call.details.append(Step(self.now, "toll_fraud", text, data))
+            refused.append(f"{target.number}: {refusal.text}")
         request = forward_request(
             dial,
             self.config,
@@ -159,6 +177,8 @@ class _Sim:
         if not request.targets:
             if numbers and not self.req.no_answer:
                 self.at(ANSWER_AFTER, Answered(number=numbers[0]))
+            elif refused and not numbers:
+                self.at(0.0, DialFailed("failed", tuple(refused)))
             else:
                 ring = float(dial.ring_timeout or DEFAULT_RING)
                 self.at(ring, DialFailed("no_answer", tuple(f"{n}: не ответил" for n in numbers)))
@@ -291,9 +311,10 @@ async def run_simulation(
     facts: CallerFacts,
     request: SimulationRequest,
     crm: CrmClient | None = None,
+    toll_fraud: TollFraudPolicy | None = None,
 ) -> SimulationResult:
     """Simulate on an already-built configuration (no database)."""
-    return await _Sim(config, facts, request, crm).run()
+    return await _Sim(config, facts, request, crm, toll_fraud).run()
 
 
 async def simulate(
@@ -301,7 +322,9 @@ async def simulate(
 ) -> SimulationResult:
     config = await load_snapshot(svc)
     facts = await load_caller_facts(svc, request.caller, request.at)
-    return await run_simulation(config, facts, request, crm)
+    account = await get_account(svc.conn, svc.account_id)
+    toll_fraud = TollFraudPolicy.model_validate(account.get("toll_fraud") or {})
+    return await run_simulation(config, facts, request, crm, toll_fraud)
 
 
 async def account_of_number(conn: AsyncConnection, number: str) -> int:

@@ -226,7 +226,14 @@ class Registrar:
             return 0
         wall = dt.datetime.now(dt.UTC)
         restored, unusable = 0, []
-        for stored in await self.store.load():
+        try:
+            loaded = await self.store.load()
+        except Exception:
+            # A switch without its stored bindings still serves: phones come back as they
+            # register again, as before bindings were stored.
+            log.exception("stored registrations not loaded")
+            return 0
+        for stored in loaded:
             peer, uri = _reachable(stored)
             if peer is None or uri is None:
                 unusable.append(stored.row_id)
