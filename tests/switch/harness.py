@@ -226,7 +226,7 @@ def running_pbx(
     )
     sip_port, http_port = free_port(), free_port()
     config = Settings(
-        # No TLS listener unless a test asks (port 0 = any free one): 5061 is shared.
+        # No TLS listener unless a test asks for one on a free port: 5061 is shared.
         **{"sip_tls_port": 0, **(settings or {})},
         data_dir=tmp_path,
         database_url=url,

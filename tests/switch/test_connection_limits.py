@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.peers.ports import free_range
 from tests.peers.sipp import run_sipp
 from tests.switch.harness import RunningPbx, line_phone, running_pbx
+from vpbx.transport.limits import connection_cap, raise_descriptor_limit
 
 
 def closed_by_server(sock: socket.socket, wait: float) -> bool:
@@ -201,3 +202,19 @@ def assert_capped(pbx: RunningPbx) -> None:
     transport = pbx.application.endpoint.transport
     assert transport.connections <= transport.limits.total
     assert transport.refused > 0
+
+
+def test_the_connection_cap_keeps_the_rtp_range_and_the_reserve_free() -> None:
+    assert connection_cap(20_000, 10_001, 512) == 20_000 - 10_001 - 512
+    # A limit that cannot hold the RTP range: SIP keeps a quarter, RTP the rest.
+    assert connection_cap(4096, 10_001, 512) == 1024
+
+
+def test_the_soft_descriptor_limit_is_raised_to_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+    try:
+        assert raise_descriptor_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
