@@ -132,6 +132,9 @@ class CallStore:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+        for _record, ticket, _future in self._pending:
+            if ticket is not None and ticket.state is TicketState.WRITING:
+                ticket.state = TicketState.SKIPPED  # no transaction is in flight any more
         while self._pending or self._starts:
             await self._write_batch()
 
