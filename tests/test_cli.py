@@ -70,6 +70,34 @@ def test_import_of_an_invalid_document_is_refused_and_changes_nothing(tmp_path: 
     assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
 
 
+def test_import_dry_run_then_rollback_to_the_previous_version(tmp_path: Path) -> None:
+    """Issue 11: a dry run prints the diff and writes nothing; an import keeps the previous
+    configuration, which `vpbx config rollback` restores."""
+    assert run(["seed"], tmp_path).returncode == 0
+    before = run(["config", "export", "--account", "1"], tmp_path).stdout
+    document = yaml.safe_load(before)
+    document["employees"][0]["last_name"] = "Переименов"
+    del document["scenarios"]  # omitted: kept as it is
+    changed = yaml.safe_dump(document, allow_unicode=True)
+    dry = run(["config", "import", "--account", "1", "--dry-run", "-"], tmp_path, stdin=changed)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout
+    assert "employees: 0 created, 1 changed, 0 deleted" in dry.stdout
+    assert "scenarios: kept as it is" in dry.stdout
+    assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
+
+    applied = run(["config", "import", "--account", "1", "-"], tmp_path, stdin=changed)
+    assert applied.returncode == 0, applied.stderr
+    after = run(["config", "export", "--account", "1"], tmp_path).stdout
+    assert "Переименов" in after
+    assert yaml.safe_load(after)["scenarios"] == yaml.safe_load(before)["scenarios"]
+    versions = run(["config", "versions", "--account", "1"], tmp_path)
+    assert len(versions.stdout.splitlines()) == 1
+    back = run(["config", "rollback", "--account", "1"], tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert run(["config", "export", "--account", "1"], tmp_path).stdout == before
+
+
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
