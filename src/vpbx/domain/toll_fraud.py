@@ -109,6 +109,28 @@ def destination_refusal(policy: TollFraudPolicy, dialled: str) -> Refusal | None
     return None
 
 
+def simultaneous_refusal(number: str, active: int, policy: TollFraudPolicy) -> Refusal:
+    """Rule 2 refused `number`: `active` outgoing calls of the account already."""
+    return Refusal(
+        Rule.SIMULTANEOUS,
+        number,
+        "исходящий вызов запрещён: одновременных исходящих вызовов уже "
+        f"{active} из {policy.max_simultaneous_calls} разрешённых",
+        "Forbidden: too many simultaneous outgoing calls",
+    )
+
+
+def minutes_refusal(number: str, policy: TollFraudPolicy) -> Refusal:
+    """Rule 3 refused `number`: the account's outgoing minutes of the last hour are used up."""
+    return Refusal(
+        Rule.MINUTES,
+        number,
+        "исходящий вызов запрещён: за последний час исчерпан лимит "
+        f"{policy.max_minutes_per_hour} мин исходящих разговоров",
+        "Forbidden: outgoing minutes per hour used up",
+    )
+
+
 @dataclass(slots=True)
 class _Lease:
     account_id: int
@@ -170,22 +192,10 @@ class OutgoingLedger:
         account = self._account(account_id)
         account.cap_seconds = policy.max_minutes_per_hour * 60.0
         if len(account.leases) >= policy.max_simultaneous_calls:
-            return Refusal(
-                Rule.SIMULTANEOUS,
-                number,
-                "исходящий вызов запрещён: одновременных исходящих вызовов уже "
-                f"{len(account.leases)} из {policy.max_simultaneous_calls} разрешённых",
-                "Forbidden: too many simultaneous outgoing calls",
-            )
+            return simultaneous_refusal(number, len(account.leases), policy)
         used = self.used_seconds(account_id, now)
         if used >= account.cap_seconds:
-            return Refusal(
-                Rule.MINUTES,
-                number,
-                "исходящий вызов запрещён: за последний час исчерпан лимит "
-                f"{policy.max_minutes_per_hour} мин исходящих разговоров",
-                "Forbidden: outgoing minutes per hour used up",
-            )
+            return minutes_refusal(number, policy)
         if lease_id in self._leases:
             raise ValueError(f"lease {lease_id!r} is already held")
         self._leases[lease_id] = _Lease(account_id)
@@ -289,6 +299,7 @@ class InProcessCounters:
 
 
 __all__ = [
+    "EPSILON",
     "HOUR",
     "InProcessCounters",
     "OutgoingCounters",
@@ -296,5 +307,7 @@ __all__ = [
     "Refusal",
     "Rule",
     "destination_refusal",
+    "minutes_refusal",
     "normalize",
+    "simultaneous_refusal",
 ]
