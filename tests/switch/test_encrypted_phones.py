@@ -123,12 +123,24 @@ def test_two_encrypted_phones_hear_each_other_over_tls_and_srtp(
             assert session.stats.received_packets > 50
             assert session.srtp is not None
             assert session.srtp.rejected <= 5
+        # Hold and resume (re-INVITEs over TLS): the leg stays encrypted and keeps talking.
+        caller.command("hold")
+        time.sleep(1)
+        caller.command("resume")
+        time.sleep(1)
+        before = call.winner.session.stats.received_packets
+        time.sleep(1)
+        assert call.winner.session.stats.received_packets > before + 30
+        assert call.session.srtp.rejected <= 5
         caller.command("hangup")
         callee.wait_event("CALL_CLOSED")
         caller.wait_event("CALL_CLOSED")
     finally:
         caller.stop()
         callee.stop()
+    # Both re-INVITEs were answered with our SDP (over TLS: the Contact we gave says so).
+    after_hold = caller.log().split("cmd='hold'", 1)[1]
+    assert after_hold.count("got SDP answer") == 2
     to_callee, to_caller = heard(callee), heard(caller)
     assert len(to_callee) > 8000 * 2
     assert len(to_caller) > 8000 * 2

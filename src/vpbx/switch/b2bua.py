@@ -630,7 +630,10 @@ class B2BCall:
         for target, ring_timeout in targets:
             if self.state is not CallState.ANSWERED:
                 return
-            session = await self.media.open(f"{self.id}-trainer{len(self.trainer_legs) + 1}")
+            session = await self.media.open(
+                f"{self.id}-trainer{len(self.trainer_legs) + 1}",
+                secure=await self.media.requires_srtp(target.login),
+            )
             self._ring_one(target, ring_timeout, session, LegRole.TRAINER)
 
     def _on_trainer_response(self, leg: OutLeg, response: Response) -> None:
@@ -653,6 +656,8 @@ class B2BCall:
             return
         try:
             negotiated = negotiate(sdp.parse_sdp(response.body))
+            if leg.session is not None:
+                self.media.accept_answer(leg.session, negotiated)
         except (ParseError, sdp.NoAcceptableMedia):
             self._send_bye(dialog, leg.peer)
             return

@@ -512,7 +512,13 @@ class Pbx:
         session.update_remote(
             negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
         )
-        contact = ("Contact", self.me.uri("udp"))
+        if session.srtp is not None and negotiated.crypto is not None:
+            # An encrypted leg stays encrypted (a plain re-offer got 488 above); a new key of
+            # the phone's is used from now on.
+            session.srtp.set_remote(negotiated.crypto.key)
+        # The phone's transport (a TLS phone must keep talking to us over TLS).
+        vias = request.vias
+        contact = ("Contact", self.me.uri(vias[0].transport.lower() if vias else "udp"))
         headers = [contact, ("Content-Type", "application/sdp")]
         self.endpoint.respond(key, make_response(request, 200, headers=headers, body=body))
         log.info("re-invite", extra={"call": call.id, "direction": negotiated.direction})
