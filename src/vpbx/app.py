@@ -157,6 +157,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     endpoint = sip_endpoint(settings)
     sip_counters = SipCounters()
     endpoint.traffic = sip_counters
+    endpoint.transport.security_event = metrics.security_event
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
     registrar = Registrar(
         directory,

@@ -202,6 +202,8 @@ def assert_capped(pbx: RunningPbx) -> None:
     transport = pbx.application.endpoint.transport
     assert transport.connections <= transport.limits.total
     assert transport.refused > 0
+    # Each refusal is a security event of /metrics.
+    assert 'kind="sip_connection_cap"' in pbx.application.metrics.exposition().decode()
 
 
 def test_the_connection_cap_keeps_the_rtp_range_and_the_reserve_free() -> None:

@@ -173,6 +173,8 @@ class SipTransport:
         self._per_source: dict[str, int] = {}
         #: connections refused by the caps since start (for metrics and tests)
         self.refused = 0
+        #: told of each refused connection ("sip_connection_per_source" / "_cap"): /metrics
+        self.security_event: Callable[[str], None] | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._writers: dict[int, asyncio.StreamWriter] = {}
@@ -283,12 +285,12 @@ class SipTransport:
     async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._serve_stream(reader, writer, "tls")
 
-    def _admit(self, host: str) -> str | None:
-        """Why a new connection from `host` is refused, or None to accept it."""
+    def _admit(self, host: str) -> tuple[str, str] | None:
+        """(event kind, reason) a new connection from `host` is refused for, or None."""
         if self.connections >= self.limits.total:
-            return "connection cap reached (descriptors kept for RTP and the database)"
+            return "sip_connection_cap", "connection cap reached (descriptors kept for RTP)"
         if self._per_source.get(host, 0) >= self.limits.per_source:
-            return "too many connections from this address"
+            return "sip_connection_per_source", "too many connections from this address"
         return None
 
     async def _serve_stream(
@@ -304,7 +306,10 @@ class SipTransport:
         refusal = None if outbound else self._admit(host)
         if refusal is not None:
             self.refused += 1
-            self.noise.record("sip connection refused", refusal, f"{transport}:{host}")
+            kind, reason = refusal
+            self.noise.record("sip connection refused", reason, f"{transport}:{host}")
+            if self.security_event is not None:
+                self.security_event(kind)
             # abort, not close: the descriptor is what we are short of, free it now.
             writer.transport.abort()
             return
