@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.peers.ports import free_range
+from tests.peers.ports import free_port, free_range
 from tests.peers.sipp import run_sipp
 from tests.switch.harness import RunningPbx, line_phone, running_pbx
 from vpbx.transport.limits import connection_cap, raise_descriptor_limit
@@ -220,3 +220,14 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_tls_connection_that_never_completes_its_handshake_is_closed(tmp_path: Path) -> None:
+    settings = {"sip_tls_port": free_port(), "sip_tcp_partial_timeout": 1.0}
+    with running_pbx(tmp_path, settings=settings) as pbx:
+        assert pbx.application is not None
+        port = pbx.application.endpoint.transport.tls_port
+        with connect_from("127.0.0.1", port) as stalled:
+            started = time.monotonic()
+            assert closed_by_server(stalled, 5)
+            assert time.monotonic() - started < 4
