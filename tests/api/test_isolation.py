@@ -6,6 +6,7 @@ OpenAPI document, so a route added later is either covered here or fails the cov
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import secrets
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.api import rich
 from tests.api.conftest import Api, unique
@@ -23,6 +25,7 @@ from vpbx.domain.actor import Role
 from vpbx.domain.audit import REVEALABLE
 from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.refs import iter_refs
+from vpbx.storage import tables as t
 
 METHODS = ("get", "put", "patch", "delete", "post")
 MISSING_ID = 987_654_321
@@ -111,6 +114,8 @@ def _id_route(method: str, path: str) -> tuple[str, str] | None:
     rel = path.removeprefix(PREFIX)
     if rel == "/accounts/{account_id}":
         return "account", "accounts"
+    if rel == "/config/versions/{version_id}" and method == "get":
+        return "version", "config-versions"
     found = re.fullmatch(r"/([a-z-]+)/\{[a-z_]+\}(/[a-z/-]+)?", rel)
     if found is None or found.group(1) not in BY_NAME:
         return None
@@ -146,9 +151,19 @@ def _call(
     return api.request(method.upper(), url, **auth, **kwargs)
 
 
+def _versions_of(api: Api, account_id: int) -> set[int]:
+    with api.db.connect() as conn:
+        query = sa.select(t.config_versions.c.id).where(
+            t.config_versions.c.account_id == account_id
+        )
+        return set(conn.execute(query).scalars())
+
+
 def _expected_for_admin(method: str, kind: str, resource: str) -> int:
     if kind == "account":
         return 403  # only the operator deletes accounts, whatever the id
+    if kind == "version":
+        return 404
     creators = BY_NAME[resource].creatable_by
     if kind == "entity" and method == "delete" and creators and Role.ADMIN not in creators:
         return 403  # fmc-lines: only the operator deletes them, whatever the id
@@ -166,6 +181,13 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
 ) -> None:
     a, b = tenants
     routes = [(m, p) for m, p in _routes(api) if "{" in p]
+    # A stored configuration version of A (what an import leaves), written directly: an import
+    # would give A's entities new ids.
+    version = api.insert(
+        t.config_versions,
+        {"account_id": a.account_id, "created_at": dt.datetime.now(dt.UTC), "source": "import",
+         "document": f"vpbx_config: 1\naccount: {{name: {a.mark}}}\n"},
+    )  # fmt: skip
     covered: list[tuple[str, str]] = []
     problems: list[str] = []
     for method, path in routes:
@@ -174,7 +196,7 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
             problems.append(f"{method.upper()} {path}: not known to this test; cover it")
             continue
         kind, resource = known
-        target = a.account_id if kind == "account" else a.ids[resource]
+        target = {"account": a.account_id, "version": version}.get(kind) or a.ids[resource]
         callers = [(False, _expected_for_admin(method, kind, resource))]
         if kind != "account":  # the operator is installation-wide: he may delete account A
             callers.append((True, 404))
@@ -240,6 +262,14 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
         elif rel == "/config":
             response = api.get(rel, b.token)
             if response.status_code != 200 or b.mark not in response.text:
+                problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
+            responses = [response]
+        elif rel == "/config/versions":
+            # A's stored version (written by the other test or an import) is never listed to B.
+            response = api.get(rel, b.token)
+            if response.status_code != 200 or any(
+                v["id"] in _versions_of(api, a.account_id) for v in response.json()
+            ):
                 problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
             responses = [response]
         elif rel == "/calls/export.csv":
