@@ -93,7 +93,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     http = f"http://{settings.http_host}:{settings.http_port}"
     print(text or f"vpbx {__version__}: using the existing database", flush=True)
     print(
-        f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}\n"
+        f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}"
+        + (f", tls port {settings.sip_tls_port}" if settings.sip_tls_port else "")
+        + "\n"
         f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)\n"
         f"Health: {http}/health  Metrics: {http}/metrics",
         flush=True,
