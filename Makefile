@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
-TYPED := src/vpbx/sip src/vpbx/media src/vpbx/scenario src/vpbx/domain
+TYPED := src/vpbx
 
 .PHONY: run test lint format bench clean deps-run deps-test
 
