@@ -269,3 +269,36 @@ def test_a_talking_call_is_hung_up_when_the_minutes_per_hour_are_used_up(
         (step,) = [s for s in details if s["kind"] == "toll_fraud"]
         assert step["text"] == "разговор прерван: исчерпан лимит минут исходящих разговоров за час"
         assert _security_events(pbx, "toll_fraud_cut") == 1
+
+
+def test_a_call_given_up_while_ringing_frees_its_place(tmp_path: Path, tone_wav: Path) -> None:
+    """The other way a leg ends: the employee hangs up while the provider still rings (CANCEL
+    on both legs); the lease is free at once and the account's count is back to zero."""
+    provider = start_sipp(
+        "provider_never_answers.xml", tmp_path / "provider", ip=TRUNK_IP, timeout=40
+    )
+    with running_pbx(
+        tmp_path,
+        trunk={**TRUNK, "port": provider.port},
+        customize=_limit(max_simultaneous_calls=1),
+    ) as pbx:
+        assert pbx.application is not None
+        guard = pbx.application.pbx.toll_guard
+        assert guard is not None
+        device = line_phone(pbx, tmp_path, 0, tone_wav)
+        try:
+            pbx.wait_registered(0)
+            device.command("dial", f"sip:74951234567@127.0.0.1:{pbx.sip_port}")
+            device.wait_event("CALL_RINGING", timeout=20)
+            assert guard.active_leases() == 1
+            device.command("hangup")
+            device.wait_event("CALL_CLOSED")
+            result = provider.finish(timeout=30)
+            assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+            deadline = time.monotonic() + 5
+            while guard.active_leases():
+                assert time.monotonic() < deadline, "the lease of the cancelled call was kept"
+                time.sleep(0.1)
+            assert pbx.run(guard.counters.active(pbx.account_id)) == 0
+        finally:
+            device.stop()
