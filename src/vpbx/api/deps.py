@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -46,6 +45,7 @@ def clock(request: Request) -> Clock:
 
 async def actor(
     conn: Conn,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     x_account_id: Annotated[
         int | None, Header(ge=1, le=MAX_ID, description="operator only: the account to act in")
@@ -55,7 +55,9 @@ async def actor(
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    now = dt.datetime.now(dt.UTC)
+    # The same clock that stamped the token's expiry at login (the API's injected clock): a
+    # wall clock here expired every token an API with another clock issued.
+    now = clock(request)()
     query = (
         sa.select(
             t.api_tokens.c.operator,
