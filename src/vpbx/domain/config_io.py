@@ -18,6 +18,7 @@ reads the YAML with a bounded nesting depth and size (callers run it off the eve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -534,6 +535,8 @@ async def apply_import(
 
 async def _store_version(svc: EntityService, before: Mapping[str, Any], source: str) -> int:
     table = t.config_versions
+    # Dumping a large configuration is seconds of CPU: off the event loop, like its parse.
+    text = await asyncio.to_thread(dump_document, before)
     inserted = await svc.conn.execute(
         sa.insert(table)
         .values(
@@ -541,7 +544,7 @@ async def _store_version(svc: EntityService, before: Mapping[str, Any], source: 
             created_at=svc.clock(),
             user_id=svc.actor.user_id,
             source=source,
-            document=dump_document(before),
+            document=text,
         )
         .returning(table.c.id)
     )
