@@ -137,3 +137,25 @@ def test_a_config_too_deep_or_malformed_is_a_422(api: Api, config_admin: str, te
     assert response.status_code == 422, api.explain(response)
     assert response.json()["error_id"] == "validation_failed"
     assert api.get("/config", token).text == before
+
+
+DEEP_OBJECT = '{"a": ' * 50_000 + "1" + "}" * 50_000
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/tags", '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        ("/scenarios", '{"name": "x", "operations": ' + DEEP_OBJECT + "}"),
+        ("/tags", '{"name": 1' + "0" * 5000 + "}"),
+    ],
+    ids=["deep-list", "deep-object", "huge-number"],
+)  # fmt: skip
+def test_a_json_body_the_decoder_gives_up_on_is_a_400_in_words(
+    api: Api, admin: tuple[str, dict[str, int]], path: str, body: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = api.post(path, admin[0], content=body.encode(), headers=headers)
+    assert response.status_code == 400, api.explain(response)
+    assert response.json()["error_id"] == "malformed_body"
+    assert response.json()["message"].startswith("тело запроса")

@@ -41,6 +41,9 @@ def _body(error: DomainError) -> dict[str, Any]:
     return body.model_dump()
 
 
+_UNPARSED = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     async def domain_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, DomainError)
@@ -85,6 +88,14 @@ def install(app: FastAPI) -> None:
         body = ErrorBody(
             error_id=ids.get(error.status_code, "http_error"), message=str(error.detail)
         )
+        if error.status_code == 400 and error.detail == _UNPARSED:
+            # FastAPI's answer to a body its JSON decoder gave up on (e.g. nested too deep).
+            body = ErrorBody(
+                error_id="malformed_body",
+                message="тело запроса не удалось разобрать (неверный JSON или слишком глубокая "
+                "вложенность) / " + _UNPARSED,
+                errors=[FieldError(field="(body)", rule=_UNPARSED, error_id="malformed_body")],
+            )
         return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
 
     app.add_exception_handler(DomainError, domain_error)
