@@ -82,3 +82,45 @@ def test_a_legs_final_status_is_counted_as_the_distribution_expects(
     status: int, result: str
 ) -> None:
     assert ring_result(status).value == result
+
+
+async def test_calls_ending_while_another_process_holds_the_sqlite_lock_are_written_after(
+    tmp_path: Path,
+) -> None:
+    """A large configuration import in the API process holds SQLite's write lock for longer
+    than the switch's busy timeout: the calls that end meanwhile keep their rows (the batch is
+    tried again), instead of failing with "database is locked"."""
+    import sqlite3
+
+    from vpbx.storage.migrate import upgrade
+
+    path = tmp_path / "vpbx.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_async_engine(url)
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def short_busy_timeout(dbapi_connection: object, _record: object) -> None:
+        # the production pragma waits 5 s; the test waits 0.1 s per attempt
+        dbapi_connection.execute("PRAGMA busy_timeout=100")  # type: ignore[attr-defined]
+
+    try:
+        async with engine.begin() as conn:
+            account_id = await create_account(conn, Account(name="A"), NOW)
+        store = CallStore(engine, tmp_path / "files", lambda: NOW)
+        store.start()
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the other process's long write transaction
+        saved = asyncio.gather(*(store.save(record(account_id, n)) for n in range(5)))
+        await asyncio.sleep(1.5)  # several attempts fail while the lock is held
+        assert not saved.done()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        ids = await asyncio.wait_for(saved, 10)
+        await store.stop()
+        assert len(set(ids)) == 5
+        async with engine.connect() as conn:
+            callers = set((await conn.execute(sa.select(t.calls.c.caller))).scalars())
+        assert callers == {f"7916000{n:04d}" for n in range(5)}
+    finally:
+        await engine.dispose()

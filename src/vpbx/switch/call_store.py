@@ -58,6 +58,8 @@ HEARTBEAT = 1.0
 VOICEMAIL_WORK_FILE = "{call}-voicemail.wav"
 #: a partial recording shorter than this is "nothing recorded" (as for a finished one)
 MIN_PARTIAL_SECONDS = 0.5
+#: seconds before a batch the database was too busy to take is tried again
+BUSY_RETRY = 0.5
 
 
 def raise_into(future: asyncio.Future[int]) -> None:
@@ -214,6 +216,9 @@ class CallStore:
                 await finish_calls(conn, updates, now)
                 inserted = await write_calls(conn, inserts, now, node=self.node)
         except BaseException as error:
+            if isinstance(error, Exception) and self._writer is not None and _busy(error):
+                await self._retry_later(starts, batch, error)
+                return
             # Whether the start rows were committed is unknown: the end of those calls inserts
             # a full row (a committed start row would be closed as interrupted at a restart).
             for ticket in starts:
@@ -239,6 +244,28 @@ class CallStore:
             call_id = known if known is not None else next(fresh)
             if not future.done():
                 future.set_result(call_id)
+
+    async def _retry_later(
+        self,
+        starts: list[CallTicket],
+        batch: list[tuple[CallRecord, CallTicket | None, asyncio.Future[int]]],
+        error: Exception,
+    ) -> None:
+        """The database was busy (SQLite's write lock held past its busy timeout, e.g. by a
+        large configuration import in the API process): nothing was committed, so the batch
+        goes back to the front of the queue and is tried again, instead of its calls losing
+        their rows."""
+        for ticket in starts:
+            # a call that ended meanwhile inserts its whole row with its end
+            ended = ticket not in self._open
+            ticket.state = TicketState.SKIPPED if ended else TicketState.QUEUED
+        self._starts = [tk for tk in starts if tk.state is TicketState.QUEUED] + self._starts
+        self._pending = batch + self._pending
+        log.warning(
+            "database busy; calls written on the next attempt",
+            extra={"starts": len(starts), "ends": len(batch), "error": str(error)[:200]},
+        )
+        await asyncio.sleep(BUSY_RETRY)
 
     async def _write_one(
         self, record: CallRecord, ticket: CallTicket | None, future: asyncio.Future[int]
@@ -373,6 +400,14 @@ class CallStore:
                 )
             ).scalar_one()
         return file_id, Path(path)
+
+
+def _busy(error: Exception) -> bool:
+    """SQLite's "database is locked": the transaction was not committed and can be retried."""
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    text = str(error.orig if error.orig is not None else error).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _ready(ticket: CallTicket | None) -> bool:
