@@ -7,7 +7,29 @@ default loop hid behaviour only uvloop has (a `call_at` in the past returns a pl
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
+import pytest
 import uvloop
 
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+#: modules whose import means a test drives real SIP peers (SIPp, baresip) or a live PBX
+_PEER_IMPORT = re.compile(
+    r"^from tests\.(peers\.(baresip|sipp|trunk_caller|rtp_capture|rtp_pcap)|switch\.harness)"
+    r"|^from tests\.switch\.(observe|scripts) ",
+    re.MULTILINE,
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of modules that use real peers are marked `peers`, so `-m "not peers"` is the
+    fast set a developer runs while working (the whole suite still runs in `make test`)."""
+    verdicts: dict[Path, bool] = {}
+    for item in items:
+        path = item.path
+        if path not in verdicts:
+            verdicts[path] = bool(_PEER_IMPORT.search(path.read_text(encoding="utf-8")))
+        if verdicts[path]:
+            item.add_marker(pytest.mark.peers)
