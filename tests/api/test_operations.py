@@ -32,3 +32,17 @@ def test_metrics_are_prometheus_text(api: Api) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert re.search(r"^# TYPE vpbx_api_security_events_total counter$", response.text, re.M)
+
+
+def _security_events(api: Api, kind: str) -> float:
+    text = api.client.get(f"{api.base_url}/metrics").text
+    found = re.search(rf'^vpbx_api_security_events_total\{{kind="{kind}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_wrong_login_is_a_security_event(api: Api) -> None:
+    before = _security_events(api, "login_failed")
+    response = api.post("/auth/login", json={"login": "nobody@x", "password": "wrong-pass"})
+
+    assert response.status_code == 401
+    assert _security_events(api, "login_failed") == before + 1

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, CurrentActor, bearer
 from vpbx.api.errors import ErrorBody
+from vpbx.api.operations import AppMetrics
 from vpbx.domain import auth
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.service import Clock
@@ -98,14 +99,26 @@ def auth_router(clock: Clock) -> APIRouter:
 
     @router.post("/login", response_model=TokenOut, responses=THROTTLED)
     async def login(
-        body: LoginRequest, request: Request, engine: Engine, throttle: Throttle, policy: Policy
+        body: LoginRequest,
+        request: Request,
+        engine: Engine,
+        throttle: Throttle,
+        policy: Policy,
+        metrics: AppMetrics,
     ) -> TokenOut:
         """An access token (15 min) and a refresh token; failures are counted per login and
         per address, and past the limit even the right password answers 429."""
         now = clock()
-        tokens = await auth.sign_in(
-            engine, throttle, body.login, body.password, _source(request), now, policy
-        )
+        try:
+            tokens = await auth.sign_in(
+                engine, throttle, body.login, body.password, _source(request), now, policy
+            )
+        except auth.TooManyAttempts:
+            metrics.security_event("login_throttled")
+            raise
+        except auth.BadCredentials:
+            metrics.security_event("login_failed")
+            raise
         return _out(tokens, now)
 
     @router.post("/refresh", response_model=TokenOut)
