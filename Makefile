@@ -42,8 +42,11 @@ format: $(STAMP_DEV)
 	$(VENV)/bin/ruff check --fix src tests
 
 # pytest exits 5 when it collected nothing: any non-zero status fails the target.
+# The tests without real peers run on both cores; the ones with SIPp/baresip and live audio
+# run one at a time (their timing and port ranges are not shared).
 test: deps-test lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 -m "not peers"
+	$(PY) -m pytest -q -m peers
 
 bench: deps-test
 	$(PY) -m vpbx.bench
