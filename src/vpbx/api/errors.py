@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from vpbx.domain.errors import Conflict, DomainError, InUse, ValidationFailed
@@ -98,6 +99,22 @@ def install(app: FastAPI) -> None:
             )
         return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
 
+    async def database_busy(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, OperationalError)
+        text = str(error.orig if error.orig is not None else error).lower()
+        if "database is locked" not in text:
+            raise error
+        # SQLite takes one writer at a time: a long write elsewhere (a large configuration
+        # import) held the lock past the busy timeout. Nothing was written; the client may
+        # simply retry, so this is a 503 in words, not a 500.
+        body = ErrorBody(
+            error_id="database_busy",
+            message="база данных занята другой записью, повторите запрос / "
+            "the database is busy with another write, retry the request",
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
+
+    app.add_exception_handler(OperationalError, database_busy)
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, request_error)
     app.add_exception_handler(HTTPException, http_error)
