@@ -257,8 +257,7 @@ def _srtp_required(directory: Directory) -> Callable[[str], Awaitable[bool]]:
     """Whether a line requires SRTP: a leg to its phone is offered on RTP/SAVP only."""
 
     async def required(login: str) -> bool:
-        line = await directory.line(login)
-        return line is not None and line.encryption == "srtp"
+        return await directory.line_encryption(login) == "srtp"
 
     return required
 

@@ -50,11 +50,35 @@ def parse_networks(text: str | Iterable[str]) -> tuple[Network, ...]:
     return tuple(found)
 
 
+def in_networks(address: Address, networks: Iterable[Network]) -> bool:
+    """Whether `address` lies in one of `networks` (an IPv4-mapped IPv6 address, as a
+    dual-stack socket reports an IPv4 peer, is judged as the IPv4 address it carries)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def host_in_networks(host: str, entries: Iterable[str]) -> bool:
+    """Whether the peer address `host` lies in one of `entries` (CIDRs or single addresses, as
+    stored: an entry that does not parse matches nothing). A name is never in a network."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    networks: list[Network] = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return in_networks(address, networks)
+
+
 def address_refusal(address: Address, allow: Sequence[Network] = ()) -> str | None:
     """Why the server may not connect to `address` (None: it may)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if any(address.version == net.version and address in net for net in allow):
+    if in_networks(address, allow):
         return None
     if address in METADATA:
         return "a cloud metadata address"

@@ -8,7 +8,6 @@ cabinet applies to the next call (GRP-3). Line credentials are always read afres
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.domain.entities.toll_fraud import TollFraudPolicy
+from vpbx.domain.net_policy import host_in_networks
 from vpbx.storage import tables as t
 from vpbx.switch.memo import Memo
 
@@ -37,21 +37,7 @@ class LineInfo:
 
     def admits(self, host: str) -> bool:
         """Whether requests from `host` may use this line's credentials."""
-        return not self.allowed_addresses or _in_networks(host, self.allowed_addresses)
-
-
-def _in_networks(host: str, entries: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    for entry in entries:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+        return not self.allowed_addresses or host_in_networks(host, self.allowed_addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +65,7 @@ class TrunkInfo:
     outbound: bool
 
     def allows(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        for entry in self.allow_ips:
-            try:
-                if address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
+        return host_in_networks(host, self.allow_ips)
 
 
 T = TypeVar("T")
@@ -126,6 +102,16 @@ class Directory:
             tuple(row.get("allowed_addresses") or ()),
             row.get("encryption") or "none",
         )
+
+    async def line_encryption(self, login: str) -> str:
+        """What a line requires of its media ("srtp" or "none"), asked for every leg rung to its
+        phones: cached like the rest of the configuration (`line` itself is read fresh, since a
+        changed password must take effect at the next REGISTER)."""
+        return await self._remember(("encryption", login), lambda: self._load_encryption(login))
+
+    async def _load_encryption(self, login: str) -> str:
+        line = await self.line(login)
+        return line.encryption if line is not None else "none"
 
     async def number(self, number: str) -> NumberInfo | None:
         return await self._remember(("number", number), lambda: self._load_number(number))
