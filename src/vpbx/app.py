@@ -293,31 +293,33 @@ def _report_plain_call(
 ) -> tuple[Callable[[B2BCall], None], Callable[[B2BCall], None]]:
     """Internal and outgoing calls (no scenario) still get their row in the calls report,
     from the moment they start ringing (what is told when they start, when they end)."""
-    tasks: set[asyncio.Task[int]] = set()
     tickets: dict[str, CallTicket] = {}
+    save = _save_in_background(store)
 
     def started(call: B2BCall) -> None:
         tickets[call.id] = store.begin(
             plain_call_start(call), answer=lambda: plain_call_answer(call)
         )
 
-    def written(task: asyncio.Task[int]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("call report not written", exc_info=task.exception())
-
     def ended(call: B2BCall) -> None:
-        task = asyncio.ensure_future(
-            store.save(plain_call_record(call), tickets.pop(call.id, None))
-        )
-        tasks.add(task)
-        task.add_done_callback(written)
+        save(plain_call_record(call), tickets.pop(call.id, None))
 
     return started, ended
 
 
 def _report_refused_call(store: CallStore) -> Callable[[CallRecord], None]:
     """An outgoing call the toll-fraud guard refused is written as a blocked row."""
+    save = _save_in_background(store)
+
+    def refused(record: CallRecord) -> None:
+        save(record, None)
+
+    return refused
+
+
+def _save_in_background(store: CallStore) -> Callable[[CallRecord, CallTicket | None], None]:
+    """`store.save` from a synchronous callback of the switch: the task is kept until it is
+    done (the loop holds only weak references) and a failure is logged."""
     tasks: set[asyncio.Task[int]] = set()
 
     def written(task: asyncio.Task[int]) -> None:
@@ -325,12 +327,12 @@ def _report_refused_call(store: CallStore) -> Callable[[CallRecord], None]:
         if not task.cancelled() and task.exception() is not None:
             log.error("call report not written", exc_info=task.exception())
 
-    def refused(record: CallRecord) -> None:
-        task = asyncio.ensure_future(store.save(record))
+    def save(record: CallRecord, ticket: CallTicket | None) -> None:
+        task = asyncio.ensure_future(store.save(record, ticket))
         tasks.add(task)
         task.add_done_callback(written)
 
-    return refused
+    return save
 
 
 async def serve(

@@ -35,7 +35,7 @@ from vpbx.domain.net_policy import Network
 from vpbx.domain.service import Clock
 from vpbx.metrics import Metrics
 from vpbx.storage import tables as t
-from vpbx.storage.db import utc_aware
+from vpbx.storage.db import ping, utc_aware
 
 PREFIX = "/api/v1"
 
@@ -165,7 +165,7 @@ def create_api(
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
     async def health(conn: Conn) -> Health:
-        await conn.execute(sa.text("SELECT 1"))
+        await ping(conn)
         return Health(status="ok", version=__version__, database=engine.dialect.name)
 
     app.include_router(operations_router(switch))

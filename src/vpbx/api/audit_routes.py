@@ -12,6 +12,7 @@ from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, Conn, CurrentActor, EntityId, Service
 from vpbx.domain import audit
 from vpbx.domain.service import Clock
+from vpbx.storage.db import utc_aware
 
 
 class AuditEntry(BaseModel):
@@ -39,12 +40,6 @@ class RevealedSecret(BaseModel):
     secrets: dict[str, str]
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def audit_router(clock: Clock) -> APIRouter:
     router = APIRouter(responses=ERRORS)
 
@@ -70,8 +65,8 @@ def audit_router(clock: Clock) -> APIRouter:
             who,
             resource=resource,
             entity_id=entity_id,
-            since=_utc(since),
-            until=_utc(until),
+            since=None if since is None else utc_aware(since),
+            until=None if until is None else utc_aware(until),
             limit=limit,
             offset=offset,
         )

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import httpx
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -24,6 +23,7 @@ from pydantic import BaseModel
 from vpbx import __version__
 from vpbx.api.deps import Conn
 from vpbx.metrics import CONTENT_TYPE, Metrics
+from vpbx.storage.db import ping
 
 __all__ = ["AppMetrics", "LocalSwitch", "RemoteSwitch", "SwitchProbe", "operations_router"]
 
@@ -118,7 +118,7 @@ def operations_router(switch: SwitchProbe | None) -> APIRouter:
         responses={503: {"model": HealthReport, "description": "the switch does not answer"}},
     )
     async def health(conn: Conn) -> JSONResponse:
-        await conn.execute(sa.text("SELECT 1"))
+        await ping(conn)
         report = await switch.health() if switch is not None else None
         up = switch is None or report is not None
         body = HealthReport(

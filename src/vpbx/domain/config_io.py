@@ -19,7 +19,6 @@ reads the YAML with a bounded nesting depth and size (callers run it off the eve
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from vpbx.domain.passwords import new_token
 from vpbx.domain.refs import Ref, field_ref, iter_refs, map_refs
 from vpbx.domain.service import EntityService
 from vpbx.storage import tables as t
+from vpbx.storage.db import utc_aware
 
 FORMAT_VERSION = 1
 
@@ -580,7 +580,7 @@ async def list_versions(svc: EntityService) -> list[dict[str, Any]]:
     return [
         {
             "id": row.id,
-            "created_at": utc(row.created_at),
+            "created_at": utc_aware(row.created_at),
             "user_id": row.user_id,
             "source": row.source,
             "size": row.size,
@@ -614,7 +614,3 @@ def _admin_only(svc: EntityService) -> None:
         raise Forbidden(
             "only an admin reads or restores configuration versions (they hold secrets)"
         )
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -24,6 +24,7 @@ from vpbx.domain.entities.misc import CallDirection, CallStatus
 from vpbx.domain.errors import NotFound
 from vpbx.scenario.snapshot import digits_of
 from vpbx.storage import tables as t
+from vpbx.storage.db import as_utc
 
 __all__ = [
     "CallRecord",
@@ -519,7 +520,7 @@ async def close_interrupted(
             sa.select(t.switch_nodes.c.alive_at).where(t.switch_nodes.c.node == node)
         )
     ).scalar_one_or_none()
-    alive_at = None if alive is None else _aware(alive)
+    alive_at = None if alive is None else as_utc(alive)
     query = (
         sa.select(
             c.id,
@@ -545,14 +546,14 @@ async def close_interrupted(
                 .limit(1)
             )
         ).first()
-        started = _aware(row.started_at)
+        started = as_utc(row.started_at)
         candidates = [started]
         if alive_at is not None:
             candidates.append(alive_at)
         if last is not None:
-            candidates.append(_aware(last.at))
+            candidates.append(as_utc(last.at))
         ended = max(candidates)
-        answered = None if row.answered_at is None else _aware(row.answered_at)
+        answered = None if row.answered_at is None else as_utc(row.answered_at)
         talk = (ended - answered).total_seconds() if answered is not None else 0.0
         await conn.execute(
             sa.update(t.calls)
@@ -599,8 +600,3 @@ async def close_interrupted(
             extra={"node": node, "calls": len(found), "alive_at": str(alive_at)},
         )
     return found
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """A stored time as aware UTC (SQLite gives it back naive)."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx.storage import tables as t
+from vpbx.storage.db import as_utc
 
 __all__ = [
     "SWITCH_SILENT_AFTER",
@@ -55,10 +56,6 @@ class StoredBinding:
         return host, int(port)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 async def save_bindings(
     conn: AsyncConnection,
     lines: Mapping[int, Sequence[StoredBinding]],
@@ -78,8 +75,8 @@ async def save_bindings(
             "user_agent": b.user_agent,
             "source": b.source,
             "node": node,
-            "expires_at": _aware(b.expires_at),
-            "updated_at": _aware(now),
+            "expires_at": as_utc(b.expires_at),
+            "updated_at": as_utc(now),
         }
         for line_id, bindings in lines.items()
         for b in bindings
@@ -91,7 +88,7 @@ async def save_bindings(
 async def load_bindings(conn: AsyncConnection, now: dt.datetime) -> list[StoredBinding]:
     """Every unexpired binding with its line's login (the expired ones are deleted)."""
     regs = t.sip_registrations
-    expired = await conn.execute(sa.delete(regs).where(regs.c.expires_at <= _aware(now)))
+    expired = await conn.execute(sa.delete(regs).where(regs.c.expires_at <= as_utc(now)))
     if expired.rowcount:
         log.info("expired registrations dropped", extra={"bindings": expired.rowcount})
     query = (
@@ -104,7 +101,7 @@ async def load_bindings(conn: AsyncConnection, now: dt.datetime) -> list[StoredB
             contact=row.contact,
             user_agent=row.user_agent,
             source=row.source,
-            expires_at=_aware(row.expires_at),
+            expires_at=as_utc(row.expires_at),
             row_id=int(row.id),
             line_id=int(row.sip_line_id),
             login=row.login,
@@ -132,7 +129,7 @@ async def line_bindings(
     regs = t.sip_registrations
     query = (
         sa.select(regs)
-        .where(regs.c.sip_line_id == line_id, regs.c.expires_at > _aware(now))
+        .where(regs.c.sip_line_id == line_id, regs.c.expires_at > as_utc(now))
         .order_by(regs.c.id)
     )
     return [
@@ -140,7 +137,7 @@ async def line_bindings(
             contact=row.contact,
             user_agent=row.user_agent,
             source=row.source,
-            expires_at=_aware(row.expires_at),
+            expires_at=as_utc(row.expires_at),
             row_id=int(row.id),
             line_id=line_id,
         )
@@ -154,4 +151,4 @@ async def switch_running(conn: AsyncConnection, now: dt.datetime) -> bool | None
     latest = (await conn.execute(sa.select(sa.func.max(t.switch_nodes.c.alive_at)))).scalar()
     if latest is None:
         return None
-    return _aware(now) - _aware(latest) <= SWITCH_SILENT_AFTER
+    return as_utc(now) - as_utc(latest) <= SWITCH_SILENT_AFTER

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -44,6 +44,11 @@ def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+async def ping(conn: AsyncConnection) -> None:
+    """A round trip to the database (health checks): raises if it does not answer."""
+    await conn.execute(sa.text("SELECT 1"))
+
+
 def make_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
     engine = sa.create_engine(sync_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
@@ -57,3 +62,9 @@ def utc_aware(value: dt.datetime) -> dt.datetime:
     SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
     """
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """`value` in UTC: a naive one is taken as stored UTC (SQLite), an aware one converted (what
+    is written and compared stays in one zone on both backends)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
