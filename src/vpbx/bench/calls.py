@@ -503,9 +503,8 @@ class _Capture:
         self.process.stderr.readline()
         self.started = time.monotonic()
 
-    def rate(self) -> float:
-        """Packets per second from `wait_listening` until now; the capture ends."""
-        end = time.monotonic()
+    def count(self) -> int:
+        """Packets from `wait_listening` until now; the capture ends."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
@@ -514,7 +513,24 @@ class _Capture:
             self.process.kill()
             _, err = self.process.communicate()
         found = re.search(rb"(\d+) packets? received by filter", err)
-        return (int(found.group(1)) if found else 0) / (end - self.started)
+        return int(found.group(1)) if found else 0
+
+    def rate(self) -> float:
+        """Packets per second from `wait_listening` until now; the capture ends."""
+        end = time.monotonic()
+        return self.count() / (end - self.started)
+
+
+def media_captures(rig: Rig) -> dict[str, _Capture]:
+    """One capture per hop of the calls' RTP: what the trunk sends, what reaches the employees
+    (from vpbx, or straight from the trunk), what they echo, and what reaches the trunk."""
+    trunk, employees = rig.trunk_media_port, rig.uas_media_port
+    return {
+        "trunk sends": _Capture(f"udp and src host {TRUNK_IP} and src port {trunk}"),
+        "to employees": _Capture(f"udp and dst host {PBX_IP} and dst port {employees}"),
+        "employees echo": _Capture(f"udp and src host {PBX_IP} and src port {employees}"),
+        "to trunk": _Capture(f"udp and dst host {TRUNK_IP} and dst port {trunk}"),
+    }
 
 
 def _sample_media(rig: Rig, seconds: float) -> dict[str, float]:
@@ -523,13 +539,7 @@ def _sample_media(rig: Rig, seconds: float) -> dict[str, float]:
     are the figure; the other two tell when the load generator itself fell short."""
     if shutil.which("tcpdump") is None:
         return {}
-    trunk, employees = rig.trunk_media_port, rig.uas_media_port
-    captures = {
-        "trunk sends": _Capture(f"udp and src host {TRUNK_IP} and src port {trunk}"),
-        "to employees": _Capture(f"udp and dst host {PBX_IP} and dst port {employees}"),
-        "employees echo": _Capture(f"udp and src host {PBX_IP} and src port {employees}"),
-        "to trunk": _Capture(f"udp and dst host {TRUNK_IP} and dst port {trunk}"),
-    }
+    captures = media_captures(rig)
     try:
         for capture in captures.values():
             capture.wait_listening()

@@ -44,8 +44,6 @@ import httpx
 import numpy as np
 
 from vpbx.bench.calls import (
-    PBX_IP,
-    TRUNK_IP,
     Rig,
     _child_running,
     _counter,
@@ -55,6 +53,7 @@ from vpbx.bench.calls import (
     _stats,
     _stop,
     _tree,
+    media_captures,
     pbx_rig,
     run_load,
 )
@@ -341,44 +340,6 @@ class FloodRun:
         )
 
 
-class _Count:
-    """Packets matching a BPF filter on lo from now until `count()`, counted by the kernel."""
-
-    def __init__(self, bpf: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("tcpdump", "-i", "lo", "-n", "-q", "-B", "65536", "-s", "64"),
-                *("-w", "/dev/null", f"inbound and {bpf}"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        assert self.process.stderr is not None
-        self.process.stderr.readline()  # "listening on lo": the filter is attached
-
-    def count(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            _, err = self.process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, err = self.process.communicate()
-        found = re.search(rb"(\d+) packets? received by filter", err)
-        return int(found.group(1)) if found else 0
-
-
-def _captures(rig: Rig) -> dict[str, _Count]:
-    """The four hops of the calls' RTP (see `vpbx.bench.calls._sample_media`)."""
-    trunk, employees = rig.trunk_media_port, rig.uas_media_port
-    return {
-        "trunk sends": _Count(f"udp and src host {TRUNK_IP} and src port {trunk}"),
-        "to employees": _Count(f"udp and dst host {PBX_IP} and dst port {employees}"),
-        "employees echo": _Count(f"udp and src host {PBX_IP} and src port {employees}"),
-        "to trunk": _Count(f"udp and dst host {TRUNK_IP} and dst port {trunk}"),
-    }
-
-
 def _cpu_of(pids: dict[str, list[int]]) -> dict[str, float]:
     return {name: sum(_cpu_seconds(pid) for pid in group) for name, group in pids.items()}
 
@@ -399,7 +360,9 @@ def run_flood(
         document = big_config(workdir / "import.yaml", import_bytes, base) if flood else None
         ramp = calls / RAMP_CPS
         hold_ms = int((ramp + window + 2) * 1000)
-        captures = _captures(rig)
+        captures = media_captures(rig)
+        for capture in captures.values():
+            capture.wait_listening()
         trunk, trunk_dir, _ = _start_trunk(rig, RAMP_CPS, calls, hold_ms)
         attacker: subprocess.Popen[bytes] | None = None
         prober: subprocess.Popen[bytes] | None = None
