@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vpbx.domain import audit
 from vpbx.domain.audit import MASK
+from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.errors import ValidationFailed, Violation
-from vpbx.storage import tables as t
 
 #: section -> (the field naming an entry, the secret fields of the entry)
 _SECRETS: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -26,21 +27,14 @@ _SECRETS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "webhooks": ("url", ("secret",)),
     "users": ("login", ("password_hash",)),
 }
-_TABLES: Mapping[str, sa.Table] = {
-    "sip-lines": t.sip_lines,
-    "trunks": t.trunks,
-    "webhooks": t.webhooks,
-    "users": t.users,
-}
 
 
 def mask_export(document: dict[str, Any]) -> dict[str, Any]:
     """The exported document with every non-empty secret replaced by the mask (in place)."""
-    for section, (_key, fields) in _SECRETS.items():
-        for entry in document.get(section) or []:
-            for name in fields:
-                if isinstance(entry, dict) and entry.get(name):
-                    entry[name] = MASK
+    for section in _SECRETS:
+        entries = document.get(section)
+        if isinstance(entries, list):
+            document[section] = [audit.masked(section, e) or e for e in entries]
     return document
 
 
@@ -54,7 +48,7 @@ async def unmask_import(
         items = document.get(section)
         if not isinstance(items, list):
             continue
-        table = _TABLES[section]
+        table = BY_NAME[section].table
         copied: list[Any] = []
         for index, entry in enumerate(items):
             if not isinstance(entry, Mapping) or not any(entry.get(f) == MASK for f in fields):
