@@ -94,9 +94,9 @@ CurrentActor = Annotated[Actor, Depends(actor)]
 
 
 def service(conn: Conn, who: CurrentActor, request: Request) -> EntityService:
-    svc = EntityService(conn, who, request.app.state.clock)
-    svc.url_allow = request.app.state.allow_networks
-    return svc
+    return EntityService(
+        conn, who, request.app.state.clock, url_allow=request.app.state.allow_networks
+    )
 
 
 Service = Annotated[EntityService, Depends(service)]

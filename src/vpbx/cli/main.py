@@ -146,8 +146,9 @@ def cmd_config_import(settings: Settings, args: argparse.Namespace) -> int:
     document = parse_document(source)
 
     async def work(conn: AsyncConnection) -> ImportResult:
-        svc = EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now)
-        svc.url_allow = settings.allow_networks()
+        svc = EntityService(
+            conn, Actor(Role.OPERATOR, args.account), utc_now, url_allow=settings.allow_networks()
+        )
         return await apply_import(
             svc, document, dry_run=args.dry_run, replace_missing=args.replace_missing
         )
@@ -167,8 +168,9 @@ def cmd_config_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_config_rollback(settings: Settings, args: argparse.Namespace) -> int:
     async def work(conn: AsyncConnection) -> ImportResult:
-        svc = EntityService(conn, Actor(Role.OPERATOR, args.account), utc_now)
-        svc.url_allow = settings.allow_networks()
+        svc = EntityService(
+            conn, Actor(Role.OPERATOR, args.account), utc_now, url_allow=settings.allow_networks()
+        )
         return await rollback(svc, args.version)
 
     result: ImportResult = _in_transaction(settings, work)

@@ -219,9 +219,24 @@ async def import_account(
     _check_shape(document)
     # Before anything is cleared: masked secrets stand for the stored ones.
     document = await unmask_import(svc.conn, svc.account_id, document)
+    sections = {name: list(document.get(name) or []) for name in ORDER}
     # One audit entry for the whole import, not one per entity it re-creates.
     svc.audited = False
-    sections = {name: list(document.get(name) or []) for name in ORDER}
+    try:
+        await _write_sections(svc, document, sections, kept)
+    finally:
+        svc.audited = True
+    counts = {name: len(sections[name]) for name in ORDER}
+    await audit.record(svc.conn, svc.actor, svc.clock(), "config", None, "import", after=counts)
+
+
+async def _write_sections(
+    svc: EntityService,
+    document: Mapping[str, Any],
+    sections: dict[str, list[Any]],
+    kept: frozenset[str],
+) -> None:
+    """The account settings and every section of `document`, in place of what is stored."""
     await _check_roles(svc, sections, kept)
     if "account" in document:
         await replace_account(
@@ -315,9 +330,6 @@ async def import_account(
             await svc.update(name, db_id, patch)
         except ValidationFailed as error:
             raise _located(error, f"{name}.{index}") from None
-    svc.audited = True
-    counts = {name: len(sections[name]) for name in ORDER}
-    await audit.record(svc.conn, svc.actor, svc.clock(), "config", None, "import", after=counts)
 
 
 async def _check_roles(

@@ -100,13 +100,18 @@ class Page:
 class EntityService:
     """CRUD for every resource of one account, enforcing the domain rules."""
 
-    #: inside networks a saved URL may name (the installation's VPBX_HTTP_ALLOW_NETWORKS; the
-    #: API sets it from app.state, the CLI from the settings)
-    url_allow: tuple[Network, ...] = ()
-
-    def __init__(self, conn: AsyncConnection, actor: Actor, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        actor: Actor,
+        clock: Clock,
+        *,
+        url_allow: Sequence[Network] = (),
+    ) -> None:
         if actor.account_id is None:
             raise Forbidden("an account must be chosen for this operation")
+        #: inside networks a saved URL may name (the installation's VPBX_HTTP_ALLOW_NETWORKS)
+        self.url_allow = tuple(url_allow)
         self.conn = conn
         self.actor = actor
         self.account_id: int = actor.account_id
