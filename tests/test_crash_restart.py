@@ -270,7 +270,7 @@ def test_kill_9_during_50_calls_loses_no_registration_and_no_call(
 
 async def _operator_token(url: str) -> str:
     from vpbx.app import utc_now
-    from vpbx.domain.accounts import issue_token
+    from vpbx.services.accounts import issue_token
     from vpbx.storage.db import make_async_engine
 
     engine = make_async_engine(url)

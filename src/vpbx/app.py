@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx import logs
 from vpbx.api.app import create_api
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
-from vpbx.domain.auth import AuthPolicy
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
@@ -46,6 +45,7 @@ from vpbx.metrics import (
     multiprocess_dir_from_environment,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
+from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
 from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
-from vpbx.domain.service import Clock, EntityService
+from vpbx.services import accounts
+from vpbx.services.entities import Clock, EntityService
 from vpbx.storage import tables as t
 
 DEMO_LOGIN = "admin@demo"

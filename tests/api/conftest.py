@@ -38,8 +38,8 @@ import uvicorn
 from tests.api import rich
 from tests.dbs import database_params, make_test_database
 from vpbx.api.app import PREFIX, create_api
-from vpbx.domain import accounts
-from vpbx.domain.auth import AuthPolicy
+from vpbx.services import accounts
+from vpbx.services.auth import AuthPolicy
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine, make_sync_engine
 from vpbx.storage.migrate import upgrade

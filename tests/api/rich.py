@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.misc import CallStep
+from vpbx.services.catalog import BY_NAME
 from vpbx.storage.tables import is_json
 
 #: Resources in creation order; fmc-lines are created by the operator (X-Account-Id).

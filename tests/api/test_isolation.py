@@ -22,9 +22,9 @@ from tests.api import rich
 from tests.api.conftest import Api, unique
 from vpbx.api.app import PREFIX
 from vpbx.domain.actor import Role
-from vpbx.domain.audit import REVEALABLE
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.refs import iter_refs
+from vpbx.services.audit import REVEALABLE
+from vpbx.services.catalog import BY_NAME
 from vpbx.storage import tables as t
 
 METHODS = ("get", "put", "patch", "delete", "post")

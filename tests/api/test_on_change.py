@@ -21,7 +21,7 @@ import uvicorn
 from tests.api.conftest import Api, LiveServer, unique, utcnow
 from tests.dbs import database_params, make_test_database
 from vpbx.api.app import create_api
-from vpbx.domain import accounts
+from vpbx.services import accounts
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
 

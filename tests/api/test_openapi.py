@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.api.conftest import Api, spec_check
 from vpbx.api.app import PREFIX
-from vpbx.domain.catalog import CATALOG
+from vpbx.services.catalog import CATALOG
 
 
 def test_served_openapi_document_is_valid(api: Api) -> None:

@@ -19,8 +19,8 @@ from tests.api import rich
 from tests.api.conftest import Api, unique, utcnow
 from vpbx.api.app import PREFIX
 from vpbx.domain.actor import Role
-from vpbx.domain.catalog import CATALOG, Resource
 from vpbx.domain.passwords import token_digest
+from vpbx.services.catalog import CATALOG, Resource
 from vpbx.storage import tables as t
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")

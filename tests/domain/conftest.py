@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dbs import database_fixture, make_test_database
-from vpbx.domain.accounts import create_account
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import create_account
+from vpbx.services.entities import EntityService
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dbs import database_fixture
-from vpbx.domain.accounts import create_account
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.calendar import schedule_active
 from vpbx.domain.entities.misc import Account
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import create_account
+from vpbx.services.calendar import schedule_active
+from vpbx.services.entities import EntityService
 from vpbx.storage.db import make_async_engine
 
 calendar_db_url = database_fixture(migrated=True, name="calendar_db_url")

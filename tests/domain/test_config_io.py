@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.domain.conftest import Tenant, Tenants, clock
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.config_io import ORDER, export_account, import_account
 from vpbx.domain.errors import Forbidden, ValidationFailed
 from vpbx.domain.passwords import verify_password
-from vpbx.domain.service import EntityService
+from vpbx.services.config_io import ORDER, export_account, import_account
+from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vpbx.domain.auth import (
+from vpbx.domain.passwords import hash_password
+from vpbx.services.auth import (
     AuthPolicy,
     DatabaseThrottle,
     LoginThrottle,
@@ -18,7 +19,6 @@ from vpbx.domain.auth import (
     TooManyAttempts,
     check_password,
 )
-from vpbx.domain.passwords import hash_password
 from vpbx.storage.db import make_async_engine
 
 NOW = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)

@@ -16,9 +16,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 
 from tests.domain.conftest import Tenant, Tenants, clock
-from vpbx.domain import hooks
 from vpbx.domain.actor import Role
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.callback import CallbackRule, CallbackTask, TaskStatus
 from vpbx.domain.entities.people import FmcLine
 from vpbx.domain.errors import Conflict, Forbidden, InUse, NotFound, ValidationFailed
@@ -29,7 +27,9 @@ from vpbx.domain.fields import (
     SipUri,
     fmc_extension_ok,
 )
-from vpbx.domain.service import EntityService
+from vpbx.services import hooks
+from vpbx.services.catalog import BY_NAME
+from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 
 PHONE = "74951234567"

@@ -21,8 +21,8 @@ from tests.dbs import database_fixture
 from vpbx.api.app import PREFIX, create_api
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.net_policy import parse_networks
-from vpbx.domain.service import EntityService
 from vpbx.seed import DEMO_NUMBER, Demo, seed_demo
+from vpbx.services.entities import EntityService
 from vpbx.services.simulate import SimulationRequest, format_details, simulate
 from vpbx.storage.db import make_async_engine
 
@@ -290,7 +290,7 @@ async def test_api_simulate_against_a_real_crm_url(api: httpx.AsyncClient, seede
 
 
 async def test_api_simulate_roles(api: httpx.AsyncClient, seeded: Seeded) -> None:
-    from vpbx.domain import accounts
+    from vpbx.services import accounts
 
     async with seeded.engine.begin() as conn:
         svc = EntityService(conn, Actor(Role.ADMIN, seeded.demo.account_id), clock)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dbs import database_fixture
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.service import EntityService
 from vpbx.seed import seed_demo
+from vpbx.services.entities import EntityService
 from vpbx.services.simulate import SimulationRequest, SimulationResult, simulate
 from vpbx.storage.db import make_async_engine
 

@@ -18,11 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.dbs import database_fixture
-from vpbx.domain.accounts import create_account
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account, FileKind
 from vpbx.domain.errors import NotFound
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import create_account
 from vpbx.services.call_log import (
     CallRecord,
     StepRecord,
@@ -31,6 +30,7 @@ from vpbx.services.call_log import (
     set_rating,
     write_call,
 )
+from vpbx.services.entities import EntityService
 from vpbx.services.file_store import save_recording
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine, utc_aware

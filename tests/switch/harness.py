@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from tests.peers.baresip import BaresipPhone
 from tests.peers.ports import free_port
 from vpbx.app import Application, build, serve, utc_now
-from vpbx.domain.accounts import create_account, issue_token
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import create_account, issue_token
+from vpbx.services.entities import EntityService
 from vpbx.settings import Settings
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine

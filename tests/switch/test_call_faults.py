@@ -41,8 +41,8 @@ from tests.switch.harness import (
     tone_file,
 )
 from tests.switch.observe import api_get, details, heard
-from vpbx.domain.service import EntityService
 from vpbx.media.tones import dominant_frequency
+from vpbx.services.entities import EntityService
 
 CALLER_TONE = 500.0  # what the trunk caller says
 EMPLOYEE_TONE = 1000.0  # what employee 1's phone says

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dbs import database_fixture
-from vpbx.domain.accounts import create_account
 from vpbx.domain.entities.misc import Account
+from vpbx.services.accounts import create_account
 from vpbx.services.call_log import CallRecord, StepRecord
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine

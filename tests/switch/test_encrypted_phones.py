@@ -20,9 +20,9 @@ from tests.peers.ports import free_port
 from tests.peers.rtp_capture import RtpCapture
 from tests.switch.harness import RunningPbx, Setup, running_pbx, tone_file
 from tests.switch.observe import heard
-from vpbx.domain.service import EntityService
 from vpbx.media.g711 import ulaw_decode
 from vpbx.media.tones import dominant_frequency
+from vpbx.services.entities import EntityService
 
 SRTP_CONFIG = """\
 module            srtp.so

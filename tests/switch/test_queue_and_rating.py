@@ -28,11 +28,11 @@ from tests.switch.harness import (
     tone_file,
 )
 from tests.switch.observe import api_get, details, heard_by_call
-from vpbx.domain.service import EntityService
 from vpbx.media.audiofile import read_wav
 from vpbx.media.system_messages import TEXTS, SystemMessage
 from vpbx.media.tones import dominant_frequency, normalized_xcorr_peak
 from vpbx.media.tts import Tts
+from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 
 Pcm = npt.NDArray[np.int16]

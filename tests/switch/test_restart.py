@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dbs import database_fixture
-from vpbx.domain.accounts import create_account
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account, CallStatus
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import create_account
 from vpbx.services.call_log import CallRecord, CallStart, StepRecord, heartbeat
+from vpbx.services.entities import EntityService
 from vpbx.services.file_store import repair_wav_header
 from vpbx.services.registrations import StoredBinding, line_bindings, switch_running
 from vpbx.sip.uri import SipUri

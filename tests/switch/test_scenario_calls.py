@@ -33,8 +33,8 @@ from tests.switch.harness import (
     tone_file,
 )
 from tests.switch.observe import api_get, details, heard, speech
-from vpbx.domain.service import EntityService
 from vpbx.media.tones import dominant_frequency, normalized_xcorr_peak
+from vpbx.services.entities import EntityService
 
 CALLER = "74957654321"  # what the trunk caller's From says
 

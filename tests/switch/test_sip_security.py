@@ -23,7 +23,7 @@ from tests.paths import TESTDATA
 from tests.peers.sipp import run_sipp, start_sipp
 from tests.sip.test_rfc4475 import EXPECTED, ParseReject, Reject
 from tests.switch.harness import TRUNK_IP, RunningPbx, Setup, running_pbx
-from vpbx.domain.service import EntityService
+from vpbx.services.entities import EntityService
 from vpbx.sip.digest import build_authorization
 
 ATTACKER_IP = "127.0.0.5"  # another loopback address: "another machine" for the PBX

@@ -29,8 +29,8 @@ from tests.switch.harness import (
     running_pbx,
 )
 from vpbx.app import utc_now
-from vpbx.domain.accounts import get_account, parse_account, replace_account
-from vpbx.domain.service import EntityService
+from vpbx.services.accounts import get_account, parse_account, replace_account
+from vpbx.services.entities import EntityService
 
 pytestmark = pytest.mark.peers
 

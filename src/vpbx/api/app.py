@@ -25,15 +25,15 @@ from vpbx.api.operations import SwitchProbe, operations_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
-from vpbx.domain import accounts
 from vpbx.domain.actor import Role
-from vpbx.domain.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
-from vpbx.domain.catalog import CATALOG
 from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.net_policy import Network
-from vpbx.domain.service import Clock
 from vpbx.metrics import Metrics
+from vpbx.services import accounts
+from vpbx.services.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
+from vpbx.services.catalog import CATALOG
+from vpbx.services.entities import Clock
 from vpbx.storage import tables as t
 from vpbx.storage.db import ping, utc_aware
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, Conn, CurrentActor, EntityId, Service
-from vpbx.domain import audit
-from vpbx.domain.service import Clock
+from vpbx.services import audit
+from vpbx.services.entities import Clock
 from vpbx.storage.db import utc_aware
 
 

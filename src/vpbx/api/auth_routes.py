@@ -14,9 +14,9 @@ from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, CurrentActor, bearer
 from vpbx.api.errors import ErrorBody
 from vpbx.api.operations import AppMetrics
-from vpbx.domain import auth
 from vpbx.domain.errors import Forbidden
-from vpbx.domain.service import Clock
+from vpbx.services import auth
+from vpbx.services.entities import Clock
 
 # No NUL characters: PostgreSQL text cannot hold them, so the lookup of such a login failed with a
 # 500 (on SQLite it was a plain 401); refused as malformed input on every backend instead.

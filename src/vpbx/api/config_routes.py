@@ -4,7 +4,7 @@
 it changes per section, and with `dry_run=true` writes nothing. Each applied import stores the
 configuration it replaced: `GET /config/versions` lists them, `POST /config/rollback` restores
 one. The YAML is parsed in a worker thread (a 10 MB document takes seconds of CPU) with its
-nesting depth and size bounded (`vpbx.domain.config_io.parse_document`).
+nesting depth and size bounded (`vpbx.services.config_io.parse_document`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pydantic import BaseModel, Field
 from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, EntityId, Service
-from vpbx.domain import audit
 from vpbx.domain.actor import Role
-from vpbx.domain.config_io import (
+from vpbx.domain.errors import Forbidden
+from vpbx.services import audit
+from vpbx.services.config_io import (
     ImportResult,
     apply_import,
     export_account,
@@ -31,9 +32,8 @@ from vpbx.domain.config_io import (
     parse_document,
     version_document,
 )
-from vpbx.domain.config_secrets import mask_export
-from vpbx.domain.errors import Forbidden
-from vpbx.domain.service import Clock, EntityService
+from vpbx.services.config_secrets import mask_export
+from vpbx.services.entities import Clock, EntityService
 
 YAML = "application/yaml"
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, create_model
 from vpbx.api.changes import ConfigChanged
 from vpbx.api.deps import MAX_ID, EntityId, Service
 from vpbx.api.errors import ErrorBody
-from vpbx.domain.catalog import Resource
-from vpbx.domain.service import EntityService
+from vpbx.services.catalog import Resource
+from vpbx.services.entities import EntityService
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)

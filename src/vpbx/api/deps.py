@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import NotFound
 from vpbx.domain.passwords import token_digest
-from vpbx.domain.service import Clock, EntityService
+from vpbx.services.entities import Clock, EntityService
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 

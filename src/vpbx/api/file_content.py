@@ -21,9 +21,9 @@ from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
 from vpbx.domain.errors import DomainError, ValidationFailed
-from vpbx.domain.service import Clock
 from vpbx.media.errors import AudioFileError
 from vpbx.media.prompts import MAX_UPLOAD_BYTES, convert_upload_async
+from vpbx.services.entities import Clock
 from vpbx.storage import tables as t
 
 

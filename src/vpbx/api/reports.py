@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.crud import ERRORS, page_model
 from vpbx.api.deps import MAX_ID, Service
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.misc import CallStatus, FileKind
 from vpbx.domain.fields import PlausibleTime
-from vpbx.domain.service import Page
 from vpbx.services import reports
+from vpbx.services.catalog import BY_NAME
+from vpbx.services.entities import Page
 from vpbx.services.reports import CallFilter, CallTab, FileFilter
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -16,13 +16,13 @@ from pydantic import BaseModel, Field, create_model
 from vpbx.api.crud import ERRORS, AfterSave
 from vpbx.api.deps import EntityId, Service
 from vpbx.domain.actor import Role
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.fields import PlausibleTime, check_url_field
-from vpbx.domain.service import Clock, EntityService
 from vpbx.scenario.lint import lint_number, lint_scenario
+from vpbx.services.catalog import BY_NAME
 from vpbx.services.crm import CrmClient
+from vpbx.services.entities import Clock, EntityService
 from vpbx.services.net_guard import NetGuard
 from vpbx.services.scenario_config import load_snapshot
 from vpbx.services.simulate import SimulationRequest, simulate

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
-from vpbx.domain.service import Clock
+from vpbx.services.entities import Clock
 from vpbx.services.registrations import line_bindings, switch_running
 
 

@@ -184,10 +184,10 @@ class Line:
 async def _configure(url: str) -> list[Line]:
     """The account: trunk, employees with SIP lines, a group, Forward → group, the number."""
     from vpbx.app import utc_now
-    from vpbx.domain.accounts import create_account
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import Account
-    from vpbx.domain.service import EntityService
+    from vpbx.services.accounts import create_account
+    from vpbx.services.entities import EntityService
     from vpbx.storage import tables as t
     from vpbx.storage.db import make_async_engine
 

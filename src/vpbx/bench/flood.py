@@ -227,7 +227,7 @@ def _operator_token(url: str) -> str:
     import asyncio
 
     from vpbx.app import utc_now
-    from vpbx.domain import accounts
+    from vpbx.services import accounts
     from vpbx.storage.db import make_async_engine
 
     async def issue() -> str:

@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vpbx import __version__, logs
 from vpbx.app import run_api, run_switch, utc_now
 from vpbx.cli.simulate import register as register_scenario_commands
-from vpbx.domain import accounts
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.config_io import (
+from vpbx.domain.errors import DomainError
+from vpbx.notify import ConfigNotifier
+from vpbx.seed import describe, is_empty, seed_demo
+from vpbx.services import accounts
+from vpbx.services.config_io import (
     ImportResult,
     apply_import,
     export_account,
@@ -26,10 +29,7 @@ from vpbx.domain.config_io import (
     parse_document,
     rollback,
 )
-from vpbx.domain.errors import DomainError
-from vpbx.domain.service import EntityService
-from vpbx.notify import ConfigNotifier
-from vpbx.seed import describe, is_empty, seed_demo
+from vpbx.services.entities import EntityService
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vpbx.app import utc_now
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import NotFound
-from vpbx.domain.service import EntityService
 from vpbx.scenario.lint import LintWarning, lint_account, lint_scenario
 from vpbx.services.crm import CrmClient
+from vpbx.services.entities import EntityService
 from vpbx.services.scenario_config import load_snapshot
 from vpbx.services.simulate import (
     SimulationRequest,

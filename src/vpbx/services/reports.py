@@ -27,10 +27,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vpbx.domain.actor import Role
-from vpbx.domain.catalog import BY_NAME, Resource
 from vpbx.domain.entities.misc import CallStatus, FileKind
 from vpbx.domain.errors import Forbidden, ValidationFailed
-from vpbx.domain.service import EntityService, Page
+from vpbx.services.catalog import BY_NAME, Resource
+from vpbx.services.entities import EntityService, Page
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 

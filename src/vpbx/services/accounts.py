@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vpbx.domain import audit
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.auth import AuthPolicy, BadCredentials, check_password, open_session
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.errors import Forbidden, NotFound
 from vpbx.domain.passwords import new_token, token_digest
-from vpbx.domain.service import violations_from
+from vpbx.services import audit
+from vpbx.services.auth import AuthPolicy, BadCredentials, check_password, open_session
+from vpbx.services.entities import violations_from
 from vpbx.storage import tables as t
 
 
@@ -104,7 +104,7 @@ async def issue_token(
 
 async def login(conn: AsyncConnection, login_name: str, password: str, now: dt.datetime) -> str:
     """An access token of a new session, unthrottled: for trusted callers (the demo seed); the
-    API signs in through `vpbx.domain.auth.sign_in`."""
+    API signs in through `vpbx.services.auth.sign_in`."""
     row = (
         await conn.execute(
             sa.select(t.users.c.id, t.users.c.password_hash).where(t.users.c.login == login_name)

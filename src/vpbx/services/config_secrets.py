@@ -15,10 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vpbx.domain import audit
-from vpbx.domain.audit import MASK
-from vpbx.domain.catalog import BY_NAME
 from vpbx.domain.errors import ValidationFailed, Violation
+from vpbx.services import audit
+from vpbx.services.audit import MASK
+from vpbx.services.catalog import BY_NAME
 
 #: section -> (the field naming an entry, the secret fields of the entry)
 _SECRETS: Mapping[str, tuple[str, tuple[str, ...]]] = {

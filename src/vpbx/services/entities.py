@@ -1,6 +1,6 @@
 """The generic entity service: validate, check references and uniqueness, store; one transaction.
 
-Entity-specific rules live in `vpbx.domain.hooks`; this module runs them for every resource in the
+Entity-specific rules live in `vpbx.services.hooks`; this module runs them for every resource in the
 same order, so every write path (API, YAML import, seed, CLI) enforces the same rules.
 """
 
@@ -16,10 +16,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vpbx.domain import audit
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.auth import revoke_user
-from vpbx.domain.catalog import BY_NAME, CATALOG, Resource
 from vpbx.domain.entities.base import MAX_ID
 from vpbx.domain.errors import (
     Conflict,
@@ -30,9 +27,12 @@ from vpbx.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from vpbx.domain.hooks import HOOKS, Ctx
 from vpbx.domain.net_policy import Network
 from vpbx.domain.refs import iter_refs, map_refs
+from vpbx.services import audit
+from vpbx.services.auth import revoke_user
+from vpbx.services.catalog import BY_NAME, CATALOG, Resource
+from vpbx.services.hooks import HOOKS, Ctx
 from vpbx.storage.tables import is_json
 
 Clock = Callable[[], dt.datetime]

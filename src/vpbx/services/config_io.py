@@ -26,16 +26,16 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
-from vpbx.domain import audit
-from vpbx.domain.accounts import get_account, parse_account, replace_account
 from vpbx.domain.actor import Role
-from vpbx.domain.catalog import BY_NAME, Resource
-from vpbx.domain.config_secrets import mask_export, unmask_import
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.errors import Forbidden, NotFound, ValidationFailed, Violation
 from vpbx.domain.passwords import new_token
 from vpbx.domain.refs import Ref, field_ref, iter_refs, map_refs
-from vpbx.domain.service import EntityService
+from vpbx.services import audit
+from vpbx.services.accounts import get_account, parse_account, replace_account
+from vpbx.services.catalog import BY_NAME, Resource
+from vpbx.services.config_secrets import mask_export, unmask_import
+from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 

@@ -21,10 +21,10 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from vpbx.domain import audit
 from vpbx.domain.actor import Actor
 from vpbx.domain.errors import DomainError
 from vpbx.domain.passwords import hash_password, new_token, token_digest, verify_password
+from vpbx.services import audit
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 
