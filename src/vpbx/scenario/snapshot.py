@@ -70,6 +70,11 @@ class PhoneInfo:
     kind: str = "sip"
     lines: int = 1
     ring_timeout: float = 20.0
+    #: where it rings, by kind: the SIP line, the PSTN number, the SIP URI, the FMC line
+    sip_line_id: int | None = None
+    number: str | None = None
+    sip_uri: str | None = None
+    fmc_line_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,8 @@ class ConfigSnapshot:
     system_files: Mapping[str, int] = field(default_factory=dict)
     #: operations of each scenario by key (scenario id → key → operation)
     operations: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    #: XFR-3: the account may ring SIP URI phones (a paid option)
+    sip_uri_allowed: bool = False
 
     @classmethod
     def build(
@@ -174,6 +181,7 @@ class ConfigSnapshot:
         groups: Iterable[GroupInfo] = (),
         segments: Iterable[tuple[int, Segment]] = (),
         files: Iterable[FileInfo] = (),
+        sip_uri_allowed: bool = False,
     ) -> ConfigSnapshot:
         employee_map = {e.id: e for e in employees}
         group_map = {g.id: g for g in groups}
@@ -215,6 +223,7 @@ class ConfigSnapshot:
                     for sid, sc in scenario_map.items()
                 }
             ),
+            sip_uri_allowed=sip_uri_allowed,
         )
 
     def file_label(self, file_id: int) -> str:

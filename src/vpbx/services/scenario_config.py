@@ -47,7 +47,16 @@ def _typed(rows: list[tuple[int, Any]], kind: type[Any]) -> list[tuple[int, Any]
 def _employee(eid: int, doc: Employee) -> EmployeeInfo:
     name = " ".join(part for part in (doc.last_name, doc.first_name) if part)
     phones = tuple(
-        PhoneInfo(p.id or str(n), p.kind.value, p.lines, float(p.ring_timeout))
+        PhoneInfo(
+            p.id or str(n),
+            p.kind.value,
+            p.lines,
+            float(p.ring_timeout),
+            sip_line_id=int(p.sip_line_id) if p.sip_line_id is not None else None,
+            number=str(p.number) if p.number is not None else None,
+            sip_uri=str(p.sip_uri) if p.sip_uri is not None else None,
+            fmc_line_id=int(p.fmc_line_id) if p.fmc_line_id is not None else None,
+        )
         for n, p in enumerate(doc.phones, start=1)
     )
     return EmployeeInfo(
@@ -64,11 +73,13 @@ def _employee(eid: int, doc: Employee) -> EmployeeInfo:
 
 async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
     """Every piece of the account's configuration the engine reads, in one transaction."""
-    account = (
+    account, sip_uri = (
         await svc.conn.execute(
-            sa.select(t.accounts.c.timezone).where(t.accounts.c.id == svc.account_id)
+            sa.select(t.accounts.c.timezone, t.accounts.c.sip_uri_transfer).where(
+                t.accounts.c.id == svc.account_id
+            )
         )
-    ).scalar_one()
+    ).one()
     files = []
     for fid, doc in await svc.all_documents("files"):
         audio = cast(AudioFile, doc)
@@ -111,6 +122,7 @@ async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
         groups=groups,
         segments=_typed(await svc.all_documents("segments"), Segment),
         files=files,
+        sip_uri_allowed=bool(sip_uri),
     )
 
 

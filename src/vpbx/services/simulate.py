@@ -28,33 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vpbx.domain.entities.toll_fraud import TollFraudPolicy
 from vpbx.domain.errors import NotFound
 from vpbx.domain.toll_fraud import destination_refusal
+from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
-from vpbx.scenario.actions import (
-    Action,
-    Bridge,
-    CollectDigits,
-    Dial,
-    Hangup,
-    HttpRequest,
-    Play,
-    Record,
-    Reject,
-)
-from vpbx.scenario.dist_details import detail_step, give_up_reasons
+from vpbx.scenario.actions import CollectDigits, Hangup, HttpRequest, Play, Reject
+from vpbx.scenario.call_logic import CallLogic, route_step
 from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
-from vpbx.scenario.engine import Call, CallState, Step
-from vpbx.scenario.events import (
-    Answered,
-    CallArrived,
-    DialFailed,
-    Digit,
-    Event,
-    HttpResponse,
-    PlaybackDone,
-    RecordingDone,
-    TalkEnded,
-)
-from vpbx.scenario.forwarding import forward_request
+from vpbx.scenario.engine import CallState, Step
+from vpbx.scenario.events import Digit, HttpResponse, PlaybackDone, TimerFired
 from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, digits_of
 from vpbx.services.accounts import get_account
 from vpbx.services.crm import CrmClient
@@ -115,6 +95,9 @@ class SimulationResult:
 
 
 class _Sim:
+    """The switch's part, simulated: a virtual clock and simulated peers around the call core
+    (`vpbx.scenario.call_logic.CallLogic`) and a distributor of its own."""
+
     def __init__(
         self,
         config: ConfigSnapshot,
@@ -128,18 +111,25 @@ class _Sim:
         self.toll_fraud = toll_fraud or TollFraudPolicy()
         self.req = req
         self.crm = crm
-        self.call = Call(config, call_id="simulated", facts=facts)
         self.now = req.at
-        self.queue: list[tuple[dt.datetime, int, Event | dist.Event]] = []
+        self.logic = CallLogic(
+            config,
+            call_id="simulated",
+            account_id=0,
+            number=req.number,
+            caller=req.caller,
+            started_at=req.at,
+            facts=facts,
+        )
+        self.queue: list[tuple[dt.datetime, int, io.Input]] = []
         self.seq = itertools.count()
         self.groups = [g for g in req.keys.split(",")] if req.keys else []
         self.pending_collect = False
         self.playing = False
         self.actions: list[str] = []
         self.distributor = Distributor(InProcessState())
-        self.account_id = 0
 
-    def at(self, seconds: float, event: Event | dist.Event) -> None:
+    def at(self, seconds: float, event: io.Input) -> None:
         when = self.now + dt.timedelta(seconds=seconds)
         heapq.heappush(self.queue, (when, next(self.seq), event))
 
@@ -152,71 +142,40 @@ class _Sim:
         seconds += 1.0 if play.system else 0
         return max(seconds, 0.5)
 
-    def _dial(self, dial: Dial) -> None:
-        numbers: list[str] = []
-        refused: list[str] = []
-        for target in dial.targets:
-            if target.number is None:
-                continue
-            refusal = destination_refusal(self.toll_fraud, target.number)
-            if refusal is None:
-                numbers.append(target.number)
-                continue
-            data = {"rule": refusal.rule.value, "e164": refusal.number}
-            text = f"{refusal.text} (вызов {target.number})"
-            self.call.details.append(Step(self.now, "toll_fraud", text, data))
-            refused.append(f"{target.number}: {refusal.text}")
-        request = forward_request(
-            dial,
-            self.config,
-            call_id=self.call.call_id,
-            account_id=self.account_id,
-            caller=self.req.caller,
-            now=self.now,
-        )
-        if not request.targets:
-            if numbers and not self.req.no_answer:
-                self.at(ANSWER_AFTER, Answered(number=numbers[0]))
-            elif refused and not numbers:
-                self.at(0.0, DialFailed("failed", tuple(refused)))
-            else:
-                ring = float(dial.ring_timeout or DEFAULT_RING)
-                self.at(ring, DialFailed("no_answer", tuple(f"{n}: не ответил" for n in numbers)))
-            return
-        self._distribution(run_sync(self.distributor.start(request, self.now.timestamp())))
+    def _answers(self, extension: str) -> bool:
+        return not (self.req.no_answer or (self.req.answer and extension not in self.req.answer))
+
+    def _ring_phone(self, ring: io.RingPhone) -> None:
+        extension = self.config.employees[ring.employee_id].extension or ""
+        if extension in self.req.busy:
+            self.at(1.0, io.RingFailed(ring.ring, 486))
+        elif self._answers(extension):
+            self.at(ANSWER_AFTER, io.RingAnswered(ring.ring))
+        # otherwise it rings until the distribution's ring timeout cancels it
+
+    def _ring_number(self, ring: io.RingNumber) -> None:
+        refusal = destination_refusal(self.toll_fraud, ring.number)
+        if refusal is not None:
+            data = (("rule", refusal.rule.value), ("e164", refusal.number))
+            text = f"{refusal.text} (вызов {ring.number})"
+            self.at(0.0, io.RingRefused(ring.ring, text, "toll_fraud", data))
+        elif self.req.no_answer:
+            self.at(ring.timeout, io.RingFailed(ring.ring, 408))
+        else:
+            self.at(ANSWER_AFTER, io.RingAnswered(ring.ring))
 
     def _distribution(self, step: dist.Step) -> None:
-        """Carry out what the distribution decided; its details join the call details."""
-        for detail in step.details:
-            self.call.details.append(detail_step(detail, self.config.employees))
-        for action in step.actions:
-            match action:
-                case dist.Ring(call_id=call_id, employee_id=eid, phone_id=phone):
-                    extension = self.config.employees[eid].extension or ""
-                    if extension in self.req.busy:
-                        self.at(1.0, dist.RingEnded(call_id, eid, phone, dist.RingResult.BUSY))
-                    elif not (
-                        self.req.no_answer or (self.req.answer and extension not in self.req.answer)
-                    ):
-                        self.at(ANSWER_AFTER, dist.Answered(call_id, eid, phone))
-                case dist.GiveUp(skipped=skipped):
-                    reasons = give_up_reasons(skipped, self.config.employees)
-                    self.at(0.0, DialFailed("no_answer", reasons))
-                case _:
-                    pass  # Cancel, Queued, Held: their details are already in the call details
+        for call_id, event in route_step(step):
+            if call_id == self.logic.call_id:
+                self.at(0.0, event)
 
-    async def _deliver(self, event: Event | dist.Event) -> None:
-        if isinstance(event, dist.Answered | dist.RingEnded | dist.CallEnded | dist.CallerHungUp):
-            step = run_sync(self.distributor.handle(event, self.now.timestamp()))
-            self._distribution(step)
-            if isinstance(event, dist.Answered):
-                await self._execute(
-                    self.call.handle(Answered(event.employee_id, event.phone_id), self.now)
-                )
-            return
-        if isinstance(event, PlaybackDone | Digit):
-            self.playing = False
-        await self._execute(self.call.handle(event, self.now))
+    def _phones(self, employee_ids: tuple[int, ...]) -> frozenset[tuple[int, str]]:
+        """Every phone of a simulated employee can ring (his SIP lines count as registered)."""
+        employees = self.config.employees
+        return frozenset(
+            (eid, phone.id) for eid in employee_ids if eid in employees
+            for phone in employees[eid].phones
+        )  # fmt: skip
 
     async def _http(self, request: HttpRequest) -> None:
         if self.req.crm_response is not None:
@@ -231,32 +190,44 @@ class _Sim:
         response = await self.crm.execute(real)
         self.at(min(time.perf_counter() - started, request.timeout), response)
 
-    async def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
-            self.actions.append(type(action).__name__)
-            match action:
-                case Play():
-                    self.playing = not action.loop
-                    if not action.loop:
-                        self.at(self._duration(action), PlaybackDone())
+    async def _execute(self, commands: list[io.Command]) -> None:
+        for command in commands:
+            self.actions.append(type(command).__name__)
+            match command:
+                case io.PlayToCaller(play=play):
+                    self.playing = not play.loop
+                    if not play.loop:
+                        self.at(self._duration(play), io.PlaybackDone())
                 case CollectDigits():
                     self.pending_collect = True
-                case Record():
-                    self.at(3.0, RecordingDone(None, 0.0))
-                case Dial():
-                    self._dial(action)
-                case Bridge():
-                    self.at(self.req.talk_seconds, dist.CallEnded(self.call.call_id))
-                    self.at(self.req.talk_seconds, TalkEnded("employee"))
+                case io.StopRecording():
+                    # the simulated caller says nothing
+                    self.at(0.0, io.RecordingSaved(None, 0.0))
+                case io.FindPhones(employee_ids=ids):
+                    self.at(0.0, io.PhonesFound(self._phones(ids)))
+                case io.RingPhone():
+                    self._ring_phone(command)
+                case io.RingNumber():
+                    self._ring_number(command)
+                case io.ConnectCallee():
+                    self.at(0.0, io.Connected())
+                    self.at(self.req.talk_seconds, io.CalleeHungUp())
+                case io.Distribute(request=request):
+                    self._distribution(run_sync(self.distributor.start(request, self._posix())))
+                case io.TellDistribution(event=event):
+                    self._distribution(run_sync(self.distributor.handle(event, self._posix())))
                 case HttpRequest():
-                    await self._http(action)
+                    await self._http(command)
                 case _:
-                    pass
+                    pass  # answer, ringback, hold music, stop ring, hang up: nothing to simulate
+
+    def _posix(self) -> float:
+        return self.now.timestamp()
 
     def _press_keys(self) -> None:
         if not self.pending_collect or self.playing:
             return
-        if self.call.state not in (CallState.COLLECTING, CallState.RATING):
+        if self.logic.engine.state not in (CallState.COLLECTING, CallState.RATING):
             return
         self.pending_collect = False
         if not self.groups:
@@ -264,15 +235,18 @@ class _Sim:
         for n, key in enumerate(self.groups.pop(0), start=1):
             self.at(0.5 * n, Digit(key))
 
+    async def _deliver(self, event: io.Input) -> None:
+        if isinstance(event, PlaybackDone | Digit):
+            self.playing = False
+        await self._execute(self.logic.handle(event, self.now))
+
     async def run(self) -> SimulationResult:
-        await self._execute(
-            self.call.handle(CallArrived(self.req.number, self.req.caller), self.now)
-        )
+        await self._execute(self.logic.start(self.now))
         for _ in range(MAX_EVENTS):
-            if self.call.ended:
+            if self.logic.ended and not self.queue:
                 break
             self._press_keys()
-            timer = self.call.get_timer()
+            timer = self.logic.next_timer()
             posix = self.distributor.next_timer()
             ring_timer = None if posix is None else dt.datetime.fromtimestamp(posix, dt.UTC)
             first = min((t for t in (timer, ring_timer) if t is not None), default=None)
@@ -282,14 +256,14 @@ class _Sim:
                 await self._deliver(event)
             elif ring_timer is not None and (timer is None or ring_timer <= timer):
                 self.now = max(self.now, ring_timer)
-                step = run_sync(self.distributor.handle_timer(self.now.timestamp()))
-                self._distribution(step)
+                self._distribution(run_sync(self.distributor.handle_timer(self._posix())))
             elif timer is not None:
                 self.now = max(self.now, timer)
-                await self._execute(self.call.handle_timer(self.now))
+                await self._deliver(TimerFired())
             else:
                 break
-        outcome = self.call.outcome
+        engine = self.logic.engine
+        outcome = engine.outcome
         if isinstance(outcome, Hangup):
             reason, status = outcome.reason, outcome.status
         elif isinstance(outcome, Reject):
@@ -299,10 +273,10 @@ class _Sim:
         return SimulationResult(
             reason,
             status,
-            list(self.call.details),
+            list(self.logic.details),
             self.actions,
-            self.call.rating,
-            self.call.answered_by,
+            engine.rating,
+            engine.answered_by,
         )
 
 

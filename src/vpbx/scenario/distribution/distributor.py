@@ -66,6 +66,8 @@ from vpbx.scenario.distribution.strategies import (
 __all__ = ["Distributor", "Phase", "may_queue", "queue_key_of"]
 
 _NEVER = float("-inf")
+#: a pickup always takes the picking phone's line, however many calls it has
+PICKUP_LINES = 1_000_000
 
 
 class Phase(enum.Enum):
@@ -600,11 +602,29 @@ class Distributor:
             await self.state.dequeue(call_id)
         self._waiting.pop(call_id, None)
         call.phase = Phase.CONNECTED
+        if event.picked_by is not None:
+            ring = await self._picked_up(call, ring, event.picked_by, now)
         call.answered = ring
         call.answered_at = now
         out.details.append(
-            Detail(now, call_id, DetailKind.ANSWERED, event.employee_id, event.phone_id)
+            Detail(
+                now,
+                call_id,
+                DetailKind.ANSWERED,
+                ring.employee.employee_id,
+                ring.phone.phone_id,
+            )
         )
+
+    async def _picked_up(self, call: _Call, ring: _Ring, by: tuple[int, str], now: float) -> _Ring:
+        """EMP-5: the rung phone's line is free again, the picking phone's is taken (always:
+        its employee chose to take the call), and the talk will be his."""
+        call_id = call.request.call_id
+        await self.state.release(call_id, ring.key)
+        key = phone_key(call.request.account_id, *by)
+        await self.state.claim(call_id, key, PICKUP_LINES, ClaimMode.DIALER, now)
+        employee = EmployeeTarget(by[0], (PhoneTarget(by[1]),))
+        return _Ring(employee, employee.phones[0], key, now, None)
 
     async def _ended(self, call: _Call, now: float, out: _Out) -> None:
         ring = call.answered

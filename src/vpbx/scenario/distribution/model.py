@@ -154,9 +154,14 @@ class ForwardRequest:
 
 @dataclass(frozen=True, slots=True)
 class Answered:
+    """The phone rang for the call answered it, or `picked_by` (employee, phone) took the
+    call from it (88 + extension, EMP-5): then the talk, the wrap-up and the line count go to
+    the one who picked up."""
+
     call_id: str
     employee_id: int
     phone_id: str
+    picked_by: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

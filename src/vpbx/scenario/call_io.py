@@ -1,0 +1,331 @@
+"""What goes into a `CallLogic` and what comes out: the events the switch (or the simulator)
+reports and the commands it carries out. Frozen, slotted dataclasses; no clock of their own.
+
+A *ring* is one thing the call logic asked to ring (a phone of an employee, or an outside
+number), named by a small integer the logic chose. The switch may fork it (a SIP line with two
+registered contacts rings twice) but reports it as one: answered once, or failed once when all
+its forks failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vpbx.scenario import actions as act
+from vpbx.scenario import distribution as dist
+from vpbx.scenario.events import (
+    CallerHungUp,
+    Digit,
+    HttpResponse,
+    PlaybackDone,
+    TimerFired,
+)
+from vpbx.scenario.snapshot import PhoneInfo
+
+__all__ = [
+    "AnswerCaller",
+    "CalleeHungUp",
+    "CallerHungUp",
+    "Command",
+    "ConnectCallee",
+    "Connected",
+    "Digit",
+    "DistAction",
+    "DistDetail",
+    "Distribute",
+    "FindPhones",
+    "HangUp",
+    "HoldMusic",
+    "HttpResponse",
+    "Input",
+    "MailSent",
+    "PhonesFound",
+    "PlayToCaller",
+    "PlaybackDone",
+    "RecordingSaved",
+    "RejectCall",
+    "RingAnswered",
+    "RingFailed",
+    "RingNumber",
+    "RingPhone",
+    "RingRefused",
+    "Ringback",
+    "SendVoicemail",
+    "StartRecording",
+    "StopPlayback",
+    "StopRecording",
+    "StopRing",
+    "TellDistribution",
+    "TimerFired",
+]
+
+
+# -- events: what happened -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PhonesFound:
+    """The answer to `FindPhones`: the (employee, phone) pairs that can ring now."""
+
+    reachable: frozenset[tuple[int, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RingAnswered:
+    """A ring was answered. `employee_id`/`phone_id` name who actually took it when that is not
+    the phone rung: an employee who picked the call up (88 + extension, EMP-5)."""
+
+    ring: int
+    employee_id: int | None = None
+    phone_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RingFailed:
+    """Every fork of a ring ended without an answer; `status` is the SIP final status."""
+
+    ring: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class RingRefused:
+    """The switch did not ring at all, and says why (no trunk, the toll-fraud guard, an option
+    the account does not have); `kind` and `data` go into the call details."""
+
+    ring: int
+    text: str
+    kind: str = "ring_refused"
+    data: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The caller and the employee (or number) who answered now hear each other."""
+
+
+@dataclass(frozen=True, slots=True)
+class CalleeHungUp:
+    """The employee (or the outside number) hung up during the talk."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSaved:
+    """The recording asked by `StartRecording` is over; `file_id` None: nothing was recorded."""
+
+    file_id: int | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class MailSent:
+    """The voicemail mail's fate (it may come after the call ended)."""
+
+    delivered: bool
+    attempts: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DistAction:
+    """What the node's distributor decided for this call."""
+
+    action: dist.Action
+
+
+@dataclass(frozen=True, slots=True)
+class DistDetail:
+    """A call-details record of the distribution about this call."""
+
+    detail: dist.Detail
+
+
+Input = (
+    Digit
+    | PlaybackDone
+    | HttpResponse
+    | TimerFired
+    | CallerHungUp
+    | PhonesFound
+    | RingAnswered
+    | RingFailed
+    | RingRefused
+    | Connected
+    | CalleeHungUp
+    | RecordingSaved
+    | MailSent
+    | DistAction
+    | DistDetail
+)
+
+
+# -- commands: what the switch does --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCaller:
+    """Answer the caller (200) if not yet: media is about to flow to or from him."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayToCaller:
+    """Play prompts to the caller; `PlaybackDone` follows when `play.loop` is false."""
+
+    play: act.Play
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    """Stop whatever the caller hears from us."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ringback:
+    """While phones ring: the operation's files as early media (before the answer), or ringing:
+    the caller's own phone rings on 180, or our ringback tone once he is answered."""
+
+    file_ids: tuple[int, ...]
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HoldMusic:
+    """QUE-4/5: the queue message (a file, or the system one) and the estimated wait, then the
+    music files (or the built-in tone), again and again."""
+
+    message_file_id: int | None
+    estimated_wait: float | None
+    music_file_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    """Record the caller (after a beep); the logic says `StopRecording` when it is over."""
+
+    max_seconds: int
+    beep: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """Stop and keep the recording as a voicemail file of the account, against the employee or
+    group whose forward led to it (ACC-2); `RecordingSaved` follows."""
+
+    name: str
+    caller: str
+    called: str
+    employee_id: int | None = None
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FindPhones:
+    """Which of these employees' phones can ring now (registered SIP lines, numbers, URIs);
+    `PhonesFound` follows."""
+
+    employee_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RingPhone:
+    """Ring one phone of an employee (all registered contacts of a SIP line)."""
+
+    ring: int
+    employee_id: int
+    phone: PhoneInfo
+    timeout: float
+    #: the caller ID presented (XFR-2: a phone that is a PSTN number gets the virtual number)
+    caller_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingNumber:
+    """Ring an outside number through the outbound trunk (of the virtual number, if it names
+    one); XFR-2: `caller_id` is the virtual number."""
+
+    ring: int
+    number: str
+    timeout: float
+    caller_id: str
+    trunk_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopRing:
+    """Stop ringing (all forks of) a ring."""
+
+    ring: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectCallee:
+    """Connect the caller with the ring that answered, after playing the operator message to
+    the employee (SCN-FWD, IVX-2); `Connected` follows."""
+
+    ring: int
+    message_file_id: int | None = None
+    message_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    """End the call: every leg is hung up."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCall:
+    """Refuse the caller before any answer (BLK: the blacklist)."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendVoicemail:
+    """Mail the voicemail (SCN-VM); `MailSent` follows."""
+
+    to: tuple[str, ...]
+    subject: str
+    file_id: int | None
+    caller: str
+    called: str
+
+
+@dataclass(frozen=True, slots=True)
+class Distribute:
+    """Hand the request to the node's distributor; its steps come back as `DistAction` and
+    `DistDetail` of the calls they concern."""
+
+    request: dist.ForwardRequest
+
+
+@dataclass(frozen=True, slots=True)
+class TellDistribution:
+    """An event for the node's distributor (answered, ring ended, talk over, caller left)."""
+
+    event: dist.Event
+
+
+Command = (
+    AnswerCaller
+    | PlayToCaller
+    | StopPlayback
+    | Ringback
+    | HoldMusic
+    | StartRecording
+    | StopRecording
+    | FindPhones
+    | RingPhone
+    | RingNumber
+    | StopRing
+    | ConnectCallee
+    | HangUp
+    | RejectCall
+    | SendVoicemail
+    | act.HttpRequest
+    | act.OfferTagging
+    | act.CollectDigits
+    | Distribute
+    | TellDistribution
+)

@@ -1,0 +1,556 @@
+"""The whole logic of one call, sans-IO: the scenario engine, its link to the distribution, the
+rings, the talk, the voicemail and the call details, in one object per call.
+
+`CallLogic` takes what happened (`vpbx.scenario.call_io` events, with `now`) and answers what
+the switch must do (commands). The live switch (`vpbx.switch.runner`) and `vpbx simulate`
+(`vpbx.services.simulate`) both drive it; neither holds call logic of its own. The call
+details are written here only: the engine's steps, the distribution's records, refused rings,
+the mail's fate.
+
+The distribution is one per node (its queue and line counts span every call), so the logic does
+not call it: it says `Distribute` / `TellDistribution`, and the driver hands the distributor's
+answers back as `DistAction` / `DistDetail` of the calls they concern (`route_step`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from vpbx.scenario import actions as act
+from vpbx.scenario import call_io as io
+from vpbx.scenario import distribution as dist
+from vpbx.scenario.dist_details import detail_step, give_up_reasons
+from vpbx.scenario.engine import Call, Step
+from vpbx.scenario.events import (
+    Answered,
+    CallArrived,
+    CallerHungUp,
+    DialFailed,
+    Event,
+    RecordingDone,
+    TalkEnded,
+)
+from vpbx.scenario.forwarding import forward_request
+from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, EmployeeInfo, PhoneInfo
+
+__all__ = ["CallLogic", "CallSummary", "ring_result", "route_step"]
+
+#: what an outside number of a Forward rings for when the operation names no ring timeout
+NUMBER_RING_SECONDS = 60.0
+
+
+def ring_result(status: int) -> dist.RingResult:
+    """A ring's final SIP status as the distribution counts it."""
+    if status in (486, 600):
+        return dist.RingResult.BUSY
+    if status in (603,):
+        return dist.RingResult.REJECTED
+    if status in (408, 480, 487):
+        return dist.RingResult.NO_ANSWER
+    return dist.RingResult.FAILED
+
+
+def route_step(step: dist.Step) -> Iterator[tuple[str, io.DistAction | io.DistDetail]]:
+    """A distributor's step as (call id, event) pairs: details first, as they happened."""
+    for detail in step.details:
+        yield detail.call_id, io.DistDetail(detail)
+    for action in step.actions:
+        yield action.call_id, io.DistAction(action)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    """What the calls report keeps of one call (CDR-1), as the logic knows it."""
+
+    status: str
+    caller: str
+    answered_at: dt.datetime | None
+    employee_id: int | None
+    scenario_id: int | None
+    wait_seconds: float
+    talk_seconds: float
+    rating: int | None
+    recording_file_ids: tuple[int, ...]
+    contact_name: str
+
+
+@dataclass(slots=True)
+class _Ring:
+    employee_id: int | None = None
+    phone_id: str | None = None
+    number: str | None = None
+
+
+class CallLogic:
+    """One call to a virtual number, from its arrival to its report row."""
+
+    def __init__(
+        self,
+        config: ConfigSnapshot,
+        *,
+        call_id: str,
+        account_id: int,
+        number: str,
+        caller: str,
+        started_at: dt.datetime,
+        facts: CallerFacts | None = None,
+        number_id: int | None = None,
+        trunk_id: int | None = None,
+    ) -> None:
+        self.config = config
+        self.call_id = call_id
+        self.account_id = account_id
+        self.number = number
+        self.number_id = number_id
+        #: VirtualNumber.trunk_id: the trunk outside numbers of this call go out through
+        self.trunk_id = trunk_id
+        self.caller = caller
+        self.started_at = started_at
+        self.engine = Call(config, call_id=call_id, facts=facts)
+        self.caller_answered = False
+        self.dial: act.Dial | None = None
+        self._next_ring = 0
+        self.rings: dict[int, _Ring] = {}
+        self._phone_rings: dict[tuple[int, str], int] = {}
+        self.in_distribution = False
+        #: the distribution counts the phone that answered as busy until told the talk ended
+        self.dist_connected = False
+        self._gave_up: tuple[str, ...] | None = None
+        self._number_failures: list[str] = []
+        self.answered_ring: int | None = None
+        self.talking = False
+        self._talk_started: dt.datetime | None = None
+        self.talk_seconds = 0.0
+        self.first_answer: dt.datetime | None = None
+        self.recording = False
+        self._record_deadline: dt.datetime | None = None
+        self._hangup_after_recording = False
+        self.file_ids: list[int] = []
+        self.failed = False
+        self.hung_up = False
+
+    # -- the driver's side ---------------------------------------------------------------------
+
+    @property
+    def details(self) -> list[Step]:
+        return self.engine.details
+
+    @property
+    def ended(self) -> bool:
+        return self.engine.ended and not self.recording
+
+    def next_timer(self) -> dt.datetime | None:
+        """When `handle(TimerFired(), now)` is due next (None: nothing is timed)."""
+        timers = [t for t in (self.engine.get_timer(), self._record_deadline) if t is not None]
+        return min(timers, default=None)
+
+    def start(self, now: dt.datetime) -> list[io.Command]:
+        return self._engine(CallArrived(self.number, self.caller), now)
+
+    def handle(self, event: io.Input, now: dt.datetime) -> list[io.Command]:
+        match event:
+            case io.TimerFired():
+                out: list[io.Command] = []
+                if self._record_deadline is not None and now >= self._record_deadline:
+                    out += self._stop_recording()
+                return out + self._engine(event, now)
+            case io.Digit() | io.PlaybackDone() | io.HttpResponse():
+                return self._engine(event, now)
+            case io.CallerHungUp():
+                return self._caller_left(now)
+            case io.PhonesFound(reachable=reachable):
+                return self._phones_found(reachable, now)
+            case io.RingAnswered():
+                return self._ring_answered(event, now)
+            case io.RingFailed(ring=ring, status=status):
+                return self._ring_failed(ring, status, f"{status}", now)
+            case io.RingRefused(ring=ring, text=text, kind=kind, data=data):
+                self._log(now, kind, text, **dict(data))
+                return self._ring_failed(ring, 0, text, now)
+            case io.Connected():
+                self.talking = True
+                self._talk_started = now
+                return []
+            case io.CalleeHungUp():
+                return self._talk_over(now) + self._engine(TalkEnded("employee"), now)
+            case io.RecordingSaved():
+                return self._recording_saved(event, now)
+            case io.MailSent():
+                self._mail_sent(event, now)
+                return []
+            case io.DistDetail(detail=detail):
+                self.details.append(detail_step(detail, self.config.employees))
+                return []
+            case io.DistAction(action=action):
+                return self._dist_action(action, now)
+        return []
+
+    def fail(self, now: dt.datetime, why: str) -> list[io.Command]:
+        """The driver could not carry the call on (an error of its own): end it cleanly."""
+        self.failed = True
+        self._log(now, "failed", f"сбой обработки звонка: {why}")
+        return [*self._leave(now), io.HangUp()]
+
+    def answer_so_far(self) -> tuple[dt.datetime, int | None] | None:
+        """When the call was answered and by whom, while it lasts (None: not answered yet)."""
+        if self.first_answer is None:
+            return None
+        return self.first_answer, self.engine.answered_by
+
+    def summary(self, ended_at: dt.datetime) -> CallSummary:
+        engine = self.engine
+        if isinstance(engine.outcome, act.Reject):
+            status = "blocked"
+        elif self.failed:
+            status = "failed"
+        elif self.first_answer is not None:
+            status = "answered"
+        else:
+            status = "missed"
+        waited_until = self.first_answer or ended_at
+        talk = self.talk_seconds
+        if self.talking and self._talk_started is not None:
+            talk += (ended_at - self._talk_started).total_seconds()
+        caller = engine.caller or self.caller
+        return CallSummary(
+            status=status,
+            caller=caller,
+            answered_at=self.first_answer,
+            employee_id=engine.answered_by,
+            scenario_id=engine.scenario_id,
+            wait_seconds=max(0.0, (waited_until - self.started_at).total_seconds()),
+            talk_seconds=round(max(talk, 0.0), 3),
+            rating=engine.rating,
+            recording_file_ids=tuple(self.file_ids),
+            contact_name=self._contact_name(caller),
+        )
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def _log(self, now: dt.datetime, kind: str, text: str, **data: object) -> None:
+        self.details.append(Step(now, kind, text, dict(data)))
+
+    def _engine(self, event: Event, now: dt.datetime) -> list[io.Command]:
+        actions = self.engine.handle(event, now)
+        out: list[io.Command] = []
+        for action in actions:
+            out += self._action(action, now)
+        return out
+
+    def _answer(self) -> list[io.Command]:
+        if self.caller_answered or self.hung_up:
+            return []
+        self.caller_answered = True
+        return [io.AnswerCaller()]
+
+    def _action(self, action: act.Action, now: dt.datetime) -> list[io.Command]:
+        match action:
+            case act.Answer() | act.StoreRating():
+                # the caller is answered when media is needed; the rating is the engine's and
+                # is written with the call
+                return []
+            case act.Play():
+                return [*self._answer(), io.PlayToCaller(action)]
+            case act.StopPlayback():
+                return [io.StopPlayback()]
+            case act.Record():
+                self.recording = True
+                self._record_deadline = now + dt.timedelta(seconds=action.max_seconds)
+                return [*self._answer(), io.StartRecording(action.max_seconds, action.beep)]
+            case act.SendMail():
+                return [
+                    io.SendVoicemail(
+                        action.to, action.subject, action.file_id, self.engine.caller, self.number
+                    )
+                ]
+            case act.Dial():
+                return self._dial(action)
+            case act.CancelDial():
+                return self._cancel_rings() + self._leave(now)
+            case act.Bridge():
+                ring = self.answered_ring
+                if ring is None:
+                    return []
+                dial = self.dial
+                return [
+                    io.StopPlayback(),
+                    io.ConnectCallee(
+                        ring,
+                        dial.operator_message_file_id if dial is not None else None,
+                        dial.operator_message_text if dial is not None else "",
+                    ),
+                ]
+            case act.HttpRequest() | act.OfferTagging() | act.CollectDigits():
+                return [action]
+            case act.Hangup():
+                self.hung_up = True
+                return [io.StopPlayback(), *self._leave(now), io.HangUp()]
+            case act.Reject():
+                self.hung_up = True
+                return [io.RejectCall(403, "Forbidden (blacklisted)")]
+        return []
+
+    # -- voicemail (SCN-VM) --------------------------------------------------------------------
+
+    def _stop_recording(self) -> list[io.Command]:
+        self._record_deadline = None
+        employee_id, group_id = self._voicemail_owner()
+        return [
+            io.StopRecording(
+                f"Голосовое сообщение {self.caller}",
+                self.caller,
+                self.number,
+                employee_id,
+                group_id,
+            )
+        ]
+
+    def _voicemail_owner(self) -> tuple[int | None, int | None]:
+        """ACC-2: the employee (or group) whose forward led to the voicemail, when the last
+        forward named exactly one."""
+        dial = self.dial
+        if dial is None or len(dial.targets) != 1:
+            return None, None
+        target = dial.targets[0]
+        return target.employee_id, target.group_id
+
+    def _recording_saved(self, event: io.RecordingSaved, now: dt.datetime) -> list[io.Command]:
+        if not self.recording:
+            return []
+        self.recording = False
+        self._record_deadline = None
+        if event.file_id is not None:
+            self.file_ids.append(event.file_id)
+        out = self._engine(RecordingDone(event.file_id, event.seconds), now)
+        if self._hangup_after_recording:
+            out += self._caller_left(now)
+        return out
+
+    def _mail_sent(self, event: io.MailSent, now: dt.datetime) -> None:
+        if event.delivered:
+            text = f"письмо голосовой почты доставлено (попыток: {event.attempts})"
+        else:
+            text = (
+                f"письмо голосовой почты не доставлено: {event.error} (попыток: {event.attempts})"
+            )
+        self._log(
+            now,
+            "mail_result",
+            text,
+            delivered=event.delivered,
+            attempts=event.attempts,
+            error=event.error,
+        )
+
+    # -- dialling ------------------------------------------------------------------------------
+
+    def _dial(self, dial: act.Dial) -> list[io.Command]:
+        self.dial = dial
+        self._gave_up = None
+        self._number_failures = []
+        ids: list[int] = []
+        for target in dial.targets:
+            if target.employee_id is not None:
+                ids.append(target.employee_id)
+            elif target.group_id is not None and target.group_id in self.config.groups:
+                group = self.config.groups[target.group_id]
+                ids += list(group.member_ids) + [row.employee_id for row in group.rows]
+        return [io.FindPhones(tuple(dict.fromkeys(ids)))]
+
+    def _new_ring(self, ring: _Ring) -> int:
+        self._next_ring += 1
+        self.rings[self._next_ring] = ring
+        return self._next_ring
+
+    def _phones_found(
+        self, reachable: frozenset[tuple[int, str]], now: dt.datetime
+    ) -> list[io.Command]:
+        dial = self.dial
+        if dial is None or self.engine.ended:
+            return []
+
+        def can_ring(employee: EmployeeInfo, phone: PhoneInfo) -> bool:
+            return (employee.id, phone.id) in reachable
+
+        request = forward_request(
+            dial,
+            self.config,
+            call_id=self.call_id,
+            account_id=self.account_id,
+            caller=self.engine.caller,
+            now=now,
+            reachable=can_ring,
+        )
+        numbers = [t.number for t in dial.targets if t.number is not None]
+        out: list[io.Command] = [io.Ringback(dial.ringback_file_ids, self.caller_answered)]
+        if not request.targets and not numbers:
+            return out + self._engine(DialFailed("no_answer", ("некого вызывать",)), now)
+        # XFR-2: towards the PSTN only the virtual number the caller dialled is presented
+        timeout = float(dial.ring_timeout or NUMBER_RING_SECONDS)
+        for number in numbers:
+            ring = self._new_ring(_Ring(number=number))
+            out.append(io.RingNumber(ring, number, timeout, self.number, self.trunk_id))
+        if request.targets:
+            self.in_distribution = True
+            out.append(io.Distribute(request))
+        else:
+            self._gave_up = ()
+        return out
+
+    def _dist_action(self, action: dist.Action, now: dt.datetime) -> list[io.Command]:
+        match action:
+            case dist.Ring(employee_id=eid, phone_id=phone_id, timeout=timeout):
+                return self._ring_phone(eid, phone_id, timeout, now)
+            case dist.Cancel(employee_id=eid, phone_id=phone_id):
+                ring = self._phone_rings.pop((eid, phone_id), None)
+                if ring is None or ring == self.answered_ring:
+                    return []
+                self.rings.pop(ring, None)
+                return [io.StopRing(ring)]
+            case dist.Queued() if self.in_distribution and not self.talking:
+                dial = self.dial
+                assert dial is not None
+                return [
+                    *self._answer(),
+                    io.HoldMusic(
+                        dial.queue_message_file_id, action.estimated_wait, dial.ringback_file_ids
+                    ),
+                ]
+            case dist.GiveUp(skipped=skipped):
+                self.in_distribution = False
+                self._gave_up = give_up_reasons(skipped, self.config.employees)
+                return self._maybe_failed(now)
+        return []
+
+    def _ring_phone(
+        self, employee_id: int, phone_id: str, timeout: float, now: dt.datetime
+    ) -> list[io.Command]:
+        employee = self.config.employees.get(employee_id)
+        phone = next((p for p in employee.phones if p.id == phone_id), None) if employee else None
+        ring = self._new_ring(_Ring(employee_id, phone_id))
+        self._phone_rings[(employee_id, phone_id)] = ring
+        if phone is None:
+            return self._ring_failed(ring, 404, "телефона нет в настройках", now)
+        if phone.kind == "fmc":
+            self._log(now, "ring_refused", f"{phone_id}: FMC-линии пока не вызываются")
+            return self._ring_failed(ring, 0, "FMC", now)
+        if phone.kind == "sip_uri" and not self.config.sip_uri_allowed:
+            self._log(
+                now,
+                "ring_refused",
+                f"{phone.sip_uri}: вызов SIP URI не подключён на аккаунте (XFR-3)",
+            )
+            return self._ring_failed(ring, 0, "SIP URI", now)
+        # XFR-2: a phone that is a PSTN number is shown the virtual number, never the caller
+        caller_id = self.number if phone.kind == "number" else self.caller
+        return [io.RingPhone(ring, employee_id, phone, timeout, caller_id)]
+
+    def _ring_failed(self, ring: int, status: int, why: str, now: dt.datetime) -> list[io.Command]:
+        found = self.rings.pop(ring, None)
+        if found is None:
+            return []
+        if found.number is not None:
+            self._number_failures.append(f"{found.number}: {why}")
+            return self._maybe_failed(now)
+        assert found.employee_id is not None
+        assert found.phone_id is not None
+        self._phone_rings.pop((found.employee_id, found.phone_id), None)
+        if not self.in_distribution:
+            return []
+        result = ring_result(status) if status else dist.RingResult.FAILED
+        event = dist.RingEnded(self.call_id, found.employee_id, found.phone_id, result)
+        return [io.TellDistribution(event)]
+
+    def _maybe_failed(self, now: dt.datetime) -> list[io.Command]:
+        """The forward failed when the distribution gave up and no outside number still rings."""
+        if self._gave_up is None or any(r.number is not None for r in self.rings.values()):
+            return []
+        if self.answered_ring is not None or self.engine.ended:
+            return []
+        reasons = self._gave_up + tuple(self._number_failures)
+        why = "failed" if self._number_failures and not self._gave_up else "no_answer"
+        self._gave_up = None
+        return [io.StopPlayback(), *self._engine(DialFailed(why, reasons), now)]
+
+    def _ring_answered(self, event: io.RingAnswered, now: dt.datetime) -> list[io.Command]:
+        found = self.rings.get(event.ring)
+        if found is None or self.answered_ring is not None:
+            return []
+        self.answered_ring = event.ring
+        self.first_answer = self.first_answer or now
+        # the switch hangs up the other forks; what is left here is only bookkeeping
+        self.rings = {event.ring: found}
+        self._phone_rings = {}
+        out: list[io.Command] = [io.StopPlayback()]
+        if found.number is not None:
+            out += self._leave(now)
+            return out + self._engine(Answered(number=found.number), now)
+        assert found.employee_id is not None
+        assert found.phone_id is not None
+        taker = event.employee_id if event.employee_id is not None else found.employee_id
+        phone = event.phone_id if event.employee_id is not None else found.phone_id
+        if self.in_distribution:
+            self.dist_connected = True
+            picked = (taker, phone) if phone is not None and taker != found.employee_id else None
+            out.append(
+                io.TellDistribution(
+                    dist.Answered(self.call_id, found.employee_id, found.phone_id, picked)
+                )
+            )
+        return out + self._engine(Answered(employee_id=taker, phone_id=phone), now)
+
+    def _cancel_rings(self) -> list[io.Command]:
+        out: list[io.Command] = [
+            io.StopRing(ring) for ring in self.rings if ring != self.answered_ring
+        ]
+        self.rings = {}
+        self._phone_rings = {}
+        return out
+
+    def _leave(self, now: dt.datetime) -> list[io.Command]:
+        """Tell the distribution this call is done with it: the phone that answered is free
+        again (talk time counted) or, before any answer, the caller gave up ringing or
+        queueing."""
+        if not self.in_distribution:
+            return []
+        self.in_distribution = False
+        if self.dist_connected:
+            self.dist_connected = False
+            return [io.TellDistribution(dist.CallEnded(self.call_id))]
+        return [io.TellDistribution(dist.CallerHungUp(self.call_id))]
+
+    def _talk_over(self, now: dt.datetime) -> list[io.Command]:
+        if self.talking:
+            self.talking = False
+            if self._talk_started is not None:
+                self.talk_seconds += (now - self._talk_started).total_seconds()
+        self.answered_ring = None
+        self.rings = {}
+        return self._leave(now) if self.dist_connected else []
+
+    def _caller_left(self, now: dt.datetime) -> list[io.Command]:
+        if self.recording:
+            # the engine hears of the recording first (it mails it), then ends the call
+            self._hangup_after_recording = True
+            self._log(now, "caller_hangup", "абонент положил трубку: запись завершена")
+            return self._stop_recording()
+        self._hangup_after_recording = False
+        out = [*self._cancel_rings(), *self._talk_over(now), *self._leave(now)]
+        if not self.engine.ended:
+            out += self._engine(CallerHungUp(), now)
+        if not self.hung_up:
+            self.hung_up = True
+            out.append(io.HangUp())
+        return out
+
+    # -- the report ----------------------------------------------------------------------------
+
+    def _contact_name(self, caller: str) -> str:
+        """The caller's contact (the oldest, as the report's lookup picks)."""
+        contacts = sorted(self.config.contacts_by_phone.get(caller, ()))
+        if not contacts:
+            return ""
+        contact = self.config.contacts[contacts[0]]
+        return " ".join(p for p in (contact.last_name, contact.first_name) if p)
