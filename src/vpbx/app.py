@@ -45,11 +45,17 @@ from vpbx.metrics import (
     multiprocess_dir_from_environment,
 )
 from vpbx.notify import ConfigListener, ConfigNotifier
+from vpbx.scenario import distribution as dist
 from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
+from vpbx.services.call_writer import SqlCallWriter
 from vpbx.services.crm import CrmClient
+from vpbx.services.directory_store import SqlDirectorySource
 from vpbx.services.mailer import Mailer
 from vpbx.services.net_guard import NetGuard
+from vpbx.services.prompt_files import SqlPromptFiles
+from vpbx.services.registrations import SqlBindingStorage
+from vpbx.services.snapshot_source import SqlSnapshotSource
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
@@ -64,6 +70,7 @@ from vpbx.switch.prompt_library import PromptLibrary
 from vpbx.switch.registrar_service import Registrar
 from vpbx.switch.registration_store import RegistrationStore
 from vpbx.switch.runner import ScenarioRunner
+from vpbx.switch.snapshots import SnapshotCache
 from vpbx.switch.status import StatusServer
 from vpbx.switch.toll_guard import TollGuard
 from vpbx.switch.trunk_client import TrunkRegistrations
@@ -153,7 +160,8 @@ def build_switch(settings: Settings) -> Application:
 def _compose(settings: Settings, *, with_api: bool) -> Application:
     engine = make_async_engine(settings.resolved_database_url())
     metrics = SwitchMetrics()
-    directory = Directory(engine)
+    # The switch holds no SQL: what it reads and writes goes through these services.
+    directory = Directory(SqlDirectorySource(engine))
     endpoint = sip_endpoint(settings)
     sip_counters = SipCounters()
     endpoint.traffic = sip_counters
@@ -163,8 +171,9 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         directory,
         realm=settings.sip_realm,
         guard=guard,
-        store=RegistrationStore(engine, utc_now),
+        store=RegistrationStore(SqlBindingStorage(engine), utc_now),
         security_event=metrics.security_event,
+        wall=utc_now,
     )
     me = Contact(settings.public_host, settings.sip_port)
     rtp = RtpCounters()
@@ -175,15 +184,22 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         opened=rtp.track,
     )
     media.srtp_required = _srtp_required(directory)
-    pbx = Pbx(endpoint, directory, registrar, me, media)
+    pbx = Pbx(endpoint, directory, registrar, me, media, wall=utc_now)
     trunks = TrunkRegistrations(endpoint, directory, me)
     data = settings.data_dir.resolve()
     tts = Tts(data / "tts")
     system = SystemMessages(data / "system", tts)
-    store = CallStore(engine, data / "files", utc_now, work_dir=data / "work")
+    store = CallStore(SqlCallWriter(engine, data / "files"), utc_now, work_dir=data / "work")
     mailer = Mailer(settings.smtp())
-    prompts = PromptLibrary(engine, system, tts, PromptCache())
-    runner = ScenarioRunner(pbx, engine, prompts, store, mailer, data / "work", utc_now)
+    prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
+    # Lines in use per phone: one store for the distribution and the switch's plain calls.
+    lines = dist.InProcessState()
+    runner = ScenarioRunner(
+        pbx, engine, prompts, store, mailer, data / "work", utc_now, dist.Distributor(lines)
+    )
+    runner.snapshots = SnapshotCache(SqlSnapshotSource(engine, utc_now))
+    pbx.lines = lines
+    pbx.schedules = runner.snapshots
     # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
     runner.crm = CrmClient(guard=NetGuard(settings.allow_networks()))
     pbx.controllers = runner

@@ -12,12 +12,13 @@ import sqlalchemy as sa
 
 from tests.dbs import database_fixture
 from vpbx.domain.entities.misc import Account
+from vpbx.scenario.call_logic import ring_result
 from vpbx.services.accounts import create_account
 from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.services.call_writer import SqlCallWriter
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.call_store import CallStore
-from vpbx.switch.runner import ring_result
 
 migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
@@ -43,7 +44,7 @@ async def test_a_burst_is_written_and_a_refused_record_fails_alone(
     try:
         async with engine.begin() as conn:
             account_id = await create_account(conn, Account(name="A"), NOW)
-        store = CallStore(engine, tmp_path / "files", lambda: NOW)
+        store = CallStore(SqlCallWriter(engine, tmp_path / "files"), lambda: NOW)
         store.start()
         good = [store.save(record(account_id, n)) for n in range(50)]
         bad = store.save(record(account_id, 99, naive=True))  # naive time: refused
@@ -107,7 +108,7 @@ async def test_calls_ending_while_another_process_holds_the_sqlite_lock_are_writ
     try:
         async with engine.begin() as conn:
             account_id = await create_account(conn, Account(name="A"), NOW)
-        store = CallStore(engine, tmp_path / "files", lambda: NOW)
+        store = CallStore(SqlCallWriter(engine, tmp_path / "files"), lambda: NOW)
         store.start()
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # the other process's long write transaction

@@ -21,9 +21,16 @@ from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account, CallStatus
 from vpbx.services.accounts import create_account
 from vpbx.services.call_log import CallRecord, CallStart, StepRecord, heartbeat
+from vpbx.services.call_writer import SqlCallWriter
+from vpbx.services.directory_store import SqlDirectorySource
 from vpbx.services.entities import EntityService
 from vpbx.services.file_store import repair_wav_header
-from vpbx.services.registrations import StoredBinding, line_bindings, switch_running
+from vpbx.services.registrations import (
+    SqlBindingStorage,
+    StoredBinding,
+    line_bindings,
+    switch_running,
+)
 from vpbx.sip.uri import SipUri
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine
@@ -63,7 +70,7 @@ async def test_bindings_come_back_after_a_restart_and_the_unreachable_are_droppe
         _account_id, line_id, login = await _account_with_line(engine)
         now = _utc_now()
         later = now + dt.timedelta(seconds=300)
-        store = RegistrationStore(engine, _utc_now)
+        store = RegistrationStore(SqlBindingStorage(engine), _utc_now)
         # As the registrar stores them (several REGISTERs at once share one commit).
         await asyncio.gather(
             store.save(
@@ -97,7 +104,10 @@ async def test_bindings_come_back_after_a_restart_and_the_unreachable_are_droppe
             store.save(line_id + 1000, []),  # another line unregistered in the same commit
         )
         # A new process: nothing in memory until `restore`.
-        registrar = Registrar(Directory(engine), store=RegistrationStore(engine, _utc_now))
+        registrar = Registrar(
+            Directory(SqlDirectorySource(engine)),
+            store=RegistrationStore(SqlBindingStorage(engine), _utc_now),
+        )
         assert registrar.locations(login, line_id, 1000.0) == []
         assert await registrar.restore(1000.0) == 2
         found = {
@@ -148,7 +158,11 @@ async def test_a_call_has_its_row_from_the_start_and_a_crash_closes_it_as_interr
         account_id, _line_id, _login = await _account_with_line(engine)
         clock = [T0]
         store = CallStore(
-            engine, tmp_path / "files", lambda: clock[0], 0.01, work_dir=work, heartbeat_every=0.05
+            SqlCallWriter(engine, tmp_path / "files"),
+            lambda: clock[0],
+            0.01,
+            work_dir=work,
+            heartbeat_every=0.05,
         )
         store.start()
         details: dict[str, list[StepRecord]] = {"a": [], "b": [], "c": []}
@@ -209,7 +223,9 @@ async def test_a_call_has_its_row_from_the_start_and_a_crash_closes_it_as_interr
         await asyncio.gather(store._writer, return_exceptions=True)
 
         clock[0] = T0 + dt.timedelta(minutes=5)
-        after = CallStore(engine, tmp_path / "files", lambda: clock[0], work_dir=work)
+        after = CallStore(
+            SqlCallWriter(engine, tmp_path / "files"), lambda: clock[0], work_dir=work
+        )
         interrupted = await after.recover()
         assert {c.switch_call_id for c in interrupted} == {"a", "b"}
         async with engine.connect() as conn:
@@ -274,7 +290,7 @@ async def test_the_cabinet_says_registered_only_while_a_switch_runs(migrated_db_
         binding = StoredBinding(
             f"sip:{login}@127.0.0.9:5062", "ua", "udp:127.0.0.9:5062", now + dt.timedelta(minutes=5)
         )
-        await RegistrationStore(engine, _utc_now).save(line_id, [binding])
+        await RegistrationStore(SqlBindingStorage(engine), _utc_now).save(line_id, [binding])
         async with engine.begin() as conn:
             assert await switch_running(conn, now) is None  # no switch ever ran here
             await heartbeat(conn, "", now, started=True)

@@ -183,8 +183,11 @@ class RtpSession:
         ssrc: int,
         rtcp_interval: float,
         name: str,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._loop = loop
+        #: the wall clock (Unix seconds) of RTCP sender reports' NTP time; timing is the loop's
+        self._wall = wall
         self._pool = pool
         self._port = port
         self._host = host
@@ -241,6 +244,7 @@ class RtpSession:
         ssrc: int | None = None,
         rtcp_interval: float = 5.0,
         name: str = "",
+        wall: Callable[[], float] = time.time,
     ) -> RtpSession:
         """Bind an RTP/RTCP port pair from `pool` on `host` and start the session.
 
@@ -263,6 +267,7 @@ class RtpSession:
                 ssrc=random.getrandbits(32) if ssrc is None else ssrc,
                 rtcp_interval=rtcp_interval,
                 name=name,
+                wall=wall,
             )
             try:
                 await session._bind()
@@ -697,7 +702,7 @@ class RtpSession:
                 rtp_ts = (rtp_ts - round(ahead * 8000)) & 0xFFFF_FFFF
             first = RtcpSenderReport(
                 sender.ssrc,
-                ntp_from_unix(time.time()),
+                ntp_from_unix(self._wall()),
                 rtp_ts,
                 sender.packet_count & 0xFFFF_FFFF,
                 sender.octet_count & 0xFFFF_FFFF,

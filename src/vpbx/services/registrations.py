@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
 
 __all__ = [
     "SWITCH_SILENT_AFTER",
+    "SqlBindingStorage",
     "StoredBinding",
     "drop_bindings",
     "line_bindings",
@@ -152,3 +153,25 @@ async def switch_running(conn: AsyncConnection, now: dt.datetime) -> bool | None
     if latest is None:
         return None
     return as_utc(now) - as_utc(latest) <= SWITCH_SILENT_AFTER
+
+
+class SqlBindingStorage:
+    """The registrar's bindings in the database, each call one transaction (implements
+    `vpbx.switch.registration_store.BindingStorage`)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def save(
+        self, lines: Mapping[int, Sequence[StoredBinding]], now: dt.datetime, node: str
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await save_bindings(conn, lines, now, node=node)
+
+    async def load(self, now: dt.datetime) -> list[StoredBinding]:
+        async with self.engine.begin() as conn:
+            return await load_bindings(conn, now)
+
+    async def drop(self, row_ids: Sequence[int]) -> None:
+        async with self.engine.begin() as conn:
+            await drop_bindings(conn, row_ids)

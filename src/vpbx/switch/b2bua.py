@@ -36,6 +36,7 @@ from vpbx.sip.message import Headers, Request, Response, make_response
 from vpbx.sip.transaction import TransactionKey
 from vpbx.sip.uri import SipUri
 from vpbx.switch.auth_client import with_credentials
+from vpbx.switch.clock import WallClock, utc_now
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate
 from vpbx.switch.registrar_service import Location
@@ -99,6 +100,9 @@ class OutLeg:
     role: LegRole = LegRole.CALLEE
     #: EMP-5: the ringing leg that a pickup (88 + extension) took the call from
     picked_from: OutLeg | None = None
+    #: a pickup leg (we are its UAS): set when the picking phone ACKs our 2xx
+    acked: asyncio.Event | None = None
+    retransmit: asyncio.Task[None] | None = None
 
 
 class CallController(Protocol):
@@ -184,7 +188,12 @@ class B2BCall:
     called: str = ""
     #: the employee whose line placed the call (internal and outgoing calls)
     caller_employee_id: int | None = None
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: how the calls report names the caller of such a call: his extension, not the line's
+    #: login ("": the From user)
+    caller_extension: str = ""
+    #: the wall clock that dates the call (its report row); timers run on the loop's clock
+    clock: WallClock = utc_now
+    started_at: dt.datetime = field(default_factory=utc_now)
     answered_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     #: 183 with our SDP was sent: the caller hears what we play before the answer
@@ -238,7 +247,7 @@ class B2BCall:
         return True
 
     def _close_media(self) -> None:
-        self.ended_at = self.ended_at or dt.datetime.now(dt.UTC)
+        self.ended_at = self.ended_at or self.clock()
         for recorder in self.recorders:
             recorder.stop()  # what was recorded so far is kept
         self.recorders.clear()
@@ -275,7 +284,7 @@ class B2BCall:
         self.caller_up = True
         self.endpoint.respond(self.key, ok)
         self.on_answer(self)
-        self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok))
+        self._retransmit = asyncio.ensure_future(self._retransmit_ok(ok, self.key, self._acked))
 
     def _our_answer(self) -> bytes:
         """Our SDP answer to the caller: the same in a 183 and in the 200 that follows it."""
@@ -435,8 +444,12 @@ class B2BCall:
         leg = OutLeg(target, request, peer, 0.0, key=key, dialog=dialog, final=200)
         leg.session = session
         leg.picked_from = ringing
+        leg.acked = asyncio.Event()
         self.legs.append(leg)
         self.endpoint.respond(key, ok)
+        # §13.3.1.4: our 2xx to the picking phone is retransmitted until his ACK, as the
+        # caller's is.
+        leg.retransmit = asyncio.ensure_future(self._retransmit_ok(ok, key, leg.acked))
         log.info("picked up", extra={"call": self.id, "from": ringing.target.label})
         self._won(leg)
         return True
@@ -560,7 +573,7 @@ class B2BCall:
         """`leg` took the call: the others stop ringing, the call logic (or a bridge) follows."""
         self.winner = leg
         self.state = CallState.ANSWERED
-        self.answered_at = dt.datetime.now(dt.UTC)
+        self.answered_at = self.clock()
         self._stop_timer(leg)
         if self.guard is not None and leg.target.lease:
             self.guard.leg_talking(leg.target.lease)
@@ -608,18 +621,20 @@ class B2BCall:
             leg.timer.cancel()
             leg.timer = None
 
-    async def _retransmit_ok(self, ok: Response) -> None:
+    async def _retransmit_ok(self, ok: Response, key: TransactionKey, acked: asyncio.Event) -> None:
         """§13.3.1.4: the UAS core retransmits its 2xx until the ACK comes (T1 doubling to T2)."""
         timers = self.endpoint.layer.config
         interval, waited = timers.t1, 0.0
         while waited < timers.timeout:
             try:
-                await asyncio.wait_for(self._acked.wait(), interval)
+                await asyncio.wait_for(acked.wait(), interval)
                 return
             except TimeoutError:
+                if self.state is CallState.ENDED:
+                    return
                 waited += interval
                 interval = min(interval * 2, timers.t2)
-                self.endpoint.respond(self.key, ok)
+                self.endpoint.respond(key, ok)
         log.warning("2xx never acknowledged: hanging up", extra={"call": self.id})
         self.hangup_all()
 
@@ -736,8 +751,14 @@ class B2BCall:
         if self.controller is not None:
             self.controller.hung_up(self, LegRole.CALLER)
 
-    def acked(self) -> None:
-        self._acked.set()
+    def acked(self, role: LegRole = LegRole.CALLER) -> None:
+        """The ACK of a 2xx we sent: the caller's, or (CALLEE) the picking phone's."""
+        if role is LegRole.CALLER:
+            self._acked.set()
+            return
+        winner = self.winner
+        if role is LegRole.CALLEE and winner is not None and winner.acked is not None:
+            winner.acked.set()
 
     def on_bye(self, role: LegRole) -> None:
         """A BYE came from one side: hang up the others (a trainer's BYE only ends his part)."""

@@ -9,6 +9,9 @@ the partial voicemail those calls were recording.
 Rows are written by one background task in batches (one transaction for every call that
 started or ended meanwhile), so a burst of short calls costs a few commits rather than one
 each, and a slow database never holds up a call's media.
+
+The switch holds no SQL: the writing itself is a `CallWriter` (the database one is
+`vpbx.services.call_writer.SqlCallWriter`, wired in `vpbx.app`).
 """
 
 from __future__ import annotations
@@ -19,31 +22,13 @@ import datetime as dt
 import enum
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Protocol
 
 from vpbx.domain.entities.misc import FileKind
-from vpbx.services.call_log import (
-    CallRecord,
-    CallStart,
-    InterruptedCall,
-    StepRecord,
-    add_step,
-    add_steps,
-    begin_calls,
-    close_interrupted,
-    finish_calls,
-    heartbeat,
-    mark_answered,
-    write_calls,
-)
-from vpbx.services.file_store import adopt_partial_recording, save_recording
-from vpbx.storage import tables as t
+from vpbx.services.call_log import CallRecord, CallStart, InterruptedCall, StepRecord
 
 log = logging.getLogger("vpbx.switch.calls")
 
@@ -60,6 +45,58 @@ VOICEMAIL_WORK_FILE = "{call}-voicemail.wav"
 MIN_PARTIAL_SECONDS = 0.5
 #: seconds before a batch the database was too busy to take is tried again
 BUSY_RETRY = 0.5
+
+
+class CallWriter(Protocol):
+    """Where the call store writes (each method one transaction)."""
+
+    async def write_batch(
+        self,
+        starts: Sequence[CallStart],
+        updates: Sequence[tuple[int, CallRecord, int]],
+        inserts: Sequence[CallRecord],
+        now: dt.datetime,
+        node: str,
+    ) -> tuple[list[int], list[int]]:
+        """Start rows (their ids), ends of calls with a row (id, record, steps written), whole
+        rows of the others (their ids)."""
+        ...
+
+    async def beat(
+        self,
+        node: str,
+        now: dt.datetime,
+        progress: Sequence[tuple[int, int, Sequence[StepRecord]]],
+        answers: Sequence[tuple[int, dt.datetime, int | None]],
+        *,
+        started: bool = False,
+    ) -> None: ...
+
+    async def close_interrupted(self, node: str, now: dt.datetime) -> list[InterruptedCall]: ...
+
+    async def adopt_partial(
+        self, call: InterruptedCall, wav: Path, now: dt.datetime, min_seconds: float
+    ) -> None: ...
+
+    async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None: ...
+
+    async def save_file(
+        self,
+        account_id: int,
+        kind: FileKind,
+        wav: Path,
+        *,
+        name: str,
+        caller: str,
+        called: str,
+        employee_id: int | None,
+        number_id: int | None,
+        now: dt.datetime,
+    ) -> tuple[int, Path]: ...
+
+    def busy(self, error: Exception) -> bool:
+        """The write failed because the database was busy: nothing committed, try again."""
+        ...
 
 
 def raise_into(future: asyncio.Future[int]) -> None:
@@ -100,8 +137,7 @@ def work_file(work_dir: Path, switch_call_id: str) -> Path:
 class CallStore:
     def __init__(
         self,
-        engine: AsyncEngine,
-        files_dir: Path,
+        writer: CallWriter,
         clock: Clock,
         linger: float = LINGER,
         *,
@@ -109,9 +145,8 @@ class CallStore:
         work_dir: Path | None = None,
         heartbeat_every: float = HEARTBEAT,
     ) -> None:
-        self.engine = engine
+        self.writer = writer
         self.linger = linger
-        self.files_dir = files_dir
         self.clock = clock
         self.node = node
         self.work_dir = work_dir
@@ -175,10 +210,11 @@ class CallStore:
         if not self._recovered:
             await self._recover_logged()
         await self._beat(started=True)
-        next_beat = time.monotonic() + self.heartbeat_every
+        loop = asyncio.get_running_loop()  # the loop's clock times the waits, so it times these
+        next_beat = loop.time() + self.heartbeat_every
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - time.monotonic()))
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
             if self._wake.is_set():
                 # Let the calls starting and ending around now join this commit: one
                 # transaction a quarter of a second rather than one per call.
@@ -186,9 +222,9 @@ class CallStore:
                 self._wake.clear()
                 while self._pending or self._starts:
                     await self._write_batch()
-            if time.monotonic() >= next_beat:
+            if loop.time() >= next_beat:
                 await self._beat()
-                next_beat = time.monotonic() + self.heartbeat_every
+                next_beat = loop.time() + self.heartbeat_every
 
     async def _write_batch(self) -> None:
         starts = [tk for tk in self._starts[:BATCH] if tk.state is TicketState.QUEUED]
@@ -204,19 +240,22 @@ class CallStore:
         for ticket in starts:
             ticket.state = TicketState.WRITING
         now = self.clock()
+        updates = [
+            (tk.call_id, record, tk.steps_written)
+            for record, tk, _ in batch
+            if tk is not None and tk.call_id is not None
+        ]
+        inserts = [record for record, tk, _ in batch if tk is None or tk.call_id is None]
         try:
-            async with self.engine.begin() as conn:
-                ids = await begin_calls(conn, [tk.start for tk in starts], now, node=self.node)
-                updates = [
-                    (tk.call_id, record, tk.steps_written)
-                    for record, tk, _ in batch
-                    if tk is not None and tk.call_id is not None
-                ]
-                inserts = [record for record, tk, _ in batch if tk is None or tk.call_id is None]
-                await finish_calls(conn, updates, now)
-                inserted = await write_calls(conn, inserts, now, node=self.node)
+            ids, inserted = await self.writer.write_batch(
+                [tk.start for tk in starts], updates, inserts, now, self.node
+            )
         except BaseException as error:
-            if isinstance(error, Exception) and self._writer is not None and _busy(error):
+            if (
+                isinstance(error, Exception)
+                and self._writer is not None
+                and self.writer.busy(error)
+            ):
                 await self._retry_later(starts, batch, error)
                 return
             # Whether the start rows were committed is unknown: the end of those calls inserts
@@ -271,13 +310,14 @@ class CallStore:
         self, record: CallRecord, ticket: CallTicket | None, future: asyncio.Future[int]
     ) -> None:
         try:
-            async with self.engine.begin() as conn:
-                if ticket is not None and ticket.call_id is not None:
-                    item = (ticket.call_id, record, ticket.steps_written)
-                    await finish_calls(conn, [item], self.clock())
-                    call_id = ticket.call_id
-                else:
-                    (call_id,) = await write_calls(conn, [record], self.clock(), node=self.node)
+            if ticket is not None and ticket.call_id is not None:
+                item = (ticket.call_id, record, ticket.steps_written)
+                await self.writer.write_batch([], [item], [], self.clock(), self.node)
+                call_id = ticket.call_id
+            else:
+                _, (call_id,) = await self.writer.write_batch(
+                    [], [], [record], self.clock(), self.node
+                )
         except Exception:
             raise_into(future)
             return
@@ -299,20 +339,17 @@ class CallStore:
             if answer is not None and answer != ticket.answer_written:
                 answers.append((ticket, answer))
         try:
-            async with self.engine.begin() as conn:
-                await heartbeat(conn, self.node, self.clock(), started=started)
-                await add_steps(
-                    conn,
-                    [
-                        (tk.call_id, tk.steps_written + 1, steps)
-                        for tk, steps in progress
-                        if tk.call_id is not None
-                    ],
-                )
-                await mark_answered(
-                    conn,
-                    [(tk.call_id, at, who) for tk, (at, who) in answers if tk.call_id is not None],
-                )
+            await self.writer.beat(
+                self.node,
+                self.clock(),
+                [
+                    (tk.call_id, tk.steps_written + 1, steps)
+                    for tk, steps in progress
+                    if tk.call_id is not None
+                ],
+                [(tk.call_id, at, who) for tk, (at, who) in answers if tk.call_id is not None],
+                started=started,
+            )
         except Exception:
             log.exception("heartbeat not written")
             return
@@ -328,8 +365,7 @@ class CallStore:
         partial voicemail they were recording. Run once, before the node takes calls."""
         self._recovered = True
         now = self.clock()
-        async with self.engine.begin() as conn:
-            interrupted = await close_interrupted(conn, self.node, now)
+        interrupted = await self.writer.close_interrupted(self.node, now)
         if self.work_dir is not None:
             for call in interrupted:
                 if not call.switch_call_id:
@@ -338,16 +374,7 @@ class CallStore:
                 if not wav.is_file():
                     continue
                 try:
-                    async with self.engine.begin() as conn:
-                        await adopt_partial_recording(
-                            conn,
-                            self.files_dir,
-                            call,
-                            wav,
-                            FileKind.VOICEMAIL,
-                            now=now,
-                            min_seconds=MIN_PARTIAL_SECONDS,
-                        )
+                    await self.writer.adopt_partial(call, wav, now, MIN_PARTIAL_SECONDS)
                 except Exception:
                     log.exception(
                         "partial recording not filed",
@@ -364,8 +391,7 @@ class CallStore:
     # -- files and late steps --------------------------------------------------------------------
 
     async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None:
-        async with self.engine.begin() as conn:
-            await add_step(conn, account_id, call_id, step)
+        await self.writer.add_step(account_id, call_id, step)
 
     async def save_file(
         self,
@@ -380,38 +406,21 @@ class CallStore:
         number_id: int | None,
     ) -> tuple[int, Path]:
         """A recording into the file base (FILE-1): its id and where its audio now lives."""
-        async with self.engine.begin() as conn:
-            file_id = await save_recording(
-                conn,
-                self.files_dir,
-                account_id,
-                kind,
-                wav,
-                name=name,
-                caller=caller,
-                called=called,
-                employee_id=employee_id,
-                number_id=number_id,
-                now=self.clock(),
-            )
-            path = (
-                await conn.execute(
-                    sa.select(t.files.c.converted_path).where(t.files.c.id == file_id)
-                )
-            ).scalar_one()
-        return file_id, Path(path)
-
-
-def _busy(error: Exception) -> bool:
-    """SQLite's "database is locked": the transaction was not committed and can be retried."""
-    if not isinstance(error, sa.exc.OperationalError):
-        return False
-    text = str(error.orig if error.orig is not None else error).lower()
-    return "database is locked" in text or "database is busy" in text
+        return await self.writer.save_file(
+            account_id,
+            kind,
+            wav,
+            name=name,
+            caller=caller,
+            called=called,
+            employee_id=employee_id,
+            number_id=number_id,
+            now=self.clock(),
+        )
 
 
 def _ready(ticket: CallTicket | None) -> bool:
     return ticket is None or ticket.state is not TicketState.WRITING
 
 
-__all__ = ["CallStore", "CallTicket", "TicketState", "work_file"]
+__all__ = ["CallStore", "CallTicket", "CallWriter", "TicketState", "work_file"]

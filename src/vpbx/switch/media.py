@@ -15,6 +15,7 @@ plain leg decrypts on one side and sends in the clear on the other, as a B2BUA m
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -100,6 +101,8 @@ class MediaPlant:
     opened: Callable[[RtpSession], None] | None = None
     #: whether the line of a login requires SRTP (set by the composition root)
     srtp_required: Callable[[str], Awaitable[bool]] | None = None
+    #: the wall clock (Unix seconds) sessions date their RTCP reports with
+    wall: Callable[[], float] = time.time
 
     async def requires_srtp(self, login: str) -> bool:
         return bool(login) and self.srtp_required is not None and await self.srtp_required(login)
@@ -130,7 +133,9 @@ class MediaPlant:
 
     async def _open(self, name: str, negotiated: Negotiated | None) -> RtpSession:
         if negotiated is None:
-            session = await RtpSession.open(self.pool, host=self.bind_host, name=name)
+            session = await RtpSession.open(
+                self.pool, host=self.bind_host, name=name, wall=self.wall
+            )
         else:
             session = await RtpSession.open(
                 self.pool,
@@ -139,6 +144,7 @@ class MediaPlant:
                 payload_type=negotiated.payload_type,
                 dtmf_payload_type=negotiated.dtmf_payload_type,
                 name=name,
+                wall=self.wall,
             )
         if self.opened is not None:
             self.opened(session)

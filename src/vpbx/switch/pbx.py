@@ -1,25 +1,33 @@
 """The transaction user of the PBX: registrar, OPTIONS, calls, and requests within dialogs.
 
 Calls to a virtual number are accepted only from the account's trunks (SIP-4); anything else
-asking for a virtual number gets 403. Until the scenario engine drives calls, a call is routed by
-the number's first enabled rule to the first Forward operation of its scenario, and rings the
+asking for a virtual number gets 403, a number of a disabled account 403 too, and a trunk asking
+for a number nobody has 404. Until the scenario engine drives calls, a call is routed by the
+number's first enabled rule to the first Forward operation of its scenario, and rings the
 registered SIP lines of the employees (or group members) it names. Registered phones place calls
 after a 407 digest challenge: to an extension of their account (employee or group), or to an
-outside number through the account's outbound trunk, showing the line's caller ID (SIP-3);
-incoming-only lines cannot call out.
+outside number through the outbound trunk of the line's caller-ID number (or the account's
+first), showing the line's caller ID (SIP-3); incoming-only lines cannot call out.
+
+EMP-4 on these calls (docs/decisions.md): the employee called takes an internal call only with
+his call status on, inside his schedule and with a free line on his phone; the employee calling
+out to an outside number must be inside his schedule; both calls hold a line of the phones they
+use while they last (the distribution sees those phones busy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
+from vpbx.scenario.distribution.state import ClaimMode, ClaimStatus, phone_key
 from vpbx.services.call_log import CallRecord
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
@@ -28,7 +36,8 @@ from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri
 from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRole, Target
-from vpbx.switch.directory import Directory, NumberInfo
+from vpbx.switch.clock import WallClock, utc_now
+from vpbx.switch.directory import Directory, LineInfo, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate, offers_srtp
 from vpbx.switch.plain_calls import refused_call_record
@@ -40,6 +49,28 @@ log = logging.getLogger("vpbx.switch")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
+#: reason phrases of refusals (docs/decisions.md: a disabled account, EMP-4)
+ACCOUNT_DISABLED = "Forbidden (account disabled)"
+OUTSIDE_SCHEDULE = "Forbidden (outside the employee's schedule)"
+
+
+class PhoneLines(Protocol):
+    """Lines in use per phone, shared with the distribution (`SharedState` fits): a plain call
+    holds a line of each phone it uses while it lasts."""
+
+    async def claim(
+        self, call_id: str, phone: str, lines: int, mode: ClaimMode, now: float
+    ) -> ClaimStatus: ...
+
+    async def release(self, call_id: str, phone: str) -> None: ...
+
+
+class Schedules(Protocol):
+    """Whether an account's schedule is active at a moment (EMP-4)."""
+
+    async def in_schedule(
+        self, account_id: int, schedule_id: int | None, at: dt.datetime
+    ) -> bool: ...
 
 
 def request_user(request: Request) -> str | None:
@@ -61,8 +92,11 @@ class Pbx:
         registrar: Registrar,
         me: Contact,
         media: MediaPlant,
+        wall: WallClock = utc_now,
     ) -> None:
         self.endpoint = endpoint
+        #: dates calls and report rows; SIP and RTP timing run on the loop's clock
+        self.wall = wall
         self.media = media
         self.directory = directory
         self.registrar = registrar
@@ -83,6 +117,12 @@ class Pbx:
         self.toll_guard: TollGuard | None = None
         #: told of an outgoing call the guard refused (its row in the calls report)
         self.call_refused: Callable[[CallRecord], None] | None = None
+        #: lines in use per phone, shared with the distribution (None: not counted)
+        self.lines: PhoneLines | None = None
+        #: the accounts' schedules (None: everyone around the clock)
+        self.schedules: Schedules | None = None
+        #: the phone lines each plain call holds (call id → phone key → employee)
+        self._held: dict[str, dict[str, int]] = {}
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -136,7 +176,8 @@ class Pbx:
         dialog_id = incoming_dialog_id(request)
         found = self.by_dialog.get(dialog_id) if dialog_id is not None else None
         if found is not None:
-            found[0].acked()
+            call, role = found
+            call.acked(role)
 
     def on_stray_response(self, response: Response, peer: Peer) -> None:
         log.debug("stray response", extra={"status": response.status})
@@ -162,6 +203,10 @@ class Pbx:
                 )
                 self.endpoint.respond(key, make_response(request, 403))
                 return
+            if not number.account_enabled:
+                log.info("call to a disabled account refused", extra={"number": called})
+                self.endpoint.respond(key, make_response(request, 403, ACCOUNT_DISABLED))
+                return
             if self.controllers is not None:
                 await self._start_controlled_call(number, request, peer, key, self.controllers)
                 return
@@ -169,7 +214,63 @@ class Pbx:
             targets = await self._targets(phones)
             await self._start_call(number.account_id, request, peer, key, targets)
             return
+        if await self._from_trunk(request, peer):
+            # A provider asks for a number nobody here has: it is not a phone to challenge.
+            log.info("trunk call to an unassigned number", extra={"number": called})
+            self.endpoint.respond(key, make_response(request, 404, "Not Found (no such number)"))
+            return
         await self._call_from_line(request, peer, key, called or "")
+
+    async def _from_trunk(self, request: Request, peer: Peer) -> bool:
+        """A request from a trunk's address that carries no phone's credentials (a phone in the
+        provider's network answering our challenge is still a phone)."""
+        if request.headers.get("Proxy-Authorization") is not None:
+            return False
+        return bool(await self.directory.trunk_for_source(peer.host))
+
+    async def outbound_target(
+        self,
+        account_id: int,
+        number: str,
+        *,
+        call_id: str,
+        caller_id: str,
+        employee_id: int | None,
+        source: str,
+        trunk_id: int | None = None,
+        line: str = "",
+    ) -> Target | Refusal | None:
+        """An outside number through the account's outbound trunk, admitted by the toll-fraud
+        guard: the one way every leg to the PSTN is made.
+
+        `trunk_id` (the virtual number's `trunk_id`) picks the trunk when it names an enabled
+        outbound trunk of the account, else the account's first one is taken; None when the
+        account has none. `caller_id` is what the provider is shown (XFR-2: a virtual number of
+        the account); `source` and `line` say who dials, for the guard's log (line, forward,
+        employee_phone…). An admitted target holds the guard's lease (`Target.lease`), which the
+        call frees when the leg ends; a `Refusal` holds none.
+        """
+        trunk = await self.directory.outbound_trunk(account_id, trunk_id)
+        if trunk is None:
+            return None
+        lease = ""
+        if self.toll_guard is not None:
+            admitted = await self.toll_guard.admit(
+                account_id, call_id, number, line=line, source=source
+            )
+            if isinstance(admitted, Refusal):
+                return admitted
+            lease = admitted.id
+        return Target(
+            uri=SipUri(host=trunk.host, port=trunk.port, user=number),
+            peer=Peer(trunk.transport, trunk.host, trunk.port),
+            to=f"<sip:{number}@{trunk.host}>",
+            label=f"trunk {trunk.name}: {number}",
+            caller_id=caller_id,
+            credentials=(trunk.username, trunk.password) if trunk.username else None,
+            employee_id=employee_id,
+            lease=lease,
+        )
 
     async def _call_from_line(
         self, request: Request, peer: Peer, key: TransactionKey, called: str
@@ -183,6 +284,10 @@ class Pbx:
             if refusal is not None:
                 self.endpoint.respond(key, refusal)
             return
+        if not await self.directory.account_enabled(line.account_id):
+            log.info("call from a line of a disabled account refused", extra={"login": line.login})
+            self.endpoint.respond(key, make_response(request, 403, ACCOUNT_DISABLED))
+            return
         if line.encryption == "srtp" and not offers_srtp(request.body):
             # The line requires SRTP: a call offered in the clear is not placed at all.
             log.info("plain rtp offer from an srtp line refused", extra={"login": line.login})
@@ -195,13 +300,10 @@ class Pbx:
             await self._pick_up(line.account_id, line.line_id, request, peer, key, called[2:])
             return
         me = await self.directory.employee_of_line(line.account_id, line.line_id)
-        caller_employee = int(me["id"]) if me is not None else None
+        caller = _caller_of(me, line)
         employees = await self.directory.employees_by_extension(line.account_id, called)
         if employees:
-            targets = await self._targets(_sip_phones(employees))
-            await self._start_call(
-                line.account_id, request, peer, key, targets, "internal", called, caller_employee
-            )
+            await self._internal_call(line, request, peer, key, called, caller, employees)
             return
         # An outside number: 10 to 15 digits, or "+" and E.164 (judged by the toll-fraud guard).
         digits = called.removeprefix("+")
@@ -216,42 +318,36 @@ class Pbx:
                 key, make_response(request, 403, "Forbidden (line is incoming only)")
             )
             return
-        trunk = next(
-            (
-                t
-                for t in await self.directory.trunks()
-                if t.account_id == line.account_id and t.outbound
-            ),
-            None,
+        if caller.employee_id is not None and not await self._in_schedule(
+            line.account_id, caller.schedule_id
+        ):
+            log.info("outgoing call outside the employee's schedule", extra={"login": line.login})
+            self.endpoint.respond(key, make_response(request, 403, OUTSIDE_SCHEDULE))
+            return
+        caller_id, trunk_id = line.login, None
+        if line.caller_id_number_id is not None:
+            shown = await self.directory.number_info_by_id(
+                line.account_id, line.caller_id_number_id
+            )
+            if shown is not None:
+                caller_id, trunk_id = shown.number, shown.trunk_id
+        call_id = secrets.token_hex(8)
+        target = await self.outbound_target(
+            line.account_id,
+            called,
+            call_id=call_id,
+            caller_id=caller_id,
+            employee_id=caller.employee_id,
+            source="line",
+            trunk_id=trunk_id,
+            line=line.login,
         )
-        if trunk is None:
+        if target is None:
             self.endpoint.respond(key, make_response(request, 503, "No outbound trunk"))
             return
-        call_id = secrets.token_hex(8)
-        lease = ""
-        if self.toll_guard is not None:
-            admitted = await self.toll_guard.admit(
-                line.account_id, call_id, called, line=line.login, source="line"
-            )
-            if isinstance(admitted, Refusal):
-                self._refuse_outgoing(request, key, line.account_id, called, me, admitted)
-                return
-            lease = admitted.id
-        caller_id = line.login
-        if line.caller_id_number_id is not None:
-            caller_id = (
-                await self.directory.number_by_id(line.account_id, line.caller_id_number_id)
-            ) or caller_id
-        uri = SipUri(host=trunk.host, port=trunk.port, user=called)
-        target = Target(
-            uri=uri,
-            peer=Peer(trunk.transport, trunk.host, trunk.port),
-            to=f"<sip:{called}@{trunk.host}>",
-            label=f"trunk {trunk.name}",
-            caller_id=caller_id,
-            credentials=(trunk.username, trunk.password) if trunk.username else None,
-            lease=lease,
-        )
+        if isinstance(target, Refusal):
+            self._refuse_outgoing(request, key, line.account_id, called, caller, target)
+            return
         await self._start_call(
             line.account_id,
             request,
@@ -260,9 +356,74 @@ class Pbx:
             [(target, 120.0)],
             "outgoing",
             called,
-            caller_employee,
+            caller,
             call_id,
         )
+
+    async def _internal_call(
+        self,
+        line: LineInfo,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        called: str,
+        caller: Caller,
+        employees: list[dict[str, Any]],
+    ) -> None:
+        """An extension dialled: the SIP phones of the employees who take calls now (call status
+        on, inside their schedule, a free line), the caller's own phone excepted."""
+        takers = []
+        for employee in employees:
+            if not employee["calls_enabled"] or employee["id"] == caller.employee_id:
+                continue
+            if await self._in_schedule(line.account_id, employee.get("schedule_id")):
+                takers.append(employee)
+        phones = _sip_phones(takers)
+        if not phones:
+            self.endpoint.respond(
+                key, make_response(request, 480, "Temporarily Unavailable (not taking calls)")
+            )
+            return
+        call_id = secrets.token_hex(8)
+        free = [p for p in phones if await self._claim(call_id, line.account_id, p)]
+        if not free:
+            self.endpoint.respond(key, make_response(request, 486, "Busy Here (no free line)"))
+            return
+        targets = await self._targets(free, caller_id=caller.extension)
+        await self._start_call(
+            line.account_id, request, peer, key, targets, "internal", called, caller, call_id
+        )
+
+    async def _in_schedule(self, account_id: int, schedule_id: Any) -> bool:
+        if self.schedules is None or schedule_id is None:
+            return True
+        return await self.schedules.in_schedule(account_id, int(schedule_id), self.wall())
+
+    async def _claim(self, call_id: str, account_id: int, phone: EmployeePhone) -> bool:
+        """Take a line of `phone` for the call (False: all its lines are in use)."""
+        if self.lines is None:
+            return True
+        key = phone_key(account_id, phone.employee_id, phone.phone_id)
+        status = await self.lines.claim(
+            call_id, key, phone.lines, ClaimMode.DIALER, self.wall().timestamp()
+        )
+        if status is not ClaimStatus.OK:
+            return False
+        self._held.setdefault(call_id, {})[key] = phone.employee_id
+        return True
+
+    def _release(self, call_id: str, keep_employee: int | None = None) -> None:
+        """Give back the lines a call holds (but those of `keep_employee`)."""
+        held = self._held.get(call_id)
+        if held is None or self.lines is None:
+            return
+        for key, employee_id in list(held.items()):
+            if keep_employee is not None and employee_id == keep_employee:
+                continue
+            del held[key]
+            self._spawn(self.lines.release(call_id, key))
+        if not held:
+            del self._held[call_id]
 
     def _refuse_outgoing(
         self,
@@ -270,20 +431,20 @@ class Pbx:
         key: TransactionKey,
         account_id: int,
         called: str,
-        me: dict[str, Any] | None,
+        caller: Caller,
         refusal: Refusal,
     ) -> None:
         """403 with the rule as the reason phrase, and the refused call's row in the report."""
         self.endpoint.respond(key, make_response(request, 403, refusal.reason))
         if self.call_refused is not None:
-            caller = request.from_.uri
             self.call_refused(
                 refused_call_record(
                     account_id,
-                    (caller.user or "") if isinstance(caller, SipUri) else str(caller),
+                    caller.extension,
                     called,
-                    int(me["id"]) if me is not None else None,
+                    caller.employee_id,
                     refusal,
+                    self.wall(),
                 )
             )
 
@@ -327,6 +488,8 @@ class Pbx:
             self._answered,
             self.media,
             account_id,
+            clock=self.wall,
+            started_at=self.wall(),
         )
         if call_id is not None:
             call.id = call_id  # the id the toll-fraud guard's lease names
@@ -344,17 +507,25 @@ class Pbx:
         targets: list[tuple[Target, float]],
         direction: str = "incoming",
         called: str = "",
-        caller_employee: int | None = None,
+        caller: Caller | None = None,
         call_id: str | None = None,
     ) -> None:
+        if caller is not None and caller.phone is not None and call_id is not None:
+            # The caller's phone is in use while the call lasts (a line of it, if one is free).
+            await self._claim(call_id, account_id, caller.phone)
         call = await self._new_call(account_id, request, peer, key, call_id)
-        if call is not None:
-            call.direction = direction
-            call.called = called
-            call.caller_employee_id = caller_employee
-            if self.plain_call_started is not None:
-                self.plain_call_started(call)
-            await call.ring(targets)
+        if call is None:
+            if call_id is not None:
+                self._release(call_id)
+            return
+        call.direction = direction
+        call.called = called
+        if caller is not None:
+            call.caller_employee_id = caller.employee_id
+            call.caller_extension = caller.extension
+        if self.plain_call_started is not None:
+            self.plain_call_started(call)
+        await call.ring(targets)
 
     async def _start_controlled_call(
         self,
@@ -376,8 +547,11 @@ class Pbx:
         employees = await self.directory.employees(account_id, employee_ids)
         return await self._targets(_sip_phones(employees))
 
-    async def _targets(self, phones: list[EmployeePhone]) -> list[tuple[Target, float]]:
-        """The registered contacts of the SIP-line phones, each with the phone's ring timeout."""
+    async def _targets(
+        self, phones: list[EmployeePhone], caller_id: str = ""
+    ) -> list[tuple[Target, float]]:
+        """The registered contacts of the SIP-line phones, each with the phone's ring timeout
+        (`caller_id`: what the phones show as the caller, e.g. the calling extension)."""
         logins = await self.directory.line_logins([p.line_id for p in phones])
         now = self.endpoint.now()
         found: list[tuple[Target, float]] = []
@@ -387,6 +561,8 @@ class Pbx:
                 continue
             for location in self.registrar.locations(login, phone.line_id, now):
                 target = Target.phone(location, phone.employee_id)
+                if caller_id:
+                    target = replace(target, caller_id=caller_id)
                 found.append((target, phone.ring_timeout))
         return found
 
@@ -418,6 +594,14 @@ class Pbx:
         if call.dialog is not None:
             self.by_dialog[call.dialog.id] = (call, LegRole.CALLER)
         winner = call.winner
+        if winner is not None and call.id in self._held:
+            # the phones that did not answer are free again; the caller's and the winner's not
+            keep = {call.caller_employee_id, winner.target.employee_id}
+            held = self._held[call.id]
+            for phone, employee_id in list(held.items()):
+                if employee_id not in keep and self.lines is not None:
+                    del held[phone]
+                    self._spawn(self.lines.release(call.id, phone))
         if winner is not None and winner.dialog is not None:
             if winner.dialog.id not in self.by_dialog and winner.target.employee_id is not None:
                 self._spawn(self._auto_trainer(call, winner.target.employee_id))
@@ -449,6 +633,7 @@ class Pbx:
     def _ended(self, call: B2BCall) -> None:
         if self.toll_guard is not None:
             self.toll_guard.call_over(call.id)
+        self._release(call.id)
         if call.key in self.calls and call.controller is None and self.plain_call_ended:
             self.plain_call_ended(call)
         self.calls.pop(call.key, None)
@@ -534,16 +719,58 @@ class EmployeePhone:
     employee_id: int
     line_id: int
     ring_timeout: float
+    #: the phone's id in the employee's list (the distribution's phone key) and its lines
+    phone_id: str = "1"
+    lines: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who places a call from a SIP line: the line's employee (if any) and his phone."""
+
+    #: how the report and the phones called name him: his extension, else the line's login
+    extension: str
+    employee_id: int | None = None
+    schedule_id: int | None = None
+    phone: EmployeePhone | None = None
+
+
+def _caller_of(employee: dict[str, Any] | None, line: LineInfo) -> Caller:
+    if employee is None:
+        return Caller(line.login)
+    phone = next(
+        (p for p in _phones_of(employee) if p.line_id == line.line_id),
+        None,
+    )
+    schedule = employee.get("schedule_id")
+    return Caller(
+        str(employee.get("extension") or line.login),
+        int(employee["id"]),
+        int(schedule) if schedule is not None else None,
+        phone,
+    )
+
+
+def _phones_of(employee: dict[str, Any]) -> list[EmployeePhone]:
+    """An employee's SIP-line phones, in order (phone keys as the distribution makes them)."""
+    return [
+        EmployeePhone(
+            int(employee["id"]),
+            int(phone["sip_line_id"]),
+            float(phone.get("ring_timeout", 20)),
+            str(phone.get("id") or index),
+            int(phone.get("lines") or 1),
+        )
+        for index, phone in enumerate(employee["phones"], start=1)
+        if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
+    ]
 
 
 def _sip_phones(employees: list[dict[str, Any]]) -> list[EmployeePhone]:
     """The SIP-line phones of the employees who take calls (call status on), in order."""
     return [
-        EmployeePhone(
-            int(employee["id"]), int(phone["sip_line_id"]), float(phone.get("ring_timeout", 20))
-        )
+        phone
         for employee in employees
         if employee["calls_enabled"]
-        for phone in employee["phones"]
-        if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
+        for phone in _phones_of(employee)
     ]

@@ -16,10 +16,15 @@ def plain_call_start(call: B2BCall) -> CallStart:
         account_id=call.account_id,
         started_at=call.started_at,
         direction=call.direction,
-        caller=call.caller,
+        caller=_caller(call),
         called=call.called,
         switch_call_id=call.id,
     )
+
+
+def _caller(call: B2BCall) -> str:
+    """The caller as the report shows him: the extension of the employee whose line called."""
+    return call.caller_extension or call.caller
 
 
 def plain_call_answer(call: B2BCall) -> tuple[dt.datetime, int | None] | None:
@@ -39,12 +44,13 @@ def _employee_of(call: B2BCall) -> int | None:
 
 def plain_call_record(call: B2BCall) -> CallRecord:
     """The report row of a call without call logic: internal (extension) or outgoing (trunk)."""
-    ended = call.ended_at or dt.datetime.now(dt.UTC)
+    ended = call.ended_at or call.clock()
+    caller = _caller(call)
     started = call.started_at
     winner = call.winner
     employee_id = _employee_of(call)
     kind = "внутренний" if call.direction == "internal" else "исходящий"
-    steps = [StepRecord(started, "arrived", f"{kind} звонок с {call.caller} на {call.called}")]
+    steps = [StepRecord(started, "arrived", f"{kind} звонок с {caller} на {call.called}")]
     for leg in call.legs:
         outcome = "ответил" if leg is winner else f"не ответил ({leg.final})"
         steps.append(StepRecord(started, "ring", f"вызов {leg.target.label}: {outcome}"))
@@ -57,7 +63,7 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         started_at=started,
         direction=call.direction,
         status="answered" if call.answered_at else "missed",
-        caller=call.caller,
+        caller=caller,
         called=call.called,
         answered_at=call.answered_at,
         ended_at=ended,
@@ -75,11 +81,11 @@ def refused_call_record(
     called: str,
     employee_id: int | None,
     refusal: Refusal,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> CallRecord:
     """The report row of an outgoing call the toll-fraud guard refused: status blocked, the
     rule in its details («исходящий вызов запрещён: …»), no leg ever sent to the trunk."""
-    at = now or dt.datetime.now(dt.UTC)
+    at = now
     steps = (
         StepRecord(at, "arrived", f"исходящий звонок с {caller} на {called}"),
         StepRecord(

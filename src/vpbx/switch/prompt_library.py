@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.media.errors import MediaError
 from vpbx.media.prompts import PromptCache
@@ -22,7 +21,6 @@ from vpbx.media.tones import sine
 from vpbx.media.tts import Tts
 from vpbx.scenario.actions import Play
 from vpbx.scenario.snapshot import ConfigSnapshot
-from vpbx.storage import tables as t
 
 log = logging.getLogger("vpbx.switch.prompts")
 
@@ -31,11 +29,20 @@ BEEP = sine(1000.0, 0.4, 0.3)
 SECOND_OF_SILENCE = np.zeros(8000, dtype=np.int16)
 
 
+class PromptFiles(Protocol):
+    """Where the file base keeps the converted audio of files (the database one is
+    `vpbx.services.prompt_files.SqlPromptFiles`)."""
+
+    async def converted_paths(
+        self, account_id: int, file_ids: tuple[int, ...]
+    ) -> dict[int, str | None]: ...
+
+
 class PromptLibrary:
     def __init__(
-        self, engine: AsyncEngine, system: SystemMessages, tts: Tts, cache: PromptCache
+        self, files: PromptFiles, system: SystemMessages, tts: Tts, cache: PromptCache
     ) -> None:
-        self.engine = engine
+        self.file_paths = files
         self.system = system
         self.tts = tts
         self.cache = cache
@@ -44,11 +51,7 @@ class PromptLibrary:
         """The converted audio of files of the account, in order; missing ones are skipped."""
         if not file_ids:
             return []
-        query = sa.select(t.files.c.id, t.files.c.converted_path).where(
-            t.files.c.account_id == account_id, t.files.c.id.in_(file_ids)
-        )
-        async with self.engine.connect() as conn:
-            paths = {row.id: row.converted_path for row in await conn.execute(query)}
+        paths = await self.file_paths.converted_paths(account_id, file_ids)
         found: list[Pcm] = []
         for file_id in file_ids:
             path = paths.get(file_id)

@@ -23,6 +23,7 @@ from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.registrar import AuthGuard, Binding, Bindings, Outcome
 from vpbx.sip.uri import Address, SipUri, parse_uri
+from vpbx.switch.clock import WallClock, utc_now
 from vpbx.switch.directory import Directory, LineInfo
 from vpbx.switch.registration_store import RegistrationStore
 from vpbx.transport.noise import NoiseLog
@@ -61,6 +62,9 @@ class Registrar:
     bindings: Bindings = field(default_factory=Bindings)
     #: where bindings are stored as they change (None: only through the directory, as tests do)
     store: RegistrationStore | None = None
+    #: the wall clock of stored expiry times and the Date header (the loop's clock, passed in
+    #: as `now`, times everything else)
+    wall: WallClock = utc_now
     _peers: dict[tuple[str, str], Peer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -189,12 +193,12 @@ class Registrar:
                 "source": f"{peer.host}:{peer.port}",
             },
         )
-        return make_response(request, 200, headers=[*contacts, ("Date", _http_date())])
+        return make_response(request, 200, headers=[*contacts, ("Date", _http_date(self.wall()))])
 
     async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
         """Store the line's bindings before the 200 goes out: a phone told it is registered
         stays reachable after a crash of the switch (restored by `restore`)."""
-        wall = dt.datetime.now(dt.UTC)
+        wall = self.wall()
         rows = [
             StoredBinding(
                 str(b.uri),
@@ -224,7 +228,7 @@ class Registrar:
         """
         if self.store is None:
             return 0
-        wall = dt.datetime.now(dt.UTC)
+        wall = self.wall()
         restored, unusable = 0, []
         try:
             loaded = await self.store.load()
@@ -291,5 +295,5 @@ def _reachable(stored: StoredBinding) -> tuple[Peer | None, SipUri | None]:
     return Peer(transport, uri.host, uri.port or default), uri
 
 
-def _http_date() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+def _http_date(wall: dt.datetime) -> str:
+    return wall.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -5,6 +5,9 @@ about survives a `kill -9` of the switch at any moment after. To keep that off t
 path's cost, every binding change that arrives while a commit is in flight joins the next one:
 a burst of N REGISTERs costs a couple of commits, not N, and each waits at most for the commit
 in flight plus its own (a few ms on SQLite).
+
+The switch holds no SQL: the storage is a `BindingStorage` (the database one is
+`vpbx.services.registrations.SqlBindingStorage`).
 """
 
 from __future__ import annotations
@@ -12,25 +15,33 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from vpbx.services.registrations import (
-    StoredBinding,
-    drop_bindings,
-    load_bindings,
-    save_bindings,
-)
+from vpbx.services.registrations import StoredBinding
 
 log = logging.getLogger("vpbx.switch.registrations")
 
 Clock = Callable[[], dt.datetime]
 
 
+class BindingStorage(Protocol):
+    """Where bindings are kept across restarts (each call one transaction)."""
+
+    async def save(
+        self, lines: Mapping[int, Sequence[StoredBinding]], now: dt.datetime, node: str
+    ) -> None: ...
+
+    async def load(self, now: dt.datetime) -> list[StoredBinding]:
+        """Every unexpired binding (the expired ones are dropped)."""
+        ...
+
+    async def drop(self, row_ids: Sequence[int]) -> None: ...
+
+
 class RegistrationStore:
-    def __init__(self, engine: AsyncEngine, clock: Clock, *, node: str = "") -> None:
-        self.engine = engine
+    def __init__(self, storage: BindingStorage, clock: Clock, *, node: str = "") -> None:
+        self.storage = storage
         self.clock = clock
         self.node = node
         self._pending: dict[int, Sequence[StoredBinding]] = {}
@@ -52,8 +63,7 @@ class RegistrationStore:
                 lines, self._pending = self._pending, {}
                 waiters, self._waiters = self._waiters, []
                 try:
-                    async with self.engine.begin() as conn:
-                        await save_bindings(conn, lines, self.clock(), node=self.node)
+                    await self.storage.save(lines, self.clock(), self.node)
                 except Exception as error:
                     log.exception("registrations not stored", extra={"lines": len(lines)})
                     for waiter in waiters:
@@ -67,12 +77,10 @@ class RegistrationStore:
             self._writing = None
 
     async def load(self) -> list[StoredBinding]:
-        async with self.engine.begin() as conn:
-            return await load_bindings(conn, self.clock())
+        return await self.storage.load(self.clock())
 
     async def drop(self, row_ids: Sequence[int]) -> None:
-        async with self.engine.begin() as conn:
-            await drop_bindings(conn, row_ids)
+        await self.storage.drop(row_ids)
 
 
-__all__ = ["RegistrationStore"]
+__all__ = ["BindingStorage", "RegistrationStore"]

@@ -4,27 +4,24 @@ Loading a snapshot reads every configuration table of the account; a burst of ca
 that for each call. A snapshot is reused (refreshed in the background every `ttl` seconds) until
 the API says the account's configuration changed (`invalidate`), so a saved change reaches the
 next call (GRP-3).
+
+The switch holds no SQL: snapshots and caller facts come from a `SnapshotSource` (the database
+one is `vpbx.services.snapshot_source.SqlSnapshotSource`, wired in `vpbx.app`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.scenarios import (
     RegionDistribution,
     SegmentDistribution,
     VisitDistribution,
 )
+from vpbx.domain.schedule import is_active
 from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot
-from vpbx.services.entities import EntityService
-from vpbx.services.scenario_config import load_caller_facts, load_snapshot
 from vpbx.switch.memo import Memo
-
-Clock = Callable[[], dt.datetime]
 
 #: how long a loaded configuration is reused without the API saying it changed
 SNAPSHOT_TTL = 5.0
@@ -32,14 +29,31 @@ SNAPSHOT_TTL = 5.0
 FACT_OPERATIONS = (VisitDistribution, SegmentDistribution, RegionDistribution)
 
 
+@runtime_checkable
+class SnapshotSource(Protocol):
+    """Where an account's configuration and a caller's history are read from (uncached)."""
+
+    async def snapshot(self, account_id: int) -> ConfigSnapshot: ...
+
+    async def facts(self, account_id: int, caller: str, now: dt.datetime) -> CallerFacts: ...
+
+
 class SnapshotCache:
     """Each account's `ConfigSnapshot`: loaded once for concurrent calls, refreshed in the
     background after `ttl` seconds, dropped at once by `invalidate`."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock, ttl: float = SNAPSHOT_TTL) -> None:
-        self.engine = engine
-        self.clock = clock
+    def __init__(
+        self, source: SnapshotSource | object, clock: object = None, ttl: float = SNAPSHOT_TTL
+    ) -> None:
+        # Transitional: the scenario runner still builds its cache from the engine; `vpbx.app`
+        # replaces it with one on the source (`clock` is unused, the source has its own).
+        self.source = source if isinstance(source, SnapshotSource) else None
         self._memo: Memo[tuple[ConfigSnapshot, bool]] = Memo(ttl)
+
+    def _source(self) -> SnapshotSource:
+        if self.source is None:
+            raise RuntimeError("SnapshotCache has no SnapshotSource (vpbx.app wires one)")
+        return self.source
 
     def invalidate(self, account_id: int) -> None:
         self._memo.discard(account_id)
@@ -49,9 +63,7 @@ class SnapshotCache:
         return await self._memo.get(account_id, lambda: self._load(account_id))
 
     async def _load(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
-        async with self.engine.connect() as conn:
-            svc = EntityService(conn, Actor(Role.ADMIN, account_id), self.clock)
-            snapshot = await load_snapshot(svc)
+        snapshot = await self._source().snapshot(account_id)
         needs_facts = any(
             isinstance(op, FACT_OPERATIONS)
             for scenario in snapshot.scenarios.values()
@@ -60,6 +72,20 @@ class SnapshotCache:
         return snapshot, needs_facts
 
     async def facts(self, account_id: int, caller: str, now: dt.datetime) -> CallerFacts:
-        async with self.engine.connect() as conn:
-            svc = EntityService(conn, Actor(Role.ADMIN, account_id), self.clock)
-            return await load_caller_facts(svc, caller, now)
+        return await self._source().facts(account_id, caller, now)
+
+    async def in_schedule(self, account_id: int, schedule_id: int | None, at: dt.datetime) -> bool:
+        """Whether the account's schedule `schedule_id` is active at `at` (None: always)."""
+        if schedule_id is None:
+            return True
+        config, _ = await self.get(account_id)
+        return schedule_active(config, schedule_id, at)
+
+
+def schedule_active(config: ConfigSnapshot, schedule_id: int | None, at: dt.datetime) -> bool:
+    """Whether a schedule of the account is active at `at` (EMP-4: none, or one not found, is
+    around the clock)."""
+    if schedule_id is None or schedule_id not in config.schedules:
+        return True
+    _name, spec = config.schedules[schedule_id]
+    return is_active(spec, at, config.tz, config.calendar)

@@ -1,0 +1,134 @@
+"""The calls report as the switch's call store writes it (SQL behind
+`vpbx.switch.call_store.CallWriter`): one transaction per batch of calls starting and ending,
+the node's heartbeat with the details of calls in progress, rows a dead node left active,
+recordings into the file base."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vpbx.domain.entities.misc import FileKind
+from vpbx.services.call_log import (
+    CallRecord,
+    CallStart,
+    InterruptedCall,
+    StepRecord,
+    add_step,
+    add_steps,
+    begin_calls,
+    close_interrupted,
+    finish_calls,
+    heartbeat,
+    mark_answered,
+    write_calls,
+)
+from vpbx.services.file_store import adopt_partial_recording, save_recording
+from vpbx.storage import tables as t
+
+__all__ = ["SqlCallWriter"]
+
+
+class SqlCallWriter:
+    """Implements `vpbx.switch.call_store.CallWriter` on the calls tables and the file base."""
+
+    def __init__(self, engine: AsyncEngine, files_dir: Path) -> None:
+        self.engine = engine
+        self.files_dir = files_dir
+
+    async def write_batch(
+        self,
+        starts: Sequence[CallStart],
+        updates: Sequence[tuple[int, CallRecord, int]],
+        inserts: Sequence[CallRecord],
+        now: dt.datetime,
+        node: str,
+    ) -> tuple[list[int], list[int]]:
+        """One transaction: the start rows (their ids), the ends of calls with a row (call id,
+        record, steps already written), the whole rows of the others (their ids)."""
+        async with self.engine.begin() as conn:
+            ids = await begin_calls(conn, list(starts), now, node=node)
+            await finish_calls(conn, list(updates), now)
+            inserted = await write_calls(conn, list(inserts), now, node=node)
+        return list(ids), list(inserted)
+
+    async def beat(
+        self,
+        node: str,
+        now: dt.datetime,
+        progress: Sequence[tuple[int, int, Sequence[StepRecord]]],
+        answers: Sequence[tuple[int, dt.datetime, int | None]],
+        *,
+        started: bool = False,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await heartbeat(conn, node, now, started=started)
+            await add_steps(conn, list(progress))
+            await mark_answered(conn, list(answers))
+
+    async def close_interrupted(self, node: str, now: dt.datetime) -> list[InterruptedCall]:
+        async with self.engine.begin() as conn:
+            return await close_interrupted(conn, node, now)
+
+    async def adopt_partial(
+        self, call: InterruptedCall, wav: Path, now: dt.datetime, min_seconds: float
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await adopt_partial_recording(
+                conn,
+                self.files_dir,
+                call,
+                wav,
+                FileKind.VOICEMAIL,
+                now=now,
+                min_seconds=min_seconds,
+            )
+
+    async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None:
+        async with self.engine.begin() as conn:
+            await add_step(conn, account_id, call_id, step)
+
+    async def save_file(
+        self,
+        account_id: int,
+        kind: FileKind,
+        wav: Path,
+        *,
+        name: str,
+        caller: str,
+        called: str,
+        employee_id: int | None,
+        number_id: int | None,
+        now: dt.datetime,
+    ) -> tuple[int, Path]:
+        async with self.engine.begin() as conn:
+            file_id = await save_recording(
+                conn,
+                self.files_dir,
+                account_id,
+                kind,
+                wav,
+                name=name,
+                caller=caller,
+                called=called,
+                employee_id=employee_id,
+                number_id=number_id,
+                now=now,
+            )
+            path = (
+                await conn.execute(
+                    sa.select(t.files.c.converted_path).where(t.files.c.id == file_id)
+                )
+            ).scalar_one()
+        return file_id, Path(path)
+
+    def busy(self, error: Exception) -> bool:
+        """SQLite's "database is locked": nothing was committed and it can be tried again."""
+        if not isinstance(error, sa.exc.OperationalError):
+            return False
+        text = str(error.orig if error.orig is not None else error).lower()
+        return "database is locked" in text or "database is busy" in text

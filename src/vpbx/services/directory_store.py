@@ -1,0 +1,195 @@
+"""The configuration as the switch's directory reads it, from the database (SQL behind
+`vpbx.switch.directory.DirectorySource`): lines by login, numbers, trunks, employees, groups,
+and the mirror of a line's registrations for the cabinet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vpbx.domain.directory import LineInfo, NumberInfo, TrunkInfo
+from vpbx.domain.entities.toll_fraud import TollFraudPolicy
+from vpbx.storage import tables as t
+
+__all__ = ["SqlDirectorySource"]
+
+
+class SqlDirectorySource:
+    """Implements `vpbx.switch.directory.DirectorySource` on the configuration tables."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def line(self, login: str) -> LineInfo | None:
+        query = sa.select(t.sip_lines).where(t.sip_lines.c.login == login)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return LineInfo(
+            row["account_id"],
+            row["id"],
+            row["login"],
+            row["password"],
+            row["mode"],
+            row["caller_id_number_id"],
+            tuple(row.get("allowed_addresses") or ()),
+            row.get("encryption") or "none",
+        )
+
+    async def number(self, number: str) -> NumberInfo | None:
+        query = (
+            sa.select(t.numbers, t.accounts.c.enabled.label("account_enabled"))
+            .join(t.accounts, t.accounts.c.id == t.numbers.c.account_id)
+            .where(t.numbers.c.number == number)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return NumberInfo(
+            row["account_id"],
+            row["id"],
+            row["number"],
+            row["kind"],
+            list(row["rules"]),
+            row["trunk_id"],
+            bool(row["account_enabled"]),
+        )
+
+    async def number_by_id(self, account_id: int, number_id: int) -> NumberInfo | None:
+        query = sa.select(t.numbers.c.number).where(
+            t.numbers.c.account_id == account_id, t.numbers.c.id == number_id
+        )
+        async with self.engine.connect() as conn:
+            number = (await conn.execute(query)).scalar_one_or_none()
+        return None if number is None else await self.number(number)
+
+    async def account_enabled(self, account_id: int) -> bool:
+        query = sa.select(t.accounts.c.enabled).where(t.accounts.c.id == account_id)
+        async with self.engine.connect() as conn:
+            return bool((await conn.execute(query)).scalar_one_or_none())
+
+    async def toll_fraud_policy(self, account_id: int) -> TollFraudPolicy:
+        """An unreadable document gives the defaults, which are the strict ones."""
+        query = sa.select(t.accounts.c.toll_fraud).where(t.accounts.c.id == account_id)
+        async with self.engine.connect() as conn:
+            stored = (await conn.execute(query)).scalar_one_or_none()
+        try:
+            return TollFraudPolicy.model_validate(stored or {})
+        except ValidationError:
+            return TollFraudPolicy()
+
+    async def extension_owners(
+        self, account_id: int, extension: str
+    ) -> tuple[list[int], int | None]:
+        """The employees with this extension, and the group with it (EMP-2)."""
+        query = sa.select(t.employees.c.id).where(
+            t.employees.c.account_id == account_id, t.employees.c.extension == extension
+        )
+        group = sa.select(t.groups.c.id).where(
+            t.groups.c.account_id == account_id, t.groups.c.extension == extension
+        )
+        async with self.engine.connect() as conn:
+            ids = list((await conn.execute(query)).scalars().all())
+            group_id = (await conn.execute(group)).scalar_one_or_none()
+        return ids, group_id
+
+    async def trunks(self) -> list[TrunkInfo]:
+        query = sa.select(t.trunks).where(t.trunks.c.enabled.is_(True)).order_by(t.trunks.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            TrunkInfo(
+                r["account_id"],
+                r["id"],
+                r["name"],
+                r["host"],
+                r["port"],
+                r["transport"],
+                tuple(r["allow_ips"]),
+                r["username"],
+                r["password"],
+                r["registration"],
+                r["outbound"],
+            )
+            for r in rows
+        ]
+
+    async def scenario(self, account_id: int, scenario_id: int) -> dict[str, Any] | None:
+        query = sa.select(t.scenarios).where(
+            t.scenarios.c.account_id == account_id, t.scenarios.c.id == scenario_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else dict(row)
+
+    async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        query = sa.select(t.employees).where(
+            t.employees.c.account_id == account_id, t.employees.c.id.in_(ids)
+        )
+        async with self.engine.connect() as conn:
+            rows = {r["id"]: dict(r) for r in (await conn.execute(query)).mappings().all()}
+        return [rows[i] for i in ids if i in rows]
+
+    async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
+        """The employee one of whose phones is this SIP line."""
+        query = sa.select(t.employees).where(t.employees.c.account_id == account_id)
+        async with self.engine.connect() as conn:
+            for row in (await conn.execute(query)).mappings():
+                if any(p.get("sip_line_id") == line_id for p in row["phones"]):
+                    return dict(row)
+        return None
+
+    async def group_members(self, account_id: int, group_id: int) -> list[int]:
+        query = (
+            sa.select(t.group_members.c.employee_id)
+            .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+            .where(t.groups.c.account_id == account_id, t.groups.c.id == group_id)
+            .order_by(t.group_members.c.position)
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())
+
+    async def line_logins(self, line_ids: list[int]) -> dict[int, str]:
+        if not line_ids:
+            return {}
+        query = sa.select(t.sip_lines.c.id, t.sip_lines.c.login).where(
+            t.sip_lines.c.id.in_(line_ids)
+        )
+        async with self.engine.connect() as conn:
+            return {r.id: r.login for r in (await conn.execute(query)).all()}
+
+    async def save_registration(
+        self,
+        line_id: int,
+        bindings: list[tuple[str, str, str, dt.datetime]],
+        now: dt.datetime,
+    ) -> None:
+        """Mirror a line's current bindings for the cabinet (SIP-2)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(t.sip_registrations).where(t.sip_registrations.c.sip_line_id == line_id)
+            )
+            if bindings:
+                await conn.execute(
+                    sa.insert(t.sip_registrations),
+                    [
+                        {
+                            "sip_line_id": line_id,
+                            "contact": contact,
+                            "user_agent": agent,
+                            "source": source,
+                            "node": "",
+                            "expires_at": expires,
+                            "updated_at": now,
+                        }
+                        for contact, agent, source, expires in bindings
+                    ],
+                )
