@@ -25,6 +25,7 @@ from vpbx.scenario.snapshot import PhoneInfo
 
 __all__ = [
     "AnswerCaller",
+    "CallCut",
     "CalleeHungUp",
     "CallerHungUp",
     "Command",
@@ -111,6 +112,13 @@ class CalleeHungUp:
 
 
 @dataclass(frozen=True, slots=True)
+class CallCut:
+    """The switch cut the call short (the toll-fraud guard's minutes per hour ran out)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingSaved:
     """The recording asked by `StartRecording` is over; `file_id` None: nothing was recorded."""
 
@@ -153,6 +161,7 @@ Input = (
     | RingRefused
     | Connected
     | CalleeHungUp
+    | CallCut
     | RecordingSaved
     | MailSent
     | DistAction

@@ -175,6 +175,9 @@ class CallLogic:
                 return []
             case io.CalleeHungUp():
                 return self._talk_over(now) + self._engine(TalkEnded("employee"), now)
+            case io.CallCut(reason=reason):
+                self._log(now, "toll_fraud", reason, rule="minutes_per_hour")
+                return []
             case io.RecordingSaved():
                 return self._recording_saved(event, now)
             case io.MailSent():
@@ -192,6 +195,13 @@ class CallLogic:
         self.failed = True
         self._log(now, "failed", f"сбой обработки звонка: {why}")
         return [*self._leave(now), io.HangUp()]
+
+    def finish(self, now: dt.datetime) -> list[io.Command]:
+        """The call is over, whatever state the logic was in (the switch hung it up, or is
+        stopping): the talk stops counting and the distribution is told it is free of it."""
+        self.recording = False
+        self._record_deadline = None
+        return [*self._talk_over(now), *self._leave(now)]
 
     def answer_so_far(self) -> tuple[dt.datetime, int | None] | None:
         """When the call was answered and by whom, while it lasts (None: not answered yet)."""
