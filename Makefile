@@ -36,6 +36,7 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy --strict $(TYPED)
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP_DEV)
 	$(VENV)/bin/ruff format src tests

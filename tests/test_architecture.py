@@ -1,13 +1,20 @@
-"""The rules of the house that a linter would check: sans-IO cores import no I/O and no clock."""
+"""The rules of the house that a linter would check: sans-IO cores import no I/O and no clock,
+and the layers of `.importlinter` (import-linter's contracts, also run by `make lint`)."""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "vpbx"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "vpbx"
+CONTRACTS = ROOT / ".importlinter"
 FORBIDDEN = {"asyncio", "socket", "selectors", "threading", "time", "uvloop", "subprocess"}
 # The pure parts of media; sessions on asyncio live in other media modules.
 PURE_MEDIA = {"g711", "rtp", "dtmf", "tones", "mixer", "jitter", "codecs"}
@@ -62,3 +69,37 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     )
     assert imported_roots(bad) & FORBIDDEN == {"asyncio", "time"}
     assert clock_calls(bad) == ["line 4: .now()"]
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` with the project's contracts on the `vpbx` package found in `cwd`."""
+    script = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run(
+        [str(script), "--no-cache", str(CONTRACTS)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        # one violation per line, not wrapped at 80 columns
+        env=os.environ | {"COLUMNS": "1000"},
+    )
+
+
+def test_the_import_contracts_are_kept() -> None:
+    result = lint_imports(SRC.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BROKEN" not in result.stdout
+
+
+def test_the_contracts_see_a_violation(tmp_path: Path) -> None:
+    copy = tmp_path / "vpbx"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    errors = copy / "domain" / "errors.py"
+    errors.write_text(errors.read_text(encoding="utf-8") + "\nimport sqlalchemy\n")
+    deps = copy / "api" / "deps.py"
+    deps.write_text(deps.read_text(encoding="utf-8") + "\nimport vpbx.switch.pbx\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "vpbx.domain.errors -> sqlalchemy" in result.stdout
+    assert "vpbx.api.deps -> vpbx.switch.pbx" in result.stdout

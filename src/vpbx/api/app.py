@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,12 +29,11 @@ from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
 from vpbx.domain.net_policy import Network
 from vpbx.metrics import Metrics
-from vpbx.services import accounts
+from vpbx.services import accounts, reports
 from vpbx.services.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
 from vpbx.services.catalog import CATALOG
 from vpbx.services.entities import Clock
-from vpbx.storage import tables as t
-from vpbx.storage.db import ping, utc_aware
+from vpbx.services.health import database_name
 
 PREFIX = "/api/v1"
 
@@ -92,19 +90,9 @@ def _account_routes(clock: Clock) -> APIRouter:
         return Response(status_code=204)
 
     @router.get("/calls/{call_id}/details", response_model=list[CallStep], tags=["calls"])
-    async def call_details(call_id: EntityId, svc: Service, conn: Conn) -> list[dict[str, Any]]:
+    async def call_details(call_id: EntityId, svc: Service) -> list[dict[str, Any]]:
         """CDR-2: every step of the call with the engine's reasons, in order (times in UTC)."""
-        await svc.get("calls", call_id)
-        query = (
-            sa.select(t.call_steps)
-            .where(t.call_steps.c.call_id == call_id)
-            .order_by(t.call_steps.c.seq, t.call_steps.c.id)
-        )
-        rows = (await conn.execute(query)).mappings().all()
-        return [
-            {name: row[name] for name in CallStep.model_fields} | {"at": utc_aware(row["at"])}
-            for row in rows
-        ]
+        return await reports.call_steps(svc, call_id)
 
     return router
 
@@ -165,8 +153,7 @@ def create_api(
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["health"])
     async def health(conn: Conn) -> Health:
-        await ping(conn)
-        return Health(status="ok", version=__version__, database=engine.dialect.name)
+        return Health(status="ok", version=__version__, database=await database_name(conn))
 
     app.include_router(operations_router(switch))
     app.include_router(auth_router(clock), prefix=PREFIX)

@@ -12,7 +12,6 @@ from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, Conn, CurrentActor, EntityId, Service
 from vpbx.services import audit
 from vpbx.services.entities import Clock
-from vpbx.storage.db import utc_aware
 
 
 class AuditEntry(BaseModel):
@@ -65,8 +64,8 @@ def audit_router(clock: Clock) -> APIRouter:
             who,
             resource=resource,
             entity_id=entity_id,
-            since=None if since is None else utc_aware(since),
-            until=None if until is None else utc_aware(until),
+            since=since,
+            until=until,
             limit=limit,
             offset=offset,
         )

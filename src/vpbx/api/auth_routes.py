@@ -8,10 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.crud import ERRORS
-from vpbx.api.deps import Conn, CurrentActor, bearer
+from vpbx.api.deps import Conn, CurrentActor, Engine, bearer
 from vpbx.api.errors import ErrorBody
 from vpbx.api.operations import AppMetrics
 from vpbx.domain.errors import Forbidden
@@ -68,11 +67,6 @@ def _out(tokens: auth.SessionTokens, now: dt.datetime) -> TokenOut:
     )
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
 def _throttle(request: Request) -> auth.LoginThrottle:
     throttle: auth.LoginThrottle = request.app.state.login_throttle
     return throttle
@@ -89,7 +83,6 @@ def _source(request: Request) -> str:
     return request.client.host if request.client is not None else ""
 
 
-Engine = Annotated[AsyncEngine, Depends(_engine)]
 Throttle = Annotated[auth.LoginThrottle, Depends(_throttle)]
 Policy = Annotated[auth.AuthPolicy, Depends(_policy)]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
@@ -24,7 +23,7 @@ from vpbx.domain.errors import DomainError, ValidationFailed
 from vpbx.media.errors import AudioFileError
 from vpbx.media.prompts import MAX_UPLOAD_BYTES, convert_upload_async
 from vpbx.services.entities import Clock
-from vpbx.storage import tables as t
+from vpbx.services.file_store import audio_location, store_upload
 
 
 class TooLarge(DomainError):
@@ -79,19 +78,16 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
             staging.rename(folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        stored_original = folder / original.name
-        stored_converted = folder / prompt.converted.name
-        await conn.execute(
-            sa.update(t.files)
-            .where(t.files.c.id == entity_id, t.files.c.account_id == svc.account_id)
-            .values(
-                content_type=content_type,
-                size_bytes=size,
-                duration_seconds=prompt.seconds,
-                original_path=str(stored_original),
-                converted_path=str(stored_converted),
-                updated_at=clock(),
-            )
+        await store_upload(
+            conn,
+            svc.account_id,
+            entity_id,
+            content_type=content_type,
+            size_bytes=size,
+            seconds=prompt.seconds,
+            original=folder / original.name,
+            converted=folder / prompt.converted.name,
+            now=clock(),
         )
         changed(svc.account_id)
         return (await svc.get("files", entity_id)).model_dump(mode="json")
@@ -105,12 +101,10 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
     ) -> FileResponse:
         """Stream the original upload or its 8 kHz telephony version."""
         await svc.get("files", entity_id)
-        column = t.files.c.original_path if variant == "original" else t.files.c.converted_path
-        query = sa.select(column, t.files.c.content_type).where(t.files.c.id == entity_id)
-        row = (await conn.execute(query)).one()
-        if row[0] is None or not await anyio.Path(row[0]).exists():
+        path, content_type = await audio_location(conn, entity_id, variant)
+        if path is None or not await anyio.Path(path).exists():
             raise ValidationFailed.one("variant", "this file has no audio yet: upload it first")
-        media_type = row.content_type if variant == "original" else "audio/wav"
-        return FileResponse(row[0], media_type=media_type or "application/octet-stream")
+        media_type = content_type if variant == "original" else "audio/wav"
+        return FileResponse(path, media_type=media_type or "application/octet-stream")
 
     return router

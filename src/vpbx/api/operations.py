@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from vpbx import __version__
 from vpbx.api.deps import Conn
 from vpbx.metrics import CONTENT_TYPE, Metrics
-from vpbx.storage.db import ping
+from vpbx.services.health import database_name
 
 __all__ = ["AppMetrics", "LocalSwitch", "RemoteSwitch", "SwitchProbe", "operations_router"]
 
@@ -118,13 +118,13 @@ def operations_router(switch: SwitchProbe | None) -> APIRouter:
         responses={503: {"model": HealthReport, "description": "the switch does not answer"}},
     )
     async def health(conn: Conn) -> JSONResponse:
-        await ping(conn)
+        database = await database_name(conn)
         report = await switch.health() if switch is not None else None
         up = switch is None or report is not None
         body = HealthReport(
             status="ok" if up else "switch_down",
             version=__version__,
-            api=ApiHealth(pid=os.getpid(), database=conn.engine.dialect.name),
+            api=ApiHealth(pid=os.getpid(), database=database),
             switch=report,
         )
         return JSONResponse(body.model_dump(), status_code=200 if up else 503)

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.api.crud import ERRORS, page_model
-from vpbx.api.deps import MAX_ID, Service
+from vpbx.api.deps import MAX_ID, Service, engine
 from vpbx.domain.entities.misc import CallStatus, FileKind
 from vpbx.domain.fields import PlausibleTime
 from vpbx.services import reports
@@ -165,9 +164,8 @@ def calls_report_router() -> APIRouter:
             return f"{base}/files/{file_id}/content"
 
         export = await reports.call_export(svc, flt, sort, chosen, file_url)
-        engine: AsyncEngine = request.app.state.engine
         return StreamingResponse(
-            export.stream(engine),
+            export.stream(engine(request)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
         )

@@ -102,7 +102,8 @@ async def read(
     limit: int = 50,
     offset: int = 0,
 ) -> AuditPage:
-    """The account's entries, newest first (admins and the operator only)."""
+    """The account's entries, newest first (admins and the operator only); `since` and `until`
+    bound `at` (naive bounds are UTC)."""
     if actor.role not in (Role.ADMIN, Role.OPERATOR) or actor.account_id is None:
         raise Forbidden("only an admin reads the audit log")
     a = t.audit_log
@@ -111,10 +112,11 @@ async def read(
         query = query.where(a.c.resource == resource)
     if entity_id is not None:
         query = query.where(a.c.entity_id == entity_id)
+    # A naive bound is taken as UTC, as stored times are.
     if since is not None:
-        query = query.where(a.c.at >= since)
+        query = query.where(a.c.at >= utc_aware(since))
     if until is not None:
-        query = query.where(a.c.at < until)
+        query = query.where(a.c.at < utc_aware(until))
     total = (
         await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))
     ).scalar_one()

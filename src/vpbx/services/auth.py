@@ -21,8 +21,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from vpbx.domain.actor import Actor
-from vpbx.domain.errors import DomainError
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.errors import DomainError, NotFound
 from vpbx.domain.passwords import hash_password, new_token, token_digest, verify_password
 from vpbx.services import audit
 from vpbx.storage import tables as t
@@ -452,3 +452,41 @@ async def change_password(
         await revoke_user(conn, user_id, now, "password changed")
         await audit.record(conn, actor, now, "users", user_id, "password")
         return await open_session(conn, user_id, now, policy, source)
+
+
+async def bearer_actor(
+    conn: AsyncConnection, token: str, now: dt.datetime, x_account_id: int | None = None
+) -> Actor | None:
+    """Who presents this access token at `now` (None: unknown, expired or not an access token).
+
+    The operator acts in the account `x_account_id` names (None: no account chosen); an account
+    that does not exist is a 404 of the account. Other users act in their own account.
+    """
+    query = (
+        sa.select(
+            t.api_tokens.c.operator,
+            t.api_tokens.c.expires_at,
+            t.users.c.id,
+            t.users.c.account_id,
+            t.users.c.role,
+            t.users.c.employee_id,
+        )
+        .select_from(t.api_tokens.outerjoin(t.users, t.users.c.id == t.api_tokens.c.user_id))
+        .where(
+            t.api_tokens.c.token_hash == token_digest(token),
+            # A refresh token is not a bearer: it only buys a new pair at /auth/refresh.
+            t.api_tokens.c.kind == "access",
+        )
+    )
+    row = (await conn.execute(query)).first()
+    if row is None or (row.expires_at is not None and utc_aware(row.expires_at) < now):
+        return None
+    if row.operator:
+        if x_account_id is not None:
+            # Acting in an account that does not exist would read nothing and fail every write
+            # on the account foreign key (a 500); it is a 404 of the account instead.
+            query = sa.select(t.accounts.c.id).where(t.accounts.c.id == x_account_id)
+            if (await conn.execute(query)).first() is None:
+                raise NotFound("accounts", x_account_id)
+        return Actor(Role.OPERATOR, x_account_id)
+    return Actor(Role(row.role), row.account_id, user_id=row.id, employee_id=row.employee_id)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import soundfile
 import sqlalchemy as sa
@@ -23,7 +23,13 @@ from vpbx.domain.errors import NotFound
 from vpbx.services.call_log import InterruptedCall
 from vpbx.storage import tables as t
 
-__all__ = ["adopt_partial_recording", "repair_wav_header", "save_recording"]
+__all__ = [
+    "adopt_partial_recording",
+    "audio_location",
+    "repair_wav_header",
+    "save_recording",
+    "store_upload",
+]
 
 log = logging.getLogger("vpbx.services.file_store")
 
@@ -223,3 +229,42 @@ async def adopt_partial_recording(
         extra={"call_id": call.call_id, "file_id": file_id, "seconds": round(seconds, 2)},
     )
     return file_id
+
+
+async def store_upload(
+    conn: AsyncConnection,
+    account_id: int,
+    file_id: int,
+    *,
+    content_type: str,
+    size_bytes: int,
+    seconds: float,
+    original: Path,
+    converted: Path,
+    now: dt.datetime,
+) -> None:
+    """FILE-2: an uploaded audio (kept at `original`, converted to `converted`) becomes the
+    content of the account's file `file_id`."""
+    await conn.execute(
+        sa.update(t.files)
+        .where(t.files.c.id == file_id, t.files.c.account_id == account_id)
+        .values(
+            content_type=content_type,
+            size_bytes=size_bytes,
+            duration_seconds=seconds,
+            original_path=str(original),
+            converted_path=str(converted),
+            updated_at=now,
+        )
+    )
+
+
+async def audio_location(
+    conn: AsyncConnection, file_id: int, variant: Literal["original", "converted"]
+) -> tuple[str | None, str | None]:
+    """Where the original upload or its 8 kHz version of a file lies (None: no audio yet), and
+    the content type of the upload."""
+    column = t.files.c.original_path if variant == "original" else t.files.c.converted_path
+    query = sa.select(column, t.files.c.content_type).where(t.files.c.id == file_id)
+    row = (await conn.execute(query)).one()
+    return row[0], row.content_type

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vpbx.domain.actor import Role
-from vpbx.domain.entities.misc import CallStatus, FileKind
+from vpbx.domain.entities.misc import CallStatus, CallStep, FileKind
 from vpbx.domain.errors import Forbidden, ValidationFailed
 from vpbx.services.catalog import BY_NAME, Resource
 from vpbx.services.entities import EntityService, Page
@@ -43,6 +43,7 @@ __all__ = [
     "call_export",
     "call_page",
     "call_query",
+    "call_steps",
     "file_page",
     "parse_columns",
 ]
@@ -443,3 +444,18 @@ async def call_export(
         tags=await _names(conn, t.tags, account_id, "name"),
         file_url=file_url,
     )
+
+
+async def call_steps(svc: EntityService, call_id: int) -> list[dict[str, Any]]:
+    """CDR-2: every step of a call the actor may read, in order (times in UTC)."""
+    await svc.get("calls", call_id)
+    query = (
+        sa.select(t.call_steps)
+        .where(t.call_steps.c.call_id == call_id)
+        .order_by(t.call_steps.c.seq, t.call_steps.c.id)
+    )
+    rows = (await svc.conn.execute(query)).mappings().all()
+    return [
+        {name: row[name] for name in CallStep.model_fields} | {"at": utc_aware(row["at"])}
+        for row in rows
+    ]
