@@ -149,6 +149,13 @@ class CallLogic:
     def start(self, now: dt.datetime) -> list[io.Command]:
         return self._engine(CallArrived(self.number, self.caller), now)
 
+    def start_group(self, group_id: int, now: dt.datetime) -> list[io.Command]:
+        """An internal call to a group's extension (GRP-1): its distribution, no scenario."""
+        out: list[io.Command] = []
+        for action in self.engine.dial_group(self.caller, group_id, now):
+            out += self._action(action, now)
+        return out
+
     def handle(self, event: io.Input, now: dt.datetime) -> list[io.Command]:
         match event:
             case io.TimerFired():
@@ -490,10 +497,11 @@ class CallLogic:
             return []
         self.answered_ring = event.ring
         self.first_answer = self.first_answer or now
-        # the switch hangs up the other forks; what is left here is only bookkeeping
+        # the other rings stop (the switch has already hung up the forks that lost)
+        out: list[io.Command] = [io.StopRing(r) for r in self.rings if r != event.ring]
         self.rings = {event.ring: found}
         self._phone_rings = {}
-        out: list[io.Command] = [io.StopPlayback()]
+        out.append(io.StopPlayback())
         if found.number is not None:
             out += self._leave(now)
             return out + self._engine(Answered(number=found.number), now)

@@ -45,6 +45,7 @@ from vpbx.domain.entities.scenarios import (
     Authorization,
     ExtensionForward,
     Forward,
+    ForwardTarget,
     InfoMessage,
     InsertScenario,
     Interactive,
@@ -252,6 +253,23 @@ class Call:
             case HttpResponse():
                 return self._http_response(event, now)
         return []
+
+    def dial_group(self, caller: str, group_id: int, now: dt.datetime) -> list[Action]:
+        """GRP-1: an employee dialled a group's extension: the group's distribution table rings
+        at once (its simultaneous lines, schedule, availability), as a Forward to the group."""
+        if self.state is not CallState.NEW:
+            return []
+        self.started_at = now
+        self.caller = caller
+        group = self.config.groups.get(group_id)
+        name = group.name if group is not None else f"#{group_id}"
+        self._log(now, "arrived", f"внутренний звонок с {caller} на группу '{name}'")
+        op = Forward(key="group", title=name, targets=[ForwardTarget(group_id=group_id)])
+        self._op = op
+        actions = self._forward(op, now)
+        assert self._dialing is not None
+        self._dialing.fail_exit = ""  # nobody answered: the call ends, there is no next step
+        return actions
 
     # -- details -------------------------------------------------------------------------------
 

@@ -561,7 +561,9 @@ class LiveCall:
             targets = await self._locations(phone, ring.employee_id)
             why = "линия не зарегистрирована"
         elif phone.kind == "number" and phone.number:
-            target = await self._trunk_target(ring.ring, phone.number, ring.caller_id)
+            target = await self._trunk_target(
+                ring.ring, phone.number, ring.caller_id, self.number.trunk_id, ring.employee_id
+            )
             if target is None:
                 return
             targets = [target]
@@ -605,34 +607,33 @@ class LiveCall:
         )
 
     async def _trunk_target(
-        self, ring: int, number: str, caller_id: str, trunk_id: int | None = None
+        self,
+        ring: int,
+        number: str,
+        caller_id: str,
+        trunk_id: int | None = None,
+        employee_id: int | None = None,
     ) -> Target | None:
         """An outside number through the outbound trunk, if the toll-fraud guard admits it;
         None (and the core told why) otherwise."""
-        directory = self.runner.pbx.directory
-        trunk = await directory.outbound_trunk(self.account_id, trunk_id)
-        if trunk is None:
+        target = await self.runner.pbx.outbound_target(
+            self.account_id,
+            number,
+            call_id=self.call.id,
+            caller_id=caller_id,
+            employee_id=employee_id,
+            source="forward" if employee_id is None else "employee_phone",
+            trunk_id=trunk_id,
+        )
+        if target is None:
             self.post(io.RingRefused(ring, f"{number}: нет исходящего транка"))
             return None
-        lease = ""
-        guard = self.runner.pbx.toll_guard
-        if guard is not None:
-            admitted = await guard.admit(self.account_id, self.call.id, number, source="forward")
-            if isinstance(admitted, Refusal):
-                data = (("rule", admitted.rule.value), ("e164", admitted.number))
-                text = f"{admitted.text} (вызов {number})"
-                self.post(io.RingRefused(ring, text, "toll_fraud", data))
-                return None
-            lease = admitted.id
-        return Target(
-            uri=SipUri(host=trunk.host, port=trunk.port, user=number),
-            peer=Peer(trunk.transport, trunk.host, trunk.port),
-            to=f"<sip:{number}@{trunk.host}>",
-            label=f"trunk {trunk.name}: {number}",
-            caller_id=caller_id,
-            credentials=(trunk.username, trunk.password) if trunk.username else None,
-            lease=lease,
-        )
+        if isinstance(target, Refusal):
+            data = (("rule", target.rule.value), ("e164", target.number))
+            text = f"{target.text} (вызов {number})"
+            self.post(io.RingRefused(ring, text, "toll_fraud", data))
+            return None
+        return target
 
     def _not_rung(self, target: Target) -> None:
         """A leg to an outside number that was admitted but never sent: its lease is free."""
