@@ -168,7 +168,7 @@ async def test_write_call_stores_the_row_the_steps_in_order_and_the_contact_name
     assert [utc_aware(s["at"]) for s in stored] == [s.at for s in steps]
 
 
-async def test_no_contact_no_name_and_voicemail_is_a_missed_call(engine: AsyncEngine) -> None:
+async def test_no_contact_no_name_and_voicemail_has_its_own_status(engine: AsyncEngine) -> None:
     account = await new_account(engine, "Voicemail")
     await new_contact(engine, account, last_name="Сидоров", phones=["79160000000"])
 
@@ -177,7 +177,7 @@ async def test_no_contact_no_name_and_voicemail_is_a_missed_call(engine: AsyncEn
         anonymous = await write_call(conn, record(account, caller="anonymous"), NOW)
 
     row = await call_row(engine, call_id)
-    assert (row["status"], row["contact_name"]) == ("missed", "")
+    assert (row["status"], row["contact_name"]) == ("voicemail", "")
     assert (await call_row(engine, anonymous))["contact_name"] == ""
     assert await steps_of(engine, call_id) == []
 

@@ -242,7 +242,7 @@ def test_nobody_answers_the_caller_leaves_a_voicemail_and_it_is_mailed_as_a_wav(
             device.wait_event("CALL_CLOSED", timeout=10)  # rung 5 s, then cancelled
             assert inbox.arrived.wait(15), "no voicemail mail arrived"
             (row,) = wait_calls(pbx, 1)
-            assert row["status"] == "missed"
+            assert row["status"] == "voicemail"
             assert len(row["recording_file_ids"]) == 1
             files = api_get(pbx, "/files", kind="voicemail")["items"]
             assert [f["id"] for f in files] == row["recording_file_ids"]

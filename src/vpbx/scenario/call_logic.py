@@ -224,6 +224,8 @@ class CallLogic:
             status = "failed"
         elif self.first_answer is not None:
             status = "answered"
+        elif self.file_ids:
+            status = "voicemail"  # not answered, but the caller left a message
         else:
             status = "missed"
         waited_until = self.first_answer or ended_at

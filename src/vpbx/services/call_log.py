@@ -47,8 +47,6 @@ __all__ = [
 
 log = logging.getLogger("vpbx.services.call_log")
 
-#: the switch's "voicemail" outcome is a missed call in the report (the message is in the files)
-_STATUS_ALIASES = {"voicemail": CallStatus.MISSED}
 #: the column limits of `Call` and `CallStep` (the documents' max_length)
 _LIMITS = {
     "caller": 100,
@@ -79,7 +77,7 @@ class CallRecord:
     account_id: int
     started_at: dt.datetime
     direction: str  # "incoming" | "outgoing" | "internal"
-    status: str  # "answered" | "missed" | "blocked" | "failed"; "voicemail" is stored as missed
+    status: str  # "answered" | "missed" | "voicemail" | "blocked" | "failed"
     caller: str
     called: str
     answered_at: dt.datetime | None = None
@@ -168,12 +166,10 @@ def json_safe(value: Any) -> Any:
 
 
 def _status(value: str) -> CallStatus:
-    if value in _STATUS_ALIASES:
-        return _STATUS_ALIASES[value]
     try:
         return CallStatus(value)
     except ValueError:
-        allowed = ", ".join([*(s.value for s in CallStatus), *_STATUS_ALIASES])
+        allowed = ", ".join(s.value for s in CallStatus)
         raise ValueError(f"unknown call status {value!r}; expected one of {allowed}") from None
 
 

@@ -111,6 +111,7 @@ DIRECTION_LABELS: Mapping[str, str] = {
 STATUS_LABELS: Mapping[str, str] = {
     "answered": "Отвеченный",
     "missed": "Пропущенный",
+    "voicemail": "Голосовая почта",
     "blocked": "Заблокированный",
     "failed": "Ошибка",
     "active": "Идёт",

@@ -119,6 +119,8 @@ class CallStatus(enum.StrEnum):
     MISSED = "missed"
     BLOCKED = "blocked"
     FAILED = "failed"
+    #: not answered, and the caller left a voicemail message (the message is in the files)
+    VOICEMAIL = "voicemail"
     ACTIVE = "active"
     #: the switch died during the call (its row was closed at the next start)
     INTERRUPTED = "interrupted"
