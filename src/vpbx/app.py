@@ -203,6 +203,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
     runner.crm = CrmClient(guard=NetGuard(settings.allow_networks()))
     pbx.controllers = runner
+    pbx.group_calls = runner.group_call
     pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)
     # Toll fraud: every leg to an outside number asks the guard first; refusals are security
     # events in /metrics and rows of the calls report.

@@ -123,6 +123,14 @@ class Directory:
             lambda: self._load_employees_by_extension(account_id, extension),
         )
 
+    async def group_of_extension(self, account_id: int, extension: str) -> int | None:
+        """The group this extension dials (None: an employee's extension, or nobody's)."""
+        ids, group_id = await self._remember(
+            ("owners", account_id, extension),
+            lambda: self.source.extension_owners(account_id, extension),
+        )
+        return None if ids else group_id
+
     async def _load_employees_by_extension(
         self, account_id: int, extension: str
     ) -> list[dict[str, Any]]:

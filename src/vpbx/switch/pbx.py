@@ -107,6 +107,9 @@ class Pbx:
         #: the call logic of calls to virtual numbers (the scenario engine's runner); None
         #: rings the first Forward of the number's first rule (tests of the switch alone)
         self.controllers: ControllerFactory | None = None
+        #: the call logic of internal calls to a group's extension (GRP-1: through the group's
+        #: distribution); None rings the members' phones at once (tests of the switch alone)
+        self.group_calls: GroupCallFactory | None = None
         #: told of every call that ended without call logic (internal and outgoing calls),
         #: for the calls report
         self.plain_call_ended: Callable[[B2BCall], None] | None = None
@@ -301,6 +304,10 @@ class Pbx:
             return
         me = await self.directory.employee_of_line(line.account_id, line.line_id)
         caller = _caller_of(me, line)
+        group_id = await self.directory.group_of_extension(line.account_id, called)
+        if group_id is not None and self.group_calls is not None:
+            await self._group_call(line.account_id, request, peer, key, called, caller, group_id)
+            return
         employees = await self.directory.employees_by_extension(line.account_id, called)
         if employees:
             await self._internal_call(line, request, peer, key, called, caller, employees)
@@ -540,6 +547,32 @@ class Pbx:
             call.called = number.number
             call.controller = await factory(call, number)
 
+    async def _group_call(
+        self,
+        account_id: int,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        called: str,
+        caller: Caller,
+        group_id: int,
+    ) -> None:
+        """GRP-1: a group's extension dialled: the call logic rings it by its distribution
+        (simultaneous lines, schedules, availability); the caller's phone holds a line."""
+        assert self.group_calls is not None
+        call_id = secrets.token_hex(8)
+        if caller.phone is not None:
+            await self._claim(call_id, account_id, caller.phone)
+        call = await self._new_call(account_id, request, peer, key, call_id)
+        if call is None:
+            self._release(call_id)
+            return
+        call.direction = "internal"
+        call.called = called
+        call.caller_employee_id = caller.employee_id
+        call.caller_extension = caller.extension
+        call.controller = await self.group_calls(call, group_id)
+
     async def phone_targets(
         self, account_id: int, employee_ids: list[int]
     ) -> list[tuple[Target, float]]:
@@ -710,6 +743,8 @@ class Pbx:
 
 
 ControllerFactory = Callable[[B2BCall, NumberInfo], Awaitable[CallController]]
+#: the call logic of a call to a group's extension (the group's id)
+GroupCallFactory = Callable[[B2BCall, int], Awaitable[CallController]]
 
 
 @dataclass(frozen=True, slots=True)

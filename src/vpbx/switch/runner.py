@@ -88,6 +88,24 @@ class _PlayerDone:
 Item = io.Input | _LegAnswered | _LegFailed | _PartyLeft | _PlayerDone
 
 
+@dataclass(frozen=True, slots=True)
+class Called:
+    """What a call dialled: a virtual number (from a trunk), or a group's extension (an
+    employee's internal call, GRP-1)."""
+
+    called: str
+    direction: str = "incoming"
+    session_type: str = "scenario"
+    number_id: int | None = None
+    #: VirtualNumber.trunk_id: the trunk its outside legs leave through
+    trunk_id: int | None = None
+    group_id: int | None = None
+
+    @classmethod
+    def number(cls, number: NumberInfo) -> Called:
+        return cls(number.number, number_id=number.number_id, trunk_id=number.trunk_id)
+
+
 class ScenarioRunner:
     """One per node: the call logic of every call to a virtual number."""
 
@@ -146,18 +164,26 @@ class ScenarioRunner:
 
     async def __call__(self, call: B2BCall, number: NumberInfo) -> LiveCall:
         """`ControllerFactory`: the call's logic starts on its own task."""
-        live = LiveCall(self, call, number)
+        return self._start(call, Called.number(number), call.caller)
+
+    async def group_call(self, call: B2BCall, group_id: int) -> LiveCall:
+        """`GroupCallFactory`: an employee dialled a group's extension."""
+        called = Called(call.called, "internal", "group", group_id=group_id)
+        return self._start(call, called, call.caller_extension or call.caller)
+
+    def _start(self, call: B2BCall, called: Called, caller: str) -> LiveCall:
+        live = LiveCall(self, call, called, caller)
         self.calls[call.id] = live
         # The row exists from now on (status active), its details follow as they happen: a
         # crash of the switch leaves the call in the report as interrupted, not absent.
         start = CallStart(
             account_id=call.account_id,
             started_at=call.started_at,
-            direction="incoming",
-            caller=call.caller,
-            called=number.number,
-            session_type="scenario",
-            number_id=number.number_id,
+            direction=called.direction,
+            caller=caller,
+            called=called.called,
+            session_type=called.session_type,
+            number_id=called.number_id,
             switch_call_id=call.id,
         )
         live.ticket = self.store.begin(start, live.steps_from, live.answer_so_far)
@@ -210,10 +236,12 @@ class ScenarioRunner:
 class LiveCall:
     """One B2BCall driven by its `CallLogic`; implements `CallController`."""
 
-    def __init__(self, runner: ScenarioRunner, call: B2BCall, number: NumberInfo) -> None:
+    def __init__(self, runner: ScenarioRunner, call: B2BCall, called: Called, caller: str) -> None:
         self.runner = runner
         self.call = call
-        self.number = number
+        self.number = called
+        #: who calls, as the report and the phones rung name him (an extension, internally)
+        self.caller = caller
         self.account_id = call.account_id
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.logic: CallLogic | None = None
@@ -273,8 +301,8 @@ class LiveCall:
         config, needs_facts = await self.runner.snapshots.get(self.account_id)
         now = self.now()
         facts = (
-            await self.runner.snapshots.facts(self.account_id, self.call.caller, now)
-            if needs_facts
+            await self.runner.snapshots.facts(self.account_id, self.caller, now)
+            if needs_facts and self.number.group_id is None
             else None
         )
         self.config = config
@@ -282,15 +310,18 @@ class LiveCall:
             config,
             call_id=self.call.id,
             account_id=self.account_id,
-            number=self.number.number,
+            number=self.number.called,
             number_id=self.number.number_id,
             trunk_id=self.number.trunk_id,
-            caller=self.call.caller,
+            caller=self.caller,
             started_at=self.call.started_at,
             facts=facts,
         )
         self.call.listen_digits(lambda digit: self.post(io.Digit(digit.digit)))
-        await self._execute(self.logic.start(now))
+        if self.number.group_id is not None:
+            await self._execute(self.logic.start_group(self.number.group_id, now))
+        else:
+            await self._execute(self.logic.start(now))
         if self.call.state is CallState.ENDED:  # the caller left while the config loaded
             await self._handle(io.CallerHungUp())
 
@@ -558,7 +589,10 @@ class LiveCall:
         targets: list[Target] = []
         why = "нет адреса"
         if phone.kind == "sip":
-            targets = await self._locations(phone, ring.employee_id)
+            targets = [
+                dataclasses.replace(target, caller_id=ring.caller_id)
+                for target in await self._locations(phone, ring.employee_id)
+            ]
             why = "линия не зарегистрирована"
         elif phone.kind == "number" and phone.number:
             target = await self._trunk_target(
@@ -733,12 +767,12 @@ class LiveCall:
         start = CallRecord(
             account_id=self.account_id,
             started_at=call.started_at,
-            direction="incoming",
+            direction=self.number.direction,
             status="failed",
-            caller=call.caller,
-            called=self.number.number,
+            caller=self.caller,
+            called=self.number.called,
             ended_at=ended,
-            session_type="scenario",
+            session_type=self.number.session_type,
             number_id=self.number.number_id,
             switch_call_id=call.id,
         )
