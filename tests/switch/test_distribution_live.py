@@ -1,7 +1,8 @@
 """Proof on live calls (issue 12) of how calls are distributed: the ORDER in which the
 employees' baresip phones ring for each strategy (DST-1..5), the custom knobs (DST-6: lines at
 once, ring timeout, percentages, wrap-up), one queue shared by two scenarios (QUE-2), and an
-employee's phone that is a PSTN number, rung through the outbound trunk (EMP-3).
+employee's phone that is a PSTN number, rung through the outbound trunk (EMP-3), shown the
+virtual number (XFR-2).
 
 One PBX serves the module: three employees with SIP lines (phones 0, 1, 2 in the group «All»,
 in that order; they never answer by themselves: the test accepts or rejects each ring and records
@@ -565,10 +566,10 @@ def test_an_employees_number_phone_is_rung_through_the_outbound_trunk(
     assert details(office.pbx, call.row["id"]) == call.steps
 
 
-@pytest.mark.xfail(strict=True, reason="XFR-2: a PSTN leg presents the caller's number")
 def test_the_number_phone_is_shown_the_virtual_number_not_the_callers(
     mobile_call: MobileCall,
 ) -> None:
+    """XFR-2/XFR-5: a leg towards a PSTN number presents the virtual number called."""
     invite = mobile_call.provider.messages().split("INVITE sip:", 1)[1]
     from_line = next(line for line in invite.splitlines() if line.startswith("From:"))
     assert NUMBERS["mobile"] in from_line, from_line
