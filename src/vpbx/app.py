@@ -194,14 +194,20 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
     # Lines in use per phone: one store for the distribution and the switch's plain calls.
     lines = dist.InProcessState()
+    # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
     runner = ScenarioRunner(
-        pbx, engine, prompts, store, mailer, data / "work", utc_now, dist.Distributor(lines)
+        pbx,
+        SnapshotCache(SqlSnapshotSource(engine, utc_now)),
+        prompts,
+        store,
+        mailer,
+        data / "work",
+        utc_now,
+        dist.Distributor(lines),
+        crm=CrmClient(guard=NetGuard(settings.allow_networks())),
     )
-    runner.snapshots = SnapshotCache(SqlSnapshotSource(engine, utc_now))
     pbx.lines = lines
     pbx.schedules = runner.snapshots
-    # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
-    runner.crm = CrmClient(guard=NetGuard(settings.allow_networks()))
     pbx.controllers = runner
     pbx.group_calls = runner.group_call
     pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)

@@ -146,7 +146,7 @@ class BaresipPhone:
 
     def wait_event(self, kind: str, timeout: float = 15) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        seen = []
+        seen: list[str] = []
         while True:
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"no {kind} within {timeout} s; saw {seen}\n{self.log()[-3000:]}"
@@ -154,7 +154,7 @@ class BaresipPhone:
                 event = self.events.get(timeout=remaining)
             except queue.Empty:
                 continue
-            seen.append(event.get("type"))
+            seen.append(str(event.get("type")))
             if event.get("type") == kind:
                 return event
 

@@ -246,7 +246,11 @@ class RtpCapture:
 
     def start(self, timeout: float = 10) -> RtpCapture:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        args = [tcpdump_binary(), "-i", self.interface, "-n", "-s", "0", "-U", "-w", "-"]
+        # --immediate-mode: packets reach the file as they arrive, so what came in just before
+        # the capture stops (the last ~0.7 s of a call, otherwise still in the kernel buffer)
+        # is not lost
+        args = [tcpdump_binary(), "-i", self.interface, "-n", "-s", "0", "-U", "--immediate-mode"]
+        args += ["-w", "-"]
         with self.path.open("wb") as out:
             self.process = subprocess.Popen(
                 [*args, self.filter], stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL

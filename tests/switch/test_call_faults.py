@@ -471,7 +471,7 @@ def test_caller_hangs_up_during_the_voicemail_recording(tmp_path: Path) -> None:
             result, row = leave_voicemail(pbx, tmp_path / "trunk")
             # the greeting (speech) and the 1 kHz beep were heard before the recording
             assert result.received.seconds > 2.0, result.report()
-            assert row["status"] == "missed", row
+            assert row["status"] == "voicemail", row
             voicemail_file(pbx, row)
             steps = details(pbx, row["id"])
             assert "voicemail" in kinds(steps), show(steps)

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from vpbx.domain.entities.misc import FileKind
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
@@ -112,24 +110,24 @@ class ScenarioRunner:
     def __init__(
         self,
         pbx: Pbx,
-        engine: AsyncEngine,
+        snapshots: SnapshotCache,
         prompts: PromptLibrary,
         store: CallStore,
         mailer: Mailer,
         work_dir: Path,
         clock: Clock,
         distributor: dist.Distributor | None = None,
+        crm: CrmClient | None = None,
     ) -> None:
         self.pbx = pbx
-        self.engine = engine
+        self.snapshots = snapshots
         self.prompts = prompts
         self.store = store
         self.mailer = mailer
         self.work_dir = work_dir
         self.clock = clock
         self.distributor = distributor or dist.Distributor(dist.InProcessState())
-        self.snapshots = SnapshotCache(engine, clock)
-        self.crm = CrmClient()
+        self.crm = crm or CrmClient()
         self.calls: dict[str, LiveCall] = {}
         self._dist_timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

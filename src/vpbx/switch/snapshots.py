@@ -12,7 +12,7 @@ one is `vpbx.services.snapshot_source.SqlSnapshotSource`, wired in `vpbx.app`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from vpbx.domain.entities.scenarios import (
     RegionDistribution,
@@ -29,7 +29,6 @@ SNAPSHOT_TTL = 5.0
 FACT_OPERATIONS = (VisitDistribution, SegmentDistribution, RegionDistribution)
 
 
-@runtime_checkable
 class SnapshotSource(Protocol):
     """Where an account's configuration and a caller's history are read from (uncached)."""
 
@@ -42,18 +41,9 @@ class SnapshotCache:
     """Each account's `ConfigSnapshot`: loaded once for concurrent calls, refreshed in the
     background after `ttl` seconds, dropped at once by `invalidate`."""
 
-    def __init__(
-        self, source: SnapshotSource | object, clock: object = None, ttl: float = SNAPSHOT_TTL
-    ) -> None:
-        # Transitional: the scenario runner still builds its cache from the engine; `vpbx.app`
-        # replaces it with one on the source (`clock` is unused, the source has its own).
-        self.source = source if isinstance(source, SnapshotSource) else None
+    def __init__(self, source: SnapshotSource, ttl: float = SNAPSHOT_TTL) -> None:
+        self.source = source
         self._memo: Memo[tuple[ConfigSnapshot, bool]] = Memo(ttl)
-
-    def _source(self) -> SnapshotSource:
-        if self.source is None:
-            raise RuntimeError("SnapshotCache has no SnapshotSource (vpbx.app wires one)")
-        return self.source
 
     def invalidate(self, account_id: int) -> None:
         self._memo.discard(account_id)
@@ -63,7 +53,7 @@ class SnapshotCache:
         return await self._memo.get(account_id, lambda: self._load(account_id))
 
     async def _load(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
-        snapshot = await self._source().snapshot(account_id)
+        snapshot = await self.source.snapshot(account_id)
         needs_facts = any(
             isinstance(op, FACT_OPERATIONS)
             for scenario in snapshot.scenarios.values()
@@ -72,7 +62,7 @@ class SnapshotCache:
         return snapshot, needs_facts
 
     async def facts(self, account_id: int, caller: str, now: dt.datetime) -> CallerFacts:
-        return await self._source().facts(account_id, caller, now)
+        return await self.source.facts(account_id, caller, now)
 
     async def in_schedule(self, account_id: int, schedule_id: int | None, at: dt.datetime) -> bool:
         """Whether the account's schedule `schedule_id` is active at `at` (None: always)."""
