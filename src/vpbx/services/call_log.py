@@ -14,7 +14,6 @@ import enum
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx.domain.entities.misc import CallDirection, CallStatus
 from vpbx.domain.errors import NotFound
+from vpbx.domain.switch_records import CallRecord, CallStart, InterruptedCall, StepRecord
 from vpbx.scenario.snapshot import digits_of
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
@@ -57,74 +57,6 @@ _LIMITS = {
     "kind": 64,
     "text": 2000,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """One line of the call details: what the engine did or saw, when, and on which leg."""
-
-    at: dt.datetime  # aware
-    kind: str
-    text: str
-    data: dict[str, Any] = field(default_factory=dict)
-    leg: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """A finished call as the switch reports it."""
-
-    account_id: int
-    started_at: dt.datetime
-    direction: str  # "incoming" | "outgoing" | "internal"
-    status: str  # "answered" | "missed" | "voicemail" | "blocked" | "failed"
-    caller: str
-    called: str
-    answered_at: dt.datetime | None = None
-    ended_at: dt.datetime | None = None
-    session_type: str = ""
-    number_id: int | None = None
-    scenario_id: int | None = None
-    employee_id: int | None = None
-    wait_seconds: float = 0.0
-    talk_seconds: float = 0.0
-    rating: int | None = None
-    recording_file_ids: tuple[int, ...] = ()
-    steps: tuple[StepRecord, ...] = ()
-    #: the caller's contact as the switch already knows it (from its configuration snapshot);
-    #: None: looked up in the address book when written
-    contact_name: str | None = None
-    #: the switch's own id of the call (see `CallStart`)
-    switch_call_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallStart:
-    """A call as the switch knows it when it arrives: its row is written at once (status
-    `active`) so a crash of the switch leaves a trace of it."""
-
-    account_id: int
-    started_at: dt.datetime
-    direction: str
-    caller: str
-    called: str
-    session_type: str = ""
-    number_id: int | None = None
-    #: the switch's own id of the call (names its work files, e.g. a voicemail being recorded)
-    switch_call_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class InterruptedCall:
-    """A call whose switch died: closed as `interrupted` at the next start."""
-
-    call_id: int
-    account_id: int
-    switch_call_id: str
-    caller: str
-    called: str
-    number_id: int | None
-    employee_id: int | None
 
 
 def _utc(value: dt.datetime, what: str) -> dt.datetime:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from vpbx.domain.switch_records import StoredBinding
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
 
@@ -31,30 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("vpbx.services.registrations")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBinding:
-    """One contact of a line as stored: `source` is "transport:host:port" (where it came from)."""
-
-    contact: str
-    user_agent: str
-    source: str
-    expires_at: dt.datetime  # aware, UTC
-    row_id: int = 0
-    line_id: int = 0
-    login: str = ""
-
-    @property
-    def transport(self) -> str:
-        return self.source.split(":", 1)[0]
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The source host and port (an IPv6 host keeps its colons)."""
-        _, rest = self.source.split(":", 1)
-        host, port = rest.rsplit(":", 1)
-        return host, int(port)
 
 
 async def save_bindings(

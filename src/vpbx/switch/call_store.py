@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vpbx.domain.entities.misc import FileKind
-from vpbx.services.call_log import CallRecord, CallStart, InterruptedCall, StepRecord
+from vpbx.domain.switch_records import CallRecord, CallStart, InterruptedCall, StepRecord
 
 log = logging.getLogger("vpbx.switch.calls")
 

@@ -25,10 +25,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from vpbx.domain.switch_records import CallRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
 from vpbx.scenario.distribution.state import ClaimMode, ClaimStatus, phone_key
-from vpbx.services.call_log import CallRecord
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from vpbx.domain.switch_records import CallRecord, CallStart, StepRecord
 from vpbx.domain.toll_fraud import Refusal
-from vpbx.services.call_log import CallRecord, CallStart, StepRecord
 from vpbx.switch.b2bua import B2BCall
 
 

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vpbx.services.registrations import StoredBinding
+from vpbx.domain.switch_records import StoredBinding
 from vpbx.sip import digest
 from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response

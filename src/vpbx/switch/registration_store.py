@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from vpbx.services.registrations import StoredBinding
+from vpbx.domain.switch_records import StoredBinding
 
 log = logging.getLogger("vpbx.switch.registrations")
 

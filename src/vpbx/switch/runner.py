@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vpbx.domain.entities.misc import FileKind
+from vpbx.domain.switch_records import CallRecord, CallStart, StepRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
 from vpbx.media.recorder import Recorder
@@ -35,7 +36,6 @@ from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
 from vpbx.scenario.call_logic import CallLogic, route_step
 from vpbx.scenario.snapshot import ConfigSnapshot, PhoneInfo
-from vpbx.services.call_log import CallRecord, CallStart, StepRecord
 from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer, MailResult
 from vpbx.sip.uri import SipUri, parse_host_port
