@@ -341,7 +341,7 @@ def test_report_items_carry_the_call(api: Api, office: Office) -> None:
         "recording_file_ids": [office.files["rec1"]],
     }
     night = api.ok(api.get("/calls", office.admin, params={"id": office.calls["night"]}))
-    assert night["items"][0]["status"] == "missed"  # voicemail
+    assert night["items"][0]["status"] == "voicemail"
 
 
 def test_period_is_half_open_and_read_in_the_accounts_zone(api: Api, office: Office) -> None:
@@ -390,7 +390,8 @@ def test_filters_by_number_employee_caller_status_and_tag(api: Api, office: Offi
     assert report(api, office, caller=office.num_b[-7:]) == named(
         office, "out_blk", "out_ans", "prev"
     )
-    assert report(api, office, status="missed") == named(office, "night")
+    assert report(api, office, status="voicemail") == named(office, "night")
+    assert report(api, office, status="missed") == []
     assert report(api, office, status="blocked") == named(office, "out_blk", "inc_blk")
     assert report(api, office, tag_id=office.vip) == named(office, "out_ans", "inc_ans")
     assert report(api, office, tag_id=office.sale) == named(office, "out_ans")
@@ -584,7 +585,7 @@ def test_csv_export_has_the_chosen_columns_and_rows(api: Api, office: Office) ->
         [
             "2025-03-10 02:00:00",
             "Входящий",
-            "Пропущенный",
+            "Голосовая почта",
             "89165550005",
             a,
             "",
