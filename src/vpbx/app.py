@@ -184,7 +184,10 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         opened=rtp.track,
     )
     media.srtp_required = _srtp_required(directory)
-    pbx = Pbx(endpoint, directory, registrar, me, media, wall=utc_now)
+    # Each account's configuration snapshot: one cache for the call logic and the switch's own
+    # calls (internal, outgoing, pickups), so one invalidation reaches both.
+    snapshots = SnapshotCache(SqlSnapshotSource(engine, utc_now))
+    pbx = Pbx(endpoint, directory, registrar, me, media, snapshots, wall=utc_now)
     trunks = TrunkRegistrations(endpoint, directory, me)
     data = settings.data_dir.resolve()
     tts = Tts(data / "tts")
@@ -197,7 +200,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
     runner = ScenarioRunner(
         pbx,
-        SnapshotCache(SqlSnapshotSource(engine, utc_now)),
+        snapshots,
         prompts,
         store,
         mailer,
@@ -207,7 +210,6 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         crm=CrmClient(guard=NetGuard(settings.allow_networks())),
     )
     pbx.lines = lines
-    pbx.schedules = runner.snapshots
     pbx.controllers = runner
     pbx.group_calls = runner.group_call
     pbx.plain_call_started, pbx.plain_call_ended = _report_plain_call(store)
@@ -219,7 +221,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
 
     def changed(account_id: int) -> None:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
-        runner.snapshots.invalidate(account_id)
+        snapshots.invalidate(account_id)
         directory.invalidate(account_id)
 
     def registrations() -> int:

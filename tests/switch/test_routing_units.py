@@ -5,17 +5,22 @@ caller of a line's call and the report row naming extensions."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any, cast
 
 from vpbx.domain.directory import TrunkInfo
 from vpbx.domain.entities.misc import Schedule
+from vpbx.domain.entities.people import Employee
+from vpbx.domain.entities.routing import VirtualNumber
+from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.toll_fraud import Refusal, Rule
-from vpbx.scenario.snapshot import ConfigSnapshot
+from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, GroupInfo, PhoneInfo
+from vpbx.services.scenario_config import _employee
 from vpbx.sip.message import Request
 from vpbx.sip.parser import parse_message
 from vpbx.switch.b2bua import B2BCall, Contact, Target
 from vpbx.switch.directory import Directory, LineInfo
-from vpbx.switch.pbx import Pbx, _caller_of, _sip_phones
+from vpbx.switch.pbx import Pbx, _caller_of, _employees_of_extension, _forwarded_phones, _sip_phones
 from vpbx.switch.plain_calls import plain_call_record, plain_call_start
 from vpbx.switch.snapshots import schedule_active
 from vpbx.switch.toll_guard import Lease
@@ -64,9 +69,19 @@ class FakeGuard:
         return self.refuse or Lease(f"{call_id}/1", account_id)
 
 
+class Configs:
+    def __init__(self, config: ConfigSnapshot) -> None:
+        self.config = config
+
+    async def get(self, account_id: int) -> tuple[ConfigSnapshot, bool]:
+        return self.config, False
+
+
 def pbx(found: Directory, guard: FakeGuard | None) -> Pbx:
     none = cast(Any, None)
-    switch = Pbx(none, found, none, Contact("127.0.0.1", 5060), none)
+    switch = Pbx(
+        none, found, none, Contact("127.0.0.1", 5060), none, Configs(ConfigSnapshot.build())
+    )
     switch.toll_guard = cast(Any, guard)
     return switch
 
@@ -121,18 +136,16 @@ def test_a_schedule_is_judged_in_the_accounts_zone_and_none_is_around_the_clock(
 LINE = LineInfo(1, 11, "sip1001", "pw", "in_out", None)
 
 
-def employee(**extra: Any) -> dict[str, Any]:
-    return {
-        "id": 7,
-        "extension": "101",
-        "calls_enabled": True,
-        "schedule_id": None,
-        "phones": [
-            {"kind": "number", "number": "79161234567"},
-            {"kind": "sip", "sip_line_id": 11, "lines": 2, "ring_timeout": 15, "id": "desk"},
-        ],
-        **extra,
-    }
+DESK = PhoneInfo("desk", "sip", lines=2, ring_timeout=15.0, sip_line_id=11)
+
+
+IVANOV = EmployeeInfo(
+    7, "Иванов", "101", ("p1", "desk"), phones=(PhoneInfo("p1", "number", number="7916"), DESK)
+)
+
+
+def employee(**extra: Any) -> EmployeeInfo:
+    return replace(IVANOV, **extra)
 
 
 def test_the_caller_of_a_line_is_his_extension_and_his_phone() -> None:
@@ -142,15 +155,67 @@ def test_the_caller_of_a_line_is_his_extension_and_his_phone() -> None:
     assert caller.schedule_id == 5
     assert caller.phone is not None
     assert (caller.phone.phone_id, caller.phone.lines, caller.phone.line_id) == ("desk", 2, 11)
+    assert caller.phone.ring_timeout == 15.0
     assert _caller_of(None, LINE).extension == "sip1001"  # a line nobody has
     assert _caller_of(employee(extension=None), LINE).extension == "sip1001"
 
 
 def test_phones_without_an_id_are_keyed_by_position_and_call_status_off_rings_nothing() -> None:
-    no_id = employee(phones=[{"kind": "number"}, {"kind": "sip", "sip_line_id": 11}])
+    doc = Employee.model_validate(
+        {
+            "last_name": "Иванов",
+            "phones": [
+                {"kind": "number", "number": "79161234567"},
+                {"kind": "sip", "sip_line_id": 11},
+            ],
+            "trainer_id": 3,
+            "auto_call_trainer": True,
+        }
+    )
+    no_id = _employee(7, doc)
+    assert (no_id.trainer_id, no_id.auto_call_trainer) == (3, True)  # TRN-1 reads these
     (phone,) = _sip_phones([no_id])
     assert (phone.phone_id, phone.lines, phone.ring_timeout) == ("2", 1, 20.0)
     assert _sip_phones([employee(calls_enabled=False)]) == []
+
+
+def test_an_extension_is_an_employee_or_the_members_of_a_group_in_their_order() -> None:
+    other = employee(id=8, extension="102", phones=(PhoneInfo("1", sip_line_id=12),))
+    third = employee(id=9, extension=None, phones=(PhoneInfo("1", sip_line_id=13),))
+    group = GroupInfo(4, "Sales", "200", (9, 8, 99))  # 99: not an employee (any more)
+    config = ConfigSnapshot.build(employees=[employee(), other, third], groups=[group])
+    assert [e.id for e in _employees_of_extension(config, "101")] == [7]
+    assert [e.id for e in _employees_of_extension(config, "200")] == [9, 8]
+    assert _employees_of_extension(config, "300") == []
+
+
+def test_without_call_logic_a_number_rings_the_first_forward_of_its_first_enabled_rule() -> None:
+    other = employee(id=8, extension="102", phones=(PhoneInfo("1", sip_line_id=12),))
+    group = GroupInfo(4, "Sales", "200", (8, 7))
+    forward = Scenario.model_validate(
+        {
+            "name": "Forward",
+            "entry": "fwd",
+            "operations": [
+                {"key": "fwd", "kind": "forward", "targets": [{"employee_id": 8}, {"group_id": 4}]}
+            ],
+        }
+    )
+    number = VirtualNumber.model_validate(
+        {
+            "number": "74951112233",
+            "rules": [{"scenario_id": 99, "enabled": False}, {"scenario_id": 5}],
+        }
+    )
+    config = ConfigSnapshot.build(
+        numbers=[(1, number)],
+        scenarios=[(5, forward)],
+        employees=[employee(), other],
+        groups=[group],
+    )
+    phones = _forwarded_phones(config, "74951112233")
+    assert [(p.employee_id, p.line_id) for p in phones] == [(8, 12), (7, 11)]  # 8 once
+    assert _forwarded_phones(config, "74950000000") == []
 
 
 def invite_from(login: str) -> Request:

@@ -87,6 +87,9 @@ class EmployeeInfo:
     calls_enabled: bool = True
     phones: tuple[PhoneInfo, ...] = ()
     schedule_id: int | None = None
+    #: TRN-1: his trainer, and whether the trainer joins each of his answered calls at once
+    trainer_id: int | None = None
+    auto_call_trainer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

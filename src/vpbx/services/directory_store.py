@@ -1,11 +1,10 @@
 """The configuration as the switch's directory reads it, from the database (SQL behind
-`vpbx.switch.directory.DirectorySource`): lines by login, numbers, trunks, employees, groups,
-and the mirror of a line's registrations for the cabinet."""
+`vpbx.switch.directory.DirectorySource`): lines by login, numbers, trunks, accounts, and the
+mirror of a line's registrations for the cabinet."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -84,21 +83,6 @@ class SqlDirectorySource:
         except ValidationError:
             return TollFraudPolicy()
 
-    async def extension_owners(
-        self, account_id: int, extension: str
-    ) -> tuple[list[int], int | None]:
-        """The employees with this extension, and the group with it (EMP-2)."""
-        query = sa.select(t.employees.c.id).where(
-            t.employees.c.account_id == account_id, t.employees.c.extension == extension
-        )
-        group = sa.select(t.groups.c.id).where(
-            t.groups.c.account_id == account_id, t.groups.c.extension == extension
-        )
-        async with self.engine.connect() as conn:
-            ids = list((await conn.execute(query)).scalars().all())
-            group_id = (await conn.execute(group)).scalar_one_or_none()
-        return ids, group_id
-
     async def trunks(self) -> list[TrunkInfo]:
         query = sa.select(t.trunks).where(t.trunks.c.enabled.is_(True)).order_by(t.trunks.c.id)
         async with self.engine.connect() as conn:
@@ -119,43 +103,6 @@ class SqlDirectorySource:
             )
             for r in rows
         ]
-
-    async def scenario(self, account_id: int, scenario_id: int) -> dict[str, Any] | None:
-        query = sa.select(t.scenarios).where(
-            t.scenarios.c.account_id == account_id, t.scenarios.c.id == scenario_id
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else dict(row)
-
-    async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
-        if not ids:
-            return []
-        query = sa.select(t.employees).where(
-            t.employees.c.account_id == account_id, t.employees.c.id.in_(ids)
-        )
-        async with self.engine.connect() as conn:
-            rows = {r["id"]: dict(r) for r in (await conn.execute(query)).mappings().all()}
-        return [rows[i] for i in ids if i in rows]
-
-    async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
-        """The employee one of whose phones is this SIP line."""
-        query = sa.select(t.employees).where(t.employees.c.account_id == account_id)
-        async with self.engine.connect() as conn:
-            for row in (await conn.execute(query)).mappings():
-                if any(p.get("sip_line_id") == line_id for p in row["phones"]):
-                    return dict(row)
-        return None
-
-    async def group_members(self, account_id: int, group_id: int) -> list[int]:
-        query = (
-            sa.select(t.group_members.c.employee_id)
-            .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
-            .where(t.groups.c.account_id == account_id, t.groups.c.id == group_id)
-            .order_by(t.group_members.c.position)
-        )
-        async with self.engine.connect() as conn:
-            return list((await conn.execute(query)).scalars().all())
 
     async def line_logins(self, line_ids: list[int]) -> dict[int, str]:
         if not line_ids:

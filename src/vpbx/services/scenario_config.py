@@ -68,6 +68,8 @@ def _employee(eid: int, doc: Employee) -> EmployeeInfo:
         doc.calls_enabled,
         phones,
         doc.schedule_id,
+        trainer_id=doc.trainer_id,
+        auto_call_trainer=doc.auto_call_trainer,
     )
 
 

@@ -1,4 +1,4 @@
-"""What the switch asks the configuration: lines by login, numbers, trunks by source, employees.
+"""What the switch asks the configuration: lines by login, numbers, trunks by source, accounts.
 
 Answers are kept for a few seconds (a burst of calls must not query the same rows for each
 call) and dropped at once when the API saves a change (`invalidate`), so a change made in the
@@ -34,19 +34,7 @@ class DirectorySource(Protocol):
 
     async def toll_fraud_policy(self, account_id: int) -> TollFraudPolicy: ...
 
-    async def extension_owners(
-        self, account_id: int, extension: str
-    ) -> tuple[list[int], int | None]: ...
-
     async def trunks(self) -> list[TrunkInfo]: ...
-
-    async def scenario(self, account_id: int, scenario_id: int) -> dict[str, Any] | None: ...
-
-    async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]: ...
-
-    async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None: ...
-
-    async def group_members(self, account_id: int, group_id: int) -> list[int]: ...
 
     async def line_logins(self, line_ids: list[int]) -> dict[int, str]: ...
 
@@ -100,10 +88,6 @@ class Directory:
             lambda: self.source.number_by_id(account_id, number_id),
         )
 
-    async def number_by_id(self, account_id: int, number_id: int) -> str | None:
-        info = await self.number_info_by_id(account_id, number_id)
-        return None if info is None else info.number
-
     async def account_enabled(self, account_id: int) -> bool:
         return await self._remember(
             ("account_enabled", account_id), lambda: self.source.account_enabled(account_id)
@@ -115,29 +99,6 @@ class Directory:
         return await self._remember(
             ("toll_fraud", account_id), lambda: self.source.toll_fraud_policy(account_id)
         )
-
-    async def employees_by_extension(self, account_id: int, extension: str) -> list[dict[str, Any]]:
-        """The employee with this extension, or the members of the group with it (EMP-2)."""
-        return await self._remember(
-            ("by_extension", account_id, extension),
-            lambda: self._load_employees_by_extension(account_id, extension),
-        )
-
-    async def group_of_extension(self, account_id: int, extension: str) -> int | None:
-        """The group this extension dials (None: an employee's extension, or nobody's)."""
-        ids, group_id = await self._remember(
-            ("owners", account_id, extension),
-            lambda: self.source.extension_owners(account_id, extension),
-        )
-        return None if ids else group_id
-
-    async def _load_employees_by_extension(
-        self, account_id: int, extension: str
-    ) -> list[dict[str, Any]]:
-        ids, group_id = await self.source.extension_owners(account_id, extension)
-        if group_id is not None:
-            ids += await self.group_members(account_id, group_id)
-        return await self.employees(account_id, ids)
 
     async def trunks(self) -> list[TrunkInfo]:
         return await self._remember(("trunks",), self.source.trunks)
@@ -154,27 +115,6 @@ class Directory:
         outbound = [tr for tr in await self.trunks() if tr.account_id == account_id and tr.outbound]
         chosen = next((tr for tr in outbound if tr.trunk_id == trunk_id), None)
         return chosen or next(iter(outbound), None)
-
-    async def scenario(self, account_id: int, scenario_id: int) -> dict[str, Any] | None:
-        return await self.source.scenario(account_id, scenario_id)
-
-    async def employees(self, account_id: int, ids: list[int]) -> list[dict[str, Any]]:
-        return await self._remember(
-            ("employees", account_id, tuple(ids)), lambda: self.source.employees(account_id, ids)
-        )
-
-    async def employee_of_line(self, account_id: int, line_id: int) -> dict[str, Any] | None:
-        """The employee one of whose phones is this SIP line (the caller of an internal call)."""
-        return await self._remember(
-            ("employee_of_line", account_id, line_id),
-            lambda: self.source.employee_of_line(account_id, line_id),
-        )
-
-    async def group_members(self, account_id: int, group_id: int) -> list[int]:
-        return await self._remember(
-            ("members", account_id, group_id),
-            lambda: self.source.group_members(account_id, group_id),
-        )
 
     async def line_logins(self, line_ids: list[int]) -> dict[int, str]:
         return await self._remember(

@@ -13,22 +13,27 @@ EMP-4 on these calls (docs/decisions.md): the employee called takes an internal 
 his call status on, inside his schedule and with a free line on his phone; the employee calling
 out to an outside number must be inside his schedule; both calls hold a line of the phones they
 use while they last (the distribution sees those phones busy).
+
+Who takes these calls is read from the account's `ConfigSnapshot` (its employees, groups,
+extensions, numbers and scenarios), the same cached copy the call logic reads: a change saved
+in the cabinet drops it, so it reaches the next call (GRP-3).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from vpbx.domain.entities.scenarios import Forward
 from vpbx.domain.switch_records import CallRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
 from vpbx.scenario.distribution.state import ClaimMode, ClaimStatus, phone_key
+from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, digits_of
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
@@ -42,6 +47,7 @@ from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant, negotiate, offers_srtp
 from vpbx.switch.plain_calls import refused_call_record
 from vpbx.switch.registrar_service import Registrar
+from vpbx.switch.snapshots import schedule_active
 from vpbx.switch.toll_guard import TollGuard
 from vpbx.transport.sip import Peer
 
@@ -65,12 +71,12 @@ class PhoneLines(Protocol):
     async def release(self, call_id: str, phone: str) -> None: ...
 
 
-class Schedules(Protocol):
-    """Whether an account's schedule is active at a moment (EMP-4)."""
+class Configs(Protocol):
+    """Each account's configuration snapshot (`vpbx.switch.snapshots.SnapshotCache` fits, the
+    very cache the call logic reads, so one invalidation reaches both): the snapshot, and
+    whether its scenarios need the caller's history (unused here)."""
 
-    async def in_schedule(
-        self, account_id: int, schedule_id: int | None, at: dt.datetime
-    ) -> bool: ...
+    async def get(self, account_id: int) -> tuple[ConfigSnapshot, bool]: ...
 
 
 def request_user(request: Request) -> str | None:
@@ -92,6 +98,7 @@ class Pbx:
         registrar: Registrar,
         me: Contact,
         media: MediaPlant,
+        configs: Configs,
         wall: WallClock = utc_now,
     ) -> None:
         self.endpoint = endpoint
@@ -99,6 +106,8 @@ class Pbx:
         self.wall = wall
         self.media = media
         self.directory = directory
+        #: the accounts' employees, groups, extensions, numbers, scenarios and schedules
+        self.configs = configs
         self.registrar = registrar
         self.me = me
         self.calls: dict[TransactionKey, B2BCall] = {}
@@ -122,8 +131,6 @@ class Pbx:
         self.call_refused: Callable[[CallRecord], None] | None = None
         #: lines in use per phone, shared with the distribution (None: not counted)
         self.lines: PhoneLines | None = None
-        #: the accounts' schedules (None: everyone around the clock)
-        self.schedules: Schedules | None = None
         #: the phone lines each plain call holds (call id → phone key → employee)
         self._held: dict[str, dict[str, int]] = {}
         self.by_dialog: dict[DialogId, tuple[B2BCall, LegRole]] = {}
@@ -213,8 +220,8 @@ class Pbx:
             if self.controllers is not None:
                 await self._start_controlled_call(number, request, peer, key, self.controllers)
                 return
-            phones = await self._employee_phones_of_rules(number.account_id, number.rules)
-            targets = await self._targets(phones)
+            config = await self._config(number.account_id)
+            targets = await self._targets(_forwarded_phones(config, number.number))
             await self._start_call(number.account_id, request, peer, key, targets)
             return
         if await self._from_trunk(request, peer):
@@ -302,15 +309,15 @@ class Pbx:
         if 2 < len(called) <= 7 and called.startswith("88"):
             await self._pick_up(line.account_id, line.line_id, request, peer, key, called[2:])
             return
-        me = await self.directory.employee_of_line(line.account_id, line.line_id)
-        caller = _caller_of(me, line)
-        group_id = await self.directory.group_of_extension(line.account_id, called)
-        if group_id is not None and self.group_calls is not None:
-            await self._group_call(line.account_id, request, peer, key, called, caller, group_id)
+        config = await self._config(line.account_id)
+        caller = _caller_of(_employee_of_line(config, line.line_id), line)
+        owner = config.extensions.get(called)
+        if owner is not None and owner[0] == "group" and self.group_calls is not None:
+            await self._group_call(line.account_id, request, peer, key, called, caller, owner[1])
             return
-        employees = await self.directory.employees_by_extension(line.account_id, called)
+        employees = _employees_of_extension(config, called)
         if employees:
-            await self._internal_call(line, request, peer, key, called, caller, employees)
+            await self._internal_call(line, request, peer, key, called, caller, config, employees)
             return
         # An outside number: 10 to 15 digits, or "+" and E.164 (judged by the toll-fraud guard).
         digits = called.removeprefix("+")
@@ -325,9 +332,7 @@ class Pbx:
                 key, make_response(request, 403, "Forbidden (line is incoming only)")
             )
             return
-        if caller.employee_id is not None and not await self._in_schedule(
-            line.account_id, caller.schedule_id
-        ):
+        if caller.employee_id is not None and not self._in_schedule(config, caller.schedule_id):
             log.info("outgoing call outside the employee's schedule", extra={"login": line.login})
             self.endpoint.respond(key, make_response(request, 403, OUTSIDE_SCHEDULE))
             return
@@ -375,15 +380,16 @@ class Pbx:
         key: TransactionKey,
         called: str,
         caller: Caller,
-        employees: list[dict[str, Any]],
+        config: ConfigSnapshot,
+        employees: list[EmployeeInfo],
     ) -> None:
         """An extension dialled: the SIP phones of the employees who take calls now (call status
         on, inside their schedule, a free line), the caller's own phone excepted."""
         takers = []
         for employee in employees:
-            if not employee["calls_enabled"] or employee["id"] == caller.employee_id:
+            if not employee.calls_enabled or employee.id == caller.employee_id:
                 continue
-            if await self._in_schedule(line.account_id, employee.get("schedule_id")):
+            if self._in_schedule(config, employee.schedule_id):
                 takers.append(employee)
         phones = _sip_phones(takers)
         if not phones:
@@ -401,10 +407,13 @@ class Pbx:
             line.account_id, request, peer, key, targets, "internal", called, caller, call_id
         )
 
-    async def _in_schedule(self, account_id: int, schedule_id: Any) -> bool:
-        if self.schedules is None or schedule_id is None:
-            return True
-        return await self.schedules.in_schedule(account_id, int(schedule_id), self.wall())
+    async def _config(self, account_id: int) -> ConfigSnapshot:
+        config, _needs_facts = await self.configs.get(account_id)
+        return config
+
+    def _in_schedule(self, config: ConfigSnapshot, schedule_id: int | None) -> bool:
+        """EMP-4: whether the schedule is active now (none, or one not found: always)."""
+        return schedule_active(config, schedule_id, self.wall())
 
     async def _claim(self, call_id: str, account_id: int, phone: EmployeePhone) -> bool:
         """Take a line of `phone` for the call (False: all its lines are in use)."""
@@ -465,14 +474,14 @@ class Pbx:
         extension: str,
     ) -> None:
         """EMP-5: 88 + extension answers a call ringing that extension (employee or group)."""
-        employees = await self.directory.employees_by_extension(account_id, extension)
-        wanted = {int(e["id"]) for e in employees}
-        picker = await self.directory.employee_of_line(account_id, line_id)
+        config = await self._config(account_id)
+        wanted = {e.id for e in _employees_of_extension(config, extension)}
+        picker = _employee_of_line(config, line_id)
         for call in list(self.calls.values()):
             ringing = call.ringing_leg_of(wanted) if call.account_id == account_id else None
             if ringing is not None and picker is not None:
                 log.info("pickup", extra={"call": call.id, "extension": extension})
-                await call.pick_up(request, peer, key, ringing, int(picker["id"]))
+                await call.pick_up(request, peer, key, ringing, picker.id)
                 return
         self.endpoint.respond(key, make_response(request, 481, "Nothing ringing to pick up"))
 
@@ -573,13 +582,6 @@ class Pbx:
         call.caller_extension = caller.extension
         call.controller = await self.group_calls(call, group_id)
 
-    async def phone_targets(
-        self, account_id: int, employee_ids: list[int]
-    ) -> list[tuple[Target, float]]:
-        """Ring targets for employees (their registered SIP lines), for call logic to dial."""
-        employees = await self.directory.employees(account_id, employee_ids)
-        return await self._targets(_sip_phones(employees))
-
     async def _targets(
         self, phones: list[EmployeePhone], caller_id: str = ""
     ) -> list[tuple[Target, float]]:
@@ -598,29 +600,6 @@ class Pbx:
                     target = replace(target, caller_id=caller_id)
                 found.append((target, phone.ring_timeout))
         return found
-
-    async def _employee_phones_of_rules(
-        self, account_id: int, rules: list[dict[str, Any]]
-    ) -> list[EmployeePhone]:
-        rule = next((r for r in rules if r.get("enabled", True)), None)
-        if rule is None:
-            return []
-        scenario = await self.directory.scenario(account_id, int(rule["scenario_id"]))
-        if scenario is None:
-            return []
-        forward = next((op for op in scenario["operations"] if op.get("kind") == "forward"), None)
-        if forward is None:
-            return []
-        employee_ids: list[int] = []
-        for target in forward.get("targets", []):
-            if target.get("group_id") is not None:
-                employee_ids += await self.directory.group_members(
-                    account_id, int(target["group_id"])
-                )
-            elif target.get("employee_id") is not None:
-                employee_ids.append(int(target["employee_id"]))
-        employees = await self.directory.employees(account_id, list(dict.fromkeys(employee_ids)))
-        return _sip_phones(employees)
 
     def _answered(self, call: B2BCall) -> None:
         """Dialogs exist once answered: index them for in-dialog requests; call a trainer."""
@@ -644,15 +623,11 @@ class Pbx:
 
     async def _auto_trainer(self, call: B2BCall, employee_id: int) -> None:
         """TRN-1: an employee whose trainer joins every call automatically."""
-        account_id = call.account_id
-        employees = await self.directory.employees(account_id, [employee_id])
-        if not employees or not employees[0].get("auto_call_trainer"):
+        config = await self._config(call.account_id)
+        employee = config.employees.get(employee_id)
+        if employee is None or not employee.auto_call_trainer or employee.trainer_id is None:
             return
-        trainer_id = employees[0].get("trainer_id")
-        if trainer_id is None:
-            return
-        trainers = await self.directory.employees(account_id, [int(trainer_id)])
-        targets = await self._targets(_sip_phones(trainers))
+        targets = await self._targets(_sip_phones(_employees(config, [employee.trainer_id])))
         if targets:
             await call.call_trainer(targets)
 
@@ -770,42 +745,68 @@ class Caller:
     phone: EmployeePhone | None = None
 
 
-def _caller_of(employee: dict[str, Any] | None, line: LineInfo) -> Caller:
+def _caller_of(employee: EmployeeInfo | None, line: LineInfo) -> Caller:
     if employee is None:
         return Caller(line.login)
-    phone = next(
-        (p for p in _phones_of(employee) if p.line_id == line.line_id),
-        None,
-    )
-    schedule = employee.get("schedule_id")
-    return Caller(
-        str(employee.get("extension") or line.login),
-        int(employee["id"]),
-        int(schedule) if schedule is not None else None,
-        phone,
-    )
+    phone = next((p for p in _phones_of(employee) if p.line_id == line.line_id), None)
+    return Caller(employee.extension or line.login, employee.id, employee.schedule_id, phone)
 
 
-def _phones_of(employee: dict[str, Any]) -> list[EmployeePhone]:
+def _phones_of(employee: EmployeeInfo) -> list[EmployeePhone]:
     """An employee's SIP-line phones, in order (phone keys as the distribution makes them)."""
     return [
-        EmployeePhone(
-            int(employee["id"]),
-            int(phone["sip_line_id"]),
-            float(phone.get("ring_timeout", 20)),
-            str(phone.get("id") or index),
-            int(phone.get("lines") or 1),
-        )
-        for index, phone in enumerate(employee["phones"], start=1)
-        if phone["kind"] == "sip" and phone.get("sip_line_id") is not None
+        EmployeePhone(employee.id, phone.sip_line_id, phone.ring_timeout, phone.id, phone.lines)
+        for phone in employee.phones
+        if phone.kind == "sip" and phone.sip_line_id is not None
     ]
 
 
-def _sip_phones(employees: list[dict[str, Any]]) -> list[EmployeePhone]:
+def _sip_phones(employees: list[EmployeeInfo]) -> list[EmployeePhone]:
     """The SIP-line phones of the employees who take calls (call status on), in order."""
     return [
-        phone
-        for employee in employees
-        if employee["calls_enabled"]
-        for phone in _phones_of(employee)
+        phone for employee in employees if employee.calls_enabled for phone in _phones_of(employee)
     ]
+
+
+def _employees(config: ConfigSnapshot, ids: Iterable[int]) -> list[EmployeeInfo]:
+    """The account's employees with these ids, in this order (unknown ids left out)."""
+    return [config.employees[i] for i in ids if i in config.employees]
+
+
+def _employee_of_line(config: ConfigSnapshot, line_id: int) -> EmployeeInfo | None:
+    """The employee one of whose phones is this SIP line (the caller of an internal call)."""
+    return next(
+        (e for e in config.employees.values() if any(p.sip_line_id == line_id for p in e.phones)),
+        None,
+    )
+
+
+def _employees_of_extension(config: ConfigSnapshot, extension: str) -> list[EmployeeInfo]:
+    """The employee with this extension, or the members of the group with it (EMP-2)."""
+    match config.extensions.get(extension):
+        case ("employee", employee_id):
+            return _employees(config, [employee_id])
+        case ("group", group_id) if group_id in config.groups:
+            return _employees(config, config.groups[group_id].member_ids)
+    return []
+
+
+def _forwarded_phones(config: ConfigSnapshot, number: str) -> list[EmployeePhone]:
+    """Without call logic (tests of the switch alone): the SIP phones of the employees and group
+    members named by the first Forward of the scenario of the number's first enabled rule."""
+    entry = config.numbers.get(digits_of(number))
+    rule = next((r for r in entry[1].rules if r.enabled), None) if entry is not None else None
+    scenario = config.scenarios.get(rule.scenario_id) if rule is not None else None
+    if scenario is None:
+        return []
+    forward = next((op for op in scenario.operations if isinstance(op, Forward)), None)
+    if forward is None:
+        return []
+    ids: list[int] = []
+    for target in forward.targets:
+        if target.group_id is not None:
+            group = config.groups.get(target.group_id)
+            ids += group.member_ids if group is not None else ()
+        elif target.employee_id is not None:
+            ids.append(target.employee_id)
+    return _sip_phones(_employees(config, dict.fromkeys(ids)))
