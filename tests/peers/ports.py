@@ -12,16 +12,21 @@ import random
 import socket
 
 LOW, HIGH = 10000, 20000
+#: ports this process already handed out: peers started together (a module's twenty trunk
+#: callers) each bind later, so a port still free now may be promised to an earlier one
+_HANDED: set[int] = set()
 
 
 def _bindable(port: int) -> bool:
-    """Free for both UDP and TCP on 127.0.0.1 right now."""
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
+    """Free for both UDP and TCP right now on 127.0.0.1 and on 127.0.0.2 (the trunk's address
+    in the tests)."""
+    for host in ("127.0.0.1", "127.0.0.2"):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    return False
     return True
 
 
@@ -32,8 +37,12 @@ def free_port() -> int:
 
 def free_range(size: int) -> int:
     """The first of `size` consecutive ports free for UDP and TCP (SIP + TLS, RTP ranges)."""
+    if len(_HANDED) > (HIGH - LOW) // 2:
+        _HANDED.clear()
     for _ in range(500):
         start = random.randrange(LOW, HIGH - size)
-        if all(_bindable(start + offset) for offset in range(size)):
+        ports = range(start, start + size)
+        if _HANDED.isdisjoint(ports) and all(_bindable(port) for port in ports):
+            _HANDED.update(ports)
             return start
     raise RuntimeError(f"no {size} consecutive free ports in {LOW}-{HIGH}")

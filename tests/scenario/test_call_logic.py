@@ -119,7 +119,8 @@ def test_a_forward_to_an_employee_and_a_number_rings_both_and_presents_the_virtu
     out = switch.send(io.RingAnswered(number.ring))
     assert of(io.ConnectCallee, out) == [io.ConnectCallee(number.ring)]
     cancels = [c.event for c in of(io.TellDistribution, out)]
-    assert cancels == [dist.CallerHungUp("c1")]
+    assert cancels == [dist.CallerHungUp("c1", answered_elsewhere=True)]
+    assert "звонок принят на внешнем номере" in switch.logic.details[-1].text
     assert of(io.StopRing, out) == [io.StopRing(phone.ring)]
     switch.send(io.Connected())
     switch.now += dt.timedelta(seconds=7)

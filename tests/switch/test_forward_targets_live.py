@@ -601,11 +601,6 @@ def test_an_employee_and_an_outside_number_ring_together_the_number_answers(
     assert any(OUTSIDE in text for text in texts(call.steps, "answered")), call.why()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="call_logic._ring_answered leaves the distribution with CallerHungUp when an outside"
-    " number answers: the details say «абонент положил трубку» while the caller talks on",
-)
 def test_the_details_do_not_say_the_caller_hung_up_when_the_outside_number_answered(
     calls: Calls,
 ) -> None:
@@ -618,6 +613,14 @@ def test_the_details_do_not_say_the_caller_hung_up_when_the_outside_number_answe
         if s["kind"] == "distribution" and s["data"]["kind"] == "hung_up"
     ]
     assert all(i > left for i in hung_up), call.why()
+    # instead they say the phones stopped ringing because the number took the call
+    elsewhere = [
+        i
+        for i, s in enumerate(steps)
+        if s["kind"] == "distribution" and s["data"]["kind"] == "answered_elsewhere"
+    ]
+    assert len(elsewhere) == 1, call.why()
+    assert elsewhere[0] < left, call.why()
 
 
 def test_the_outside_number_is_shown_the_virtual_number_not_the_callers(calls: Calls) -> None:
@@ -678,6 +681,9 @@ def test_a_number_phone_the_trunk_refuses_takes_the_no_answer_exit(
         and s["data"]["employee_id"] == office.ids.mobile
     ]
     assert [s["text"].rsplit(": ", 1)[-1] for s in ring] == ["ошибка"], call.why()
+    # the trunk's own answer is in the details too
+    failed = [s for s in call.steps if s["kind"] == "ring_failed"]
+    assert [s["data"]["status"] for s in failed] == [503], call.why()
     assert "никто не ответил" in kind_texts(call.steps, "dial_failed"), call.why()
     assert any("после переадресации" in s["text"] for s in call.steps), call.why()
     # the next call through the same trunk (case 1, after this one) is answered

@@ -476,6 +476,11 @@ class CallLogic:
         assert found.employee_id is not None
         assert found.phone_id is not None
         self._phone_rings.pop((found.employee_id, found.phone_id), None)
+        if status and ring_result(status) is dist.RingResult.FAILED:
+            # not busy nor unanswered: the SIP status says what went wrong (a trunk's 503…)
+            self._log(
+                now, "ring_failed", f"телефон {found.phone_id}: ответ {status}", status=status
+            )
         if not self.in_distribution:
             return []
         result = ring_result(status) if status else dist.RingResult.FAILED
@@ -505,7 +510,11 @@ class CallLogic:
         self._phone_rings = {}
         out.append(io.StopPlayback())
         if found.number is not None:
-            out += self._leave(now)
+            if self.in_distribution:
+                # the phones of the forward stop ringing: the number took the call
+                self.in_distribution = False
+                answered = dist.CallerHungUp(self.call_id, answered_elsewhere=True)
+                out.append(io.TellDistribution(answered))
             return out + self._engine(Answered(number=found.number), now)
         assert found.employee_id is not None
         assert found.phone_id is not None

@@ -209,8 +209,8 @@ class Distributor:
                     await self._ring_over(call, ring, event.result, now, out)
             case CallEnded():
                 await self._ended(call, now, out)
-            case CallerHungUp():
-                await self._hung_up(call, now, out)
+            case CallerHungUp(answered_elsewhere=elsewhere):
+                await self._hung_up(call, now, out, elsewhere)
         await self._dispatch(now, out)
         return out.step()
 
@@ -647,19 +647,23 @@ class Distributor:
             )
         )
 
-    async def _hung_up(self, call: _Call, now: float, out: _Out) -> None:
+    async def _hung_up(
+        self, call: _Call, now: float, out: _Out, answered_elsewhere: bool = False
+    ) -> None:
         call_id = call.request.call_id
         del self._calls[call_id]
         self._waiting.pop(call_id, None)
+        reason = "answered_elsewhere" if answered_elsewhere else "caller_hung_up"
         for ring in call.active.values():
             out.actions.append(
-                Cancel(call_id, ring.employee.employee_id, ring.phone.phone_id, "caller_hung_up")
+                Cancel(call_id, ring.employee.employee_id, ring.phone.phone_id, reason)
             )
             await self.state.release(call_id, ring.key)
         call.active.clear()
         if call.phase is Phase.QUEUED:
             await self.state.dequeue(call_id)
-        out.details.append(Detail(now, call_id, DetailKind.HUNG_UP))
+        kind = DetailKind.ANSWERED_ELSEWHERE if answered_elsewhere else DetailKind.HUNG_UP
+        out.details.append(Detail(now, call_id, kind))
 
     # ------------------------------------------------------------------ queues
 

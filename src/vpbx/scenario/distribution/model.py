@@ -183,9 +183,11 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallerHungUp:
-    """The caller left before anybody answered (while ringing or queued)."""
+    """The caller left before anybody answered (while ringing or queued), or, with
+    `answered_elsewhere`, an outside number rung beside the phones took the call."""
 
     call_id: str
+    answered_elsewhere: bool = False
 
 
 Event = Answered | RingEnded | CallEnded | CallerHungUp
@@ -265,6 +267,7 @@ class DetailKind(enum.StrEnum):
     HELD = "held"
     GAVE_UP = "gave_up"
     HUNG_UP = "hung_up"
+    ANSWERED_ELSEWHERE = "answered_elsewhere"
     ENDED = "ended"
 
 
