@@ -169,3 +169,12 @@ class BaresipPhone:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def stop_phones(phones: list[BaresipPhone]) -> None:
+    """Stop every phone at once: baresip can take seconds to exit."""
+    stoppers = [threading.Thread(target=phone.stop) for phone in phones]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(30)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port
 from tests.peers.rtp_pcap import silence, tone, write_rtp_pcap
 from tests.peers.sipp import SippResult, SippServer, sipp_args
@@ -208,11 +207,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     finally:
         if watch is not None:
             watch.close()
-        stoppers = [threading.Thread(target=phone.stop) for phone in phones]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join(30)
+        stop_phones(phones)
 
 
 def ring_order(rings: list[Seen]) -> list[int]:

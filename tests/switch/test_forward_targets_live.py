@@ -36,7 +36,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port, free_range
 from tests.peers.rtp_pcap import Segment, silence, tone, write_rtp_pcap
 from tests.peers.sipp import SippResult, SippServer, sipp_args
@@ -360,11 +360,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     finally:
         if watch is not None:
             watch.close()
-        stoppers = [threading.Thread(target=phone.stop) for phone in phones]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join(30)
+        stop_phones(phones)
         crm.stop()
 
 

@@ -3,12 +3,11 @@ priority order, one line at a time), with baresip phones as the employees."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.switch.harness import RunningPbx, Setup, line_phone, running_pbx, tone_file
 from tests.switch.observe import api_get, details, heard
 from vpbx.media.tones import dominant_frequency
@@ -76,8 +75,4 @@ def test_dialling_a_group_extension_rings_its_members_by_the_distribution(
             # offered to employee 2 first, then to employee 3, who answered
             assert offered == [pbx.lines[1].employee_id, pbx.lines[2].employee_id]
     finally:
-        stoppers = [threading.Thread(target=device.stop) for device in devices]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join(30)
+        stop_phones(devices)

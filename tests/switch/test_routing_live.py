@@ -4,7 +4,6 @@ and outgoing calls."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.sipp import run_sipp, start_sipp
 from tests.switch.harness import (
     NUMBER,
@@ -33,11 +32,7 @@ OUTSIDE = "74997654321"
 def phones() -> Iterator[list[BaresipPhone]]:
     started: list[BaresipPhone] = []
     yield started
-    stoppers = [threading.Thread(target=device.stop) for device in started]
-    for stopper in stoppers:
-        stopper.start()
-    for stopper in stoppers:
-        stopper.join(30)
+    stop_phones(started)
 
 
 def phone(

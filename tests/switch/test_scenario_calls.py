@@ -18,7 +18,7 @@ import soundfile
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port
 from tests.peers.rtp_pcap import digit, samples, silence, tone
 from tests.peers.sipp import run_sipp
@@ -59,12 +59,7 @@ def wait_calls(pbx: RunningPbx, count: int, timeout: float = 10, **params: Any) 
 def phones() -> Iterator[list[BaresipPhone]]:
     started: list[BaresipPhone] = []
     yield started
-    # baresip can take seconds to exit: stop them all at once
-    stoppers = [threading.Thread(target=device.stop) for device in started]
-    for stopper in stoppers:
-        stopper.start()
-    for stopper in stoppers:
-        stopper.join(30)
+    stop_phones(started)
 
 
 def phone(

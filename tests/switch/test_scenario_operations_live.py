@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.rtp_pcap import Segment, digits, silence, tone
 from tests.peers.trunk_caller import TrunkCallResult
 from tests.switch.harness import RunningPbx, Setup, line_phone, running_pbx, tone_file
@@ -450,11 +450,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             calls["visit_repeat"] = Heard(again, rows[-1], details(pbx, rows[-1]["id"]))
             yield Live(pbx, crm, phones, calls)
     finally:
-        stoppers = [threading.Thread(target=phone.stop) for phone in phones]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join(30)
+        stop_phones(phones)
         crm.stop()
 
 
