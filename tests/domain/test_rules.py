@@ -1050,3 +1050,29 @@ async def test_trunk_password_is_stored_write_only_and_kept_by_a_patch(tenants: 
     assert await tenants.scalar(stored) == "s3cret-pass"
     await tenant.update("trunks", trunk["id"], {"password": "new-pass"})
     assert await tenants.scalar(stored) == "new-pass"
+
+
+async def test_patching_the_members_alone_drops_the_removed_members_rows(tenants: Tenants) -> None:
+    """GRP-3 through PATCH: the new members are enough; the kept shares go back to 100 %."""
+    tenant = await tenants.new()
+    first = await tenant.create("employees", employee("Иванов", phones=[{"kind": "sip"}]))
+    second = await tenant.create("employees", employee("Петров", phones=[{"kind": "sip"}]))
+    rows = [
+        {"employee_id": first["id"], "phone_id": first["phones"][0]["id"], "percent": 50},
+        {"employee_id": second["id"], "phone_id": second["phones"][0]["id"], "percent": 50},
+    ]
+    group = await tenant.create(
+        "groups",
+        {"name": "Продажи", "member_ids": [first["id"], second["id"]], "distribution": rows},
+    )
+    changed = await tenant.update("groups", group["id"], {"member_ids": [second["id"]]})
+    assert changed["member_ids"] == [second["id"]]
+    assert [(r["employee_id"], r["percent"]) for r in changed["distribution"]] == [
+        (second["id"], 100)
+    ]
+    # An explicit table naming someone who is not a member is still refused, naming the row.
+    with pytest.raises(ValidationFailed) as refused:
+        await tenant.update(
+            "groups", group["id"], {"member_ids": [second["id"]], "distribution": rows}
+        )
+    assert fields_of(refused.value) == ["distribution.0"]

@@ -290,3 +290,14 @@ def test_a_response_to_another_request_is_ignored() -> None:
     d.arrive()
     assert d.send(HttpResponse(999, 200, '{"returned_code": 2}')) == []
     assert at_op(d) == "ivx"
+
+
+def test_crm_phones_that_are_extensions_ring_the_employee_and_the_group() -> None:
+    """A CRM names a personal manager by extension (101 is also Russia's fire service): an
+    extension of the account rings its employee or group; other phones are outside numbers."""
+    d = Driver(config(ivx_ops("http://127.0.0.1:9/x")))
+    request = next(a for a in d.arrive() if isinstance(a, HttpRequest))
+    body = json.dumps({"phones": ["101", "200", "79039691644"]})
+    out = d.send(HttpResponse(request.request_id, 200, body))
+    targets = (DialTarget(employee_id=1), DialTarget(group_id=10), DialTarget(number="79039691644"))
+    assert out == [Dial(targets, "ivx", 1)]

@@ -2,15 +2,14 @@
 
 * GRP-3: two numbers whose scenarios forward to one group; the group's members are changed
   through the REST API between two calls, and the very next call of either number rings the
-  new member, not the old one (xfail: a PATCH of the members alone is refused while the
-  distribution table still lists the removed member);
+  new member, not the old one (a PATCH of the members alone drops the removed member's rows);
 * NUM-1: an analytics number forwards to its one outside number through the outbound trunk,
   which is shown the virtual number (XFR-2), and the caller talks to the provider;
 * NUM-4: a PBX number whose only rule does not match now plays the system message (the
   account's own file) and hangs up, saying so in the details;
 * IVX-2: a real HTTP CRM answers 200 with JSON that forwards the call, with a message for the
   caller: to an outside number (the provider answers), and to an employee by his extension
-  with a message for him too (xfail: the extension is dialled as an outside number);
+  with a message for him too (an extension the CRM names rings the employee, never the trunk);
 * DST-7: a forward to a group skips the member whose call status is off and the one outside
   his schedule, saying why, and rings the third.
 
@@ -567,11 +566,6 @@ def test_a_change_to_a_group_takes_effect_at_once_in_every_scenario_using_it(
     assert group.same_number.row["called"] == NUMBERS["group_one"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GRP-3: PATCH of member_ids alone keeps the removed member's distribution rows and "
-    "is refused (422 'not a phone of a member of this group')",
-)
 def test_removing_a_member_through_the_api_needs_nothing_but_the_new_members(
     office: Office,
 ) -> None:
@@ -639,11 +633,6 @@ def test_a_number_whose_only_rule_does_not_match_says_the_system_message_and_han
 # -- 4. IVX-2: the CRM forwards to an employee ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IVX-2: the CRM's phones are always dialled as outside numbers through the trunk; "
-    "an employee's extension never rings his phone",
-)
 def test_a_crm_forwarding_to_an_employee_rings_his_phone_with_both_messages(
     office: Office, calls: Calls
 ) -> None:

@@ -28,7 +28,8 @@ Decisions (see also docs/decisions.md):
   the last employee who talked. Tagging after the talk is offered to that employee (`OfferTagging`):
   the forward operation only says whether to offer it, the employee picks the tag.
 * A CRM message without phones is played and the call ends (the CRM decided); a CRM forward that
-  nobody answers takes the `fallback` exit.
+  nobody answers takes the `fallback` exit. A CRM phone equal to an extension of the account
+  rings that employee or group, never an outside number (101-104 are emergency numbers).
 """
 
 from __future__ import annotations
@@ -920,7 +921,7 @@ class Call:
         dial: Dial | None = None
         if result.phones:
             dial = Dial(
-                tuple(DialTarget(number=p) for p in result.phones),
+                tuple(self._crm_target(p) for p in result.phones),
                 operation=op.key,
                 scenario_id=self.scenario_id,
                 operator_message_file_id=result.operator_file_id,
@@ -941,6 +942,17 @@ class Call:
         if message is not None:
             return self._then_play(now, message, forward)
         return forward(now)
+
+    def _crm_target(self, phone: str) -> DialTarget:
+        """A CRM phone that is an extension of the account rings that employee or group (a CRM
+        names the personal manager by his extension); any other is an outside number."""
+        found = self.config.extensions.get(phone)
+        if found is None:
+            return DialTarget(number=phone)
+        kind, ident = found
+        if kind == "group":
+            return DialTarget(group_id=ident)
+        return DialTarget(employee_id=ident)
 
     # Distribution by visit, region, segment -----------------------------------------------------
 

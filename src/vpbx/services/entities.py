@@ -328,6 +328,9 @@ class EntityService:
         # Write-only fields are not in the stored document: a patch without them keeps them.
         merged.update({name: row[name] for name in res.hidden if name in row})
         merged.update(patch)
+        hook = HOOKS.get(res.name)
+        if hook is not None:
+            merged = hook.patched(merged, patch)
         saved = await self.save(res, self.parse(res, merged), entity_id)
         await self._password_changed(res, entity_id, patch)
         return saved

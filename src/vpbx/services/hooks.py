@@ -52,6 +52,10 @@ class Ctx:
 class Hook:
     """Rules of one resource; every step defaults to doing nothing."""
 
+    def patched(self, merged: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A PATCH's stored document with the patch applied: fields the patch implies follow."""
+        return merged
+
     async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
         """Check cross-entity rules; may complete the document (generated ids, lines)."""
         return doc
@@ -230,6 +234,16 @@ async def member_phones(ctx: Ctx, member_ids: list[int]) -> list[tuple[int, Mapp
 
 
 class GroupHook(Hook):
+    def patched(self, merged: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+        # New members alone change a group (GRP-3): the kept table loses the removed members'
+        # rows, as it does when an employee leaves; an explicit table is checked as sent.
+        if "member_ids" in patch and "distribution" not in patch:
+            members = set(merged.get("member_ids") or [])
+            rows = merged.get("distribution") or []
+            kept = [r for r in rows if r.get("employee_id") in members]
+            merged["distribution"] = rescaled(rows, kept)
+        return merged
+
     async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
         assert isinstance(doc, Group)
         await check_extension(ctx, doc.extension, ("groups", entity_id))
@@ -270,6 +284,14 @@ def _is_sip(phone: Mapping[str, Any]) -> bool:
     return bool(phone["kind"] in ("sip", "fmc"))
 
 
+def rescaled(rows: list[dict[str, Any]], kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`kept` (what is left of the table `rows`) with its shares scaled back to the old total."""
+    before, after = (sum(float(r.get("percent", 0)) for r in table) for table in (rows, kept))
+    if after and abs(after - before) > 0.01:
+        return [r | {"percent": float(r.get("percent", 0)) * before / after} for r in kept]
+    return kept
+
+
 async def sync_distributions(ctx: Ctx, employee_id: int, leaving: bool = False) -> None:
     """GRP-2 after an employee's phones or groups changed (or he leaves): the distribution table
     of each group concerned lists exactly its members' phones, new ones at 0 %; when rows with a
@@ -308,9 +330,7 @@ async def sync_distributions(ctx: Ctx, employee_id: int, leaving: bool = False) 
                     0 if _is_sip(known[(r["employee_id"], r["phone_id"])]) == sip_first else 1
                 )
             )
-        before, after = (sum(float(r["percent"]) for r in table) for table in (rows, kept))
-        if after and abs(after - before) > 0.01:
-            kept = [r | {"percent": float(r["percent"]) * before / after} for r in kept]
+        kept = rescaled(rows, kept)
         if kept != rows:
             await ctx.conn.execute(
                 sa.update(t.groups)
