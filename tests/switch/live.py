@@ -1,13 +1,17 @@
-"""Helpers of the live proofs of scenario operations and distribution (issue 12): trunk callers
-with their own caller number, marker tones stored as sound files of the file base, what the
-trunk heard, the report rows of a call, and a watch over baresip phones recording which phone
-rang when."""
+"""Helpers of the live proofs of scenario operations, distribution, forward targets and routing
+rules (issue 12): trunk callers with their own caller number, marker tones stored as sound files
+of the file base, what the trunk heard, the report rows of a call, baresip phones on the lines
+and a watch over them recording which phone rang when, SIPp waiting for calls (a provider, a SIP
+URI phone), and the office the module's cases share."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +21,11 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from tests.peers.baresip import BaresipPhone
-from tests.peers.rtp_pcap import Segment
-from tests.peers.sipp import SCENARIOS, SippResult
+from tests.peers.ports import free_range
+from tests.peers.rtp_pcap import Segment, tone, write_rtp_pcap
+from tests.peers.sipp import SCENARIOS, SippResult, SippServer, sipp_args
 from tests.peers.trunk_caller import TrunkCaller, TrunkCallResult
-from tests.switch.harness import TRUNK_IP, RunningPbx, tone_file
+from tests.switch.harness import TRUNK_IP, RunningPbx, line_phone, tone_file
 from tests.switch.observe import api_get, details
 from vpbx.media.tones import dominant_frequency
 from vpbx.services.entities import EntityService
@@ -189,6 +194,36 @@ def texts(steps: list[dict[str, Any]], kind: str) -> list[str]:
     return [s["text"] for s in steps if s["kind"] == kind]
 
 
+@dataclass
+class Heard:
+    """One call: what the trunk caller heard, its report row and its details; `every_tone` is
+    what the module's peers and sound files say (the tones looked for)."""
+
+    result: TrunkCallResult
+    row: dict[str, Any]
+    steps: list[dict[str, Any]]
+    every_tone: Sequence[float]
+
+    @property
+    def tones(self) -> set[float]:
+        return tones_heard(self.result.samples, self.every_tone)
+
+    def why(self) -> str:
+        return f"heard {sorted(self.tones)}; row {self.row}\n{describe(self.steps)}"
+
+
+def wait_heard(
+    pbx: RunningPbx, call: Caller, every_tone: Sequence[float], *, clean: bool = True
+) -> Heard:
+    """Until the caller's SIPp exits, then its call. `clean`: SIPp must have ended cleanly
+    (else the test looks at that itself)."""
+    result = call.wait()
+    if clean:
+        result.assert_ok()
+    row, steps = row_and_steps(pbx, caller=call.caller, called=call.number)
+    return Heard(result, row, steps, every_tone)
+
+
 # -- which phone rang when ------------------------------------------------------------------------
 
 
@@ -268,3 +303,122 @@ class PhoneWatch:
     def rings(self, since: int, until: int | None = None) -> list[Seen]:
         with self._changed:
             return [s for s in self.seen[since:until] if s.kind == "CALL_INCOMING"]
+
+
+def start_phones(
+    pbx: RunningPbx,
+    workdir: Path,
+    tones: Sequence[float],
+    phones: list[BaresipPhone],
+    *,
+    manual: Container[int] = (),
+) -> None:
+    """A baresip phone on every line, line `index` saying `tones[index]`; those of `manual`
+    answer only when told. Each goes into `phones` as soon as it runs, so that the caller's
+    `finally` stops it even when a later one fails to start. Returns once all are registered."""
+    for index, hz in enumerate(tones):
+        source = tone_file(workdir / f"phone{index}.wav", hz)
+        mode = "manual" if index in manual else "auto"
+        phones.append(line_phone(pbx, workdir, index, source, answermode=mode))
+    for index in range(len(tones)):
+        pbx.wait_registered(index)
+
+
+# -- SIPp waiting for calls, and sockets where no call may go --------------------------------------
+
+
+def wait_bound(ip: str, port: int, timeout: float = 5) -> None:
+    """Until something binds UDP ip:`port` (SIPp started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((ip, port))
+            except OSError:
+                return
+        assert time.monotonic() < deadline, f"nothing bound UDP {ip}:{port}"
+        time.sleep(0.05)
+
+
+def sipp_peer(
+    workdir: Path,
+    scenario: str,
+    ip: str,
+    port: int,
+    hz: float,
+    seconds: float,
+    *,
+    calls: int = 1,
+    extra: Sequence[str] = (),
+) -> SippServer:
+    """SIPp waiting for `calls` calls on ip:port (a provider, or a SIP URI phone); it says `hz`
+    for `seconds` once it answers. Returns once its SIP port is bound, so a call made next
+    finds it."""
+    workdir.mkdir()
+    write_rtp_pcap(workdir / "provider.pcap", [tone(hz, seconds)])
+    args = sipp_args(
+        scenario,
+        None,
+        calls=calls,
+        rate=10,
+        transport="u1",
+        timeout=30,
+        extra=["-mi", ip, "-mp", str(free_range(4)), *extra],
+        port=port,
+        ip=ip,
+    )
+    process = subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = SippServer(process, workdir, ip, port)
+    try:
+        wait_bound(ip, port)
+    except BaseException:
+        server.__exit__()  # a SIPp that never bound is not left running
+        raise
+    return server
+
+
+def note_datagrams(sock: socket.socket, call: Caller) -> list[bytes]:
+    """Whatever reaches `sock` (bound, UDP) until the caller's SIPp exits: the proof that a call
+    went where it must never go."""
+    sock.settimeout(0.1)  # to look now and then whether SIPp has exited
+    datagrams: list[bytes] = []
+    while call.sipp is not None and call.sipp.process.poll() is None:
+        with contextlib.suppress(TimeoutError):
+            datagrams.append(sock.recv(65536))
+    return datagrams
+
+
+# -- the office ---------------------------------------------------------------------------------
+
+
+@dataclass
+class OfficeBase:
+    """What the cases of a module share: the PBX, the baresip phones of its lines and the watch
+    over them, the module's folder, and the port of the provider on the outbound trunk. The
+    module's `Office` adds its own."""
+
+    pbx: RunningPbx
+    phones: list[BaresipPhone]
+    watch: PhoneWatch
+    workdir: Path
+    provider_port: int
+
+    def employee(self, line: int) -> int:
+        return self.pbx.lines[line].employee_id
+
+    def dial(
+        self,
+        name: str,
+        number: str,
+        caller: str,
+        segments: Sequence[Segment],
+        *,
+        hangs_up: bool = False,
+    ) -> Caller:
+        """A trunk caller from `caller` to the virtual `number` (SIPp in the folder `name`),
+        started."""
+        call = Caller(self.workdir / name, self.pbx, number, caller, segments, hangs_up=hangs_up)
+        call.start()
+        return call

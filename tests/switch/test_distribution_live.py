@@ -13,7 +13,6 @@ are checked for every call."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,18 +23,21 @@ import pytest
 
 from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port
-from tests.peers.rtp_pcap import silence, tone, write_rtp_pcap
-from tests.peers.sipp import SippResult, SippServer, sipp_args
+from tests.peers.rtp_pcap import silence, tone
+from tests.peers.sipp import SippResult
 from tests.peers.trunk_caller import TrunkCallResult
-from tests.switch.harness import TRUNK_IP, RunningPbx, Setup, line_phone, running_pbx, tone_file
+from tests.switch.harness import TRUNK_IP, Setup, running_pbx
 from tests.switch.live import (
     Caller,
+    OfficeBase,
     PhoneWatch,
     Seen,
     describe,
     finished_rows,
     row_and_steps,
+    sipp_peer,
     sound,
+    start_phones,
     tones_heard,
 )
 from tests.switch.observe import details
@@ -154,21 +156,11 @@ def configure(workdir: Path, ids: dict[str, int]) -> Any:
 
 
 @dataclass
-class Office:
-    pbx: RunningPbx
-    phones: list[BaresipPhone]
-    watch: PhoneWatch
-    workdir: Path
-    provider_port: int
+class Office(OfficeBase):
     ids: dict[str, int]
 
-    def employee(self, phone: int) -> int:
-        return self.pbx.lines[phone].employee_id
-
     def caller(self, name: str, number: str, caller: str, *, seconds: float = 20) -> Caller:
-        call = Caller(self.workdir / name, self.pbx, NUMBERS[number], caller, [silence(seconds)])
-        call.start()
-        return call
+        return self.dial(name, NUMBERS[number], caller, [silence(seconds)])
 
     def reject(self, ring: Seen) -> None:
         self.phones[ring.phone].command("hangup")
@@ -197,11 +189,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
             trunk={"port": provider_port},
             customize=configure(workdir, ids),
         ) as pbx:
-            for index, hz in enumerate(PHONE_HZ):
-                source = tone_file(workdir / f"phone{index}.wav", hz)
-                phones.append(line_phone(pbx, workdir, index, source, answermode="manual"))
-            for index in range(len(PHONE_HZ)):
-                pbx.wait_registered(index)
+            # the phones answer only when a test tells them
+            start_phones(pbx, workdir, PHONE_HZ, phones, manual=range(len(PHONE_HZ)))
             watch = PhoneWatch(phones)
             yield Office(pbx, phones, watch, workdir, provider_port, ids)
     finally:
@@ -512,34 +501,11 @@ class MobileCall:
 def mobile_call(office: Office) -> MobileCall:
     """A call forwarded to the employee whose phone is a mobile number: vpbx calls it through
     the outbound trunk (SIPp as the provider, on the trunk's port), which answers."""
-    workdir = office.workdir / "provider"
-    workdir.mkdir()
-    write_rtp_pcap(workdir / "provider.pcap", [tone(PROVIDER_HZ, 6.0)])
-    args = sipp_args(
-        "provider_answers.xml",
-        None,
-        calls=1,
-        rate=10,
-        transport="u1",
-        timeout=30,
-        extra=["-mi", TRUNK_IP, "-mp", str(free_port())],
-        port=office.provider_port,
-        ip=TRUNK_IP,
-    )
-    process = subprocess.Popen(
-        args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    with SippServer(process, workdir, TRUNK_IP, office.provider_port) as provider:
-        time.sleep(0.3)  # SIPp binds its port
-        caller = Caller(
-            office.workdir / "mobile",
-            office.pbx,
-            NUMBERS["mobile"],
-            "74950001901",
-            [tone(500.0, 5.0)],
-            hangs_up=True,
+    workdir, port = office.workdir / "provider", office.provider_port
+    with sipp_peer(workdir, "provider_answers.xml", TRUNK_IP, port, PROVIDER_HZ, 6.0) as provider:
+        caller = office.dial(
+            "mobile", NUMBERS["mobile"], "74950001901", [tone(500.0, 5.0)], hangs_up=True
         )
-        caller.start()
         heard_by_caller = caller.wait()
         provider_result = provider.finish(timeout=20)
     row, steps = row_and_steps(office.pbx, caller="74950001901")

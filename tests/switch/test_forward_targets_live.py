@@ -18,39 +18,36 @@ what each caller heard, what the peers got, the calls report and the call detail
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from tests.peers.baresip import BaresipPhone, stop_phones
-from tests.peers.ports import free_port, free_range
-from tests.peers.rtp_pcap import Segment, silence, tone, write_rtp_pcap
-from tests.peers.sipp import SippResult, SippServer, sipp_args
-from tests.peers.trunk_caller import TrunkCallResult
-from tests.switch.harness import TRUNK_IP, RunningPbx, Setup, line_phone, running_pbx, tone_file
+from tests.peers.ports import free_port
+from tests.peers.rtp_pcap import Segment, silence, tone
+from tests.peers.sipp import SippResult, SippServer
+from tests.switch.crm_server import CrmServer, Reply
+from tests.switch.harness import TRUNK_IP, Setup, running_pbx
 from tests.switch.live import (
     Caller,
+    Heard,
+    OfficeBase,
     PhoneWatch,
     Seen,
-    describe,
-    row_and_steps,
+    note_datagrams,
+    sipp_peer,
     sound,
+    start_phones,
     texts,
-    tones_heard,
+    wait_heard,
 )
 from vpbx.domain.net_policy import parse_networks
 from vpbx.services.entities import EntityService
@@ -94,49 +91,14 @@ VM_PASSWORD = "vm-pass-4405"
 # -- the CRM -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Crm:
-    """A real HTTP server answering interactive processing with garbage: 200 with an HTML page
-    for the caller NOT_JSON, 200 with a JSON object of unknown fields for anybody else."""
+class Crm(CrmServer):
+    """Interactive processing answered with garbage: 200 with an HTML page for the caller
+    NOT_JSON, 200 with a JSON object of unknown fields for anybody else."""
 
-    requests: list[dict[str, str]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Crm:
-        crm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                crm.requests.append(query)
-                if query.get("numa") == NOT_JSON:
-                    body, kind = b"<html><body>500 garbage</body></html>", "text/html"
-                else:
-                    body = json.dumps({"result": "ok", "code": 5, "phone": "101"}).encode()
-                    kind = "application/json"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/crm"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def answer(self, query: dict[str, str]) -> Reply:
+        if query.get("numa") == NOT_JSON:
+            return Reply(b"<html><body>500 garbage</body></html>", "text/html")
+        return Reply.of_json({"result": "ok", "code": 5, "phone": "101"})
 
 
 # -- the configuration ---------------------------------------------------------------------------
@@ -252,53 +214,22 @@ def configure(workdir: Path, crm: Crm, uri_port: int, ids: Ids) -> Any:
 
 
 @dataclass
-class Office:
-    pbx: RunningPbx
-    phones: list[BaresipPhone]
-    watch: PhoneWatch
-    workdir: Path
-    provider_port: int
+class Office(OfficeBase):
     uri_port: int
     crm: Crm
     ids: Ids
 
-    def employee(self, line: int) -> int:
-        return self.pbx.lines[line].employee_id
-
     def caller(
         self, name: str, number: str, caller: str, segments: list[Segment], *, hangs_up: bool
     ) -> Caller:
-        call = Caller(
-            self.workdir / name, self.pbx, NUMBERS[number], caller, segments, hangs_up=hangs_up
-        )
-        call.start()
-        return call
+        return self.dial(name, NUMBERS[number], caller, segments, hangs_up=hangs_up)
 
     def sipp(
         self, name: str, scenario: str, ip: str, port: int, hz: float, *extra: str
     ) -> SippServer:
         """SIPp waiting for one call on ip:port (the provider, or the SIP URI phone); it says
         `hz` once it answers."""
-        workdir = self.workdir / name
-        workdir.mkdir()
-        write_rtp_pcap(workdir / "provider.pcap", [tone(hz, 3.0)])
-        args = sipp_args(
-            scenario,
-            None,
-            calls=1,
-            rate=10,
-            transport="u1",
-            timeout=30,
-            extra=["-mi", ip, "-mp", str(free_range(4)), *extra],
-            port=port,
-            ip=ip,
-        )
-        process = subprocess.Popen(
-            args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        server = SippServer(process, workdir, ip, port)
-        wait_bound(port)
-        return server
+        return sipp_peer(self.workdir / name, scenario, ip, port, hz, 3.0, extra=extra)
 
     def login(self, login: str) -> str:
         response = httpx.post(
@@ -321,19 +252,6 @@ class Office:
         return response.json()
 
 
-def wait_bound(port: int, timeout: float = 5) -> None:
-    """Until something binds UDP 127.x:`port` (SIPp started)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                return
-        assert time.monotonic() < deadline, f"nothing bound UDP port {port}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     workdir = tmp_path_factory.mktemp("forward_targets")
@@ -350,11 +268,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
             customize=configure(workdir, crm, uri_port, ids),
             settings={"http_allow_networks": "127.0.0.1/32"},
         ) as pbx:
-            for index, hz in enumerate(PHONE_HZ):
-                source = tone_file(workdir / f"phone{index}.wav", hz)
-                phones.append(line_phone(pbx, workdir, index, source, answermode="manual"))
-            for index in range(len(PHONE_HZ)):
-                pbx.wait_registered(index)
+            # the phones answer only when a case tells them
+            start_phones(pbx, workdir, PHONE_HZ, phones, manual=range(len(PHONE_HZ)))
             watch = PhoneWatch(phones)
             yield Office(pbx, phones, watch, workdir, provider_port, uri_port, crm, ids)
     finally:
@@ -367,27 +282,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
 # -- the calls -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Heard:
-    """One call: what the trunk caller heard, its report row and its details."""
-
-    result: TrunkCallResult
-    row: dict[str, Any]
-    steps: list[dict[str, Any]]
-
-    @property
-    def tones(self) -> set[float]:
-        return tones_heard(self.result.samples, EVERY_TONE)
-
-    def why(self) -> str:
-        return f"heard {sorted(self.tones)}; row {self.row}\n{describe(self.steps)}"
-
-
 def heard(office: Office, call: Caller) -> Heard:
-    result = call.wait()
-    result.assert_ok()
-    row, steps = row_and_steps(office.pbx, caller=call.caller, called=call.number)
-    return Heard(result, row, steps)
+    return wait_heard(office.pbx, call, EVERY_TONE)
 
 
 @dataclass
@@ -445,14 +341,10 @@ def call_uri_off(office: Office) -> UriOff:
     account.pop("id")
     changed = office.api("PUT", "/account", json={**account, "sip_uri_transfer": False})
     assert changed["sip_uri_transfer"] is False, changed
-    datagrams: list[bytes] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
         phone.bind(("127.0.0.1", office.uri_port))
-        phone.settimeout(0.1)
         call = office.caller("uri_off", "uri", "74950004202", [silence(6.0)], hangs_up=False)
-        while call.sipp is not None and call.sipp.process.poll() is None:
-            with contextlib.suppress(TimeoutError):
-                datagrams.append(phone.recv(65536))
+        datagrams = note_datagrams(phone, call)
         return UriOff(heard(office, call), datagrams)
 
 

@@ -21,39 +21,36 @@ heard, which phones rang, the calls report and the call details."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from tests.peers.baresip import BaresipPhone, stop_phones
-from tests.peers.ports import free_port, free_range
-from tests.peers.rtp_pcap import Segment, silence, tone, write_rtp_pcap
-from tests.peers.sipp import SippResult, SippServer, sipp_args
-from tests.peers.trunk_caller import TrunkCallResult
-from tests.switch.harness import TRUNK_IP, RunningPbx, Setup, line_phone, running_pbx, tone_file
+from tests.peers.ports import free_port
+from tests.peers.rtp_pcap import Segment, silence, tone
+from tests.peers.sipp import SippResult, SippServer
+from tests.switch.crm_server import CrmServer, Reply
+from tests.switch.harness import TRUNK_IP, Setup, running_pbx
 from tests.switch.live import (
     Caller,
+    Heard,
+    OfficeBase,
     PhoneWatch,
     Seen,
-    describe,
-    row_and_steps,
+    note_datagrams,
+    sipp_peer,
     sound,
+    start_phones,
     texts,
     tones_heard,
+    wait_heard,
 )
 from tests.switch.observe import heard_by_call
 from vpbx.domain.net_policy import parse_networks
@@ -102,55 +99,23 @@ CRM_MESSAGE, OPERATOR_MESSAGE = "crm_hello", "op_hint"  # names in the file base
 
 
 @dataclass
-class Crm:
-    """A real HTTP server answering interactive processing (IVX-2): forward CRM_CALLER to the
-    employee whose extension is `extension`, with a message for the caller and one for the
-    employee; forward CRM_OUTSIDE_CALLER to CRM_OUTSIDE with a message for the caller."""
+class Crm(CrmServer):
+    """Interactive processing answered as IVX-2 says: forward CRM_CALLER to the employee whose
+    extension is `extension`, with a message for the caller and one for the employee; forward
+    CRM_OUTSIDE_CALLER to CRM_OUTSIDE with a message for the caller."""
 
     extension: str = ""
-    requests: list[dict[str, str]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
-    def start(self) -> Crm:
-        crm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                crm.requests.append(query)
-                body = json.dumps(crm.answer(query.get("numa", ""))).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def answer(self, caller: str) -> dict[str, Any]:
-        if caller == CRM_OUTSIDE_CALLER:
-            return {"phones": [CRM_OUTSIDE], "message_name": CRM_MESSAGE}
-        return {
-            "phones": [self.extension],
-            "message_name": CRM_MESSAGE,
-            "operator_media": OPERATOR_MESSAGE,
-        }
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/crm"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def answer(self, query: dict[str, str]) -> Reply:
+        if query.get("numa", "") == CRM_OUTSIDE_CALLER:
+            return Reply.of_json({"phones": [CRM_OUTSIDE], "message_name": CRM_MESSAGE})
+        return Reply.of_json(
+            {
+                "phones": [self.extension],
+                "message_name": CRM_MESSAGE,
+                "operator_media": OPERATOR_MESSAGE,
+            }
+        )
 
 
 # -- the configuration ---------------------------------------------------------------------------
@@ -263,50 +228,20 @@ def configure(workdir: Path, crm: Crm, ids: Ids) -> Any:
 
 
 @dataclass
-class Office:
-    pbx: RunningPbx
-    phones: list[BaresipPhone]
-    watch: PhoneWatch
-    workdir: Path
-    provider_port: int
+class Office(OfficeBase):
     crm: Crm
     ids: Ids
-
-    def employee(self, line: int) -> int:
-        return self.pbx.lines[line].employee_id
 
     def caller(
         self, name: str, number: str, caller: str, segments: list[Segment], *, hangs_up: bool
     ) -> Caller:
-        call = Caller(
-            self.workdir / name, self.pbx, NUMBERS[number], caller, segments, hangs_up=hangs_up
-        )
-        call.start()
-        return call
+        return self.dial(name, NUMBERS[number], caller, segments, hangs_up=hangs_up)
 
     def provider(self) -> SippServer:
         """SIPp as the provider on the outbound trunk, waiting for two calls (the analytics
         number's and the CRM's); it says PROVIDER_HZ once it answers."""
-        workdir = self.workdir / "provider"
-        workdir.mkdir()
-        write_rtp_pcap(workdir / "provider.pcap", [tone(PROVIDER_HZ, 3.0)])
-        args = sipp_args(
-            "provider_answers.xml",
-            None,
-            calls=2,
-            rate=10,
-            transport="u1",
-            timeout=30,
-            extra=["-mi", TRUNK_IP, "-mp", str(free_range(4))],
-            port=self.provider_port,
-            ip=TRUNK_IP,
-        )
-        process = subprocess.Popen(
-            args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        server = SippServer(process, workdir, TRUNK_IP, self.provider_port)
-        wait_bound(TRUNK_IP, self.provider_port)
-        return server
+        workdir, port = self.workdir / "provider", self.provider_port
+        return sipp_peer(workdir, "provider_answers.xml", TRUNK_IP, port, PROVIDER_HZ, 3.0, calls=2)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(
@@ -316,19 +251,6 @@ class Office:
             timeout=10,
             **kwargs,
         )
-
-
-def wait_bound(ip: str, port: int, timeout: float = 5) -> None:
-    """Until something binds UDP ip:`port` (SIPp started)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((ip, port))
-            except OSError:
-                return
-        assert time.monotonic() < deadline, f"nothing bound UDP {ip}:{port}"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -347,13 +269,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
             customize=configure(workdir, crm, ids),
             settings={"http_allow_networks": "127.0.0.1/32"},
         ) as pbx:
-            for index, hz in enumerate(PHONE_HZ):
-                source = tone_file(workdir / f"phone{index}.wav", hz)
-                # the skipped members must never answer: they would only be seen to ring
-                mode = "manual" if index in (OFF, OUTSIDE_HOURS) else "auto"
-                phones.append(line_phone(pbx, workdir, index, source, answermode=mode))
-            for index in range(len(PHONE_HZ)):
-                pbx.wait_registered(index)
+            # the skipped members must never answer: they would only be seen to ring
+            start_phones(pbx, workdir, PHONE_HZ, phones, manual=(OFF, OUTSIDE_HOURS))
             watch = PhoneWatch(phones)
             yield Office(pbx, phones, watch, workdir, provider_port, crm, ids)
     finally:
@@ -366,29 +283,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
 # -- the calls -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Heard:
-    """One call: what the trunk caller heard, its report row and its details."""
-
-    result: TrunkCallResult
-    row: dict[str, Any]
-    steps: list[dict[str, Any]]
-
-    @property
-    def tones(self) -> set[float]:
-        return tones_heard(self.result.samples, EVERY_TONE)
-
-    def why(self) -> str:
-        return f"heard {sorted(self.tones)}; row {self.row}\n{describe(self.steps)}"
-
-
 def heard(office: Office, call: Caller, *, clean: bool = True) -> Heard:
-    """`clean`: SIPp must have ended cleanly (else the test looks at that itself)."""
-    result = call.wait()
-    if clean:
-        result.assert_ok()
-    row, steps = row_and_steps(office.pbx, caller=call.caller, called=call.number)
-    return Heard(result, row, steps)
+    return wait_heard(office.pbx, call, EVERY_TONE, clean=clean)
 
 
 def events(watch: PhoneWatch, since: int) -> list[Seen]:
@@ -464,14 +360,10 @@ def call_crm(office: Office) -> CrmForward:
     """The CRM forwards to the employee of line 2; a UDP socket at the CRM number's trunk
     notes whatever is sent there instead."""
     since = office.watch.mark()
-    datagrams: list[bytes] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as trunk:
         trunk.bind(("127.0.0.3", office.ids.crm_trunk_port))
-        trunk.settimeout(0.1)
         call = office.caller("crm", "crm", CRM_CALLER, talk(7.0), hangs_up=True)
-        while call.sipp is not None and call.sipp.process.poll() is None:
-            with contextlib.suppress(TimeoutError):
-                datagrams.append(trunk.recv(65536))
+        datagrams = note_datagrams(trunk, call)
         outcome = heard(office, call, clean=False)
     rang = [s for s in events(office.watch, since) if s.phone == CRM_LINE]
     tones = [tones_heard(pcm, EVERY_TONE) for pcm in heard_by_call(office.phones[CRM_LINE])]

@@ -11,32 +11,28 @@ its trunk caller heard and what the report and the call details say."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.rtp_pcap import Segment, digits, silence, tone
-from tests.peers.trunk_caller import TrunkCallResult
-from tests.switch.harness import RunningPbx, Setup, line_phone, running_pbx, tone_file
+from tests.switch.crm_server import CrmServer, Reply
+from tests.switch.harness import RunningPbx, Setup, running_pbx
 from tests.switch.live import (
     Caller,
-    describe,
+    Heard,
     finished_rows,
     kinds,
     row_and_steps,
     run_together,
     sound,
+    start_phones,
     texts,
-    tones_heard,
 )
 from tests.switch.observe import details
 from vpbx.domain.net_policy import parse_networks
@@ -89,51 +85,15 @@ SLOW = "74950000502"  # the CRM answers this caller too late
 # -- the CRM ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Crm:
-    """A real HTTP server on 127.0.0.1 answering interactive processing (IVX-2): code 5 for the
-    input 42; the caller SLOW gets his answer after 3 s (the operation waits 1.5 s)."""
+class Crm(CrmServer):
+    """Interactive processing answered as IVX-2 says: code 5 for the input 42; the caller SLOW
+    gets his answer after 3 s (the operation waits 1.5 s)."""
 
-    requests: list[dict[str, str]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Crm:
-        crm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-                crm.requests.append(query)
-                if query.get("numa") == SLOW:
-                    time.sleep(3.0)
-                code = 5 if query.get("input_result") == "42" else 9
-                body = json.dumps({"returned_code": code}).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # vpbx gave up waiting and closed the connection
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/crm"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def answer(self, query: dict[str, str]) -> Reply:
+        if query.get("numa") == SLOW:
+            time.sleep(3.0)
+        code = 5 if query.get("input_result") == "42" else 9
+        return Reply.of_json({"returned_code": code})
 
 
 # -- the configuration -----------------------------------------------------------------------------
@@ -389,22 +349,6 @@ REPEAT_VISIT = Plan(NUMBERS["visit"], "74950000601", [silence(6.0)])
 
 
 @dataclass
-class Heard:
-    """One call: what the trunk caller heard, its report row and details."""
-
-    result: TrunkCallResult
-    row: dict[str, Any]
-    steps: list[dict[str, Any]]
-
-    @property
-    def tones(self) -> set[float]:
-        return tones_heard(self.result.samples, EVERY_TONE)
-
-    def why(self) -> str:
-        return f"heard {sorted(self.tones)}; row {self.row}\n{describe(self.steps)}"
-
-
-@dataclass
 class Live:
     pbx: RunningPbx
     crm: Crm
@@ -433,21 +377,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         with running_pbx(
             workdir, employees=3, customize=configure(workdir, crm), settings=settings
         ) as pbx:
-            for index, hz in enumerate(PHONE_HZ):
-                source = tone_file(workdir / f"phone{index}.wav", hz)
-                phones.append(line_phone(pbx, workdir, index, source))
-            for index in range(len(PHONE_HZ)):
-                pbx.wait_registered(index)
+            start_phones(pbx, workdir, PHONE_HZ, phones)
             callers = {name: caller_for(pbx, workdir, name, plan) for name, plan in PLANS.items()}
             results = dict(zip(callers, run_together(callers.values()), strict=True))
             calls: dict[str, Heard] = {}
             for name, plan in PLANS.items():
                 row, steps = row_and_steps(pbx, called=plan.number, caller=plan.caller)
-                calls[name] = Heard(results[name], row, steps)
+                calls[name] = Heard(results[name], row, steps, EVERY_TONE)
             # the second visit of the same caller, once the first is in the report
             (again,) = run_together([caller_for(pbx, workdir, "visit_repeat", REPEAT_VISIT)])
             rows = finished_rows(pbx, 2, called=REPEAT_VISIT.number, caller=REPEAT_VISIT.caller)
-            calls["visit_repeat"] = Heard(again, rows[-1], details(pbx, rows[-1]["id"]))
+            calls["visit_repeat"] = Heard(again, rows[-1], details(pbx, rows[-1]["id"]), EVERY_TONE)
             yield Live(pbx, crm, phones, calls)
     finally:
         stop_phones(phones)
