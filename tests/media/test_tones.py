@@ -13,6 +13,8 @@ from vpbx.media.g711 import alaw_decode, alaw_encode, alaw_to_ulaw, ulaw_decode
 from vpbx.media.tones import (
     BUSY_RU,
     FRAME_SAMPLES,
+    HOLD_MUSIC,
+    HOLD_TUNE,
     RATE,
     RINGBACK_RU,
     Cadence,
@@ -21,6 +23,7 @@ from vpbx.media.tones import (
     dominant_frequency,
     dtmf_sequence,
     dtmf_tone,
+    melody,
     normalized_xcorr_peak,
     sine,
 )
@@ -76,6 +79,41 @@ def test_dtmf_sequence_layout() -> None:
     assert not np.any(pcm[400:640])
     assert np.any(pcm[640:1040])
     assert dtmf_sequence("").shape == (0,)
+
+
+# --- Melodies (the built-in hold music)
+
+
+def test_a_melody_plays_its_notes_in_order_and_rests_in_silence() -> None:
+    pcm = melody([(600.0, 0.5), (0.0, 0.25), (900.0, 0.5)])
+    assert pcm.dtype == np.int16
+    assert pcm.shape == (10000,)
+    assert dominant_frequency(pcm[:4000]) == pytest.approx(600, abs=1)
+    assert not np.any(pcm[4000:6000])
+    assert dominant_frequency(pcm[6000:]) == pytest.approx(900, abs=1)
+    # soft edges: no click where a note starts or stops
+    for edge in (0, 3999, 6000, 9999):
+        assert abs(int(pcm[edge])) < 500
+    assert melody([]).shape == (0,)
+    with pytest.raises(ValueError, match="amplitude"):
+        melody([(600.0, 0.1)], amplitude=1.5)
+
+
+def test_the_hold_music_is_the_tune_far_from_call_progress_tones() -> None:
+    assert HOLD_MUSIC.size == round(sum(seconds for _, seconds in HOLD_TUNE) * RATE)
+    assert not HOLD_MUSIC.flags.writeable  # one array shared by every held call
+    start = 0
+    for hz, seconds in HOLD_TUNE:
+        count = round(seconds * RATE)
+        note = HOLD_MUSIC[start : start + count]
+        start += count
+        if hz:
+            assert dominant_frequency(note) == pytest.approx(hz, abs=2)
+            assert abs(hz - 425) > 50  # never taken for ringback or busy
+        else:
+            assert not np.any(note)
+    # as loud as the call-progress tones, and never clipping
+    assert 0.15 * 32767 < np.abs(HOLD_MUSIC).max() <= RINGBACK_RU.amplitude * 32767 + 1
 
 
 # --- Cadences

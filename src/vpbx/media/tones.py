@@ -1,9 +1,11 @@
-"""Tone generation (sines, call-progress cadences, DTMF) and spectral comparison helpers."""
+"""Tone generation (sines, call-progress cadences, DTMF, melodies such as the built-in hold
+music) and spectral comparison helpers."""
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -15,6 +17,8 @@ from vpbx.media.dtmf import DTMF_FREQUENCIES
 __all__ = [
     "BUSY_RU",
     "FRAME_SAMPLES",
+    "HOLD_MUSIC",
+    "HOLD_TUNE",
     "RATE",
     "RINGBACK_RU",
     "Cadence",
@@ -23,6 +27,7 @@ __all__ = [
     "dominant_frequency",
     "dtmf_sequence",
     "dtmf_tone",
+    "melody",
     "normalized_xcorr_peak",
     "sine",
 ]
@@ -178,6 +183,53 @@ def cadence_frames(cadence: Cadence, count: int, start: int = 0) -> Pcm:
     if count <= 0:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate([cadence_frame(cadence, start + i) for i in range(count)])
+
+
+# --- Melodies --------------------------------------------------------------------------------
+
+# A note's envelope: a short rise and fall so that notes start and stop without clicks, and a
+# gentle decay between them, so the tune sounds like a soft chime rather than a test tone.
+_ATTACK: Final = 0.015
+_RELEASE: Final = 0.04
+_DECAY_PER_SECOND: Final = 1.2
+
+
+def melody(
+    notes: Sequence[tuple[float, float]], amplitude: float = TONE_AMPLITUDE, *, rate: int = RATE
+) -> Pcm:
+    """Notes played one after another: each (frequency in Hz, seconds); frequency 0 is a rest.
+
+    Each note is a sine under a soft envelope (see `_ATTACK`…); `amplitude` is its peak as a
+    fraction of full scale.
+    """
+    _check_amplitude(amplitude)
+    parts: list[Pcm] = []
+    for freq, seconds in notes:
+        count = round(seconds * rate)
+        if freq <= 0:
+            parts.append(np.zeros(count, dtype=np.int16))
+            continue
+        t = np.arange(count, dtype=np.float64) / rate
+        envelope = np.exp(-_DECAY_PER_SECOND * t)
+        envelope *= np.clip(t / _ATTACK, 0.0, 1.0) * np.clip((seconds - t) / _RELEASE, 0.0, 1.0)
+        wave = np.sin(2 * np.pi * freq * t) * envelope
+        parts.append(_to_int16(amplitude * _FULL_SCALE * wave))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+# The built-in hold music (docs/decisions.md): an original little tune on C major notes
+# (C5 523 Hz to A5 880 Hz), 7.2 s a round, played in a loop to a party put on hold when the
+# account has nothing of its own. Its notes are far from 425 Hz, so a caller never takes it
+# for ringback or busy.
+HOLD_TUNE: Final = (
+    (523.25, 0.4), (659.25, 0.4), (783.99, 0.4), (880.0, 0.8),
+    (783.99, 0.4), (659.25, 0.4), (587.33, 0.8),
+    (659.25, 0.4), (783.99, 0.4), (659.25, 0.4), (587.33, 0.4), (523.25, 1.2),
+    (0.0, 0.8),
+)  # fmt: skip
+#: `HOLD_TUNE` rendered once at 8 kHz (read-only: every held call plays the same array)
+HOLD_MUSIC: Final[Pcm] = melody(HOLD_TUNE)
+HOLD_MUSIC.flags.writeable = False
 
 
 # --- Analysis --------------------------------------------------------------------------------

@@ -7,6 +7,12 @@ both sides); on answer the two sessions are bridged (relay, or PCMU↔PCMA trans
 answering employee has a trainer who joins every call (TRN-1), the trainer's phones are rung too
 and, once he answers, the bridge becomes a whisper conference: the caller hears only the
 employee, the employee and the trainer hear everyone.
+
+Hold (issue 13): the caller or the employee puts the call on hold with a re-INVITE (sendonly,
+inactive, c=0.0.0.0; the PBX answers it and calls `set_hold`). While either holds, their talk
+(bridge or whisper conference) is stopped and the other party hears hold music; the one who
+holds is sent nothing (we answered him recvonly or inactive). A resume (sendrecv) brings the
+talk back. `on_hold` is told of every change, for the call's details.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from vpbx.media.mixer import whisper_matrix
 from vpbx.media.player import Player
 from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm, RtpSession
+from vpbx.media.tones import HOLD_MUSIC
 from vpbx.sip import sdp
 from vpbx.sip.dialog import Dialog, DialogState, new_branch, new_tag
 from vpbx.sip.errors import ParseError
@@ -55,6 +62,10 @@ class LegRole(enum.Enum):
     CALLER = "caller"
     CALLEE = "callee"
     TRAINER = "trainer"
+
+
+#: the two parties of the conversation: either holding stops it (a trainer's hold does not)
+TALKERS = frozenset({LegRole.CALLER, LegRole.CALLEE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +209,13 @@ class B2BCall:
     ended_at: dt.datetime | None = None
     #: 183 with our SDP was sent: the caller hears what we play before the answer
     early: bool = False
+    #: the parties whose phones hold the call (see `set_hold`)
+    holding: set[LegRole] = field(default_factory=set)
+    #: told of every hold (True) and resume (False) with the party who did it; the call logic
+    #: notes them in the call's details
+    on_hold: Callable[[B2BCall, LegRole, bool], None] | None = None
+    #: the hold music each held party hears (a player of its session)
+    _hold_players: dict[LegRole, Player] = field(default_factory=dict)
     _answer_body: bytes | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -347,7 +365,8 @@ class B2BCall:
         if self.bridge is None and self.conference is None:
             self.session.set_source(None)
             self.bridge = Bridge(self.session, winner.session, name=self.id)
-            self.bridge.start()
+            # Started unless a party already holds (the caller may have held during prompts).
+            self._apply_hold()
             log.info(
                 "connected",
                 extra={
@@ -698,6 +717,8 @@ class B2BCall:
         conference.add(LegRole.TRAINER, leg.session)
         conference.set_matrix(whisper_matrix(LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER))
         self.conference = conference
+        if self.holding:
+            self._apply_hold()  # a call on hold stays on hold with the trainer in
         self.on_answer(self)
         log.info("trainer joined as whisper", extra={"call": self.id, "target": leg.target.label})
 
@@ -710,11 +731,78 @@ class B2BCall:
             self.trainer.session.close()
             self.trainer.session = None
         self.trainer = None
+        self.holding.discard(LegRole.TRAINER)
         winner = self.winner
         if self.state is CallState.ANSWERED and winner is not None and winner.session is not None:
             assert self.session is not None
             self.bridge = Bridge(self.session, winner.session, name=self.id)
-            self.bridge.start()
+            self._apply_hold()  # started, unless the caller or the employee holds
+
+    # -- hold (a re-INVITE from either side, issue 13) ---------------------------------------
+
+    def set_hold(self, role: LegRole, holding: bool) -> None:
+        """`role`'s phone put the call on hold (`holding`) or took it off, by a re-INVITE the
+        PBX has answered: the talk stops or resumes, and `on_hold` hears of the change (a
+        repeated offer, e.g. a session refresh while on hold, changes nothing)."""
+        if (role in self.holding) == holding or self.state is CallState.ENDED:
+            return
+        if holding:
+            self.holding.add(role)
+        else:
+            self.holding.discard(role)
+        log.info("hold" if holding else "resume", extra={"call": self.id, "by": role.value})
+        self._apply_hold()
+        if self.on_hold is not None:
+            self.on_hold(self, role, holding)
+
+    def _apply_hold(self) -> None:
+        """Media as the hold state says.
+
+        While neither the caller nor the employee holds, they talk (the bridge, or the whisper
+        conference of a trainer). While one does, the talk is stopped, and a party held by the
+        other, not holding himself, hears hold music; nothing is sent to one who holds (we
+        answered him recvonly or inactive). A trainer who holds only leaves the conference
+        until he resumes. Before the employee is connected there is no talk to stop: the call
+        logic's prompts go on, and the hold applies once `connect` bridges them.
+        """
+        winner = self.winner
+        talkers = {
+            LegRole.CALLER: self.session,
+            LegRole.CALLEE: winner.session if winner is not None else None,
+        }
+        talking = not (self.holding & TALKERS)
+        conference = self.conference
+        if conference is not None:
+            for role, session in talkers.items():
+                _take_part(conference, role, session, talking)
+            trainer = self.trainer.session if self.trainer is not None else None
+            _take_part(conference, LegRole.TRAINER, trainer, LegRole.TRAINER not in self.holding)
+        elif self.bridge is not None:
+            if talking:
+                self.bridge.start()  # the sessions' sources (the music) are detached
+            else:
+                self.bridge.stop()
+        connected = self.bridge is not None or conference is not None
+        for role, session in talkers.items():
+            other = LegRole.CALLEE if role is LegRole.CALLER else LegRole.CALLER
+            music = connected and other in self.holding and role not in self.holding
+            if not music:
+                self._stop_hold_music(role)
+            elif session is not None and not session.closed:
+                player = self._hold_players.get(role)
+                if player is None or session.source is not player:
+                    self._hold_players[role] = session.play(
+                        [HOLD_MUSIC], loop=True, name=f"{self.id}-hold"
+                    )
+
+    def _stop_hold_music(self, role: LegRole) -> None:
+        """Silence the hold music of `role`'s party, if it still plays (else leave whatever
+        replaced it: a bridge, a conference, the call logic's prompt)."""
+        player = self._hold_players.pop(role, None)
+        session = self.leg_session(role)
+        playing = player is not None and session is not None and session.source is player
+        if playing and session is not None and not session.closed:
+            session.set_source(None)
 
     # -- the caller's side ---------------------------------------------------------------------
 
@@ -795,7 +883,14 @@ class B2BCall:
             controller.hung_up(self, role)
 
     def release_winner(self) -> None:
-        """Drop the connected phone's leg (the caller stays with the call logic)."""
+        """Drop the connected phone's leg (the caller stays with the call logic).
+
+        The employee's (and the trainer's) hold ends with his leg, unreported (he left), and
+        the caller's hold music stops; a caller who holds stays on hold (the next employee
+        connected hears the music)."""
+        self.holding -= {LegRole.CALLEE, LegRole.TRAINER}
+        self._stop_hold_music(LegRole.CALLER)
+        self._hold_players.clear()
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
@@ -851,3 +946,15 @@ class B2BCall:
         bye = dialog.request("BYE", via=self.me.via(peer.transport))
         dialog.terminate()
         self.endpoint.send_request(bye, peer, lambda _response: None)
+
+
+def _take_part(
+    conference: Conference[LegRole], role: LegRole, session: RtpSession | None, present: bool
+) -> None:
+    """`role`'s session joins or leaves the conference (a hold takes it out, a resume back)."""
+    if session is None or session.closed:
+        return
+    if present and role not in conference.parties:
+        conference.add(role, session)
+    elif not present and role in conference.parties:
+        conference.remove(role)

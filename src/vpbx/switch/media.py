@@ -10,6 +10,11 @@ opens the leg's session with SRTP (the peer's key for what arrives, a fresh one 
 our answer); a leg to a line that requires SRTP is offered on RTP/SAVP only, and an answer
 without a key is refused. The other legs stay plain: the bridge between an encrypted and a
 plain leg decrypts on one side and sends in the clear on the other, as a B2BUA must.
+
+Hold (RFC 3264 §8.4): a re-offer with `a=sendonly`, `a=inactive` or `c=0.0.0.0` puts the call
+on hold (`Negotiated.holding`); `MediaPlant.answer` mirrors the offered direction (sendonly →
+recvonly, inactive → inactive, sendrecv → sendrecv), so we promise to send nothing to a party
+who holds.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ class Negotiated:
     direction: str
     #: the peer's SRTP key when its stream is RTP/SAVP (None: plain RTP)
     crypto: sdes.Crypto | None = None
+
+    @property
+    def holding(self) -> bool:
+        """An offer that puts the call on hold (RFC 3264 §8.4): its sender will not receive
+        (sendonly, inactive) or gave no address to send to (c=0.0.0.0, the RFC 2543 way)."""
+        return self.remote is None or self.direction in ("sendonly", "inactive")
 
 
 def _audio(description: SessionDescription) -> sdp.MediaDescription | None:

@@ -688,8 +688,10 @@ class Pbx:
     def _reinvite(
         self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey
     ) -> None:
-        """Hold, unhold, session refresh: our leg follows the new offer; the other leg is not
-        disturbed (media is anchored, so the other phone need not know)."""
+        """Hold, resume, session refresh: our leg follows the new offer and our answer mirrors
+        its direction (RFC 3264 §6.1: sendonly → recvonly, inactive → inactive). The other
+        phone is not re-INVITEd (media is anchored): on hold the call stops the talk and plays
+        it hold music, on resume it bridges them again (issue 13)."""
         session = call.leg_session(role)
         if session is None or not request.body:
             self.endpoint.respond(key, make_response(request, 488))
@@ -715,6 +717,7 @@ class Pbx:
         headers = [contact, ("Content-Type", "application/sdp")]
         self.endpoint.respond(key, make_response(request, 200, headers=headers, body=body))
         log.info("re-invite", extra={"call": call.id, "direction": negotiated.direction})
+        call.set_hold(role, negotiated.holding)
 
 
 ControllerFactory = Callable[[B2BCall, NumberInfo], Awaitable[CallController]]
