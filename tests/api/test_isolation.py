@@ -101,6 +101,8 @@ SUB_WRITES: dict[tuple[str, str], dict[str, Any]] = {
         "content": _wav(),
         "headers": {"Content-Type": "audio/wav"},
     },
+    # TAG-1: an empty list is valid for any call, so only the call's account can refuse it
+    ("put", "/calls/{call_id}/tags"): {"json": {"tag_ids": []}},
 }
 
 

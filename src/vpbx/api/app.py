@@ -15,6 +15,7 @@ from vpbx.api import errors
 from vpbx.api.audit_routes import audit_router
 from vpbx.api.auth_routes import auth_router
 from vpbx.api.body_limit import BodyLimit, LimitRule
+from vpbx.api.call_tags import call_tags_router
 from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
@@ -167,6 +168,7 @@ def create_api(
     # Before the generic routers: their lists are replaced, and /calls/export.csv must not be
     # taken for /calls/{entity_id}.
     app.include_router(calls_report_router(), prefix=PREFIX)
+    app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
     dedicated_lists = {"calls", "files"}
     for res in CATALOG:

@@ -59,14 +59,15 @@ async def record(
     operation: str,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
+    *,
+    login: str | None = None,
 ) -> None:
-    """One entry, in the caller's transaction; `before`/`after` must already be masked."""
-    login = ""
-    if actor.user_id is not None:
-        query = sa.select(t.users.c.login).where(t.users.c.id == actor.user_id)
-        login = (await conn.execute(query)).scalar_one_or_none() or ""
-    elif actor.role is Role.OPERATOR:
-        login = "(operator)"
+    """One entry, in the caller's transaction; `before`/`after` must already be masked.
+
+    `login` names who acted when no cabinet user did (a talk option pressed on a phone,
+    `vpbx.services.talk_records`); otherwise it is the user's login."""
+    if login is None:
+        login = await _login_of(conn, actor)
     await conn.execute(
         sa.insert(t.audit_log).values(
             account_id=actor.account_id,
@@ -81,6 +82,13 @@ async def record(
             after=dict(after) if after is not None else None,
         )
     )
+
+
+async def _login_of(conn: AsyncConnection, actor: Actor) -> str:
+    if actor.user_id is not None:
+        query = sa.select(t.users.c.login).where(t.users.c.id == actor.user_id)
+        return (await conn.execute(query)).scalar_one_or_none() or ""
+    return "(operator)" if actor.role is Role.OPERATOR else ""
 
 
 @dataclass(frozen=True, slots=True)
