@@ -410,7 +410,7 @@ async def test_save_recording_refuses_other_formats_and_other_accounts_calls(
             call_id=call_id,
         )
 
-    with pytest.raises(ValueError, match="8 kHz mono 16-bit"):
+    with pytest.raises(ValueError, match="8 kHz mono or stereo 16-bit"):
         async with engine.begin() as conn:
             await save(conn, stereo)
     with pytest.raises(NotFound):

@@ -54,6 +54,9 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": str(retry_after)}  # a throttled login (429)
         elif error.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
+        extra: dict[str, str] | None = getattr(error, "headers", None)
+        if extra:
+            headers = {**(headers or {}), **extra}  # e.g. a 416's Content-Range
         return JSONResponse(_body(error), status_code=error.status, headers=headers)
 
     async def request_error(_request: Request, error: Exception) -> JSONResponse:

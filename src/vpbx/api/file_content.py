@@ -4,6 +4,9 @@ The upload is the raw request body (any audio type), streamed to disk with the 5
 checked while it arrives; it is then decoded and resampled once, beside the original. A file
 that is not audio, too large or too long is refused with 422 (413 for the size) and a message
 in Russian and English; nothing is kept of it.
+
+The download answers HTTP range requests (`vpbx.api.ranges`): a browser plays and seeks a
+recorded conversation (FILE-1) without fetching it whole first.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import Conn, EntityId, Service
+from vpbx.api.errors import ErrorBody
+from vpbx.api.ranges import WholeFile, file_part, if_range_holds, requested_range, validators
 from vpbx.domain.errors import DomainError, ValidationFailed
 from vpbx.media.errors import AudioFileError
 from vpbx.media.prompts import MAX_UPLOAD_BYTES, convert_upload_async
@@ -92,19 +97,45 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
         changed(svc.account_id)
         return (await svc.get("files", entity_id)).model_dump(mode="json")
 
-    @router.get("/files/{entity_id}/content", response_class=FileResponse)
+    @router.get(
+        "/files/{entity_id}/content",
+        response_class=FileResponse,
+        responses={
+            206: {
+                "description": "the byte range asked by the `Range` header (`bytes=first-last`, "
+                "`bytes=first-`, `bytes=-suffix`), with `Content-Range`",
+                "content": {"audio/wav": {}},
+            },
+            416: {
+                "model": ErrorBody,
+                "description": "the range starts beyond the end of the file "
+                "(`Content-Range: bytes */size`)",
+            },
+        },
+    )
     async def download(
         entity_id: EntityId,
+        request: Request,
         svc: Service,
         conn: Conn,
         variant: Annotated[Literal["original", "converted"], Query()] = "original",
-    ) -> FileResponse:
-        """Stream the original upload or its 8 kHz telephony version."""
+    ) -> Response:
+        """Stream the original upload or its 8 kHz telephony version (a recorded conversation
+        is a stereo WAV: the caller left, the employee right). One byte range (`Range`) is
+        answered 206, so a browser's player can seek; other ranges get the whole file."""
         await svc.get("files", entity_id)
         path, content_type = await audio_location(conn, entity_id, variant)
         if path is None or not await anyio.Path(path).exists():
             raise ValidationFailed.one("variant", "this file has no audio yet: upload it first")
-        media_type = content_type if variant == "original" else "audio/wav"
-        return FileResponse(path, media_type=media_type or "application/octet-stream")
+        media_type = (content_type if variant == "original" else "audio/wav") or (
+            "application/octet-stream"
+        )
+        stat = await anyio.Path(path).stat()
+        span = None
+        if if_range_holds(request.headers.get("if-range"), stat):
+            span = requested_range(request.headers.get("range"), stat.st_size)
+        if span is not None:
+            return file_part(path, *span, stat, media_type)
+        return WholeFile(path, media_type=media_type, stat_result=stat, headers=validators(stat))
 
     return router

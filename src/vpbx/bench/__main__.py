@@ -25,6 +25,8 @@ from vpbx.bench.distribution import BENCHMARKS as DISTRIBUTION
 from vpbx.bench.engine import bench_engine
 from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
+from vpbx.bench.recording import BENCHMARKS as RECORDING
+from vpbx.bench.recording import recording_campaign, recording_method
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -159,6 +161,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *DISTRIBUTION,
     *CALLS,
     *FLOOD,
+    *RECORDING,
 )
 
 
@@ -182,6 +185,9 @@ def main() -> None:
         "",
         *flood_method(),
         *(f"- {line}" for line in flood_campaign().log),
+        "",
+        *recording_method(),
+        *(f"- {line}" for line in recording_campaign().log),
         "",
         "| name | value | unit | reference | reference value | ratio | target |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -75,7 +75,12 @@ class SqlCallWriter:
             return await close_interrupted(conn, node, now)
 
     async def adopt_partial(
-        self, call: InterruptedCall, wav: Path, now: dt.datetime, min_seconds: float
+        self,
+        call: InterruptedCall,
+        wav: Path,
+        now: dt.datetime,
+        min_seconds: float,
+        kind: FileKind = FileKind.VOICEMAIL,
     ) -> None:
         async with self.engine.begin() as conn:
             await adopt_partial_recording(
@@ -83,7 +88,7 @@ class SqlCallWriter:
                 self.files_dir,
                 call,
                 wav,
-                FileKind.VOICEMAIL,
+                kind,
                 now=now,
                 min_seconds=min_seconds,
             )
@@ -104,6 +109,7 @@ class SqlCallWriter:
         employee_id: int | None,
         number_id: int | None,
         now: dt.datetime,
+        call_id: int | None = None,
     ) -> tuple[int, Path]:
         async with self.engine.begin() as conn:
             file_id = await save_recording(
@@ -118,6 +124,7 @@ class SqlCallWriter:
                 employee_id=employee_id,
                 number_id=number_id,
                 now=now,
+                call_id=call_id,
             )
             path = (
                 await conn.execute(

@@ -38,12 +38,14 @@ _TEXT_LIMIT = 100
 
 
 def _check_wav(wav: Path) -> float:
-    """The duration of an 8 kHz mono 16-bit WAV; ValueError for anything else."""
+    """The duration of an 8 kHz 16-bit WAV, mono or stereo (a conversation: the caller left,
+    the employee right, REC-1); ValueError for anything else."""
     info = soundfile.info(str(wav))
-    if (info.format, info.subtype, info.samplerate, info.channels) != ("WAV", "PCM_16", 8000, 1):
+    telephony = (info.format, info.subtype, info.samplerate) == ("WAV", "PCM_16", 8000)
+    if not telephony or info.channels not in (1, 2):
         raise ValueError(
-            f"{wav}: expected an 8 kHz mono 16-bit WAV, got {info.format} {info.subtype} "
-            f"{info.samplerate} Hz, {info.channels} channel(s)"
+            f"{wav}: expected an 8 kHz mono or stereo 16-bit WAV, got {info.format} "
+            f"{info.subtype} {info.samplerate} Hz, {info.channels} channel(s)"
         )
     return float(info.frames) / float(info.samplerate)
 

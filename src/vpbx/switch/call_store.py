@@ -4,7 +4,7 @@ A call's row is written when the call arrives (status `active`, `begin`), its de
 happen (every `HEARTBEAT` seconds), and completed when it ends (`save`), so a crash of the
 switch never loses a call: at the next start the writer first closes the rows the dead
 process left `active` as `interrupted` (`recover`), dated by the node's heartbeat, and files
-the partial voicemail those calls were recording.
+the partial voicemail and conversation recordings those calls were making.
 
 Rows are written by one background task in batches (one transaction for every call that
 started or ended meanwhile), so a burst of short calls costs a few commits rather than one
@@ -41,6 +41,8 @@ LINGER = 0.25
 HEARTBEAT = 1.0
 #: the work file of a voicemail being recorded; `recover` files what a crash left of it
 VOICEMAIL_WORK_FILE = "{call}-voicemail.wav"
+#: the work file of a conversation being recorded (REC-1, TALK-2); `recover` files it too
+TALK_WORK_FILE = "{call}-talk.wav"
 #: a partial recording shorter than this is "nothing recorded" (as for a finished one)
 MIN_PARTIAL_SECONDS = 0.5
 #: seconds before a batch the database was too busy to take is tried again
@@ -75,7 +77,12 @@ class CallWriter(Protocol):
     async def close_interrupted(self, node: str, now: dt.datetime) -> list[InterruptedCall]: ...
 
     async def adopt_partial(
-        self, call: InterruptedCall, wav: Path, now: dt.datetime, min_seconds: float
+        self,
+        call: InterruptedCall,
+        wav: Path,
+        now: dt.datetime,
+        min_seconds: float,
+        kind: FileKind = FileKind.VOICEMAIL,
     ) -> None: ...
 
     async def add_step(self, account_id: int, call_id: int, step: StepRecord) -> None: ...
@@ -92,6 +99,7 @@ class CallWriter(Protocol):
         employee_id: int | None,
         number_id: int | None,
         now: dt.datetime,
+        call_id: int | None = None,
     ) -> tuple[int, Path]: ...
 
     def busy(self, error: Exception) -> bool:
@@ -132,6 +140,15 @@ class CallTicket:
 def work_file(work_dir: Path, switch_call_id: str) -> Path:
     """Where a call's voicemail is recorded before it is filed (the name `recover` looks for)."""
     return work_dir / VOICEMAIL_WORK_FILE.format(call=switch_call_id)
+
+
+def talk_work_file(work_dir: Path, switch_call_id: str) -> Path:
+    """Where a call's conversation is recorded before it is filed (`recover` looks for it)."""
+    return work_dir / TALK_WORK_FILE.format(call=switch_call_id)
+
+
+#: what a crash may leave of a call's recordings, and the file base tab each goes to
+_PARTIAL_KINDS = ((work_file, FileKind.VOICEMAIL), (talk_work_file, FileKind.RECORDING))
 
 
 class CallStore:
@@ -362,7 +379,8 @@ class CallStore:
 
     async def recover(self) -> list[InterruptedCall]:
         """Close the calls this node left `active` when it died (`interrupted`), and file the
-        partial voicemail they were recording. Run once, before the node takes calls."""
+        partial voicemail and conversation recordings they were making. Run once, before the
+        node takes calls."""
         self._recovered = True
         now = self.clock()
         interrupted = await self.writer.close_interrupted(self.node, now)
@@ -370,16 +388,17 @@ class CallStore:
             for call in interrupted:
                 if not call.switch_call_id:
                     continue
-                wav = work_file(self.work_dir, call.switch_call_id)
-                if not wav.is_file():
-                    continue
-                try:
-                    await self.writer.adopt_partial(call, wav, now, MIN_PARTIAL_SECONDS)
-                except Exception:
-                    log.exception(
-                        "partial recording not filed",
-                        extra={"call_id": call.call_id, "path": str(wav)},
-                    )
+                for where, kind in _PARTIAL_KINDS:
+                    wav = where(self.work_dir, call.switch_call_id)
+                    if not wav.is_file():
+                        continue
+                    try:
+                        await self.writer.adopt_partial(call, wav, now, MIN_PARTIAL_SECONDS, kind)
+                    except Exception:
+                        log.exception(
+                            "partial recording not filed",
+                            extra={"call_id": call.call_id, "path": str(wav)},
+                        )
         return interrupted
 
     async def _recover_logged(self) -> None:
@@ -404,8 +423,11 @@ class CallStore:
         called: str,
         employee_id: int | None,
         number_id: int | None,
+        call_id: int | None = None,
     ) -> tuple[int, Path]:
-        """A recording into the file base (FILE-1): its id and where its audio now lives."""
+        """A recording into the file base (FILE-1): its id and where its audio now lives.
+        `call_id`: the call's report row, when it is written already (the file is linked to it
+        at once; otherwise the call's row links it when the call ends)."""
         return await self.writer.save_file(
             account_id,
             kind,
@@ -416,6 +438,7 @@ class CallStore:
             employee_id=employee_id,
             number_id=number_id,
             now=self.clock(),
+            call_id=call_id,
         )
 
 
@@ -423,4 +446,11 @@ def _ready(ticket: CallTicket | None) -> bool:
     return ticket is None or ticket.state is not TicketState.WRITING
 
 
-__all__ = ["CallStore", "CallTicket", "CallWriter", "TicketState", "work_file"]
+__all__ = [
+    "CallStore",
+    "CallTicket",
+    "CallWriter",
+    "TicketState",
+    "talk_work_file",
+    "work_file",
+]

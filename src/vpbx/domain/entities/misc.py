@@ -52,6 +52,15 @@ class Account(Document):
     callback_enabled: bool = True
     lead_callback_enabled: bool = True
     enabled: bool = True
+    #: REC-1: every conversation of the account is recorded (the caller and the employee on
+    #: separate channels) into the file base's «Записанные разговоры»
+    record_calls: Annotated[
+        bool,
+        Field(
+            description="Записывать все разговоры аккаунта (REC-1): звонящий и сотрудник на "
+            "разных каналах. Record every conversation of the account."
+        ),
+    ] = False
     #: the toll-fraud guard of outgoing calls (allowed destinations, simultaneous calls, minutes)
     toll_fraud: Annotated[
         TollFraudPolicy,

@@ -70,6 +70,13 @@ class Employee(Document):
     auto_call_trainer: bool = False
     rate_after_call: bool = False
     join_queue: bool = False
+    record_calls: Annotated[
+        bool,
+        Field(
+            description="Записывать разговоры сотрудника (REC-1). Record the employee's "
+            "conversations."
+        ),
+    ] = False
 
 
 class TypeSort(enum.StrEnum):

@@ -77,6 +77,13 @@ class VirtualNumber(Document):
     rules: Annotated[list[NumberRule], Field(max_length=100)] = []
     trunk_id: TrunkRef | None = None
     region: Annotated[str, Field(max_length=200)] | None = None
+    record_calls: Annotated[
+        bool,
+        Field(
+            description="Записывать разговоры звонков на этот номер (REC-1). Record the "
+            "conversations of calls to this number."
+        ),
+    ] = False
 
     @model_validator(mode="after")
     def _kind_fields(self) -> VirtualNumber:

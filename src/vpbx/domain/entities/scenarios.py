@@ -153,6 +153,13 @@ class Forward(Operation):
     operator_message_text: OptionalText = ""
     tag_after_call: bool = False
     rate_after_call: bool = False
+    record: Annotated[
+        bool,
+        Field(
+            description="Записывать разговор, если на звонок ответили через эту операцию "
+            "(REC-1). Record the conversation when the call is answered through this forward."
+        ),
+    ] = False
     EXIT_NAMES: ClassVar[tuple[str, ...]] = ("no_answer",)
 
 
