@@ -56,6 +56,7 @@ from vpbx.services.net_guard import NetGuard
 from vpbx.services.prompt_files import SqlPromptFiles
 from vpbx.services.registrations import SqlBindingStorage
 from vpbx.services.snapshot_source import SqlSnapshotSource
+from vpbx.services.talk_records import SqlTalkRecords
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
@@ -104,6 +105,8 @@ class Application:
     #: the switch process's listener of configuration changes and its status endpoint
     listener: ConfigListener | None = None
     status: StatusServer | None = None
+    #: tells the other switch nodes (Redis) of changes this node's talk options made
+    peers: ConfigNotifier | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -142,6 +145,8 @@ class Application:
         await self.runner.stop()
         await self.mailer.aclose()
         await self.store.stop()
+        if self.peers is not None:
+            await self.peers.aclose()
         await self.endpoint.stop()
         await self.engine.dispose()
 
@@ -197,6 +202,9 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
     # Lines in use per phone: one store for the distribution and the switch's plain calls.
     lines = dist.InProcessState()
+    # TALK-4/6/7: what talk options write (tags on calls, contacts, the blacklist); told of
+    # the configuration changes they make below, once `changed` exists.
+    talk_records = SqlTalkRecords(engine, utc_now)
     # The CRM of interactive processing is behind the SSRF guard (inside networks as allowed).
     runner = ScenarioRunner(
         pbx,
@@ -208,6 +216,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         utc_now,
         dist.Distributor(lines),
         crm=CrmClient(guard=NetGuard(settings.allow_networks())),
+        talk_records=talk_records,
     )
     pbx.lines = lines
     pbx.controllers = runner
@@ -223,6 +232,22 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
         snapshots.invalidate(account_id)
         directory.invalidate(account_id)
+
+    # A talk option's change (a caller blacklisted, a contact's manager) is made by the switch
+    # itself: this node drops its caches at once; with Redis the other nodes are told too, as
+    # the API tells them, so the next call from that number is refused on any node.
+    peers = (
+        ConfigNotifier(settings.notify_socket_path().resolve(), settings.redis_url)
+        if settings.redis_url
+        else None
+    )
+
+    def talk_changed(account_id: int) -> None:
+        changed(account_id)
+        if peers is not None:
+            peers.changed(account_id)
+
+    talk_records.on_change = talk_changed
 
     def registrations() -> int:
         return registrar.bindings.count(endpoint.now())
@@ -259,7 +284,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         )
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
-            metrics, watch,
+            metrics, watch, peers=peers,
         )  # fmt: skip
 
     def notification(account_id: int, channel: str) -> None:
@@ -274,7 +299,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
-        metrics, watch, listener, status,
+        metrics, watch, listener, status, peers,
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from vpbx.media.mixer import (
     FRAME_SAMPLES,
     conference_matrix,
+    listen_matrix,
     mix,
     mix_all,
     mix_for,
@@ -59,6 +60,16 @@ def test_whisper_mix_keeps_the_trainer_from_the_caller() -> None:
     assert mix_for("caller", frames, matrix)[0] == 10
     assert mix_for("employee", frames, matrix)[0] == 101
     assert mix_for("trainer", frames, matrix)[0] == 11
+
+
+def test_listen_mix_keeps_the_trainer_from_both() -> None:
+    frames = {"caller": const(1), "employee": const(10), "trainer": const(100)}
+    matrix = listen_matrix("caller", "employee", "trainer")
+    assert mix_for("caller", frames, matrix)[0] == 10
+    assert mix_for("employee", frames, matrix)[0] == 1
+    assert mix_for("trainer", frames, matrix)[0] == 11
+    with pytest.raises(ValueError, match="three different"):
+        listen_matrix("a", "b", "b")
 
 
 def test_saturates_instead_of_wrapping() -> None:

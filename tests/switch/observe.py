@@ -16,6 +16,15 @@ from tests.switch.harness import RunningPbx
 from vpbx.media.audiofile import to_8k
 
 
+def band_power(pcm: np.ndarray, frequency: float) -> float:
+    """Share of the signal's power within ±30 Hz of `frequency`."""
+    x = pcm.astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
+    total = float(spectrum.sum()) or 1.0
+    return float(spectrum[np.abs(freqs - frequency) < 30].sum()) / total
+
+
 def heard_by_call(device: BaresipPhone) -> list[np.ndarray]:
     """What the phone received, one array per call (baresip's decoded recordings)."""
     out = []

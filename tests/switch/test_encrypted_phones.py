@@ -19,7 +19,7 @@ from tests.peers.baresip import BaresipPhone
 from tests.peers.ports import free_port
 from tests.peers.rtp_capture import RtpCapture
 from tests.switch.harness import RunningPbx, Setup, running_pbx, tone_file
-from tests.switch.observe import heard
+from tests.switch.observe import band_power, heard
 from vpbx.media.g711 import ulaw_decode
 from vpbx.media.tones import dominant_frequency
 from vpbx.services.entities import EntityService
@@ -171,12 +171,3 @@ def test_a_plain_rtp_offer_from_an_srtp_line_is_refused(pbx: RunningPbx, tmp_pat
     finally:
         caller.stop()
         callee.stop()
-
-
-def band_power(pcm: np.ndarray, frequency: float) -> float:
-    """Share of the signal's power within ±30 Hz of `frequency`."""
-    x = pcm.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
-    total = float(spectrum.sum()) or 1.0
-    return float(spectrum[np.abs(freqs - frequency) < 30].sum()) / total

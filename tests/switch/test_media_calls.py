@@ -7,12 +7,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.peers.baresip import BaresipPhone
 from tests.switch.harness import RunningPbx, line_phone, running_pbx, tone_file
-from tests.switch.observe import heard
+from tests.switch.observe import band_power, heard
 from vpbx.media.tones import dominant_frequency
 
 
@@ -56,15 +55,6 @@ def test_bridged_phones_hear_each_other(
     assert len(to_caller) > 8000 * 2
     assert abs(dominant_frequency(to_callee[4000:]) - 600.0) < 15
     assert abs(dominant_frequency(to_caller[4000:]) - 1400.0) < 15
-
-
-def band_power(pcm: np.ndarray, frequency: float) -> float:
-    """Share of the signal's power within ±30 Hz of `frequency`."""
-    x = pcm.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
-    total = float(spectrum.sum()) or 1.0
-    return float(spectrum[np.abs(freqs - frequency) < 30].sum()) / total
 
 
 def test_trainer_whispers_the_caller_hears_only_the_employee(tmp_path: Path) -> None:

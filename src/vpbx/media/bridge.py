@@ -53,7 +53,7 @@ class _Relay:
         pt = packet.payload_type
         if pt == self._src.payload_type:
             self._audio(packet)
-        elif pt == self._src.dtmf_payload_type and not self._bridge.consume_dtmf:
+        elif pt == self._src.dtmf_payload_type and not self._bridge.consumes(self._src):
             self._event(packet)
 
     def _audio(self, packet: RtpPacket) -> None:
@@ -103,7 +103,9 @@ class Bridge:
     received packet is relayed at once, without pacing or buffering, so the bridge adds no
     delay. DTMF from either side is relayed to the other as RFC 4733, or, while
     `consume_dtmf` is true (the call logic listens for talk-option keys), not relayed but
-    handed to `on_dtmf(session, digit)`. The switch can be flipped at any time.
+    handed to `on_dtmf(session, digit)`. The switch can be flipped at any time. `listen` names
+    one side whose keys are always taken that way (the employee's: the caller must not hear
+    his talk-option keys), while the other side's keys still go across.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class Bridge:
         consume_dtmf: bool = False,
         on_dtmf: BridgeDtmfCallback | None = None,
         name: str = "",
+        listen: RtpSession | None = None,
     ) -> None:
         if a is b:
             raise ValueError("a session cannot be bridged to itself")
@@ -121,10 +124,15 @@ class Bridge:
         self.b = b
         self.consume_dtmf = consume_dtmf
         self.on_dtmf = on_dtmf
+        self.listen = listen
         self.name = name
         self._relays = (_Relay(self, a, b), _Relay(self, b, a))
         self._saved_handlers = (a.dtmf_handler, b.dtmf_handler)
         self._running = False
+
+    def consumes(self, session: RtpSession) -> bool:
+        """The keys of `session` go to `on_dtmf`, not across."""
+        return self.consume_dtmf or session is self.listen
 
     @property
     def transcoding(self) -> bool:
@@ -171,7 +179,7 @@ class Bridge:
     def _digit_handler(self, session: RtpSession) -> Callable[[DtmfDigit], None]:
         def handle(digit: DtmfDigit) -> None:
             # In relay mode the event packets themselves went across; the digit is only logged.
-            if self.consume_dtmf and self.on_dtmf is not None:
+            if self.consumes(session) and self.on_dtmf is not None:
                 self.on_dtmf(session, digit)
 
         return handle

@@ -12,6 +12,7 @@ import numpy.typing as npt
 __all__ = [
     "FRAME_SAMPLES",
     "conference_matrix",
+    "listen_matrix",
     "mix",
     "mix_all",
     "mix_for",
@@ -125,6 +126,18 @@ def conference_matrix(parties: Iterable[P]) -> dict[P, frozenset[P]]:
     """Everyone hears everyone else, nobody hears themselves."""
     everyone = frozenset(parties)
     return {party: everyone - {party} for party in everyone}
+
+
+def listen_matrix(caller: P, employee: P, trainer: P) -> dict[P, frozenset[P]]:
+    """The trainer only listens (TRN-1): the caller and the employee hear each other, the
+    trainer hears both, nobody hears the trainer."""
+    if len({caller, employee, trainer}) != 3:
+        raise ValueError("caller, employee and trainer must be three different parties")
+    return {
+        caller: frozenset({employee}),
+        employee: frozenset({caller}),
+        trainer: frozenset({caller, employee}),
+    }
 
 
 def whisper_matrix(caller: P, employee: P, trainer: P) -> dict[P, frozenset[P]]:

@@ -25,40 +25,62 @@ from vpbx.scenario.snapshot import PhoneInfo
 
 __all__ = [
     "AnswerCaller",
+    "AssignManager",
     "CallCut",
+    "CallTrainer",
     "CalleeHungUp",
     "CallerHungUp",
     "Command",
+    "CompleteTransfer",
     "ConnectCallee",
     "Connected",
+    "ConsultTarget",
     "Digit",
     "DistAction",
     "DistDetail",
     "Distribute",
+    "EmployeeDigit",
     "FindPhones",
     "HangUp",
+    "HoldCaller",
+    "HoldChanged",
     "HoldMusic",
     "HttpResponse",
     "Input",
+    "KeepEmployee",
     "MailSent",
+    "NotifyTransfer",
     "PhonesFound",
     "PlayToCaller",
     "PlaybackDone",
+    "PromptEmployee",
+    "RecordTalk",
     "RecordingSaved",
     "RejectCall",
+    "ReleaseEmployee",
+    "ReturnToEmployee",
     "RingAnswered",
     "RingFailed",
     "RingNumber",
     "RingPhone",
     "RingRefused",
     "Ringback",
+    "SaveCaller",
     "SendVoicemail",
     "StartRecording",
     "StopPlayback",
     "StopRecording",
     "StopRing",
+    "StopTalkRecording",
+    "TagCall",
+    "TalkRecordingSaved",
+    "TargetHungUp",
     "TellDistribution",
     "TimerFired",
+    "ToneToEmployee",
+    "TrainerDigit",
+    "TrainerMode",
+    "TransferAsked",
 ]
 
 
@@ -127,12 +149,60 @@ class RecordingSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class TalkRecordingSaved:
+    """The conversation's recording asked by `RecordTalk` is over (`StopTalkRecording`):
+    `file_id` None: nothing was kept; `error` says why it stopped early or was not filed (a
+    full disk), "" when it was not."""
+
+    file_id: int | None
+    seconds: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MailSent:
     """The voicemail mail's fate (it may come after the call ended)."""
 
     delivered: bool
     attempts: int
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeDigit:
+    """A key the employee in the talk pressed (RFC 4733 or SIP INFO): a talk option, `#` and a
+    number to transfer (TALK-5). The caller does not hear it."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAsked:
+    """The employee's phone asked to transfer the caller (SIP REFER, RFC 3515) to `target`: the
+    Refer-To user, an extension or a number. Its progress goes back as `NotifyTransfer`."""
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerDigit:
+    """A key the trainer pressed while in the talk: 1 listen, 2 whisper, 3 barge (TRN-1)."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChanged:
+    """A phone put the call on hold (`holding`) or took it off: `by` is "caller", "callee"
+    (the employee) or "trainer"."""
+
+    by: str
+    holding: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TargetHungUp:
+    """The transfer target hung up while the employee was talking to him (attended transfer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +234,14 @@ Input = (
     | CallCut
     | RecordingSaved
     | MailSent
+    | TalkRecordingSaved
     | DistAction
     | DistDetail
+    | EmployeeDigit
+    | TransferAsked
+    | TargetHungUp
+    | HoldChanged
+    | TrainerDigit
 )
 
 
@@ -246,6 +322,8 @@ class RingPhone:
     timeout: float
     #: the caller ID presented (XFR-2: a phone that is a PSTN number gets the virtual number)
     caller_id: str
+    #: a transfer target (TALK-5): rung while the caller is on hold, beside the talk
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +336,8 @@ class RingNumber:
     timeout: float
     caller_id: str
     trunk_id: int | None = None
+    #: a transfer target (TALK-5): rung while the caller is on hold, beside the talk
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +396,131 @@ class TellDistribution:
     event: dist.Event
 
 
+# -- the talk: transfers and talk options (TALK-1..7) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HoldCaller:
+    """Take the caller out of the talk: he hears hold music (the files, or the built-in one)
+    while a transfer target rings; the employee hears nothing from him."""
+
+    music_file_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultTarget:
+    """Attended transfer: the transfer target (the ring that answered) and the employee talk;
+    the caller stays on hold."""
+
+    ring: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteTransfer:
+    """The transfer is done: the employee's leg is hung up (if still there) and the caller
+    talks to the ring that answered, which is now the call's employee (or number)."""
+
+    ring: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnToEmployee:
+    """The transfer is over without a target: its legs are dropped; the caller talks to the
+    employee again, or, the employee gone, the call is back with the scenario."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeepEmployee:
+    """SCN-TAG: when the caller hangs up, keep the employee's leg (the core has a tag prompt
+    for him); the core hangs him up itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEmployee:
+    """Say `text` to the employee (the talk is over or paused while it plays)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseEmployee:
+    """Hang up the employee's leg; the caller stays, with the scenario (TALK-1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTransfer:
+    """The progress of a REFER to the phone that sent it (NOTIFY, message/sipfrag): 100, then
+    the final status of the target."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToneToEmployee:
+    """A short tone to the employee in the talk: his option was done (`ok`), or not."""
+
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CallTrainer:
+    """TALK-3 / TRN-1: ring the trainer of `employee_id`; he joins as a whisper."""
+
+    employee_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerMode:
+    """TRN-1: how the trainer takes part: "listen" (nobody hears him), "whisper" (only the
+    employee does), "barge" (everyone hears everyone: a three-way conference)."""
+
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagCall:
+    """TALK-4 / TAG-1: put a tag on the call: an existing one, or a new one by `name`."""
+
+    tag_id: int | None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AssignManager:
+    """TALK-6: `employee_id` becomes the personal manager of the contact of `caller` (created
+    if the address book has none)."""
+
+    employee_id: int
+    caller: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCaller:
+    """TALK-7: the caller's number into a contact group, or into the blacklist (BLK-1)."""
+
+    caller: str
+    contact_group_id: int | None
+    to_blacklist: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTalk:
+    """REC-1, TALK-2: record the conversation, both parties, in stereo (the caller left, the
+    employee right); the logic says `StopTalkRecording` when the talk is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopTalkRecording:
+    """Stop the conversation's recording and keep it in the file base («Записанные
+    разговоры»), against the employee who talked; `TalkRecordingSaved` follows."""
+
+    name: str
+    caller: str
+    called: str
+    employee_id: int | None
+
+
 Command = (
     AnswerCaller
     | PlayToCaller
@@ -337,4 +542,20 @@ Command = (
     | act.CollectDigits
     | Distribute
     | TellDistribution
+    | HoldCaller
+    | ConsultTarget
+    | CompleteTransfer
+    | ReturnToEmployee
+    | ReleaseEmployee
+    | KeepEmployee
+    | PromptEmployee
+    | NotifyTransfer
+    | ToneToEmployee
+    | CallTrainer
+    | TrainerMode
+    | TagCall
+    | AssignManager
+    | SaveCaller
+    | RecordTalk
+    | StopTalkRecording
 )

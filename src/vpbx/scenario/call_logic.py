@@ -18,6 +18,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from vpbx.domain.entities.routing import TalkAction, TalkOption
+from vpbx.domain.entities.scenarios import Forward
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
@@ -33,12 +35,36 @@ from vpbx.scenario.events import (
     TalkEnded,
 )
 from vpbx.scenario.forwarding import forward_request
-from vpbx.scenario.snapshot import CallerFacts, ConfigSnapshot, EmployeeInfo, PhoneInfo
+from vpbx.scenario.snapshot import (
+    CallerFacts,
+    ConfigSnapshot,
+    EmployeeInfo,
+    PhoneInfo,
+    digits_of,
+)
+from vpbx.scenario.transfer import (
+    DIGITS_WAIT,
+    TRANSFER_RING_SECONDS,
+    Mode,
+    Phase,
+    Transfer,
+    TransferRing,
+    destination,
+)
 
 __all__ = ["CallLogic", "CallSummary", "ring_result", "route_step"]
 
 #: what an outside number of a Forward rings for when the operation names no ring timeout
 NUMBER_RING_SECONDS = 60.0
+#: SCN-TAG: how long the employee has to press a tag's key after the caller left
+TAGGING_SECONDS = 10.0
+TAG_PROMPT = "Абонент положил трубку. Нажмите клавишу тега для этого звонка."
+#: TRN-1: the trainer's keys in the talk
+TRAINER_MODES = {
+    "1": ("listen", "слушает (его не слышит никто)"),
+    "2": ("whisper", "подсказывает (его слышит только сотрудник)"),
+    "3": ("barge", "вмешался (его слышат все)"),
+}
 
 
 def ring_result(status: int) -> dist.RingResult:
@@ -130,6 +156,18 @@ class CallLogic:
         self.file_ids: list[int] = []
         self.failed = False
         self.hung_up = False
+        #: the employee in the talk: whose keys are talk options, who transfers
+        self.talker: int | None = None
+        self.transfer: Transfer | None = None
+        #: the number the employee dials after `#` (None: not dialling)
+        self._keys: str | None = None
+        self._keys_deadline: dt.datetime | None = None
+        #: SCN-TAG: the caller left, the employee's tag key is awaited until then
+        self._tagging_deadline: dt.datetime | None = None
+        #: REC-1, TALK-2: the conversation is being recorded; and how many stopped recordings
+        #: are not filed yet (the call is not over before they are)
+        self.talk_recording = False
+        self._talk_saving = 0
 
     # -- the driver's side ---------------------------------------------------------------------
 
@@ -139,11 +177,26 @@ class CallLogic:
 
     @property
     def ended(self) -> bool:
-        return self.engine.ended and not self.recording
+        done = self.engine.ended and not self.recording and not self._talk_saving
+        return done and self._tagging_deadline is None
+
+    @property
+    def tagging(self) -> bool:
+        """SCN-TAG: the caller left; the employee is still on the line to tag the call."""
+        return self._tagging_deadline is not None
 
     def next_timer(self) -> dt.datetime | None:
         """When `handle(TimerFired(), now)` is due next (None: nothing is timed)."""
-        timers = [t for t in (self.engine.get_timer(), self._record_deadline) if t is not None]
+        timers = [
+            t
+            for t in (
+                self.engine.get_timer(),
+                self._record_deadline,
+                self._keys_deadline,
+                self._tagging_deadline,
+            )
+            if t is not None
+        ]
         return min(timers, default=None)
 
     def start(self, now: dt.datetime) -> list[io.Command]:
@@ -162,31 +215,63 @@ class CallLogic:
                 out: list[io.Command] = []
                 if self._record_deadline is not None and now >= self._record_deadline:
                     out += self._stop_recording()
+                if self._keys_deadline is not None and now >= self._keys_deadline:
+                    out += self._keys_done(now)
+                if self._tagging_deadline is not None and now >= self._tagging_deadline:
+                    out += self._tagging_over(now, "тег не поставлен: время вышло")
                 return out + self._engine(event, now)
             case io.Digit() | io.PlaybackDone() | io.HttpResponse():
                 return self._engine(event, now)
             case io.CallerHungUp():
                 return self._caller_left(now)
             case io.PhonesFound(reachable=reachable):
+                if self.transfer is not None and self.transfer.phase is Phase.FINDING:
+                    return self._transfer_phones(self.transfer, reachable, now)
                 return self._phones_found(reachable, now)
             case io.RingAnswered():
+                if self.transfer is not None and event.ring in self.transfer.rings:
+                    return self._transfer_answered(self.transfer, event.ring, now)
                 return self._ring_answered(event, now)
             case io.RingFailed(ring=ring, status=status):
+                if self.transfer is not None and ring in self.transfer.rings:
+                    return self._transfer_ring_failed(self.transfer, ring, status, now)
                 return self._ring_failed(ring, status, f"{status}", now)
             case io.RingRefused(ring=ring, text=text, kind=kind, data=data):
                 self._log(now, kind, text, **dict(data))
+                if self.transfer is not None and ring in self.transfer.rings:
+                    return self._transfer_ring_failed(self.transfer, ring, 0, now)
                 return self._ring_failed(ring, 0, text, now)
+            case io.EmployeeDigit(digit=digit):
+                return self._employee_digit(digit, now)
+            case io.TransferAsked(target=target):
+                return self._transfer_asked(target, now)
+            case io.TargetHungUp():
+                return self._target_hung_up(now)
+            case io.TrainerDigit(digit=digit):
+                return self._trainer_digit(digit, now)
+            case io.HoldChanged(by=by, holding=holding):
+                who = {"caller": "абонент", "callee": "сотрудник", "trainer": "тренер"}.get(by, by)
+                text = f"{who} поставил звонок на удержание" if holding else f"{who} снял удержание"
+                self._log(now, "hold" if holding else "resume", text, by=by)
+                return []
             case io.Connected():
                 self.talking = True
                 self._talk_started = now
-                return []
+                return self._auto_record(now)
             case io.CalleeHungUp():
+                if self._tagging_deadline is not None:
+                    return self._tagging_over(now, "сотрудник положил трубку: тег не поставлен")
+                if self.transfer is not None or self._keys is not None:
+                    return self._employee_left_transfer(now)
                 return self._talk_over(now) + self._engine(TalkEnded("employee"), now)
             case io.CallCut(reason=reason):
                 self._log(now, "toll_fraud", reason, rule="minutes_per_hour")
                 return []
             case io.RecordingSaved():
                 return self._recording_saved(event, now)
+            case io.TalkRecordingSaved():
+                self._talk_recording_saved(event, now)
+                return []
             case io.MailSent():
                 self._mail_sent(event, now)
                 return []
@@ -293,7 +378,9 @@ class CallLogic:
                 if ring is None:
                     return []
                 dial = self.dial
+                keep: list[io.Command] = [io.KeepEmployee()] if self.engine.offers_tagging else []
                 return [
+                    *keep,
                     io.StopPlayback(),
                     io.ConnectCallee(
                         ring,
@@ -515,11 +602,13 @@ class CallLogic:
                 self.in_distribution = False
                 answered = dist.CallerHungUp(self.call_id, answered_elsewhere=True)
                 out.append(io.TellDistribution(answered))
+            self.talker = None
             return out + self._engine(Answered(number=found.number), now)
         assert found.employee_id is not None
         assert found.phone_id is not None
         taker = event.employee_id if event.employee_id is not None else found.employee_id
         phone = event.phone_id if event.employee_id is not None else found.phone_id
+        self.talker = taker
         if self.in_distribution:
             self.dist_connected = True
             picked = (taker, phone) if phone is not None and taker != found.employee_id else None
@@ -551,13 +640,14 @@ class CallLogic:
         return [io.TellDistribution(dist.CallerHungUp(self.call_id))]
 
     def _talk_over(self, now: dt.datetime) -> list[io.Command]:
+        stopped = self._stop_talk_recording()  # the talk's recording ends with it (REC-1)
         if self.talking:
             self.talking = False
             if self._talk_started is not None:
                 self.talk_seconds += (now - self._talk_started).total_seconds()
         self.answered_ring = None
         self.rings = {}
-        return self._leave(now) if self.dist_connected else []
+        return stopped + (self._leave(now) if self.dist_connected else [])
 
     def _caller_left(self, now: dt.datetime) -> list[io.Command]:
         if self.recording:
@@ -566,13 +656,401 @@ class CallLogic:
             self._log(now, "caller_hangup", "абонент положил трубку: запись завершена")
             return self._stop_recording()
         self._hangup_after_recording = False
+        employee_on_line = self.talking and self.talker is not None and self.transfer is None
         out = [*self._cancel_rings(), *self._talk_over(now), *self._leave(now)]
         if not self.engine.ended:
             out += self._engine(CallerHungUp(), now)
+        if employee_on_line and any(isinstance(c, act.OfferTagging) for c in out):
+            # SCN-TAG: the employee stays on the line for the tag prompt; the engine's end of
+            # the call waits for his key (or the time out)
+            self._tagging_deadline = now + dt.timedelta(seconds=TAGGING_SECONDS)
+            self.hung_up = False
+            kept = [c for c in out if not isinstance(c, io.HangUp)]
+            return [*kept, io.PromptEmployee(TAG_PROMPT)]
         if not self.hung_up:
             self.hung_up = True
             out.append(io.HangUp())
         return out
+
+    # -- the talk: talk options (TALK-1..7) and transfers (TALK-5) -----------------------------
+
+    def _employee_digit(self, digit: str, now: dt.datetime) -> list[io.Command]:
+        if self._tagging_deadline is not None:
+            return self._tag_key(digit, now)
+        transfer = self.transfer
+        if transfer is not None:
+            if digit == "*" and not transfer.employee_gone:
+                return self._transfer_cancelled(transfer, now)
+            return []  # keys while a transfer is under way do nothing else
+        if self._keys is not None:
+            if digit == "#":
+                return self._keys_done(now)
+            if digit.isdigit() and len(self._keys) < 20:
+                self._keys += digit
+            self._keys_deadline = now + DIGITS_WAIT
+            return []
+        if not self.talking or self.answered_ring is None:
+            return []
+        option = self.config.talk_options.get(digit)
+        if digit == "#" or (option is not None and option.action is TalkAction.TRANSFER):
+            # TALK-5: the caller waits on hold while the employee dials
+            self._keys = ""
+            self._keys_deadline = now + DIGITS_WAIT
+            self._log(now, "talk_option", "перевод: абонент на удержании, сотрудник набирает номер")
+            return [io.HoldCaller()]
+        if option is None:
+            return []
+        return self._talk_option(option, now)
+
+    def _talk_option(self, option: TalkOption, now: dt.datetime) -> list[io.Command]:
+        by = self.talker
+        caller = self.engine.caller or self.caller
+        key = option.key
+        match option.action:
+            case TalkAction.RUN_SCENARIO if option.scenario_id is not None:
+                return self._run_scenario(option.scenario_id, now)
+            case TalkAction.CALL_TRAINER:
+                employee = self.config.employees.get(by) if by is not None else None
+                if employee is None or employee.trainer_id is None:
+                    self._log(
+                        now, "talk_option", "тренер не вызван: у сотрудника нет тренера", key=key
+                    )
+                    return [io.ToneToEmployee(ok=False)]
+                self._log(now, "talk_option", "сотрудник вызвал тренера (TRN-1)", key=key)
+                return [io.CallTrainer(employee.id), io.ToneToEmployee()]
+            case TalkAction.TAG:
+                self._log(
+                    now, "talk_option", "сотрудник поставил тег", key=key, tag_id=option.tag_id
+                )
+                return [io.TagCall(option.tag_id), io.ToneToEmployee()]
+            case TalkAction.ASSIGN_MANAGER if by is not None:
+                self._log(
+                    now, "talk_option", "сотрудник стал персональным менеджером абонента", key=key
+                )
+                return [io.AssignManager(by, caller), io.ToneToEmployee()]
+            case TalkAction.SAVE_CALLER_ID:
+                where = (
+                    "в черный список"
+                    if option.to_blacklist
+                    else f"в группу контактов #{option.contact_group_id}"
+                )
+                self._log(now, "talk_option", f"номер абонента {caller} сохранен {where}", key=key)
+                return [
+                    io.SaveCaller(caller, option.contact_group_id, option.to_blacklist),
+                    io.ToneToEmployee(),
+                ]
+            case TalkAction.RECORDER:
+                return [*self.toggle_talk_recording(now), io.ToneToEmployee()]
+        return []
+
+    def _trainer_digit(self, digit: str, now: dt.datetime) -> list[io.Command]:
+        """TRN-1: the trainer chooses how he takes part, by a key."""
+        mode = TRAINER_MODES.get(digit)
+        if mode is None or not self.talking:
+            return []
+        name, text = mode
+        self._log(now, "trainer", f"тренер: {text}", mode=name)
+        return [io.TrainerMode(name)]
+
+    def _tag_key(self, digit: str, now: dt.datetime) -> list[io.Command]:
+        """SCN-TAG: a key of a tag talk option tags the call; other keys are refused."""
+        option = self.config.talk_options.get(digit)
+        if option is None or option.action is not TalkAction.TAG or option.tag_id is None:
+            return [io.ToneToEmployee(ok=False)]
+        self._log(
+            now, "tag", "сотрудник поставил тег после разговора", key=digit, tag_id=option.tag_id
+        )
+        return [io.TagCall(option.tag_id), io.ToneToEmployee(), *self._tagging_over(now, "")]
+
+    def _tagging_over(self, now: dt.datetime, why: str) -> list[io.Command]:
+        self._tagging_deadline = None
+        if why:
+            self._log(now, "tag", why)
+        if self.hung_up:
+            return []
+        self.hung_up = True
+        return [io.HangUp()]
+
+    def _run_scenario(self, scenario_id: int, now: dt.datetime) -> list[io.Command]:
+        """TALK-1: the employee leaves the talk; the caller goes through the scenario."""
+        out: list[io.Command] = [io.ReleaseEmployee()]
+        out += self._talk_over(now)
+        for action in self.engine.run_scenario(scenario_id, now):
+            out += self._action(action, now)
+        return out
+
+    def _keys_done(self, now: dt.datetime) -> list[io.Command]:
+        dialled = self._keys or ""
+        self._keys = None
+        self._keys_deadline = None
+        if not dialled:
+            self._log(now, "transfer_failed", "перевод отменен: номер не набран")
+            return [io.ReturnToEmployee(), io.ToneToEmployee(ok=False)]
+        return self._start_transfer(dialled, Mode.ATTENDED, now)
+
+    def _transfer_asked(self, target: str, now: dt.datetime) -> list[io.Command]:
+        """A REFER from the employee's phone (its transfer button)."""
+        if self.transfer is not None or self._keys is not None:
+            return [io.NotifyTransfer(491, "Request Pending")]
+        if not self.talking or self.answered_ring is None:
+            self._log(now, "transfer_failed", f"перевод на {target} отклонен: разговора нет")
+            return [io.NotifyTransfer(403, "Forbidden")]
+        return [io.HoldCaller(), *self._start_transfer(target, Mode.REFER, now)]
+
+    def _start_transfer(
+        self, dialled: str, mode: Mode, now: dt.datetime, *, employee_gone: bool = False
+    ) -> list[io.Command]:
+        by = self.talker
+        how = "кнопкой телефона (REFER)" if mode is Mode.REFER else "через #"
+        self._log(
+            now, "transfer", f"перевод на {dialled} {how}", target=dialled, mode=mode.value, by=by
+        )
+        transfer = Transfer(dialled, mode, by, employee_gone=employee_gone)
+        self.transfer = transfer
+        found = destination(self.config, dialled, by)
+        if found.problem:
+            return self._transfer_failed(transfer, 404, found.problem, now)
+        if found.number is not None:
+            ring = self._transfer_ring(transfer, TransferRing(number=found.number))
+            transfer.phase = Phase.RINGING
+            # XFR-2: towards the PSTN the virtual number, always
+            return [
+                io.RingNumber(
+                    ring, found.number, TRANSFER_RING_SECONDS, self.number, self.trunk_id, True
+                )
+            ]
+        transfer.employee_ids = found.employee_ids
+        return [io.FindPhones(found.employee_ids)]
+
+    def _transfer_ring(self, transfer: Transfer, target: TransferRing) -> int:
+        self._next_ring += 1
+        transfer.rings[self._next_ring] = target
+        return self._next_ring
+
+    def _transfer_phones(
+        self, transfer: Transfer, reachable: frozenset[tuple[int, str]], now: dt.datetime
+    ) -> list[io.Command]:
+        transfer.phase = Phase.RINGING
+        out: list[io.Command] = []
+        for employee_id in transfer.employee_ids:
+            employee = self.config.employees.get(employee_id)
+            for phone in employee.phones if employee is not None else ():
+                if (employee_id, phone.id) not in reachable or phone.kind == "fmc":
+                    continue
+                if phone.kind == "sip_uri" and not self.config.sip_uri_allowed:
+                    continue
+                # XFR-1: the account chooses what the target's phone shows; a PSTN number is
+                # shown the virtual number whatever the choice (XFR-2)
+                show_number = (
+                    phone.kind == "number" or self.config.transfer_caller_id == "virtual_number"
+                )
+                caller_id = self.number if show_number else (self.engine.caller or self.caller)
+                ring = self._transfer_ring(transfer, TransferRing(employee_id, phone.id))
+                timeout = phone.ring_timeout or TRANSFER_RING_SECONDS
+                out.append(io.RingPhone(ring, employee_id, phone, timeout, caller_id, True))
+        if not out:
+            return self._transfer_failed(transfer, 480, "ни один телефон не в сети", now)
+        return out
+
+    def _transfer_answered(
+        self, transfer: Transfer, ring: int, now: dt.datetime
+    ) -> list[io.Command]:
+        found = transfer.rings[ring]
+        out: list[io.Command] = [io.StopRing(r) for r in transfer.rings if r != ring]
+        transfer.rings = {ring: found}
+        transfer.answered = ring
+        if transfer.mode is Mode.REFER or transfer.employee_gone:
+            return out + self._transfer_done(transfer, now)
+        transfer.phase = Phase.CONSULT
+        self._log(
+            now,
+            "transfer_answered",
+            f"{found.label(self.config)} ответил: сотрудник говорит с ним, абонент на удержании",
+        )
+        return [*out, io.ConsultTarget(ring)]
+
+    def _transfer_done(self, transfer: Transfer, now: dt.datetime) -> list[io.Command]:
+        assert transfer.answered is not None
+        ring = transfer.answered
+        found = transfer.rings[ring]
+        self.transfer = None
+        out: list[io.Command] = []
+        if transfer.mode is Mode.REFER:
+            out.append(io.NotifyTransfer(200, "OK"))
+        out += self._leave(now)  # the transferring employee is free for the distribution
+        self.talker = found.employee_id
+        self.answered_ring = ring
+        self.rings = {ring: _Ring(found.employee_id, found.phone_id, found.number)}
+        self._phone_rings = {}
+        text = "абонент вернулся к сотруднику" if transfer.back else "абонент переведен"
+        self._log(
+            now,
+            "transfer_done",
+            f"{text}: {found.label(self.config)}",
+            employee_id=found.employee_id,
+            number=found.number,
+        )
+        return [*out, io.CompleteTransfer(ring)]
+
+    def _transfer_ring_failed(
+        self, transfer: Transfer, ring: int, status: int, now: dt.datetime
+    ) -> list[io.Command]:
+        transfer.rings.pop(ring, None)
+        if transfer.rings or transfer.phase is Phase.FINDING:
+            return []
+        why = f"не ответил (SIP {status})" if status else "вызов не состоялся"
+        return self._transfer_failed(transfer, status or 480, why, now)
+
+    def _transfer_failed(
+        self, transfer: Transfer, status: int, why: str, now: dt.datetime
+    ) -> list[io.Command]:
+        """The target cannot take the caller: back to the employee who transferred him."""
+        self.transfer = None
+        self._log(
+            now,
+            "transfer_failed",
+            f"перевод на {transfer.dialled} не удался: {why}",
+            status=status,
+        )
+        out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
+        if transfer.mode is Mode.REFER:
+            out.append(io.NotifyTransfer(status if status >= 300 else 480, why))
+        if not transfer.employee_gone:
+            return [*out, io.ReturnToEmployee(), io.ToneToEmployee(ok=False)]
+        if not transfer.back and transfer.by is not None:
+            # blind: the caller is rung back to the employee who transferred him
+            back = Transfer(
+                transfer.dialled,
+                Mode.ATTENDED,
+                None,
+                employee_ids=(transfer.by,),
+                employee_gone=True,
+                back=True,
+            )
+            self.transfer = back
+            self._log(now, "transfer", "абонент возвращается к сотруднику, который его переводил")
+            return [*out, io.FindPhones(back.employee_ids)]
+        # nobody took him: the talk is over, the scenario goes on (rating, hang-up)
+        return [
+            *out,
+            io.ReturnToEmployee(),
+            *self._talk_over(now),
+            *self._engine(TalkEnded("employee"), now),
+        ]
+
+    def _transfer_cancelled(self, transfer: Transfer, now: dt.datetime) -> list[io.Command]:
+        self.transfer = None
+        self._log(now, "transfer_failed", f"сотрудник отменил перевод на {transfer.dialled}")
+        out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
+        if transfer.mode is Mode.REFER:
+            out.append(io.NotifyTransfer(487, "Request Terminated"))
+        return [*out, io.ReturnToEmployee(), io.ToneToEmployee()]
+
+    def _target_hung_up(self, now: dt.datetime) -> list[io.Command]:
+        transfer = self.transfer
+        if transfer is None or transfer.phase is not Phase.CONSULT:
+            return []
+        return self._transfer_failed(transfer, 480, "цель перевода положила трубку", now)
+
+    def _employee_left_transfer(self, now: dt.datetime) -> list[io.Command]:
+        """The transferring employee hung up: attended becomes done, ringing becomes blind."""
+        out = self._leave(now)
+        if self.transfer is None:
+            # hung up while dialling: what he dialled is the target, transferred blind
+            dialled = self._keys or ""
+            self._keys = None
+            self._keys_deadline = None
+            if not dialled:
+                return [
+                    *out,
+                    io.ReturnToEmployee(),
+                    *self._talk_over(now),
+                    *self._engine(TalkEnded("employee"), now),
+                ]
+            self._log(
+                now, "transfer", "сотрудник положил трубку, набрав номер: перевод без консультации"
+            )
+            return out + self._start_transfer(dialled, Mode.ATTENDED, now, employee_gone=True)
+        transfer = self.transfer
+        transfer.employee_gone = True
+        if transfer.phase is Phase.CONSULT:
+            return out + self._transfer_done(transfer, now)
+        self._log(now, "transfer", "сотрудник положил трубку: перевод без консультации")
+        return out
+
+    # -- recording the talk (REC-1, TALK-2) -----------------------------------------------------
+
+    def toggle_talk_recording(self, now: dt.datetime) -> list[io.Command]:
+        """TALK-2 («Диктофон»): the employee's key starts recording the talk, or stops the
+        recording that runs (automatic or his own); outside a talk it does nothing."""
+        if self.talk_recording:
+            self._log(now, "talk_recording_stop", "сотрудник выключил запись разговора (TALK-2)")
+            return self._stop_talk_recording()
+        if not self.talking:
+            return []
+        return self._start_talk_recording(now, "сотрудник включил запись разговора (TALK-2)")
+
+    def _auto_record(self, now: dt.datetime) -> list[io.Command]:
+        why = self._records_automatically()
+        if why is None or self.talk_recording:
+            return []
+        return self._start_talk_recording(now, why)
+
+    def _records_automatically(self) -> str | None:
+        """REC-1: why this talk is recorded without anybody asking (None: it is not). The
+        account, the virtual number, the employee who answered, the Forward that rang him."""
+        config = self.config
+        if config.record_calls:
+            return "записываются все разговоры аккаунта"
+        found = config.numbers.get(digits_of(self.number))
+        if found is not None and found[1].record_calls:
+            return f"записываются разговоры номера {self.number}"
+        employee = config.employees.get(self.talker) if self.talker is not None else None
+        if employee is not None and employee.record_calls:
+            return f"записываются разговоры сотрудника {employee.name}"
+        dial = self.dial
+        if dial is not None and dial.scenario_id is not None:
+            operation = config.operations.get(dial.scenario_id, {}).get(dial.operation)
+            if isinstance(operation, Forward) and operation.record:
+                return f"записываются разговоры операции «{operation.title or operation.key}»"
+        return None
+
+    def _start_talk_recording(self, now: dt.datetime, why: str) -> list[io.Command]:
+        self.talk_recording = True
+        self._log(now, "talk_recording_start", f"запись разговора: {why}", reason=why)
+        return [io.RecordTalk()]
+
+    def _stop_talk_recording(self) -> list[io.Command]:
+        if not self.talk_recording:
+            return []
+        self.talk_recording = False
+        self._talk_saving += 1
+        caller = self.engine.caller or self.caller
+        # the employee in the talk now (after a transfer: the one it was transferred to)
+        return [
+            io.StopTalkRecording(f"Запись разговора {caller}", caller, self.number, self.talker)
+        ]
+
+    def _talk_recording_saved(self, event: io.TalkRecordingSaved, now: dt.datetime) -> None:
+        self._talk_saving = max(0, self._talk_saving - 1)
+        if event.file_id is not None:
+            self.file_ids.append(event.file_id)
+            text = (
+                f"разговор записан ({event.seconds:.0f} с): файл #{event.file_id} "
+                "в «Записанных разговорах»"
+            )
+        else:
+            text = "запись разговора не сохранена: ничего не записано"
+        if event.error:
+            text += f"; {event.error}"
+        self._log(
+            now,
+            "talk_recording",
+            text,
+            file_id=event.file_id,
+            seconds=round(event.seconds, 3),
+            error=event.error,
+        )
 
     # -- the report ----------------------------------------------------------------------------
 

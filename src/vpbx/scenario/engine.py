@@ -215,6 +215,11 @@ class Call:
     def ended(self) -> bool:
         return self.state is CallState.ENDED
 
+    @property
+    def offers_tagging(self) -> bool:
+        """SCN-TAG: the talk under way ends with the employee tagging the call."""
+        return self.state is CallState.TALKING and self._dialing is not None and self._dialing.tag
+
     def get_timer(self) -> dt.datetime | None:
         """When `handle_timer` must be called next (None: no timer running)."""
         return None if self.ended else self._deadline
@@ -851,6 +856,25 @@ class Call:
         self._log(now, "rating", "оценка не поставлена")
         return self._end(now, "completed", "звонок завершен после разговора", "answered")
 
+    def run_scenario(self, scenario_id: int, now: dt.datetime) -> list[Action]:
+        """TALK-1: the employee in the talk sends the caller to a scenario: the talk is over
+        (no rating, no tagging: the employee chose where the caller goes) and the scenario
+        starts from its entry."""
+        if self.state is not CallState.TALKING:
+            return []
+        scenario = self.config.scenarios.get(scenario_id)
+        if scenario is None:
+            return self._end(now, "broken_link", f"сценария #{scenario_id} нет")
+        self._dialing = None
+        self.state = CallState.NEW  # no longer talking: a late TalkEnded changes nothing
+        self._log(
+            now,
+            "talk_option",
+            f"сотрудник отправил абонента в сценарий '{scenario.name}'",
+            scenario_id=scenario_id,
+        )
+        return self._start_scenario(scenario_id, scenario, now)
+
     # Insert scenario (SCN-INS) ------------------------------------------------------------------
 
     def _insert(self, op: InsertScenario, now: dt.datetime) -> list[Action]:
@@ -1016,6 +1040,11 @@ class Call:
         if state is CallState.DIALING:
             out.append(CancelDial())
         if state in (CallState.TALKING, CallState.RATING):
+            ctx = self._dialing
+            if state is CallState.TALKING and ctx is not None and ctx.tag:
+                # SCN-TAG: the employee is still on the line; the call core keeps him for it
+                self._log(now, "tag", "постобработка: сотруднику предложено поставить тег")
+                out.append(OfferTagging(self._last_employee))
             return out + self._end(now, "completed", "звонок завершен", "answered")
         if state is CallState.NEW:
             return self._end(now, "caller_hung_up", "абонент положил трубку до начала")

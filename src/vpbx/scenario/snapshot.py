@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from vpbx.domain.entities.addressbook import Contact, ContactGroup, Segment
-from vpbx.domain.entities.routing import CallerList, VirtualNumber
+from vpbx.domain.entities.routing import CallerList, TalkOption, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.regions import NumberRange
 from vpbx.domain.schedule import ProductionCalendar, ScheduleSpec
@@ -90,6 +90,8 @@ class EmployeeInfo:
     #: TRN-1: his trainer, and whether the trainer joins each of his answered calls at once
     trainer_id: int | None = None
     auto_call_trainer: bool = False
+    #: REC-1: his conversations are recorded
+    record_calls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,12 @@ class ConfigSnapshot:
     operations: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     #: XFR-3: the account may ring SIP URI phones (a paid option)
     sip_uri_allowed: bool = False
+    #: TALK-1..7: the account's talk options by key (`#` is always the transfer, TALK-5)
+    talk_options: Mapping[str, TalkOption] = field(default_factory=dict)
+    #: XFR-1: what an employee a call is transferred to sees: "virtual_number" or "caller"
+    transfer_caller_id: str = "virtual_number"
+    #: REC-1: every conversation of the account is recorded
+    record_calls: bool = False
 
     @classmethod
     def build(
@@ -185,6 +193,9 @@ class ConfigSnapshot:
         segments: Iterable[tuple[int, Segment]] = (),
         files: Iterable[FileInfo] = (),
         sip_uri_allowed: bool = False,
+        talk_options: Iterable[TalkOption] = (),
+        transfer_caller_id: str = "virtual_number",
+        record_calls: bool = False,
     ) -> ConfigSnapshot:
         employee_map = {e.id: e for e in employees}
         group_map = {g.id: g for g in groups}
@@ -227,6 +238,9 @@ class ConfigSnapshot:
                 }
             ),
             sip_uri_allowed=sip_uri_allowed,
+            talk_options=_frozen({o.key: o for o in talk_options}),
+            transfer_caller_id=transfer_caller_id,
+            record_calls=record_calls,
         )
 
     def file_label(self, file_id: int) -> str:

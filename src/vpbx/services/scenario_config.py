@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vpbx.domain.entities.addressbook import BlacklistEntry, Contact, ContactGroup, Segment
 from vpbx.domain.entities.misc import AudioFile, Schedule
 from vpbx.domain.entities.people import Employee, Group
-from vpbx.domain.entities.routing import CallerList, VirtualNumber
+from vpbx.domain.entities.routing import CallerList, TalkOption, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.regions import NumberRange, split_number
 from vpbx.scenario.snapshot import (
@@ -70,16 +70,20 @@ def _employee(eid: int, doc: Employee) -> EmployeeInfo:
         doc.schedule_id,
         trainer_id=doc.trainer_id,
         auto_call_trainer=doc.auto_call_trainer,
+        record_calls=doc.record_calls,
     )
 
 
 async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
     """Every piece of the account's configuration the engine reads, in one transaction."""
-    account, sip_uri = (
+    account, sip_uri, transfer_caller_id, record_calls = (
         await svc.conn.execute(
-            sa.select(t.accounts.c.timezone, t.accounts.c.sip_uri_transfer).where(
-                t.accounts.c.id == svc.account_id
-            )
+            sa.select(
+                t.accounts.c.timezone,
+                t.accounts.c.sip_uri_transfer,
+                t.accounts.c.transfer_caller_id,
+                t.accounts.c.record_calls,
+            ).where(t.accounts.c.id == svc.account_id)
         )
     ).one()
     files = []
@@ -125,6 +129,11 @@ async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
         segments=_typed(await svc.all_documents("segments"), Segment),
         files=files,
         sip_uri_allowed=bool(sip_uri),
+        talk_options=[
+            doc for _, doc in await svc.all_documents("talk-options") if isinstance(doc, TalkOption)
+        ],
+        transfer_caller_id=str(transfer_caller_id or "virtual_number"),
+        record_calls=bool(record_calls),
     )
 
 

@@ -203,6 +203,9 @@ class _Sim:
                 case io.StopRecording():
                     # the simulated caller says nothing
                     self.at(0.0, io.RecordingSaved(None, 0.0))
+                case io.StopTalkRecording():
+                    # nothing is recorded in a simulation: the details say the talk would be
+                    self.at(0.0, io.TalkRecordingSaved(None, 0.0, "симуляция: звук не пишется"))
                 case io.FindPhones(employee_ids=ids):
                     self.at(0.0, io.PhonesFound(self._phones(ids)))
                 case io.RingPhone():

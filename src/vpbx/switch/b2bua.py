@@ -30,9 +30,9 @@ from typing import Protocol
 from vpbx.media.bridge import Bridge
 from vpbx.media.conference import Conference
 from vpbx.media.dtmf import DtmfDigit
-from vpbx.media.mixer import whisper_matrix
+from vpbx.media.mixer import conference_matrix, listen_matrix, whisper_matrix
 from vpbx.media.player import Player
-from vpbx.media.recorder import Recorder
+from vpbx.media.recorder import RIGHT, Recorder
 from vpbx.media.session import Pcm, RtpSession
 from vpbx.media.tones import HOLD_MUSIC
 from vpbx.sip import sdp
@@ -62,6 +62,8 @@ class LegRole(enum.Enum):
     CALLER = "caller"
     CALLEE = "callee"
     TRAINER = "trainer"
+    #: the phone (or number) the caller is being transferred to (TALK-5)
+    TARGET = "target"
 
 
 #: the two parties of the conversation: either holding stops it (a trainer's hold does not)
@@ -122,7 +124,8 @@ class CallController(Protocol):
     Without a controller a call rings its targets and connects the first to answer. With one,
     the controller answers the caller, plays and listens, rings legs one by one (`ring_leg`),
     and decides what happens when a phone answers, when one stops ringing without an answer
-    (its final status: 486, 480, 408…), and when a party hangs up.
+    (its final status: 486, 480, 408…), when a party hangs up, and when the employee's phone
+    asks to transfer the caller (REFER, `transfer_asked`).
     """
 
     def leg_answered(self, call: B2BCall, leg: OutLeg) -> None: ...
@@ -130,6 +133,8 @@ class CallController(Protocol):
     def leg_failed(self, call: B2BCall, leg: OutLeg, status: int) -> None: ...
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None: ...
+
+    def transfer_asked(self, call: B2BCall, target: str) -> None: ...
 
 
 class LegGuard(Protocol):
@@ -194,6 +199,9 @@ class B2BCall:
     cut_reason: str = ""
     caller_up: bool = False
     recorders: list[Recorder] = field(default_factory=list)
+    #: the conversation's recording while it runs (REC-1, TALK-2): its employee channel is
+    #: moved to each leg `connect` bridges
+    talk_recorder: Recorder | None = None
     #: for the calls report: incoming (trunk), internal (extension) or outgoing (to a trunk)
     direction: str = "incoming"
     called: str = ""
@@ -216,6 +224,21 @@ class B2BCall:
     on_hold: Callable[[B2BCall, LegRole, bool], None] | None = None
     #: the hold music each held party hears (a player of its session)
     _hold_players: dict[LegRole, Player] = field(default_factory=dict)
+    #: TALK-5: the legs a transfer rings, the one that answered, the employee-target bridge of
+    #: an attended transfer, and the caller's hold music meanwhile
+    target_legs: list[OutLeg] = field(default_factory=list)
+    target: OutLeg | None = None
+    transferring: bool = False
+    consult_bridge: Bridge | None = None
+    _transfer_music: Player | None = None
+    #: the REFER whose progress the employee's phone is told (NOTIFY), in his leg's dialog
+    refer: tuple[Dialog, Peer] | None = None
+    #: the keys the employee in the talk presses (talk options, `#` transfers); not relayed
+    on_employee_digit: Callable[[str], None] | None = None
+    #: SCN-TAG: the caller's BYE ends only his leg; the call logic hangs the employee up later
+    keep_employee: bool = False
+    #: the keys the trainer presses (his mode: listen, whisper, barge)
+    on_trainer_digit: Callable[[str], None] | None = None
     _answer_body: bytes | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -228,6 +251,8 @@ class B2BCall:
                 return self.winner.dialog if self.winner is not None else None
             case LegRole.TRAINER:
                 return self.trainer.dialog if self.trainer is not None else None
+            case LegRole.TARGET:
+                return self.target.dialog if self.target is not None else None
 
     def leg_session(self, role: LegRole) -> RtpSession | None:
         match role:
@@ -237,6 +262,13 @@ class B2BCall:
                 return self.winner.session if self.winner is not None else None
             case LegRole.TRAINER:
                 return self.trainer.session if self.trainer is not None else None
+            case LegRole.TARGET:
+                return self.target.session if self.target is not None else None
+
+    @property
+    def over(self) -> bool:
+        """The call has ended (a property, so that a check after an await is not narrowed)."""
+        return self.state is CallState.ENDED
 
     @property
     def caller(self) -> str:
@@ -275,7 +307,9 @@ class B2BCall:
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
-        for leg in [*self.legs, *self.trainer_legs]:
+        self._hang_up_targets()
+        self._stop_consult()
+        for leg in [*self.legs, *self.trainer_legs, *self.target_legs]:
             self._leg_over(leg)
             if leg.session is not None:
                 leg.session.close()
@@ -337,17 +371,27 @@ class B2BCall:
         if session is not None and not session.closed and idle:
             session.set_source(None)
 
-    def record(self, path: Path, *, both: bool = False) -> Recorder:
-        """Record what the caller says (voicemail, a prompt recorded by phone), or the whole
-        conversation with `both` (TALK-2); the caller of this stops it."""
+    def record(self, path: Path) -> Recorder:
+        """Record what the caller says (voicemail, a prompt recorded by phone); the caller of
+        this stops it."""
         assert self.session is not None
-        winner = self.winner.session if self.winner is not None else None
-        if both and winner is not None:
-            recorder = Recorder.call(path, self.session, winner, name=self.id)
-        else:
-            recorder = Recorder.leg(path, self.session, name=self.id)
+        recorder = Recorder.leg(path, self.session, name=self.id)
         recorder.start()
         self.recorders.append(recorder)
+        return recorder
+
+    def record_talk(self, path: Path) -> Recorder | None:
+        """REC-1, TALK-2: record the conversation in stereo, what the caller says on the left
+        channel and what the connected employee (or number) says on the right; None when
+        nobody is connected. The caller of this stops it; the right channel follows the call
+        to whoever it is connected to next (a transfer, TALK-5)."""
+        winner = self.winner.session if self.winner is not None else None
+        if self.session is None or winner is None or self.state is CallState.ENDED:
+            return None
+        recorder = Recorder.talk(path, self.session, winner, name=self.id)
+        recorder.start()
+        self.recorders.append(recorder)
+        self.talk_recorder = recorder
         return recorder
 
     def listen_digits(self, handler: Callable[[DtmfDigit], None] | None) -> None:
@@ -362,9 +406,12 @@ class B2BCall:
             return
         self.answer_caller()
         assert self.session is not None
+        talk = self.talk_recorder
+        if talk is not None and talk.recording:
+            talk.retap(RIGHT, winner.session)  # a transfer connected another phone: it is heard
         if self.bridge is None and self.conference is None:
             self.session.set_source(None)
-            self.bridge = Bridge(self.session, winner.session, name=self.id)
+            self.bridge = self._talk_bridge(winner.session)
             # Started unless a party already holds (the caller may have held during prompts).
             self._apply_hold()
             log.info(
@@ -495,7 +542,13 @@ class B2BCall:
         headers.append(("Content-Type", "application/sdp"))
         invite = Request("INVITE", target.uri, Headers(headers), self.media.offer(session))
         leg = OutLeg(target, invite, target.peer, ring_timeout, session=session, role=role)
-        (self.trainer_legs if role is LegRole.TRAINER else self.legs).append(leg)
+        match role:
+            case LegRole.TRAINER:
+                self.trainer_legs.append(leg)
+            case LegRole.TARGET:
+                self.target_legs.append(leg)
+            case _:
+                self.legs.append(leg)
         self._send_leg_invite(leg)
         leg.timer = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout, leg)
         log.info("ringing", extra={"call": self.id, "target": target.label, "uri": str(target.uri)})
@@ -525,6 +578,11 @@ class B2BCall:
         return True
 
     def _ring_timeout(self, leg: OutLeg) -> None:
+        if leg.role is LegRole.TARGET:
+            if leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+            self._target_final(leg, 480)
+            return
         if leg.role is LegRole.TRAINER:
             if leg.final is None and leg.key is not None:
                 self.endpoint.cancel(leg.key)
@@ -540,6 +598,9 @@ class B2BCall:
         status = response.status
         if leg.role is LegRole.TRAINER:
             self._on_trainer_response(leg, response)
+            return
+        if leg.role is LegRole.TARGET:
+            self._on_target_response(leg, response)
             return
         if status < 200:
             if (
@@ -717,10 +778,31 @@ class B2BCall:
         conference.add(LegRole.TRAINER, leg.session)
         conference.set_matrix(whisper_matrix(LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER))
         self.conference = conference
+        leg.session.dtmf_handler = self._trainer_digit
         if self.holding:
             self._apply_hold()  # a call on hold stays on hold with the trainer in
         self.on_answer(self)
         log.info("trainer joined as whisper", extra={"call": self.id, "target": leg.target.label})
+
+    def _trainer_digit(self, digit: DtmfDigit) -> None:
+        if self.on_trainer_digit is not None and self.state is not CallState.ENDED:
+            self.on_trainer_digit(digit.digit)
+
+    def set_trainer_mode(self, mode: str) -> None:
+        """TRN-1: listen (nobody hears the trainer), whisper (the employee does), barge (a
+        three-way conference: each hears the two others, not himself)."""
+        if self.conference is None:
+            return
+        parties = (LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER)
+        match mode:
+            case "listen":
+                matrix = listen_matrix(*parties)
+            case "barge":
+                matrix = conference_matrix(parties)
+            case _:
+                matrix = whisper_matrix(*parties)
+        self.conference.set_matrix(matrix)
+        log.info("trainer mode", extra={"call": self.id, "mode": mode})
 
     def trainer_left(self) -> None:
         """The trainer hung up: back to a plain two-party bridge."""
@@ -735,7 +817,7 @@ class B2BCall:
         winner = self.winner
         if self.state is CallState.ANSWERED and winner is not None and winner.session is not None:
             assert self.session is not None
-            self.bridge = Bridge(self.session, winner.session, name=self.id)
+            self.bridge = self._talk_bridge(winner.session)
             self._apply_hold()  # started, unless the caller or the employee holds
 
     # -- hold (a re-INVITE from either side, issue 13) ---------------------------------------
@@ -765,6 +847,8 @@ class B2BCall:
         until he resumes. Before the employee is connected there is no talk to stop: the call
         logic's prompts go on, and the hold applies once `connect` bridges them.
         """
+        if self.transferring:
+            return  # the transfer owns the media (hold music, consult) until it ends
         winner = self.winner
         talkers = {
             LegRole.CALLER: self.session,
@@ -803,6 +887,265 @@ class B2BCall:
         playing = player is not None and session is not None and session.source is player
         if playing and session is not None and not session.closed:
             session.set_source(None)
+
+    # -- transfers (TALK-5, issue 13) ---------------------------------------------------------
+
+    def _talk_bridge(self, employee: RtpSession) -> Bridge:
+        """The caller-employee bridge: the employee's keys are his talk options, not relayed
+        (the caller must not hear them); the caller's keys still reach the employee."""
+        assert self.session is not None
+        employee.dtmf_handler = self._employee_digit  # also while no bridge runs (on hold)
+        return Bridge(
+            self.session,
+            employee,
+            name=self.id,
+            listen=employee,
+            on_dtmf=lambda _session, digit: self._employee_digit(digit),
+        )
+
+    def _employee_digit(self, digit: DtmfDigit) -> None:
+        if self.on_employee_digit is not None and self.state is not CallState.ENDED:
+            self.on_employee_digit(digit.digit)
+
+    def hold_for_transfer(self, music: list[Pcm]) -> None:
+        """The caller waits, hearing `music`, while the employee dials and the target rings;
+        the employee hears nothing of him. A trainer listening in is let go."""
+        if self.state is CallState.ENDED or self.transferring:
+            return
+        self.transferring = True
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.conference is not None:
+            self._hang_up_trainer()
+            self.trainer_left()
+            if self.bridge is not None:
+                self.bridge.stop()
+        session = self.session
+        if session is not None and not session.closed:
+            self._transfer_music = session.play(music, loop=True, name=f"{self.id}-transfer")
+        log.info("caller on hold for a transfer", extra={"call": self.id})
+
+    async def ring_target(self, target: Target, ring_timeout: float) -> OutLeg | None:
+        """Ring a transfer target beside the talk (None once the call is over)."""
+        if self.state is CallState.ENDED:
+            return None
+        session = await self.media.open(
+            f"{self.id}-xfer{len(self.target_legs) + 1}",
+            secure=await self.media.requires_srtp(target.login),
+        )
+        if self.over:  # ended while the session opened
+            session.close()
+            return None
+        return self._ring_one(target, ring_timeout, session, LegRole.TARGET)
+
+    def _on_target_response(self, leg: OutLeg, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            return
+        if status >= 300:
+            if status in (401, 407) and self._authenticate_leg(leg, response):
+                return
+            self._target_final(leg, status)
+            return
+        dialog = Dialog.as_uac(leg.request, response)
+        ack = dialog.ack(leg.request, via=self.me.via(leg.peer.transport))
+        self.endpoint.send_stateless(ack, leg.peer)
+        late = self.state is CallState.ENDED or self.target is not None or leg.final is not None
+        if late or not self.transferring:
+            # answered after the transfer ended (or another fork won): let it go at once
+            self._send_bye(dialog, leg.peer)
+            return
+        try:
+            negotiated = negotiate(sdp.parse_sdp(response.body))
+            if leg.session is not None:
+                self.media.accept_answer(leg.session, negotiated)
+        except (ParseError, sdp.NoAcceptableMedia) as error:
+            log.warning(
+                "target answered unusable SDP", extra={"call": self.id, "error": str(error)}
+            )
+            self._send_bye(dialog, leg.peer)
+            self._target_final(leg, 488)
+            return
+        assert leg.session is not None
+        leg.session.update_remote(
+            negotiated.remote, negotiated.payload_type, negotiated.dtmf_payload_type
+        )
+        leg.final = status
+        leg.dialog = dialog
+        self._stop_timer(leg)
+        self.target = leg
+        if self.guard is not None and leg.target.lease:
+            self.guard.leg_talking(leg.target.lease)
+        for other in self.target_legs:
+            if other is not leg and other.final is None:
+                if other.key is not None:
+                    self.endpoint.cancel(other.key)
+                other.final = 487
+                self._stop_timer(other)
+        self.on_answer(self)  # the target's dialog takes in-dialog requests from now on
+        log.info("transfer target answered", extra={"call": self.id, "target": leg.target.label})
+        if self.controller is not None:
+            self.controller.leg_answered(self, leg)
+
+    def _target_final(self, leg: OutLeg, status: int) -> None:
+        if leg.final is not None:
+            return
+        leg.final = status
+        self._stop_timer(leg)
+        self._leg_over(leg)
+        if leg.session is not None:
+            leg.session.close()
+            leg.session = None
+        if self.controller is not None and self.state is not CallState.ENDED:
+            self.controller.leg_failed(self, leg, status)
+
+    def consult(self) -> None:
+        """Attended transfer: the employee and the target talk; the caller stays on hold."""
+        winner, target = self.winner, self.target
+        if winner is None or target is None or self.state is CallState.ENDED:
+            return
+        if winner.session is None or target.session is None:
+            return
+        self._stop_consult()
+        self.consult_bridge = Bridge(
+            winner.session,
+            target.session,
+            name=f"{self.id}-consult",
+            listen=winner.session,
+            on_dtmf=lambda _session, digit: self._employee_digit(digit),
+        )
+        self.consult_bridge.start()
+
+    def _stop_consult(self) -> None:
+        if self.consult_bridge is not None:
+            self.consult_bridge.stop()
+            self.consult_bridge = None
+
+    def _stop_transfer_music(self) -> None:
+        player, self._transfer_music = self._transfer_music, None
+        session = self.session
+        playing = session is not None and not session.closed and session.source is player
+        if player is not None and playing:
+            assert session is not None
+            session.set_source(None)
+
+    def complete_transfer(self) -> None:
+        """The target takes the caller: the employee's leg (if still there) is hung up and the
+        target becomes the call's connected leg."""
+        target = self.target
+        if target is None or self.state is CallState.ENDED:
+            return
+        self._stop_consult()
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        old = self.winner
+        if old is not None:
+            self._leg_over(old)
+            if old.dialog is not None and old.dialog.state is not DialogState.TERMINATED:
+                self._send_bye(old.dialog, old.peer)
+            if old.session is not None:
+                old.session.close()
+                old.session = None
+        self.winner = target
+        self.legs = [target]
+        self.target = None
+        self.target_legs = []
+        self.transferring = False
+        self.holding -= {LegRole.CALLEE, LegRole.TRAINER}
+        self._stop_transfer_music()
+        self.state = CallState.ANSWERED
+        self.on_answer(self)  # the new employee's dialog is the callee's now
+        self.connect()
+        log.info("transferred", extra={"call": self.id, "target": target.target.label})
+
+    def end_transfer(self) -> None:
+        """No target takes the caller: its legs go; the caller talks to the employee again,
+        or, the employee gone, stays with the call logic."""
+        self._stop_consult()
+        for leg in self.target_legs:
+            if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
+                self._send_bye(leg.dialog, leg.peer)
+            elif leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 487
+            self._stop_timer(leg)
+            self._leg_over(leg)
+            if leg.session is not None:
+                leg.session.close()
+                leg.session = None
+        self.target_legs = []
+        self.target = None
+        was_transferring, self.transferring = self.transferring, False
+        self._stop_transfer_music()
+        if self.state is CallState.ENDED or not was_transferring:
+            return
+        winner = self.winner
+        if winner is not None and winner.session is not None:
+            if self.bridge is None:
+                self.bridge = self._talk_bridge(winner.session)
+            self._apply_hold()  # the talk again, unless a party holds
+        else:
+            self.release_winner()
+
+    def _target_left(self) -> None:
+        """The target hung up while talking to the employee (attended)."""
+        target = self.target
+        if target is None:
+            return
+        self._stop_consult()
+        self._leg_over(target)
+        if target.session is not None:
+            target.session.close()
+            target.session = None
+        self.target = None
+        self.target_legs = [leg for leg in self.target_legs if leg is not target]
+        if self.controller is not None:
+            self.controller.hung_up(self, LegRole.TARGET)
+
+    async def tell_employee(self, prompts: list[Pcm]) -> None:
+        """A short sound to the employee in the talk (his talk option was done, or not): the
+        talk pauses for it, the caller hears a moment of silence."""
+        winner = self.winner
+        session = winner.session if winner is not None else None
+        if session is None or session.closed or self.state is CallState.ENDED:
+            return
+        bridge = self.consult_bridge or self.bridge
+        paused = bridge is not None and bridge.running
+        if bridge is not None:
+            bridge.stop()
+        await session.play(prompts, name=f"{self.id}-tone").wait()
+        if not paused or bridge is None or self.over or session.closed:
+            return
+        if bridge is self.consult_bridge:
+            bridge.start()
+        elif bridge is self.bridge:
+            self._apply_hold()  # the talk again, unless a party holds meanwhile
+
+    def notify_refer(self, status: int, reason: str) -> None:
+        """RFC 3515 §2.4.5: the REFER's progress to its sender, as a message/sipfrag NOTIFY;
+        a final status ends the implicit subscription."""
+        found = self.refer
+        if found is None:
+            return
+        dialog, peer = found
+        if status >= 200:
+            self.refer = None
+        if dialog.state is DialogState.TERMINATED:
+            return
+        state = "terminated;reason=noresource" if status >= 200 else "active;expires=60"
+        notify = dialog.request(
+            "NOTIFY",
+            via=self.me.via(peer.transport),
+            body=f"SIP/2.0 {status} {reason}\r\n".encode(),
+            content_type="message/sipfrag;version=2.0",
+            extra=(
+                ("Event", "refer"),
+                ("Subscription-State", state),
+                ("Contact", self.me.uri(peer.transport)),
+            ),
+        )
+        self.endpoint.send_request(notify, peer, lambda _response: None)
 
     # -- the caller's side ---------------------------------------------------------------------
 
@@ -853,6 +1196,9 @@ class B2BCall:
         if role is LegRole.TRAINER:
             self.trainer_left()
             return
+        if role is LegRole.TARGET:
+            self._target_left()
+            return
         if self.state is CallState.ENDED:
             return
         if self.controller is not None:
@@ -877,10 +1223,30 @@ class B2BCall:
             self._acked.set()
             if self.dialog is not None:
                 self.dialog.terminate()
+            dialog = self.winner.dialog if self.winner is not None else None
+            employee_up = dialog is not None and dialog.state is DialogState.CONFIRMED
+            if self.keep_employee and employee_up:
+                self._caller_left_alone(controller)
+                return
             self.hangup_all()  # tells the controller
         else:
             self.release_winner()
             controller.hung_up(self, role)
+
+    def _caller_left_alone(self, controller: CallController) -> None:
+        """SCN-TAG: the caller hung up; the employee stays on the line, hearing nothing of
+        him, until the call logic hangs up (`hangup_all`)."""
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
+        self._hang_up_trainer()
+        if self.session is not None:
+            self.session.set_source(None)
+        log.info("caller left, the employee is kept", extra={"call": self.id})
+        controller.hung_up(self, LegRole.CALLER)
 
     def release_winner(self) -> None:
         """Drop the connected phone's leg (the caller stays with the call logic).
@@ -891,6 +1257,7 @@ class B2BCall:
         self.holding -= {LegRole.CALLEE, LegRole.TRAINER}
         self._stop_hold_music(LegRole.CALLER)
         self._hold_players.clear()
+        self._stop_consult()
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
@@ -932,6 +1299,16 @@ class B2BCall:
         self.on_end(self)
         if self.controller is not None:
             self.controller.hung_up(self, LegRole.CALLER)
+
+    def _hang_up_targets(self) -> None:
+        """The call is over during a transfer: its target is let go too (decisions.md)."""
+        for leg in self.target_legs:
+            if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
+                self._send_bye(leg.dialog, leg.peer)
+            elif leg.final is None and leg.key is not None:
+                self.endpoint.cancel(leg.key)
+                leg.final = 487
+            self._stop_timer(leg)
 
     def _hang_up_trainer(self) -> None:
         for leg in self.trainer_legs:

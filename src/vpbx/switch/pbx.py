@@ -39,7 +39,7 @@ from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
 from vpbx.sip.transaction import CancelReceived, TransactionKey
-from vpbx.sip.uri import SipUri, TelUri
+from vpbx.sip.uri import SipUri, TelUri, parse_address
 from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRole, Target
 from vpbx.switch.clock import WallClock, utc_now
 from vpbx.switch.directory import Directory, LineInfo, NumberInfo
@@ -53,7 +53,7 @@ from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch")
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, NOTIFY"
 DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
 #: reason phrases of refusals (docs/decisions.md: a disabled account, EMP-4)
 ACCOUNT_DISABLED = "Forbidden (account disabled)"
@@ -602,7 +602,12 @@ class Pbx:
         return found
 
     def _answered(self, call: B2BCall) -> None:
-        """Dialogs exist once answered: index them for in-dialog requests; call a trainer."""
+        """Dialogs exist once answered: index them for in-dialog requests; call a trainer.
+        Said again whenever the call's legs change (a trainer, a transfer target, the target
+        taking the employee's place): the index is rebuilt, so a leg that left is not found."""
+        known = {d for d, (c, r) in self.by_dialog.items() if c is call}
+        for dialog_id in known:
+            del self.by_dialog[dialog_id]
         if call.dialog is not None:
             self.by_dialog[call.dialog.id] = (call, LegRole.CALLER)
         winner = call.winner
@@ -615,17 +620,26 @@ class Pbx:
                     del held[phone]
                     self._spawn(self.lines.release(call.id, phone))
         if winner is not None and winner.dialog is not None:
-            if winner.dialog.id not in self.by_dialog and winner.target.employee_id is not None:
+            if winner.dialog.id not in known and winner.target.employee_id is not None:
                 self._spawn(self._auto_trainer(call, winner.target.employee_id))
             self.by_dialog[winner.dialog.id] = (call, LegRole.CALLEE)
         if call.trainer is not None and call.trainer.dialog is not None:
             self.by_dialog[call.trainer.dialog.id] = (call, LegRole.TRAINER)
+        if call.target is not None and call.target.dialog is not None:
+            self.by_dialog[call.target.dialog.id] = (call, LegRole.TARGET)
 
     async def _auto_trainer(self, call: B2BCall, employee_id: int) -> None:
         """TRN-1: an employee whose trainer joins every call automatically."""
         config = await self._config(call.account_id)
         employee = config.employees.get(employee_id)
-        if employee is None or not employee.auto_call_trainer or employee.trainer_id is None:
+        if employee is not None and employee.auto_call_trainer:
+            await self.call_trainer_of(call, employee_id)
+
+    async def call_trainer_of(self, call: B2BCall, employee_id: int) -> None:
+        """TRN-1 / TALK-3: ring the trainer of `employee_id`; he joins the talk as a whisper."""
+        config = await self._config(call.account_id)
+        employee = config.employees.get(employee_id)
+        if employee is None or employee.trainer_id is None or call.trainer is not None:
             return
         targets = await self._targets(_sip_phones(_employees(config, [employee.trainer_id])))
         if targets:
@@ -668,8 +682,47 @@ class Pbx:
             self._reinvite(call, role, request, key)
         elif request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
             self._info_digit(call, role, request, key)
+        elif request.method == "REFER":
+            self._refer(call, role, request, key)
         else:
             self.endpoint.respond(key, make_response(request, 200))
+
+    def _refer(self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey) -> None:
+        """The employee's phone transfers the caller (its transfer button): RFC 3515. 202, a
+        NOTIFY of 100 at once; the call logic rings the target and says how it went."""
+        controller = call.controller
+        if role is not LegRole.CALLEE or controller is None:
+            reason = "Only the employee of a call to a virtual number can transfer it"
+            self.endpoint.respond(key, make_response(request, 403, reason))
+            return
+        values = request.headers.get_all("Refer-To")
+        if len(values) != 1:
+            self.endpoint.respond(key, make_response(request, 400, "Exactly one Refer-To needed"))
+            return
+        try:
+            uri = parse_address(values[0]).uri
+        except ParseError as error:
+            self.endpoint.respond(key, make_response(request, 400, f"Bad Refer-To: {error}"))
+            return
+        user = uri.user if isinstance(uri, SipUri) else None
+        if isinstance(uri, SipUri) and any(n.lower() == "replaces" for n, _ in uri.headers):
+            # an attended transfer of the phone's own (RFC 3891): not carried out yet
+            self.endpoint.respond(key, make_response(request, 501, "Replaces not supported"))
+            return
+        if not user:
+            self.endpoint.respond(key, make_response(request, 400, "Refer-To names no user"))
+            return
+        vias = request.vias
+        contact = ("Contact", self.me.uri(vias[0].transport.lower() if vias else "udp"))
+        self.endpoint.respond(key, make_response(request, 202, headers=[contact]))
+        dialog = call.leg_dialog(role)
+        winner = call.winner
+        assert dialog is not None  # the request was found by it
+        assert winner is not None
+        call.refer = (dialog, winner.peer)
+        call.notify_refer(100, "Trying")
+        log.info("refer", extra={"call": call.id, "target": user})
+        controller.transfer_asked(call, user)
 
     def _info_digit(
         self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey

@@ -26,6 +26,10 @@ log = logging.getLogger("vpbx.switch.prompts")
 
 #: the tone before a voicemail recording starts
 BEEP = sine(1000.0, 0.4, 0.3)
+#: a talk option that could not be done: two short low tones
+REFUSED_TONE = np.concatenate(
+    [sine(400.0, 0.15, 0.3), np.zeros(800, dtype=np.int16), sine(400.0, 0.15, 0.3)]
+)
 SECOND_OF_SILENCE = np.zeros(8000, dtype=np.int16)
 
 

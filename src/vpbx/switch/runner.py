@@ -30,7 +30,7 @@ from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
 from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm
-from vpbx.media.tones import RINGBACK_RU, cadence_frames
+from vpbx.media.tones import HOLD_MUSIC, RINGBACK_RU, cadence_frames
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
@@ -40,11 +40,18 @@ from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer, MailResult
 from vpbx.sip.uri import SipUri, parse_host_port
 from vpbx.switch.b2bua import B2BCall, CallState, LegRole, OutLeg, Target
-from vpbx.switch.call_store import CallStore, CallTicket, work_file
+from vpbx.switch.call_store import (
+    CallStore,
+    CallTicket,
+    TicketState,
+    talk_work_file,
+    work_file,
+)
 from vpbx.switch.directory import NumberInfo
 from vpbx.switch.pbx import Pbx
-from vpbx.switch.prompt_library import BEEP, PromptLibrary
+from vpbx.switch.prompt_library import BEEP, REFUSED_TONE, PromptLibrary
 from vpbx.switch.snapshots import SnapshotCache
+from vpbx.switch.talk_records import TalkRecords
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch.runner")
@@ -57,6 +64,16 @@ MIN_RECORDING_SECONDS = 0.5
 RING_BACKSTOP = 5.0
 #: hold music when the operation has no ringback files: Russian ringback, 20 s a round
 HOLD_TONE = cadence_frames(RINGBACK_RU, 1000).reshape(-1)
+
+
+def _recording_error(recorder: Recorder) -> str:
+    """What the call details say of a recording the disk stopped early ("" when none did)."""
+    failure = recorder.failure
+    if failure is None:
+        return ""
+    cause = "диск заполнен" if recorder.disk_full else "ошибка записи файла"
+    detail = failure.strerror or str(failure)
+    return f"{cause} ({detail}): запись остановлена на {recorder.seconds:.0f} с"
 
 
 # -- what a call's queue carries beside the core's own events -------------------------------------
@@ -118,6 +135,7 @@ class ScenarioRunner:
         clock: Clock,
         distributor: dist.Distributor | None = None,
         crm: CrmClient | None = None,
+        talk_records: TalkRecords | None = None,
     ) -> None:
         self.pbx = pbx
         self.snapshots = snapshots
@@ -128,6 +146,8 @@ class ScenarioRunner:
         self.clock = clock
         self.distributor = distributor or dist.Distributor(dist.InProcessState())
         self.crm = crm or CrmClient()
+        #: where talk options write (tags, personal managers, contact groups, the blacklist)
+        self.talk_records = talk_records
         self.calls: dict[str, LiveCall] = {}
         self._dist_timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -251,6 +271,8 @@ class LiveCall:
         self.leg_ring: dict[int, int] = {}
         self.recorder: Recorder | None = None
         self.voicemail: tuple[int, Path] | None = None
+        #: the conversation's recording (REC-1, TALK-2) while it runs
+        self.talk_recorder: Recorder | None = None
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.ticket: CallTicket | None = None
         self._written = 0
@@ -265,6 +287,9 @@ class LiveCall:
 
     def hung_up(self, call: B2BCall, role: LegRole) -> None:
         self.post(_PartyLeft(role))
+
+    def transfer_asked(self, call: B2BCall, target: str) -> None:
+        self.post(io.TransferAsked(target))
 
     def post(self, item: Item) -> None:
         self.queue.put_nowait(item)
@@ -316,6 +341,11 @@ class LiveCall:
             facts=facts,
         )
         self.call.listen_digits(lambda digit: self.post(io.Digit(digit.digit)))
+        self.call.on_employee_digit = lambda digit: self.post(io.EmployeeDigit(digit))
+        self.call.on_trainer_digit = lambda digit: self.post(io.TrainerDigit(digit))
+        self.call.on_hold = lambda _call, role, holding: self.post(
+            io.HoldChanged(role.value, holding)
+        )
         if self.number.group_id is not None:
             await self._execute(self.logic.start_group(self.number.group_id, now))
         else:
@@ -329,10 +359,17 @@ class LiveCall:
                 await self._leg_answered(leg)
             case _LegFailed(leg=leg, status=status):
                 await self._leg_failed(leg, status)
+            case _PartyLeft(role=LegRole.TARGET):
+                await self._handle(io.TargetHungUp())
             case _PartyLeft(role=role):
                 left = io.CalleeHungUp() if role is LegRole.CALLEE else io.CallerHungUp()
                 await self._handle(left)
-                if role is LegRole.CALLER and self.call.state is not CallState.ENDED:
+                tagging = self.logic is not None and self.logic.tagging
+                if (
+                    role is LegRole.CALLER
+                    and self.call.state is not CallState.ENDED
+                    and not tagging
+                ):
                     self.call.hangup_all()
             case _PlayerDone(player=player):
                 if self.player is player:
@@ -409,6 +446,37 @@ class LiveCall:
                 self.runner.spawn(self._http(command))
             case act.OfferTagging():
                 log.info("post-call tagging offered", extra={"call": call.id})
+            case io.HoldCaller():
+                await self._hold_caller(command)
+            case io.ConsultTarget():
+                call.consult()
+            case io.CompleteTransfer(ring=ring):
+                self._stop_playback()
+                call.complete_transfer()
+                self.ring_legs = {ring: self.ring_legs.get(ring, [])}
+            case io.ReturnToEmployee():
+                self._stop_playback()
+                call.end_transfer()
+            case io.ReleaseEmployee():
+                call.release_winner()
+            case io.KeepEmployee():
+                call.keep_employee = True
+            case io.PromptEmployee(text=text):
+                self.runner.spawn(self._prompt_employee(text))
+            case io.NotifyTransfer(status=status, reason=reason):
+                call.notify_refer(status, reason)
+            case io.ToneToEmployee(ok=ok):
+                await self._tone_to_employee(ok)
+            case io.TrainerMode(mode=mode):
+                call.set_trainer_mode(mode)
+            case io.CallTrainer(employee_id=employee_id):
+                self.runner.spawn(self.runner.pbx.call_trainer_of(call, employee_id))
+            case io.TagCall() | io.AssignManager() | io.SaveCaller():
+                self.runner.spawn(self._talk_record(command))
+            case io.RecordTalk():
+                self._record_talk()
+            case io.StopTalkRecording():
+                self.post(await self._finish_talk_recording(command))
 
     def _answer(self) -> None:
         if not self.call.caller_up and self.call.state is not CallState.ENDED:
@@ -478,6 +546,90 @@ class LiveCall:
         if logic is None or logic.talking or not logic.in_distribution:
             return  # answered (or given up) while the prompts loaded
         self._start_player([*message, *music], loop=True, notify=False)
+
+    # the talk: transfers and talk options (TALK-1..7) --------------------------------------------
+
+    async def _hold_caller(self, hold: io.HoldCaller) -> None:
+        music = await self.runner.prompts.files(self.account_id, hold.music_file_ids)
+        if self.call.state is CallState.ENDED:
+            return
+        self._stop_playback()
+        self.call.hold_for_transfer(music or [HOLD_MUSIC])
+
+    async def _prompt_employee(self, text: str) -> None:
+        prompts = await self.runner.prompts.text(text)
+        if prompts:
+            await self.call.tell_employee(prompts)
+
+    async def _tone_to_employee(self, ok: bool) -> None:
+        await self.call.tell_employee([BEEP if ok else REFUSED_TONE])
+
+    async def _talk_record(self, command: io.TagCall | io.AssignManager | io.SaveCaller) -> None:
+        """TALK-4/6/7: written by the services behind `TalkRecords`; a failure is logged (the
+        call goes on: the option's step is in the details already)."""
+        records = self.runner.talk_records
+        if records is None:
+            log.warning(
+                "talk option not stored: no talk records service", extra={"call": self.call.id}
+            )
+            return
+        try:
+            match command:
+                case io.TagCall(tag_id=tag_id, name=name):
+                    await records.tag_call(self.account_id, self.call.id, tag_id, name or None)
+                case io.AssignManager(employee_id=employee_id, caller=caller):
+                    await records.assign_manager(self.account_id, caller, employee_id)
+                case io.SaveCaller(caller=caller, contact_group_id=group_id, to_blacklist=black):
+                    await records.save_caller(self.account_id, caller, group_id, black)
+                    # the next call from that number must see it (the blacklist above all)
+                    self.runner.snapshots.invalidate(self.account_id)
+        except Exception:
+            log.exception("talk option not stored", extra={"call": self.call.id})
+
+    # recording the talk (REC-1, TALK-2) --------------------------------------------------------
+
+    def _record_talk(self) -> None:
+        if self.talk_recorder is not None or self.call.state is CallState.ENDED:
+            return
+        path = talk_work_file(self.runner.work_dir, self.call.id)
+        # None when nobody is connected any more: the stop then reports nothing recorded
+        self.talk_recorder = self.call.record_talk(path)
+
+    async def _finish_talk_recording(self, stop: io.StopTalkRecording) -> io.TalkRecordingSaved:
+        """Stop the conversation's recording and file it in «Записанные разговоры». When a full
+        disk stopped it early, or the file base refused it, `error` says so; the call goes on
+        either way."""
+        recorder, self.talk_recorder = self.talk_recorder, None
+        if recorder is None:
+            return io.TalkRecordingSaved(None, 0.0)
+        path = recorder.stop()
+        seconds = recorder.seconds
+        error = _recording_error(recorder)
+        if seconds < MIN_RECORDING_SECONDS or not path.is_file():
+            path.unlink(missing_ok=True)
+            return io.TalkRecordingSaved(None, seconds, error)
+        ticket = self.ticket
+        row = ticket.call_id if ticket is not None and ticket.state is TicketState.WRITTEN else None
+        try:
+            file_id, _ = await self.runner.store.save_file(
+                self.account_id,
+                FileKind.RECORDING,
+                path,
+                name=stop.name,
+                caller=stop.caller,
+                called=stop.called,
+                employee_id=stop.employee_id,
+                number_id=self.number.number_id,
+                call_id=row,
+            )
+        except Exception as failure:
+            # The work file stays where it is (named by the call) for an admin to pick up.
+            log.exception(
+                "talk recording not filed", extra={"call": self.call.id, "path": str(path)}
+            )
+            why = f"запись не сохранена в базу файлов ({type(failure).__name__}): {path.name}"
+            return io.TalkRecordingSaved(None, seconds, "; ".join(e for e in (error, why) if e))
+        return io.TalkRecordingSaved(file_id, seconds, error)
 
     # voicemail (SCN-VM) ------------------------------------------------------------------------
 
@@ -604,17 +756,22 @@ class LiveCall:
         if not targets:
             self.post(io.RingRefused(ring.ring, f"телефон {phone.id}: {why}"))
             return
-        await self._ring(ring.ring, targets, ring.timeout + RING_BACKSTOP)
+        await self._ring(ring.ring, targets, ring.timeout + RING_BACKSTOP, ring.transfer)
 
     async def _ring_number(self, ring: io.RingNumber) -> None:
         target = await self._trunk_target(ring.ring, ring.number, ring.caller_id, ring.trunk_id)
         if target is not None:
-            await self._ring(ring.ring, [target], ring.timeout)
+            await self._ring(ring.ring, [target], ring.timeout, ring.transfer)
 
-    async def _ring(self, ring: int, targets: list[Target], ring_seconds: float) -> None:
+    async def _ring(
+        self, ring: int, targets: list[Target], ring_seconds: float, transfer: bool = False
+    ) -> None:
         legs: list[OutLeg] = []
         for target in targets:
-            leg = await self.call.ring_leg(target, ring_seconds)
+            if transfer:
+                leg = await self.call.ring_target(target, ring_seconds)
+            else:
+                leg = await self.call.ring_leg(target, ring_seconds)
             if leg is not None:
                 legs.append(leg)
                 self.leg_ring[id(leg)] = ring
@@ -684,6 +841,14 @@ class LiveCall:
             await self._handle(io.RingFailed(ring, status))
 
     async def _leg_answered(self, leg: OutLeg) -> None:
+        if leg.role is LegRole.TARGET:
+            # a transfer target: the talk's own legs stay as they are
+            ring = self.leg_ring.pop(id(leg), None)
+            if ring is None:
+                self.call.end_transfer()
+                return
+            await self._handle(io.RingAnswered(ring))
+            return
         source = leg.picked_from or leg
         ring = self.leg_ring.get(id(source))
         self.ring_legs.clear()
@@ -746,6 +911,10 @@ class LiveCall:
                 for command in logic.finish(self.now()):
                     if isinstance(command, io.TellDistribution):
                         await self.runner.dist_event(command.event)
+                    elif isinstance(command, io.StopTalkRecording):
+                        # filed before the row is written, so the row links it
+                        saved = await self._finish_talk_recording(command)
+                        logic.handle(saved, self.now())
         finally:
             self.runner.calls.pop(self.call.id, None)
         record = self._record_of_call()
