@@ -8,6 +8,8 @@
   music, the employee talks to the target first (attended), hangs up, the caller and the
   target talk;
 * `#` + extension of a phone that does not answer: the caller is back with the employee;
+* `#` + extension and the employee hangs up at once (blind): the target answers later and
+  takes the caller;
 * `#` + an outside number: the provider on the outbound trunk gets the call from the virtual
   number (XFR-2), and the caller talks to it;
 * a talk option key calls the employee's trainer (TALK-3, TRN-1): he whispers, the employee
@@ -72,6 +74,7 @@ NUMBERS = {
     "refer_unknown": "74951115508",
     "tagging": "74951115509",
     "barge": "74951115510",
+    "blind": "74951115511",
 }
 TAG_KEY = "7"
 TRAINER_KEY = "8"
@@ -123,6 +126,18 @@ class Office(OfficeBase):
 
     def answered(self, line: int, since: int) -> None:
         self.watch.event(line, "CALL_ESTABLISHED", since)
+
+    def with_trainer(self, name: str, caller: str, seconds: float, since: int) -> Caller:
+        """A call to line 0's employee whose talk-option key brings in his trainer (line 2's
+        phone, answered when it rings)."""
+        call = self.call(name, caller, seconds)
+        self.answered(0, since)
+        time.sleep(1.0)
+        self.phones[0].command("sndcode", TRAINER_KEY)
+        self.watch.event(2, "CALL_INCOMING", since)
+        self.phones[2].command("accept")
+        self.answered(2, since)
+        return call
 
 
 @pytest.fixture(scope="module")
@@ -287,13 +302,7 @@ def test_hash_and_an_outside_number_leaves_through_the_trunk_as_the_virtual_numb
 
 def test_a_key_calls_the_trainer_who_whispers_to_the_employee_only(office: Office) -> None:
     since = office.watch.mark()
-    call = office.call("trainer", "74950005506", 12.0)
-    office.answered(0, since)
-    time.sleep(1.5)
-    office.phones[0].command("sndcode", TRAINER_KEY)
-    office.watch.event(2, "CALL_INCOMING", since)
-    office.phones[2].command("accept")
-    office.answered(2, since)
+    call = office.with_trainer("trainer", "74950005506", 12.0, since)
     heard = wait_heard(office.pbx, call, EVERY_TONE)
     time.sleep(1.0)  # the phones write their recordings as the call closes
     assert PHONE_HZ[0] in heard.tones, heard.why()
@@ -366,13 +375,7 @@ def test_the_employee_tags_the_call_after_the_caller_hangs_up(office: Office) ->
 
 def test_the_trainer_barges_in_with_his_key_and_the_caller_hears_him(office: Office) -> None:
     since = office.watch.mark()
-    call = office.call("barge", "74950005510", 10.0)
-    office.answered(0, since)
-    time.sleep(1.0)
-    office.phones[0].command("sndcode", TRAINER_KEY)
-    office.watch.event(2, "CALL_INCOMING", since)
-    office.phones[2].command("accept")
-    office.answered(2, since)
+    call = office.with_trainer("barge", "74950005510", 10.0, since)
     time.sleep(1.0)
     office.phones[2].command("sndcode", "3")  # barge: a three-way conference
     heard = wait_heard(office.pbx, call, EVERY_TONE)
@@ -387,3 +390,25 @@ def test_the_trainer_barges_in_with_his_key_and_the_caller_hears_him(office: Off
     to_employee = last_heard(office.phones[0])[-2 * 8000 :]
     assert band_power(to_employee, PHONE_HZ[2]) > 0.2, heard.why()
     assert band_power(to_employee, VOICE_HZ) > 0.2, heard.why()
+
+
+def test_hash_and_extension_then_hanging_up_at_once_is_a_blind_transfer(office: Office) -> None:
+    since = office.watch.mark()
+    call = office.call("blind", "74950005511", 12.0)
+    office.answered(0, since)
+    time.sleep(1.5)
+    office.phones[0].command("sndcode", f"#{office.extension(2)}#")
+    office.watch.event(2, "CALL_INCOMING", since)
+    office.phones[0].command("hangup")  # before the target answers
+    office.watch.event(0, "CALL_CLOSED", since)
+    time.sleep(1.5)  # the caller waits on hold music, the target still rings
+    office.phones[2].command("accept")
+    office.answered(2, since)
+    heard = wait_heard(office.pbx, call, EVERY_TONE)
+    assert {PHONE_HZ[0], PHONE_HZ[2]} <= heard.tones, heard.why()
+    assert hold_music_windows(heard.result.samples) >= 3, heard.why()
+    steps = kinds(heard.steps)
+    assert "transfer_done" in steps, heard.why()
+    assert "transfer_answered" not in steps, heard.why()  # no consultation: blind
+    texts = [s["text"] for s in heard.steps]
+    assert "сотрудник положил трубку: перевод без консультации" in texts, heard.why()

@@ -1039,14 +1039,8 @@ class B2BCall:
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
-        old = self.winner
-        if old is not None:
-            self._leg_over(old)
-            if old.dialog is not None and old.dialog.state is not DialogState.TERMINATED:
-                self._send_bye(old.dialog, old.peer)
-            if old.session is not None:
-                old.session.close()
-                old.session = None
+        if self.winner is not None:
+            self._let_go(self.winner)
         self.winner = target
         self.legs = [target]
         self.target = None
@@ -1063,13 +1057,8 @@ class B2BCall:
         """No target takes the caller: its legs go; the caller talks to the employee again,
         or, the employee gone, stays with the call logic."""
         self._stop_consult()
+        self._hang_up_targets()
         for leg in self.target_legs:
-            if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
-                self._send_bye(leg.dialog, leg.peer)
-            elif leg.final is None and leg.key is not None:
-                self.endpoint.cancel(leg.key)
-                leg.final = 487
-            self._stop_timer(leg)
             self._leg_over(leg)
             if leg.session is not None:
                 leg.session.close()
@@ -1265,17 +1254,21 @@ class B2BCall:
             self.conference.close()
             self.conference = None
         self._hang_up_trainer()
-        winner = self.winner
-        if winner is not None:
-            self._leg_over(winner)
-            if winner.dialog is not None and winner.dialog.state is not DialogState.TERMINATED:
-                self._send_bye(winner.dialog, winner.peer)
-            if winner.session is not None:
-                winner.session.close()
-                winner.session = None
+        if self.winner is not None:
+            self._let_go(self.winner)
         self.winner = None
         self.legs.clear()
         self.state = CallState.RINGING
+
+    def _let_go(self, leg: OutLeg) -> None:
+        """A connected leg leaves the call: its toll-fraud lease is free, a BYE if its dialog
+        is still up, its media closed."""
+        self._leg_over(leg)
+        if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
+            self._send_bye(leg.dialog, leg.peer)
+        if leg.session is not None:
+            leg.session.close()
+            leg.session = None
 
     def hangup_all(self) -> None:
         if self.state is CallState.ENDED:
