@@ -58,6 +58,7 @@ __all__ = [
     "RecordingSaved",
     "RejectCall",
     "ReleaseEmployee",
+    "ReplacesAsked",
     "ReturnToEmployee",
     "RingAnswered",
     "RingFailed",
@@ -73,6 +74,7 @@ __all__ = [
     "StopRing",
     "StopTalkRecording",
     "TagCall",
+    "TakeConsultation",
     "TalkRecordingSaved",
     "TargetHungUp",
     "TellDistribution",
@@ -185,6 +187,21 @@ class TransferAsked:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplacesAsked:
+    """The employee's phone asked for an attended transfer of its own (REFER whose Refer-To
+    carries Replaces, RFC 3891/5589): the caller is to take the place of the employee in the
+    *consultation*, a call the phone placed through the PBX and that `employee_id` answered.
+    `consultation` is the switch's id of that call. `status` (with `reason`) is set when the
+    switch found no such dialog (481) or one it cannot hand over; nothing is to be done then
+    but telling the phone (`NotifyTransfer`). Its progress goes back as `NotifyTransfer`."""
+
+    consultation: str = ""
+    employee_id: int | None = None
+    status: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TrainerDigit:
     """A key the trainer pressed while in the talk: 1 listen, 2 whisper, 3 barge (TRN-1)."""
 
@@ -239,6 +256,7 @@ Input = (
     | DistDetail
     | EmployeeDigit
     | TransferAsked
+    | ReplacesAsked
     | TargetHungUp
     | HoldChanged
     | TrainerDigit
@@ -424,6 +442,17 @@ class CompleteTransfer:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeConsultation:
+    """Attended transfer by Replaces: the answered leg of the `consultation` call (the target
+    the employee's phone has been talking to) leaves that call, which ends, and becomes this
+    call's transfer target as ring `ring`; `RingAnswered(ring)` follows, or `RingFailed(ring,
+    481)` when that leg is gone."""
+
+    ring: int
+    consultation: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnToEmployee:
     """The transfer is over without a target: its legs are dropped; the caller talks to the
     employee again, or, the employee gone, the call is back with the scenario."""
@@ -545,6 +574,7 @@ Command = (
     | HoldCaller
     | ConsultTarget
     | CompleteTransfer
+    | TakeConsultation
     | ReturnToEmployee
     | ReleaseEmployee
     | KeepEmployee

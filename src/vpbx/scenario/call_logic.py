@@ -245,6 +245,8 @@ class CallLogic:
                 return self._employee_digit(digit, now)
             case io.TransferAsked(target=target):
                 return self._transfer_asked(target, now)
+            case io.ReplacesAsked():
+                return self._replaces_asked(event, now)
             case io.TargetHungUp():
                 return self._target_hung_up(now)
             case io.TrainerDigit(digit=digit):
@@ -790,12 +792,59 @@ class CallLogic:
 
     def _transfer_asked(self, target: str, now: dt.datetime) -> list[io.Command]:
         """A REFER from the employee's phone (its transfer button)."""
+        refused = self._transfer_refused(f"перевод на {target}", now)
+        if refused:
+            return refused
+        return [io.HoldCaller(), *self._start_transfer(target, Mode.REFER, now)]
+
+    def _replaces_asked(self, asked: io.ReplacesAsked, now: dt.datetime) -> list[io.Command]:
+        """An attended transfer of the phone's own (REFER with Replaces): the target it
+        consulted on a call of its own takes the caller at once; a dialog the switch could not
+        find (481) or hand over is told to the phone, and the talk goes on as it was."""
+        how = "перевод с консультацией кнопками телефона (REFER с Replaces)"
+        if asked.status:
+            self._log(
+                now,
+                "transfer_failed",
+                f"{how} не выполнен: {asked.reason}",
+                mode=Mode.REPLACES.value,
+                status=asked.status,
+            )
+            return [io.NotifyTransfer(asked.status, asked.reason)]
+        refused = self._transfer_refused(how, now)
+        if refused:
+            return refused
+        target = TransferRing(asked.employee_id)
+        employee = self.config.employees.get(asked.employee_id or 0)
+        dialled = employee.extension if employee is not None and employee.extension else ""
+        label = target.label(self.config)
+        by = self.talker
+        self._log(
+            now,
+            "transfer",
+            f"{how}: {label}",
+            target=dialled,
+            mode=Mode.REPLACES.value,
+            by=by,
+            employee_id=asked.employee_id,
+        )
+        transfer = Transfer(
+            dialled or label, Mode.REPLACES, by, (asked.employee_id,) if asked.employee_id else ()
+        )
+        transfer.phase = Phase.RINGING
+        self.transfer = transfer
+        ring = self._transfer_ring(transfer, target)
+        return [io.HoldCaller(), io.TakeConsultation(ring, asked.consultation)]
+
+    def _transfer_refused(self, what: str, now: dt.datetime) -> list[io.Command]:
+        """Why a transfer asked by the phone (REFER) cannot start now, as its NOTIFY ([]: it
+        can): another one is under way, or there is no talk to transfer."""
         if self.transfer is not None or self._keys is not None:
             return [io.NotifyTransfer(491, "Request Pending")]
         if not self.talking or self.answered_ring is None:
-            self._log(now, "transfer_failed", f"перевод на {target} отклонен: разговора нет")
+            self._log(now, "transfer_failed", f"{what} отклонен: разговора нет")
             return [io.NotifyTransfer(403, "Forbidden")]
-        return [io.HoldCaller(), *self._start_transfer(target, Mode.REFER, now)]
+        return []
 
     def _start_transfer(
         self, dialled: str, mode: Mode, now: dt.datetime, *, employee_gone: bool = False
@@ -859,7 +908,7 @@ class CallLogic:
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings if r != ring]
         transfer.rings = {ring: found}
         transfer.answered = ring
-        if transfer.mode is Mode.REFER or transfer.employee_gone:
+        if transfer.mode is not Mode.ATTENDED or transfer.employee_gone:
             return out + self._transfer_done(transfer, now)
         transfer.phase = Phase.CONSULT
         self._log(
@@ -875,7 +924,7 @@ class CallLogic:
         found = transfer.rings[ring]
         self.transfer = None
         out: list[io.Command] = []
-        if transfer.mode is Mode.REFER:
+        if transfer.mode.notifies:
             out.append(io.NotifyTransfer(200, "OK"))
         out += self._leave(now)  # the transferring employee is free for the distribution
         self.talker = found.employee_id
@@ -898,7 +947,10 @@ class CallLogic:
         transfer.rings.pop(ring, None)
         if transfer.rings or transfer.phase is Phase.FINDING:
             return []
-        why = f"не ответил (SIP {status})" if status else "вызов не состоялся"
+        if transfer.mode is Mode.REPLACES:
+            why = "консультационного разговора уже нет"
+        else:
+            why = f"не ответил (SIP {status})" if status else "вызов не состоялся"
         return self._transfer_failed(transfer, status or 480, why, now)
 
     def _transfer_failed(
@@ -913,7 +965,7 @@ class CallLogic:
             status=status,
         )
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
-        if transfer.mode is Mode.REFER:
+        if transfer.mode.notifies:
             out.append(io.NotifyTransfer(status if status >= 300 else 480, why))
         if not transfer.employee_gone:
             return [*out, io.ReturnToEmployee(), io.ToneToEmployee(ok=False)]
@@ -942,7 +994,7 @@ class CallLogic:
         self.transfer = None
         self._log(now, "transfer_failed", f"сотрудник отменил перевод на {transfer.dialled}")
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
-        if transfer.mode is Mode.REFER:
+        if transfer.mode.notifies:
             out.append(io.NotifyTransfer(487, "Request Terminated"))
         return [*out, io.ReturnToEmployee(), io.ToneToEmployee()]
 
@@ -975,6 +1027,8 @@ class CallLogic:
         transfer.employee_gone = True
         if transfer.phase is Phase.CONSULT:
             return out + self._transfer_done(transfer, now)
+        if transfer.mode is Mode.REPLACES:
+            return out  # the phone hung up as its transfer was being done: nothing changes
         self._log(now, "transfer", "сотрудник положил трубку: перевод без консультации")
         return out
 

@@ -1,10 +1,13 @@
 """A transfer of the caller by the employee in the talk (TALK-5), sans-IO: where it goes and how
 far it got.
 
-Two ways in: `#` and a number from the employee's keys (attended: the employee talks to the
-target first and hangs up to hand the caller over, or hangs up at once), and the transfer
-button of the phone (SIP REFER: done as soon as the target answers). Either way the caller
-is on hold while the target rings beside the talk. `vpbx.scenario.call_logic` drives it.
+Three ways in: `#` and a number from the employee's keys (attended: the employee talks to the
+target first and hangs up to hand the caller over, or hangs up at once), the transfer button
+of the phone (SIP REFER: done as soon as the target answers), and the phone's own attended
+transfer (REFER with Replaces: the phone consulted the target on a second call through the
+PBX; that call's answered leg is taken over as if it had been rung here, and takes the caller
+at once). Either way the caller is on hold while the target rings beside the talk.
+`vpbx.scenario.call_logic` drives it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ class Mode(enum.Enum):
     ATTENDED = "attended"
     #: the phone's transfer button (REFER): the caller goes to the target once he answers
     REFER = "refer"
+    #: the phone's attended transfer (REFER with Replaces, RFC 3891): the phone consulted the
+    #: target on a call of its own; its answered leg takes the caller at once
+    REPLACES = "replaces"
+
+    @property
+    def notifies(self) -> bool:
+        """The phone asked by REFER: its progress goes back as NOTIFY."""
+        return self is not Mode.ATTENDED
 
 
 class Phase(enum.Enum):
