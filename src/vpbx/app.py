@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx import logs
 from vpbx.api.app import create_api
+from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
@@ -503,11 +504,12 @@ def api_from_environment() -> FastAPI:
 
 def api_limits(settings: Settings) -> dict[str, Any]:
     """What `create_api` takes from the settings about input: body limits, allowed networks,
-    token lifetimes and login limits."""
+    token lifetimes and login limits; and the cabinet it serves."""
     return {
         "max_body": settings.http_max_body,
         "max_import_body": settings.http_max_import_body,
         "allow_networks": settings.allow_networks(),
+        "cabinet": cabinet_settings(settings),
         "auth_policy": AuthPolicy(
             access_ttl=dt.timedelta(minutes=settings.auth_access_minutes),
             refresh_ttl=dt.timedelta(days=settings.auth_refresh_days),
@@ -516,6 +518,18 @@ def api_limits(settings: Settings) -> dict[str, Any]:
             per_source=settings.auth_source_failures,
         ),
     }
+
+
+def cabinet_settings(settings: Settings) -> CabinetSettings:
+    """The web cabinet the API serves at / and the SIP server its line cards show."""
+    sip = SipServer(
+        host=settings.public_host,
+        port=settings.sip_port,
+        tls_port=settings.sip_tls_port or None,
+        realm=settings.sip_realm,
+    )
+    web_dir = Path(settings.web_dir) if settings.web_dir else default_web_dir()
+    return CabinetSettings(web_dir=web_dir, sip=sip)
 
 
 def run_api(settings: Settings) -> None:

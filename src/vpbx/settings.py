@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     )
     sip_tls_key: str = Field(default="", description="PEM private key of sip_tls_cert")
     redis_url: str = ""
+    web_dir: str = Field(
+        default="",
+        description="the built web cabinet (index.html, assets/) the API serves at /; "
+        "empty = web/dist of the source tree",
+    )
     http_max_body: int = Field(
         default=1_048_576, ge=1024, description="bytes a request body may have (413 beyond)"
     )

@@ -15,6 +15,7 @@ from vpbx.api import errors
 from vpbx.api.audit_routes import audit_router
 from vpbx.api.auth_routes import auth_router
 from vpbx.api.body_limit import BodyLimit, LimitRule
+from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir, install_cabinet
 from vpbx.api.call_tags import call_tags_router
 from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
 from vpbx.api.config_routes import config_router
@@ -111,6 +112,7 @@ def create_api(
     max_body: int = 1_048_576,
     max_import_body: int = 33_554_432,
     allow_networks: Sequence[Network] = (),
+    cabinet: CabinetSettings | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
@@ -121,6 +123,8 @@ def create_api(
     `max_body`, `max_import_body`: request body limits (413 beyond; `vpbx.api.body_limit`);
     `allow_networks`: inside networks the server may fetch URLs from (the SSRF guard), also
     what a saved CRM or webhook URL may name.
+    `cabinet`: where the built web cabinet is and the SIP server its line cards show
+    (`vpbx.api.cabinet`; default: web/dist of the source tree, 127.0.0.1:5060).
     """
     app = FastAPI(
         title="vpbx API",
@@ -175,4 +179,11 @@ def create_api(
         after_save = scenario_saved() if res.name == "scenarios" else None
         router = resource_router(res, after_save, list_route=res.name not in dedicated_lists)
         app.include_router(router, prefix=PREFIX)
+    # Last: the single-page app answers every GET outside /api that no route above took.
+    install_cabinet(app, PREFIX, cabinet or _default_cabinet())
     return app
+
+
+def _default_cabinet() -> CabinetSettings:
+    sip = SipServer(host="127.0.0.1", port=5060, tls_port=None, realm="vpbx")
+    return CabinetSettings(web_dir=default_web_dir(), sip=sip)
