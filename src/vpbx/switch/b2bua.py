@@ -118,6 +118,18 @@ class OutLeg:
     retransmit: asyncio.Task[None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    """What the PBX found for an attended transfer's Replaces (RFC 3891): the call, by its id,
+    that the transferring phone placed to `employee_id` and whose answered leg is to take the
+    caller; or, `status` set, why there is none to take (481: no such dialog)."""
+
+    call_id: str = ""
+    employee_id: int | None = None
+    status: int = 0
+    reason: str = ""
+
+
 class CallController(Protocol):
     """The call logic driving a B2BCall (the scenario engine's runner, or a test's script).
 
@@ -125,7 +137,7 @@ class CallController(Protocol):
     the controller answers the caller, plays and listens, rings legs one by one (`ring_leg`),
     and decides what happens when a phone answers, when one stops ringing without an answer
     (its final status: 486, 480, 408…), when a party hangs up, and when the employee's phone
-    asks to transfer the caller (REFER, `transfer_asked`).
+    asks to transfer the caller (REFER, `transfer_asked`; with Replaces, `replaces_asked`).
     """
 
     def leg_answered(self, call: B2BCall, leg: OutLeg) -> None: ...
@@ -135,6 +147,8 @@ class CallController(Protocol):
     def hung_up(self, call: B2BCall, role: LegRole) -> None: ...
 
     def transfer_asked(self, call: B2BCall, target: str) -> None: ...
+
+    def replaces_asked(self, call: B2BCall, found: Consultation) -> None: ...
 
 
 class LegGuard(Protocol):
@@ -233,6 +247,9 @@ class B2BCall:
     _transfer_music: Player | None = None
     #: the REFER whose progress the employee's phone is told (NOTIFY), in his leg's dialog
     refer: tuple[Dialog, Peer] | None = None
+    #: this call was the consultation of an attended transfer (Replaces): its answered leg,
+    #: handed over to the transferred call (for this call's report row)
+    handed_over: OutLeg | None = None
     #: the keys the employee in the talk presses (talk options, `#` transfers); not relayed
     on_employee_digit: Callable[[str], None] | None = None
     #: SCN-TAG: the caller's BYE ends only his leg; the call logic hangs the employee up later
@@ -1091,6 +1108,56 @@ class B2BCall:
         self.target_legs = [leg for leg in self.target_legs if leg is not target]
         if self.controller is not None:
             self.controller.hung_up(self, LegRole.TARGET)
+
+    def take_consultation(self, other: B2BCall) -> OutLeg | None:
+        """Attended transfer by Replaces (RFC 3891): the answered leg of `other`, the call the
+        employee's phone placed to consult the target, becomes this call's transfer target,
+        still up (no new INVITE: its media stays anchored in our relay); `other` ends. None,
+        and nothing changed, when this call is not waiting for a target or `other` has no
+        talking leg to give."""
+        if self.over or not self.transferring or self.target is not None or other is self:
+            return None
+        leg = other.hand_over_callee()
+        if leg is None:
+            return None
+        leg.role = LegRole.TARGET
+        self.target = leg
+        self.target_legs = [leg]
+        self.on_answer(self)  # the target's dialog takes in-dialog requests from now on
+        log.info(
+            "consultation taken over",
+            extra={"call": self.id, "from": other.id, "target": leg.target.label},
+        )
+        return leg
+
+    def hand_over_callee(self) -> OutLeg | None:
+        """This call was the consultation of an attended transfer: its answered leg leaves it,
+        still up, for another call to take (`take_consultation`), and this call ends as if its
+        caller had hung up (his dialog, the transferring phone's, gets a BYE). None, and
+        nothing changed, when no leg is talking."""
+        leg = self.winner
+        session = leg.session if leg is not None else None
+        dialog = leg.dialog if leg is not None else None
+        if self.state is not CallState.ANSWERED or leg is None or session is None:
+            return None
+        if session.closed or dialog is None or dialog.state is not DialogState.CONFIRMED:
+            return None
+        self._stop_hold_music(LegRole.CALLEE)
+        self._stop_consult()
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
+        self.winner = None
+        self.legs = [other for other in self.legs if other is not leg]
+        self.handed_over = leg
+        session.dtmf_handler = None
+        session.set_source(None)
+        log.info("consultation handed over", extra={"call": self.id})
+        self.hangup_all()
+        return leg
 
     async def tell_employee(self, prompts: list[Pcm]) -> None:
         """A short sound to the employee in the talk (his talk option was done, or not): the

@@ -38,9 +38,18 @@ from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Request, Response, make_response
+from vpbx.sip.replaces import Replaces, parse_replaces, replaces_of
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri, parse_address
-from vpbx.switch.b2bua import B2BCall, CallController, CallState, Contact, LegRole, Target
+from vpbx.switch.b2bua import (
+    B2BCall,
+    CallController,
+    CallState,
+    Consultation,
+    Contact,
+    LegRole,
+    Target,
+)
 from vpbx.switch.clock import WallClock, utc_now
 from vpbx.switch.directory import Directory, LineInfo, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
@@ -202,6 +211,9 @@ class Pbx:
     # -- calls ---------------------------------------------------------------------------------
 
     async def _invite(self, request: Request, peer: Peer, key: TransactionKey) -> None:
+        if request.headers.get_all("Replaces"):
+            self._invite_replacing(request, key)
+            return
         called = request_user(request)
         number = await self.directory.number(called) if called else None
         if number is not None:
@@ -645,6 +657,10 @@ class Pbx:
         if targets:
             await call.call_trainer(targets)
 
+    def call_by_id(self, call_id: str) -> B2BCall | None:
+        """A call in progress by its id (None once it has ended)."""
+        return next((call for call in self.calls.values() if call.id == call_id), None)
+
     def cut(self, call_id: str, reason: str) -> None:
         """Hang up a call by its id (the toll-fraud guard's minutes per hour are used up)."""
         for call in list(self.calls.values()):
@@ -701,15 +717,12 @@ class Pbx:
             return
         try:
             uri = parse_address(values[0]).uri
+            replaces = replaces_of(uri)
         except ParseError as error:
             self.endpoint.respond(key, make_response(request, 400, f"Bad Refer-To: {error}"))
             return
         user = uri.user if isinstance(uri, SipUri) else None
-        if isinstance(uri, SipUri) and any(n.lower() == "replaces" for n, _ in uri.headers):
-            # an attended transfer of the phone's own (RFC 3891): not carried out yet
-            self.endpoint.respond(key, make_response(request, 501, "Replaces not supported"))
-            return
-        if not user:
+        if not user and replaces is None:
             self.endpoint.respond(key, make_response(request, 400, "Refer-To names no user"))
             return
         vias = request.vias
@@ -721,8 +734,64 @@ class Pbx:
         assert winner is not None
         call.refer = (dialog, winner.peer)
         call.notify_refer(100, "Trying")
+        if replaces is not None:
+            # the phone's own attended transfer: the target is the one it consulted
+            found = self._consultation(call, replaces)
+            log.info(
+                "refer with replaces",
+                extra={"call": call.id, "consultation": found.call_id, "status": found.status},
+            )
+            controller.replaces_asked(call, found)
+            return
+        assert user is not None
         log.info("refer", extra={"call": call.id, "target": user})
         controller.transfer_asked(call, user)
+
+    def _consultation(self, call: B2BCall, replaces: Replaces) -> Consultation:
+        """The call an attended transfer's Replaces names (RFC 3891 §3: its to-tag is our tag,
+        its from-tag the phone's): one the same employee's phone placed through the PBX to an
+        employee, who answered. Otherwise the status the phone is notified (docs/decisions.md):
+        481 no such dialog, 486 early-only (we index confirmed dialogs only), 403 a call of
+        somebody else, 501 a consultation we do not hand over (an outside number, a call the
+        phone took rather than placed)."""
+        found = self.by_dialog.get(replaces.dialog_id)
+        if found is None:
+            return Consultation(status=481, reason="Call/Transaction Does Not Exist")
+        if replaces.early_only:
+            return Consultation(status=486, reason="Busy Here (the dialog is confirmed)")
+        other, role = found
+        employee = call.winner.target.employee_id if call.winner is not None else None
+        if other is call or other.account_id != call.account_id:
+            return Consultation(status=403, reason="Forbidden (not a call of this phone)")
+        if role is LegRole.CALLER and other.caller_employee_id != employee:
+            return Consultation(status=403, reason="Forbidden (not a call of this phone)")
+        callee = other.winner
+        target = callee.target if callee is not None else None
+        if role is not LegRole.CALLER or target is None or target.employee_id is None:
+            reason = "Not Implemented (only a call this phone placed to an employee)"
+            return Consultation(status=501, reason=reason)
+        return Consultation(other.id, target.employee_id)
+
+    def _invite_replacing(self, request: Request, key: TransactionKey) -> None:
+        """An INVITE with Replaces (RFC 3891 §3) is never carried out (docs/decisions.md):
+        400 for a bad header, 481 when it names no dialog of ours, 486 for an early-only one
+        (we hold confirmed dialogs only), 501 otherwise: phones transfer with REFER."""
+        values = request.headers.get_all("Replaces")
+        try:
+            if len(values) != 1:
+                raise ParseError("exactly one Replaces needed")
+            replaces = parse_replaces(values[0])
+        except ParseError as error:
+            self.endpoint.respond(key, make_response(request, 400, f"Bad Replaces: {error}"))
+            return
+        if replaces.dialog_id not in self.by_dialog:
+            answer = make_response(request, 481, "Call/Transaction Does Not Exist")
+        elif replaces.early_only:
+            answer = make_response(request, 486, "Busy Here (the dialog is confirmed)")
+        else:
+            answer = make_response(request, 501, "Not Implemented (INVITE with Replaces)")
+        log.info("invite with replaces refused", extra={"status": answer.status})
+        self.endpoint.respond(key, answer)
 
     def _info_digit(
         self, call: B2BCall, role: LegRole, request: Request, key: TransactionKey

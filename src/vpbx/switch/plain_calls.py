@@ -36,7 +36,7 @@ def plain_call_answer(call: B2BCall) -> tuple[dt.datetime, int | None] | None:
 
 def _employee_of(call: B2BCall) -> int | None:
     """The employee of the report row: who answered an internal call, who placed another."""
-    winner = call.winner
+    winner = call.winner or call.handed_over
     if call.direction == "internal" and winner is not None:
         return winner.target.employee_id
     return call.caller_employee_id
@@ -47,14 +47,21 @@ def plain_call_record(call: B2BCall) -> CallRecord:
     ended = call.ended_at or call.clock()
     caller = _caller(call)
     started = call.started_at
-    winner = call.winner
+    handed_over = call.handed_over
+    winner = call.winner or handed_over
     employee_id = _employee_of(call)
     kind = "внутренний" if call.direction == "internal" else "исходящий"
     steps = [StepRecord(started, "arrived", f"{kind} звонок с {caller} на {call.called}")]
-    for leg in call.legs:
+    for leg in [*call.legs, *([handed_over] if handed_over is not None else [])]:
         outcome = "ответил" if leg is winner else f"не ответил ({leg.final})"
         steps.append(StepRecord(started, "ring", f"вызов {leg.target.label}: {outcome}"))
     talk = (ended - call.answered_at).total_seconds() if call.answered_at else 0.0
+    if handed_over is not None:
+        text = (
+            f"{handed_over.target.label} принял переведенного абонента: "
+            "перевод с консультацией (REFER с Replaces)"
+        )
+        steps.append(StepRecord(ended, "transfer", text, {"mode": "replaces"}))
     if call.cut_reason:
         steps.append(StepRecord(ended, "toll_fraud", call.cut_reason, {"rule": "minutes_per_hour"}))
     steps.append(StepRecord(ended, "hangup", "звонок завершен"))

@@ -39,7 +39,7 @@ from vpbx.scenario.snapshot import ConfigSnapshot, PhoneInfo
 from vpbx.services.crm import CrmClient
 from vpbx.services.mailer import Mailer, MailResult
 from vpbx.sip.uri import SipUri, parse_host_port
-from vpbx.switch.b2bua import B2BCall, CallState, LegRole, OutLeg, Target
+from vpbx.switch.b2bua import B2BCall, CallState, Consultation, LegRole, OutLeg, Target
 from vpbx.switch.call_store import (
     CallStore,
     CallTicket,
@@ -291,6 +291,9 @@ class LiveCall:
     def transfer_asked(self, call: B2BCall, target: str) -> None:
         self.post(io.TransferAsked(target))
 
+    def replaces_asked(self, call: B2BCall, found: Consultation) -> None:
+        self.post(io.ReplacesAsked(found.call_id, found.employee_id, found.status, found.reason))
+
     def post(self, item: Item) -> None:
         self.queue.put_nowait(item)
 
@@ -450,6 +453,8 @@ class LiveCall:
                 await self._hold_caller(command)
             case io.ConsultTarget():
                 call.consult()
+            case io.TakeConsultation(ring=ring, consultation=consultation):
+                self._take_consultation(ring, consultation)
             case io.CompleteTransfer(ring=ring):
                 self._stop_playback()
                 call.complete_transfer()
@@ -555,6 +560,17 @@ class LiveCall:
             return
         self._stop_playback()
         self.call.hold_for_transfer(music or [HOLD_MUSIC])
+
+    def _take_consultation(self, ring: int, consultation: str) -> None:
+        """Attended transfer by Replaces: the consulted target's leg becomes this call's
+        transfer target (ring `ring`), answered already; 481 when it is gone meanwhile."""
+        other = self.runner.pbx.call_by_id(consultation)
+        leg = self.call.take_consultation(other) if other is not None else None
+        if leg is None:
+            self.post(io.RingFailed(ring, 481))
+            return
+        self.ring_legs[ring] = [leg]
+        self.post(io.RingAnswered(ring))
 
     async def _prompt_employee(self, text: str) -> None:
         prompts = await self.runner.prompts.text(text)
