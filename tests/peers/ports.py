@@ -3,15 +3,30 @@
 Ports handed out by binding port 0 come from the ephemeral range, where any outgoing connection
 (a database client, an HTTP client, SIPp's TCP) may take them again before the peer binds:
 baresip's TLS listener (SIP port + 1) lost such races. Test ports are drawn from 10000-19999
-instead: below the ephemeral range and below vpbx's default RTP range (20000-30000).
+instead: below the ephemeral range and below vpbx's default RTP range (20000-30000), each
+pytest-xdist worker from its own share of it.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 
-LOW, HIGH = 10000, 20000
+
+def _worker_range() -> tuple[int, int]:
+    """The whole range, or under pytest-xdist one share per worker: two workers run peers at
+    once, and a port one worker found free may be promised by the other before it binds."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count < 2:
+        return 10000, 20000
+    share = 10000 // count
+    low = 10000 + int(worker[2:]) * share
+    return low, low + share
+
+
+LOW, HIGH = _worker_range()
 #: ports this process already handed out: peers started together (a module's twenty trunk
 #: callers) each bind later, so a port still free now may be promised to an earlier one
 _HANDED: set[int] = set()
