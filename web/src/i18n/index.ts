@@ -1,0 +1,43 @@
+import i18n from 'i18next';
+import { initReactI18next } from 'react-i18next';
+import { en } from './en';
+import { ru } from './ru';
+
+export type Language = 'ru' | 'en';
+export const LANGUAGES: readonly Language[] = ['ru', 'en'];
+const STORAGE_KEY = 'vpbx.language';
+
+/** The remembered choice; Russian unless the user picked English. */
+export function storedLanguage(): Language {
+  try {
+    return localStorage.getItem(STORAGE_KEY) === 'en' ? 'en' : 'ru';
+  } catch {
+    return 'ru';
+  }
+}
+
+export function rememberLanguage(language: Language): void {
+  try {
+    localStorage.setItem(STORAGE_KEY, language);
+  } catch {
+    // private mode: the choice lasts this page only
+  }
+}
+
+export async function setLanguage(language: Language): Promise<void> {
+  rememberLanguage(language);
+  document.documentElement.lang = language;
+  await i18n.changeLanguage(language);
+}
+
+document.documentElement.lang = storedLanguage();
+
+void i18n.use(initReactI18next).init({
+  resources: { ru: { translation: ru }, en: { translation: en } },
+  lng: storedLanguage(),
+  fallbackLng: 'ru',
+  interpolation: { escapeValue: false },
+  returnNull: false,
+});
+
+export default i18n;

@@ -1,0 +1,18 @@
+import { menuFor, selectedKey } from './menu';
+
+describe('role-aware menu (ACC-2)', () => {
+  it('offers the configuration to admins and supervisors, not to employees', () => {
+    expect(menuFor('admin').map((e) => e.key)).toEqual(['home', 'employees', 'calls', 'files']);
+    expect(menuFor('supervisor').map((e) => e.key)).toContain('employees');
+    expect(menuFor('employee').map((e) => e.key)).toEqual(['home', 'myCalls', 'voicemail']);
+    expect(menuFor('operator').map((e) => e.key)).toContain('employees');
+  });
+
+  it('marks the entry of a nested page', () => {
+    const entries = menuFor('admin');
+
+    expect(selectedKey(entries, '/employees/12')).toBe('employees');
+    expect(selectedKey(entries, '/')).toBe('home');
+    expect(selectedKey(entries, '/nowhere')).toBeUndefined();
+  });
+});
