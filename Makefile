@@ -51,10 +51,10 @@ format: $(STAMP_DEV)
 
 # pytest exits 5 when it collected nothing: any non-zero status fails the target.
 # The tests without real peers run on both cores; the ones with SIPp/baresip and live audio
-# run one at a time (their timing and port ranges are not shared).
+# too, a module per worker (--dist loadfile), each worker with its own test-port share.
 test: deps-test lint web-test
 	$(PY) -m pytest -q -n 2 -m "not peers"
-	$(PY) -m pytest -q -m peers
+	$(PY) -m pytest -q -n 2 --dist loadfile -m peers
 
 # The cabinet: npm ci and the Vite build into web/dist when its sources changed (a stamp file);
 # web-client regenerates web/src/api/schema.d.ts from the OpenAPI document the API serves.
