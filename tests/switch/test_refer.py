@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.switch.test_hold import FakeEndpoint, plant
+from tests.switch.test_hold import FakeEndpoint, invite, plant
 from vpbx.sip.dialog import DialogId
 from vpbx.sip.message import Request
 from vpbx.sip.parser import parse_message
-from vpbx.switch.b2bua import Consultation, Contact, LegRole
+from vpbx.sip.uri import SipUri
+from vpbx.switch.b2bua import B2BCall, CallState, Consultation, Contact, LegRole, OutLeg, Target
 from vpbx.switch.pbx import Pbx
 from vpbx.transport.sip import Peer
 
@@ -245,3 +246,30 @@ def test_an_invite_with_replaces_is_answered_by_rfc_3891(
     endpoint = cast(FakeEndpoint, pbx.endpoint)
     asyncio.run(pbx._invite(invite_with(*replaces), EMPLOYEE, cast(Any, None)))
     assert [r.status for r in endpoint.responses] == [status]
+
+
+def bare_call(account_id: int = 1) -> B2BCall:
+    none = cast(Any, None)
+    return B2BCall(
+        none, Contact("127.0.0.1", 5060), invite(), none, none,
+        lambda _c: None, lambda _c: None, none, account_id,
+    )  # fmt: skip
+
+
+def test_a_consultation_is_taken_only_by_a_call_waiting_for_its_target() -> None:
+    """`take_consultation` changes nothing (the core is told 481) unless the transferred call
+    holds its caller for a transfer and the consultation has a talking leg to give."""
+    transferred, consultation = bare_call(), bare_call()
+    assert transferred.take_consultation(consultation) is None  # not transferring
+    transferred.transferring = True
+    assert transferred.take_consultation(transferred) is None  # itself
+    assert transferred.take_consultation(consultation) is None  # nobody answered it
+    assert consultation.state is CallState.RINGING  # left as it was
+    assert transferred.target is None
+    consultation.state = CallState.ANSWERED  # answered, but its leg has no media any more
+    none = cast(Any, None)
+    target = Target(SipUri(host="127.0.0.1", user="102"), none, "", "phone 102", employee_id=2)
+    consultation.winner = OutLeg(target, invite(), none, 0.0, final=200)
+    assert transferred.take_consultation(consultation) is None
+    assert consultation.winner is not None
+    assert consultation.state is CallState.ANSWERED
