@@ -7,6 +7,8 @@ export function RequireAuth({ children }: { children: ReactNode }) {
   const session = useSession();
   const location = useLocation();
   if (session !== null) return children;
+  // Signed out on purpose: a plain sign-in page, no way back into the last page.
+  if (lastSessionEnd() === 'signout') return <Navigate to="/login" replace />;
   const next = location.pathname + location.search;
   const params = new URLSearchParams();
   if (next !== '/') params.set('next', next);
