@@ -318,12 +318,7 @@ class B2BCall:
         for recorder in self.recorders:
             recorder.stop()  # what was recorded so far is kept
         self.recorders.clear()
-        if self.conference is not None:
-            self.conference.close()
-            self.conference = None
-        if self.bridge is not None:
-            self.bridge.stop()
-            self.bridge = None
+        self._unbridge()
         self._hang_up_targets()
         self._stop_consult()
         for leg in [*self.legs, *self.trainer_legs, *self.target_legs]:
@@ -1144,12 +1139,7 @@ class B2BCall:
             return None
         self._stop_hold_music(LegRole.CALLEE)
         self._stop_consult()
-        if self.bridge is not None:
-            self.bridge.stop()
-            self.bridge = None
-        if self.conference is not None:
-            self.conference.close()
-            self.conference = None
+        self._unbridge()
         self.winner = None
         self.legs = [other for other in self.legs if other is not leg]
         self.handed_over = leg
@@ -1292,12 +1282,7 @@ class B2BCall:
     def _caller_left_alone(self, controller: CallController) -> None:
         """SCN-TAG: the caller hung up; the employee stays on the line, hearing nothing of
         him, until the call logic hangs up (`hangup_all`)."""
-        if self.bridge is not None:
-            self.bridge.stop()
-            self.bridge = None
-        if self.conference is not None:
-            self.conference.close()
-            self.conference = None
+        self._unbridge()
         self._hang_up_trainer()
         if self.session is not None:
             self.session.set_source(None)
@@ -1314,18 +1299,23 @@ class B2BCall:
         self._stop_hold_music(LegRole.CALLER)
         self._hold_players.clear()
         self._stop_consult()
-        if self.bridge is not None:
-            self.bridge.stop()
-            self.bridge = None
-        if self.conference is not None:
-            self.conference.close()
-            self.conference = None
+        self._unbridge()
         self._hang_up_trainer()
         if self.winner is not None:
             self._let_go(self.winner)
         self.winner = None
         self.legs.clear()
         self.state = CallState.RINGING
+
+    def _unbridge(self) -> None:
+        """The caller and the connected leg stop talking: the bridge (or the trainer's
+        conference) is stopped and dropped; the sessions stay open."""
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self.conference is not None:
+            self.conference.close()
+            self.conference = None
 
     def _let_go(self, leg: OutLeg) -> None:
         """A connected leg leaves the call: its toll-fraud lease is free, a BYE if its dialog
