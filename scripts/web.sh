@@ -48,6 +48,9 @@ build() {
   fi
   echo "web: vite build" >&2
   (cd "$WEB" && vite build --logLevel warn)
+  # served as is to browsers that accept gzip (vpbx.api.cabinet): compressed once, here
+  find "$WEB/dist" -type f \( -name '*.js' -o -name '*.css' -o -name '*.svg' -o -name '*.html' \) \
+    -size +1k -exec gzip -9kf {} +
   echo "$want" >"$stamp"
 }
 

@@ -4,6 +4,7 @@ alone, says clearly when the cabinet is not built; /auth/me and /sip-server for 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ async def built(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text("<html>кабинет</html>", encoding="utf-8")
     (tmp_path / "assets" / "index-abc123.js").write_text("console.log(1)")
+    (tmp_path / "assets" / "index-abc123.js.gz").write_bytes(gzip.compress(b"console.log(1)"))
     (tmp_path / "favicon.svg").write_text("<svg/>")
     (tmp_path.parent / "secret.txt").write_text("not for the web")
     async with _client(tmp_path) as client:
@@ -57,6 +59,19 @@ async def test_built_assets_are_served_and_cached_for_good(built: httpx.AsyncCli
     assert asset.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert icon.status_code == 200
     assert icon.headers["cache-control"] == "no-cache"
+
+
+async def test_assets_compressed_by_the_build_go_to_who_accepts_gzip(
+    built: httpx.AsyncClient,
+) -> None:
+    packed = await built.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
+    plain = await built.get("/assets/index-abc123.js", headers={"Accept-Encoding": "identity"})
+
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.text == "console.log(1)"  # httpx decodes it
+    assert packed.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert "content-encoding" not in plain.headers
+    assert plain.text == "console.log(1)"
 
 
 async def test_a_missing_file_is_404_not_the_page(built: httpx.AsyncClient) -> None:

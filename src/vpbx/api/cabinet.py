@@ -101,10 +101,12 @@ class CabinetRoute(BaseRoute):
         return Match.FULL, {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = self.response(Request(scope).url.path)
+        request = Request(scope)
+        gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
+        response = self.response(request.url.path, gzip_ok=gzip_ok)
         await response(scope, receive, send)
 
-    def response(self, path: str) -> Response:
+    def response(self, path: str, *, gzip_ok: bool = False) -> Response:
         index = self.root / "index.html" if self.root is not None else None
         if self.root is None or index is None or not index.is_file():
             where = str(self.root) if self.root is not None else "web/dist"
@@ -116,7 +118,14 @@ class CabinetRoute(BaseRoute):
                 # Vite names what it builds by content: cached for good; the rest revalidated.
                 immutable = candidate.parent.name == "assets"
                 cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
-                return FileResponse(candidate, headers={"Cache-Control": cache})
+                headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+                packed = candidate.with_name(candidate.name + ".gz")
+                if gzip_ok and packed.is_file():
+                    # compressed once by the build (scripts/web.sh), not per request
+                    media_type = FileResponse(candidate).media_type
+                    headers["Content-Encoding"] = "gzip"
+                    return FileResponse(packed, headers=headers, media_type=media_type)
+                return FileResponse(candidate, headers=headers)
             if "." in relative.rsplit("/", 1)[-1]:
                 # A missing file (an old asset, a typo): not the page, which a script tag or
                 # an <img> would take for its content.
