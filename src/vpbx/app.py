@@ -31,6 +31,7 @@ from vpbx import logs
 from vpbx.api.app import create_api
 from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
+from vpbx.domain.outbox import RetryPolicy
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
@@ -51,9 +52,11 @@ from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
 from vpbx.services.call_writer import SqlCallWriter
 from vpbx.services.crm import CrmClient
+from vpbx.services.deliverer import Deliverer, WebhookSender
 from vpbx.services.directory_store import SqlDirectorySource
 from vpbx.services.mailer import Mailer
 from vpbx.services.net_guard import NetGuard
+from vpbx.services.outbox import SqlOutbox
 from vpbx.services.prompt_files import SqlPromptFiles
 from vpbx.services.registrations import SqlBindingStorage
 from vpbx.services.snapshot_source import SqlSnapshotSource
@@ -108,6 +111,8 @@ class Application:
     status: StatusServer | None = None
     #: tells the other switch nodes (Redis) of changes this node's talk options made
     peers: ConfigNotifier | None = None
+    #: sends the outbox's webhooks and voicemail mails (API-2, SCN-VM) from this node
+    deliverer: Deliverer | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -128,6 +133,8 @@ class Application:
         # Bindings stored before a restart are ringable before the first request is read.
         await self.pbx.registrar.restore(asyncio.get_running_loop().time())
         self.store.start()
+        if self.deliverer is not None:
+            self.deliverer.start()
         await self.runner.start()
         await self.endpoint.start(self.pbx)
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
@@ -145,6 +152,8 @@ class Application:
         await self.pbx.stop()
         await self.runner.stop()
         await self.mailer.aclose()
+        if self.deliverer is not None:
+            await self.deliverer.stop()
         await self.store.stop()
         if self.peers is not None:
             await self.peers.aclose()
@@ -198,8 +207,11 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     data = settings.data_dir.resolve()
     tts = Tts(data / "tts")
     system = SystemMessages(data / "system", tts)
-    store = CallStore(SqlCallWriter(engine, data / "files"), utc_now, work_dir=data / "work")
     mailer = Mailer(settings.smtp())
+    # API-2 webhooks and voicemail mails leave through the durable outbox (this node's deliverer)
+    deliverer = outbox_deliverer(settings, engine, mailer)
+    writer = SqlCallWriter(engine, data / "files", on_events=deliverer.wake)
+    store = CallStore(writer, utc_now, work_dir=data / "work")
     prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
     # Lines in use per phone: one store for the distribution and the switch's plain calls.
     lines = dist.InProcessState()
@@ -285,7 +297,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         )
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
-            metrics, watch, peers=peers,
+            metrics, watch, peers=peers, deliverer=deliverer,
         )  # fmt: skip
 
     def notification(account_id: int, channel: str) -> None:
@@ -300,8 +312,28 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
-        metrics, watch, listener, status, peers,
+        metrics, watch, listener, status, peers, deliverer,
     )  # fmt: skip
+
+
+def outbox_deliverer(settings: Settings, engine: AsyncEngine, mailer: Mailer) -> Deliverer:
+    """The node's deliverer of the outbox: webhooks behind the SSRF guard (inside networks as
+    allowed), mails through `mailer`, which from now on stores its mails in the outbox."""
+    deliverer = Deliverer(
+        SqlOutbox(engine),
+        webhooks=WebhookSender(NetGuard(settings.allow_networks()), settings.webhook_timeout),
+        mail=mailer.attempt,
+        clock=utc_now,
+        webhook_policy=RetryPolicy(
+            base=settings.webhook_retry_base,
+            cap=settings.webhook_retry_cap,
+            give_up_after=settings.webhook_give_up_after,
+        ),
+        mail_policy=RetryPolicy(delays=mailer.settings.retry_delays),
+        concurrency=settings.outbox_concurrency,
+    )
+    mailer.queue = deliverer
+    return deliverer
 
 
 def _srtp_required(directory: Directory) -> Callable[[str], Awaitable[bool]]:

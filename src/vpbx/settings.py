@@ -122,6 +122,23 @@ class Settings(BaseSettings):
         default="5,30,120,600,1800",
         description="seconds to wait before each retry, comma separated; empty = no retry",
     )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a webhook receiver has to answer (API-2)"
+    )
+    webhook_retry_base: float = Field(
+        default=5.0, ge=0, description="seconds before a failed webhook is tried again; doubled"
+    )
+    webhook_retry_cap: float = Field(
+        default=3600.0, ge=0, description="the longest wait between two attempts of a webhook"
+    )
+    webhook_give_up_after: float = Field(
+        default=86400.0,
+        ge=0,
+        description="seconds after which an undelivered webhook is given up (reason kept)",
+    )
+    outbox_concurrency: int = Field(
+        default=16, ge=1, description="webhooks and mails a switch node sends at once"
+    )
 
     @field_validator("http_allow_networks")
     @classmethod

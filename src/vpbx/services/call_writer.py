@@ -1,18 +1,19 @@
 """The calls report as the switch's call store writes it (SQL behind
 `vpbx.switch.call_store.CallWriter`): one transaction per batch of calls starting and ending,
 the node's heartbeat with the details of calls in progress, rows a dead node left active,
-recordings into the file base."""
+recordings into the file base. The webhook events of the calls (API-2) go into the outbox in the
+same transactions (`vpbx.services.webhook_events`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from vpbx.domain.entities.misc import FileKind
+from vpbx.domain.entities.misc import FileKind, WebhookEvent
 from vpbx.services.call_log import (
     CallRecord,
     CallStart,
@@ -28,6 +29,13 @@ from vpbx.services.call_log import (
     write_calls,
 )
 from vpbx.services.file_store import adopt_partial_recording, save_recording
+from vpbx.services.webhook_events import (
+    CallEvent,
+    answered_before,
+    end_events,
+    enqueue_call_events,
+    hooked_accounts,
+)
 from vpbx.storage import tables as t
 
 __all__ = ["SqlCallWriter"]
@@ -36,9 +44,20 @@ __all__ = ["SqlCallWriter"]
 class SqlCallWriter:
     """Implements `vpbx.switch.call_store.CallWriter` on the calls tables and the file base."""
 
-    def __init__(self, engine: AsyncEngine, files_dir: Path) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        files_dir: Path,
+        on_events: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.files_dir = files_dir
+        #: told after a commit that put webhook events in the outbox (wakes the deliverer)
+        self.on_events = on_events
+
+    def _events_made(self, made: int) -> None:
+        if made and self.on_events is not None:
+            self.on_events()
 
     async def write_batch(
         self,
@@ -51,9 +70,33 @@ class SqlCallWriter:
         """One transaction: the start rows (their ids), the ends of calls with a row (call id,
         record, steps already written), the whole rows of the others (their ids)."""
         async with self.engine.begin() as conn:
+            hooked = await hooked_accounts(
+                conn,
+                [s.account_id for s in starts]
+                + [r.account_id for _, r, _ in updates]
+                + [r.account_id for r in inserts],
+            )
+            announced = await answered_before(
+                conn, [i for i, r, _ in updates if r.account_id in hooked]
+            )
             ids = await begin_calls(conn, list(starts), now, node=node)
             await finish_calls(conn, list(updates), now)
             inserted = await write_calls(conn, list(inserts), now, node=node)
+            events: list[CallEvent] = []
+            if hooked:
+                for start, call_id in zip(starts, ids, strict=True):
+                    events.append(CallEvent(start.account_id, call_id, WebhookEvent.CALL_STARTED))
+                for call_id, record, _ in updates:
+                    events += end_events(
+                        record.account_id, call_id, record, answered_before=call_id in announced
+                    )
+                for record, call_id in zip(inserts, inserted, strict=True):
+                    events.append(CallEvent(record.account_id, call_id, WebhookEvent.CALL_STARTED))
+                    events += end_events(record.account_id, call_id, record, answered_before=False)
+            made = await enqueue_call_events(
+                conn, [e for e in events if e.account_id in hooked], now
+            )
+        self._events_made(made)
         return list(ids), list(inserted)
 
     async def beat(
@@ -68,11 +111,23 @@ class SqlCallWriter:
         async with self.engine.begin() as conn:
             await heartbeat(conn, node, now, started=started)
             await add_steps(conn, list(progress))
+            announced = await answered_before(conn, [call_id for call_id, _, _ in answers])
             await mark_answered(conn, list(answers))
+            made = await enqueue_call_events(
+                conn, await _answered_events(conn, answers, announced), now
+            )
+        self._events_made(made)
 
     async def close_interrupted(self, node: str, now: dt.datetime) -> list[InterruptedCall]:
         async with self.engine.begin() as conn:
-            return await close_interrupted(conn, node, now)
+            found = await close_interrupted(conn, node, now)
+            made = await enqueue_call_events(
+                conn,
+                [CallEvent(c.account_id, c.call_id, WebhookEvent.CALL_ENDED) for c in found],
+                now,
+            )
+        self._events_made(made)
+        return found
 
     async def adopt_partial(
         self,
@@ -139,3 +194,21 @@ class SqlCallWriter:
             return False
         text = str(error.orig if error.orig is not None else error).lower()
         return "database is locked" in text or "database is busy" in text
+
+
+async def _answered_events(
+    conn: AsyncConnection,
+    answers: Sequence[tuple[int, dt.datetime, int | None]],
+    announced: set[int],
+) -> list[CallEvent]:
+    """`call_answered` of the calls in progress answered for the first time."""
+    fresh = [call_id for call_id, _, _ in answers if call_id not in announced]
+    if not fresh:
+        return []
+    query = sa.select(t.calls.c.id, t.calls.c.account_id).where(t.calls.c.id.in_(fresh))
+    owners = {int(i): int(a) for i, a in (await conn.execute(query)).all()}
+    return [
+        CallEvent(owners[call_id], call_id, WebhookEvent.CALL_ANSWERED)
+        for call_id in fresh
+        if call_id in owners
+    ]

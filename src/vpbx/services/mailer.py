@@ -1,6 +1,11 @@
 """Voicemail by e-mail (SCN-VM): builds the message (WAV attached, or a «left no message» line) and
 sends it over SMTP with aiosmtplib, retrying while the server is down. Never raises for SMTP or
 network trouble: every attempt that fails is logged and the outcome is a `MailResult`.
+
+With a `MailQueue` (the switch's composition: the outbox's deliverer) `deliver` stores the mail
+in the database's outbox and the deliverer sends it (one `attempt` at a time, the retry delays
+between them), so a mail waiting for a retry survives a restart of the switch. Without one (a
+tool, a test) the retries wait in memory (`send`).
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
+from typing import Protocol
 
 import aiosmtplib
 
+from vpbx.domain.outbox import Attempt
+
 __all__ = [
     "NOT_CONFIGURED",
+    "MailQueue",
     "MailResult",
     "Mailer",
     "SmtpSettings",
@@ -120,12 +129,27 @@ def _permanent(error: BaseException) -> bool:
     )
 
 
+class MailQueue(Protocol):
+    """Where `Mailer.deliver` puts a mail to be sent (the durable outbox)."""
+
+    async def put_mail(self, message: EmailMessage) -> asyncio.Future[MailResult]:
+        """Store the mail; the future gets its fate (delivered, or given up)."""
+        ...
+
+
 class Mailer:
     """One per process (built in the composition root). `deliver` runs sends in the background."""
 
-    def __init__(self, settings: SmtpSettings, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        sleep: Sleep = asyncio.sleep,
+        queue: MailQueue | None = None,
+    ) -> None:
         self._settings = settings
         self._sleep = sleep
+        #: the durable outbox (None: retries wait in memory and die with the process)
+        self.queue = queue
         # The loop keeps only weak references to tasks: without this set a pending delivery could
         # be garbage-collected mid-retry.
         self._tasks: set[asyncio.Task[MailResult]] = set()
@@ -222,6 +246,34 @@ class Mailer:
                 )
                 return MailResult(True, attempt, "")
 
+    async def attempt(self, message: EmailMessage) -> Attempt:
+        """One attempt (the outbox's deliverer retries): every recipient refused with 5xx is
+        permanent, any other failure is worth another attempt."""
+        s = self._settings
+        if not s.enabled:
+            return Attempt(False, None, NOT_CONFIGURED, permanent=True)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.host,
+                port=s.port,
+                username=s.username or None,
+                password=s.password or None,
+                use_tls=s.use_tls,
+                start_tls=s.starttls,
+                timeout=s.timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as failure:
+            code = getattr(failure, "code", None)
+            return Attempt(
+                False,
+                code if isinstance(code, int) else None,
+                _reason(failure),
+                permanent=_permanent(failure),
+            )
+        log.info("voicemail mail sent", extra={"recipients": message.get("To", "")})
+        return Attempt(True, 250)
+
     def deliver(
         self,
         message: EmailMessage,
@@ -241,7 +293,10 @@ class Mailer:
         self, message: EmailMessage, on_result: Callable[[MailResult], None] | None
     ) -> MailResult:
         try:
-            result = await self.send(message)
+            if self.queue is not None and self._settings.enabled:
+                result = await (await self.queue.put_mail(message))
+            else:
+                result = await self.send(message)
         except Exception as error:
             # A bug of ours must still reach the caller as a result: nobody awaits this task.
             log.exception("voicemail mail crashed", extra={"recipients": message.get("To", "")})

@@ -407,3 +407,45 @@ number_ranges = sa.Table(
     sa.Column("region", sa.Text(), nullable=False),
     sa.Index(None, "code", "range_from"),
 )
+
+# The durable outbox (API-2, SCN-VM): webhook requests and voicemail mails waiting for delivery,
+# claimed by the switch nodes' deliverers (vpbx.services.outbox, docs/decisions.md "Outbox").
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("kind", sa.Text(), nullable=False),  # webhook | mail
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    # the webhook a request is for (its URL and secret are read at each attempt)
+    sa.Column("webhook_id", sa.BigInteger(), nullable=True),
+    # the URL or the mail's recipients, as when the row was made (the delivery log shows it)
+    sa.Column("target", sa.Text(), nullable=False),
+    # the event's type (call_started…) or "voicemail_mail"
+    sa.Column("event_type", sa.Text(), nullable=False),
+    # the idempotency key the receiver sees (X-Vpbx-Event-Id): the same on every attempt
+    sa.Column("event_id", sa.Text(), nullable=False),
+    # rows with the same key are delivered one after another, in id order (a call's events to
+    # one webhook); NULL: no order
+    sa.Column("ordering_key", sa.Text(), nullable=True),
+    # the request body exactly as sent (signed as it is), or the mail as RFC 5322 text
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("state", sa.Text(), nullable=False),  # pending | delivered | given_up
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_status", sa.Integer(), nullable=True),
+    sa.Column("last_reason", sa.Text(), nullable=False),
+    # a node's claim: until then no other node takes the row (its delivery is in flight)
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lease_owner", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "ordering_key", "state", "id"),
+    sa.Index(None, "webhook_id", "id"),
+)

@@ -106,6 +106,8 @@ class WebhookEvent(enum.StrEnum):
     CALL_ENDED = "call_ended"
     CALL_MISSED = "call_missed"
     VOICEMAIL = "voicemail"
+    #: RATE-1: the caller rated the talk (the rating is in the event's call)
+    CALL_RATED = "call_rated"
 
 
 class Webhook(Document):
