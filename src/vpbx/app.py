@@ -51,6 +51,7 @@ from vpbx.scenario import distribution as dist
 from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
 from vpbx.services.call_writer import SqlCallWriter
+from vpbx.services.caller_id_facts import SqlCallerIdSource
 from vpbx.services.crm import CrmClient
 from vpbx.services.deliverer import Deliverer, WebhookSender
 from vpbx.services.directory_store import SqlDirectorySource
@@ -66,6 +67,7 @@ from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import B2BCall, Contact
 from vpbx.switch.call_store import CallStore, CallTicket
+from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
@@ -203,6 +205,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     # calls (internal, outgoing, pickups), so one invalidation reaches both.
     snapshots = SnapshotCache(SqlSnapshotSource(engine, utc_now))
     pbx = Pbx(endpoint, directory, registrar, me, media, snapshots, wall=utc_now)
+    pbx.caller_ids = CallerIdPicker(SqlCallerIdSource(engine))
     trunks = TrunkRegistrations(endpoint, directory, me)
     data = settings.data_dir.resolve()
     tts = Tts(data / "tts")

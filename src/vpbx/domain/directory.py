@@ -24,6 +24,8 @@ class LineInfo:
     allowed_addresses: tuple[str, ...] = ()
     #: "srtp": the line's calls must be encrypted (SRTP), "none": as the phone offers
     encryption: str = "none"
+    #: CID-1: how the outgoing caller ID is chosen; `caller_id_number_id` is its fixed or default
+    caller_id_mode: str = "fixed"
 
     def admits(self, host: str) -> bool:
         """Whether requests from `host` may use this line's credentials."""

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vpbx.domain.caller_id import CidRuleView
 from vpbx.domain.entities.addressbook import Contact, ContactGroup, Segment
 from vpbx.domain.entities.routing import CallerList, TalkOption, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
@@ -174,6 +175,8 @@ class ConfigSnapshot:
     transfer_caller_id: str = "virtual_number"
     #: REC-1: every conversation of the account is recorded
     record_calls: bool = False
+    #: CID-3: the account's allow/deny rules for outgoing caller IDs, in priority order
+    cid_rules: tuple[CidRuleView, ...] = ()
 
     @classmethod
     def build(
@@ -196,6 +199,7 @@ class ConfigSnapshot:
         talk_options: Iterable[TalkOption] = (),
         transfer_caller_id: str = "virtual_number",
         record_calls: bool = False,
+        cid_rules: Iterable[CidRuleView] = (),
     ) -> ConfigSnapshot:
         employee_map = {e.id: e for e in employees}
         group_map = {g.id: g for g in groups}
@@ -241,6 +245,7 @@ class ConfigSnapshot:
             talk_options=_frozen({o.key: o for o in talk_options}),
             transfer_caller_id=transfer_caller_id,
             record_calls=record_calls,
+            cid_rules=tuple(cid_rules),
         )
 
     def file_label(self, file_id: int) -> str:

@@ -38,6 +38,7 @@ class SqlDirectorySource:
             row["caller_id_number_id"],
             tuple(row.get("allowed_addresses") or ()),
             row.get("encryption") or "none",
+            row.get("caller_id_mode") or "fixed",
         )
 
     async def number(self, number: str) -> NumberInfo | None:
@@ -59,14 +60,6 @@ class SqlDirectorySource:
             row["trunk_id"],
             bool(row["account_enabled"]),
         )
-
-    async def number_by_id(self, account_id: int, number_id: int) -> NumberInfo | None:
-        query = sa.select(t.numbers.c.number).where(
-            t.numbers.c.account_id == account_id, t.numbers.c.id == number_id
-        )
-        async with self.engine.connect() as conn:
-            number = (await conn.execute(query)).scalar_one_or_none()
-        return None if number is None else await self.number(number)
 
     async def account_enabled(self, account_id: int) -> bool:
         query = sa.select(t.accounts.c.enabled).where(t.accounts.c.id == account_id)

@@ -11,12 +11,14 @@ import datetime as dt
 from typing import Any, cast
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vpbx.domain.caller_id import CidRuleView
 from vpbx.domain.entities.addressbook import BlacklistEntry, Contact, ContactGroup, Segment
 from vpbx.domain.entities.misc import AudioFile, Schedule
 from vpbx.domain.entities.people import Employee, Group
-from vpbx.domain.entities.routing import CallerList, TalkOption, VirtualNumber
+from vpbx.domain.entities.routing import CallerList, CidRule, TalkOption, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.regions import NumberRange, split_number
 from vpbx.scenario.snapshot import (
@@ -134,7 +136,22 @@ async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
         ],
         transfer_caller_id=str(transfer_caller_id or "virtual_number"),
         record_calls=bool(record_calls),
+        cid_rules=_cid_rules(await svc.all_documents("cid-rules")),
     )
+
+
+def _cid_rules(documents: list[tuple[int, BaseModel]]) -> list[CidRuleView]:
+    """CID-3 rules in priority order: by position, then as they were created."""
+    rules = sorted(
+        ((i, doc) for i, doc in documents if isinstance(doc, CidRule)),
+        key=lambda item: (item[1].position, item[0]),
+    )
+    return [
+        CidRuleView(
+            rule.action == "allow", frozenset(rule.number_ids), frozenset(rule.employee_ids)
+        )
+        for _, rule in rules
+    ]
 
 
 async def number_ranges_for(conn: AsyncConnection, caller: str) -> tuple[NumberRange, ...]:

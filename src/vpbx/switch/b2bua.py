@@ -224,6 +224,8 @@ class B2BCall:
     #: how the calls report names the caller of such a call: his extension, not the line's
     #: login ("": the From user)
     caller_extension: str = ""
+    #: the virtual number an outgoing call shows (CID-1), for its report row and the next choice
+    number_id: int | None = None
     #: the wall clock that dates the call (its report row); timers run on the loop's clock
     clock: WallClock = utc_now
     started_at: dt.datetime = field(default_factory=utc_now)

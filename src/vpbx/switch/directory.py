@@ -28,8 +28,6 @@ class DirectorySource(Protocol):
 
     async def number(self, number: str) -> NumberInfo | None: ...
 
-    async def number_by_id(self, account_id: int, number_id: int) -> NumberInfo | None: ...
-
     async def account_enabled(self, account_id: int) -> bool: ...
 
     async def toll_fraud_policy(self, account_id: int) -> TollFraudPolicy: ...
@@ -81,12 +79,6 @@ class Directory:
 
     async def number(self, number: str) -> NumberInfo | None:
         return await self._remember(("number", number), lambda: self.source.number(number))
-
-    async def number_info_by_id(self, account_id: int, number_id: int) -> NumberInfo | None:
-        return await self._remember(
-            ("number_by_id", account_id, number_id),
-            lambda: self.source.number_by_id(account_id, number_id),
-        )
 
     async def account_enabled(self, account_id: int) -> bool:
         return await self._remember(

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vpbx.domain.entities.scenarios import Forward
-from vpbx.domain.switch_records import CallRecord
+from vpbx.domain.switch_records import CallRecord, StepRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
 from vpbx.scenario.distribution.state import ClaimMode, ClaimStatus, phone_key
@@ -50,6 +50,7 @@ from vpbx.switch.b2bua import (
     LegRole,
     Target,
 )
+from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.clock import WallClock, utc_now
 from vpbx.switch.directory import Directory, LineInfo, NumberInfo
 from vpbx.switch.endpoint import SipEndpoint
@@ -67,6 +68,7 @@ DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
 #: reason phrases of refusals (docs/decisions.md: a disabled account, EMP-4)
 ACCOUNT_DISABLED = "Forbidden (account disabled)"
 OUTSIDE_SCHEDULE = "Forbidden (outside the employee's schedule)"
+CALLER_ID_DENIED = "Forbidden (caller ID not allowed)"
 
 
 class PhoneLines(Protocol):
@@ -138,6 +140,9 @@ class Pbx:
         self.toll_guard: TollGuard | None = None
         #: told of an outgoing call the guard refused (its row in the calls report)
         self.call_refused: Callable[[CallRecord], None] | None = None
+        #: CID-1..3: the number each outgoing call of a line shows (without a history source
+        #: the modes that need one fall back to the line's number)
+        self.caller_ids = CallerIdPicker(None)
         #: lines in use per phone, shared with the distribution (None: not counted)
         self.lines: PhoneLines | None = None
         #: the phone lines each plain call holds (call id → phone key → employee)
@@ -348,13 +353,22 @@ class Pbx:
             log.info("outgoing call outside the employee's schedule", extra={"login": line.login})
             self.endpoint.respond(key, make_response(request, 403, OUTSIDE_SCHEDULE))
             return
-        caller_id, trunk_id = line.login, None
-        if line.caller_id_number_id is not None:
-            shown = await self.directory.number_info_by_id(
-                line.account_id, line.caller_id_number_id
+        choice = await self.caller_ids.choose(line, config, caller.employee_id, called)
+        if choice.refusal:
+            log.info(
+                "outgoing call refused by the caller-ID rules",
+                extra={"login": line.login, "reason": choice.refusal},
             )
-            if shown is not None:
-                caller_id, trunk_id = shown.number, shown.trunk_id
+            why = StepRecord(
+                self.wall(), "caller_id", choice.refusal, {"mode": line.caller_id_mode}
+            )
+            self._refuse_outgoing(
+                request, key, line.account_id, called, caller, CALLER_ID_DENIED, why
+            )
+            return
+        caller_id, trunk_id = line.login, None
+        if choice.number is not None:
+            caller_id, trunk_id = choice.number.number, choice.number.trunk_id
         call_id = secrets.token_hex(8)
         target = await self.outbound_target(
             line.account_id,
@@ -370,7 +384,13 @@ class Pbx:
             self.endpoint.respond(key, make_response(request, 503, "No outbound trunk"))
             return
         if isinstance(target, Refusal):
-            self._refuse_outgoing(request, key, line.account_id, called, caller, target)
+            why = StepRecord(
+                self.wall(),
+                "toll_fraud",
+                target.text,
+                {"rule": target.rule.value, "e164": target.number},
+            )
+            self._refuse_outgoing(request, key, line.account_id, called, caller, target.reason, why)
             return
         await self._start_call(
             line.account_id,
@@ -382,6 +402,7 @@ class Pbx:
             called,
             caller,
             call_id,
+            choice.number.id if choice.number is not None else None,
         )
 
     async def _internal_call(
@@ -460,19 +481,15 @@ class Pbx:
         account_id: int,
         called: str,
         caller: Caller,
-        refusal: Refusal,
+        reason: str,
+        why: StepRecord,
     ) -> None:
-        """403 with the rule as the reason phrase, and the refused call's row in the report."""
-        self.endpoint.respond(key, make_response(request, 403, refusal.reason))
+        """403 with `reason` as the reason phrase, and the refused call's row in the report."""
+        self.endpoint.respond(key, make_response(request, 403, reason))
         if self.call_refused is not None:
             self.call_refused(
                 refused_call_record(
-                    account_id,
-                    caller.extension,
-                    called,
-                    caller.employee_id,
-                    refusal,
-                    self.wall(),
+                    account_id, caller.extension, called, caller.employee_id, why, self.wall()
                 )
             )
 
@@ -537,6 +554,7 @@ class Pbx:
         called: str = "",
         caller: Caller | None = None,
         call_id: str | None = None,
+        number_id: int | None = None,
     ) -> None:
         if caller is not None and caller.phone is not None and call_id is not None:
             # The caller's phone is in use while the call lasts (a line of it, if one is free).
@@ -548,6 +566,7 @@ class Pbx:
             return
         call.direction = direction
         call.called = called
+        call.number_id = number_id
         if caller is not None:
             call.caller_employee_id = caller.employee_id
             call.caller_extension = caller.extension

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 from vpbx.domain.switch_records import CallRecord, CallStart, StepRecord
-from vpbx.domain.toll_fraud import Refusal
 from vpbx.switch.b2bua import B2BCall
 
 
@@ -18,6 +17,7 @@ def plain_call_start(call: B2BCall) -> CallStart:
         direction=call.direction,
         caller=_caller(call),
         called=call.called,
+        number_id=call.number_id,
         switch_call_id=call.id,
     )
 
@@ -78,6 +78,7 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         wait_seconds=max(0.0, ((call.answered_at or ended) - started).total_seconds()),
         talk_seconds=max(0.0, talk),
         steps=tuple(steps),
+        number_id=call.number_id,
         switch_call_id=call.id,
     )
 
@@ -87,21 +88,13 @@ def refused_call_record(
     caller: str,
     called: str,
     employee_id: int | None,
-    refusal: Refusal,
+    why: StepRecord,
     now: dt.datetime,
 ) -> CallRecord:
-    """The report row of an outgoing call the toll-fraud guard refused: status blocked, the
-    rule in its details («исходящий вызов запрещён: …»), no leg ever sent to the trunk."""
+    """The report row of an outgoing call refused before any leg went to the trunk (the
+    toll-fraud guard, the caller-ID rules): status blocked, `why` in its details."""
     at = now
-    steps = (
-        StepRecord(at, "arrived", f"исходящий звонок с {caller} на {called}"),
-        StepRecord(
-            at,
-            "toll_fraud",
-            refusal.text,
-            {"rule": refusal.rule.value, "e164": refusal.number},
-        ),
-    )
+    steps = (StepRecord(at, "arrived", f"исходящий звонок с {caller} на {called}"), why)
     return CallRecord(
         account_id=account_id,
         started_at=at,
