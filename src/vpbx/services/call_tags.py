@@ -34,9 +34,8 @@ __all__ = [
 
 #: tags one call may carry: a body of a million ids must not become a million-row IN query
 MAX_CALL_TAGS = 100
-#: how far back a call is looked up by the switch's own id: the calls' index is on account and
-#: start time (there is none on `switch_call_id`), and a talk option or the after-talk tagging
-#: comes during the call or right after it
+#: how far back a call is looked up by the switch's own id (indexed with the account): a talk
+#: option or the after-talk tagging comes during the call or right after it
 SWITCH_CALL_WINDOW = dt.timedelta(hours=48)
 
 

@@ -379,6 +379,11 @@ calls = entity_table(
     sa.Column("switch_call_id", sa.Text(), nullable=True),
     sa.Index(None, "account_id", "started_at"),
     sa.Index(None, "status", "node"),
+    # a talk option finds its call by the switch's id; caller-ID history and a caller's visits
+    # look for one subscriber's latest calls
+    sa.Index(None, "account_id", "switch_call_id"),
+    sa.Index(None, "account_id", "caller", "started_at"),
+    sa.Index(None, "account_id", "called", "started_at"),
 )
 call_steps = sa.Table(
     "call_steps",
