@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.scenario.test_call_logic import Switch, kinds, of
-from tests.scenario.test_transfer_logic import keys, office, talking
+from tests.scenario.test_transfer_logic import keys, office, play, talking
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
 
@@ -115,24 +115,7 @@ EVENTS: list[Any] = [
 def test_any_order_of_replaces_refers_answers_and_hang_ups_ends_cleanly(
     events: list[Any],
 ) -> None:
-    switch, _ = talking()
-    for event in events:
-        rings = [
-            c.ring
-            for c in switch.commands
-            if isinstance(c, io.RingPhone | io.RingNumber | io.TakeConsultation)
-        ]
-        match event:
-            case "answer" if rings:
-                switch.send(io.RingAnswered(rings[-1]))
-            case "fail" if rings:
-                switch.send(io.RingFailed(rings[-1], 481))
-            case "later":
-                switch.later(5)
-            case str():
-                pass
-            case _:
-                switch.send(event)
+    switch = play(events, fail_status=481)
     switch.send(io.CallerHungUp())
     switch.run(switch.logic.finish(switch.now))
     assert switch.logic.engine.ended

@@ -249,23 +249,34 @@ EVENTS: list[Any] = [
 ]
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(EVENTS), max_size=14))
-def test_any_order_of_keys_refers_answers_and_hang_ups_ends_cleanly(events: list[Any]) -> None:
+def play(events: list[Any], fail_status: int = 480) -> Switch:
+    """A talk, then `events`: core events, or "answer"/"fail" (the last ring the core asked
+    for, including a taken consultation) and "later" (5 s pass)."""
     switch, _ = talking()
     for event in events:
-        rings = [c for c in switch.commands if isinstance(c, io.RingPhone | io.RingNumber)]
+        rings = [
+            c.ring
+            for c in switch.commands
+            if isinstance(c, io.RingPhone | io.RingNumber | io.TakeConsultation)
+        ]
         match event:
             case "answer" if rings:
-                switch.send(io.RingAnswered(rings[-1].ring))
+                switch.send(io.RingAnswered(rings[-1]))
             case "fail" if rings:
-                switch.send(io.RingFailed(rings[-1].ring, 480))
+                switch.send(io.RingFailed(rings[-1], fail_status))
             case "later":
                 switch.later(5)
             case str():
                 pass
             case _:
                 switch.send(event)
+    return switch
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(EVENTS), max_size=14))
+def test_any_order_of_keys_refers_answers_and_hang_ups_ends_cleanly(events: list[Any]) -> None:
+    switch = play(events)
     out = switch.send(io.CallerHungUp())
     out += switch.run(switch.logic.finish(switch.now))
     assert switch.logic.engine.ended

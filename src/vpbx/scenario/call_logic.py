@@ -556,6 +556,8 @@ class CallLogic:
         return [io.RingPhone(ring, employee_id, phone, timeout, caller_id)]
 
     def _ring_failed(self, ring: int, status: int, why: str, now: dt.datetime) -> list[io.Command]:
+        if ring == self.answered_ring:
+            return []  # answered: it ends by a hang-up, never by a late failure
         found = self.rings.pop(ring, None)
         if found is None:
             return []
