@@ -22,6 +22,7 @@ from tests.dbs import database_fixture
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.errors import NotFound
+from vpbx.domain.net_policy import parse_networks
 from vpbx.domain.outbox import Attempt, OutboxKind, OutboxState, RetryPolicy
 from vpbx.domain.switch_records import CallRecord, CallStart
 from vpbx.services.accounts import create_account
@@ -79,7 +80,9 @@ async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
 async def account_with_hooks(engine: AsyncEngine, *hooks: dict[str, Any]) -> tuple[int, list[int]]:
     async with engine.begin() as conn:
         account_id = await create_account(conn, Account(name="Рога и копыта"), T0)
-        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        svc = EntityService(
+            conn, Actor(Role.ADMIN, account_id), lambda: T0, url_allow=parse_networks("127.0.0.0/8")
+        )
         ids = [int((await svc.create("webhooks", h)).model_dump()["id"]) for h in hooks]
     return account_id, ids
 
@@ -152,11 +155,14 @@ async def test_a_call_puts_its_events_in_order_in_the_same_transactions(
     assert len(woken) == 3
     body = json.loads(found[-1]["payload"])
     assert body["type"] == "call_ended"
-    assert body["call"]["id"] == call_id and body["call"]["status"] == "answered"
-    assert body["call"]["rating"] == 5 and body["account_id"] == account_id
+    assert body["call"]["id"] == call_id
+    assert body["call"]["status"] == "answered"
+    assert body["call"]["rating"] == 5
+    assert body["account_id"] == account_id
     # one event, one id for every webhook (the receiver's idempotency key)
     ended_ids = {r["event_id"] for r in found if r["event_type"] == "call_ended"}
-    assert len(ended_ids) == 1 and body["id"] in ended_ids
+    assert len(ended_ids) == 1
+    assert body["id"] in ended_ids
     assert {r["ordering_key"] for r in found if r["webhook_id"] == all_events} == {
         f"call:{call_id}:webhook:{all_events}"
     }
@@ -275,8 +281,10 @@ async def test_backoff_doubles_up_to_the_cap_and_gives_up_after_the_age(
     assert sum(waits) >= 300 - 60
     [entry] = await _log(engine, account_id, hook_id)
     assert entry.state is OutboxState.GIVEN_UP
-    assert entry.last_status == 500 and entry.last_reason == "HTTP 500: oops"
-    assert entry.attempts == len(waits) + 1 and entry.next_attempt_at is None
+    assert entry.last_status == 500
+    assert entry.last_reason == "HTTP 500: oops"
+    assert entry.attempts == len(waits) + 1
+    assert entry.next_attempt_at is None
     assert d.given_up == 1
 
 
@@ -289,11 +297,14 @@ async def test_a_deleted_or_disabled_webhook_is_given_up_at_once(
     await SqlCallWriter(engine, tmp_path).write_batch([start(account_id)], [], [], T0, "n1")
     async with engine.begin() as conn:
         await conn.execute(sa.delete(t.webhooks).where(t.webhooks.c.id == gone))
-        await conn.execute(sa.update(t.webhooks).where(t.webhooks.c.id == off).values(enabled=False))
+        await conn.execute(
+            sa.update(t.webhooks).where(t.webhooks.c.id == off).values(enabled=False)
+        )
     sender = FakeSender()
     outcomes = await deliverer(engine, FakeClock(), sender).run_once()
     assert [o.state for o in outcomes] == [OutboxState.GIVEN_UP, OutboxState.GIVEN_UP]
-    assert "deleted" in outcomes[0].reason and "disabled" in outcomes[1].reason
+    assert "deleted" in outcomes[0].reason
+    assert "disabled" in outcomes[1].reason
     assert sender.sent == []
 
 
@@ -309,7 +320,8 @@ async def test_a_node_killed_mid_delivery_sends_again_after_its_restart_once(
     assert await outbox.release("n1", clock()) == 1  # n1 starts again
     sender = FakeSender()
     [outcome] = await deliverer(engine, clock, sender, node="n1").run_once()
-    assert outcome.state is OutboxState.DELIVERED and outcome.row_id == claimed.id
+    assert outcome.state is OutboxState.DELIVERED
+    assert outcome.row_id == claimed.id
     assert await deliverer(engine, clock, sender, node="n1").run_once() == []
     assert len(sender.sent) == 1
 
@@ -348,8 +360,10 @@ async def test_the_delivery_log_is_the_accounts_own(engine: AsyncEngine, tmp_pat
     other, _ = await account_with_hooks(engine)
     await SqlCallWriter(engine, tmp_path).write_batch([start(account_id)], [], [], T0, "n1")
     [entry] = await _log(engine, account_id, hook_id)
-    assert entry.state is OutboxState.PENDING and entry.attempts == 0
-    assert entry.next_attempt_at == T0 and entry.target == HOOK_URL
+    assert entry.state is OutboxState.PENDING
+    assert entry.attempts == 0
+    assert entry.next_attempt_at == T0
+    assert entry.target == HOOK_URL
     with pytest.raises(NotFound):
         await _log(engine, other, hook_id)
 

@@ -26,6 +26,7 @@ from vpbx.api.operations import SwitchProbe, operations_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
+from vpbx.api.webhook_deliveries import webhook_deliveries_router
 from vpbx.domain.actor import Role
 from vpbx.domain.entities.misc import Account, CallStep
 from vpbx.domain.errors import Forbidden
@@ -174,6 +175,7 @@ def create_api(
     app.include_router(calls_report_router(), prefix=PREFIX)
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
+    app.include_router(webhook_deliveries_router(), prefix=PREFIX)
     dedicated_lists = {"calls", "files"}
     for res in CATALOG:
         after_save = scenario_saved() if res.name == "scenarios" else None

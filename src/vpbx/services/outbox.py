@@ -224,7 +224,9 @@ class SqlOutbox:
                 attempts=sa.bindparam("b_attempts"),
                 last_status=sa.bindparam("b_status"),
                 last_reason=sa.bindparam("b_reason"),
-                next_attempt_at=sa.func.coalesce(sa.bindparam("b_next"), o.c.next_attempt_at),
+                next_attempt_at=sa.func.coalesce(
+                    sa.bindparam("b_next", type_=sa.DateTime(timezone=True)), o.c.next_attempt_at
+                ),
                 lease_until=None,
                 lease_owner=None,
                 updated_at=now,
