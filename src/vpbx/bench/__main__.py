@@ -27,6 +27,7 @@ from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
 from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
+from vpbx.bench.webhooks import BENCHMARKS as WEBHOOKS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -162,6 +163,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *CALLS,
     *FLOOD,
     *RECORDING,
+    *WEBHOOKS,
 )
 
 

@@ -314,7 +314,7 @@ class Deliverer:
             log.exception("outbox delivery crashed", extra={"row": row.id})
             result = Attempt(False, None, f"{type(error).__name__}: {error}")
         if result.delivered:
-            log.info(
+            log.debug(
                 "outbox row delivered",
                 extra={"row": row.id, "kind": row.kind.value, "attempt": number},
             )
