@@ -28,6 +28,7 @@ from vpbx.api.ranges import RangeNotSatisfiable, requested_range
 from vpbx.domain.entities.misc import FileKind
 from vpbx.media.wavwriter import WavWriter
 from vpbx.services.call_log import CallRecord, write_call
+from vpbx.services.file_links import link_actor
 from vpbx.services.file_store import save_recording
 from vpbx.storage.db import make_async_engine
 
@@ -307,6 +308,74 @@ def test_the_download_documents_its_ranges(api: Api) -> None:
     responses = api.openapi()["paths"][f"{PREFIX}/files/{{entity_id}}/content"]["get"]["responses"]
     assert {"200", "206", "416"} <= set(responses)
     assert "ErrorBody" in str(responses["416"])
+
+
+# -- links for a browser's player (its media element cannot send the bearer token) ---------------
+
+
+def link(api: Api, token: str, file_id: int, variant: str = "original") -> str:
+    """The URL of `POST /files/{id}/link`, absolute."""
+    body = api.ok(api.post(f"/files/{file_id}/link", token, params={"variant": variant}))
+    url: str = body["url"]
+    assert url.startswith(f"{PREFIX}/files/{file_id}/content?variant={variant}&link=")
+    return api.base_url + url
+
+
+def test_a_file_link_streams_ranges_without_the_bearer_token(api: Api, recorded: Recorded) -> None:
+    whole = content(api, recorded, "evening").content
+    url = link(api, recorded.admin, recorded.files["evening"])
+    part = api.client.get(url, headers={"Range": "bytes=100-199"})  # no Authorization
+    assert part.status_code == 206, part.text
+    assert part.content == whole[100:200]
+    assert api.client.get(url).content == whole
+
+
+def test_a_file_link_opens_only_its_own_file_and_variant(api: Api, recorded: Recorded) -> None:
+    url = link(api, recorded.admin, recorded.files["evening"])
+    token = url.partition("link=")[2]
+    morning = recorded.files["morning"]
+    wrong = [
+        f"{api.api_url}/files/{morning}/content?variant=original&link={token}",
+        url.replace("variant=original", "variant=converted"),
+        url.replace("link=", "link=9"),  # another account's number in front
+        url[:-2],
+    ]
+    for tampered in wrong:
+        answer = api.client.get(tampered)
+        assert answer.status_code == 401, (tampered, answer.text)
+        assert answer.json()["error_id"] == "file_link.invalid"
+    # a link is no bearer token
+    assert api.get("/files", token).status_code == 401
+
+
+def test_an_employee_gets_links_to_his_own_files_only(api: Api, recorded: Recorded) -> None:
+    own = link(api, recorded.employee_token, recorded.files["morning"])
+    assert api.client.get(own).status_code == 200
+    other = api.post(f"/files/{recorded.files['noon']}/link", recorded.employee_token)
+    assert other.status_code == 404
+
+
+def test_a_file_link_ends_with_its_session_and_after_ten_minutes(
+    api: Api, recorded: Recorded
+) -> None:
+    login, password = f"super{unique()}", "super-pass-2026"
+    api.ok(
+        api.post(
+            "/users",
+            recorded.admin,
+            json={"login": login, "password": password, "role": "supervisor"},
+        ),
+        201,
+    )
+    token = api.login(login, password)
+    file_id = recorded.files["noon"]
+    url = link(api, token, file_id)
+    assert api.client.get(url).status_code == 200
+    secret = url.partition("link=")[2]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    assert in_db(api, lambda conn: link_actor(conn, secret, file_id, "original", later)) is None
+    api.ok(api.post("/auth/logout", token), 204)
+    assert api.client.get(url).status_code == 401
 
 
 # -- the range rules, alone -----------------------------------------------------------------------

@@ -6,34 +6,71 @@ that is not audio, too large or too long is refused with 422 (413 for the size) 
 in Russian and English; nothing is kept of it.
 
 The download answers HTTP range requests (`vpbx.api.ranges`): a browser plays and seeks a
-recorded conversation (FILE-1) without fetching it whole first.
+recorded conversation (FILE-1) without fetching it whole first. A media element cannot send the
+bearer token, so `POST /files/{id}/link` gives a short-lived link to one file's audio
+(`vpbx.services.file_links`) that the download accepts instead of the `Authorization` header.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
 
 from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
-from vpbx.api.deps import Conn, EntityId, Service
+from vpbx.api.deps import (
+    MAX_ID,
+    Conn,
+    CurrentActor,
+    EntityId,
+    Service,
+    actor,
+    bearer,
+    service,
+)
+from vpbx.api.deps import clock as request_clock
 from vpbx.api.errors import ErrorBody
 from vpbx.api.ranges import WholeFile, file_part, if_range_holds, requested_range, validators
 from vpbx.domain.errors import DomainError, ValidationFailed
 from vpbx.media.errors import AudioFileError
 from vpbx.media.prompts import MAX_UPLOAD_BYTES, convert_upload_async
-from vpbx.services.entities import Clock
+from vpbx.services.entities import Clock, EntityService
+from vpbx.services.file_links import issue_file_link, link_actor
 from vpbx.services.file_store import audio_location, store_upload
 
 
 class TooLarge(DomainError):
     error_id = "audio.too_large"
     status = 413
+
+
+class BadLink(DomainError):
+    error_id = "file_link.invalid"
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ссылка на файл недействительна или устарела / the file link is not valid or expired"
+        )
+
+
+Variant = Annotated[Literal["original", "converted"], Query()]
+
+
+class FileLinkOut(BaseModel):
+    """A link to one file's audio: the `url` (relative to the server) works without a bearer
+    token until `expires_at`, for this file and variant only."""
+
+    url: str
+    expires_at: dt.datetime
 
 
 def _suffix(content_type: str) -> str:
@@ -47,6 +84,32 @@ def _suffix(content_type: str) -> str:
         "audio/flac": ".flac",
     }
     return known.get(content_type.split(";")[0].strip().lower(), ".bin")
+
+
+async def _reader(
+    entity_id: EntityId,
+    request: Request,
+    conn: Conn,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    variant: Variant = "original",
+    link: Annotated[
+        str | None,
+        Query(max_length=200, description="a link from `POST /files/{id}/link` (no bearer)"),
+    ] = None,
+    x_account_id: Annotated[int | None, Header(ge=1, le=MAX_ID)] = None,
+) -> EntityService:
+    if link is None:
+        who = await actor(conn, request, credentials, x_account_id)
+    else:
+        found = await link_actor(conn, link, entity_id, variant, request_clock(request)())
+        if found is None:
+            raise BadLink()
+        who = found
+    return service(conn, who, request)
+
+
+#: the entity service of whoever presents the bearer token, or a link to this file's audio
+ReaderService = Annotated[EntityService, Depends(_reader)]
 
 
 def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
@@ -97,6 +160,34 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
         changed(svc.account_id)
         return (await svc.get("files", entity_id)).model_dump(mode="json")
 
+    @router.post(
+        "/files/{entity_id}/link",
+        response_model=FileLinkOut,
+        summary="A short-lived link to a file's audio (for a player)",
+    )
+    async def link(
+        entity_id: EntityId,
+        request: Request,
+        svc: Service,
+        who: CurrentActor,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        variant: Variant = "original",
+    ) -> FileLinkOut:
+        """A link to `GET /files/{id}/content?variant=…&link=…` that works without the
+        `Authorization` header (a browser's `<audio>` element cannot send it) for 10 minutes,
+        for this file and variant only; whoever may read the file may ask. It ends with the
+        session that asked for it (logout, a password change)."""
+        await svc.get("files", entity_id)
+        assert credentials is not None  # CurrentActor refused the request without one
+        issued = await issue_file_link(
+            svc.conn, credentials.credentials, who, entity_id, variant, clock()
+        )
+        base = request.url.path.removesuffix("/link")
+        return FileLinkOut(
+            url=f"{base}/content?variant={variant}&link={issued.token}",
+            expires_at=issued.expires_at,
+        )
+
     @router.get(
         "/files/{entity_id}/content",
         response_class=FileResponse,
@@ -116,13 +207,14 @@ def file_content_router(files_dir: Path, clock: Clock) -> APIRouter:
     async def download(
         entity_id: EntityId,
         request: Request,
-        svc: Service,
+        svc: ReaderService,
         conn: Conn,
-        variant: Annotated[Literal["original", "converted"], Query()] = "original",
+        variant: Variant = "original",
     ) -> Response:
         """Stream the original upload or its 8 kHz telephony version (a recorded conversation
         is a stereo WAV: the caller left, the employee right). One byte range (`Range`) is
-        answered 206, so a browser's player can seek; other ranges get the whole file."""
+        answered 206, so a browser's player can seek; other ranges get the whole file.
+        Authorised by the bearer token or by `link` (from `POST /files/{id}/link`)."""
         await svc.get("files", entity_id)
         path, content_type = await audio_location(conn, entity_id, variant)
         if path is None or not await anyio.Path(path).exists():

@@ -28,6 +28,10 @@ from vpbx.services import audit
 from vpbx.storage import tables as t
 from vpbx.storage.db import utc_aware
 
+#: Token kinds that open something by themselves (an access token; a link to one file's audio,
+#: `vpbx.services.file_links`): ended with their session. Refresh tokens stay to spot reuse.
+_BEARERS = ("access", "file_link")
+
 
 class BadCredentials(DomainError):
     error_id = "bad_credentials"
@@ -370,7 +374,7 @@ async def revoke_session(
     )
     await conn.execute(
         sa.delete(t.api_tokens).where(
-            t.api_tokens.c.session_id == session_id, t.api_tokens.c.kind == "access"
+            t.api_tokens.c.session_id == session_id, t.api_tokens.c.kind.in_(_BEARERS)
         )
     )
 
@@ -401,7 +405,7 @@ async def revoke_user(conn: AsyncConnection, user_id: int, now: dt.datetime, why
     )
     await conn.execute(
         sa.delete(t.api_tokens).where(
-            t.api_tokens.c.user_id == user_id, t.api_tokens.c.kind == "access"
+            t.api_tokens.c.user_id == user_id, t.api_tokens.c.kind.in_(_BEARERS)
         )
     )
     # Tokens issued outside a session (directly, for tools) have no session to revoke.
