@@ -258,6 +258,9 @@ class B2BCall:
     keep_employee: bool = False
     #: the keys the trainer presses (his mode: listen, whisper, barge)
     on_trainer_digit: Callable[[str], None] | None = None
+    #: a call the PBX places itself (CB-1, API-1): no INVITE came in; its first answered leg
+    #: becomes its own side (`take_caller`), and nothing is ever answered to `request`
+    originated: bool = False
     _answer_body: bytes | None = None
     _retransmit: asyncio.Task[None] | None = None
     _acked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -622,6 +625,7 @@ class B2BCall:
                 and self.state is CallState.RINGING
                 and not self.caller_up
                 and not self.early
+                and not self.originated
             ):
                 # The caller's phone plays its own ringback on 180 (early media comes with
                 # ringback files and the engine).
@@ -1207,8 +1211,9 @@ class B2BCall:
         for leg in self.legs:
             self._stop_timer(leg)
         log.info("call failed", extra={"call": self.id, "status": status, "reason": reason})
-        answer = make_response(self.request, status, to_tag=self.tag, headers=headers or [])
-        self.endpoint.respond(self.key, answer)
+        if not self.originated:
+            answer = make_response(self.request, status, to_tag=self.tag, headers=headers or [])
+            self.endpoint.respond(self.key, answer)
         self._close_media()
         self.on_end(self)
 
@@ -1291,6 +1296,21 @@ class B2BCall:
         log.info("caller left, the employee is kept", extra={"call": self.id})
         controller.hung_up(self, LegRole.CALLER)
 
+    def take_caller(self) -> None:
+        """An originated call: the leg that answered (the employee, after his whisper) becomes
+        the call's own side, as a caller's leg is; the call rings its next leg (the client)."""
+        leg = self.winner
+        if not self.originated or leg is None or self.state is not CallState.ANSWERED:
+            return
+        self.dialog, self.session, self.peer = leg.dialog, leg.session, leg.peer
+        self.caller_up = True
+        self._acked.set()
+        self.caller_employee_id = leg.target.employee_id
+        self.winner = None
+        self.legs.clear()
+        self.state = CallState.RINGING
+        self.on_answer(self)  # its dialog is now the caller's one for in-dialog requests
+
     def release_winner(self) -> None:
         """Drop the connected phone's leg (the caller stays with the call logic).
 
@@ -1344,7 +1364,7 @@ class B2BCall:
             self._send_bye(winner_dialog, self.winner.peer)
         if self.dialog is not None and self.dialog.state is not DialogState.TERMINATED:
             self._send_bye(self.dialog, self.peer)
-        elif not self.caller_up:
+        elif not self.caller_up and not self.originated:
             self.endpoint.respond(self.key, make_response(self.request, 480, to_tag=self.tag))
         self._hang_up_trainer()
         self._close_media()

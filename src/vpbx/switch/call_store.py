@@ -199,11 +199,17 @@ class CallStore:
         start: CallStart,
         details: Callable[[int], Sequence[StepRecord]] | None = None,
         answer: Callable[[], tuple[dt.datetime, int | None] | None] | None = None,
+        *,
+        row_id: int | None = None,
     ) -> CallTicket:
         """A call arrived: its `active` row is written with the next batch; `details` and
-        `answer` are read every heartbeat while it lasts."""
+        `answer` are read every heartbeat while it lasts. `row_id`: the row was written
+        already (by the API that asked for the call, CallAPI) and is completed like the others."""
         ticket = CallTicket(start, details, answer)
-        self._starts.append(ticket)
+        if row_id is not None:
+            ticket.state, ticket.call_id = TicketState.WRITTEN, row_id
+        else:
+            self._starts.append(ticket)
         self._open.add(ticket)
         self._wake.set()
         return ticket

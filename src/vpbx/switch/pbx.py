@@ -37,7 +37,7 @@ from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, digits_of
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
-from vpbx.sip.message import Request, Response, make_response
+from vpbx.sip.message import Headers, Request, Response, make_response
 from vpbx.sip.replaces import Replaces, parse_replaces, replaces_of
 from vpbx.sip.transaction import CancelReceived, TransactionKey
 from vpbx.sip.uri import SipUri, TelUri, parse_address
@@ -574,6 +574,44 @@ class Pbx:
             self.plain_call_started(call)
         await call.ring(targets)
 
+    def originate(self, account_id: int, shown: str, call_id: str | None = None) -> B2BCall:
+        """A call the PBX places itself (CB-1 auto-callback, API-1 CallAPI): no INVITE came
+        in, its legs are all ours (`B2BCall.originated`); the call logic rings them. `shown`
+        names the call's other party (its `caller`) until a leg answers."""
+        call_id = call_id or secrets.token_hex(8)
+        host = self.me.host
+        headers = Headers(
+            [
+                ("From", f"<sip:{shown or 'vpbx'}@{host}>;tag={call_id}"),
+                ("To", f"<sip:{shown or 'vpbx'}@{host}>"),
+                ("Call-ID", f"{call_id}@{host}"),
+                ("CSeq", "1 INVITE"),
+            ]
+        )
+        request = Request("INVITE", SipUri(host=host, user=shown or None), headers)
+        key = TransactionKey(call_id, "originated", "INVITE")
+        call = B2BCall(
+            self.endpoint,
+            self.me,
+            request,
+            Peer("udp", host, self.me.port),
+            key,
+            self._ended,
+            self._answered,
+            self.media,
+            account_id,
+            id=call_id,
+            clock=self.wall,
+            started_at=self.wall(),
+            originated=True,
+            direction="outgoing",
+            called=shown,
+        )
+        call.guard = self.toll_guard
+        self.calls[key] = call
+        self.calls_started += 1
+        return call
+
     async def _start_controlled_call(
         self,
         number: NumberInfo,
@@ -651,8 +689,10 @@ class Pbx:
                     del held[phone]
                     self._spawn(self.lines.release(call.id, phone))
         if winner is not None and winner.dialog is not None:
-            if winner.dialog.id not in known and winner.target.employee_id is not None:
-                self._spawn(self._auto_trainer(call, winner.target.employee_id))
+            answering = winner.target.employee_id
+            # (the employee answering a call the PBX placed talks to nobody yet: no trainer)
+            if winner.dialog.id not in known and answering is not None and not call.originated:
+                self._spawn(self._auto_trainer(call, answering))
             self.by_dialog[winner.dialog.id] = (call, LegRole.CALLEE)
         if call.trainer is not None and call.trainer.dialog is not None:
             self.by_dialog[call.trainer.dialog.id] = (call, LegRole.TRAINER)

@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from vpbx.media.tones import HOLD_MUSIC, RINGBACK_RU, cadence_frames
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
+from vpbx.scenario.call_core import CallCore
 from vpbx.scenario.call_logic import CallLogic, route_step
 from vpbx.scenario.snapshot import ConfigSnapshot, PhoneInfo
 from vpbx.services.crm import CrmClient
@@ -189,8 +190,21 @@ class ScenarioRunner:
         called = Called(call.called, "internal", "group", group_id=group_id)
         return self._start(call, called, call.caller_extension or call.caller)
 
-    def _start(self, call: B2BCall, called: Called, caller: str) -> LiveCall:
-        live = LiveCall(self, call, called, caller)
+    def start_live(self, live: LiveCall, row_id: int | None = None) -> LiveCall:
+        """A call driven by another kind of `LiveCall` (a call the PBX places itself)."""
+        return self._start(live.call, live.number, live.caller, live, row_id)
+
+    def _start(
+        self,
+        call: B2BCall,
+        called: Called,
+        caller: str,
+        live: LiveCall | None = None,
+        row_id: int | None = None,
+    ) -> LiveCall:
+        """`live`: a driver of another kind (a call the PBX places); `row_id`: its report row
+        exists already (a CallAPI call, whose id the API answered)."""
+        live = live or LiveCall(self, call, called, caller)
         self.calls[call.id] = live
         # The row exists from now on (status active), its details follow as they happen: a
         # crash of the switch leaves the call in the report as interrupted, not absent.
@@ -204,7 +218,7 @@ class ScenarioRunner:
             number_id=called.number_id,
             switch_call_id=call.id,
         )
-        live.ticket = self.store.begin(start, live.steps_from, live.answer_so_far)
+        live.ticket = self.store.begin(start, live.steps_from, live.answer_so_far, row_id=row_id)
         self.spawn(live.run())
         return live
 
@@ -262,7 +276,7 @@ class LiveCall:
         self.caller = caller
         self.account_id = call.account_id
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
-        self.logic: CallLogic | None = None
+        self.logic: CallCore | None = None
         self.config: ConfigSnapshot | None = None
         self.timer: asyncio.Handle | None = None
         self.player: Player | None = None
@@ -332,7 +346,7 @@ class LiveCall:
             else None
         )
         self.config = config
-        self.logic = CallLogic(
+        self.logic = logic = CallLogic(
             config,
             call_id=self.call.id,
             account_id=self.account_id,
@@ -350,9 +364,9 @@ class LiveCall:
             io.HoldChanged(role.value, holding)
         )
         if self.number.group_id is not None:
-            await self._execute(self.logic.start_group(self.number.group_id, now))
+            await self._execute(logic.start_group(self.number.group_id, now))
         else:
-            await self._execute(self.logic.start(now))
+            await self._execute(logic.start(now))
         if self.call.state is CallState.ENDED:  # the caller left while the config loaded
             await self._handle(io.CallerHungUp())
 
@@ -399,7 +413,9 @@ class LiveCall:
 
     # -- commands ------------------------------------------------------------------------------
 
-    async def _execute(self, commands: list[io.Command]) -> None:
+    async def _execute(self, commands: Sequence[Any]) -> None:
+        """The core's commands, in order (`vpbx.scenario.call_io`'s, and those of the core's
+        own that a driver of its kind carries out)."""
         for command in commands:
             await self._command(command)
 

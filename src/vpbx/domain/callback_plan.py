@@ -1,0 +1,114 @@
+"""Auto-callback decisions (CB-1..3), pure: which rule takes a missed call, when its attempts
+are due, whether a call cancels the remaining attempts. No clock, no database: the services
+(`vpbx.services.callbacks`) bring the rows, the schedules as predicates and `now`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from vpbx.domain.entities.callback import MAX_ATTEMPTS, CallbackRule, LossPlace
+
+__all__ = [
+    "SCHEDULE_HORIZON",
+    "MissedCall",
+    "attempt_due",
+    "first_rule",
+    "loss_matches",
+    "next_active",
+    "same_subscriber",
+]
+
+#: how far ahead a callback schedule is searched for its next active minute
+SCHEDULE_HORIZON = dt.timedelta(days=14)
+_STEP = dt.timedelta(minutes=1)
+
+Active = Callable[[dt.datetime], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class MissedCall:
+    """A call the caller left before talking to anybody, as the rules see it."""
+
+    account_id: int
+    call_id: int | None
+    caller: str
+    ended_at: dt.datetime
+    wait_seconds: float
+    number_id: int | None = None
+    scenario_id: int | None = None
+    #: lost in a transfer (the caller left while a transfer target rang)
+    in_transfer: bool = False
+
+
+def loss_matches(rule: CallbackRule, missed: MissedCall) -> bool:
+    """CB-1 «Место потери» and «Не перезванивать, если абонент ожидал менее N с»."""
+    match rule.place:
+        case LossPlace.NUMBER:
+            place = missed.number_id is not None and missed.number_id == rule.number_id
+        case LossPlace.SCENARIO:
+            place = missed.scenario_id is not None and missed.scenario_id == rule.scenario_id
+        case LossPlace.TRANSFER:
+            return missed.in_transfer  # the minimum wait does not apply (CB-1)
+        case _:
+            place = True
+    return place and missed.wait_seconds >= rule.min_wait_seconds
+
+
+def first_rule(
+    rules: Iterable[tuple[int, CallbackRule]],
+    missed: MissedCall,
+    rule_active: Callable[[CallbackRule], bool],
+) -> tuple[int, CallbackRule] | None:
+    """The first enabled rule (by `position`, then id) whose place, minimum wait and «когда
+    действует правило» schedule match: it alone makes the task (CB-1 priority)."""
+    ordered = sorted(rules, key=lambda item: (item[1].position, item[0]))
+    for rule_id, rule in ordered:
+        if rule.enabled and loss_matches(rule, missed) and rule_active(rule):
+            return rule_id, rule
+    return None
+
+
+def next_active(
+    at: dt.datetime, active: Active, horizon: dt.timedelta = SCHEDULE_HORIZON
+) -> dt.datetime | None:
+    """`at` if the callback schedule is active then, else the first minute it becomes active
+    (None: not within `horizon`)."""
+    if active(at):
+        return at
+    probe = at.replace(second=0, microsecond=0) + _STEP
+    end = at + horizon
+    while probe <= end:
+        if active(probe):
+            return probe
+        probe += _STEP
+    return None
+
+
+def attempt_due(
+    intervals: Sequence[int],
+    attempts_made: int,
+    since: dt.datetime,
+    active: Active,
+) -> dt.datetime | None:
+    """When attempt number `attempts_made + 1` is due: its interval after `since` (the missed
+    call for the first, the previous failed attempt for the next ones), moved into the
+    callback schedule (SCH-6). None when the rule has no attempt left (at most 5)."""
+    if attempts_made >= min(len(intervals), MAX_ATTEMPTS):
+        return None
+    return next_active(since + dt.timedelta(seconds=intervals[attempts_made]), active)
+
+
+def same_subscriber(a: str, b: str) -> bool:
+    """Whether two numbers name the same subscriber (8… and 7… are one Russian number)."""
+    da, db = _national(a), _national(b)
+    return bool(da) and da == db
+
+
+def _national(number: str) -> str:
+    digits = "".join(c for c in number if c.isdigit())
+    if len(digits) == 11 and digits[0] in "78":
+        return digits[1:]
+    return digits
