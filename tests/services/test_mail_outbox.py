@@ -7,15 +7,12 @@ before; every recipient refused is given up at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.dbs import database_fixture
 from tests.peers.ports import free_port
 from tests.services.test_mailer import AT, CALLED, CALLER, Inbox, settings
 from tests.services.test_webhook_delivery import utc_now, wait_until
@@ -24,18 +21,6 @@ from vpbx.services.deliverer import Deliverer
 from vpbx.services.mailer import Mailer, SmtpSettings
 from vpbx.services.outbox import SqlOutbox
 from vpbx.storage import tables as t
-from vpbx.storage.db import make_async_engine
-
-migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
-
-
-@pytest.fixture
-async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_async_engine(migrated_db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 def node(engine: AsyncEngine, smtp: SmtpSettings) -> tuple[Mailer, Deliverer]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.dbs import database_fixture
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.errors import NotFound
@@ -31,9 +29,6 @@ from vpbx.services.deliverer import Deliverer
 from vpbx.services.entities import EntityService
 from vpbx.services.outbox import ClaimedRow, NewRow, SqlOutbox, webhook_deliveries
 from vpbx.storage import tables as t
-from vpbx.storage.db import make_async_engine
-
-migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 
 T0 = dt.datetime(2025, 3, 14, 9, 0, tzinfo=dt.UTC)
 HOOK_URL = "https://crm.example.com/hooks/vpbx"
@@ -66,15 +61,6 @@ class FakeSender:
 
     async def aclose(self) -> None:
         return None
-
-
-@pytest.fixture
-async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_async_engine(migrated_db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def account_with_hooks(engine: AsyncEngine, *hooks: dict[str, Any]) -> tuple[int, list[int]]:

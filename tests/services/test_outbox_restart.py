@@ -12,15 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.dbs import database_fixture
 from tests.paths import ROOT
 from tests.peers.ports import free_port
 from tests.services.test_outbox import account_with_hooks, hook, start
@@ -28,21 +26,9 @@ from tests.services.test_webhook_delivery import SECRET, utc_now, wait_until
 from tests.services.webhook_receiver import Receiver
 from vpbx.services.call_writer import SqlCallWriter
 from vpbx.storage import tables as t
-from vpbx.storage.db import make_async_engine
-
-migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 
 EVENTS = 20
 IN_FLIGHT = 5
-
-
-@pytest.fixture
-async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_async_engine(migrated_db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @contextmanager

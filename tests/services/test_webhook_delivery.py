@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.dbs import database_fixture
 from tests.peers.ports import free_port
 from tests.services.test_outbox import FakeClock, account_with_hooks, hook, start
 from tests.services.webhook_receiver import Receiver
@@ -32,10 +31,7 @@ from vpbx.services.deliverer import Deliverer, WebhookSender
 from vpbx.services.entities import EntityService
 from vpbx.services.net_guard import NetGuard
 from vpbx.services.outbox import Delivery, SqlOutbox, webhook_deliveries
-from vpbx.storage.db import make_async_engine
 from vpbx.switch.call_store import CallStore
-
-migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 
 SECRET = "whsec_test"
 LOOPBACK = parse_networks("127.0.0.0/8")
@@ -43,15 +39,6 @@ LOOPBACK = parse_networks("127.0.0.0/8")
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture
-async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_async_engine(migrated_db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

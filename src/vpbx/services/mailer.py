@@ -210,41 +210,27 @@ class Mailer:
         attempt = 0
         while True:
             attempt += 1
-            try:
-                await aiosmtplib.send(
-                    message,
-                    hostname=s.host,
-                    port=s.port,
-                    username=s.username or None,
-                    password=s.password or None,
-                    use_tls=s.use_tls,
-                    start_tls=s.starttls,
-                    timeout=s.timeout,
-                )
-            except (aiosmtplib.SMTPException, OSError) as failure:
-                # OSError covers what aiosmtplib lets through unwrapped (ssl errors, DNS failures).
-                error = _reason(failure)
-                permanent = _permanent(failure)
-                last = permanent or attempt > len(s.retry_delays)
-                delay = None if last else s.retry_delays[attempt - 1]
-                log.warning(
-                    "voicemail mail failed",
-                    extra={
-                        "recipients": recipients,
-                        "attempt": attempt,
-                        "error": error,
-                        "retry_in": delay,
-                        "permanent": permanent,
-                    },
-                )
-                if delay is None:
-                    return MailResult(False, attempt, error)
-                await self._sleep(delay)
-            else:
+            outcome = await self.attempt(message)
+            if outcome.delivered:
                 log.info(
                     "voicemail mail sent", extra={"recipients": recipients, "attempt": attempt}
                 )
                 return MailResult(True, attempt, "")
+            last = outcome.permanent or attempt > len(s.retry_delays)
+            delay = None if last else s.retry_delays[attempt - 1]
+            log.warning(
+                "voicemail mail failed",
+                extra={
+                    "recipients": recipients,
+                    "attempt": attempt,
+                    "error": outcome.reason,
+                    "retry_in": delay,
+                    "permanent": outcome.permanent,
+                },
+            )
+            if delay is None:
+                return MailResult(False, attempt, outcome.reason)
+            await self._sleep(delay)
 
     async def attempt(self, message: EmailMessage) -> Attempt:
         """One attempt (the outbox's deliverer retries): every recipient refused with 5xx is
@@ -271,7 +257,6 @@ class Mailer:
                 _reason(failure),
                 permanent=_permanent(failure),
             )
-        log.info("voicemail mail sent", extra={"recipients": message.get("To", "")})
         return Attempt(True, 250)
 
     def deliver(
