@@ -29,10 +29,13 @@ EMPLOYEE = Peer("udp", "127.0.0.1", 5070)
 @dataclass
 class FakeController:
     asked: list[str] = field(default_factory=list)
+    #: the Refer-To as user@server[:port] when it named another server (XFR-3)
+    uris: list[str] = field(default_factory=list)
     replacing: list[Consultation] = field(default_factory=list)
 
-    def transfer_asked(self, _call: object, target: str) -> None:
+    def transfer_asked(self, _call: object, target: str, uri: str = "") -> None:
         self.asked.append(target)
+        self.uris.append(uri)
 
     def replaces_asked(self, _call: object, found: Consultation) -> None:
         self.replacing.append(found)
@@ -121,6 +124,24 @@ def test_a_refer_from_the_employee_is_accepted_and_the_call_logic_told() -> None
     assert call.refer == ("the employee's dialog", EMPLOYEE)
     assert call.controller is not None
     assert call.controller.asked == ["102"]
+    assert call.controller.uris == [""]  # this PBX, not a SIP URI of another
+
+
+@pytest.mark.parametrize(
+    ("refer_to", "uri"),
+    [
+        ("<sip:102@127.0.0.1>", ""),  # our host, no port
+        ("<sip:102@127.0.0.1:5060;transport=udp>", ""),
+        ("<sip:7001@127.0.0.1:5070>", "7001@127.0.0.1:5070"),  # another port: another PBX
+        ("<sip:7001@pbx.partner.example>", "7001@pbx.partner.example"),
+        ("sip:sales@10.1.2.3:5080", "sales@10.1.2.3:5080"),
+    ],
+)
+def test_a_refer_to_names_this_pbx_or_a_sip_uri_of_another(refer_to: str, uri: str) -> None:
+    endpoint, call = send(refer(refer_to))
+    assert [r.status for r in endpoint.responses] == [202]
+    assert call.controller is not None
+    assert call.controller.uris == [uri]
 
 
 @pytest.mark.parametrize(

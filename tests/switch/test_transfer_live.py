@@ -12,6 +12,8 @@
   takes the caller;
 * `#` + an outside number: the provider on the outbound trunk gets the call from the virtual
   number (XFR-2), and the caller talks to it;
+* the transfer button to a SIP URI of another PBX (XFR-3, the account's option on): SIPp there
+  gets the call straight from vpbx showing the caller's own number, and the caller talks to it;
 * a talk option key calls the employee's trainer (TALK-3, TRN-1): he whispers, the employee
   hears him, the caller does not; the trainer's key 3 makes it a three-way conference (barge);
 * a talk option key saves the caller into the blacklist (TALK-7, BLK-1): his next call is
@@ -32,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port
@@ -57,6 +60,7 @@ from tests.switch.live import (
 from tests.switch.observe import api_get, band_power, heard_by_call
 from vpbx.media.tones import HOLD_TUNE, dominant_frequency
 from vpbx.services.entities import EntityService
+from vpbx.storage import tables as t
 
 pytestmark = pytest.mark.peers
 
@@ -75,7 +79,10 @@ NUMBERS = {
     "tagging": "74951115509",
     "barge": "74951115510",
     "blind": "74951115511",
+    "sip_uri": "74951115512",
 }
+#: the other PBX a SIP URI transfer goes to (XFR-3)
+PARTNER_IP = "127.0.0.9"
 TAG_KEY = "7"
 TRAINER_KEY = "8"
 BLACKLIST_KEY = "5"
@@ -85,6 +92,12 @@ OUTSIDE = "79161115505"
 def configure(ids: dict[str, int]) -> Any:
     async def customize(svc: EntityService, setup: Setup) -> None:
         staff = setup.staff
+        # XFR-3: the account has the (paid) SIP URI option
+        await svc.conn.execute(
+            sa.update(t.accounts)
+            .where(t.accounts.c.id == setup.account_id)
+            .values(sip_uri_transfer=True)
+        )
         for employee in staff:  # a phone nobody answers gives up after 5 s
             phone = {**employee["phones"][0], "ring_timeout": 5}
             await svc.update("employees", employee["id"], {"phones": [phone]})
@@ -412,3 +425,31 @@ def test_hash_and_extension_then_hanging_up_at_once_is_a_blind_transfer(office: 
     assert "transfer_answered" not in steps, heard.why()  # no consultation: blind
     texts = [s["text"] for s in heard.steps]
     assert "сотрудник положил трубку: перевод без консультации" in texts, heard.why()
+
+
+def test_refer_to_a_sip_uri_of_another_pbx_shows_it_the_callers_number(office: Office) -> None:
+    since = office.watch.mark()
+    partner_port = free_port()
+    with sipp_peer(
+        office.workdir / "partner_pbx",
+        "provider_answers.xml",
+        PARTNER_IP,
+        partner_port,
+        PROVIDER_HZ,
+        8.0,
+    ) as partner:
+        call = office.call("sip_uri", "74950005512", 12.0)
+        office.answered(0, since)
+        time.sleep(1.5)
+        office.phones[0].command("transfer", f"sip:7001@{PARTNER_IP}:{partner_port}")
+        office.watch.event(0, "CALL_CLOSED", since, timeout=10)  # let go once it answered
+        heard = wait_heard(office.pbx, call, EVERY_TONE)
+        result = partner.finish(timeout=20)
+    assert PROVIDER_HZ in heard.tones, heard.why()
+    invite = result.messages().split("INVITE sip:", 1)[1]
+    assert invite.startswith(f"7001@{PARTNER_IP}:{partner_port}"), invite[:200]
+    from_line = next(line for line in invite.splitlines() if line.startswith("From:"))
+    # XFR-2/3: not a PSTN leg, so the caller's own number is shown
+    assert "sip:74950005512@" in from_line, from_line
+    done = next(s for s in heard.steps if s["kind"] == "transfer_done")
+    assert f"SIP URI 7001@{PARTNER_IP}:{partner_port}" in done["text"], heard.why()

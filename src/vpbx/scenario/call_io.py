@@ -184,6 +184,8 @@ class TransferAsked:
     Refer-To user, an extension or a number. Its progress goes back as `NotifyTransfer`."""
 
     target: str
+    #: the Refer-To as `user@server[:port]` when it names another server than ours (XFR-3)
+    uri: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +357,18 @@ class RingNumber:
     caller_id: str
     trunk_id: int | None = None
     #: a transfer target (TALK-5): rung while the caller is on hold, beside the talk
+    transfer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RingUri:
+    """Ring a SIP URI of another PBX directly (XFR-3: `user@server[:port]`, a paid option)."""
+
+    ring: int
+    uri: str
+    timeout: float
+    #: not a PSTN leg: the caller's own number may be shown (XFR-2)
+    caller_id: str
     transfer: bool = False
 
 
@@ -561,6 +575,7 @@ Command = (
     | FindPhones
     | RingPhone
     | RingNumber
+    | RingUri
     | StopRing
     | ConnectCallee
     | HangUp

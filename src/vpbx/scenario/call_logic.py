@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from vpbx.domain.entities.routing import TalkAction, TalkOption
 from vpbx.domain.entities.scenarios import Forward
+from vpbx.domain.fields import check_sip_uri
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
@@ -243,8 +244,8 @@ class CallLogic:
                 return self._ring_failed(ring, 0, text, now)
             case io.EmployeeDigit(digit=digit):
                 return self._employee_digit(digit, now)
-            case io.TransferAsked(target=target):
-                return self._transfer_asked(target, now)
+            case io.TransferAsked(target=target, uri=uri):
+                return self._transfer_asked(target, uri, now)
             case io.ReplacesAsked():
                 return self._replaces_asked(event, now)
             case io.TargetHungUp():
@@ -792,12 +793,35 @@ class CallLogic:
             return [io.ReturnToEmployee(), io.ToneToEmployee(ok=False)]
         return self._start_transfer(dialled, Mode.ATTENDED, now)
 
-    def _transfer_asked(self, target: str, now: dt.datetime) -> list[io.Command]:
-        """A REFER from the employee's phone (its transfer button)."""
-        refused = self._transfer_refused(f"перевод на {target}", now)
+    def _transfer_asked(self, target: str, uri: str, now: dt.datetime) -> list[io.Command]:
+        """A REFER from the employee's phone (its transfer button). A Refer-To naming another
+        server is rung there (XFR-3) when the account has the SIP URI option and its user is no
+        extension of the account; otherwise its user is dialled as if typed after `#`."""
+        refused = self._transfer_refused(f"перевод на {uri or target}", now)
         if refused:
             return refused
+        if uri and self.config.sip_uri_allowed and target not in self.config.extensions:
+            return [io.HoldCaller(), *self._start_uri_transfer(uri, now)]
         return [io.HoldCaller(), *self._start_transfer(target, Mode.REFER, now)]
+
+    def _start_uri_transfer(self, uri: str, now: dt.datetime) -> list[io.Command]:
+        by = self.talker
+        how = "кнопкой телефона (REFER)"
+        self._log(
+            now, "transfer", f"перевод на SIP URI {uri} {how}", target=uri, mode="refer", by=by
+        )
+        transfer = Transfer(uri, Mode.REFER, by)
+        self.transfer = transfer
+        try:
+            address = check_sip_uri(uri)
+        except ValueError as error:
+            return self._transfer_failed(transfer, 404, f"{uri}: {error}", now)
+        ring = self._transfer_ring(transfer, TransferRing(uri=address))
+        transfer.phase = Phase.RINGING
+        # XFR-2: not a PSTN leg, so the caller's own number is shown (the manual: that is what a
+        # transfer to a SIP URI is for)
+        caller_id = self.engine.caller or self.caller
+        return [io.RingUri(ring, address, TRANSFER_RING_SECONDS, caller_id, True)]
 
     def _replaces_asked(self, asked: io.ReplacesAsked, now: dt.datetime) -> list[io.Command]:
         """An attended transfer of the phone's own (REFER with Replaces): the target it
@@ -931,7 +955,7 @@ class CallLogic:
         out += self._leave(now)  # the transferring employee is free for the distribution
         self.talker = found.employee_id
         self.answered_ring = ring
-        self.rings = {ring: _Ring(found.employee_id, found.phone_id, found.number)}
+        self.rings = {ring: _Ring(found.employee_id, found.phone_id, found.number or found.uri)}
         self._phone_rings = {}
         text = "абонент вернулся к сотруднику" if transfer.back else "абонент переведен"
         self._log(

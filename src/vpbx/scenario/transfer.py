@@ -66,8 +66,12 @@ class TransferRing:
     employee_id: int | None = None
     phone_id: str | None = None
     number: str | None = None
+    #: XFR-3: a SIP URI of another PBX (`user@server[:port]`)
+    uri: str | None = None
 
     def label(self, config: ConfigSnapshot) -> str:
+        if self.uri is not None:
+            return f"SIP URI {self.uri}"
         if self.number is not None:
             return f"номер {self.number}"
         employee = config.employees.get(self.employee_id or 0)

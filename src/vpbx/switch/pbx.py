@@ -803,8 +803,20 @@ class Pbx:
             controller.replaces_asked(call, found)
             return
         assert user is not None
-        log.info("refer", extra={"call": call.id, "target": user})
-        controller.transfer_asked(call, user)
+        assert isinstance(uri, SipUri)
+        foreign = "" if self._ours(uri) else f"{user}@{uri.host}"
+        if foreign and uri.port:
+            foreign += f":{uri.port}"
+        log.info("refer", extra={"call": call.id, "target": user, "uri": foreign})
+        controller.transfer_asked(call, user, foreign)
+
+    def _ours(self, uri: SipUri) -> bool:
+        """Whether a Refer-To names this PBX (its advertised host, on a SIP port of ours or
+        none): any other server is a SIP URI of another PBX (XFR-3)."""
+        ports = (None, self.me.port, self.me.tls_port)
+        return (
+            uri.host.strip("[]").lower() == self.me.host.strip("[]").lower() and uri.port in ports
+        )
 
     def _consultation(self, call: B2BCall, replaces: Replaces) -> Consultation:
         """The call an attended transfer's Replaces names (RFC 3891 §3: its to-tag is our tag,

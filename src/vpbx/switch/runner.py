@@ -302,8 +302,8 @@ class LiveCall:
     def hung_up(self, call: B2BCall, role: LegRole) -> None:
         self.post(_PartyLeft(role))
 
-    def transfer_asked(self, call: B2BCall, target: str) -> None:
-        self.post(io.TransferAsked(target))
+    def transfer_asked(self, call: B2BCall, target: str, uri: str = "") -> None:
+        self.post(io.TransferAsked(target, uri))
 
     def replaces_asked(self, call: B2BCall, found: Consultation) -> None:
         self.post(io.ReplacesAsked(found.call_id, found.employee_id, found.status, found.reason))
@@ -444,6 +444,9 @@ class LiveCall:
                 await self._ring_phone(command)
             case io.RingNumber():
                 await self._ring_number(command)
+            case io.RingUri(ring=ring, uri=uri, timeout=timeout, caller_id=caller_id):
+                target = self._uri_target(uri, None, caller_id)
+                await self._ring(ring, [target], timeout, command.transfer)
             case io.StopRing(ring=ring):
                 for leg in self.ring_legs.pop(ring, []):
                     self.leg_ring.pop(id(leg), None)
@@ -814,7 +817,7 @@ class LiveCall:
         else:
             self.post(io.RingFailed(ring, 503))
 
-    def _uri_target(self, uri: str, employee_id: int, caller_id: str) -> Target:
+    def _uri_target(self, uri: str, employee_id: int | None, caller_id: str) -> Target:
         """XFR-3: a SIP URI phone (user@server[:port]), rung directly over UDP."""
         user, _, hostport = uri.removeprefix("sip:").partition("@")
         host, port = parse_host_port(hostport)
