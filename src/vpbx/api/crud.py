@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: FastAPI must see the per-resource 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, create_model
 
 from vpbx.api.changes import ConfigChanged
@@ -19,6 +19,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
 }
 RESERVED = {"limit", "offset", "sort"}
+#: a write based on a stale version (If-Match), answered on PUT and PATCH
+STALE: dict[int | str, dict[str, Any]] = {412: {"model": ErrorBody}}
+#: the ETag header of an answer that carries one entity
+TAGGED: dict[str, Any] = {
+    "headers": {
+        "ETag": {
+            "description": "the entity's version: send it back as If-Match on PUT/PATCH",
+            "schema": {"type": "string"},
+        }
+    }
+}
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="the ETag this write is based on: a 412 if the entity changed since "
+        "(someone else saved it); without it the write replaces whatever is stored"
+    ),
+]
 
 
 def page_model(res: Resource) -> type[BaseModel]:
@@ -86,9 +104,19 @@ def resource_router(
                 "offset": page.offset,
             }
 
-    @router.get("/{entity_id}", response_model=out_model, summary=f"Get one of {res.name}")
-    async def get_item(entity_id: EntityId, svc: Service) -> BaseModel:
-        return await svc.get(res.name, entity_id)
+    async def tagged(svc: EntityService, entity_id: int, response: Response) -> None:
+        response.headers["ETag"] = await svc.tag(res.name, entity_id)
+
+    @router.get(
+        "/{entity_id}",
+        response_model=out_model,
+        summary=f"Get one of {res.name}",
+        responses={200: TAGGED},
+    )
+    async def get_item(entity_id: EntityId, svc: Service, response: Response) -> BaseModel:
+        item, tag = await svc.get_tagged(res.name, entity_id)
+        response.headers["ETag"] = tag
+        return item
 
     @router.delete("/{entity_id}", status_code=204, summary=f"Delete one of {res.name}")
     async def delete_item(
@@ -102,39 +130,61 @@ def resource_router(
         return router
 
     @router.post(
-        "", response_model=saved_model, status_code=201, summary=f"Create one of {res.name}"
+        "",
+        response_model=saved_model,
+        status_code=201,
+        summary=f"Create one of {res.name}",
+        responses={201: TAGGED},
     )
     async def create_item(
-        body: Annotated[doc_model, Body()], svc: Service, changed: ConfigChanged
+        body: Annotated[doc_model, Body()],
+        svc: Service,
+        changed: ConfigChanged,
+        response: Response,
     ) -> Any:
         data = body.model_dump(mode="json", exclude_unset=True)
         saved = await svc.create(res.name, data)
         config_written(svc, changed)
+        await tagged(svc, saved.id, response)  # type: ignore[attr-defined]
         return await answer(svc, saved)
 
-    @router.put("/{entity_id}", response_model=saved_model, summary=f"Replace one of {res.name}")
+    @router.put(
+        "/{entity_id}",
+        response_model=saved_model,
+        summary=f"Replace one of {res.name}",
+        responses={**STALE, 200: TAGGED},
+    )
     async def replace_item(
         entity_id: EntityId,
         body: Annotated[doc_model, Body()],
         svc: Service,
         changed: ConfigChanged,
+        response: Response,
+        if_match: IfMatch = None,
     ) -> Any:
         data = body.model_dump(mode="json", exclude_unset=True)
-        saved = await svc.replace(res.name, entity_id, data)
+        saved = await svc.replace(res.name, entity_id, data, if_match=if_match)
         config_written(svc, changed)
+        await tagged(svc, entity_id, response)
         return await answer(svc, saved)
 
     @router.patch(
-        "/{entity_id}", response_model=saved_model, summary=f"Update fields of one of {res.name}"
+        "/{entity_id}",
+        response_model=saved_model,
+        summary=f"Update fields of one of {res.name}",
+        responses={**STALE, 200: TAGGED},
     )
     async def update_item(
         entity_id: EntityId,
         body: Annotated[dict[str, Any], Body()],
         svc: Service,
         changed: ConfigChanged,
+        response: Response,
+        if_match: IfMatch = None,
     ) -> Any:
-        saved = await svc.update(res.name, entity_id, body)
+        saved = await svc.update(res.name, entity_id, body, if_match=if_match)
         config_written(svc, changed)
+        await tagged(svc, entity_id, response)
         return await answer(svc, saved)
 
     return router

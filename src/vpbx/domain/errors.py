@@ -92,6 +92,14 @@ class Conflict(DomainError):
         self.rule = rule
 
 
+class PreconditionFailed(DomainError):
+    """A write named the version it was based on (If-Match) and the entity has changed since
+    (HTTP 412): someone else saved it in between; the client reloads instead of overwriting."""
+
+    error_id = "precondition_failed"
+    status = 412
+
+
 class Forbidden(DomainError):
     """The cabinet user's role does not allow this (HTTP 403)."""
 

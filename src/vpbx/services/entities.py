@@ -7,6 +7,8 @@ same order, so every write path (API, YAML import, seed, CLI) enforces the same 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,7 @@ from vpbx.domain.errors import (
     Forbidden,
     InUse,
     NotFound,
+    PreconditionFailed,
     Usage,
     ValidationFailed,
     Violation,
@@ -87,6 +90,29 @@ def violations_from(
         kind = str(item.get("type", "invalid"))
         found.append(Violation(f"{prefix}{path}" or "(document)", message, kind))
     return ValidationFailed(found)
+
+
+def entity_tag(out: BaseModel, updated_at: dt.datetime | None) -> str:
+    """The ETag of one entity: a hash of what GET answers plus the row's last write time.
+
+    The answer covers changes made through another entity (a group's members written by an
+    employee's save); the write time covers a changed secret, which the answer masks.
+    """
+    stamp = ""
+    if updated_at is not None:
+        aware = updated_at if updated_at.tzinfo is not None else updated_at.replace(tzinfo=dt.UTC)
+        stamp = aware.astimezone(dt.UTC).isoformat()
+    text = json.dumps(out.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return '"' + hashlib.sha256(f"{stamp}\n{text}".encode()).hexdigest()[:32] + '"'
+
+
+def tag_matches(if_match: str, current: str) -> bool:
+    """RFC 9110 If-Match: `*` or a list of entity tags, compared strongly (a weak one never
+    matches)."""
+    value = if_match.strip()
+    if value == "*":
+        return True
+    return current in (part.strip() for part in value.split(","))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +232,43 @@ class EntityService:
         row = await self._row(res, entity_id)
         return self._out(res, row, await self._assoc_values(res, [entity_id]))
 
+    async def get_tagged(self, name: str, entity_id: int) -> tuple[BaseModel, str]:
+        """The entity as GET answers it, and its ETag (`entity_tag`)."""
+        res = BY_NAME[name]
+        self._check_read(res)
+        row = await self._row(res, entity_id)
+        out = self._out(res, row, await self._assoc_values(res, [entity_id]))
+        return out, entity_tag(out, row.get("updated_at"))
+
+    async def tag(self, name: str, entity_id: int) -> str:
+        return (await self.get_tagged(name, entity_id))[1]
+
+    async def _check_version(self, res: Resource, entity_id: int, if_match: str | None) -> None:
+        """A write based on a version (If-Match) is refused once the entity has changed."""
+        if if_match is None:
+            await self._row(res, entity_id)
+            return
+        # Lock the row before reading it, so the checked version cannot go stale before this
+        # transaction writes: a write of nothing (not SELECT … FOR UPDATE, which SQLite lacks
+        # and where pysqlite would not even open the transaction before the first write). A
+        # concurrent save of the same row waits here for this one (PostgreSQL's row lock,
+        # SQLite's single writer) and then sees the new version.
+        await self.conn.execute(
+            sa.update(res.table)
+            .where(res.table.c.id == entity_id, res.table.c.account_id == self.account_id)
+            .values(updated_at=res.table.c.updated_at)
+        )
+        row = await self._row(res, entity_id)
+        current = entity_tag(
+            self._out(res, row, await self._assoc_values(res, [entity_id])), row.get("updated_at")
+        )
+        if not tag_matches(if_match, current):
+            raise PreconditionFailed(
+                f"{res.name} {entity_id} изменён(а) другим пользователем после того, как вы его "
+                "открыли: перезагрузите и повторите / it was changed by someone else since you "
+                "loaded it (If-Match does not match its ETag): reload and retry"
+            )
+
     async def page(
         self,
         name: str,
@@ -296,22 +359,38 @@ class EntityService:
         doc = self.parse(res, data)
         return await self.save(res, doc, None)
 
-    async def replace(self, name: str, entity_id: int, data: Mapping[str, Any]) -> BaseModel:
+    async def replace(
+        self,
+        name: str,
+        entity_id: int,
+        data: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+    ) -> BaseModel:
+        """PUT. With `if_match` (an ETag of this entity) it is refused if the entity changed."""
         res = BY_NAME[name]
         self._check_write(res)
         if not res.api_writable:
             raise Forbidden(f"{res.name} are written by the system, not through the API")
-        await self._row(res, entity_id)
+        await self._check_version(res, entity_id, if_match)
         # A secret left out (it is never shown, so a GET sent back lacks it) is kept.
         kept = {n: audit.MASK for n in _doc_secrets(res) if n not in data}
         saved = await self.save(res, self.parse(res, {**data, **kept}), entity_id)
         await self._password_changed(res, entity_id, data)
         return saved
 
-    async def update(self, name: str, entity_id: int, patch: Mapping[str, Any]) -> BaseModel:
+    async def update(
+        self,
+        name: str,
+        entity_id: int,
+        patch: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+    ) -> BaseModel:
         """PATCH: top-level fields of `patch` replace the stored ones; the whole is validated."""
         res = BY_NAME[name]
         self._check_write(res)
+        await self._check_version(res, entity_id, if_match)
         row = await self._row(res, entity_id)
         current = self.document(res, row, await self._assoc_values(res, [entity_id]))
         merged = current.model_dump(mode="json")
