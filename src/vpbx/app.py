@@ -51,6 +51,7 @@ from vpbx.scenario import distribution as dist
 from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
 from vpbx.services.call_writer import SqlCallWriter
+from vpbx.services.callbacks import SqlCallbackTasks
 from vpbx.services.caller_id_facts import SqlCallerIdSource
 from vpbx.services.crm import CrmClient
 from vpbx.services.deliverer import Deliverer, WebhookSender
@@ -67,10 +68,12 @@ from vpbx.sip.registrar import AuthGuard
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import B2BCall, Contact
 from vpbx.switch.call_store import CallStore, CallTicket
+from vpbx.switch.callbacks import CallbackScheduler
 from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.media import MediaPlant
+from vpbx.switch.originated import Originator
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.plain_calls import plain_call_answer, plain_call_record, plain_call_start
 from vpbx.switch.prompt_library import PromptLibrary
@@ -115,6 +118,8 @@ class Application:
     peers: ConfigNotifier | None = None
     #: sends the outbox's webhooks and voicemail mails (API-2, SCN-VM) from this node
     deliverer: Deliverer | None = None
+    #: runs the callback tasks and CallAPI calls (CB-1..3, API-1) on this node
+    callbacks: CallbackScheduler | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -139,6 +144,8 @@ class Application:
             self.deliverer.start()
         await self.runner.start()
         await self.endpoint.start(self.pbx)
+        if self.callbacks is not None:
+            self.callbacks.start()
         # Port 0 (tests) is only known once bound: the Contact/Via we advertise follows it.
         self.pbx.me.port = self.endpoint.port
         self.pbx.me.tls_port = self.endpoint.transport.tls_port
@@ -151,6 +158,8 @@ class Application:
             await self.listener.stop()
         await self.loop_watch.stop()
         await self.trunks.stop()
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         await self.pbx.stop()
         await self.runner.stop()
         await self.mailer.aclose()
@@ -234,6 +243,12 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         crm=CrmClient(guard=NetGuard(settings.allow_networks())),
         talk_records=talk_records,
     )
+    # CB-1..3, API-1: the node's scheduler of callback tasks and CallAPI calls (node "" as the
+    # deliverer's: one node per database, or the leases of a dead node expire)
+    callbacks = CallbackScheduler(
+        SqlCallbackTasks(engine), Originator(runner), snapshots, utc_now, node=""
+    )
+    runner.call_over = callbacks.call_over
     pbx.lines = lines
     pbx.controllers = runner
     pbx.group_calls = runner.group_call
@@ -300,7 +315,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         )
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
-            metrics, watch, peers=peers, deliverer=deliverer,
+            metrics, watch, peers=peers, deliverer=deliverer, callbacks=callbacks,
         )  # fmt: skip
 
     def notification(account_id: int, channel: str) -> None:
@@ -315,7 +330,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
-        metrics, watch, listener, status, peers, deliverer,
+        metrics, watch, listener, status, peers, deliverer, callbacks,
     )  # fmt: skip
 
 

@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from vpbx.domain.entities.callback import MAX_ATTEMPTS, CallbackRule, LossPlace
+from vpbx.domain.switch_records import CallRecord
 
 __all__ = [
     "SCHEDULE_HORIZON",
+    "DueTask",
     "MissedCall",
     "attempt_due",
     "first_rule",
     "loss_matches",
+    "missed_call",
     "next_active",
     "same_subscriber",
 ]
@@ -112,3 +115,47 @@ def _national(number: str) -> str:
     if len(digits) == 11 and digits[0] in "78":
         return digits[1:]
     return digits
+
+
+# -- what the scheduler and the task store exchange ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DueTask:
+    """A task a node claimed: one attempt of it is to be placed now."""
+
+    id: int
+    account_id: int
+    kind: str  # "callback" | "callapi"
+    #: the client: the number to call back (or CallAPI's number)
+    caller: str
+    #: the attempt being made (1 = the first)
+    attempt: int
+    rule_id: int | None = None
+    rule: CallbackRule | None = None
+    #: CallAPI: the employee called first and the report row answered to the API
+    employee_id: int | None = None
+    result_call_id: int | None = None
+
+
+def missed_call(record: CallRecord, call_id: int | None) -> MissedCall | None:
+    """A finished incoming call as the callback rules see it (None: the caller talked to
+    somebody, or it is not an incoming call). Lost in a transfer: the caller left while the
+    target of a transfer rang (a `transfer` step with no `transfer_done` after it)."""
+    if record.direction != "incoming" or not record.caller:
+        return None
+    kinds = [step.kind for step in record.steps]
+    last_transfer = max((i for i, k in enumerate(kinds) if k == "transfer"), default=-1)
+    in_transfer = last_transfer >= 0 and "transfer_done" not in kinds[last_transfer:]
+    if record.status != "missed" and not in_transfer:
+        return None
+    return MissedCall(
+        account_id=record.account_id,
+        call_id=call_id,
+        caller=record.caller,
+        ended_at=record.ended_at or record.started_at,
+        wait_seconds=record.wait_seconds,
+        number_id=record.number_id,
+        scenario_id=record.scenario_id,
+        in_transfer=in_transfer,
+    )

@@ -365,7 +365,20 @@ files = entity_table(
 )
 
 callback_rules = entity_table("callback_rules", CallbackRule)
-callback_tasks = entity_table("callback_tasks", CallbackTask)
+callback_tasks = entity_table(
+    "callback_tasks",
+    CallbackTask,
+    # callback (a missed call, CB-1) | callapi (API-1: employee → number, asked by HTTP)
+    sa.Column("kind", sa.Text(), nullable=True),
+    # CallAPI: the employee called first, and the report row the API answered at once
+    sa.Column("employee_id", sa.BigInteger(), nullable=True),
+    sa.Column("result_call_id", sa.BigInteger(), nullable=True),
+    # a node's claim while its attempt runs (vpbx.services.callbacks): no other node takes it
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lease_owner", sa.Text(), nullable=True),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "account_id", "caller", "status"),
+)
 lead_callback_rules = entity_table("lead_callback_rules", LeadCallbackRule)
 leads = entity_table("leads", Lead)
 webhooks = entity_table("webhooks", Webhook)

@@ -150,6 +150,9 @@ class ScenarioRunner:
         #: where talk options write (tags, personal managers, contact groups, the blacklist)
         self.talk_records = talk_records
         self.calls: dict[str, LiveCall] = {}
+        #: told of every call written (its row id, the account's configuration): a missed
+        #: call may be called back (CB-1, `vpbx.switch.callbacks`)
+        self.call_over: Callable[[CallRecord, int, ConfigSnapshot], None] | None = None
         self._dist_timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -961,6 +964,8 @@ class LiveCall:
             self.saved.exception()  # retrieved: nobody else may wait for it
             return
         self.saved.set_result(call_id)
+        if self.runner.call_over is not None and self.config is not None:
+            self.runner.call_over(record, call_id, self.config)
 
     def _record_of_call(self) -> CallRecord:
         logic = self.logic

@@ -1,0 +1,479 @@
+"""Callback tasks in the database (CB-1..3, API-1): made from missed calls by the account's rules,
+claimed by the switch nodes' schedulers (`vpbx.switch.callbacks`), finished or moved to their
+next attempt.
+
+Claiming follows the outbox's pattern (`vpbx.services.outbox`): one transaction leases due rows
+to a node (`lease_until`, `lease_owner`); on PostgreSQL they are picked `FOR UPDATE SKIP
+LOCKED` and the rules they belong to are locked first, so two nodes neither take the same task
+nor exceed a rule's `max_concurrent` between them; SQLite has one writer at a time. A node that
+dies mid-attempt leaves a lease that expires (or that its next start releases): the task is
+tried again, never lost. A task whose subscriber was reached by other means since it was made
+(he called and talked, an employee called him and he answered) is cancelled when claimed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from vpbx.domain.callback_plan import (
+    DueTask,
+    MissedCall,
+    attempt_due,
+    first_rule,
+    same_subscriber,
+)
+from vpbx.domain.entities.callback import CallbackRule, TaskStatus
+from vpbx.domain.schedule import is_active
+from vpbx.scenario.snapshot import ConfigSnapshot
+from vpbx.storage import tables as t
+from vpbx.storage.db import as_utc
+
+__all__ = ["CALLAPI", "CALLBACK", "SqlCallbackTasks", "create_callapi_call"]
+
+CALLBACK = "callback"
+CALLAPI = "callapi"
+#: the session types of calls placed by callbacks (they do not count as "reached otherwise")
+_OWN_SESSIONS = ("Автоперезвон",)
+_ACTIVE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+
+
+def schedule_check(
+    config: ConfigSnapshot, schedule_id: int | None
+) -> Callable[[dt.datetime], bool]:
+    """SCH-6: a schedule of the account as a predicate (none, or one not found: always)."""
+    if schedule_id is None or schedule_id not in config.schedules:
+        return lambda _at: True
+    _name, spec = config.schedules[schedule_id]
+    return lambda at: is_active(spec, at, config.tz, config.calendar)
+
+
+def _rule(row: Any) -> CallbackRule:
+    return CallbackRule.model_validate({name: row[name] for name in CallbackRule.model_fields})
+
+
+class SqlCallbackTasks:
+    """The task store as the switch's scheduler sees it (each method one short transaction)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- a missed call --------------------------------------------------------------------------
+
+    async def missed(
+        self, missed: MissedCall, config: ConfigSnapshot, now: dt.datetime
+    ) -> int | None:
+        """CB-1: the task of the first matching rule (its id), or None: the master switch is
+        off, no rule matches, the rule has no attempt in its horizon, or the subscriber has a
+        task already."""
+        now = as_utc(now)
+        async with self.engine.begin() as conn:
+            enabled = await conn.scalar(
+                sa.select(t.accounts.c.callback_enabled).where(t.accounts.c.id == missed.account_id)
+            )
+            if not enabled:
+                return None
+            rows = (
+                (
+                    await conn.execute(
+                        sa.select(t.callback_rules).where(
+                            t.callback_rules.c.account_id == missed.account_id
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            rules = [(int(row["id"]), _rule(row)) for row in rows]
+            found = first_rule(
+                rules,
+                missed,
+                lambda rule: schedule_check(config, rule.rule_schedule_id)(missed.ended_at),
+            )
+            if found is None:
+                return None
+            rule_id, rule = found
+            due = attempt_due(
+                rule.attempt_intervals,
+                0,
+                as_utc(missed.ended_at),
+                schedule_check(config, rule.call_schedule_id),
+            )
+            if due is None:
+                return None
+            if await self._has_task(conn, missed.account_id, missed.caller):
+                return None
+            return await _insert(
+                conn,
+                account_id=missed.account_id,
+                kind=CALLBACK,
+                caller=missed.caller,
+                due=due,
+                now=now,
+                rule_id=rule_id,
+                call_id=missed.call_id,
+                result=f"правило «{rule.name}»: первая попытка",
+            )
+
+    async def _has_task(self, conn: AsyncConnection, account_id: int, caller: str) -> bool:
+        c = t.callback_tasks
+        query = sa.select(c.c.id).where(
+            c.c.account_id == account_id,
+            c.c.caller == caller,
+            c.c.status.in_(_ACTIVE),
+            sa.or_(c.c.kind.is_(None), c.c.kind == CALLBACK),
+        )
+        return (await conn.execute(query.limit(1))).first() is not None
+
+    # -- the scheduler's side -------------------------------------------------------------------
+
+    async def claim(self, node: str, now: dt.datetime, limit: int, lease: float) -> list[DueTask]:
+        """Lease up to `limit` due tasks to `node` (status running, the attempt counted); a
+        rule's tasks only up to its `max_concurrent` running at once; tasks of a deleted rule,
+        and tasks whose subscriber was reached otherwise, are cancelled instead."""
+        if limit <= 0:
+            return []
+        now = as_utc(now)
+        c, r, a = t.callback_tasks, t.callback_rules, t.accounts
+        postgres = self.engine.dialect.name == "postgresql"
+        due = (
+            sa.select(c.c.id, c.c.account_id, c.c.kind, c.c.rule_id)
+            .join(a, a.c.id == c.c.account_id)
+            .where(
+                c.c.status == TaskStatus.PENDING.value,
+                c.c.next_attempt_at <= now,
+                sa.or_(c.c.lease_until.is_(None), c.c.lease_until <= now),
+                # CB-3: the master switch off stops the tasks (kept); CallAPI calls go on
+                sa.or_(a.c.callback_enabled.is_(True), c.c.kind == CALLAPI),
+            )
+            .order_by(c.c.next_attempt_at, c.c.id)
+            .limit(limit * 4)
+        )
+        if postgres:
+            due = due.with_for_update(skip_locked=True, of=c)
+        claimed: list[DueTask] = []
+        async with self.engine.begin() as conn:
+            candidates = (await conn.execute(due)).all()
+            rule_ids = sorted({int(row.rule_id) for row in candidates if row.rule_id is not None})
+            rules: dict[int, CallbackRule] = {}
+            if rule_ids:
+                query = sa.select(r).where(r.c.id.in_(rule_ids)).order_by(r.c.id)
+                if postgres:
+                    query = query.with_for_update(of=r)  # the concurrency count is per rule
+                rules = {
+                    int(row["id"]): _rule(row) for row in (await conn.execute(query)).mappings()
+                }
+            running = await _running(conn, rule_ids, now)
+            chosen: list[int] = []
+            gone: list[int] = []
+            for row in candidates:
+                if len(chosen) >= limit:
+                    break
+                kind = row.kind or CALLBACK
+                if kind == CALLBACK:
+                    rule = rules.get(int(row.rule_id)) if row.rule_id is not None else None
+                    if rule is None:
+                        gone.append(int(row.id))  # CB-3: deleting a rule cancels its tasks
+                        continue
+                    if running.get(int(row.rule_id), 0) >= rule.max_concurrent:
+                        continue
+                    running[int(row.rule_id)] = running.get(int(row.rule_id), 0) + 1
+                chosen.append(int(row.id))
+            if gone:
+                await _set_status(conn, gone, TaskStatus.CANCELLED, "правило удалено", now)
+            if not chosen:
+                return []
+            update = (
+                sa.update(c)
+                .where(c.c.id.in_(chosen))
+                .values(
+                    status=TaskStatus.RUNNING.value,
+                    attempts_made=c.c.attempts_made + 1,
+                    lease_until=now + dt.timedelta(seconds=lease),
+                    lease_owner=node,
+                    updated_at=now,
+                )
+                .returning(
+                    c.c.id,
+                    c.c.account_id,
+                    c.c.kind,
+                    c.c.caller,
+                    c.c.attempts_made,
+                    c.c.rule_id,
+                    c.c.employee_id,
+                    c.c.result_call_id,
+                    c.c.created_at,
+                )
+            )
+            rows = sorted((await conn.execute(update)).all(), key=lambda row: row.id)
+            reached: list[int] = []
+            for row in rows:
+                kind = row.kind or CALLBACK
+                if kind == CALLBACK and await _reached(
+                    conn, int(row.account_id), row.caller, as_utc(row.created_at)
+                ):
+                    reached.append(int(row.id))
+                    continue
+                claimed.append(
+                    DueTask(
+                        id=int(row.id),
+                        account_id=int(row.account_id),
+                        kind=kind,
+                        caller=row.caller,
+                        attempt=int(row.attempts_made),
+                        rule_id=row.rule_id,
+                        rule=rules.get(int(row.rule_id)) if row.rule_id is not None else None,
+                        employee_id=row.employee_id,
+                        result_call_id=row.result_call_id,
+                    )
+                )
+            if reached:
+                why = "абонент уже поговорил с компанией: попытки отменены"
+                await _set_status(conn, reached, TaskStatus.CANCELLED, why, now)
+        return claimed
+
+    async def finish(
+        self,
+        task: DueTask,
+        talked: bool,
+        result: str,
+        call_id: int | None,
+        config: ConfigSnapshot | None,
+        now: dt.datetime,
+    ) -> None:
+        """An attempt is over: done when the client talked, else its next attempt at the rule's
+        interval after this one, within the callback schedule (the rule as it is now, CB-3),
+        or failed when none is left."""
+        now = as_utc(now)
+        c = t.callback_tasks
+        values: dict[str, Any] = {
+            "lease_until": None,
+            "lease_owner": None,
+            "updated_at": now,
+            "last_result": result[:500],
+        }
+        if call_id is not None:
+            values["result_call_id"] = call_id
+        async with self.engine.begin() as conn:
+            if talked or task.kind != CALLBACK:
+                values["status"] = (TaskStatus.DONE if talked else TaskStatus.FAILED).value
+            else:
+                rule = None
+                if task.rule_id is not None:
+                    row = (
+                        (
+                            await conn.execute(
+                                sa.select(t.callback_rules).where(
+                                    t.callback_rules.c.id == task.rule_id
+                                )
+                            )
+                        )
+                        .mappings()
+                        .first()
+                    )
+                    rule = _rule(row) if row is not None else None
+                active = (
+                    schedule_check(config, rule.call_schedule_id)
+                    if config is not None and rule is not None
+                    else (lambda _at: True)
+                )
+                due = (
+                    attempt_due(rule.attempt_intervals, task.attempt, now, active)
+                    if rule is not None
+                    else None
+                )
+                if due is None:
+                    values["status"] = TaskStatus.FAILED.value
+                else:
+                    values["status"] = TaskStatus.PENDING.value
+                    values["next_attempt_at"] = due
+            await conn.execute(sa.update(c).where(c.c.id == task.id).values(**values))
+
+    async def release(self, node: str, now: dt.datetime) -> int:
+        """At a node's start: the attempts its previous run had under way (it died) are due
+        again at once, rather than when their leases would have expired."""
+        c = t.callback_tasks
+        update = (
+            sa.update(c)
+            .where(c.c.lease_owner == node, c.c.status == TaskStatus.RUNNING.value)
+            .values(
+                status=TaskStatus.PENDING.value,
+                lease_until=None,
+                lease_owner=None,
+                next_attempt_at=as_utc(now),
+                last_result="попытка прервана перезапуском АТС",
+                updated_at=as_utc(now),
+            )
+        )
+        async with self.engine.begin() as conn:
+            return int((await conn.execute(update)).rowcount or 0)
+
+    async def expire(self, now: dt.datetime) -> int:
+        """Running tasks whose lease ran out (their node died): pending again, due now."""
+        c = t.callback_tasks
+        update = (
+            sa.update(c)
+            .where(c.c.status == TaskStatus.RUNNING.value, c.c.lease_until <= as_utc(now))
+            .values(status=TaskStatus.PENDING.value, lease_until=None, lease_owner=None)
+        )
+        async with self.engine.begin() as conn:
+            return int((await conn.execute(update)).rowcount or 0)
+
+    async def next_due(self, now: dt.datetime) -> dt.datetime | None:
+        c = t.callback_tasks
+        query = sa.select(sa.func.min(c.c.next_attempt_at)).where(
+            c.c.status == TaskStatus.PENDING.value
+        )
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(query)).scalar_one_or_none()
+        return None if found is None else as_utc(found)
+
+
+async def _insert(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    kind: str,
+    caller: str,
+    due: dt.datetime,
+    now: dt.datetime,
+    rule_id: int | None = None,
+    call_id: int | None = None,
+    employee_id: int | None = None,
+    result_call_id: int | None = None,
+    result: str = "",
+) -> int:
+    values = {
+        "account_id": account_id,
+        "kind": kind,
+        "rule_id": rule_id,
+        "lead_rule_id": None,
+        "call_id": call_id,
+        "lead_id": None,
+        "caller": caller,
+        "status": TaskStatus.PENDING.value,
+        "attempts_made": 0,
+        "next_attempt_at": as_utc(due),
+        "last_result": result,
+        "employee_id": employee_id,
+        "result_call_id": result_call_id,
+        "lease_until": None,
+        "lease_owner": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert = sa.insert(t.callback_tasks).values(**values).returning(t.callback_tasks.c.id)
+    return int((await conn.execute(insert)).scalar_one())
+
+
+async def _running(
+    conn: AsyncConnection, rule_ids: Sequence[int], now: dt.datetime
+) -> dict[int, int]:
+    if not rule_ids:
+        return {}
+    c = t.callback_tasks
+    query = (
+        sa.select(c.c.rule_id, sa.func.count())
+        .where(
+            c.c.rule_id.in_(rule_ids),
+            c.c.status == TaskStatus.RUNNING.value,
+            c.c.lease_until > now,
+        )
+        .group_by(c.c.rule_id)
+    )
+    return {int(rule): int(n) for rule, n in (await conn.execute(query)).all()}
+
+
+async def _set_status(
+    conn: AsyncConnection, ids: Sequence[int], status: TaskStatus, why: str, now: dt.datetime
+) -> None:
+    c = t.callback_tasks
+    await conn.execute(
+        sa.update(c)
+        .where(c.c.id.in_(ids))
+        .values(
+            status=status.value, last_result=why, lease_until=None, lease_owner=None, updated_at=now
+        )
+    )
+
+
+async def _reached(
+    conn: AsyncConnection, account_id: int, subscriber: str, since: dt.datetime
+) -> bool:
+    """CB-3: the subscriber talked to the company since `since` outside callbacks: he called
+    and was answered, or an employee called him and he answered."""
+    k = t.calls
+    digits = "".join(ch for ch in subscriber if ch.isdigit())
+    tail = digits[-10:] if len(digits) >= 10 else digits
+    query = (
+        sa.select(k.c.caller, k.c.called, k.c.direction)
+        .where(
+            k.c.account_id == account_id,
+            k.c.started_at >= since,
+            k.c.answered_at.is_not(None),
+            sa.or_(k.c.session_type.is_(None), k.c.session_type.not_in(_OWN_SESSIONS)),
+            sa.or_(k.c.caller.like(f"%{tail}"), k.c.called.like(f"%{tail}")),
+        )
+        .limit(20)
+    )
+    for row in (await conn.execute(query)).all():
+        other = row.caller if row.direction == "incoming" else row.called
+        if same_subscriber(other, subscriber):
+            return True
+    return False
+
+
+async def create_callapi_call(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    employee_id: int,
+    employee_label: str,
+    number: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """API-1: the call's report row (status active, session type CallAPI) and the task that
+    makes a switch node place it, at once; (call id, task id)."""
+    now = as_utc(now)
+    row = {
+        "account_id": account_id,
+        "started_at": now,
+        "answered_at": None,
+        "ended_at": None,
+        "direction": "outgoing",
+        "session_type": "CallAPI",
+        "status": "active",
+        "caller": employee_label,
+        "called": number,
+        "number_id": None,
+        "scenario_id": None,
+        "employee_id": employee_id,
+        "contact_name": "",
+        "wait_seconds": 0.0,
+        "talk_seconds": 0.0,
+        "rating": None,
+        "tag_ids": [],
+        "recording_file_ids": [],
+        "node": None,
+        "switch_call_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert = sa.insert(t.calls).values(**row).returning(t.calls.c.id)
+    call_id = int((await conn.execute(insert)).scalar_one())
+    task_id = await _insert(
+        conn,
+        account_id=account_id,
+        kind=CALLAPI,
+        caller=number,
+        due=now,
+        now=now,
+        employee_id=employee_id,
+        result_call_id=call_id,
+        result="CallAPI",
+    )
+    return call_id, task_id

@@ -1,0 +1,219 @@
+"""The node's callback scheduler (CB-1..3) and CallAPI's calls (API-1): an asyncio task in the
+switch process that claims due tasks from the database (`CallbackTasks`, implemented by
+`vpbx.services.callbacks.SqlCallbackTasks`), places one call per attempt through the
+`Originator`, and records how it went. Missed calls reach it from the runner (`missed`).
+
+Nothing is kept only in memory: a task is a row, claimed under a lease. At start the leases of
+this node's previous run are released (it died mid-attempt), so a task due while the PBX was
+down runs once when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from vpbx.domain.callback_plan import DueTask, MissedCall, missed_call
+from vpbx.domain.switch_records import CallRecord
+from vpbx.scenario.originate import OriginatePlan, Outcome, Purpose
+from vpbx.scenario.snapshot import ConfigSnapshot
+from vpbx.switch.originated import Originator, Placed
+from vpbx.switch.snapshots import SnapshotCache
+
+__all__ = ["CallbackScheduler", "CallbackTasks", "plan_of"]
+
+log = logging.getLogger("vpbx.switch.callbacks")
+
+#: how often the database is asked for due tasks at most (tasks made by the API process, by
+#: another node, or due later)
+POLL = 1.0
+#: how long a claimed attempt may run before another node may take the task again
+LEASE = 900.0
+#: attempts a node runs at once (each rule's own `max_concurrent` applies within)
+CONCURRENCY = 20
+
+
+class CallbackTasks(Protocol):
+    async def missed(
+        self, missed: MissedCall, config: ConfigSnapshot, now: dt.datetime
+    ) -> int | None: ...
+
+    async def claim(
+        self, node: str, now: dt.datetime, limit: int, lease: float
+    ) -> list[DueTask]: ...
+
+    async def finish(
+        self,
+        task: DueTask,
+        talked: bool,
+        result: str,
+        call_id: int | None,
+        config: ConfigSnapshot | None,
+        now: dt.datetime,
+    ) -> None: ...
+
+    async def release(self, node: str, now: dt.datetime) -> int: ...
+
+    async def expire(self, now: dt.datetime) -> int: ...
+
+    async def next_due(self, now: dt.datetime) -> dt.datetime | None: ...
+
+
+def plan_of(task: DueTask, config: ConfigSnapshot) -> OriginatePlan | str:
+    """The call an attempt places, or why it cannot be placed (a CB-1 method not done yet)."""
+    if task.kind == "callapi":
+        return OriginatePlan(
+            task.account_id,
+            task.caller,
+            Purpose.CALLAPI,
+            employee_id=task.employee_id,
+            whisper_text="звонок через CallAPI",
+            label=f"задача #{task.id}",
+        )
+    rule = task.rule
+    if rule is None:
+        return "правило не найдено"
+    how = rule.how
+    method = how.method.value
+    if method not in ("employee", "group", "number"):
+        return f"способ перезвона «{method}» пока не поддерживается"
+    whisper = rule.whisper
+    # XFR-2: the client is shown the virtual number he lost the call on (place «number»),
+    # else the one the CID rules choose for the employee's line
+    shown = next((n for i, n in config.numbers.values() if i == rule.number_id), None)
+    return OriginatePlan(
+        task.account_id,
+        task.caller,
+        Purpose.CALLBACK,
+        employee_id=how.employee_id if method == "employee" else None,
+        group_id=how.group_id if method == "group" else None,
+        number=how.number if method == "number" else None,
+        whisper_text=whisper.text,
+        whisper_file_id=whisper.file_id,
+        caller_id=shown.number if shown is not None else "",
+        trunk_id=shown.trunk_id if shown is not None else None,
+        number_id=rule.number_id if shown is not None else None,
+        label=f"правило «{rule.name}», попытка {task.attempt}",
+    )
+
+
+class CallbackScheduler:
+    def __init__(
+        self,
+        tasks: CallbackTasks,
+        originator: Originator,
+        snapshots: SnapshotCache,
+        clock: Callable[[], dt.datetime],
+        node: str,
+        *,
+        poll: float = POLL,
+        lease: float = LEASE,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        self.tasks = tasks
+        self.originator = originator
+        self.snapshots = snapshots
+        self.clock = clock
+        self.node = node
+        self.poll = poll
+        self.lease = lease
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+        #: attempts placed since the start (tests, health)
+        self.placed = 0
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.ensure_future(self._forever())
+
+    async def stop(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for attempt in list(self._running):
+            attempt.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def call_over(self, record: CallRecord, call_id: int, config: ConfigSnapshot) -> None:
+        """The runner's hook: a finished call; a missed one may make a task (CB-1)."""
+        missed = missed_call(record, call_id)
+        if missed is not None:
+            self._spawn(self._missed(missed, config))
+
+    async def _missed(self, missed: MissedCall, config: ConfigSnapshot) -> None:
+        task_id = await self.tasks.missed(missed, config, self.clock())
+        if task_id is not None:
+            log.info("callback task made", extra={"task": task_id, "caller": missed.caller})
+            self.wake()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("callback work failed", exc_info=task.exception())
+        self.wake()
+
+    async def _forever(self) -> None:
+        try:
+            released = await self.tasks.release(self.node, self.clock())
+            if released:
+                log.info("callback attempts of the previous run released", extra={"n": released})
+        except Exception:
+            log.exception("callback tasks not released")
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("callback tasks not claimed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            self._wake.clear()
+
+    async def run_due(self) -> int:
+        """Claim what is due (within this node's free slots) and place each attempt."""
+        now = self.clock()
+        await self.tasks.expire(now)
+        free = self.concurrency - len(self._running)
+        claimed = await self.tasks.claim(self.node, now, free, self.lease)
+        for task in claimed:
+            self._spawn(self._attempt(task))
+        return len(claimed)
+
+    async def _attempt(self, task: DueTask) -> None:
+        config: ConfigSnapshot | None = None
+        try:
+            config, _ = await self.snapshots.get(task.account_id)
+            plan = plan_of(task, config)
+            if isinstance(plan, str):
+                await self.tasks.finish(task, False, plan, None, config, self.clock())
+                return
+            self.placed += 1
+            live = self.originator.place(plan, task.result_call_id)
+            placed: Placed = await live.placed
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("callback attempt failed", extra={"task": task.id})
+            await self.tasks.finish(task, False, f"сбой: {error}", None, config, self.clock())
+            return
+        talked = placed.outcome is Outcome.TALKED
+        await self.tasks.finish(
+            task, talked, f"{placed.outcome.value}: {placed.reason}", placed.call_id, config,
+            self.clock(),
+        )  # fmt: skip
