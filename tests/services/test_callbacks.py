@@ -1,0 +1,126 @@
+"""Callback tasks in the database (CB-1..3) on SQLite and PostgreSQL: made by the first matching
+rule, claimed once under a lease within the rule's `max_concurrent`, moved to the next interval
+after a failed attempt, cancelled when the subscriber talked to the company meanwhile, released
+at a node's restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.callback_plan import MissedCall
+from vpbx.domain.entities.misc import Account
+from vpbx.scenario.snapshot import ConfigSnapshot
+from vpbx.services.accounts import create_account
+from vpbx.services.callbacks import SqlCallbackTasks
+from vpbx.services.entities import EntityService
+from vpbx.storage import tables as t
+
+T0 = dt.datetime(2026, 3, 11, 9, 0, tzinfo=dt.UTC)
+CLIENT = "79161112233"
+
+
+async def _account(engine: AsyncEngine) -> tuple[int, int]:
+    async with engine.begin() as conn:
+        account_id = await create_account(conn, Account(name="A"), T0)
+        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        employee = await svc.create(
+            "employees", {"last_name": "E", "extension": "101", "phones": [{"kind": "sip"}]}
+        )
+        await svc.create(
+            "callback-rules",
+            {
+                "name": "later",
+                "position": 5,
+                "how": {"method": "employee", "employee_id": employee.model_dump()["id"]},
+            },
+        )
+        first = await svc.create(
+            "callback-rules",
+            {
+                "name": "first",
+                "position": 1,
+                "how": {"method": "employee", "employee_id": employee.model_dump()["id"]},
+                "attempt_intervals": [10, 60],
+                "max_concurrent": 1,
+            },
+        )
+        return account_id, first.model_dump()["id"]
+
+
+async def test_a_missed_call_makes_one_task_claimed_once_then_retried_then_failed(
+    engine: AsyncEngine,
+) -> None:
+    account_id, rule_id = await _account(engine)
+    tasks = SqlCallbackTasks(engine)
+    config = ConfigSnapshot.build()
+    missed = MissedCall(account_id, None, CLIENT, T0, wait_seconds=5)
+    task_id = await tasks.missed(missed, config, T0)
+    assert task_id is not None
+    assert await tasks.missed(missed, config, T0) is None  # one open task per subscriber
+    assert await tasks.claim("a", T0, 5, 60) == []  # due in 10 s
+    assert await tasks.next_due(T0) == T0 + dt.timedelta(seconds=10)
+    later = T0 + dt.timedelta(seconds=11)
+    [task] = await tasks.claim("a", later, 5, 60)
+    assert (task.id, task.rule_id, task.attempt, task.caller) == (task_id, rule_id, 1, CLIENT)
+    assert await tasks.claim("b", later, 5, 60) == []  # leased to node a
+    await tasks.finish(task, False, "client_no_answer", None, config, later)
+    assert await tasks.claim("a", later + dt.timedelta(seconds=30), 5, 60) == []
+    [again] = await tasks.claim("a", later + dt.timedelta(seconds=61), 5, 60)
+    assert again.attempt == 2
+    await tasks.finish(again, False, "client_no_answer", None, config, later)
+    async with engine.connect() as conn:
+        status = await conn.scalar(sa.select(t.callback_tasks.c.status))
+    assert status == "failed"  # both intervals used
+
+
+async def test_concurrency_restart_and_a_subscriber_reached_otherwise(engine: AsyncEngine) -> None:
+    account_id, _rule_id = await _account(engine)
+    tasks = SqlCallbackTasks(engine)
+    config = ConfigSnapshot.build()
+    for index in range(3):
+        missed = MissedCall(account_id, None, f"7916111000{index}", T0, wait_seconds=5)
+        assert await tasks.missed(missed, config, T0) is not None
+    due = T0 + dt.timedelta(seconds=20)
+    claimed = await tasks.claim("a", due, 5, 60)
+    assert len(claimed) == 1  # max_concurrent 1 for the rule
+    assert await tasks.claim("b", due, 5, 60) == []
+    # node a dies and comes back: its attempt is due again at once, once
+    assert await tasks.release("a", due) == 1
+    async with engine.connect() as conn:
+        status = await conn.scalar(
+            sa.select(t.callback_tasks.c.status).where(t.callback_tasks.c.id == claimed[0].id)
+        )
+    assert status == "pending"
+    [retried] = await tasks.claim("a", due, 5, 60)  # still one at a time for the rule
+    await tasks.finish(retried, True, "talked", None, config, due)
+    # the other subscribers talked to the company in between (one called back, one was
+    # called by an employee): their tasks are cancelled when claimed, never placed
+    others = [c for c in (f"7916111000{i}" for i in range(3)) if c != retried.caller]
+    async with engine.begin() as conn:
+        for number, direction in zip(others, ("incoming", "outgoing"), strict=True):
+            caller, called = ("8" + number[1:], "74950000001")
+            if direction == "outgoing":
+                caller, called = called, number
+            await conn.execute(
+                sa.insert(t.calls).values(
+                    account_id=account_id, started_at=due, answered_at=due, ended_at=due,
+                    direction=direction, session_type="scenario", status="answered",
+                    caller=caller, called=called, contact_name="", wait_seconds=1.0,
+                    talk_seconds=30.0, tag_ids=[], recording_file_ids=[], created_at=due,
+                    updated_at=due,
+                )
+            )  # fmt: skip
+    assert await tasks.claim("a", due, 5, 60) == []
+    assert await tasks.claim("a", due, 5, 60) == []
+    async with engine.connect() as conn:
+        rows = dict(
+            (await conn.execute(sa.select(t.callback_tasks.c.caller, t.callback_tasks.c.status)))
+            .tuples()
+            .all()
+        )
+    assert [rows[o] for o in others] == ["cancelled", "cancelled"]
+    assert rows[retried.caller] == "done"
