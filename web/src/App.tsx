@@ -13,6 +13,8 @@ import { AppLayout } from './layout/AppLayout';
 import { makeQueryClient } from './queryClient';
 
 // Feature screens load when first opened: the first page stays small.
+const CallsPage = lazy(() => import('./reports/CallsPage'));
+const FilesPage = lazy(() => import('./files/FilesPage'));
 const EmployeesPage = lazy(() => import('./employees/EmployeesPage'));
 const EmployeeEditPage = lazy(() => import('./employees/EmployeeEditPage'));
 
@@ -29,6 +31,8 @@ export function AppRoutes() {
           }
         >
           <Route index element={<HomePage />} />
+          <Route path="calls" element={<CallsPage />} />
+          <Route path="files" element={<FilesPage />} />
           <Route path="employees" element={<EmployeesPage />} />
           <Route path="employees/new" element={<EmployeeEditPage />} />
           <Route path="employees/:id" element={<EmployeeEditPage />} />

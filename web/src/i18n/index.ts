@@ -2,6 +2,8 @@ import i18n from 'i18next';
 import { initReactI18next } from 'react-i18next';
 import { en } from './en';
 import { ru } from './ru';
+import * as fileStrings from '../files/i18n';
+import * as reportStrings from '../reports/i18n';
 
 export type Language = 'ru' | 'en';
 export const LANGUAGES: readonly Language[] = ['ru', 'en'];
@@ -39,5 +41,10 @@ void i18n.use(initReactI18next).init({
   interpolation: { escapeValue: false },
   returnNull: false,
 });
+
+// The calls report's and the file base's own strings (reports/i18n.ts, files/i18n.ts).
+for (const language of LANGUAGES) {
+  i18n.addResourceBundle(language, 'translation', { ...reportStrings[language], ...fileStrings[language] }, true);
+}
 
 export default i18n;
