@@ -17,6 +17,15 @@ const CallsPage = lazy(() => import('./reports/CallsPage'));
 const FilesPage = lazy(() => import('./files/FilesPage'));
 const EmployeesPage = lazy(() => import('./employees/EmployeesPage'));
 const EmployeeEditPage = lazy(() => import('./employees/EmployeeEditPage'));
+const GroupsPage = lazy(() => import('./groups/GroupsPage'));
+const GroupEditPage = lazy(() => import('./groups/GroupEditPage'));
+const NumbersPage = lazy(() => import('./numbers/NumbersPage'));
+const NumberEditPage = lazy(() => import('./numbers/NumberEditPage'));
+const SchedulesPage = lazy(() => import('./schedules/SchedulesPage'));
+const ScheduleEditPage = lazy(() => import('./schedules/ScheduleEditPage'));
+const ScenariosPage = lazy(() => import('./scenarios/ScenariosPage'));
+const ScenarioEditPage = lazy(() => import('./scenarios/ScenarioEditPage'));
+const ConfigPage = lazy(() => import('./configAsCode/ConfigPage'));
 
 export function AppRoutes() {
   return (
@@ -36,6 +45,19 @@ export function AppRoutes() {
           <Route path="employees" element={<EmployeesPage />} />
           <Route path="employees/new" element={<EmployeeEditPage />} />
           <Route path="employees/:id" element={<EmployeeEditPage />} />
+          <Route path="groups" element={<GroupsPage />} />
+          <Route path="groups/new" element={<GroupEditPage />} />
+          <Route path="groups/:id" element={<GroupEditPage />} />
+          <Route path="numbers" element={<NumbersPage />} />
+          <Route path="numbers/new" element={<NumberEditPage />} />
+          <Route path="numbers/:id" element={<NumberEditPage />} />
+          <Route path="schedules" element={<SchedulesPage />} />
+          <Route path="schedules/new" element={<ScheduleEditPage />} />
+          <Route path="schedules/:id" element={<ScheduleEditPage />} />
+          <Route path="scenarios" element={<ScenariosPage />} />
+          <Route path="scenarios/new" element={<ScenarioEditPage />} />
+          <Route path="scenarios/:id" element={<ScenarioEditPage />} />
+          <Route path="config" element={<ConfigPage />} />
           <Route path="*" element={<NotReady />} />
         </Route>
       </Routes>

@@ -41,6 +41,11 @@ export const en: Messages = {
     myCalls: 'My calls',
     files: 'File base',
     voicemail: 'Voicemail',
+    groups: 'Groups',
+    numbers: 'Virtual numbers and rules',
+    scenarios: 'Scenarios',
+    schedules: 'Activity schedules',
+    configYaml: 'Configuration as YAML',
   },
   home: {
     welcome: 'Welcome to the cabinet',

@@ -1,5 +1,6 @@
 import i18n from 'i18next';
 import { initReactI18next } from 'react-i18next';
+import { configStrings } from '../entities/strings';
 import { en } from './en';
 import { ru } from './ru';
 import * as fileStrings from '../files/i18n';
@@ -35,7 +36,10 @@ export async function setLanguage(language: Language): Promise<void> {
 document.documentElement.lang = storedLanguage();
 
 void i18n.use(initReactI18next).init({
-  resources: { ru: { translation: ru }, en: { translation: en } },
+  resources: {
+    ru: { translation: { ...ru, ...configStrings.ru } },
+    en: { translation: { ...en, ...configStrings.en } },
+  },
   lng: storedLanguage(),
   fallbackLng: 'ru',
   interpolation: { escapeValue: false },

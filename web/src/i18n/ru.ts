@@ -39,6 +39,11 @@ export const ru = {
     myCalls: 'Мои звонки',
     files: 'База файлов',
     voicemail: 'Голосовая почта',
+    groups: 'Группы',
+    numbers: 'Виртуальные номера и правила',
+    scenarios: 'Сценарии',
+    schedules: 'Графики активности',
+    configYaml: 'Настройки в YAML',
   },
   home: {
     welcome: 'Добро пожаловать в личный кабинет',

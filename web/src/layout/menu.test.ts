@@ -2,7 +2,18 @@ import { menuFor, selectedKey } from './menu';
 
 describe('role-aware menu (ACC-2)', () => {
   it('offers the configuration to admins and supervisors, not to employees', () => {
-    expect(menuFor('admin').map((e) => e.key)).toEqual(['home', 'employees', 'calls', 'files']);
+    expect(menuFor('admin').map((e) => e.key)).toEqual([
+      'home',
+      'employees',
+      'groups',
+      'numbers',
+      'scenarios',
+      'schedules',
+      'calls',
+      'files',
+      'configYaml',
+    ]);
+    expect(menuFor('supervisor').map((e) => e.key)).not.toContain('configYaml');
     expect(menuFor('supervisor').map((e) => e.key)).toContain('employees');
     expect(menuFor('employee').map((e) => e.key)).toEqual(['home', 'myCalls', 'voicemail']);
     expect(menuFor('operator').map((e) => e.key)).toContain('employees');

@@ -2,7 +2,18 @@ import type { Role } from '../auth/me';
 
 export interface MenuEntry {
   /** the i18n key under menu.* */
-  key: 'home' | 'employees' | 'calls' | 'myCalls' | 'files' | 'voicemail';
+  key:
+    | 'home'
+    | 'employees'
+    | 'calls'
+    | 'myCalls'
+    | 'files'
+    | 'voicemail'
+    | 'groups'
+    | 'numbers'
+    | 'scenarios'
+    | 'schedules'
+    | 'configYaml';
   path: string;
   roles: readonly Role[];
 }
@@ -17,8 +28,14 @@ const CONFIG: readonly Role[] = ['operator', 'admin', 'supervisor'];
 export const MENU: readonly MenuEntry[] = [
   { key: 'home', path: '/', roles: ['operator', 'admin', 'supervisor', 'employee'] },
   { key: 'employees', path: '/employees', roles: CONFIG },
+  { key: 'groups', path: '/groups', roles: CONFIG },
+  { key: 'numbers', path: '/numbers', roles: CONFIG },
+  { key: 'scenarios', path: '/scenarios', roles: CONFIG },
+  { key: 'schedules', path: '/schedules', roles: CONFIG },
   { key: 'calls', path: '/calls', roles: CONFIG },
   { key: 'files', path: '/files', roles: CONFIG },
+  // the YAML holds secrets: the API lets only admins export and import it
+  { key: 'configYaml', path: '/config', roles: ['operator', 'admin'] },
   { key: 'myCalls', path: '/calls', roles: ['employee'] },
   { key: 'voicemail', path: '/files', roles: ['employee'] },
 ];
