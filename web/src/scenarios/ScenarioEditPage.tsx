@@ -61,7 +61,7 @@ export default function ScenarioEditPage() {
     created: t('scenarios.created'),
   });
   const { form, server, editable } = state;
-  const values = Form.useWatch([], { form, preserve: true }) as Values | undefined;
+  const values = Form.useWatch([], { form, preserve: true }) as Partial<Values> | undefined;
   const draft = values === undefined ? null : toDocument(values);
   const keys = (values?.operations ?? []).map((op) => op.key).filter((key) => key && KEY.test(key));
   const keyOptions = keys.map((key) => ({ value: key, label: key }));
@@ -104,7 +104,7 @@ export default function ScenarioEditPage() {
               {(items, { add, remove, move }) => (
                 <Space orientation="vertical" style={{ width: '100%' }}>
                   {items.map((item, index) => {
-                    const op = values?.operations[index];
+                    const op = values?.operations?.[index];
                     const kind = op?.kind ?? 'forward';
                     const label = t('scenarios.operation', { index: index + 1 });
                     const path = (name: string) => ['operations', index, name];
