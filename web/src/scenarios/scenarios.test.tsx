@@ -22,14 +22,16 @@ const IN_USE = {
 };
 const page = (items: unknown[]) => ({ items, total: items.length, limit: 1000, offset: 0 });
 
-// antd's popover measures itself; jsdom has no ResizeObserver
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-
 beforeEach(async () => {
+  // antd's popover measures itself; jsdom has no ResizeObserver
+  vi.stubGlobal(
+    'ResizeObserver',
+    class {
+      observe() {}
+      unobserve() {}
+      disconnect() {}
+    },
+  );
   saveSession({ accessToken: 'a', refreshToken: 'r', login: 'admin', accountId: null });
   await setLanguage('ru');
 });
