@@ -1,0 +1,232 @@
+"""The calls report and the file base in a real headless Chromium against a real `vpbx run`
+(SQLite), issue 14: a voicemail left by a SIPp trunk caller plays in the file base (the page's
+audio element streams it through a short-lived link and reports the message's duration); the
+employee role sees only his own calls; a number is blocked from a report row (BLK-1)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.peers.rtp_pcap import silence, tone
+from tests.peers.trunk_caller import TrunkCaller
+from tests.test_processes import Served
+from tests.web.conftest import api, screenshot
+from vpbx.services.call_log import CallRecord, write_call
+from vpbx.storage.db import make_async_engine
+
+ADMIN = ("admin@demo", "demo-admin-2026")
+EMPLOYEE = ("ivanov@demo", "ivanov-pass-2026")
+TRUNK_IP = "127.0.0.2"
+NUMBER = "74951110099"
+CALLER = "74957654321"  # the From of the SIPp trunk caller
+MINE, OTHERS = "79161110001", "79162220002"  # callers of Иванов's and Петрова's calls
+
+
+@dataclass
+class Voicemail:
+    call_id: int
+    file_id: int
+    seconds: float  # the file's duration as the API says
+
+
+def sign_in(page: Page, served: Served, who: tuple[str, str], path: str) -> None:
+    page.goto(served.http + path)
+    expect(page.get_by_text("Вход в личный кабинет")).to_be_visible()
+    page.get_by_label("Логин").fill(who[0])
+    page.get_by_label("Пароль").fill(who[1])
+    page.get_by_role("button", name="Войти", exact=True).click()
+
+
+@pytest.fixture(scope="module")
+def voicemail(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Voicemail:
+    """A trunk, a number whose scenario is voicemail, and SIPp calling it: it waits through the
+    greeting, then sends 4 s of a 440 Hz tone and hangs up."""
+    with api(served, served.token()) as client:
+        trunk = client.post(
+            "/trunks", json={"name": "Provider", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
+        )
+        assert trunk.status_code == 201, trunk.text
+        scenario = client.post(
+            "/scenarios",
+            json={
+                "name": "Voicemail",
+                "entry": "vm",
+                "operations": [{"key": "vm", "kind": "voicemail", "emails": [], "max_seconds": 30}],
+            },
+        )
+        assert scenario.status_code == 201, scenario.text
+        number = client.post(
+            "/numbers",
+            json={"number": NUMBER, "rules": [{"scenario_id": scenario.json()["id"]}]},
+        )
+        assert number.status_code == 201, number.text
+        result = TrunkCaller(
+            tmp_path_factory.mktemp("trunk"),
+            served.sip_port,
+            NUMBER,
+            [silence(3.0), tone(440, 4.0), silence(0.5)],
+            timeout=30,
+        ).run()
+        result.assert_ok()
+        deadline = dt.datetime.now() + dt.timedelta(seconds=15)
+        while True:
+            files = client.get("/files", params={"kind": "voicemail"}).json()["items"]
+            if files:
+                break
+            assert dt.datetime.now() < deadline, "no voicemail file"
+            time.sleep(0.3)
+        (found,) = files
+        assert found["caller"] == CALLER
+        calls = client.get("/calls", params={"status": "voicemail"}).json()["items"]
+        (call,) = [c for c in calls if found["id"] in c["recording_file_ids"]]
+        return Voicemail(call["id"], found["id"], found["duration_seconds"])
+
+
+@pytest.fixture(scope="module")
+def staff_calls(served: Served) -> dict[str, int]:
+    """One finished call of Иванов and one of Петрова (the demo's employees), written as the
+    switch writes them, and an employee user for Иванов."""
+    with api(served, served.token()) as client:
+        account_id = client.get("/account").json()["id"]
+        staff = {e["last_name"]: e["id"] for e in client.get("/employees").json()["items"]}
+        user = client.post(
+            "/users",
+            json={
+                "login": EMPLOYEE[0],
+                "password": EMPLOYEE[1],
+                "role": "employee",
+                "employee_id": staff["Иванов"],
+            },
+        )
+        assert user.status_code == 201, user.text
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    async def write() -> None:
+        engine = make_async_engine(f"sqlite:///{served.data_dir / 'vpbx.db'}")
+        try:
+            async with engine.begin() as conn:
+                for minutes, caller, employee in ((-30, MINE, "Иванов"), (-20, OTHERS, "Петрова")):
+                    started = now + dt.timedelta(minutes=minutes)
+                    record = CallRecord(
+                        account_id=account_id,
+                        started_at=started,
+                        direction="incoming",
+                        status="answered",
+                        caller=caller,
+                        called="74951234567",
+                        employee_id=staff[employee],
+                        answered_at=started + dt.timedelta(seconds=5),
+                        ended_at=started + dt.timedelta(seconds=65),
+                        wait_seconds=5,
+                        talk_seconds=60,
+                    )
+                    await write_call(conn, record, started)
+        finally:
+            await engine.dispose()
+
+    # Playwright's sync API keeps an event loop running in this thread
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(write())).result()
+    return staff
+
+
+def test_a_voicemail_left_by_a_sipp_caller_plays_in_the_file_base(
+    page: Page, served: Served, voicemail: Voicemail
+) -> None:
+    # the message: the 4 s tone and what followed until the caller hung up
+    assert 3.5 < voicemail.seconds < 6.0, voicemail
+    sign_in(page, served, ADMIN, "/files")
+    expect(page.get_by_role("heading", name="База файлов")).to_be_visible()
+    expect(page.get_by_role("tab", name="Файлы голосовой почты")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    table = page.get_by_test_id("files-table")
+    expect(table.get_by_role("cell", name=CALLER, exact=True)).to_be_visible()
+    table.get_by_role("button", name=re.compile("^Воспроизвести")).first.click()
+    player = page.get_by_test_id(f"player-{voicemail.file_id}")
+    expect(player).to_be_visible()
+    page.wait_for_function(
+        "el => el.readyState >= 1 && Number.isFinite(el.duration)",
+        arg=player.element_handle(),
+        timeout=10_000,
+    )
+    duration = player.evaluate("el => el.duration")
+    assert abs(duration - voicemail.seconds) < 0.1, (duration, voicemail.seconds)
+    # it plays: the browser streams it (range requests through the link) and time goes on
+    player.evaluate("el => { el.muted = true; return el.play(); }")
+    page.wait_for_function("el => el.currentTime > 0.5", arg=player.element_handle())
+    screenshot(page, "file-base")
+
+    # the call details: why it went to voicemail, and the message played there too
+    page.goto(served.http + "/calls")
+    row = page.get_by_test_id("calls-table").get_by_role("row").filter(has_text=CALLER)
+    expect(row.get_by_text("Голосовая почта")).to_be_visible()
+    screenshot(page, "calls-report")
+    row.get_by_role("button", name="Детали").click()
+    drawer = page.get_by_role("dialog")
+    expect(drawer.get_by_text(f"Детали звонка № {voicemail.call_id}")).to_be_visible()
+    expect(drawer.get_by_test_id("call-timeline")).to_be_visible()
+    expect(drawer.get_by_test_id("call-step").first).to_be_visible()
+    expect(drawer.get_by_test_id(f"player-{voicemail.file_id}")).to_be_visible()
+    screenshot(page, "call-details")
+
+
+def test_the_employee_role_sees_only_his_own_calls(
+    page: Page, served: Served, staff_calls: dict[str, int]
+) -> None:
+    sign_in(page, served, EMPLOYEE, "/calls")
+    expect(page.get_by_role("heading", name="Мои звонки")).to_be_visible()
+    table = page.get_by_test_id("calls-table")
+    expect(table.get_by_text(MINE)).to_be_visible()
+    expect(table.get_by_text(OTHERS)).to_have_count(0)
+    expect(table.get_by_text(CALLER)).to_have_count(0)  # the voicemail went to nobody
+    expect(page.get_by_text("Всего: 1")).to_be_visible()
+    # no configuration to read, nothing to block
+    expect(page.get_by_role("combobox", name="Сотрудник")).to_have_count(0)
+    expect(page.get_by_role("button", name="В черный список")).to_have_count(0)
+    screenshot(page, "calls-employee")
+
+
+def test_a_number_is_blocked_from_a_report_row(
+    page: Page, served: Served, staff_calls: dict[str, int]
+) -> None:
+    sign_in(page, served, ADMIN, f"/calls?caller={OTHERS}")
+    row = page.get_by_test_id("calls-table").get_by_role("row").filter(has_text=OTHERS)
+    row.get_by_role("button", name="В черный список").click()
+    expect(page.get_by_text(f"Добавить номер {OTHERS} в черный список?")).to_be_visible()
+    page.get_by_role("tooltip").get_by_role("button", name="В черный список").click()
+    expect(page.get_by_text(f"Номер {OTHERS} добавлен в черный список")).to_be_visible()
+    with api(served, served.token()) as client:
+        entries = client.get("/blacklist", params={"number": OTHERS}).json()["items"]
+    assert [e["number"] for e in entries] == [OTHERS]
+    assert "звонок №" in entries[0]["comment"]
+
+
+def test_the_report_tabs_and_filters_ask_the_api(
+    page: Page, served: Served, staff_calls: dict[str, int], tmp_path: Path
+) -> None:
+    sign_in(page, served, ADMIN, "/calls")
+    table = page.get_by_test_id("calls-table")
+    expect(table.get_by_text(MINE)).to_be_visible()
+    page.get_by_role("combobox", name="Сотрудник").click()
+    page.get_by_title("Петрова", exact=False).first.click()
+    expect(page).to_have_url(re.compile(r"employee=\d+"))
+    expect(table.get_by_text(OTHERS)).to_be_visible()
+    expect(table.get_by_text(MINE)).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Выгрузить в CSV").click()
+    saved = tmp_path / "calls.csv"
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8-sig")
+    assert OTHERS in text
+    assert MINE not in text
+    assert text.splitlines()[0].startswith("Дата и время;")
