@@ -12,6 +12,9 @@
   takes the caller;
 * `#` + an outside number: the provider on the outbound trunk gets the call from the virtual
   number (XFR-2), and the caller talks to it;
+* `#` + a group's extension goes through the group's distribution: one member at a time in
+  its order, so the member who does not answer rings first and the next one after his ring
+  timeout takes the caller;
 * the transfer button to a SIP URI of another PBX (XFR-3, the account's option on): SIPp there
   gets the call straight from vpbx showing the caller's own number, and the caller talks to it;
 * a talk option key calls the employee's trainer (TALK-3, TRN-1): he whispers, the employee
@@ -80,7 +83,10 @@ NUMBERS = {
     "barge": "74951115510",
     "blind": "74951115511",
     "sip_uri": "74951115512",
+    "group": "74951115513",
 }
+#: the group transferred to: line 2's employee (never answers) first, then line 1's
+GROUP_EXTENSION = "300"
 #: the other PBX a SIP URI transfer goes to (XFR-3)
 PARTNER_IP = "127.0.0.9"
 TAG_KEY = "7"
@@ -101,6 +107,16 @@ def configure(ids: dict[str, int]) -> Any:
         for employee in staff:  # a phone nobody answers gives up after 5 s
             phone = {**employee["phones"][0], "ring_timeout": 5}
             await svc.update("employees", employee["id"], {"phones": [phone]})
+        # one line at a time, in this order: the member who never answers rings first
+        await svc.create(
+            "groups",
+            {
+                "name": "Поддержка",
+                "extension": GROUP_EXTENSION,
+                "member_ids": [staff[2]["id"], staff[1]["id"]],
+                "simultaneous_lines": 1,
+            },
+        )
         # line 0's employee has line 2's as his trainer (joining only when called, TALK-3)
         await svc.update("employees", staff[0]["id"], {"trainer_id": staff[2]["id"]})
         await svc.create("talk-options", {"key": TRAINER_KEY, "action": "call_trainer"})
@@ -453,3 +469,26 @@ def test_refer_to_a_sip_uri_of_another_pbx_shows_it_the_callers_number(office: O
     assert "sip:74950005512@" in from_line, from_line
     done = next(s for s in heard.steps if s["kind"] == "transfer_done")
     assert f"SIP URI 7001@{PARTNER_IP}:{partner_port}" in done["text"], heard.why()
+
+
+def test_hash_and_a_groups_extension_rings_its_members_through_the_distribution(
+    office: Office,
+) -> None:
+    since = office.watch.mark()
+    call = office.call("group", "74950005513", 16.0)
+    office.answered(0, since)
+    time.sleep(1.5)
+    office.phones[0].command("sndcode", f"#{GROUP_EXTENSION}#")
+    first = office.watch.event(2, "CALL_INCOMING", since)  # the group's first member
+    # line 1 answers at once: one line at a time, so only after the first one's ring timeout
+    second = office.watch.event(1, "CALL_ESTABLISHED", since, timeout=20)
+    assert second.at - first.at >= 4.0, (first, second)
+    time.sleep(1.5)  # the employee and the member talk; the caller waits on hold
+    office.phones[0].command("hangup")
+    heard = wait_heard(office.pbx, call, EVERY_TONE)
+    assert PHONE_HZ[1] in heard.tones, heard.why()  # the caller talked to the member at last
+    assert VOICE_HZ in tones_of(last_heard(office.phones[1])), heard.why()
+    done = next(s for s in heard.steps if s["kind"] == "transfer_done")
+    assert done["data"]["employee_id"] == office.pbx.lines[1].employee_id, heard.why()
+    # the distribution's own steps for the group are in the details
+    assert "distribution" in kinds(heard.steps), heard.why()

@@ -144,6 +144,10 @@ class CallLogic:
         self.in_distribution = False
         #: the distribution counts the phone that answered as busy until told the talk ended
         self.dist_connected = False
+        #: the id the distributor knows this call's talk by: the call's own, or after a transfer
+        #: to a group the transfer's (the group member's talk and wrap-up count there)
+        self.dist_id = call_id
+        self._transfers_made = 0
         self._gave_up: tuple[str, ...] | None = None
         self._number_failures: list[str] = []
         self.answered_ring: int | None = None
@@ -296,7 +300,7 @@ class CallLogic:
         stopping): the talk stops counting and the distribution is told it is free of it."""
         self.recording = False
         self._record_deadline = None
-        return [*self._talk_over(now), *self._leave(now)]
+        return [*self._talk_over(now), *self._leave(now), *self._transfer_dist_over()]
 
     def answer_so_far(self) -> tuple[dt.datetime, int | None] | None:
         """When the call was answered and by whom, while it lasts (None: not answered yet)."""
@@ -486,7 +490,7 @@ class CallLogic:
         request = forward_request(
             dial,
             self.config,
-            call_id=self.call_id,
+            call_id=self.dist_id,
             account_id=self.account_id,
             caller=self.engine.caller,
             now=now,
@@ -509,6 +513,9 @@ class CallLogic:
         return out
 
     def _dist_action(self, action: dist.Action, now: dt.datetime) -> list[io.Command]:
+        transfer = self.transfer
+        if transfer is not None and action.call_id == transfer.dist_id:
+            return self._transfer_dist_action(transfer, action, now)
         match action:
             case dist.Ring(employee_id=eid, phone_id=phone_id, timeout=timeout):
                 return self._ring_phone(eid, phone_id, timeout, now)
@@ -576,7 +583,7 @@ class CallLogic:
         if not self.in_distribution:
             return []
         result = ring_result(status) if status else dist.RingResult.FAILED
-        event = dist.RingEnded(self.call_id, found.employee_id, found.phone_id, result)
+        event = dist.RingEnded(self.dist_id, found.employee_id, found.phone_id, result)
         return [io.TellDistribution(event)]
 
     def _maybe_failed(self, now: dt.datetime) -> list[io.Command]:
@@ -605,7 +612,7 @@ class CallLogic:
             if self.in_distribution:
                 # the phones of the forward stop ringing: the number took the call
                 self.in_distribution = False
-                answered = dist.CallerHungUp(self.call_id, answered_elsewhere=True)
+                answered = dist.CallerHungUp(self.dist_id, answered_elsewhere=True)
                 out.append(io.TellDistribution(answered))
             self.talker = None
             return out + self._engine(Answered(number=found.number), now)
@@ -619,7 +626,7 @@ class CallLogic:
             picked = (taker, phone) if phone is not None and taker != found.employee_id else None
             out.append(
                 io.TellDistribution(
-                    dist.Answered(self.call_id, found.employee_id, found.phone_id, picked)
+                    dist.Answered(self.dist_id, found.employee_id, found.phone_id, picked)
                 )
             )
         return out + self._engine(Answered(employee_id=taker, phone_id=phone), now)
@@ -641,8 +648,8 @@ class CallLogic:
         self.in_distribution = False
         if self.dist_connected:
             self.dist_connected = False
-            return [io.TellDistribution(dist.CallEnded(self.call_id))]
-        return [io.TellDistribution(dist.CallerHungUp(self.call_id))]
+            return [io.TellDistribution(dist.CallEnded(self.dist_id))]
+        return [io.TellDistribution(dist.CallerHungUp(self.dist_id))]
 
     def _talk_over(self, now: dt.datetime) -> list[io.Command]:
         stopped = self._stop_talk_recording()  # the talk's recording ends with it (REC-1)
@@ -662,7 +669,12 @@ class CallLogic:
             return self._stop_recording()
         self._hangup_after_recording = False
         employee_on_line = self.talking and self.talker is not None and self.transfer is None
-        out = [*self._cancel_rings(), *self._talk_over(now), *self._leave(now)]
+        out = [
+            *self._cancel_rings(),
+            *self._talk_over(now),
+            *self._leave(now),
+            *self._transfer_dist_over(),
+        ]
         if not self.engine.ended:
             out += self._engine(CallerHungUp(), now)
         if employee_on_line and any(isinstance(c, act.OfferTagging) for c in out):
@@ -895,6 +907,7 @@ class CallLogic:
                 )
             ]
         transfer.employee_ids = found.employee_ids
+        transfer.group_id = found.group_id
         return [io.FindPhones(found.employee_ids)]
 
     def _transfer_ring(self, transfer: Transfer, target: TransferRing) -> int:
@@ -906,6 +919,8 @@ class CallLogic:
         self, transfer: Transfer, reachable: frozenset[tuple[int, str]], now: dt.datetime
     ) -> list[io.Command]:
         transfer.phase = Phase.RINGING
+        if transfer.group_id is not None:
+            return self._transfer_to_group(transfer, transfer.group_id, reachable, now)
         out: list[io.Command] = []
         for employee_id in transfer.employee_ids:
             employee = self.config.employees.get(employee_id)
@@ -914,18 +929,86 @@ class CallLogic:
                     continue
                 if phone.kind == "sip_uri" and not self.config.sip_uri_allowed:
                     continue
-                # XFR-1: the account chooses what the target's phone shows; a PSTN number is
-                # shown the virtual number whatever the choice (XFR-2)
-                show_number = (
-                    phone.kind == "number" or self.config.transfer_caller_id == "virtual_number"
-                )
-                caller_id = self.number if show_number else (self.engine.caller or self.caller)
                 ring = self._transfer_ring(transfer, TransferRing(employee_id, phone.id))
                 timeout = phone.ring_timeout or TRANSFER_RING_SECONDS
+                caller_id = self._transfer_caller_id(phone)
                 out.append(io.RingPhone(ring, employee_id, phone, timeout, caller_id, True))
         if not out:
             return self._transfer_failed(transfer, 480, "ни один телефон не в сети", now)
         return out
+
+    def _transfer_caller_id(self, phone: PhoneInfo) -> str:
+        """XFR-1: the account chooses what the target's phone shows; a PSTN number is shown the
+        virtual number whatever the choice (XFR-2)."""
+        show_number = phone.kind == "number" or self.config.transfer_caller_id == "virtual_number"
+        return self.number if show_number else (self.engine.caller or self.caller)
+
+    def _transfer_to_group(
+        self,
+        transfer: Transfer,
+        group_id: int,
+        reachable: frozenset[tuple[int, str]],
+        now: dt.datetime,
+    ) -> list[io.Command]:
+        """A group's extension: its distribution (strategy, lines, schedule, who is free) picks
+        the members to ring, under an id of its own, as a Forward to the group would."""
+        self._transfers_made += 1
+        transfer.dist_id = f"{self.call_id}/transfer{self._transfers_made}"
+
+        def can_ring(employee: EmployeeInfo, phone: PhoneInfo) -> bool:
+            return (employee.id, phone.id) in reachable and phone.kind in ("sip", "number")
+
+        group = act.Dial(targets=(act.DialTarget(group_id=group_id),), operation="transfer")
+        request = forward_request(
+            group,
+            self.config,
+            call_id=transfer.dist_id,
+            account_id=self.account_id,
+            caller=self.engine.caller or self.caller,
+            now=now,
+            reachable=can_ring,
+            kind=dist.CallKind.TRANSFER,
+        )
+        if not any(p.available for t in request.targets for p in t.phones):
+            transfer.dist_done = True
+            return self._transfer_failed(transfer, 480, "ни один телефон группы не в сети", now)
+        return [io.Distribute(request)]
+
+    def _transfer_dist_action(
+        self, transfer: Transfer, action: dist.Action, now: dt.datetime
+    ) -> list[io.Command]:
+        match action:
+            case dist.Ring(employee_id=eid, phone_id=phone_id, timeout=timeout):
+                employee = self.config.employees.get(eid)
+                phones = employee.phones if employee is not None else ()
+                phone = next((p for p in phones if p.id == phone_id), None)
+                ring = self._transfer_ring(transfer, TransferRing(eid, phone_id))
+                transfer.phone_rings[(eid, phone_id)] = ring
+                if phone is None:
+                    return self._transfer_ring_failed(transfer, ring, 404, now)
+                caller_id = self._transfer_caller_id(phone)
+                return [io.RingPhone(ring, eid, phone, timeout, caller_id, True)]
+            case dist.Cancel(employee_id=eid, phone_id=phone_id):
+                cancelled = transfer.phone_rings.pop((eid, phone_id), None)
+                if cancelled is None or cancelled == transfer.answered:
+                    return []
+                transfer.rings.pop(cancelled, None)
+                return [io.StopRing(cancelled)]
+            case dist.GiveUp():
+                transfer.dist_done = True
+                return self._transfer_failed(transfer, 480, "в группе никто не ответил", now)
+        return []  # a transfer never queues: the caller already waits on hold
+
+    def _transfer_dist_over(self, transfer: Transfer | None = None) -> list[io.Command]:
+        """The group's distribution lets go of a transfer that will not be completed: a
+        member who answered is free again, the others stop being rung."""
+        transfer = transfer or self.transfer
+        if transfer is None or transfer.dist_id is None or transfer.dist_done:
+            return []
+        transfer.dist_done = True
+        if transfer.answered is not None:
+            return [io.TellDistribution(dist.CallEnded(transfer.dist_id))]
+        return [io.TellDistribution(dist.CallerHungUp(transfer.dist_id))]
 
     def _transfer_answered(
         self, transfer: Transfer, ring: int, now: dt.datetime
@@ -934,6 +1017,9 @@ class CallLogic:
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings if r != ring]
         transfer.rings = {ring: found}
         transfer.answered = ring
+        if transfer.dist_id is not None and found.employee_id is not None and found.phone_id:
+            answered = dist.Answered(transfer.dist_id, found.employee_id, found.phone_id)
+            out.append(io.TellDistribution(answered))
         if transfer.mode is not Mode.ATTENDED or transfer.employee_gone:
             return out + self._transfer_done(transfer, now)
         transfer.phase = Phase.CONSULT
@@ -953,6 +1039,11 @@ class CallLogic:
         if transfer.mode.notifies:
             out.append(io.NotifyTransfer(200, "OK"))
         out += self._leave(now)  # the transferring employee is free for the distribution
+        if transfer.dist_id is not None:
+            # the group member's talk (and wrap-up) is counted by the group's distribution
+            self.dist_id = transfer.dist_id
+            self.in_distribution = True
+            self.dist_connected = True
         self.talker = found.employee_id
         self.answered_ring = ring
         self.rings = {ring: _Ring(found.employee_id, found.phone_id, found.number or found.uri)}
@@ -970,7 +1061,14 @@ class CallLogic:
     def _transfer_ring_failed(
         self, transfer: Transfer, ring: int, status: int, now: dt.datetime
     ) -> list[io.Command]:
-        transfer.rings.pop(ring, None)
+        found = transfer.rings.pop(ring, None)
+        if transfer.dist_id is not None and not transfer.dist_done:
+            if found is None or found.employee_id is None or found.phone_id is None:
+                return []
+            transfer.phone_rings.pop((found.employee_id, found.phone_id), None)
+            result = ring_result(status) if status else dist.RingResult.FAILED
+            ended = dist.RingEnded(transfer.dist_id, found.employee_id, found.phone_id, result)
+            return [io.TellDistribution(ended)]
         if transfer.rings or transfer.phase is Phase.FINDING:
             return []
         if transfer.mode is Mode.REPLACES:
@@ -991,6 +1089,7 @@ class CallLogic:
             status=status,
         )
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
+        out += self._transfer_dist_over(transfer)
         if transfer.mode.notifies:
             out.append(io.NotifyTransfer(status if status >= 300 else 480, why))
         if not transfer.employee_gone:
@@ -1020,6 +1119,7 @@ class CallLogic:
         self.transfer = None
         self._log(now, "transfer_failed", f"сотрудник отменил перевод на {transfer.dialled}")
         out: list[io.Command] = [io.StopRing(r) for r in transfer.rings]
+        out += self._transfer_dist_over(transfer)
         if transfer.mode.notifies:
             out.append(io.NotifyTransfer(487, "Request Terminated"))
         return [*out, io.ReturnToEmployee(), io.ToneToEmployee()]

@@ -85,6 +85,8 @@ class Destination:
     employee_ids: tuple[int, ...] = ()
     number: str | None = None
     problem: str = ""
+    #: a group's extension: its members are rung through the group's distribution
+    group_id: int | None = None
 
 
 def destination(config: ConfigSnapshot, dialled: str, by: int | None) -> Destination:
@@ -105,7 +107,7 @@ def destination(config: ConfigSnapshot, dialled: str, by: int | None) -> Destina
         )
         if not members:
             return Destination(problem=f"{dialled}: в группе некому ответить")
-        return Destination(employee_ids=members)
+        return Destination(employee_ids=members, group_id=ident)
     digits = digits_of(dialled)
     if len(digits) >= OUTSIDE_NUMBER_DIGITS:
         return Destination(number=digits)
@@ -128,3 +130,10 @@ class Transfer:
     employee_gone: bool = False
     #: the target failed after the employee left: the caller is rung back to that employee
     back: bool = False
+    #: a transfer to a group: the group, and the id its distribution knows this transfer by
+    group_id: int | None = None
+    dist_id: str | None = None
+    #: the distribution's rings of the transfer by (employee, phone)
+    phone_rings: dict[tuple[int, str], int] = field(default_factory=dict)
+    #: the distribution already let go of the transfer (it gave up)
+    dist_done: bool = False

@@ -285,6 +285,8 @@ class LiveCall:
         self.player: Player | None = None
         #: the legs of each ring of the core (a SIP line rings each registered contact)
         self.ring_legs: dict[int, list[OutLeg]] = {}
+        #: the other ids the distributor knows this call by (transfers to a group)
+        self.dist_ids: list[str] = []
         self.leg_ring: dict[int, int] = {}
         self.recorder: Recorder | None = None
         self.voicemail: tuple[int, Path] | None = None
@@ -464,6 +466,10 @@ class LiveCall:
             case io.SendVoicemail():
                 self._send_mail(command)
             case io.Distribute(request=request):
+                if request.call_id != self.call.id:
+                    # a transfer to a group: its distribution speaks of it by an id of its own
+                    self.runner.calls.setdefault(request.call_id, self)
+                    self.dist_ids.append(request.call_id)
                 await self.runner.dist_start(request)
             case io.TellDistribution(event=event):
                 await self.runner.dist_event(event)
@@ -954,7 +960,8 @@ class LiveCall:
                         saved = await self._finish_talk_recording(command)
                         logic.handle(saved, self.now())
         finally:
-            self.runner.calls.pop(self.call.id, None)
+            for dist_id in (self.call.id, *self.dist_ids):
+                self.runner.calls.pop(dist_id, None)
         record = self._record_of_call()
         try:
             call_id = await self.runner.store.save(record, self.ticket)
