@@ -51,6 +51,7 @@ from vpbx.scenario import distribution as dist
 from vpbx.services.auth import AuthPolicy
 from vpbx.services.call_log import CallRecord
 from vpbx.services.call_writer import SqlCallWriter
+from vpbx.services.callapi import CallApiLimits
 from vpbx.services.callbacks import SqlCallbackTasks
 from vpbx.services.caller_id_facts import SqlCallerIdSource
 from vpbx.services.crm import CrmClient
@@ -197,7 +198,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         directory,
         realm=settings.sip_realm,
         guard=guard,
-        store=RegistrationStore(SqlBindingStorage(engine), utc_now),
+        store=RegistrationStore(SqlBindingStorage(engine), utc_now, node=settings.node()),
         security_event=metrics.security_event,
         wall=utc_now,
     )
@@ -223,7 +224,8 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     # API-2 webhooks and voicemail mails leave through the durable outbox (this node's deliverer)
     deliverer = outbox_deliverer(settings, engine, mailer)
     writer = SqlCallWriter(engine, data / "files", on_events=deliverer.wake)
-    store = CallStore(writer, utc_now, work_dir=data / "work")
+    node = settings.node()
+    store = CallStore(writer, utc_now, work_dir=data / "work", node=node)
     prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
     # Lines in use per phone: one store for the distribution and the switch's plain calls.
     lines = dist.InProcessState()
@@ -243,10 +245,10 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         crm=CrmClient(guard=NetGuard(settings.allow_networks())),
         talk_records=talk_records,
     )
-    # CB-1..3, API-1: the node's scheduler of callback tasks and CallAPI calls (node "" as the
-    # deliverer's: one node per database, or the leases of a dead node expire)
+    # CB-1..3, API-1: the node's scheduler of callback tasks and CallAPI calls (the node's
+    # name, as its deliverer's and call store's: its restart releases its own leases only)
     callbacks = CallbackScheduler(
-        SqlCallbackTasks(engine), Originator(runner), snapshots, utc_now, node=""
+        SqlCallbackTasks(engine), Originator(runner), snapshots, utc_now, node=node
     )
     runner.call_over = callbacks.call_over
     pbx.lines = lines
@@ -349,6 +351,7 @@ def outbox_deliverer(settings: Settings, engine: AsyncEngine, mailer: Mailer) ->
         ),
         mail_policy=RetryPolicy(delays=mailer.settings.retry_delays),
         concurrency=settings.outbox_concurrency,
+        node=settings.node(),
     )
     mailer.queue = deliverer
     return deliverer
@@ -560,6 +563,7 @@ def api_limits(settings: Settings) -> dict[str, Any]:
         "max_import_body": settings.http_max_import_body,
         "allow_networks": settings.allow_networks(),
         "cabinet": cabinet_settings(settings),
+        "callapi": CallApiLimits(per_minute=settings.callapi_per_minute),
         "auth_policy": AuthPolicy(
             access_ttl=dt.timedelta(minutes=settings.auth_access_minutes),
             refresh_ttl=dt.timedelta(days=settings.auth_refresh_days),

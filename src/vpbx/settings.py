@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -139,6 +140,15 @@ class Settings(BaseSettings):
     outbox_concurrency: int = Field(
         default=16, ge=1, description="webhooks and mails a switch node sends at once"
     )
+    node_name: str = Field(
+        default="",
+        max_length=200,
+        description="this switch node's name in the database (its calls, leases of callback "
+        "tasks and outbox rows); empty = <host name>:<sip_port>, stable across restarts",
+    )
+    callapi_per_minute: int = Field(
+        default=30, ge=0, description="CallAPI calls an account may start per minute (429 past)"
+    )
 
     @field_validator("http_allow_networks")
     @classmethod
@@ -160,6 +170,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vpbx.db').resolve()}"
+
+    def node(self) -> str:
+        """The node's name: several switch nodes on one database need distinct ones, and a
+        node's restart must find its own rows (calls to close, leases to release)."""
+        return self.node_name or f"{socket.gethostname()}:{self.sip_port}"
 
     def notify_socket_path(self) -> Path:
         return Path(self.notify_socket) if self.notify_socket else self.data_dir / "switch.sock"

@@ -17,6 +17,7 @@ from vpbx.api.auth_routes import auth_router
 from vpbx.api.body_limit import BodyLimit, LimitRule
 from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir, install_cabinet
 from vpbx.api.call_tags import call_tags_router
+from vpbx.api.callapi import callapi_router
 from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
@@ -34,6 +35,7 @@ from vpbx.domain.net_policy import Network
 from vpbx.metrics import Metrics
 from vpbx.services import accounts, reports
 from vpbx.services.auth import AuthPolicy, DatabaseThrottle, LoginThrottle
+from vpbx.services.callapi import CallApiLimits
 from vpbx.services.catalog import CATALOG
 from vpbx.services.entities import Clock
 from vpbx.services.health import database_name
@@ -114,6 +116,7 @@ def create_api(
     max_import_body: int = 33_554_432,
     allow_networks: Sequence[Network] = (),
     cabinet: CabinetSettings | None = None,
+    callapi: CallApiLimits | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
@@ -126,6 +129,7 @@ def create_api(
     what a saved CRM or webhook URL may name.
     `cabinet`: where the built web cabinet is and the SIP server its line cards show
     (`vpbx.api.cabinet`; default: web/dist of the source tree, 127.0.0.1:5060).
+    `callapi`: the limits of `POST /calls` (API-1).
     """
     app = FastAPI(
         title="vpbx API",
@@ -173,6 +177,7 @@ def create_api(
     # Before the generic routers: their lists are replaced, and /calls/export.csv must not be
     # taken for /calls/{entity_id}.
     app.include_router(calls_report_router(), prefix=PREFIX)
+    app.include_router(callapi_router(clock, callapi or CallApiLimits()), prefix=PREFIX)
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
     app.include_router(webhook_deliveries_router(), prefix=PREFIX)

@@ -136,6 +136,8 @@ class DueTask:
     #: CallAPI: the employee called first and the report row answered to the API
     employee_id: int | None = None
     result_call_id: int | None = None
+    #: CallAPI: the virtual number the request asked to show (None: the CID rules choose)
+    number_id: int | None = None
 
 
 def missed_call(record: CallRecord, call_id: int | None) -> MissedCall | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +29,10 @@ from vpbx.domain.callback_plan import (
     same_subscriber,
 )
 from vpbx.domain.entities.callback import CallbackRule, TaskStatus
+from vpbx.domain.entities.misc import WebhookEvent
 from vpbx.domain.schedule import is_active
 from vpbx.scenario.snapshot import ConfigSnapshot
+from vpbx.services.webhook_events import CallEvent, enqueue_call_events
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
 
@@ -234,7 +237,25 @@ class SqlCallbackTasks:
             if reached:
                 why = "абонент уже поговорил с компанией: попытки отменены"
                 await _set_status(conn, reached, TaskStatus.CANCELLED, why, now)
+            claimed = await _own_rows(conn, claimed, node, now)
         return claimed
+
+    async def renew(self, node: str, ids: Sequence[int], now: dt.datetime, lease: float) -> None:
+        """The attempts `node` is still placing keep their leases (a talk longer than the
+        lease is not taken for a dead node's and placed again)."""
+        if not ids:
+            return
+        c = t.callback_tasks
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(c)
+                .where(
+                    c.c.id.in_(list(ids)),
+                    c.c.lease_owner == node,
+                    c.c.status == TaskStatus.RUNNING.value,
+                )
+                .values(lease_until=as_utc(now) + dt.timedelta(seconds=lease))
+            )
 
     async def finish(
         self,
@@ -292,11 +313,36 @@ class SqlCallbackTasks:
                     values["status"] = TaskStatus.PENDING.value
                     values["next_attempt_at"] = due
             await conn.execute(sa.update(c).where(c.c.id == task.id).values(**values))
+            if task.kind == CALLAPI and call_id is None and task.result_call_id is not None:
+                # never placed (no switch call): the row the API answered says so
+                k = t.calls
+                await conn.execute(
+                    sa.update(k)
+                    .where(k.c.id == task.result_call_id, k.c.status == "active")
+                    .values(status="failed", ended_at=now, updated_at=now)
+                )
 
     async def release(self, node: str, now: dt.datetime) -> int:
         """At a node's start: the attempts its previous run had under way (it died) are due
-        again at once, rather than when their leases would have expired."""
+        again at once, rather than when their leases would have expired. A CallAPI call under
+        way is not placed again (its row is closed as interrupted): it failed."""
         c = t.callback_tasks
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(c)
+                .where(
+                    c.c.lease_owner == node,
+                    c.c.status == TaskStatus.RUNNING.value,
+                    c.c.kind == CALLAPI,
+                )
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    lease_until=None,
+                    lease_owner=None,
+                    last_result="звонок прерван перезапуском АТС",
+                    updated_at=as_utc(now),
+                )
+            )
         update = (
             sa.update(c)
             .where(c.c.lease_owner == node, c.c.status == TaskStatus.RUNNING.value)
@@ -370,6 +416,32 @@ async def _insert(
     return int((await conn.execute(insert)).scalar_one())
 
 
+async def _own_rows(
+    conn: AsyncConnection, claimed: list[DueTask], node: str, now: dt.datetime
+) -> list[DueTask]:
+    """CallAPI's rows, written by the API, become the claiming node's (its restart closes them
+    if it dies during the call); each task learns the number its request asked to show."""
+    rows = [task.result_call_id for task in claimed if task.kind == CALLAPI and task.result_call_id]
+    if not rows:
+        return claimed
+    k = t.calls
+    await conn.execute(
+        sa.update(k)
+        .where(k.c.id.in_(rows), k.c.status == "active")
+        .values(node=node, updated_at=now)
+    )
+    shown = {
+        int(row.id): row.number_id
+        for row in (await conn.execute(sa.select(k.c.id, k.c.number_id).where(k.c.id.in_(rows))))
+    }
+    return [
+        replace(task, number_id=shown.get(task.result_call_id or 0))
+        if task.kind == CALLAPI
+        else task
+        for task in claimed
+    ]
+
+
 async def _running(
     conn: AsyncConnection, rule_ids: Sequence[int], now: dt.datetime
 ) -> dict[int, int]:
@@ -435,9 +507,12 @@ async def create_callapi_call(
     employee_label: str,
     number: str,
     now: dt.datetime,
+    number_id: int | None = None,
 ) -> tuple[int, int]:
-    """API-1: the call's report row (status active, session type CallAPI) and the task that
-    makes a switch node place it, at once; (call id, task id)."""
+    """API-1: the call's report row (status active, session type CallAPI; `number_id`: the
+    virtual number asked to be shown), its `call_started` webhook event, and the task that
+    makes a switch node place it, at once; (call id, task id). The node that claims the task
+    writes its name on the row (a crash of that node closes it as interrupted)."""
     now = as_utc(now)
     row = {
         "account_id": account_id,
@@ -449,7 +524,7 @@ async def create_callapi_call(
         "status": "active",
         "caller": employee_label,
         "called": number,
-        "number_id": None,
+        "number_id": number_id,
         "scenario_id": None,
         "employee_id": employee_id,
         "contact_name": "",
@@ -475,5 +550,8 @@ async def create_callapi_call(
         employee_id=employee_id,
         result_call_id=call_id,
         result="CallAPI",
+    )
+    await enqueue_call_events(
+        conn, [CallEvent(account_id, call_id, WebhookEvent.CALL_STARTED)], now
     )
     return call_id, task_id

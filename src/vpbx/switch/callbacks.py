@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vpbx.domain.callback_plan import DueTask, MissedCall, missed_call
@@ -58,6 +58,10 @@ class CallbackTasks(Protocol):
 
     async def release(self, node: str, now: dt.datetime) -> int: ...
 
+    async def renew(
+        self, node: str, ids: Sequence[int], now: dt.datetime, lease: float
+    ) -> None: ...
+
     async def expire(self, now: dt.datetime) -> int: ...
 
     async def next_due(self, now: dt.datetime) -> dt.datetime | None: ...
@@ -66,12 +70,16 @@ class CallbackTasks(Protocol):
 def plan_of(task: DueTask, config: ConfigSnapshot) -> OriginatePlan | str:
     """The call an attempt places, or why it cannot be placed (a CB-1 method not done yet)."""
     if task.kind == "callapi":
+        number = next((n for i, n in config.numbers.values() if i == task.number_id), None)
         return OriginatePlan(
             task.account_id,
             task.caller,
             Purpose.CALLAPI,
             employee_id=task.employee_id,
             whisper_text="звонок через CallAPI",
+            caller_id=number.number if number is not None else "",
+            trunk_id=number.trunk_id if number is not None else None,
+            number_id=task.number_id if number is not None else None,
             label=f"задача #{task.id}",
         )
     rule = task.rule
@@ -125,6 +133,9 @@ class CallbackScheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        #: the tasks whose attempts this node is placing now (their leases are renewed)
+        self._attempts: set[int] = set()
+        self._renewed = 0.0
         #: attempts placed since the start (tests, health)
         self.placed = 0
 
@@ -188,6 +199,10 @@ class CallbackScheduler:
     async def run_due(self) -> int:
         """Claim what is due (within this node's free slots) and place each attempt."""
         now = self.clock()
+        clock = asyncio.get_running_loop().time()
+        if self._attempts and clock - self._renewed >= self.lease / 3:
+            self._renewed = clock
+            await self.tasks.renew(self.node, sorted(self._attempts), now, self.lease)
         await self.tasks.expire(now)
         free = self.concurrency - len(self._running)
         claimed = await self.tasks.claim(self.node, now, free, self.lease)
@@ -196,6 +211,13 @@ class CallbackScheduler:
         return len(claimed)
 
     async def _attempt(self, task: DueTask) -> None:
+        self._attempts.add(task.id)
+        try:
+            await self._place(task)
+        finally:
+            self._attempts.discard(task.id)
+
+    async def _place(self, task: DueTask) -> None:
         config: ConfigSnapshot | None = None
         try:
             config, _ = await self.snapshots.get(task.account_id)

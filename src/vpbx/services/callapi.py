@@ -1,0 +1,242 @@
+"""CallAPI (API-1): start an "employee → number" call by HTTP.
+
+`start_call` checks the request the way the switch would judge the call, so that a call that
+could never go out is refused with a 422 naming the field at once rather than failing later:
+the employee (by id or extension) must be of the account, the number must pass the account's
+toll-fraud destination rules, and the caller ID shown (the one asked for, or the one the
+employee's line would show) must not be denied by the CID-3 rules. Past the account's limit of
+CallAPI calls per minute it answers 429 with Retry-After (counted on the calls table, so every
+API worker and node shares it). Then the call's report row (status active, session type
+CallAPI), its `call_started` webhook event and the task that makes a switch node place it are
+written in the request's transaction (`create_callapi_call`); a node's scheduler claims the task
+within a second and drives the call (`vpbx.switch.callbacks`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vpbx.domain.actor import Actor, Role
+from vpbx.domain.caller_id import CidRuleView, Mode, allowed
+from vpbx.domain.entities.toll_fraud import TollFraudPolicy
+from vpbx.domain.errors import DomainError, Forbidden, ValidationFailed
+from vpbx.domain.fields import Extension, PhoneNumber
+from vpbx.domain.toll_fraud import destination_refusal
+from vpbx.services.callbacks import create_callapi_call
+from vpbx.storage import tables as t
+from vpbx.storage.db import as_utc
+
+__all__ = ["CallApiLimits", "CallRequest", "StartedCall", "TooManyCalls", "start_call"]
+
+#: the window of the per-account limit
+WINDOW = dt.timedelta(seconds=60)
+SESSION_TYPE = "CallAPI"
+
+
+@dataclass(frozen=True, slots=True)
+class CallApiLimits:
+    #: CallAPI calls an account may start per minute (0: none)
+    per_minute: int = 30
+
+
+class TooManyCalls(DomainError):
+    """The account started its limit of CallAPI calls within the last minute (HTTP 429)."""
+
+    error_id = "too_many_calls"
+    status = 429
+
+    def __init__(self, retry_after: int, limit: int) -> None:
+        super().__init__(
+            f"превышен лимит CallAPI: {limit} звонков в минуту, повторите через {retry_after} с / "
+            f"CallAPI limit of {limit} calls per minute reached, retry in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
+class CallRequest(BaseModel):
+    """API-1 «сотрудник → номер»: the employee is called first; when he answers, `number`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    employee_id: Annotated[int, Field(ge=1, le=2**53)] | None = Field(
+        default=None, description="the employee called first (or `extension`)"
+    )
+    extension: Extension | None = Field(
+        default=None, description="the employee's extension, instead of `employee_id`"
+    )
+    number: PhoneNumber = Field(description="the client's number, dialled through the trunk")
+    caller_id: PhoneNumber | None = Field(
+        default=None,
+        description="a virtual number of the account shown to the client; by default the one "
+        "the caller-ID rules of the employee's SIP line choose (CID-1..3)",
+    )
+
+    @model_validator(mode="after")
+    def _one_employee(self) -> CallRequest:
+        if (self.employee_id is None) == (self.extension is None):
+            raise ValueError("name the employee by exactly one of employee_id and extension")
+        return self
+
+
+class StartedCall(BaseModel):
+    """The call was accepted: its report row (`GET /calls/{id}`) and its task."""
+
+    id: int = Field(description="the call's id in the calls report")
+    status: str = Field(description="`active` until the call ends")
+    employee_id: int
+    number: str
+    task_id: int
+
+
+async def start_call(
+    conn: AsyncConnection,
+    who: Actor,
+    request: CallRequest,
+    now: dt.datetime,
+    limits: CallApiLimits,
+) -> StartedCall:
+    account_id = who.account_id
+    if account_id is None:
+        raise Forbidden("no account chosen (operators pass X-Account-Id)")
+    now = as_utc(now)
+    await _check_rate(conn, account_id, now, limits)
+    employee = await _employee(conn, account_id, request)
+    if who.role is Role.EMPLOYEE and employee["id"] != who.employee_id:
+        raise Forbidden("an employee starts CallAPI calls only for himself")
+    policy = await _policy(conn, account_id)
+    refusal = destination_refusal(policy, request.number)
+    if refusal is not None:
+        raise ValidationFailed.one("number", refusal.text, "toll_fraud_refused")
+    number_id = await _caller_id(conn, account_id, int(employee["id"]), employee, request)
+    call_id, task_id = await create_callapi_call(
+        conn,
+        account_id=account_id,
+        employee_id=int(employee["id"]),
+        employee_label=employee["extension"] or employee["last_name"],
+        number=request.number,
+        now=now,
+        number_id=number_id,
+    )
+    return StartedCall(
+        id=call_id,
+        status="active",
+        employee_id=int(employee["id"]),
+        number=request.number,
+        task_id=task_id,
+    )
+
+
+async def _check_rate(
+    conn: AsyncConnection, account_id: int, now: dt.datetime, limits: CallApiLimits
+) -> None:
+    c = t.calls.c
+    since = now - WINDOW
+    query = sa.select(c.started_at).where(
+        c.account_id == account_id, c.session_type == SESSION_TYPE, c.started_at > since
+    )
+    started = sorted(as_utc(at) for at in (await conn.execute(query)).scalars())
+    if len(started) < limits.per_minute:
+        return
+    # the call that leaves the window first makes room for one more
+    frees_at = started[len(started) - limits.per_minute] + WINDOW if started else now + WINDOW
+    retry = max(1, math.ceil((frees_at - now).total_seconds()))
+    raise TooManyCalls(retry, limits.per_minute)
+
+
+async def _employee(conn: AsyncConnection, account_id: int, request: CallRequest) -> dict[str, Any]:
+    e = t.employees.c
+    query = sa.select(e.id, e.extension, e.last_name, e.phones).where(e.account_id == account_id)
+    if request.employee_id is not None:
+        field, query = "employee_id", query.where(e.id == request.employee_id)
+    else:
+        field, query = "extension", query.where(e.extension == request.extension)
+    row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        raise ValidationFailed.one(field, "no such employee in the account", "unknown_employee")
+    return dict(row)
+
+
+async def _policy(conn: AsyncConnection, account_id: int) -> TollFraudPolicy:
+    stored = await conn.scalar(
+        sa.select(t.accounts.c.toll_fraud).where(t.accounts.c.id == account_id)
+    )
+    try:
+        return TollFraudPolicy.model_validate(stored or {})
+    except ValueError:
+        return TollFraudPolicy()  # the strict defaults, as the switch's guard reads it
+
+
+async def _caller_id(
+    conn: AsyncConnection,
+    account_id: int,
+    employee_id: int,
+    employee: dict[str, Any],
+    request: CallRequest,
+) -> int | None:
+    """CID-3 for the number shown to the client: the asked one must be the account's and
+    allowed; without one, the employee's line must not end up with a denied number only (what
+    the switch would refuse). The asked number's id, or None (the switch chooses)."""
+    r = t.cid_rules.c
+    rules = [
+        CidRuleView(row.action == "allow", frozenset(row.number_ids), frozenset(row.employee_ids))
+        for row in (
+            await conn.execute(
+                sa.select(r.action, r.number_ids, r.employee_ids)
+                .where(r.account_id == account_id)
+                .order_by(r.position, r.id)
+            )
+        ).all()
+    ]
+    n = t.numbers.c
+    numbers = {
+        row.number: int(row.id)
+        for row in (
+            await conn.execute(sa.select(n.id, n.number).where(n.account_id == account_id))
+        ).all()
+    }
+    if request.caller_id is not None:
+        found = numbers.get(request.caller_id)
+        if found is None:
+            raise ValidationFailed.one(
+                "caller_id", "not a virtual number of the account", "unknown_number"
+            )
+        if not allowed(rules, found, employee_id):
+            raise ValidationFailed.one(
+                "caller_id",
+                f"number {request.caller_id} is denied for this employee by the caller-ID rules",
+                "caller_id_denied",
+            )
+        return found
+    line_ids = [p.get("sip_line_id") for p in employee["phones"] or () if p.get("sip_line_id")]
+    if not line_ids:
+        return None
+    line = (
+        await conn.execute(
+            sa.select(t.sip_lines.c.caller_id_mode, t.sip_lines.c.caller_id_number_id).where(
+                t.sip_lines.c.id == line_ids[0]
+            )
+        )
+    ).first()
+    if line is None or line.caller_id_number_id is None:
+        return None
+    default = int(line.caller_id_number_id)
+    if allowed(rules, default, employee_id):
+        return None
+    mode = line.caller_id_mode or Mode.FIXED.value
+    others = [i for i in numbers.values() if allowed(rules, i, employee_id)]
+    if mode == Mode.FIXED.value or not others:
+        shown = next((k for k, v in numbers.items() if v == default), str(default))
+        raise ValidationFailed.one(
+            "caller_id",
+            f"the number of the employee's line, {shown}, is denied by the caller-ID rules; "
+            "name an allowed caller_id",
+            "caller_id_denied",
+        )
+    return None
