@@ -27,7 +27,7 @@ export function lineDiff(before: string, after: string): DiffLine[] | null {
       out.push({ kind: 'same', text: a[i] ?? '' });
       i++;
       j++;
-    } else if (j < b.length && (i >= a.length || (table[i * width + j + 1] ?? 0) >= (table[(i + 1) * width + j] ?? 0))) {
+    } else if (j < b.length && (i >= a.length || (table[i * width + j + 1] ?? 0) > (table[(i + 1) * width + j] ?? 0))) {
       out.push({ kind: 'added', text: b[j] ?? '' });
       j++;
     } else {
