@@ -4,7 +4,8 @@ A trunk caller (SIPp, saying 300 Hz) calls the virtual number, which forwards to
 baresip phone (saying 1400 Hz). Either side puts the call on hold with a re-INVITE
 (`a=sendonly`) and resumes it (`a=sendrecv`): baresip by its `hold`/`resume` commands, the
 trunk by its scenario (tests/peers/scenarios/trunk_caller_holds.xml). The held party hears the
-other's tone, then the built-in hold music (`vpbx.media.tones.HOLD_TUNE`), then the tone again.
+other's tone, then the built-in hold music (`vpbx.media.tones.HOLD_TUNE`), then the tone again;
+an account with its own «Музыка на удержании» (FILE-1 system message `hold_music`) plays that.
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+import sqlalchemy as sa
 
 from tests.peers.rtp_pcap import tone
 from tests.peers.sipp import SCENARIOS
 from tests.peers.trunk_caller import TrunkCaller
-from tests.switch.harness import NUMBER, TRUNK_IP, line_phone, running_pbx, tone_file
+from tests.switch.harness import NUMBER, TRUNK_IP, Setup, line_phone, running_pbx, tone_file
+from tests.switch.live import sound
 from tests.switch.observe import heard
 from vpbx.media.tones import HOLD_TUNE, dominant_frequency
+from vpbx.services.entities import EntityService
+from vpbx.storage import tables as t
 
 pytestmark = pytest.mark.peers
 
 CALLER_HZ = 300.0
 EMPLOYEE_HZ = 1400.0
+#: the account's own hold music in the last test
+OWN_MUSIC_HZ = 1700.0
 NOTES = sorted({hz for hz, _ in HOLD_TUNE if hz})
 Pcm = npt.NDArray[np.int16]
 
@@ -123,3 +130,42 @@ def test_the_trunk_caller_holds_and_the_employee_hears_hold_music(tmp_path: Path
     arrivals = np.array([packet.at for packet in result.received.packets])
     assert 4.0 < float(np.diff(arrivals).max()) < 6.5
     assert dominant_frequency(result.samples[-16000:]) == pytest.approx(EMPLOYEE_HZ, abs=15)
+
+
+def test_the_accounts_own_hold_music_is_what_the_held_caller_hears(tmp_path: Path) -> None:
+    async def own_music(svc: EntityService, setup: Setup) -> None:
+        music = await sound(svc, tmp_path, "Своя музыка", OWN_MUSIC_HZ, 20.0)
+        await svc.conn.execute(
+            sa.update(t.files)
+            .where(t.files.c.id == music)
+            .values(kind="system", system_name="hold_music")
+        )
+
+    with running_pbx(tmp_path, customize=own_music) as pbx:
+        phone = line_phone(pbx, tmp_path, 0, tone_file(tmp_path / "employee.wav", EMPLOYEE_HZ))
+        try:
+            pbx.wait_registered(0)
+            caller = TrunkCaller(
+                tmp_path / "trunk", pbx.sip_port, NUMBER, [tone(CALLER_HZ, 10.0)], ip=TRUNK_IP
+            )
+            with caller:
+                phone.wait_event("CALL_ESTABLISHED", timeout=15)
+                time.sleep(2)
+                phone.command("hold")
+                time.sleep(4)
+                phone.command("resume")
+                result = caller.wait()
+            phone.wait_event("CALL_CLOSED", timeout=10)
+        finally:
+            phone.stop()
+    result.assert_ok()
+    heard_tones = [
+        round(dominant_frequency(result.samples[start : start + 4000]))
+        for start in range(0, len(result.samples) - 4000, 2000)
+        if float(np.sqrt(np.mean(result.samples[start : start + 4000].astype(np.float64) ** 2)))
+        > 200
+    ]
+    own = [hz for hz in heard_tones if abs(hz - OWN_MUSIC_HZ) < 15]
+    assert len(own) >= 4, heard_tones  # about 2 s of it at least, while held
+    assert not [hz for hz in heard_tones if any(abs(hz - note) < 15 for note in NOTES)], heard_tones
+    assert abs(heard_tones[-1] - EMPLOYEE_HZ) < 15, heard_tones  # the talk came back

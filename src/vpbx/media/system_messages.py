@@ -13,6 +13,7 @@ from typing import Final
 import numpy as np
 
 from vpbx.media.audiofile import write_wav
+from vpbx.media.tones import HOLD_MUSIC
 from vpbx.media.tts import Tts
 
 __all__ = [
@@ -37,6 +38,8 @@ class SystemMessage(enum.StrEnum):
     AUTOCALLBACK = "autocallback"
     LEAD_AUTOCALLBACK = "lead_autocallback"
     NO_ROUTE = "no_route"
+    #: what a held party hears (a transfer, the phone's hold): by default the built-in tune
+    HOLD_MUSIC = "hold_music"
 
 
 # How each message is shown in the cabinet.
@@ -48,6 +51,7 @@ LABELS: Final[Mapping[SystemMessage, str]] = {
     SystemMessage.AUTOCALLBACK: "Автоперезвон",
     SystemMessage.LEAD_AUTOCALLBACK: "Автоперезвон по заявкам",
     SystemMessage.NO_ROUTE: "Нет подходящего правила",
+    SystemMessage.HOLD_MUSIC: "Музыка на удержании",
 }
 
 # What the default of each spoken message says (input_timeout is silence, not speech).
@@ -131,6 +135,8 @@ class SystemMessages:
             if message is SystemMessage.INPUT_TIMEOUT:
                 # Exactly one second of digital silence: a pause, not a recording of a room.
                 pcm = np.zeros(8000, dtype=np.int16)
+            elif message is SystemMessage.HOLD_MUSIC:
+                pcm = HOLD_MUSIC  # the built-in tune, as a file the cabinet can play
             else:
                 pcm = await self.tts.pcm(TEXTS[message])
             write_wav(target, pcm)

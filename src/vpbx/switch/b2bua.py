@@ -238,6 +238,8 @@ class B2BCall:
     #: told of every hold (True) and resume (False) with the party who did it; the call logic
     #: notes them in the call's details
     on_hold: Callable[[B2BCall, LegRole, bool], None] | None = None
+    #: what a held party hears: the account's «Музыка на удержании» or the built-in tune
+    hold_music: list[Pcm] = field(default_factory=lambda: [HOLD_MUSIC])
     #: the hold music each held party hears (a player of its session)
     _hold_players: dict[LegRole, Player] = field(default_factory=dict)
     #: TALK-5: the legs a transfer rings, the one that answered, the employee-target bridge of
@@ -894,7 +896,7 @@ class B2BCall:
                 player = self._hold_players.get(role)
                 if player is None or session.source is not player:
                     self._hold_players[role] = session.play(
-                        [HOLD_MUSIC], loop=True, name=f"{self.id}-hold"
+                        self.hold_music, loop=True, name=f"{self.id}-hold"
                     )
 
     def _stop_hold_music(self, role: LegRole) -> None:

@@ -17,7 +17,7 @@ from vpbx.media.errors import MediaError
 from vpbx.media.prompts import PromptCache
 from vpbx.media.session import Pcm
 from vpbx.media.system_messages import TEXTS, SystemMessage, SystemMessages
-from vpbx.media.tones import sine
+from vpbx.media.tones import HOLD_MUSIC, sine
 from vpbx.media.tts import Tts
 from vpbx.scenario.actions import Play
 from vpbx.scenario.snapshot import ConfigSnapshot
@@ -92,6 +92,8 @@ class PromptLibrary:
             return [await self.cache.load_async(path)]
         if message is SystemMessage.INPUT_TIMEOUT:
             return [SECOND_OF_SILENCE]
+        if message is SystemMessage.HOLD_MUSIC:
+            return [HOLD_MUSIC]
         return await self.text(TEXTS[message])
 
     async def resolve(self, account_id: int, play: Play, config: ConfigSnapshot) -> list[Pcm]:

@@ -30,7 +30,8 @@ from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
 from vpbx.media.recorder import Recorder
 from vpbx.media.session import Pcm
-from vpbx.media.tones import HOLD_MUSIC, RINGBACK_RU, cadence_frames
+from vpbx.media.system_messages import SystemMessage
+from vpbx.media.tones import RINGBACK_RU, cadence_frames
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
@@ -351,6 +352,14 @@ class LiveCall:
             else None
         )
         self.config = config
+        if SystemMessage.HOLD_MUSIC in config.system_files:
+            # FILE-1: the account's own hold music (the built-in tune otherwise, no file read)
+            self.call.hold_music = (
+                await self.runner.prompts.system_message(
+                    self.account_id, SystemMessage.HOLD_MUSIC, config
+                )
+                or self.call.hold_music
+            )
         self.logic = logic = CallLogic(
             config,
             call_id=self.call.id,
@@ -587,7 +596,7 @@ class LiveCall:
         if self.call.state is CallState.ENDED:
             return
         self._stop_playback()
-        self.call.hold_for_transfer(music or [HOLD_MUSIC])
+        self.call.hold_for_transfer(music or self.call.hold_music)
 
     def _take_consultation(self, ring: int, consultation: str) -> None:
         """Attended transfer by Replaces: the consulted target's leg becomes this call's
