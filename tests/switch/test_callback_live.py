@@ -1,0 +1,328 @@
+"""Calls the PBX places itself, on real peers (issue 15: CB-1..3, API-1).
+
+One office: employee 101 on a baresip phone that answers only when told (it says 440 Hz), a
+virtual number forwarding to him, the provider's trunk at 127.0.0.2 where SIPp answers the
+PBX's outgoing calls saying 700 Hz while tcpdump records what reaches its media port, and a
+callback rule «employee 101, whisper = a 1500 Hz sound file of the file base, attempts 1 s
+after the miss and 12 s after a failed attempt».
+
+* A trunk caller rings the number and gives up while the phone rings (a missed call): the PBX
+  calls the employee back, he hears the whisper, then the client is dialled through the trunk
+  showing the line's number, and the two hear each other.
+* A second missed call: the employee rejects the first attempt; the caller calls again and
+  talks to him; the second attempt is not made (the task is cancelled when it falls due).
+* CallAPI: `POST /calls` → the employee answers → the provider gets the INVITE for the number
+  with the caller ID chosen for his line → they hear each other → `GET /calls/{id}` shows it
+  answered.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from tests.peers.baresip import BaresipPhone
+from tests.peers.ports import free_port, free_range
+from tests.peers.rtp_capture import RtpCapture
+from tests.peers.rtp_pcap import tone, write_rtp_pcap
+from tests.peers.sipp import SCENARIOS, SippResult, SippServer, sipp_args
+from tests.switch.harness import (
+    NUMBER,
+    TRUNK_IP,
+    RunningPbx,
+    Setup,
+    line_phone,
+    running_pbx,
+    tone_file,
+)
+from tests.switch.live import Caller, sound, tones_heard, wait_bound, windows
+from tests.switch.observe import api_get, heard
+from vpbx.media.tones import dominant_frequency
+from vpbx.services.entities import EntityService
+from vpbx.storage import tables as t
+from vpbx.storage.db import make_sync_engine
+
+pytestmark = pytest.mark.peers
+
+EMPLOYEE_HZ, PROVIDER_HZ, WHISPER_HZ = 440.0, 700.0, 1500.0
+SECOND_ATTEMPT = 12
+
+
+@dataclass
+class Office:
+    pbx: RunningPbx
+    phone: BaresipPhone
+    workdir: Path
+    provider_port: int
+
+
+class MissedCaller(Caller):
+    """A trunk caller that gives up `hold` seconds after the phone starts ringing."""
+
+    @property
+    def scenario(self) -> Path:
+        text = (SCENARIOS / "trunk_caller_cancels.xml").read_text(encoding="iso-8859-1")
+        path = self.workdir / "caller_cancels.xml"
+        path.write_text(text.replace("74957654321", self.caller), encoding="iso-8859-1")
+        return path
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    workdir = tmp_path_factory.mktemp("callbacks")
+    provider_port = free_port()
+
+    async def rule(svc: EntityService, setup: Setup) -> None:
+        whisper = await sound(svc, workdir, "whisper", WHISPER_HZ, 2.0)
+        await svc.create(
+            "callback-rules",
+            {
+                "name": "Пропущенные",
+                "how": {"method": "employee", "employee_id": setup.staff[0]["id"]},
+                "whisper": {"file_id": whisper},
+                "attempt_intervals": [1, SECOND_ATTEMPT],
+            },
+        )
+
+    with running_pbx(workdir, trunk={"port": provider_port}, customize=rule) as pbx:
+        source = tone_file(workdir / "employee.wav", EMPLOYEE_HZ)
+        phone = line_phone(pbx, workdir, 0, source, answermode="manual")
+        try:
+            pbx.wait_registered(0)
+            yield Office(pbx, phone, workdir, provider_port)
+        finally:
+            phone.stop()
+
+
+# -- the provider ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Provider:
+    sipp: SippServer
+    capture: RtpCapture
+
+    def finish(self, timeout: float = 30) -> tuple[SippResult, np.ndarray]:
+        try:
+            result = self.sipp.finish(timeout)
+            time.sleep(1.2)  # tcpdump hands packets over in blocks
+        finally:
+            self.capture.stop()
+        return result, self.capture.received().samples
+
+    def stop(self) -> None:
+        self.sipp.__exit__()
+        self.capture.stop()
+
+
+def answering_provider(workdir: Path, port: int, seconds: float = 8.0) -> Provider:
+    """SIPp on the trunk's address answering one call, saying PROVIDER_HZ; what reaches its
+    media port is captured."""
+    workdir.mkdir()
+    write_rtp_pcap(workdir / "provider.pcap", [tone(PROVIDER_HZ, seconds)])
+    media = free_range(4)
+    capture = RtpCapture(workdir / "received.pcap", media, host=TRUNK_IP)
+    capture.start()
+    args = sipp_args(
+        "provider_answers.xml",
+        None,
+        calls=1,
+        rate=10,
+        transport="u1",
+        timeout=40,
+        extra=["-mi", TRUNK_IP, "-mp", str(media)],
+        port=port,
+        ip=TRUNK_IP,
+    )
+    process = subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    provider = Provider(SippServer(process, workdir, TRUNK_IP, port), capture)
+    try:
+        wait_bound(TRUNK_IP, port)
+    except BaseException:
+        provider.stop()
+        raise
+    return provider
+
+
+def invites(result: SippResult) -> list[tuple[str, str]]:
+    """(called, caller ID in From) of each INVITE the provider received."""
+    found = re.findall(
+        r"^INVITE sip:(\d+)@.*?^From:[^\n]*?sip:(\+?\d+)@", result.messages(), re.M | re.S
+    )
+    return [(called, caller) for called, caller in found]
+
+
+# -- what the employee does and hears --------------------------------------------------------------
+
+
+def answer(phone: BaresipPhone, timeout: float = 15) -> None:
+    phone.wait_event("CALL_INCOMING", timeout)
+    phone.command("accept")
+    phone.wait_event("CALL_ESTABLISHED", 10)
+
+
+def first_window(pcm: np.ndarray, hz: float) -> int | None:
+    """Index of the first 0.5 s window whose dominant frequency is `hz`."""
+    for index, window in enumerate(windows(pcm)):
+        if abs(dominant_frequency(window) - hz) <= 15:
+            return index
+    return None
+
+
+def task_rows(pbx: RunningPbx, caller: str) -> list[Any]:
+    engine = make_sync_engine(pbx.database_url)
+    try:
+        with engine.connect() as conn:
+            c = t.callback_tasks.c
+            query = sa.select(t.callback_tasks).where(c.caller == caller).order_by(c.id)
+            return list(conn.execute(query).mappings())
+    finally:
+        engine.dispose()
+
+
+def wait_task(pbx: RunningPbx, caller: str, status: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = task_rows(pbx, caller)
+        if rows and rows[-1]["status"] == status:
+            return dict(rows[-1])
+        assert time.monotonic() < deadline, f"task of {caller} not {status}: {rows}"
+        time.sleep(0.3)
+
+
+def miss(office: Office, caller: str) -> None:
+    """A call from `caller` that rings the employee and is given up after 2 s."""
+    call = MissedCaller(
+        office.workdir / f"missed-{caller}", office.pbx, NUMBER, caller, [tone(300.0, 0.5)],
+        hold=2.0,
+    )  # fmt: skip
+    call.start()
+    office.phone.wait_event("CALL_INCOMING", 10)
+    result = call.wait()
+    result.assert_ok()
+    office.phone.wait_event("CALL_CLOSED", 10)
+
+
+def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:
+    items = api_get(pbx, "/calls", limit=200)["items"]
+    return [r for r in items if r["session_type"] == "Автоперезвон" and r["called"] == client]
+
+
+# -- the cases -----------------------------------------------------------------------------------
+
+
+def test_a_missed_call_is_called_back_employee_first_with_the_whisper(office: Office) -> None:
+    client = "74957000001"
+    provider = answering_provider(office.workdir / "provider-1", office.provider_port)
+    try:
+        miss(office, client)
+        answer(office.phone)  # the callback rings the employee about 1 s later
+        # the whisper (2 s), then the client rings at the provider and answers; talk 3 s
+        time.sleep(6.0)
+        office.phone.command("hangup")
+        office.phone.wait_event("CALL_CLOSED", 10)
+        result, provider_heard = provider.finish()
+    finally:
+        provider.stop()
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert invites(result) == [(client, NUMBER)]  # the line's number shown to the client
+    employee_heard = heard(office.phone)
+    assert {WHISPER_HZ, PROVIDER_HZ} <= tones_heard(employee_heard, [WHISPER_HZ, PROVIDER_HZ])
+    whisper_at = first_window(employee_heard, WHISPER_HZ)
+    client_at = first_window(employee_heard, PROVIDER_HZ)
+    assert whisper_at is not None
+    assert client_at is not None
+    assert whisper_at < client_at, (whisper_at, client_at)  # the whisper before the client
+    assert EMPLOYEE_HZ in tones_heard(provider_heard, [EMPLOYEE_HZ])
+    task = wait_task(office.pbx, client, "done", 10)
+    assert task["attempts_made"] == 1
+    deadline = time.monotonic() + 10
+    while not (rows := [r for r in callback_rows(office.pbx, client) if r["status"] != "active"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    (row,) = rows
+    assert row["status"] == "answered", row
+    assert row["employee_id"] == office.pbx.lines[0].employee_id
+    assert task["result_call_id"] == row["id"]
+    steps = api_get(office.pbx, f"/calls/{row['id']}/details")
+    kinds = [s["kind"] for s in steps]
+    assert kinds.index("employee_answered") < kinds.index("whisper") < kinds.index("client_ring")
+
+
+def test_the_second_attempt_is_skipped_when_the_caller_called_back_and_talked(
+    office: Office,
+) -> None:
+    client = "74957000002"
+    miss(office, client)
+    office.phone.wait_event("CALL_INCOMING", 10)  # the first attempt: the employee rejects it
+    office.phone.command("hangup")
+    office.phone.wait_event("CALL_CLOSED", 10)
+    task = wait_task(office.pbx, client, "pending", 10)
+    assert task["attempts_made"] == 1, task
+    # the caller calls again and talks to the employee
+    again = Caller(
+        office.workdir / "again", office.pbx, NUMBER, client, [tone(500.0, 3.0)], hangs_up=True
+    )
+    again.start()
+    answer(office.phone)
+    again.wait().assert_ok()
+    office.phone.wait_event("CALL_CLOSED", 10)
+    # the second attempt falls due and is cancelled, not made
+    task = wait_task(office.pbx, client, "cancelled", SECOND_ATTEMPT + 10)
+    assert "поговорил" in task["last_result"], task
+    assert task["attempts_made"] == 2  # claimed once more, found reached, cancelled
+    time.sleep(1.0)
+    rings = []
+    while not office.phone.events.empty():
+        rings.append(office.phone.events.get_nowait().get("type"))
+    assert "CALL_INCOMING" not in rings, rings
+
+
+def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
+    client = "74957000003"
+    pbx = office.pbx
+    provider = answering_provider(office.workdir / "provider-3", office.provider_port)
+    try:
+        response = httpx.post(
+            f"http://127.0.0.1:{pbx.http_port}/api/v1/calls",
+            json={"extension": pbx.lines[0].extension, "number": client},
+            headers={"Authorization": f"Bearer {pbx.admin_token()}"},
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+        call_id = response.json()["id"]
+        assert api_get(pbx, f"/calls/{call_id}")["status"] == "active"
+        answer(office.phone)
+        time.sleep(6.0)
+        assert api_get(pbx, f"/calls/{call_id}")["answered_at"] is not None
+        office.phone.command("hangup")
+        office.phone.wait_event("CALL_CLOSED", 10)
+        result, provider_heard = provider.finish()
+    finally:
+        provider.stop()
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert invites(result) == [(client, NUMBER)]
+    assert PROVIDER_HZ in tones_heard(heard(office.phone), [PROVIDER_HZ])
+    assert EMPLOYEE_HZ in tones_heard(provider_heard, [EMPLOYEE_HZ])
+    deadline = time.monotonic() + 10
+    while (row := api_get(pbx, f"/calls/{call_id}"))["status"] == "active":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.3)
+    assert row["status"] == "answered", row
+    assert row["session_type"] == "CallAPI"
+    assert row["employee_id"] == pbx.lines[0].employee_id
+    assert row["talk_seconds"] > 1
+    steps = api_get(pbx, f"/calls/{call_id}/details")
+    assert [s for s in steps if s["kind"] == "client_ring"], steps
