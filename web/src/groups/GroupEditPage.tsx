@@ -4,6 +4,7 @@ import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router-dom';
 import { EditFrame } from '../entities/EditFrame';
+import { EntityFormBody } from '../entities/EntityFormBody';
 import { useAllEmployees, useAllSchedules } from '../entities/lookups';
 import { useEntityForm } from '../entities/useEntityForm';
 import { useGroup, useSaveGroup, type Group, type GroupOut } from './api';
@@ -84,14 +85,7 @@ export default function GroupEditPage() {
 
   return (
     <EditFrame state={state} back="/groups" title={title} readOnly={t('groups.readOnly')}>
-      <Form<Values>
-        form={form}
-        layout="vertical"
-        initialValues={EMPTY}
-        disabled={!editable}
-        onFinish={submit}
-        onValuesChange={(changed: Record<string, unknown>) => server.clear(changed)}
-      >
+      <EntityFormBody state={state} initialValues={EMPTY} isNew={id === null} blocked={!totalOk} onFinish={submit}>
         <Row gutter={16}>
           <Col xs={24} md={12}>
             <Form.Item
@@ -248,12 +242,7 @@ export default function GroupEditPage() {
         {server.itemProps(['distribution']).help !== undefined && (
           <Alert type="error" showIcon title={server.itemProps(['distribution']).help} />
         )}
-        <Form.Item style={{ marginTop: 16 }}>
-          <Button type="primary" htmlType="submit" loading={state.saving} disabled={!editable || !totalOk}>
-            {id === null ? t('common.create') : t('common.save')}
-          </Button>
-        </Form.Item>
-      </Form>
+      </EntityFormBody>
     </EditFrame>
   );
 }

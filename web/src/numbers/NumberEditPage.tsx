@@ -4,6 +4,7 @@ import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router-dom';
 import { INTERNATIONAL } from '../employees/form';
 import { EditFrame } from '../entities/EditFrame';
+import { EntityFormBody } from '../entities/EntityFormBody';
 import {
   useAllCallerLists,
   useAllContactGroups,
@@ -141,14 +142,7 @@ export default function NumberEditPage() {
 
   return (
     <EditFrame state={state} back="/numbers" title={title} readOnly={t('numbers.readOnly')}>
-      <Form<Values>
-        form={form}
-        layout="vertical"
-        initialValues={EMPTY}
-        disabled={!editable}
-        onFinish={(values) => state.submit(toDocument(values, state.loaded))}
-        onValuesChange={(changed: Record<string, unknown>) => server.clear(changed)}
-      >
+      <EntityFormBody state={state} initialValues={EMPTY} isNew={id === null} onFinish={(values) => state.submit(toDocument(values, state.loaded))}>
         <Row gutter={16}>
           <Col xs={24} md={8}>
             <Form.Item
@@ -299,12 +293,7 @@ export default function NumberEditPage() {
             </Form.List>
           </>
         )}
-        <Form.Item style={{ marginTop: 16 }}>
-          <Button type="primary" htmlType="submit" loading={state.saving} disabled={!editable}>
-            {id === null ? t('common.create') : t('common.save')}
-          </Button>
-        </Form.Item>
-      </Form>
+      </EntityFormBody>
     </EditFrame>
   );
 }

@@ -4,6 +4,7 @@ import { useDeferredValue } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router-dom';
 import { EditFrame } from '../entities/EditFrame';
+import { EntityFormBody } from '../entities/EntityFormBody';
 import { useAllEmployees, useAllGroups } from '../entities/lookups';
 import { useEntityForm } from '../entities/useEntityForm';
 import { useLint, useSaveScenario, useScenario, type Lint, type Scenario, type ScenarioOut, type ScenarioSaved } from './api';
@@ -60,7 +61,7 @@ export default function ScenarioEditPage() {
     fields: (field) => field === 'name' || field === 'entry' || field.startsWith('operations'),
     created: t('scenarios.created'),
   });
-  const { form, server, editable } = state;
+  const { form, server } = state;
   const values = Form.useWatch([], { form, preserve: true }) as Partial<Values> | undefined;
   const draft = values === undefined ? null : toDocument(values);
   const keys = (values?.operations ?? []).map((op) => op.key).filter((key) => key && KEY.test(key));
@@ -71,17 +72,10 @@ export default function ScenarioEditPage() {
     <EditFrame state={state} back="/scenarios" title={title} readOnly={t('scenarios.readOnly')} maxWidth={1400}>
       <Row gutter={24}>
         <Col xs={24} lg={16}>
-          <Form<Values>
-            form={form}
-            layout="vertical"
-            initialValues={EMPTY}
-            disabled={!editable}
-            onFinish={(submitted) => {
+          <EntityFormBody state={state} initialValues={EMPTY} isNew={id === null} onFinish={(submitted) => {
               const document = toDocument(submitted);
               if (document !== null) state.submit(document);
-            }}
-            onValuesChange={(changed: Record<string, unknown>) => server.clear(changed)}
-          >
+            }}>
             <Row gutter={16}>
               <Col xs={24} md={14}>
                 <Form.Item
@@ -254,12 +248,7 @@ export default function ScenarioEditPage() {
                 </Space>
               )}
             </Form.List>
-            <Form.Item style={{ marginTop: 16 }}>
-              <Button type="primary" htmlType="submit" loading={state.saving} disabled={!editable}>
-                {id === null ? t('common.create') : t('common.save')}
-              </Button>
-            </Form.Item>
-          </Form>
+          </EntityFormBody>
         </Col>
         <Col xs={24} lg={8}>
           <LintPanel draft={draft} saved={save.data?.data.warnings} />

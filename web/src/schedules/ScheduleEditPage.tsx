@@ -3,6 +3,7 @@ import { Button, Checkbox, Col, Form, Input, InputNumber, Row, Space, Switch, Ta
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router-dom';
 import { EditFrame } from '../entities/EditFrame';
+import { EntityFormBody } from '../entities/EntityFormBody';
 import { useEntityForm } from '../entities/useEntityForm';
 import { useSaveSchedule, useSchedule, type Schedule, type ScheduleOut } from './api';
 import { MonthPreview } from './MonthPreview';
@@ -149,14 +150,7 @@ export default function ScheduleEditPage() {
 
   return (
     <EditFrame state={state} back="/schedules" title={title} readOnly={t('schedules.readOnly')}>
-      <Form<Values>
-        form={form}
-        layout="vertical"
-        initialValues={EMPTY}
-        disabled={!editable}
-        onFinish={(values) => state.submit(toDocument(values))}
-        onValuesChange={(changed: Record<string, unknown>) => server.clear(changed)}
-      >
+      <EntityFormBody state={state} initialValues={EMPTY} isNew={id === null} onFinish={(values) => state.submit(toDocument(values))}>
         <Row gutter={16}>
           <Col xs={24} md={12}>
             <Form.Item
@@ -261,12 +255,7 @@ export default function ScheduleEditPage() {
           </Col>
         </Row>
         <Preview form={form} />
-        <Form.Item style={{ marginTop: 16 }}>
-          <Button type="primary" htmlType="submit" loading={state.saving} disabled={!editable}>
-            {id === null ? t('common.create') : t('common.save')}
-          </Button>
-        </Form.Item>
-      </Form>
+      </EntityFormBody>
     </EditFrame>
   );
 }
