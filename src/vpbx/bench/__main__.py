@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from vpbx.bench.cabinet import BENCHMARKS as CABINET
+from vpbx.bench.cabinet import cabinet_campaign, cabinet_method
 from vpbx.bench.calls import BENCHMARKS as CALLS
 from vpbx.bench.calls import calls_campaign
 from vpbx.bench.core import Result, rate
@@ -164,6 +166,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *FLOOD,
     *RECORDING,
     *WEBHOOKS,
+    *CABINET,
 )
 
 
@@ -190,6 +193,9 @@ def main() -> None:
         "",
         *recording_method(),
         *(f"- {line}" for line in recording_campaign().log),
+        "",
+        *cabinet_method(),
+        *(f"- {line}" for line in cabinet_campaign().log),
         "",
         "| name | value | unit | reference | reference value | ratio | target |",
         "| --- | --- | --- | --- | --- | --- | --- |",
