@@ -97,7 +97,9 @@ def test_a_group_schedule_and_rule_made_on_the_pages_route_a_trunk_call_to_the_g
             )
             assert scenario.status_code == 201, scenario.text
         page.goto(f"{served.http}/scenarios/{scenario.json()['id']}")
-        expect(page.get_by_label("Предупреждения")).to_contain_text("forward_no_fallback")
+        expect(page.get_by_label("Предупреждения")).to_contain_text(
+            "forward_no_fallback", timeout=15_000
+        )
         screenshot(page, "scenario-lint")
 
         # the schedule: every day round the clock (the call may come at any hour)
