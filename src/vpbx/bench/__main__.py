@@ -20,6 +20,7 @@ import numpy as np
 
 from vpbx.bench.cabinet import BENCHMARKS as CABINET
 from vpbx.bench.cabinet import cabinet_campaign, cabinet_method
+from vpbx.bench.callbacks import BENCHMARKS as CALLBACKS
 from vpbx.bench.calls import BENCHMARKS as CALLS
 from vpbx.bench.calls import calls_campaign
 from vpbx.bench.core import Result, rate
@@ -166,6 +167,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *FLOOD,
     *RECORDING,
     *WEBHOOKS,
+    *CALLBACKS,
     *CABINET,
 )
 

@@ -35,6 +35,8 @@ POLL = 1.0
 LEASE = 900.0
 #: attempts a node runs at once (each rule's own `max_concurrent` applies within)
 CONCURRENCY = 20
+#: seconds between the retries of recording an attempt's result (then a last try)
+FINISH_RETRIES = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class CallbackTasks(Protocol):
@@ -223,7 +225,7 @@ class CallbackScheduler:
             config, _ = await self.snapshots.get(task.account_id)
             plan = plan_of(task, config)
             if isinstance(plan, str):
-                await self.tasks.finish(task, False, plan, None, config, self.clock())
+                await self._finish(task, False, plan, None, config)
                 return
             self.placed += 1
             live = self.originator.place(plan, task.result_call_id)
@@ -232,10 +234,31 @@ class CallbackScheduler:
             raise
         except Exception as error:
             log.exception("callback attempt failed", extra={"task": task.id})
-            await self.tasks.finish(task, False, f"сбой: {error}", None, config, self.clock())
+            await self._finish(task, False, f"сбой: {error}", None, config)
             return
         talked = placed.outcome is Outcome.TALKED
-        await self.tasks.finish(
-            task, talked, f"{placed.outcome.value}: {placed.reason}", placed.call_id, config,
-            self.clock(),
-        )  # fmt: skip
+        result = f"{placed.outcome.value}: {placed.reason}"
+        await self._finish(task, talked, result, placed.call_id, config)
+
+    async def _finish(
+        self,
+        task: DueTask,
+        talked: bool,
+        result: str,
+        call_id: int | None,
+        config: ConfigSnapshot | None,
+    ) -> None:
+        """Record the attempt, retrying while the database refuses (SQLite busy, a failover):
+        a task left running would be placed again when its lease ran out, calling a client who
+        already talked (the lease is renewed meanwhile: the task is still among `_attempts`)."""
+        for delay in FINISH_RETRIES:
+            try:
+                await self.tasks.finish(task, talked, result, call_id, config, self.clock())
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("callback attempt not recorded, retrying", extra={"task": task.id},
+                            exc_info=True)  # fmt: skip
+                await asyncio.sleep(delay)
+        await self.tasks.finish(task, talked, result, call_id, config, self.clock())
