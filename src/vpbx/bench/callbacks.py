@@ -3,7 +3,8 @@ all due, of 100 rules (5 simultaneous each) in a fresh SQLite database, run by o
 `CallbackScheduler` (20 attempts at a time) through the real task store (claims under leases,
 the reached-otherwise check, the finish) with an originator that answers at once that the
 client talked: the figure is tasks claimed, placed and marked done per second of wall time,
-the switch's calls left out. `python -m vpbx.bench.callbacks` runs it alone and prints the row.
+the switch's calls left out. `python -m vpbx.bench.callbacks` runs it alone, prints the row
+and merges it into docs/benchmarks.{json,md}.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 import uvloop
 
 from vpbx.bench.core import Result
+from vpbx.bench.merge import merge_rows
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.scenario.originate import OriginatePlan, Outcome
@@ -152,5 +154,19 @@ def bench_callbacks_scheduled() -> Result:
 BENCHMARKS = (bench_callbacks_scheduled,)
 
 
+def callbacks_method() -> list[str]:
+    return [
+        "Callback attempts (python -m vpbx.bench.callbacks): 10,000 pending callback tasks, all "
+        "due, of 100 rules (5 simultaneous each) in a fresh SQLite database; one node's "
+        "CallbackScheduler (20 attempts at a time) claims them under leases, checks each "
+        "subscriber was not reached otherwise, places the attempt through an originator that "
+        "answers at once that the client talked, and marks the task done; the figure is tasks "
+        "done per second of wall time (the switch's calls left out: the live tests place real "
+        "ones)."
+    ]
+
+
 if __name__ == "__main__":
-    print(json.dumps(asdict(bench_callbacks_scheduled())))
+    row = bench_callbacks_scheduled()
+    merge_rows([row], "callbacks:", callbacks_method(), [])
+    print(json.dumps(asdict(row), ensure_ascii=False))
