@@ -9,6 +9,7 @@ import { LoginPage } from './auth/LoginPage';
 import { RequireAuth } from './auth/RequireAuth';
 import { NotReady } from './common/NotReady';
 import { HomePage } from './home/HomePage';
+import { RESOURCE_NAMES } from './resources/names';
 import { AppLayout } from './layout/AppLayout';
 import { makeQueryClient } from './queryClient';
 
@@ -26,6 +27,8 @@ const ScheduleEditPage = lazy(() => import('./schedules/ScheduleEditPage'));
 const ScenariosPage = lazy(() => import('./scenarios/ScenariosPage'));
 const ScenarioEditPage = lazy(() => import('./scenarios/ScenarioEditPage'));
 const ConfigPage = lazy(() => import('./configAsCode/ConfigPage'));
+const ResourceScreen = lazy(() => import('./resources/ResourceScreen'));
+const AccountSettingsPage = lazy(() => import('./resources/AccountSettingsPage'));
 
 export function AppRoutes() {
   return (
@@ -58,6 +61,13 @@ export function AppRoutes() {
           <Route path="scenarios/new" element={<ScenarioEditPage />} />
           <Route path="scenarios/:id" element={<ScenarioEditPage />} />
           <Route path="config" element={<ConfigPage />} />
+          <Route path="account" element={<AccountSettingsPage />} />
+          {RESOURCE_NAMES.map((name) => (
+            <Route key={name} path={name}>
+              <Route index element={<ResourceScreen name={name} />} />
+              <Route path=":id" element={<ResourceScreen name={name} />} />
+            </Route>
+          ))}
           <Route path="*" element={<NotReady />} />
         </Route>
       </Routes>

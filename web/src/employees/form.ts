@@ -1,3 +1,4 @@
+import { EXTENSION_DIGITS } from '../common/validation';
 import type { Employee, EmployeeOut, EmployeePhone } from './api';
 
 export type PhoneKind = EmployeePhone['kind'];
@@ -84,14 +85,7 @@ export function toDocument(values: EmployeeValues, original?: EmployeeOut): Empl
 }
 
 // The API's own rules (EMP-1..3), checked as the user types; the API checks them again.
-export const EXTENSION_DIGITS = /^\d*$/;
-export const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-export const INTERNATIONAL = /^[1-9]\d{9,14}$/;
-export const SIP_URI = /^(sip:)?[A-Za-z0-9][A-Za-z0-9.\-+]*@[A-Za-z0-9]([A-Za-z0-9\-.]*[A-Za-z0-9])?(:\d{1,5})?$/;
-
-export function normalizePhone(value: string): string {
-  return value.replace(/[\s()-]/g, '').replace(/^\+/, '');
-}
+export { EMAIL, EXTENSION_DIGITS, INTERNATIONAL, normalizePhone, SIP_URI } from '../common/validation';
 
 /** The i18n key of what is wrong with an extension, or null when it is fine (or empty). */
 export function extensionProblem(value: string): string | null {

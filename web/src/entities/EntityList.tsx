@@ -49,6 +49,8 @@ export function EntityList<T extends { id: number }>({
   columns,
   nameOf,
   remove,
+  canCreate = true,
+  canDelete = true,
 }: {
   resource: string;
   title: string;
@@ -60,6 +62,9 @@ export function EntityList<T extends { id: number }>({
   columns: ColumnsType<T>;
   nameOf: (row: T) => string;
   remove: (id: number) => Promise<unknown>;
+  /** false where the API lets only another role create or delete (FMC lines: the operator) */
+  canCreate?: boolean;
+  canDelete?: boolean;
 }) {
   const { t } = useTranslation();
   const navigate = useNavigate();
@@ -84,7 +89,7 @@ export function EntityList<T extends { id: number }>({
       };
     }
   }
-  if (editable) {
+  if (editable && canDelete) {
     shown.push({
       title: t('entity.actions'),
       key: 'actions',
@@ -114,7 +119,7 @@ export function EntityList<T extends { id: number }>({
             onSearch={(value) => state.update({ q: value, page: null })}
             style={{ width: 260 }}
           />
-          {editable && (
+          {editable && canCreate && (
             <Button type="primary" icon={<PlusOutlined />} onClick={() => void navigate(`/${resource}/new`)}>
               {newLabel}
             </Button>

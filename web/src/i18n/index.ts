@@ -5,6 +5,7 @@ import { en } from './en';
 import { ru } from './ru';
 import * as fileStrings from '../files/i18n';
 import * as reportStrings from '../reports/i18n';
+import * as resourceStrings from '../resources/i18n';
 
 export type Language = 'ru' | 'en';
 export const LANGUAGES: readonly Language[] = ['ru', 'en'];
@@ -49,6 +50,8 @@ void i18n.use(initReactI18next).init({
 // The calls report's and the file base's own strings (reports/i18n.ts, files/i18n.ts).
 for (const language of LANGUAGES) {
   i18n.addResourceBundle(language, 'translation', { ...reportStrings[language], ...fileStrings[language] }, true);
+  // the other screens' (resources/i18n.ts): deep, beside the shared menu.* keys
+  i18n.addResourceBundle(language, 'translation', resourceStrings[language], true);
 }
 
 export default i18n;

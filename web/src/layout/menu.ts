@@ -1,4 +1,5 @@
 import type { Role } from '../auth/me';
+import { RESOURCE_MENU, type ResourceMenuKey } from '../resources/menu';
 
 export interface MenuEntry {
   /** the i18n key under menu.* */
@@ -13,7 +14,8 @@ export interface MenuEntry {
     | 'numbers'
     | 'scenarios'
     | 'schedules'
-    | 'configYaml';
+    | 'configYaml'
+    | ResourceMenuKey;
   path: string;
   roles: readonly Role[];
 }
@@ -36,6 +38,7 @@ export const MENU: readonly MenuEntry[] = [
   { key: 'files', path: '/files', roles: CONFIG },
   // the YAML holds secrets: the API lets only admins export and import it
   { key: 'configYaml', path: '/config', roles: ['operator', 'admin'] },
+  ...RESOURCE_MENU,
   { key: 'myCalls', path: '/calls', roles: ['employee'] },
   { key: 'voicemail', path: '/files', roles: ['employee'] },
 ];
