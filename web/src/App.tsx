@@ -29,6 +29,7 @@ const ScenarioEditPage = lazy(() => import('./scenarios/ScenarioEditPage'));
 const ConfigPage = lazy(() => import('./configAsCode/ConfigPage'));
 const ResourceScreen = lazy(() => import('./resources/ResourceScreen'));
 const AccountSettingsPage = lazy(() => import('./resources/AccountSettingsPage'));
+const SetupWizard = lazy(() => import('./setup/SetupWizard'));
 
 export function AppRoutes() {
   return (
@@ -62,6 +63,7 @@ export function AppRoutes() {
           <Route path="scenarios/:id" element={<ScenarioEditPage />} />
           <Route path="config" element={<ConfigPage />} />
           <Route path="account" element={<AccountSettingsPage />} />
+          <Route path="setup" element={<SetupWizard />} />
           {RESOURCE_NAMES.map((name) => (
             <Route key={name} path={name}>
               <Route index element={<ResourceScreen name={name} />} />

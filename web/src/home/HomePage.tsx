@@ -2,6 +2,7 @@ import { Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { useMe } from '../auth/me';
 import { useSession } from '../auth/useSession';
+import { SetupPrompt } from '../setup/SetupPrompt';
 
 export function HomePage() {
   const { t } = useTranslation();
@@ -15,6 +16,7 @@ export function HomePage() {
           {t('home.signedInAs', { login: session?.login ?? '', role: t(`roles.${me.data.role}`) })}
         </Typography.Paragraph>
       )}
+      <SetupPrompt />
     </>
   );
 }

@@ -6,6 +6,7 @@ import { ru } from './ru';
 import * as fileStrings from '../files/i18n';
 import * as reportStrings from '../reports/i18n';
 import * as resourceStrings from '../resources/i18n';
+import * as setupStrings from '../setup/i18n';
 
 export type Language = 'ru' | 'en';
 export const LANGUAGES: readonly Language[] = ['ru', 'en'];
@@ -52,6 +53,7 @@ for (const language of LANGUAGES) {
   i18n.addResourceBundle(language, 'translation', { ...reportStrings[language], ...fileStrings[language] }, true);
   // the other screens' (resources/i18n.ts): deep, beside the shared menu.* keys
   i18n.addResourceBundle(language, 'translation', resourceStrings[language], true);
+  i18n.addResourceBundle(language, 'translation', setupStrings[language], true);
 }
 
 export default i18n;

@@ -143,7 +143,7 @@ export function FieldItem<D>({
     case 'list':
       return (
         <Form.Item {...item} extra={t('resources.common.typeAndEnter')}>
-          <Select mode="tags" open={false} tokenSeparators={[',', ';', ' ']} suffix={null} />
+          <Select mode="tags" open={false} tokenSeparators={[',', ';']} suffix={null} />
         </Form.Item>
       );
     case 'integers':
@@ -156,7 +156,7 @@ export function FieldItem<D>({
             Array.isArray(value) ? value.map((item) => (/^\d+$/.test(String(item)) ? Number(item) : String(item))) : []
           }
         >
-          <Select mode="tags" open={false} tokenSeparators={[',', ';', ' ']} suffix={null} />
+          <Select mode="tags" open={false} tokenSeparators={[',', ';']} suffix={null} />
         </Form.Item>
       );
     case 'color':

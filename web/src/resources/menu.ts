@@ -1,6 +1,7 @@
 import type { Role } from '../auth/me';
 
 export type ResourceMenuKey =
+  | 'setup'
   | 'account'
   | 'contacts'
   | 'contactGroups'
@@ -41,4 +42,6 @@ export const RESOURCE_MENU: readonly { key: ResourceMenuKey; path: string; roles
   { key: 'fmcLines', path: '/fmc-lines', roles: CONFIG },
   { key: 'users', path: '/users', roles: ADMINS },
   { key: 'account', path: '/account', roles: CONFIG },
+  // the manual's setup wizard (also offered on the home page of a new account)
+  { key: 'setup', path: '/setup', roles: ADMINS },
 ];

@@ -138,7 +138,7 @@ export const cidRules: ResourceSpec<'cid-rules'> = {
     { name: 'employee_ids', kind: 'refs', target: 'employees', help: true },
     { name: 'comment', kind: 'text', max: 500, span: 24 },
   ],
-  columns: ['action', 'number_ids', 'employee_ids', 'comment'],
+  columns: ['comment', 'action', 'number_ids', 'employee_ids'],
   sortable: ['position'],
   defaultSort: 'position',
   searchField: 'action',
