@@ -255,9 +255,10 @@ def _out(res: Resource, row: sa.RowMapping) -> BaseModel:
 async def _page(
     svc: EntityService, res: Resource, query: sa.Select[Any], limit: int, offset: int
 ) -> Page:
-    total = (
-        await svc.conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))
-    ).scalar_one()
+    # Counted without the ORDER BY: a sorted subquery is not flattened, so PostgreSQL would read
+    # and sort every matching row (2 s for 600,000 calls); unsorted, it counts an index.
+    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    total = (await svc.conn.execute(counted)).scalar_one()
     rows = (await svc.conn.execute(query.limit(limit).offset(offset))).mappings().all()
     return Page([_out(res, r) for r in rows], int(total), limit, offset)
 

@@ -397,6 +397,9 @@ calls = entity_table(
     sa.Index(None, "account_id", "switch_call_id"),
     sa.Index(None, "account_id", "caller", "started_at"),
     sa.Index(None, "account_id", "called", "started_at"),
+    # the calls report's employee and status filters: the page newest first and its count
+    sa.Index(None, "account_id", "employee_id", "started_at"),
+    sa.Index(None, "account_id", "status", "started_at"),
 )
 call_steps = sa.Table(
     "call_steps",
