@@ -298,10 +298,10 @@ INSERT INTO calls (account_id, started_at, answered_at, ended_at, direction, ses
   recording_file_ids, created_at, updated_at, node)
 SELECT account_id, t, CASE WHEN status = 'answered' THEN t + interval '5 s' END,
   t + make_interval(secs => 5 + talk), direction, '', status,
-  CASE WHEN direction = 'incoming' THEN '7916' || lpad((g * 7919 % 10000000)::text, 7, '0')
+  CASE WHEN direction = 'incoming' THEN '7916' || lpad((g::bigint * 7919 % 10000000)::text, 7, '0')
        ELSE '74950000001' END,
   CASE WHEN direction = 'incoming' THEN '74950000001'
-       ELSE '7495' || lpad((g * 104729 % 10000000)::text, 7, '0') END,
+       ELSE '7495' || lpad((g::bigint * 104729 % 10000000)::text, 7, '0') END,
   CASE WHEN status IN ('answered', 'voicemail') OR direction = 'outgoing'
        THEN ids[1 + floor(p * cardinality(ids))::int] END,
   '', 5, talk, '[]', '[]', t, t, 'bench'
@@ -355,7 +355,7 @@ async def _explain(url: str, tenant: Tenant, case: ReportCase) -> str:
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import CallStatus
     from vpbx.services.entities import EntityService
-    from vpbx.services.reports import CallFilter, CallTab, call_query
+    from vpbx.services.reports import CallFilter, CallTab, call_query, count_of
     from vpbx.storage.db import make_async_engine
 
     params = case.params
@@ -373,7 +373,7 @@ async def _explain(url: str, tenant: Tenant, case: ReportCase) -> str:
             query = await call_query(svc, flt, None)
             limit, offset = int(params.get("limit", "50")), int(params.get("offset", "0"))
             page = query.limit(limit).offset(offset)
-            count = sa.select(sa.func.count()).select_from(query.subquery())
+            count = count_of(query)  # as the report counts its total
             found = []
             for what, stmt in (("page", page), ("count", count)):
                 sql = str(

@@ -44,6 +44,7 @@ __all__ = [
     "call_page",
     "call_query",
     "call_steps",
+    "count_of",
     "file_page",
     "parse_columns",
 ]
@@ -252,13 +253,17 @@ def _out(res: Resource, row: sa.RowMapping) -> BaseModel:
     return res.out.model_validate(values)
 
 
+def count_of(query: sa.Select[Any]) -> sa.Select[tuple[int]]:
+    """How many rows `query` gives, counted without its ORDER BY: a sorted subquery is not
+    flattened, so PostgreSQL would read and sort every matching row (2 s for 600,000 calls);
+    unsorted, it counts an index (an index-only scan once vacuumed)."""
+    return sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+
+
 async def _page(
     svc: EntityService, res: Resource, query: sa.Select[Any], limit: int, offset: int
 ) -> Page:
-    # Counted without the ORDER BY: a sorted subquery is not flattened, so PostgreSQL would read
-    # and sort every matching row (2 s for 600,000 calls); unsorted, it counts an index.
-    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-    total = (await svc.conn.execute(counted)).scalar_one()
+    total = (await svc.conn.execute(count_of(query))).scalar_one()
     rows = (await svc.conn.execute(query.limit(limit).offset(offset))).mappings().all()
     return Page([_out(res, r) for r in rows], int(total), limit, offset)
 
