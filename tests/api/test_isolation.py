@@ -103,6 +103,8 @@ SUB_WRITES: dict[tuple[str, str], dict[str, Any]] = {
     },
     # TAG-1: an empty list is valid for any call, so only the call's account can refuse it
     ("put", "/calls/{call_id}/tags"): {"json": {"tag_ids": []}},
+    # FILE-1: a short-lived link to one file's audio is only handed out for the account's files
+    ("post", "/files/{entity_id}/link"): {},
 }
 
 
@@ -288,6 +290,18 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
             responses = [response]
         elif rel == "/health":
             responses = [api.get(rel)]
+        elif rel == "/auth/me":
+            # the signed-in user himself: B's admin is in B
+            response = api.get(rel, b.token)
+            if api.ok(response)["account_id"] != b.account_id:
+                problems.append(f"GET {path} as B: {response.text}")
+            responses = [response]
+        elif rel == "/sip-server":
+            # where phones register: the installation's, the same for every account
+            response = api.get(rel, b.token)
+            if response.status_code != 200 or response.json() != api.ok(api.get(rel, a.token)):
+                problems.append(f"GET {path} as B: {response.status_code} {response.text}")
+            responses = [response]
         else:
             problems.append(f"GET {path}: not known to this test; cover it")
             continue
