@@ -5,13 +5,10 @@ and the numbering-plan rows of the subscriber and of the numbers asked for."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.dbs import database_fixture
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.switch_records import CallStart
@@ -20,9 +17,6 @@ from vpbx.services.call_log import begin_calls
 from vpbx.services.caller_id_facts import SqlCallerIdSource, spellings
 from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
-from vpbx.storage.db import make_async_engine
-
-migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 
 NOW = dt.datetime(2026, 3, 14, 12, 0, tzinfo=dt.UTC)
 SUBSCRIBER = "79121234567"
@@ -30,15 +24,6 @@ SUBSCRIBER = "79121234567"
 
 def clock() -> dt.datetime:
     return NOW
-
-
-@pytest.fixture
-async def engine(migrated_db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_async_engine(migrated_db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def account_with_numbers(engine: AsyncEngine, name: str, *numbers: str) -> list[int]:

@@ -18,10 +18,19 @@ import numpy.typing as npt
 import pytest
 import sqlalchemy as sa
 
+from tests.peers.baresip import BaresipPhone
 from tests.peers.rtp_pcap import tone
 from tests.peers.sipp import SCENARIOS
-from tests.peers.trunk_caller import TrunkCaller
-from tests.switch.harness import NUMBER, TRUNK_IP, Setup, line_phone, running_pbx, tone_file
+from tests.peers.trunk_caller import TrunkCaller, TrunkCallResult
+from tests.switch.harness import (
+    NUMBER,
+    TRUNK_IP,
+    Customize,
+    Setup,
+    line_phone,
+    running_pbx,
+    tone_file,
+)
 from tests.switch.live import sound
 from tests.switch.observe import heard
 from vpbx.media.tones import HOLD_TUNE, dominant_frequency
@@ -77,24 +86,33 @@ class HoldingCaller(TrunkCaller):
         return SCENARIOS / "trunk_caller_holds.xml"
 
 
-def test_the_employee_holds_and_the_trunk_caller_hears_hold_music(tmp_path: Path) -> None:
-    with running_pbx(tmp_path) as pbx:
+def employee_holds(
+    tmp_path: Path, talk: float, before: float, held: float, customize: Customize | None = None
+) -> tuple[TrunkCallResult, BaresipPhone]:
+    """A trunk call of `talk` seconds to the employee, who holds after `before` seconds and
+    resumes `held` seconds later: what the trunk caller heard."""
+    with running_pbx(tmp_path, customize=customize) as pbx:
         phone = line_phone(pbx, tmp_path, 0, tone_file(tmp_path / "employee.wav", EMPLOYEE_HZ))
         try:
             pbx.wait_registered(0)
             caller = TrunkCaller(
-                tmp_path / "trunk", pbx.sip_port, NUMBER, [tone(CALLER_HZ, 14.0)], ip=TRUNK_IP
+                tmp_path / "trunk", pbx.sip_port, NUMBER, [tone(CALLER_HZ, talk)], ip=TRUNK_IP
             )
             with caller:
                 phone.wait_event("CALL_ESTABLISHED", timeout=15)
-                time.sleep(3)
+                time.sleep(before)
                 phone.command("hold")
-                time.sleep(5)
+                time.sleep(held)
                 phone.command("resume")
                 result = caller.wait()
             phone.wait_event("CALL_CLOSED", timeout=10)
         finally:
             phone.stop()
+    return result, phone
+
+
+def test_the_employee_holds_and_the_trunk_caller_hears_hold_music(tmp_path: Path) -> None:
+    result, phone = employee_holds(tmp_path, 14.0, 3, 5)
     result.assert_ok()
     heard_by_trunk, notes = phases(result.samples, EMPLOYEE_HZ)
     assert heard_by_trunk == ["voice", "music", "voice"], (heard_by_trunk, result.report())
@@ -141,23 +159,7 @@ def test_the_accounts_own_hold_music_is_what_the_held_caller_hears(tmp_path: Pat
             .values(kind="system", system_name="hold_music")
         )
 
-    with running_pbx(tmp_path, customize=own_music) as pbx:
-        phone = line_phone(pbx, tmp_path, 0, tone_file(tmp_path / "employee.wav", EMPLOYEE_HZ))
-        try:
-            pbx.wait_registered(0)
-            caller = TrunkCaller(
-                tmp_path / "trunk", pbx.sip_port, NUMBER, [tone(CALLER_HZ, 10.0)], ip=TRUNK_IP
-            )
-            with caller:
-                phone.wait_event("CALL_ESTABLISHED", timeout=15)
-                time.sleep(2)
-                phone.command("hold")
-                time.sleep(4)
-                phone.command("resume")
-                result = caller.wait()
-            phone.wait_event("CALL_CLOSED", timeout=10)
-        finally:
-            phone.stop()
+    result, _ = employee_holds(tmp_path, 10.0, 2, 4, own_music)
     result.assert_ok()
     heard_tones = [
         round(dominant_frequency(result.samples[start : start + 4000]))
