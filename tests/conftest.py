@@ -23,13 +23,22 @@ _PEER_IMPORT = re.compile(
 )
 
 
+#: the cabinet's tests in Chromium: Playwright's sync API keeps an event loop running in the
+#: thread that used it, so no other module's `asyncio.run` may follow in that process
+_BROWSER_DIR = Path(__file__).parent / "web"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of modules that use real peers are marked `peers`, so `-m "not peers"` is the
-    fast set a developer runs while working (the whole suite still runs in `make test`)."""
+    fast set a developer runs while working (the whole suite still runs in `make test`); the
+    browser tests are also `browser`, run in processes of their own (see the Makefile)."""
     verdicts: dict[Path, bool] = {}
     for item in items:
         path = item.path
         if path not in verdicts:
             verdicts[path] = bool(_PEER_IMPORT.search(path.read_text(encoding="utf-8")))
-        if verdicts[path]:
+        if path.is_relative_to(_BROWSER_DIR) and path.name.startswith("test_"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.peers)
+        elif verdicts[path]:
             item.add_marker(pytest.mark.peers)
