@@ -54,7 +54,11 @@ def free_range(size: int) -> int:
     """The first of `size` consecutive ports free for UDP and TCP (SIP + TLS, RTP ranges)."""
     if len(_HANDED) > (HIGH - LOW) // 2:
         _HANDED.clear()
-    for _ in range(500):
+    for attempt in range(1000):
+        if attempt == 500:
+            # the ports handed out are scattered over this worker's share (a module of many
+            # peers): those of earlier modules are bound or free again by now, forget them
+            _HANDED.clear()
         start = random.randrange(LOW, HIGH - size)
         ports = range(start, start + size)
         if _HANDED.isdisjoint(ports) and all(_bindable(port) for port in ports):
