@@ -17,12 +17,11 @@ docs/benchmarks.{json,md} (the other rows are kept); `make bench` runs it with t
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import soundfile
@@ -40,6 +39,7 @@ from vpbx.bench.calls import (
     run_load,
 )
 from vpbx.bench.core import Result
+from vpbx.bench.merge import merge_rows
 from vpbx.storage.db import make_sync_engine
 
 __all__ = ["BENCHMARKS", "RecordingCampaign", "recording_campaign", "recording_method"]
@@ -50,7 +50,6 @@ WINDOW_SECONDS = 15.0
 RATIO_TARGET = 1.2
 ROUNDS = 2
 WARM_CALLS = 10
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -253,37 +252,7 @@ def bench_recording_cpu() -> Result:
 BENCHMARKS = (bench_recording_cpu,)
 
 
-def _merge(result: Result, log: list[str]) -> None:
-    """This benchmark's row into docs/benchmarks.{json,md}, the other rows as they are."""
-    docs = ROOT / "docs"
-    path = docs / "benchmarks.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [row for row in rows if not str(row.get("name", "")).startswith("recording:")]
-    rows.append(asdict(result))
-    path.write_text(json.dumps(rows, indent=2) + "\n")
-    md = docs / "benchmarks.md"
-    if not md.exists():
-        return
-    lines = md.read_text().splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Recording (")), None)
-    if start is not None:  # the previous run's method and log
-        end = start + 1
-        while end < len(lines) and lines[end].startswith("- "):
-            end += 1
-        del lines[start : end + 1 if end < len(lines) and not lines[end] else end]
-    lines = [line for line in lines if not line.startswith("| recording:")]
-    table = next(i for i, line in enumerate(lines) if line.startswith("| name |"))
-    lines[table:table] = [*recording_method(), *(f"- {line}" for line in log), ""]
-    ref = f"{result.reference_value:,.0f}" if result.reference_value is not None else "—"
-    ratio = f"{result.ratio:.2f}" if result.ratio is not None else "—"
-    lines.append(
-        f"| {result.name} | {result.value:,.0f} | {result.unit} | {result.reference} | {ref} "
-        f"| {ratio} | {result.target} |"
-    )
-    md.write_text("\n".join(lines) + "\n")
-
-
 if __name__ == "__main__":
     found = bench_recording_cpu()
-    _merge(found, recording_campaign().log)
+    merge_rows([found], "recording:", recording_method(), recording_campaign().log)
     print(found)

@@ -1376,16 +1376,14 @@ class B2BCall:
 
     def _hang_up_targets(self) -> None:
         """The call is over during a transfer: its target is let go too (decisions.md)."""
-        for leg in self.target_legs:
-            if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
-                self._send_bye(leg.dialog, leg.peer)
-            elif leg.final is None and leg.key is not None:
-                self.endpoint.cancel(leg.key)
-                leg.final = 487
-            self._stop_timer(leg)
+        self._hang_up_legs(self.target_legs)
 
     def _hang_up_trainer(self) -> None:
-        for leg in self.trainer_legs:
+        self._hang_up_legs(self.trainer_legs)
+
+    def _hang_up_legs(self, legs: list[OutLeg]) -> None:
+        """BYE to the answered ones, CANCEL to those still ringing."""
+        for leg in legs:
             if leg.dialog is not None and leg.dialog.state is not DialogState.TERMINATED:
                 self._send_bye(leg.dialog, leg.peer)
             elif leg.final is None and leg.key is not None:
