@@ -16,6 +16,7 @@ from vpbx.api.audit_routes import audit_router
 from vpbx.api.auth_routes import auth_router
 from vpbx.api.body_limit import BodyLimit, LimitRule
 from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir, install_cabinet
+from vpbx.api.calendar_routes import calendar_router
 from vpbx.api.call_tags import call_tags_router
 from vpbx.api.callapi import callapi_router
 from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
@@ -171,6 +172,7 @@ def create_api(
     app.include_router(_account_routes(clock), prefix=PREFIX)
     app.include_router(config_router(clock), prefix=PREFIX)
     app.include_router(sip_status_router(clock), prefix=PREFIX)
+    app.include_router(calendar_router(), prefix=PREFIX)
     content_dir = files_dir if files_dir is not None else Path("var/files").resolve()
     app.include_router(file_content_router(content_dir, clock), prefix=PREFIX)
     app.include_router(simulate_router(clock), prefix=PREFIX)

@@ -3,29 +3,42 @@ import { Alert, Button, Space, Tooltip, Typography } from 'antd';
 import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useCalendarOverrides } from '../entities/lookups';
-import { hhmm, monthPreview, type ScheduleDoc } from './preview';
+import { useProductionYear } from './api';
+import { hhmm, monthPreview, nationalCalendar, type PreviewDay, type ScheduleDoc } from './preview';
 
-/** SCH-3: a month of the schedule — active days green with their hours, days off grey. */
+/** SCH-3: a month of the schedule — active days green with their hours, days off grey, holidays red. */
 export function MonthPreview({ spec, today = new Date() }: { spec: ScheduleDoc; today?: Date }) {
   const { t, i18n } = useTranslation();
   const overrides = useCalendarOverrides();
   const [shown, setShown] = useState({ year: today.getFullYear(), month: today.getMonth() + 1 });
+  const production = useProductionYear(shown.year);
   const corrections = useMemo(
     () => new Map((overrides.data?.items ?? []).map((item) => [item.date, item.working] as const)),
     [overrides.data],
   );
-  const days = monthPreview(spec, shown.year, shown.month, corrections);
+  const national = useMemo(() => nationalCalendar(production.data?.days ?? []), [production.data]);
+  const days = monthPreview(spec, shown.year, shown.month, corrections, national);
   const step = (delta: number) => {
     const index = shown.year * 12 + (shown.month - 1) + delta;
     setShown({ year: Math.floor(index / 12), month: (index % 12) + 1 });
   };
-  const label = new Date(Date.UTC(shown.year, shown.month - 1, 1)).toLocaleDateString(i18n.language === 'en' ? 'en-GB' : 'ru-RU', {
+  const english = i18n.language === 'en';
+  const label = new Date(Date.UTC(shown.year, shown.month - 1, 1)).toLocaleDateString(english ? 'en-GB' : 'ru-RU', {
     month: 'long',
     year: 'numeric',
     timeZone: 'UTC',
   });
   const lead = (days[0]?.weekday ?? 1) - 1;
   const active = days.filter((day) => day.intervals.length > 0).length;
+  const unknownYear = production.isError;
+  const calendarNote = (day: PreviewDay): string => {
+    const entry = day.national;
+    if (entry === null) return '';
+    const name = english ? entry.name_en : entry.name_ru;
+    const kind = t(`schedules.nationalKinds.${entry.kind}`);
+    const text = name != null && entry.kind === 'holiday' ? name : name != null ? `${kind}: ${name}` : kind;
+    return entry.shortened && entry.kind !== 'shortened' ? `${text}, ${t('schedules.nationalKinds.shortened')}` : text;
+  };
   return (
     <section aria-label={t('schedules.preview')}>
       <Typography.Title level={4}>{t('schedules.preview')}</Typography.Title>
@@ -49,12 +62,16 @@ export function MonthPreview({ spec, today = new Date() }: { spec: ScheduleDoc; 
         {days.map((day) => {
           const on = day.intervals.length > 0;
           const hours = day.intervals.map((item) => `${hhmm(item.start)}–${hhmm(item.end)}`).join(', ');
-          const note = [on ? hours : t('schedules.off'), day.overridden ? t('schedules.overridden') : ''].filter(Boolean).join('; ');
+          const holiday = day.national?.kind === 'holiday' || day.national?.kind === 'day_off';
+          const note = [on ? hours : t('schedules.off'), calendarNote(day), day.overridden ? t('schedules.overridden') : '']
+            .filter(Boolean)
+            .join('; ');
           return (
             <Tooltip key={day.date} title={note}>
               <div
                 data-testid={`day-${day.day}`}
                 data-active={on ? 'yes' : 'no'}
+                data-calendar={day.national?.kind ?? ''}
                 aria-label={`${day.date}: ${note}`}
                 style={{
                   border: day.overridden ? '2px dashed #fa8c16' : '1px solid #d9d9d9',
@@ -66,14 +83,24 @@ export function MonthPreview({ spec, today = new Date() }: { spec: ScheduleDoc; 
                   fontSize: 12,
                 }}
               >
-                <div style={{ fontWeight: 600 }}>{day.day}</div>
+                <div style={{ fontWeight: 600, color: holiday ? '#cf1322' : undefined }}>
+                  {day.day}
+                  {day.national?.shortened === true && <span title={t('schedules.nationalKinds.shortened')}> *</span>}
+                </div>
                 <div>{on ? hours : t('schedules.off')}</div>
               </div>
             </Tooltip>
           );
         })}
       </div>
-      {spec.use_production_calendar && <Alert style={{ marginTop: 8, maxWidth: 760 }} type="info" showIcon title={t('schedules.previewNote')} />}
+      {spec.use_production_calendar && (
+        <Alert
+          style={{ marginTop: 8, maxWidth: 760 }}
+          type={unknownYear ? 'warning' : 'info'}
+          showIcon
+          title={unknownYear ? t('schedules.calendarUnknown', { year: shown.year }) : t('schedules.previewNote')}
+        />
+      )}
     </section>
   );
 }

@@ -33,3 +33,13 @@ export function useSaveSchedule(id: number | null) {
 export function deleteSchedule(id: number) {
   return unwrap(api.DELETE('/api/v1/schedules/{entity_id}', { params: { path: { entity_id: id } } }));
 }
+
+/** SCH-3: the national production calendar of a year (the same for every account; 422: not known). */
+export function useProductionYear(year: number) {
+  return useQuery({
+    queryKey: ['calendar', year],
+    queryFn: () => unwrap(api.GET('/api/v1/calendar/{year}', { params: { path: { year } } })),
+    staleTime: Infinity,
+    retry: false,
+  });
+}

@@ -26,7 +26,15 @@ export const ru = {
     activeTo: 'по',
     preview: 'Рабочие дни месяца',
     previewNote:
-      'Предпросмотр считается в браузере: будни Пн–Пт с исправлениями календаря вашего аккаунта. Государственные праздники API не отдаёт — АТС их учитывает, предпросмотр нет.',
+      'Праздники, перенесённые выходные и рабочие субботы — по производственному календарю РФ, с исправлениями вашего аккаунта. * — сокращённый предпраздничный день (график не сокращается).',
+    calendarUnknown:
+      'Производственный календарь на {{year}} год ещё не известен: показаны будни Пн–Пт с исправлениями вашего аккаунта.',
+    nationalKinds: {
+      holiday: 'праздник',
+      day_off: 'перенесённый выходной',
+      working_weekend: 'рабочий выходной (перенос)',
+      shortened: 'сокращённый день',
+    },
     prevMonth: 'Предыдущий месяц',
     nextMonth: 'Следующий месяц',
     activeDays: 'Активных дней: {{count}}',
@@ -64,7 +72,14 @@ export const en: Widen<typeof ru> = {
     activeTo: 'to',
     preview: 'Working days of the month',
     previewNote:
-      "The preview is computed in the browser: Mon–Fri working days with your account's calendar corrections. The API serves no national holidays — the PBX applies them, the preview does not.",
+      "Holidays, moved days off and working Saturdays follow the Russian production calendar, with your account's corrections. * — a shortened pre-holiday day (the schedule is not shortened).",
+    calendarUnknown: "The production calendar of {{year}} is not known yet: Mon–Fri with your account's corrections are shown.",
+    nationalKinds: {
+      holiday: 'holiday',
+      day_off: 'moved day off',
+      working_weekend: 'working weekend (moved)',
+      shortened: 'shortened day',
+    },
     prevMonth: 'Previous month',
     nextMonth: 'Next month',
     activeDays: 'Active days: {{count}}',

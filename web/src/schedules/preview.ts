@@ -2,15 +2,18 @@
  * SCH-1..4: which days of a month a schedule is active, and its intervals on each — the rules of
  * the domain's `vpbx.domain.schedule` (`_day_intervals`, `in_period`), computed in the browser.
  *
- * The production calendar (SCH-3): the API serves no list of Russian holidays, only the
- * account's own corrections (`/calendar-overrides`). So the preview's working days are Monday to
- * Friday corrected by those overrides — what the PBX itself does when it has no calendar —
- * and the screen says that national holidays are not shown.
+ * The production calendar (SCH-3), as the PBX decides a working day: the account's own
+ * corrections (`/calendar-overrides`) first, then the national calendar of the year
+ * (`GET /calendar/{year}`: holidays, moved days off, working weekends, shortened days), and for a
+ * year it does not know (422) Monday to Friday — the screen then says so.
  */
 import type { Schemas } from '../api/client';
 
 export type ScheduleDoc = Schemas['Schedule'];
 export type Interval = Schemas['TimeInterval'];
+export type NationalDay = Schemas['CalendarDayOut'];
+/** The national calendar's notable days by date (YYYY-MM-DD); empty: not known. */
+export type NationalCalendar = ReadonlyMap<string, NationalDay>;
 
 export interface PreviewDay {
   date: string; // YYYY-MM-DD
@@ -18,6 +21,8 @@ export interface PreviewDay {
   weekday: number; // ISO 1..7
   working: boolean; // by the calendar used for the preview
   overridden: boolean;
+  /** the national calendar's entry of the day: a holiday, a moved day, a shortened day */
+  national: NationalDay | null;
   intervals: Interval[];
 }
 
@@ -67,17 +72,25 @@ export function dayIntervals(spec: ScheduleDoc, date: string, working: (date: st
   return [];
 }
 
+/** The national calendar's days of a year's answer, by date. */
+export function nationalCalendar(days: readonly NationalDay[]): NationalCalendar {
+  return new Map(days.map((day) => [day.date, day] as const));
+}
+
 /** Every day of `month` (1..12) of `year` with its intervals. */
 export function monthPreview(
   spec: ScheduleDoc,
   year: number,
   month: number,
   overrides: ReadonlyMap<string, boolean>,
+  national: NationalCalendar = new Map(),
 ): PreviewDay[] {
   const count = new Date(Date.UTC(year, month, 0)).getUTCDate();
   const working = (date: string): boolean => {
     const override = overrides.get(date);
     if (override !== undefined) return override;
+    const listed = national.get(date);
+    if (listed !== undefined) return listed.working;
     return isoWeekday(new Date(`${date}T00:00:00Z`)) < 6;
   };
   return Array.from({ length: count }, (_, index) => {
@@ -88,6 +101,7 @@ export function monthPreview(
       weekday: isoWeekday(new Date(`${date}T00:00:00Z`)),
       working: working(date),
       overridden: overrides.has(date),
+      national: national.get(date) ?? null,
       intervals: dayIntervals(spec, date, working),
     };
   });
