@@ -21,6 +21,7 @@ import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams } from 'react-router-dom';
 import { canEditConfig, useMe } from '../auth/me';
 import { ErrorState } from '../common/ErrorState';
+import { SortableList } from '../common/SortableList';
 import { useServerErrors } from '../common/serverErrors';
 import { useEmployee, useSaveEmployee } from './api';
 import {
@@ -170,91 +171,100 @@ export default function EmployeeEditPage() {
         >
           {(fields, { add, remove, move }, { errors }) => (
             <Space orientation="vertical" style={{ width: '100%' }}>
-              {fields.map((field, index) => {
-                const phone = phones?.[index];
-                const kind = phone?.kind;
-                return (
-                  <Card
-                    key={field.key}
-                    size="small"
-                    data-testid={`phone-${index}`}
-                    title={`${index + 1}. ${kind ? t(`employees.kinds.${kind}`) : ''}`}
-                    extra={
-                      <Space>
-                        <Button size="small" icon={<ArrowUpOutlined />} aria-label={t('common.moveUp')} disabled={!editable || index === 0} onClick={() => move(index, index - 1)} />
-                        <Button size="small" icon={<ArrowDownOutlined />} aria-label={t('common.moveDown')} disabled={!editable || index === fields.length - 1} onClick={() => move(index, index + 1)} />
-                        <Button size="small" danger icon={<DeleteOutlined />} aria-label={t('common.remove')} disabled={!editable || fields.length === 1} onClick={() => remove(field.name)} />
-                      </Space>
-                    }
-                  >
-                    {/* kept as they were read: a SIP phone keeps its line (login, password) */}
-                    <Form.Item name={[field.name, 'id']} hidden>
-                      <Input />
-                    </Form.Item>
-                    <Form.Item name={[field.name, 'sip_line_id']} hidden>
-                      <InputNumber />
-                    </Form.Item>
-                    <Form.Item name={[field.name, 'fmc_line_id']} hidden>
-                      <InputNumber />
-                    </Form.Item>
-                    <Row gutter={12}>
-                      <Col xs={24} md={6}>
-                        <Form.Item name={[field.name, 'kind']} label={t('employees.kind')} {...server.itemProps(['phones', index, 'kind'])}>
-                          <Select options={kindOptions(kind)} disabled={!editable || kind === 'fmc'} />
-                        </Form.Item>
-                      </Col>
-                      {kind === 'number' && (
-                        <Col xs={24} md={8}>
-                          <Form.Item
-                            name={[field.name, 'number']}
-                            label={t('employees.number')}
-                            rules={[
-                              { required: true, message: t('employees.rules.number') },
-                              {
-                                validator: (_rule, value: string | undefined) =>
-                                  INTERNATIONAL.test(normalizePhone(value ?? ''))
-                                    ? Promise.resolve()
-                                    : Promise.reject(new Error(t('employees.rules.number'))),
-                              },
-                            ]}
-                            {...server.itemProps(['phones', index, 'number'])}
-                          >
-                            <Input inputMode="tel" placeholder="74951234567" />
+              <SortableList
+                items={fields}
+                idOf={(field) => field.key}
+                labelOf={(index) => t('employees.phoneN', { index: index + 1 })}
+                onMove={({ from, to }) => move(from, to)}
+                disabled={!editable}
+              >
+                {(field, index, handle) => {
+                  const phone = phones?.[index];
+                  const kind = phone?.kind;
+                  return (
+                    <Card
+                      key={field.key}
+                      size="small"
+                      data-testid={`phone-${index}`}
+                      title={`${index + 1}. ${kind ? t(`employees.kinds.${kind}`) : ''}`}
+                      extra={
+                        <Space>
+                          {handle}
+                          <Button size="small" icon={<ArrowUpOutlined />} aria-label={t('common.moveUp')} disabled={!editable || index === 0} onClick={() => move(index, index - 1)} />
+                          <Button size="small" icon={<ArrowDownOutlined />} aria-label={t('common.moveDown')} disabled={!editable || index === fields.length - 1} onClick={() => move(index, index + 1)} />
+                          <Button size="small" danger icon={<DeleteOutlined />} aria-label={t('common.remove')} disabled={!editable || fields.length === 1} onClick={() => remove(field.name)} />
+                        </Space>
+                      }
+                    >
+                      {/* kept as they were read: a SIP phone keeps its line (login, password) */}
+                      <Form.Item name={[field.name, 'id']} hidden>
+                        <Input />
+                      </Form.Item>
+                      <Form.Item name={[field.name, 'sip_line_id']} hidden>
+                        <InputNumber />
+                      </Form.Item>
+                      <Form.Item name={[field.name, 'fmc_line_id']} hidden>
+                        <InputNumber />
+                      </Form.Item>
+                      <Row gutter={12}>
+                        <Col xs={24} md={6}>
+                          <Form.Item name={[field.name, 'kind']} label={t('employees.kind')} {...server.itemProps(['phones', index, 'kind'])}>
+                            <Select options={kindOptions(kind)} disabled={!editable || kind === 'fmc'} />
                           </Form.Item>
                         </Col>
-                      )}
-                      {kind === 'sip_uri' && (
-                        <Col xs={24} md={8}>
-                          <Form.Item
-                            name={[field.name, 'sip_uri']}
-                            label={t('employees.sipUri')}
-                            rules={[{ required: true, pattern: SIP_URI, message: t('employees.rules.sipUri') }]}
-                            {...server.itemProps(['phones', index, 'sip_uri'])}
-                          >
-                            <Input placeholder="101@pbx.example.com" />
+                        {kind === 'number' && (
+                          <Col xs={24} md={8}>
+                            <Form.Item
+                              name={[field.name, 'number']}
+                              label={t('employees.number')}
+                              rules={[
+                                { required: true, message: t('employees.rules.number') },
+                                {
+                                  validator: (_rule, value: string | undefined) =>
+                                    INTERNATIONAL.test(normalizePhone(value ?? ''))
+                                      ? Promise.resolve()
+                                      : Promise.reject(new Error(t('employees.rules.number'))),
+                                },
+                              ]}
+                              {...server.itemProps(['phones', index, 'number'])}
+                            >
+                              <Input inputMode="tel" placeholder="74951234567" />
+                            </Form.Item>
+                          </Col>
+                        )}
+                        {kind === 'sip_uri' && (
+                          <Col xs={24} md={8}>
+                            <Form.Item
+                              name={[field.name, 'sip_uri']}
+                              label={t('employees.sipUri')}
+                              rules={[{ required: true, pattern: SIP_URI, message: t('employees.rules.sipUri') }]}
+                              {...server.itemProps(['phones', index, 'sip_uri'])}
+                            >
+                              <Input placeholder="101@pbx.example.com" />
+                            </Form.Item>
+                          </Col>
+                        )}
+                        <Col xs={12} md={4}>
+                          <Form.Item name={[field.name, 'lines']} label={t('employees.lines')} {...server.itemProps(['phones', index, 'lines'])}>
+                            <InputNumber min={1} max={100} precision={0} style={{ width: '100%' }} />
                           </Form.Item>
                         </Col>
-                      )}
-                      <Col xs={12} md={4}>
-                        <Form.Item name={[field.name, 'lines']} label={t('employees.lines')} {...server.itemProps(['phones', index, 'lines'])}>
-                          <InputNumber min={1} max={100} precision={0} style={{ width: '100%' }} />
-                        </Form.Item>
-                      </Col>
-                      <Col xs={12} md={4}>
-                        <Form.Item name={[field.name, 'ring_timeout']} label={t('employees.ringTimeout')} {...server.itemProps(['phones', index, 'ring_timeout'])}>
-                          <InputNumber min={5} max={300} precision={0} style={{ width: '100%' }} />
-                        </Form.Item>
-                      </Col>
-                    </Row>
-                    {kind === 'sip' &&
-                      (phone?.sip_line_id != null ? (
-                        <SipLineCard lineId={phone.sip_line_id} canReveal={editable} />
-                      ) : (
-                        <Typography.Text type="secondary">{t('employees.newSipLine')}</Typography.Text>
-                      ))}
-                  </Card>
-                );
-              })}
+                        <Col xs={12} md={4}>
+                          <Form.Item name={[field.name, 'ring_timeout']} label={t('employees.ringTimeout')} {...server.itemProps(['phones', index, 'ring_timeout'])}>
+                            <InputNumber min={5} max={300} precision={0} style={{ width: '100%' }} />
+                          </Form.Item>
+                        </Col>
+                      </Row>
+                      {kind === 'sip' &&
+                        (phone?.sip_line_id != null ? (
+                          <SipLineCard lineId={phone.sip_line_id} canReveal={editable} />
+                        ) : (
+                          <Typography.Text type="secondary">{t('employees.newSipLine')}</Typography.Text>
+                        ))}
+                    </Card>
+                  );
+                }}
+              </SortableList>
               <Form.ErrorList errors={errors} />
               {server.itemProps(['phones']).help && (
                 <Typography.Text type="danger">{server.itemProps(['phones']).help}</Typography.Text>

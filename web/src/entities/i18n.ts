@@ -20,6 +20,13 @@ export const ru = {
     actions: 'Действия',
     name: 'Название',
     notFoundOrGone: 'Запись не найдена',
+    dragHandle: 'Перетащить',
+    dragInstructions:
+      'Чтобы изменить порядок, нажмите пробел или Enter, двигайте стрелками вверх и вниз, ещё раз пробел или Enter — оставить здесь, Escape — отменить.',
+    dragPicked: '{{name}} взят: место {{position}} из {{count}}',
+    dragOver: '{{name}}: место {{position}} из {{count}}',
+    dragDropped: '{{name}} теперь на месте {{position}} из {{count}}',
+    dragCancelled: 'Порядок не изменён',
   },
 };
 
@@ -39,5 +46,12 @@ export const en: Widen<typeof ru> = {
     actions: 'Actions',
     name: 'Name',
     notFoundOrGone: 'Record not found',
+    dragHandle: 'Drag',
+    dragInstructions:
+      'To reorder, press Space or Enter, move with the up and down arrows, press Space or Enter again to drop, Escape to cancel.',
+    dragPicked: '{{name}} picked up: position {{position}} of {{count}}',
+    dragOver: '{{name}}: position {{position}} of {{count}}',
+    dragDropped: '{{name}} is now at position {{position}} of {{count}}',
+    dragCancelled: 'The order did not change',
   },
 };

@@ -115,6 +115,7 @@ export const en: Messages = {
     callsEnabled: 'Takes calls',
     callsEnabledHelp: 'Switch off for a vacation: no incoming calls',
     phones: 'Phones',
+    phoneN: 'Phone {{index}}',
     phonesHelp: 'The order of the list is the order of ringing',
     phoneCount: 'Phones: {{count}}',
     addPhone: 'Add a phone',

@@ -114,6 +114,7 @@ export const ru = {
     callsEnabled: 'Принимает звонки',
     callsEnabledHelp: 'Выключите на время отпуска: входящие звонки не поступают',
     phones: 'Телефоны',
+    phoneN: 'Телефон {{index}}',
     phonesHelp: 'Порядок в списке — приоритет дозвона',
     phoneCount: 'Телефонов: {{count}}',
     addPhone: 'Добавить телефон',

@@ -2,6 +2,7 @@ import { ArrowDownOutlined, ArrowUpOutlined, DeleteOutlined, PlusOutlined } from
 import { Button, Card, Col, Form, Input, Row, Select, Space, Switch, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router-dom';
+import { SortableList } from '../common/SortableList';
 import { INTERNATIONAL } from '../employees/form';
 import { EditFrame } from '../entities/EditFrame';
 import { EntityFormBody } from '../entities/EntityFormBody';
@@ -190,101 +191,110 @@ export default function NumberEditPage() {
               {(items, { add, remove, move }) => (
                 <Space orientation="vertical" style={{ width: '100%' }}>
                   {items.length === 0 && <Typography.Text type="warning">{t('numbers.noRules')}</Typography.Text>}
-                  {items.map((item, index) => {
-                    const scope = rules?.[index]?.scope ?? 'all';
-                    const list = SCOPE_LIST[scope];
-                    const label = t('numbers.rule', { index: index + 1 });
-                    return (
-                      <Card
-                        key={item.key}
-                        size="small"
-                        role="group"
-                        aria-label={label}
-                        title={`${label}${rules?.[index]?.name ? ` — ${rules[index].name}` : ''}`}
-                        extra={
-                          <Space>
-                            <Button
-                              size="small"
-                              icon={<ArrowUpOutlined />}
-                              aria-label={`${t('common.moveUp')} ${index + 1}`}
-                              disabled={!editable || index === 0}
-                              onClick={() => move(index, index - 1)}
-                            />
-                            <Button
-                              size="small"
-                              icon={<ArrowDownOutlined />}
-                              aria-label={`${t('common.moveDown')} ${index + 1}`}
-                              disabled={!editable || index === items.length - 1}
-                              onClick={() => move(index, index + 1)}
-                            />
-                            <Button
-                              size="small"
-                              danger
-                              icon={<DeleteOutlined />}
-                              aria-label={`${t('common.remove')} ${index + 1}`}
-                              onClick={() => remove(index)}
-                            />
-                          </Space>
-                        }
-                      >
-                        <Row gutter={12}>
-                          <Col xs={24} md={8}>
-                            <Form.Item name={[item.name, 'name']} label={t('numbers.ruleName')} {...server.itemProps(['rules', index, 'name'])}>
-                              <Input autoComplete="off" />
-                            </Form.Item>
-                          </Col>
-                          <Col xs={12} md={4}>
-                            <Form.Item name={[item.name, 'enabled']} label={t('numbers.enabled')} valuePropName="checked">
-                              <Switch />
-                            </Form.Item>
-                          </Col>
-                          <Col xs={24} md={12}>
-                            <Form.Item
-                              name={[item.name, 'schedule_id']}
-                              label={t('numbers.schedule')}
-                              {...server.itemProps(['rules', index, 'schedule_id'])}
-                            >
-                              <Select
-                                allowClear
-                                placeholder={t('entity.always')}
-                                options={(schedules.data?.items ?? []).map((s) => ({ value: s.id, label: s.name }))}
+                  <SortableList
+                    items={items}
+                    idOf={(item) => item.key}
+                    labelOf={(index) => t('numbers.rule', { index: index + 1 })}
+                    onMove={({ from, to }) => move(from, to)}
+                    disabled={!editable}
+                  >
+                    {(item, index, handle) => {
+                      const scope = rules?.[index]?.scope ?? 'all';
+                      const list = SCOPE_LIST[scope];
+                      const label = t('numbers.rule', { index: index + 1 });
+                      return (
+                        <Card
+                          key={item.key}
+                          size="small"
+                          role="group"
+                          aria-label={label}
+                          title={`${label}${rules?.[index]?.name ? ` — ${rules[index].name}` : ''}`}
+                          extra={
+                            <Space>
+                              {handle}
+                              <Button
+                                size="small"
+                                icon={<ArrowUpOutlined />}
+                                aria-label={`${t('common.moveUp')} ${index + 1}`}
+                                disabled={!editable || index === 0}
+                                onClick={() => move(index, index - 1)}
                               />
-                            </Form.Item>
-                          </Col>
-                          <Col xs={24} md={12}>
-                            <Form.Item name={[item.name, 'scope']} label={t('numbers.callers')}>
-                              <Select options={SCOPES.map((value) => ({ value, label: t(`numbers.scopes.${value}`) }))} />
-                            </Form.Item>
-                          </Col>
-                          {list !== undefined && (
-                            <Col xs={24} md={12}>
-                              <Form.Item
-                                name={[item.name, list]}
-                                label={t(listLabel[list])}
-                                rules={[{ required: true, type: 'array', min: 1, message: t('numbers.listRequired') }]}
-                                {...server.itemProps(['rules', index, 'callers', list])}
-                              >
-                                <Select mode="multiple" showSearch={{ optionFilterProp: 'label' }} options={options[list]} />
+                              <Button
+                                size="small"
+                                icon={<ArrowDownOutlined />}
+                                aria-label={`${t('common.moveDown')} ${index + 1}`}
+                                disabled={!editable || index === items.length - 1}
+                                onClick={() => move(index, index + 1)}
+                              />
+                              <Button
+                                size="small"
+                                danger
+                                icon={<DeleteOutlined />}
+                                aria-label={`${t('common.remove')} ${index + 1}`}
+                                onClick={() => remove(index)}
+                              />
+                            </Space>
+                          }
+                        >
+                          <Row gutter={12}>
+                            <Col xs={24} md={8}>
+                              <Form.Item name={[item.name, 'name']} label={t('numbers.ruleName')} {...server.itemProps(['rules', index, 'name'])}>
+                                <Input autoComplete="off" />
                               </Form.Item>
                             </Col>
-                          )}
-                          <Col xs={24} md={12}>
-                            <Form.Item
-                              name={[item.name, 'scenario_id']}
-                              label={t('numbers.scenario')}
-                              rules={[{ required: true, message: t('numbers.scenarioRequired') }]}
-                              {...server.itemProps(['rules', index, 'scenario_id'])}
-                            >
-                              <Select
-                                showSearch={{ optionFilterProp: 'label' }}
-                                options={(scenarios.data?.items ?? []).map((s) => ({ value: s.id, label: s.name }))}
-                              />
-                            </Form.Item>
-                          </Col>
-                        </Row>
-                      </Card>
-                    );
-                  })}
+                            <Col xs={12} md={4}>
+                              <Form.Item name={[item.name, 'enabled']} label={t('numbers.enabled')} valuePropName="checked">
+                                <Switch />
+                              </Form.Item>
+                            </Col>
+                            <Col xs={24} md={12}>
+                              <Form.Item
+                                name={[item.name, 'schedule_id']}
+                                label={t('numbers.schedule')}
+                                {...server.itemProps(['rules', index, 'schedule_id'])}
+                              >
+                                <Select
+                                  allowClear
+                                  placeholder={t('entity.always')}
+                                  options={(schedules.data?.items ?? []).map((s) => ({ value: s.id, label: s.name }))}
+                                />
+                              </Form.Item>
+                            </Col>
+                            <Col xs={24} md={12}>
+                              <Form.Item name={[item.name, 'scope']} label={t('numbers.callers')}>
+                                <Select options={SCOPES.map((value) => ({ value, label: t(`numbers.scopes.${value}`) }))} />
+                              </Form.Item>
+                            </Col>
+                            {list !== undefined && (
+                              <Col xs={24} md={12}>
+                                <Form.Item
+                                  name={[item.name, list]}
+                                  label={t(listLabel[list])}
+                                  rules={[{ required: true, type: 'array', min: 1, message: t('numbers.listRequired') }]}
+                                  {...server.itemProps(['rules', index, 'callers', list])}
+                                >
+                                  <Select mode="multiple" showSearch={{ optionFilterProp: 'label' }} options={options[list]} />
+                                </Form.Item>
+                              </Col>
+                            )}
+                            <Col xs={24} md={12}>
+                              <Form.Item
+                                name={[item.name, 'scenario_id']}
+                                label={t('numbers.scenario')}
+                                rules={[{ required: true, message: t('numbers.scenarioRequired') }]}
+                                {...server.itemProps(['rules', index, 'scenario_id'])}
+                              >
+                                <Select
+                                  showSearch={{ optionFilterProp: 'label' }}
+                                  options={(scenarios.data?.items ?? []).map((s) => ({ value: s.id, label: s.name }))}
+                                />
+                              </Form.Item>
+                            </Col>
+                          </Row>
+                        </Card>
+                      );
+                    }}
+                  </SortableList>
                   <Button icon={<PlusOutlined />} onClick={() => add({ ...NEW_RULE })} disabled={!editable}>
                     {t('numbers.addRule')}
                   </Button>

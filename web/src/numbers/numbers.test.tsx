@@ -34,22 +34,56 @@ beforeEach(async () => {
   await setLanguage('ru');
 });
 
+function numberServer(sent: { body: unknown; ifMatch: string | null }[]) {
+  fakeServer({
+    'GET /api/v1/auth/me': () => json(ADMIN),
+    'GET /api/v1/numbers/3': () => json(NUMBER, 200, { ETag: '"n1"' }),
+    'GET /api/v1/schedules': () => json(page([{ id: 4, name: 'Будни', kind: 'weekly', weekly: [], use_production_calendar: false }])),
+    'GET /api/v1/scenarios': () => json(page([{ id: 10, name: 'Офис', operations: [] }, { id: 11, name: 'Менеджер VIP', operations: [] }])),
+    'GET /api/v1/contacts': () => json(page([])),
+    'GET /api/v1/contact-groups': () => json(page([{ id: 8, name: 'VIP' }])),
+    'GET /api/v1/caller-lists': () => json(page([])),
+    'PUT /api/v1/numbers/3': async (request) => {
+      sent.push({ body: await request.json(), ifMatch: request.headers.get('If-Match') });
+      return json(NUMBER, 200, { ETag: '"n2"' });
+    },
+  });
+}
+
 describe('number rules (NUM-2)', () => {
+  it('drags a rule with the keyboard (Space, arrow down, Space) and saves the new priority', async () => {
+    const sent: { body: unknown; ifMatch: string | null }[] = [];
+    numberServer(sent);
+    // jsdom lays nothing out: each rule card is 100 px tall, one under the other
+    const rect = vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
+      const card = this.closest('[role=group]') ?? this.querySelector('[role=group]');
+      const index = card === null ? 0 : Number(/\d+/.exec(card.getAttribute('aria-label') ?? '')?.[0] ?? 1) - 1;
+      return DOMRect.fromRect({ x: 0, y: index * 100, width: 600, height: 90 });
+    });
+    renderAt(
+      <Routes>
+        <Route path="/numbers/:id" element={<NumberEditPage />} />
+      </Routes>,
+      '/numbers/3',
+    );
+    await screen.findByRole('group', { name: 'Правило 1' });
+    const handle = screen.getByRole('button', { name: 'Перетащить Правило 1' });
+    handle.focus();
+    await userEvent.keyboard(' ');
+    await userEvent.keyboard('{ArrowDown}');
+    await userEvent.keyboard(' ');
+    await waitFor(() => expect(within(screen.getByRole('group', { name: 'Правило 1' })).getByDisplayValue('VIP')).toBeInTheDocument());
+    rect.mockRestore();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Сохранить' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    const body = sent[0]?.body as { rules: { name: string }[] };
+    expect(body.rules.map((rule) => rule.name)).toEqual(['VIP', 'Рабочее время']);
+  });
+
   it('reorders the rules by priority and saves them in the new order with If-Match', async () => {
     const sent: { body: unknown; ifMatch: string | null }[] = [];
-    fakeServer({
-      'GET /api/v1/auth/me': () => json(ADMIN),
-      'GET /api/v1/numbers/3': () => json(NUMBER, 200, { ETag: '"n1"' }),
-      'GET /api/v1/schedules': () => json(page([{ id: 4, name: 'Будни', kind: 'weekly', weekly: [], use_production_calendar: false }])),
-      'GET /api/v1/scenarios': () => json(page([{ id: 10, name: 'Офис', operations: [] }, { id: 11, name: 'Менеджер VIP', operations: [] }])),
-      'GET /api/v1/contacts': () => json(page([])),
-      'GET /api/v1/contact-groups': () => json(page([{ id: 8, name: 'VIP' }])),
-      'GET /api/v1/caller-lists': () => json(page([])),
-      'PUT /api/v1/numbers/3': async (request) => {
-        sent.push({ body: await request.json(), ifMatch: request.headers.get('If-Match') });
-        return json(NUMBER, 200, { ETag: '"n2"' });
-      },
-    });
+    numberServer(sent);
     renderAt(
       <Routes>
         <Route path="/numbers/:id" element={<NumberEditPage />} />
