@@ -13,6 +13,7 @@ export function EntityFormBody<V, T, B>({
   isNew,
   onFinish,
   blocked = false,
+  onValuesChange,
   children,
 }: {
   state: EntityForm<V, T, B>;
@@ -21,6 +22,8 @@ export function EntityFormBody<V, T, B>({
   onFinish: (values: V) => void;
   /** a rule of the page not met (the save button stays disabled) */
   blocked?: boolean;
+  /** instead of clearing the API's errors of the changed top-level fields (a page with nested editors clears its own) */
+  onValuesChange?: (changed: Record<string, unknown>) => void;
   children: ReactNode;
 }) {
   const { t } = useTranslation();
@@ -31,7 +34,7 @@ export function EntityFormBody<V, T, B>({
       initialValues={initialValues as object}
       disabled={!state.editable}
       onFinish={onFinish}
-      onValuesChange={(changed: Record<string, unknown>) => state.server.clear(changed)}
+      onValuesChange={(changed: Record<string, unknown>) => (onValuesChange ?? state.server.clear)(changed)}
     >
       {children}
       <Form.Item style={{ marginTop: 16 }}>
