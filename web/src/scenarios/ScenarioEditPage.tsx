@@ -143,15 +143,11 @@ export default function ScenarioEditPage() {
                         size="small"
                         role="group"
                         aria-label={label}
-                        title={
-                          <Space>
-                            {`${label}: ${op?.key ?? ''} — ${op ? t(`scenarios.kinds.${op.kind}`) : ''}`}
-                            {Object.keys(errors).length > 0 && <Tag color="error">{t('scenarios.hasErrors')}</Tag>}
-                            {opLint.length > 0 && <Tag color="warning">{t('scenarios.warningCount', { count: opLint.length })}</Tag>}
-                          </Space>
-                        }
+                        title={`${label}: ${op?.key ?? ''} — ${op ? t(`scenarios.kinds.${op.kind}`) : ''}`}
                         extra={
                           <Space>
+                            {Object.keys(errors).length > 0 && <Tag color="error">{t('scenarios.hasErrors')}</Tag>}
+                            {opLint.length > 0 && <Tag color="warning">{t('scenarios.warningCount', { count: opLint.length })}</Tag>}
                             <Button size="small" icon={<ArrowUpOutlined />} aria-label={`${t('common.moveUp')} ${index + 1}`} disabled={index === 0} onClick={() => move(index, index - 1)} />
                             <Button
                               size="small"
