@@ -38,6 +38,7 @@ import math
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -520,6 +521,21 @@ class _Capture:
         end = time.monotonic()
         return self.count() / (end - self.started)
 
+    def mark(self) -> tuple[float, int]:
+        """When, and how many packets so far; the capture goes on. tcpdump prints its counts on
+        SIGUSR1 (Linux has no SIGINFO)."""
+        assert self.process.stderr is not None
+        self.process.send_signal(signal.SIGUSR1)
+        at = time.monotonic()
+        while True:
+            ready, _, _ = select.select([self.process.stderr], [], [], 10)
+            line = self.process.stderr.readline() if ready else b""
+            if not line:
+                raise RuntimeError("tcpdump did not print its counts on SIGUSR1")
+            found = re.search(rb"(\d+) packets? received by filter", line)
+            if found:
+                return at, int(found.group(1))
+
 
 def media_captures(rig: Rig) -> dict[str, _Capture]:
     """One capture per hop of the calls' RTP: what the trunk sends, what reaches the employees
@@ -533,20 +549,34 @@ def media_captures(rig: Rig) -> dict[str, _Capture]:
     }
 
 
-def _sample_media(rig: Rig, seconds: float) -> dict[str, float]:
-    """RTP packets/s on each hop: what the trunk sends, what reaches the employees (from vpbx,
-    or straight from the trunk), what they echo, and what reaches the trunk. The two "to" hops
-    are the figure; the other two tell when the load generator itself fell short."""
-    if shutil.which("tcpdump") is None:
-        return {}
-    captures = media_captures(rig)
-    try:
-        for capture in captures.values():
-            capture.wait_listening()
+class MediaWatch:
+    """RTP packets/s on each hop of `media_captures`, in windows. The captures start before the
+    load: attaching four packet sockets to lo mid-run stalled the box for ~100 ms and put that
+    stall into the calls' p99."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.captures = media_captures(rig) if shutil.which("tcpdump") is not None else {}
+        try:
+            for capture in self.captures.values():
+                capture.wait_listening()
+        except BaseException:
+            self.close()
+            raise
+
+    def sample(self, seconds: float) -> dict[str, float]:
+        """The rates over the next `seconds`. The two "to" hops are the figure; the other two
+        tell when the load generator itself fell short."""
+        first = {name: capture.mark() for name, capture in self.captures.items()}
         time.sleep(seconds)
-    finally:
-        rates = {name: capture.rate() for name, capture in captures.items()}
-    return rates
+        last = {name: capture.mark() for name, capture in self.captures.items()}
+        return {
+            name: (last[name][1] - first[name][1]) / (last[name][0] - first[name][0])
+            for name in self.captures
+        }
+
+    def close(self) -> None:
+        for capture in self.captures.values():
+            capture.count()
 
 
 def _stats(workdir: Path) -> dict[str, str]:
@@ -612,18 +642,19 @@ def run_load(
     the whole run."""
     result = LoadRun(rate, calls, call_ms)
     pids = rig.pids()
+    watch = MediaWatch(rig) if media_at is not None else None
     before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     start = time.monotonic()
     trunk, workdir, expected = _start_trunk(rig, rate, calls, call_ms)
     trunk_cpu = 0.0
     try:
-        if media_at is not None:
+        if watch is not None and media_at is not None:
             time.sleep(max(0.0, media_at - (time.monotonic() - start)))
             if trunk.poll() is None:
                 watched = {**pids, "trunk SIPp": trunk.pid}
                 cpu0 = {name: _cpu_seconds(pid) for name, pid in watched.items()}
                 t0 = time.monotonic()
-                result.media_pps = _sample_media(rig, MEDIA_WINDOW)
+                result.media_pps = watch.sample(MEDIA_WINDOW)
                 span = time.monotonic() - t0
                 result.window_cpu = {
                     name: 100 * (_cpu_seconds(pid) - cpu0[name]) / span
@@ -637,6 +668,8 @@ def run_load(
             time.sleep(0.2)
     finally:
         _stop(trunk)
+        if watch is not None:
+            watch.close()
     result.seconds = time.monotonic() - start
     after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     result.cpu = {n: 100 * (after[n] - before[n]) / result.seconds for n in pids}
@@ -672,12 +705,13 @@ def probe_concurrency(rig: Rig, *, rate: float, max_calls: int) -> Probe:
     abandoned with the rig)."""
     probe = Probe(rate)
     hold_ms = int((max_calls / rate + 30) * 1000)
+    watch = MediaWatch(rig)
     trunk, workdir, _ = _start_trunk(rig, rate, max_calls, hold_ms)
     try:
         time.sleep(3)
         while trunk.poll() is None:
             first = _stats(workdir)
-            media = _sample_media(rig, MEDIA_WINDOW)
+            media = watch.sample(MEDIA_WINDOW)
             last = _stats(workdir)
             up0, up1 = _counter(first, "CurrentCall"), _counter(last, "CurrentCall")
             failed = _counter(last, "FailedCall(C)")
@@ -700,6 +734,7 @@ def probe_concurrency(rig: Rig, *, rate: float, max_calls: int) -> Probe:
                 break
     finally:
         _stop(trunk)
+        watch.close()
     return probe
 
 

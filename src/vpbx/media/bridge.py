@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Final
 
@@ -41,7 +42,9 @@ class _Relay:
     __slots__ = ("_bridge", "_dst", "_expected_ts", "_in_ssrc", "_offset", "_src", "_translate")
 
     def __init__(self, bridge: Bridge, src: RtpSession, dst: RtpSession) -> None:
-        self._bridge = bridge
+        # weak: the bridge holds its relays, and a cycle would keep a finished call's media
+        # for the garbage collector's long pauses
+        self._bridge = weakref.ref(bridge)
         self._src = src
         self._dst = dst
         self._translate = _translator(src, dst)
@@ -53,8 +56,10 @@ class _Relay:
         pt = packet.payload_type
         if pt == self._src.payload_type:
             self._audio(packet)
-        elif pt == self._src.dtmf_payload_type and not self._bridge.consumes(self._src):
-            self._event(packet)
+        elif pt == self._src.dtmf_payload_type:
+            bridge = self._bridge()
+            if bridge is not None and not bridge.consumes(self._src):
+                self._event(packet)
 
     def _audio(self, packet: RtpPacket) -> None:
         dst = self._dst

@@ -316,6 +316,13 @@ class RtpSession:
             self._pool.release(self._port)
             if not self._closed.done():
                 self._closed.set_result(None)
+            # Nothing more can arrive: the handlers (bound methods of the call, bridges) and
+            # the transports (whose protocols point back here) are let go, so a finished
+            # call leaves no reference cycle for the garbage collector.
+            self._rtp_transport = self._rtcp_transport = None
+            self._listeners.clear()
+            self._sent_listeners.clear()
+            self.dtmf_handler = None
 
     def close(self) -> None:
         """Stop sending, say RTCP BYE, close both sockets (the ports return to the pool)."""

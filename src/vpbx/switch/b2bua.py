@@ -1381,6 +1381,13 @@ class B2BCall:
     def _hang_up_trainer(self) -> None:
         self._hang_up_legs(self.trainer_legs)
 
+    def detach(self) -> None:
+        """The call logic is done with this call: its hooks (closures over the logic) are let
+        go, so the call and its logic, which point at each other, are freed by reference
+        counting when the call ends instead of piling up for a long collection."""
+        self.controller = None
+        self.on_hold = self.on_employee_digit = self.on_trainer_digit = None
+
     def _hang_up_legs(self, legs: list[OutLeg]) -> None:
         """BYE to the answered ones, CANCEL to those still ringing."""
         for leg in legs:

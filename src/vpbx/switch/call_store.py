@@ -218,6 +218,9 @@ class CallStore:
         """The id of the call's report row, once written (completing `ticket`'s row)."""
         if ticket is not None:
             self._open.discard(ticket)
+            # read only by heartbeats of open calls; they are closures over the call, which
+            # holds its ticket: let go, the ended call is freed at once (no cycle left)
+            ticket.details = ticket.answer = None
             if ticket.state is TicketState.QUEUED:
                 ticket.state = TicketState.SKIPPED  # ended before its start row: one insert
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -341,7 +341,10 @@ class LiveCall:
                 await self._execute(self.logic.fail(self.now(), type(error).__name__))
             self.call.hangup_all()
         finally:
-            await self._cleanup()
+            try:
+                await self._cleanup()
+            finally:
+                self.call.detach()
 
     async def _begin(self) -> None:
         config, needs_facts = await self.runner.snapshots.get(self.account_id)
