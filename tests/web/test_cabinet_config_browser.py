@@ -97,7 +97,8 @@ def test_a_group_schedule_and_rule_made_on_the_pages_route_a_trunk_call_to_the_g
             )
             assert scenario.status_code == 201, scenario.text
         page.goto(f"{served.http}/scenarios/{scenario.json()['id']}")
-        expect(page.get_by_label("Предупреждения")).to_contain_text(
+        # the warning is shown beside the operation it concerns (its code under the text)
+        expect(page.get_by_role("group", name="Операция 1").get_by_test_id("lint")).to_contain_text(
             "forward_no_fallback", timeout=15_000
         )
         screenshot(page, "scenario-lint")

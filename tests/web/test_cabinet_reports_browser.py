@@ -77,17 +77,20 @@ def voicemail(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Voice
             timeout=30,
         ).run()
         result.assert_ok()
+        # The file row and the call row that links it are written by different steps of the
+        # hang-up, so both are waited for.
         deadline = dt.datetime.now() + dt.timedelta(seconds=15)
         while True:
             files = client.get("/files", params={"kind": "voicemail"}).json()["items"]
-            if files:
+            calls = client.get("/calls", params={"status": "voicemail"}).json()["items"]
+            linked = [c for f in files for c in calls if f["id"] in c["recording_file_ids"]]
+            if linked:
                 break
-            assert dt.datetime.now() < deadline, "no voicemail file"
+            assert dt.datetime.now() < deadline, f"no voicemail linked to a call: {files} {calls}"
             time.sleep(0.3)
         (found,) = files
         assert found["caller"] == CALLER
-        calls = client.get("/calls", params={"status": "voicemail"}).json()["items"]
-        (call,) = [c for c in calls if found["id"] in c["recording_file_ids"]]
+        (call,) = linked
         return Voicemail(call["id"], found["id"], found["duration_seconds"])
 
 
