@@ -47,6 +47,14 @@ export const en: Messages = {
     schedules: 'Activity schedules',
     configYaml: 'Configuration as YAML',
   },
+  menuSections: {
+    main: 'Main',
+    calls: 'Calls and recordings',
+    routing: 'Call handling',
+    staff: 'Staff and lines',
+    clients: 'Clients and callbacks',
+    account: 'Account',
+  },
   home: {
     welcome: 'Welcome to the cabinet',
     signedInAs: 'Signed in as {{login}} ({{role}})',

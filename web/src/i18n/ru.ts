@@ -45,6 +45,14 @@ export const ru = {
     schedules: 'Графики активности',
     configYaml: 'Настройки в YAML',
   },
+  menuSections: {
+    main: 'Главное',
+    calls: 'Звонки и записи',
+    routing: 'Обработка звонков',
+    staff: 'Сотрудники и линии',
+    clients: 'Клиенты и перезвон',
+    account: 'Аккаунт',
+  },
   home: {
     welcome: 'Добро пожаловать в личный кабинет',
     signedInAs: 'Вы вошли как {{login}} ({{role}})',

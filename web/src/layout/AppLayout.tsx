@@ -1,6 +1,6 @@
 import { LogoutOutlined, PhoneOutlined } from '@ant-design/icons';
 import { useQueryClient } from '@tanstack/react-query';
-import { Button, Layout, Menu, Space, Spin, Typography } from 'antd';
+import { Button, Layout, Menu, Space, Spin, Typography, type MenuProps } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { api } from '../api/client';
@@ -10,9 +10,10 @@ import { useSession } from '../auth/useSession';
 import { ErrorState } from '../common/ErrorState';
 import { LanguageSwitch } from '../common/LanguageSwitch';
 import { AccountSwitcher } from './AccountSwitcher';
-import { menuFor, selectedKey } from './menu';
+import { menuFor, menuSections, selectedKey } from './menu';
 
 const { Header, Sider, Content } = Layout;
+type MenuItem = NonNullable<MenuProps['items']>[number];
 
 export function AppLayout() {
   const { t } = useTranslation();
@@ -50,10 +51,14 @@ export function AppLayout() {
           mode="inline"
           aria-label={t('app.title')}
           selectedKeys={selected ? [selected] : []}
-          items={entries.map((entry) => ({
-            key: entry.key,
-            label: <Link to={entry.path}>{t(`menu.${entry.key}`)}</Link>,
-          }))}
+          items={menuSections(role).flatMap(({ section, entries: shown }): MenuItem[] => {
+            const items = shown.map((entry): MenuItem => ({
+              key: entry.key,
+              label: <Link to={entry.path}>{t(`menu.${entry.key}`)}</Link>,
+            }));
+            // always open groups with a heading: nothing hides behind a click
+            return section === 'main' ? items : [{ type: 'group', key: `section-${section}`, label: t(`menuSections.${section}`), children: items }];
+          })}
         />
       </Sider>
       <Layout>

@@ -1,4 +1,4 @@
-import { menuFor, selectedKey } from './menu';
+import { menuFor, menuSections, selectedKey } from './menu';
 
 describe('role-aware menu (ACC-2)', () => {
   it('offers the configuration to admins and supervisors, not to employees', () => {
@@ -29,5 +29,23 @@ describe('role-aware menu (ACC-2)', () => {
     expect(selectedKey(entries, '/employees/12')).toBe('employees');
     expect(selectedKey(entries, '/')).toBe('home');
     expect(selectedKey(entries, '/nowhere')).toBeUndefined();
+  });
+});
+
+describe('the side menu in sections', () => {
+  it('puts every entry of the role in exactly one section, in the sections’ order', () => {
+    const groups = menuSections('admin');
+    expect(groups.map((group) => group.section)).toEqual(['main', 'calls', 'routing', 'staff', 'clients', 'account']);
+    const shown = groups.flatMap((group) => group.entries.map((entry) => entry.key));
+    expect([...shown].sort()).toEqual(menuFor('admin').map((entry) => entry.key).sort());
+    expect(groups.find((group) => group.section === 'routing')?.entries.map((entry) => entry.key)).toEqual(
+      expect.arrayContaining(['numbers', 'scenarios', 'schedules']),
+    );
+    // no section is a column of its own: the largest has at most 8 entries
+    expect(Math.max(...groups.map((group) => group.entries.length))).toBeLessThanOrEqual(8);
+  });
+
+  it('leaves out the sections a role has nothing in', () => {
+    expect(menuSections('employee').map((group) => group.section)).toEqual(['main', 'calls']);
   });
 });

@@ -1,5 +1,6 @@
 import type { Role } from '../auth/me';
 import { RESOURCE_MENU, type ResourceMenuKey } from '../resources/menu';
+import { SECTIONS, type MenuSection } from './sections';
 
 export interface MenuEntry {
   /** the i18n key under menu.* */
@@ -18,6 +19,8 @@ export interface MenuEntry {
     | ResourceMenuKey;
   path: string;
   roles: readonly Role[];
+  /** the group of the side menu it is shown in */
+  section: MenuSection;
 }
 
 const CONFIG: readonly Role[] = ['operator', 'admin', 'supervisor'];
@@ -28,23 +31,31 @@ const CONFIG: readonly Role[] = ['operator', 'admin', 'supervisor'];
  * only offers what it may.
  */
 export const MENU: readonly MenuEntry[] = [
-  { key: 'home', path: '/', roles: ['operator', 'admin', 'supervisor', 'employee'] },
-  { key: 'employees', path: '/employees', roles: CONFIG },
-  { key: 'groups', path: '/groups', roles: CONFIG },
-  { key: 'numbers', path: '/numbers', roles: CONFIG },
-  { key: 'scenarios', path: '/scenarios', roles: CONFIG },
-  { key: 'schedules', path: '/schedules', roles: CONFIG },
-  { key: 'calls', path: '/calls', roles: CONFIG },
-  { key: 'files', path: '/files', roles: CONFIG },
+  { key: 'home', path: '/', roles: ['operator', 'admin', 'supervisor', 'employee'], section: 'main' },
+  { key: 'employees', path: '/employees', roles: CONFIG, section: 'staff' },
+  { key: 'groups', path: '/groups', roles: CONFIG, section: 'staff' },
+  { key: 'numbers', path: '/numbers', roles: CONFIG, section: 'routing' },
+  { key: 'scenarios', path: '/scenarios', roles: CONFIG, section: 'routing' },
+  { key: 'schedules', path: '/schedules', roles: CONFIG, section: 'routing' },
+  { key: 'calls', path: '/calls', roles: CONFIG, section: 'calls' },
+  { key: 'files', path: '/files', roles: CONFIG, section: 'calls' },
   // the YAML holds secrets: the API lets only admins export and import it
-  { key: 'configYaml', path: '/config', roles: ['operator', 'admin'] },
+  { key: 'configYaml', path: '/config', roles: ['operator', 'admin'], section: 'account' },
   ...RESOURCE_MENU,
-  { key: 'myCalls', path: '/calls', roles: ['employee'] },
-  { key: 'voicemail', path: '/files', roles: ['employee'] },
+  { key: 'myCalls', path: '/calls', roles: ['employee'], section: 'calls' },
+  { key: 'voicemail', path: '/files', roles: ['employee'], section: 'calls' },
 ];
 
 export function menuFor(role: Role): MenuEntry[] {
   return MENU.filter((entry) => entry.roles.includes(role));
+}
+
+/** The role's menu in its sections (in the order of SECTIONS), empty sections left out. */
+export function menuSections(role: Role): { section: MenuSection; entries: MenuEntry[] }[] {
+  const entries = menuFor(role);
+  return SECTIONS.map((section) => ({ section, entries: entries.filter((entry) => entry.section === section) })).filter(
+    (group) => group.entries.length > 0,
+  );
 }
 
 /** The menu entry a path belongs to (the longest matching prefix). */

@@ -67,6 +67,7 @@ export const ru = {
     label: 'Воспроизвести «{{name}}»',
     failed: 'Не удалось загрузить запись',
     loading: 'Загрузка записи…',
+    waveform: 'Волновая форма записи: щёлкните, чтобы перейти к месту; стрелки — на 5 секунд',
   },
 };
 
@@ -134,5 +135,6 @@ export const en: Widen<typeof ru> = {
     label: 'Play “{{name}}”',
     failed: 'The recording could not be loaded',
     loading: 'Loading the recording…',
+    waveform: 'Waveform of the recording: click to go to a place; arrow keys move 5 seconds',
   },
 };
