@@ -290,6 +290,23 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
             if response.status_code != 200 or b.mark not in response.text:
                 problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
             responses = [response]
+        elif rel == "/dashboards":
+            # B's own call and its employee are counted, none of A's; A's number as a filter
+            # counts nothing (as in the report)
+            now = dt.datetime.now(dt.UTC)
+            period = {
+                "from": (now - dt.timedelta(hours=12)).isoformat(),
+                "to": (now + dt.timedelta(hours=12)).isoformat(),
+            }
+            response = api.get(rel, b.token, params=period)
+            if response.status_code != 200 or b.mark not in response.text:
+                problems.append(f"GET {path} as B: {response.status_code} {response.text[:300]}")
+            elif response.json()["totals"]["total"] != 1:
+                problems.append(f"GET {path} as B counts {response.json()['totals']}")
+            by_number = api.get(rel, b.token, params=period | {"number_id": a.ids["numbers"]})
+            if by_number.status_code != 200 or by_number.json()["totals"]["total"] != 0:
+                problems.append(f"GET {path}?number_id=A as B: {by_number.text[:300]}")
+            responses = [response, by_number]
         elif rel == "/audit":
             # B's own changes are there (their documents carry B's mark), none of A's.
             response = api.get(rel, b.token, params={"limit": 1000})

@@ -22,6 +22,7 @@ from vpbx.api.callapi import callapi_router
 from vpbx.api.changes import ConfigChanged, NotifyBeforeResponse, OnChange
 from vpbx.api.config_routes import config_router
 from vpbx.api.crud import ERRORS, resource_router
+from vpbx.api.dashboards import dashboards_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
 from vpbx.api.operations import SwitchProbe, operations_router
@@ -179,6 +180,7 @@ def create_api(
     # Before the generic routers: their lists are replaced, and /calls/export.csv must not be
     # taken for /calls/{entity_id}.
     app.include_router(calls_report_router(), prefix=PREFIX)
+    app.include_router(dashboards_router(), prefix=PREFIX)
     app.include_router(callapi_router(clock, callapi or CallApiLimits()), prefix=PREFIX)
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)

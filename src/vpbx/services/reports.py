@@ -47,6 +47,7 @@ __all__ = [
     "count_of",
     "file_page",
     "parse_columns",
+    "utc_bound",
 ]
 
 
@@ -200,7 +201,8 @@ async def _zone(conn: AsyncConnection, account_id: int) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name or "Europe/Moscow")
 
 
-def _utc_bound(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+def utc_bound(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A period bound in UTC: a time without an offset is read in the account's `zone`."""
     if value.tzinfo is None or value.utcoffset() is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(dt.UTC)
@@ -216,8 +218,8 @@ async def _period(
         return []
     zone = await _zone(svc.conn, svc.account_id)
     found: list[sa.ColumnElement[bool]] = []
-    low = _utc_bound(start, zone) if start is not None else None
-    high = _utc_bound(end, zone) if end is not None else None
+    low = utc_bound(start, zone) if start is not None else None
+    high = utc_bound(end, zone) if end is not None else None
     if low is not None and high is not None and high <= low:
         raise ValidationFailed.one("to", "the end of the period must be after its start")
     if low is not None:
