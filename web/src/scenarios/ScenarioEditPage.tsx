@@ -1,8 +1,8 @@
 import { ArrowDownOutlined, ArrowUpOutlined, DeleteOutlined, PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Col, Form, Input, Row, Select, Space, Tag, Typography } from 'antd';
-import { useDeferredValue } from 'react';
+import { Alert, Button, Card, Col, Form, Input, Row, Select, Space, Spin, Tabs, Tag, Typography } from 'antd';
+import { lazy, Suspense, useCallback, useDeferredValue, useMemo } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useParams } from 'react-router-dom';
+import { useParams, useSearchParams } from 'react-router-dom';
 import { describeFieldError } from '../api/errors';
 import { EditFrame } from '../entities/EditFrame';
 import { EntityFormBody } from '../entities/EntityFormBody';
@@ -16,6 +16,12 @@ import { freeKey, newOperation, type Operation } from './operations/model';
 import { OperationForm } from './operations/OperationForm';
 import { operationErrors } from './operations/serverErrors';
 import { mergeErrors, OP_KEY, validateOperation, type FieldErrors } from './operations/validate';
+import type { Doc } from './canvas/graph';
+
+// the visual editor (React Flow, elkjs) loads with its tab only
+const ScenarioCanvas = lazy(() => import('./canvas/ScenarioCanvas'));
+const VIEWS = ['form', 'scheme'] as const;
+type View = (typeof VIEWS)[number];
 
 /** SCN-LINT beside the scenario: what no operation card shows (the rest is beside its operation). */
 function LintPanel({ warnings, placed }: { warnings: readonly Lint[]; placed: number }) {
@@ -81,8 +87,24 @@ export default function ScenarioEditPage() {
     created: t('scenarios.created'),
   });
   const { form, server } = state;
+  const [search, setSearch] = useSearchParams();
+  const view: View = VIEWS.find((v) => v === search.get('view')) ?? 'form';
   const values = Form.useWatch([], { form, preserve: true }) as Partial<Values> | undefined;
-  const operations = values?.operations ?? [];
+  const operations = useMemo(() => values?.operations ?? [], [values]);
+  const canvasDoc: Doc = useMemo(() => ({ entry: values?.entry ?? null, operations }), [values, operations]);
+  const onCanvasChange = useCallback(
+    (doc: Doc) => {
+      form.setFieldValue('operations', doc.operations);
+      form.setFieldValue('entry', doc.entry ?? undefined);
+    },
+    [form],
+  );
+  const loadedData = scenario.data?.data;
+  const unsaved = useMemo(() => {
+    if (loadedData === undefined || values === undefined) return true;
+    const now = toDocument(values);
+    return JSON.stringify([now.name, now.entry, now.operations]) !== JSON.stringify([loadedData.name, loadedData.entry, loadedData.operations]);
+  }, [values, loadedData]);
   const draft = values === undefined ? null : toDocument(values);
   const lint = useLint(useDeferredValue(draft));
   const warnings = lint.data ?? save.data?.data.warnings ?? [];
@@ -96,14 +118,15 @@ export default function ScenarioEditPage() {
     server.clear(Object.fromEntries(fields.flatMap((field) => [[`operations.${index}.${field}`, true], [`operations.${index}.${kind}.${field}`, true]])));
 
   return (
-    <EditFrame state={state} back="/scenarios" title={title} readOnly={t('scenarios.readOnly')} maxWidth={1400}>
+    <EditFrame state={state} back="/scenarios" title={title} readOnly={t('scenarios.readOnly')} maxWidth={view === 'scheme' ? 1900 : 1400}>
       <Row gutter={24}>
-        <Col xs={24} lg={17}>
+        <Col xs={24} lg={view === 'scheme' ? 24 : 17}>
           <EntityFormBody
             state={state}
             initialValues={EMPTY}
             isNew={id === null}
-            onFinish={(submitted) => state.submit(toDocument(submitted))}
+            // every value, also those of a view not shown (the form's list is not mounted under «Схема»)
+            onFinish={() => state.submit(toDocument(form.getFieldsValue(true) as Values))}
             onValuesChange={(changed) => {
               // an operation's own editor clears the errors of the fields it changed
               server.clear(Object.fromEntries(Object.entries(changed).filter(([name]) => name !== 'operations')));
@@ -126,6 +149,25 @@ export default function ScenarioEditPage() {
                 </Form.Item>
               </Col>
             </Row>
+            <Tabs
+              activeKey={view}
+              onChange={(key) =>
+                setSearch(
+                  (params) => {
+                    const next = new URLSearchParams(params);
+                    if (key === 'form') next.delete('view');
+                    else next.set('view', key);
+                    return next;
+                  },
+                  { replace: true },
+                )
+              }
+              items={[
+                {
+                  key: 'form',
+                  label: t('scenarios.canvas.formTab'),
+                  children: (
+                    <>
             <Typography.Title level={4}>{t('scenarios.operations')}</Typography.Title>
             <Form.List name="operations">
               {(items, { add, remove, move }) => (
@@ -183,13 +225,38 @@ export default function ScenarioEditPage() {
                 </Space>
               )}
             </Form.List>
+                    </>
+                  ),
+                },
+                {
+                  key: 'scheme',
+                  label: t('scenarios.canvas.schemeTab'),
+                  children: (
+                    <Suspense fallback={<Spin />}>
+                      <ScenarioCanvas
+                        doc={canvasDoc}
+                        onChange={onCanvasChange}
+                        scenarioId={id}
+                        editable={state.editable}
+                        warnings={warnings}
+                        serverErrors={fromServer}
+                        lists={lists}
+                        unsaved={unsaved}
+                      />
+                    </Suspense>
+                  ),
+                },
+              ]}
+            />
           </EntityFormBody>
         </Col>
-        <Col xs={24} lg={7}>
-          <div style={{ position: 'sticky', top: 16 }}>
-            <LintPanel warnings={warnings.filter((warning) => !placed(warning))} placed={warnings.filter(placed).length} />
-          </div>
-        </Col>
+        {view === 'form' && (
+          <Col xs={24} lg={7}>
+            <div style={{ position: 'sticky', top: 16 }}>
+              <LintPanel warnings={warnings.filter((warning) => !placed(warning))} placed={warnings.filter(placed).length} />
+            </div>
+          </Col>
+        )}
       </Row>
     </EditFrame>
   );
