@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.callback_plan import MissedCall
 from vpbx.domain.entities.misc import Account
+from vpbx.domain.switch_records import StepRecord
+from vpbx.scenario.callback_targets import NOBODY_TRIED, tried_callees
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.services.accounts import create_account
 from vpbx.services.callbacks import SqlCallbackTasks
@@ -124,3 +126,106 @@ async def test_concurrency_restart_and_a_subscriber_reached_otherwise(engine: As
         )
     assert [rows[o] for o in others] == ["cancelled", "cancelled"]
     assert rows[retried.caller] == "done"
+
+
+async def _missed_call_row(engine: AsyncEngine, account_id: int, steps: list[StepRecord]) -> int:
+    """A missed call's report row and its details, as the call store writes them."""
+    async with engine.begin() as conn:
+        call_id = (
+            await conn.execute(
+                sa.insert(t.calls).values(
+                    account_id=account_id, started_at=T0, answered_at=None, ended_at=T0,
+                    direction="incoming", session_type="scenario", status="missed",
+                    caller=CLIENT, called="74950000001", contact_name="Петров", wait_seconds=12.0,
+                    talk_seconds=0.0, tag_ids=[], recording_file_ids=[], created_at=T0,
+                    updated_at=T0,
+                ).returning(t.calls.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        await conn.execute(
+            sa.insert(t.call_steps),
+            [
+                {"call_id": call_id, "seq": seq, "at": step.at, "leg": "", "kind": step.kind,
+                 "text": step.text, "data": step.data}
+                for seq, step in enumerate(steps, 1)
+            ],
+        )  # fmt: skip
+    return int(call_id)
+
+
+async def test_a_tried_task_reads_whom_the_missed_call_rang_and_fails_when_nobody(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        account_id = await create_account(conn, Account(name="A"), T0)
+        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        staff = [
+            (
+                await svc.create(
+                    "employees",
+                    {"last_name": f"E{i}", "extension": f"10{i}", "phones": [{"kind": "sip"}]},
+                )
+            ).model_dump()
+            for i in (1, 2)
+        ]
+        await svc.create(
+            "callback-rules",
+            {"name": "tried", "how": {"method": "tried"}, "attempt_intervals": [0, 0]},
+        )
+    ids = [(e["id"], e["phones"][0]["id"]) for e in staff]
+    offered = [
+        StepRecord(T0, "distribution", "звонок предложен",
+                   {"kind": "offered", "employee_id": e, "phone_id": p})
+        for e, p in ids
+    ]  # fmt: skip
+    steps = [
+        StepRecord(T0, "arrived", "входящий звонок", {}),
+        StepRecord(T0, "dial", "переадресация", {"operation": "fwd", "group_ids": []}),
+        *offered,
+        StepRecord(T0, "caller_hangup", "абонент положил трубку", {}),
+    ]
+    call_id = await _missed_call_row(engine, account_id, steps)
+    tasks = SqlCallbackTasks(engine)
+    config = ConfigSnapshot.build()
+    missed = MissedCall(account_id, call_id, CLIENT, T0, wait_seconds=12)
+    assert await tasks.missed(missed, config, T0) is not None
+    [task] = await tasks.claim("a", T0, 5, 60)
+    assert task.missed is not None
+    assert (task.missed.call_id, task.missed.called, task.missed.contact_name) == (
+        call_id, "74950000001", "Петров",
+    )  # fmt: skip
+    assert task.missed.wait_seconds == 12.0
+    # only the steps that say whom it rang, in order, with their data
+    assert [s.kind for s in task.missed.steps] == ["dial", "distribution", "distribution"]
+    assert [s.data["employee_id"] for s in task.missed.steps[1:]] == [i for i, _ in ids]
+    assert tried_callees(task.missed.steps, task.attempt, config).phones == (ids[0],)
+    await tasks.finish(task, False, "employee_no_answer", None, config, T0)
+    [again] = await tasks.claim("a", T0, 5, 60)
+    assert again.missed is not None
+    assert tried_callees(again.missed.steps, again.attempt, config).phones == tuple(ids)
+    await tasks.finish(again, True, "talked", None, config, T0)
+
+    # a call that rang nobody: the attempt is not placed and the task fails at once
+    other = "79160000077"
+    empty = await _missed_call_row(engine, account_id, steps[:1])
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(t.calls).where(t.calls.c.id == empty).values(caller=other))
+    assert await tasks.missed(MissedCall(account_id, empty, other, T0, 3), config, T0)
+    [lonely] = [c for c in await tasks.claim("a", T0, 5, 60) if c.caller == other]
+    assert lonely.missed is not None
+    assert lonely.missed.steps == ()
+    assert tried_callees(lonely.missed.steps, 1, config).why == NOBODY_TRIED
+    await tasks.finish(lonely, False, NOBODY_TRIED, None, config, T0, final=True)
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    sa.select(t.callback_tasks).where(t.callback_tasks.c.caller == other)
+                )
+            )
+            .mappings()
+            .one()
+        )
+    assert (row["status"], row["last_result"], row["attempts_made"]) == (
+        "failed", NOBODY_TRIED, 1,
+    )  # fmt: skip

@@ -14,6 +14,10 @@ after the miss and 12 s after a failed attempt».
 * CallAPI: `POST /calls` → the employee answers → the provider gets the INVITE for the number
   with the caller ID chosen for his line → they hear each other → `GET /calls/{id}` shows it
   answered.
+* «Тем, кому пытались дозвониться» (a second office: 101 and 102 in a group ringing two lines
+  at once, 103 outside it): the caller gives up while 101 and 102 ring; attempt 1 rings one of
+  them only, he rejects; attempt 2 rings both, the other answers and talks to the client;
+  103 never rings; each attempt has its own report row.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.peers.baresip import BaresipPhone
+from tests.peers.baresip import BaresipPhone, stop_phones
 from tests.peers.ports import free_port, free_range
 from tests.peers.rtp_capture import RtpCapture
 from tests.peers.rtp_pcap import tone, write_rtp_pcap
@@ -123,6 +127,15 @@ class Provider:
     def stop(self) -> None:
         self.sipp.__exit__()
         self.capture.stop()
+
+    def wait_invite(self, timeout: float) -> None:
+        """Until the PBX's INVITE for the client reached the provider (SIPp's message trace)."""
+        deadline = time.monotonic() + timeout
+        while "INVITE sip:" not in "".join(
+            p.read_text(errors="replace") for p in self.sipp.workdir.glob("*_messages.log")
+        ):
+            assert time.monotonic() < deadline, "the provider got no INVITE"
+            time.sleep(0.1)
 
 
 def answering_provider(workdir: Path, port: int, seconds: float = 8.0) -> Provider:
@@ -326,3 +339,126 @@ def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
     assert row["talk_seconds"] > 1
     steps = api_get(pbx, f"/calls/{call_id}/details")
     assert [s for s in steps if s["kind"] == "client_ring"], steps
+
+
+# -- «тем, кому пытались дозвониться» (CB-1 method `tried`) ---------------------------------------
+
+
+@dataclass
+class Trio:
+    """Employees 101 and 102 in the group «Pair» the number forwards to (two lines at once),
+    103 outside it; all three on manual baresip phones; the rule calls back `tried`."""
+
+    pbx: RunningPbx
+    phones: list[BaresipPhone]
+    workdir: Path
+    provider_port: int
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
+    workdir = tmp_path_factory.mktemp("tried")
+    provider_port = free_port()
+
+    async def tried_rule(svc: EntityService, setup: Setup) -> None:
+        first, second, _outside = setup.staff
+        pair = await svc.create(
+            "groups",
+            {"name": "Pair", "member_ids": [first["id"], second["id"]], "simultaneous_lines": 2},
+        )
+        forward = {"key": "fwd", "kind": "forward", "strategy": "support",
+                   "targets": [{"group_id": pair.model_dump()["id"]}]}  # fmt: skip
+        await svc.update("scenarios", setup.scenario_id, {"operations": [forward]})
+        await svc.create(
+            "callback-rules",
+            {
+                "name": "Тем, кому пытались дозвониться",
+                "how": {"method": "tried"},
+                "attempt_intervals": [1, 1],
+            },
+        )
+
+    with running_pbx(
+        workdir, employees=3, trunk={"port": provider_port}, customize=tried_rule
+    ) as pbx:
+        source = tone_file(workdir / "employee.wav", EMPLOYEE_HZ)
+        phones = [line_phone(pbx, workdir, i, source, answermode="manual") for i in range(3)]
+        try:
+            for index in range(3):
+                pbx.wait_registered(index)
+            yield Trio(pbx, phones, workdir, provider_port)
+        finally:
+            stop_phones(phones)
+
+
+def events(phone: BaresipPhone) -> list[str]:
+    """The event types the phone reported since the last look."""
+    seen = []
+    while not phone.events.empty():
+        seen.append(str(phone.events.get_nowait().get("type")))
+    return seen
+
+
+def ringing(phones: list[BaresipPhone], timeout: float) -> tuple[int, list[list[str]]]:
+    """The first of `phones` to ring (its index) and what each reported meanwhile."""
+    seen: list[list[str]] = [[] for _ in phones]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for index, phone in enumerate(phones):
+            seen[index] += events(phone)
+            if "CALL_INCOMING" in seen[index]:
+                return index, seen
+        time.sleep(0.05)
+    raise AssertionError(f"no phone rang within {timeout} s: {seen}")
+
+
+def test_tried_calls_back_one_number_then_one_more_never_those_not_tried(trio: Trio) -> None:
+    client = "74957000011"
+    pbx, phones = trio.pbx, trio.phones
+    provider = answering_provider(trio.workdir / "provider", trio.provider_port)
+    try:
+        call = MissedCaller(
+            trio.workdir / "missed", pbx, NUMBER, client, [tone(300.0, 0.5)], hold=2.0
+        )
+        call.start()
+        for phone in phones[:2]:  # the group rings both of its lines at once
+            phone.wait_event("CALL_INCOMING", 10)
+        call.wait().assert_ok()
+        for phone in phones[:2]:
+            phone.wait_event("CALL_CLOSED", 10)
+        # attempt 1, about 1 s later: one number of the two tried
+        first, seen = ringing(phones, 10)
+        assert first in (0, 1), seen
+        other = 1 - first
+        time.sleep(0.5)
+        assert "CALL_INCOMING" not in events(phones[other]) + seen[other]
+        phones[first].command("hangup")  # he rejects: the attempt fails
+        phones[first].wait_event("CALL_CLOSED", 10)
+        # attempt 2, 1 s after the failure: both numbers tried; the other one answers
+        answer(phones[other])
+        provider.wait_invite(15)  # after the whisper, the client is dialled; he answers
+        time.sleep(2.5)  # they talk
+        phones[other].command("hangup")
+        phones[other].wait_event("CALL_CLOSED", 10)
+        result, _provider_heard = provider.finish()
+    finally:
+        provider.stop()
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert invites(result) == [(client, NUMBER)]
+    assert PROVIDER_HZ in tones_heard(heard(phones[other]), [PROVIDER_HZ])
+    assert "CALL_INCOMING" in events(phones[first])  # rung in attempt 2 as well, then let go
+    assert "CALL_INCOMING" not in events(phones[2])  # 103 was never tried: never rung
+    task = wait_task(pbx, client, "done", 10)
+    assert task["attempts_made"] == 2
+    deadline = time.monotonic() + 10
+    while len(rows := [r for r in callback_rows(pbx, client) if r["status"] != "active"]) < 2:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.3)
+    answered = next(r for r in rows if r["status"] == "answered")
+    assert answered["employee_id"] == pbx.lines[other].employee_id
+    failed = next(r for r in rows if r["status"] != "answered")
+    assert failed["employee_id"] is None  # attempt 1: nobody answered
+    assert task["result_call_id"] == answered["id"]
+    steps = api_get(pbx, f"/calls/{answered['id']}/details")
+    offered = {s["data"]["employee_id"] for s in steps if s["data"].get("kind") == "offered"}
+    assert offered == {pbx.lines[0].employee_id, pbx.lines[1].employee_id}, steps

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from vpbx.domain.entities.callback import MAX_ATTEMPTS, CallbackRule, LossPlace
-from vpbx.domain.switch_records import CallRecord
+from vpbx.domain.switch_records import CallRecord, StepRecord
 
 __all__ = [
     "SCHEDULE_HORIZON",
     "DueTask",
     "MissedCall",
+    "MissedFacts",
     "attempt_due",
     "first_rule",
     "loss_matches",
@@ -121,6 +122,25 @@ def _national(number: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class MissedFacts:
+    """The missed call a task calls back, as its report row and details tell it (read when
+    the task is claimed: whom it rang decides methods `tried` and `last_phase`, the rest the
+    whisper with call data)."""
+
+    call_id: int
+    caller: str
+    called: str
+    started_at: dt.datetime
+    wait_seconds: float = 0.0
+    number_id: int | None = None
+    scenario_id: int | None = None
+    contact_name: str = ""
+    #: its `dial`, `transfer` and distribution steps, in order (only for the methods that
+    #: need them)
+    steps: tuple[StepRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DueTask:
     """A task a node claimed: one attempt of it is to be placed now."""
 
@@ -138,6 +158,8 @@ class DueTask:
     result_call_id: int | None = None
     #: CallAPI: the virtual number the request asked to show (None: the CID rules choose)
     number_id: int | None = None
+    #: a callback: the missed call (None: its row is gone)
+    missed: MissedFacts | None = None
 
 
 def missed_call(record: CallRecord, call_id: int | None) -> MissedCall | None:

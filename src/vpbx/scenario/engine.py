@@ -731,7 +731,11 @@ class Call:
     def _dial(self, now: dt.datetime, dial: Dial, ctx: _Dialing) -> list[Action]:
         self.state = CallState.DIALING
         self._dialing = ctx
-        self._log(now, "dial", f"переадресация: {ctx.label}", operation=dial.operation)
+        groups = [t.group_id for t in dial.targets if t.group_id is not None]
+        # the groups let a callback «тем, кому пытались дозвониться» know their lines (CB-1)
+        self._log(
+            now, "dial", f"переадресация: {ctx.label}", operation=dial.operation, group_ids=groups
+        )
         return [dial]
 
     def _forward(self, op: Forward, now: dt.datetime) -> list[Action]:

@@ -22,7 +22,7 @@ from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
 from vpbx.scenario.call_logic import CallSummary, ring_result
-from vpbx.scenario.dist_details import detail_step, give_up_reasons
+from vpbx.scenario.dist_details import detail_step, employee_name, give_up_reasons
 from vpbx.scenario.engine import Step
 from vpbx.scenario.forwarding import forward_request
 from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, PhoneInfo
@@ -78,6 +78,10 @@ class OriginatePlan:
     group_id: int | None = None
     #: CB-1 «звонок на номер»: an outside number answers first instead of an employee
     number: str | None = None
+    #: CB-1 «тем, кому пытались дозвониться» / «… в последней фазе ожидания»: these phones
+    #: (employee id, phone id) are rung, all at once or (`in_turn`) one after another
+    phones: tuple[tuple[int, str], ...] = ()
+    in_turn: bool = False
     whisper_text: str = ""
     whisper_file_id: int | None = None
     #: the virtual number shown to the client ("" : chosen by the CID rules of the employee's
@@ -308,11 +312,17 @@ class OriginateLogic:
         if plan.group_id is not None:
             group = self.config.groups.get(plan.group_id)
             return f"группа «{group.name}»" if group is not None else f"группа #{plan.group_id}"
+        if plan.phones:
+            names = [employee_name(self.config.employees, e) for e in self._employee_ids()]
+            return f"сотрудники {', '.join(names)}"
         employee = self.config.employees.get(plan.employee_id or 0)
         return f"сотрудник {employee.name}" if employee is not None else "сотрудник"
 
     def _employee_ids(self) -> tuple[int, ...]:
         plan = self.plan
+        if plan.phones:
+            rung = (e for e, _phone in plan.phones if e in self.config.employees)
+            return tuple(dict.fromkeys(rung))
         if plan.employee_id is not None and plan.employee_id in self.config.employees:
             return (plan.employee_id,)
         if plan.group_id is not None and plan.group_id in self.config.groups:
@@ -342,9 +352,18 @@ class OriginateLogic:
             return []
         self.phase = Phase.RINGING_EMPLOYEE
         plan = self.plan
-        target = act.DialTarget(group_id=plan.group_id, employee_id=plan.employee_id)
+        targets = tuple(act.DialTarget(employee_id=e, phone_id=p) for e, p in plan.phones) or (
+            act.DialTarget(group_id=plan.group_id, employee_id=plan.employee_id),
+        )
+        # the phones of a missed call: all at once for the same time, or in their order
+        at_once = len(targets) if plan.phones and not plan.in_turn else None
         dial = act.Dial(
-            (target,), "originate", ring_timeout=int(plan.employee_ring_seconds), queue=False
+            targets,
+            "originate",
+            strategy="custom" if at_once else "priority",
+            simultaneous_lines=at_once,
+            ring_timeout=int(plan.employee_ring_seconds),
+            queue=False,
         )
 
         def can_ring(employee: EmployeeInfo, phone: PhoneInfo) -> bool:

@@ -24,13 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vpbx.domain.callback_plan import (
     DueTask,
     MissedCall,
+    MissedFacts,
     attempt_due,
     first_rule,
     same_subscriber,
 )
-from vpbx.domain.entities.callback import CallbackRule, TaskStatus
+from vpbx.domain.entities.callback import CallbackMethod, CallbackRule, TaskStatus
 from vpbx.domain.entities.misc import WebhookEvent
 from vpbx.domain.schedule import is_active
+from vpbx.domain.switch_records import StepRecord
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.services.webhook_events import CallEvent, enqueue_call_events
 from vpbx.storage import tables as t
@@ -210,6 +212,7 @@ class SqlCallbackTasks:
                     c.c.employee_id,
                     c.c.result_call_id,
                     c.c.created_at,
+                    c.c.call_id,
                 )
             )
             rows = sorted((await conn.execute(update)).all(), key=lambda row: row.id)
@@ -238,6 +241,8 @@ class SqlCallbackTasks:
                 why = "абонент уже поговорил с компанией: попытки отменены"
                 await _set_status(conn, reached, TaskStatus.CANCELLED, why, now)
             claimed = await _own_rows(conn, claimed, node, now)
+            missed_calls = {int(row.id): row.call_id for row in rows if row.call_id is not None}
+            claimed = await _missed_facts(conn, claimed, missed_calls)
         return claimed
 
     async def renew(self, node: str, ids: Sequence[int], now: dt.datetime, lease: float) -> None:
@@ -265,10 +270,12 @@ class SqlCallbackTasks:
         call_id: int | None,
         config: ConfigSnapshot | None,
         now: dt.datetime,
+        *,
+        final: bool = False,
     ) -> None:
         """An attempt is over: done when the client talked, else its next attempt at the rule's
         interval after this one, within the callback schedule (the rule as it is now, CB-3),
-        or failed when none is left."""
+        or failed when none is left or another could not do better (`final`)."""
         now = as_utc(now)
         c = t.callback_tasks
         values: dict[str, Any] = {
@@ -280,7 +287,7 @@ class SqlCallbackTasks:
         if call_id is not None:
             values["result_call_id"] = call_id
         async with self.engine.begin() as conn:
-            if talked or task.kind != CALLBACK:
+            if talked or final or task.kind != CALLBACK:
                 values["status"] = (TaskStatus.DONE if talked else TaskStatus.FAILED).value
             else:
                 rule = None
@@ -440,6 +447,67 @@ async def _own_rows(
         else task
         for task in claimed
     ]
+
+
+#: the details that say whom the missed call rang (`vpbx.scenario.callback_targets`)
+_WHOM_STEPS = ("dial", "transfer", "distribution")
+_WHOM_METHODS = (CallbackMethod.TRIED, CallbackMethod.LAST_PHASE)
+
+
+async def _missed_facts(
+    conn: AsyncConnection, claimed: list[DueTask], call_ids: dict[int, int]
+) -> list[DueTask]:
+    """Each callback learns its missed call: the row, and the steps that say whom it rang when
+    its rule's method needs them."""
+    wanted = {task.id: call_ids[task.id] for task in claimed if task.id in call_ids}
+    if not wanted:
+        return claimed
+    k, s = t.calls, t.call_steps
+    rows = {
+        int(row.id): row
+        for row in await conn.execute(
+            sa.select(
+                k.c.id, k.c.caller, k.c.called, k.c.started_at, k.c.wait_seconds, k.c.number_id,
+                k.c.scenario_id, k.c.contact_name,
+            ).where(k.c.id.in_(sorted(set(wanted.values()))))
+        )
+    }  # fmt: skip
+    whom = sorted(
+        {
+            wanted[task.id]
+            for task in claimed
+            if task.id in wanted and task.rule is not None and task.rule.how.method in _WHOM_METHODS
+        }
+    )
+    steps: dict[int, list[StepRecord]] = {}
+    if whom:
+        query = (
+            sa.select(s.c.call_id, s.c.at, s.c.kind, s.c.text, s.c.data, s.c.leg)
+            .where(s.c.call_id.in_(whom), s.c.kind.in_(_WHOM_STEPS))
+            .order_by(s.c.call_id, s.c.seq)
+        )
+        for step in await conn.execute(query):
+            record = StepRecord(as_utc(step.at), step.kind, step.text, dict(step.data or {}))
+            steps.setdefault(int(step.call_id), []).append(record)
+    out = []
+    for task in claimed:
+        row = rows.get(wanted.get(task.id, 0))
+        if row is None:
+            out.append(task)
+            continue
+        facts = MissedFacts(
+            call_id=int(row.id),
+            caller=row.caller,
+            called=row.called,
+            started_at=as_utc(row.started_at),
+            wait_seconds=float(row.wait_seconds or 0.0),
+            number_id=row.number_id,
+            scenario_id=row.scenario_id,
+            contact_name=row.contact_name or "",
+            steps=tuple(steps.get(int(row.id), ())),
+        )
+        out.append(replace(task, missed=facts))
+    return out
 
 
 async def _running(

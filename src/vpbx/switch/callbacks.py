@@ -19,12 +19,13 @@ from typing import Any, Protocol
 
 from vpbx.domain.callback_plan import DueTask, MissedCall, missed_call
 from vpbx.domain.switch_records import CallRecord
-from vpbx.scenario.originate import OriginatePlan, Outcome, Purpose
+from vpbx.scenario.callback_calls import NotPlaced, plan_of
+from vpbx.scenario.originate import Outcome
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.switch.originated import Originator, Placed
 from vpbx.switch.snapshots import SnapshotCache
 
-__all__ = ["CallbackScheduler", "CallbackTasks", "plan_of"]
+__all__ = ["CallbackScheduler", "CallbackTasks"]
 
 log = logging.getLogger("vpbx.switch.callbacks")
 
@@ -56,6 +57,8 @@ class CallbackTasks(Protocol):
         call_id: int | None,
         config: ConfigSnapshot | None,
         now: dt.datetime,
+        *,
+        final: bool = False,
     ) -> None: ...
 
     async def release(self, node: str, now: dt.datetime) -> int: ...
@@ -67,48 +70,6 @@ class CallbackTasks(Protocol):
     async def expire(self, now: dt.datetime) -> int: ...
 
     async def next_due(self, now: dt.datetime) -> dt.datetime | None: ...
-
-
-def plan_of(task: DueTask, config: ConfigSnapshot) -> OriginatePlan | str:
-    """The call an attempt places, or why it cannot be placed (a CB-1 method not done yet)."""
-    if task.kind == "callapi":
-        number = next((n for i, n in config.numbers.values() if i == task.number_id), None)
-        return OriginatePlan(
-            task.account_id,
-            task.caller,
-            Purpose.CALLAPI,
-            employee_id=task.employee_id,
-            whisper_text="звонок через CallAPI",
-            caller_id=number.number if number is not None else "",
-            trunk_id=number.trunk_id if number is not None else None,
-            number_id=task.number_id if number is not None else None,
-            label=f"задача #{task.id}",
-        )
-    rule = task.rule
-    if rule is None:
-        return "правило не найдено"
-    how = rule.how
-    method = how.method.value
-    if method not in ("employee", "group", "number"):
-        return f"способ перезвона «{method}» пока не поддерживается"
-    whisper = rule.whisper
-    # XFR-2: the client is shown the virtual number he lost the call on (place «number»),
-    # else the one the CID rules choose for the employee's line
-    shown = next((n for i, n in config.numbers.values() if i == rule.number_id), None)
-    return OriginatePlan(
-        task.account_id,
-        task.caller,
-        Purpose.CALLBACK,
-        employee_id=how.employee_id if method == "employee" else None,
-        group_id=how.group_id if method == "group" else None,
-        number=how.number if method == "number" else None,
-        whisper_text=whisper.text,
-        whisper_file_id=whisper.file_id,
-        caller_id=shown.number if shown is not None else "",
-        trunk_id=shown.trunk_id if shown is not None else None,
-        number_id=rule.number_id if shown is not None else None,
-        label=f"правило «{rule.name}», попытка {task.attempt}",
-    )
 
 
 class CallbackScheduler:
@@ -223,12 +184,14 @@ class CallbackScheduler:
         config: ConfigSnapshot | None = None
         try:
             config, _ = await self.snapshots.get(task.account_id)
-            plan = plan_of(task, config)
-            if isinstance(plan, str):
-                await self._finish(task, False, plan, None, config)
+            plan = plan_of(task, config, self.clock())
+            if isinstance(plan, NotPlaced):
+                await self._finish(task, False, plan.reason, None, config, final=plan.final)
                 return
             self.placed += 1
-            live = self.originator.place(plan, task.result_call_id)
+            # a row written beforehand (CallAPI's); a callback's is its previous attempt's call
+            row = task.result_call_id if task.kind != "callback" else None
+            live = self.originator.place(plan, row)
             placed: Placed = await live.placed
         except asyncio.CancelledError:
             raise
@@ -247,13 +210,17 @@ class CallbackScheduler:
         result: str,
         call_id: int | None,
         config: ConfigSnapshot | None,
+        *,
+        final: bool = False,
     ) -> None:
         """Record the attempt, retrying while the database refuses (SQLite busy, a failover):
         a task left running would be placed again when its lease ran out, calling a client who
         already talked (the lease is renewed meanwhile: the task is still among `_attempts`)."""
         for delay in FINISH_RETRIES:
             try:
-                await self.tasks.finish(task, talked, result, call_id, config, self.clock())
+                await self.tasks.finish(
+                    task, talked, result, call_id, config, self.clock(), final=final
+                )
                 return
             except asyncio.CancelledError:
                 raise
@@ -261,4 +228,4 @@ class CallbackScheduler:
                 log.warning("callback attempt not recorded, retrying", extra={"task": task.id},
                             exc_info=True)  # fmt: skip
                 await asyncio.sleep(delay)
-        await self.tasks.finish(task, talked, result, call_id, config, self.clock())
+        await self.tasks.finish(task, talked, result, call_id, config, self.clock(), final=final)
