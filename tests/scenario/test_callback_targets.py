@@ -1,5 +1,5 @@
 """Whom a callback rings by the missed call's details (CB-1 methods `tried` and `last_phase`), and
-the call an attempt places (`plan_of`), on a fake clock: the missed
+the call an attempt places (`plan_of`, the whisper with call data), on a fake clock: the missed
 calls are made by the real call core and distribution (`tests.scenario.test_call_logic.Switch`),
 their details read as the task store reads them."""
 
@@ -18,9 +18,10 @@ from tests.scenario.test_originate import Driver
 from tests.scenario.test_transfer_logic import keys, talking
 from vpbx.domain.callback_plan import DueTask, MissedFacts
 from vpbx.domain.entities.callback import CallbackRule
+from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.domain.switch_records import StepRecord
 from vpbx.scenario import call_io as io
-from vpbx.scenario.callback_calls import NotPlaced, plan_of
+from vpbx.scenario.callback_calls import NotPlaced, call_data_phrase, plan_of, spoken_number
 from vpbx.scenario.callback_targets import (
     NOBODY_TRIED,
     Callees,
@@ -202,3 +203,53 @@ def test_the_originator_rings_only_the_numbers_of_the_plan_all_at_once_or_in_tur
     assert (first.employee_id, first.phone.id) == (1, "p1")
     [second] = of(io.RingPhone, in_turn.send(io.RingFailed(first.ring, 486)))
     assert second.employee_id == 2  # the transferrer did not answer: the target
+
+
+# -- the whisper with call data -------------------------------------------------------------------
+
+
+def numbered(name: str = "") -> ConfigSnapshot:
+    number = VirtualNumber.model_validate({"number": "74950000001", "name": name})
+    return dataclasses.replace(office(), numbers={number.number: (5, number)})
+
+
+def test_call_data_says_who_called_which_number_when_and_how_long_he_waited() -> None:
+    missed = MissedFacts(7, "79161234567", "74950000001", NOW - dt.timedelta(minutes=3), 95.4,
+                         number_id=5, contact_name="Иванов Иван")  # fmt: skip
+    said = call_data_phrase(missed, numbered("Реклама"), NOW)
+    assert said == (
+        "Пропущенный звонок с номера 916 123 45 67, Иванов Иван, на номер Реклама в 09:57, "
+        "ожидание 1 минута 35 секунд."
+    )
+    yesterday = dataclasses.replace(missed, started_at=NOW - dt.timedelta(days=1),
+                                    contact_name="", wait_seconds=2)  # fmt: skip
+    assert call_data_phrase(yesterday, numbered(), NOW) == (
+        "Пропущенный звонок с номера 916 123 45 67, на номер 495 000 00 01 11 марта в 10:00, "
+        "ожидание 2 секунды."
+    )
+
+
+def test_the_whisper_with_call_data_follows_the_rules_text_or_the_default_word() -> None:
+    config, steps = missed_in_group()
+    plain = plan_of(task(rule("tried", call_data=True), steps), config, NOW)
+    assert isinstance(plain, OriginatePlan)
+    assert plain.whisper_text.startswith("автоперезвон. Пропущенный звонок с номера 916 123 45 67")
+    assert plain.whisper_text.endswith("ожидание 35 секунд.")
+    text = plan_of(task(rule("tried", call_data=True, text="Перезвон"), steps), config, NOW)
+    assert isinstance(text, OriginatePlan)
+    assert text.whisper_text.startswith("Перезвон. Пропущенный звонок")
+    filed = plan_of(task(rule("tried", call_data=True, file_id=100), steps), config, NOW)
+    assert isinstance(filed, OriginatePlan)
+    assert (filed.whisper_file_id, filed.whisper_text[:18]) == (100, "Пропущенный звонок")
+    without = plan_of(task(rule("tried", text="Перезвон"), steps), config, NOW)
+    assert isinstance(without, OriginatePlan)
+    assert without.whisper_text == "Перезвон"
+
+
+def test_numbers_are_said_in_groups() -> None:
+    assert spoken_number("+7 (916) 123-45-67") == "916 123 45 67"
+    assert spoken_number("89161234567") == "916 123 45 67"
+    assert spoken_number("101") == "101"
+    assert spoken_number("4420794601") == "442 079 46 01"
+    assert spoken_number("442079460") == "4 42 07 94 60"
+    assert spoken_number("анонимный") == "анонимный"

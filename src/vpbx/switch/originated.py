@@ -90,8 +90,8 @@ class OriginatedCall(LiveCall):
         played: list[Pcm] = []
         if whisper.file_id is not None:
             played = await prompts.files(self.account_id, (whisper.file_id,))
-        if not played and whisper.text:
-            played = await prompts.text(whisper.text)
+        if whisper.text:  # after the file: the call data said after a recorded whisper
+            played = [*played, *await prompts.text(whisper.text)]
         winner = self.call.winner
         if played and winner is not None and winner.session is not None:
             await winner.session.play(played).wait()
