@@ -18,6 +18,7 @@ export function EditFrame<V, T, B>({
   readOnly,
   children,
   maxWidth = 1100,
+  onOverwrite,
 }: {
   state: EntityForm<V, T, B>;
   back: string;
@@ -25,6 +26,8 @@ export function EditFrame<V, T, B>({
   readOnly: string;
   children: ReactNode;
   maxWidth?: number;
+  /** offered beside reload when a save was refused with 412 */
+  onOverwrite?: () => void;
 }) {
   const { t } = useTranslation();
   const navigate = useNavigate();
@@ -39,7 +42,7 @@ export function EditFrame<V, T, B>({
         </Typography.Title>
       </Space>
       {!state.editable && <Alert type="info" showIcon title={readOnly} />}
-      {state.stale && <StaleAlert onReload={state.reload} />}
+      {state.stale && <StaleAlert onReload={state.reload} onOverwrite={onOverwrite} />}
       {state.otherError !== null && <ErrorState error={state.otherError} />}
       {state.unplaced.length > 0 && <Alert type="error" showIcon title={state.unplaced.join('; ')} role="alert" />}
       {children}

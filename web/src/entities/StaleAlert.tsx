@@ -1,8 +1,11 @@
-import { Alert, Button } from 'antd';
+import { Alert, Button, Space } from 'antd';
 import { useTranslation } from 'react-i18next';
 
-/** A save refused with 412: said plainly, the form keeps what was typed, reload on demand. */
-export function StaleAlert({ onReload }: { onReload: () => void }) {
+/**
+ * A save refused with 412: said plainly, the form keeps what was typed, reload on demand (or, where
+ * the page offers it, overwrite the other version with this one).
+ */
+export function StaleAlert({ onReload, onOverwrite }: { onReload: () => void; onOverwrite?: () => void }) {
   const { t } = useTranslation();
   return (
     <Alert
@@ -12,9 +15,16 @@ export function StaleAlert({ onReload }: { onReload: () => void }) {
       title={t('entity.stale')}
       description={t('entity.staleText')}
       action={
-        <Button size="small" onClick={onReload}>
-          {t('entity.reload')}
-        </Button>
+        <Space orientation="vertical">
+          <Button size="small" onClick={onReload}>
+            {t('entity.reload')}
+          </Button>
+          {onOverwrite && (
+            <Button size="small" danger onClick={onOverwrite}>
+              {t('entity.overwrite')}
+            </Button>
+          )}
+        </Space>
       }
     />
   );

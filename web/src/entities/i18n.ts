@@ -10,6 +10,7 @@ export const ru = {
     staleText:
       'Ваши правки не сохранены и остались в форме. Перезагрузите запись, чтобы увидеть чужие изменения, и внесите свои снова.',
     reload: 'Перезагрузить',
+    overwrite: 'Сохранить поверх',
     delete: 'Удалить',
     deleteConfirm: 'Удалить «{{name}}»?',
     deleted: 'Удалено',
@@ -36,6 +37,7 @@ export const en: Widen<typeof ru> = {
     staleText:
       'Your changes were not saved and are still in the form. Reload the record to see the other changes, then make yours again.',
     reload: 'Reload',
+    overwrite: 'Overwrite theirs',
     delete: 'Delete',
     deleteConfirm: 'Delete “{{name}}”?',
     deleted: 'Deleted',

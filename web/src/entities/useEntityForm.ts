@@ -19,7 +19,8 @@ export interface EntityForm<V, T, B = unknown> {
   server: ReturnType<typeof useServerErrors>;
   loaded: T | undefined;
   reload: () => void;
-  submit: (body: B) => void;
+  /** save; `overwrite`: without If-Match, replacing whatever someone else saved meanwhile */
+  submit: (body: B, overwrite?: boolean) => void;
 }
 
 /**
@@ -78,10 +79,10 @@ export function useEntityForm<V, T extends { id: number }, B, S extends { id: nu
         server.reset();
       });
     },
-    submit: (body: B) => {
+    submit: (body: B, overwrite = false) => {
       server.reset();
       save.mutate(
-        { body, etag: loaded?.etag ?? null },
+        { body, etag: overwrite ? null : (loaded?.etag ?? null) },
         {
           onSuccess: (saved) => {
             void message.success(id === null ? created : t('common.saved'));

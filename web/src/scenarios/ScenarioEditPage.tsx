@@ -118,7 +118,9 @@ export default function ScenarioEditPage() {
     server.clear(Object.fromEntries(fields.flatMap((field) => [[`operations.${index}.${field}`, true], [`operations.${index}.${kind}.${field}`, true]])));
 
   return (
-    <EditFrame state={state} back="/scenarios" title={title} readOnly={t('scenarios.readOnly')} maxWidth={view === 'scheme' ? 1900 : 1400}>
+    <EditFrame state={state} back="/scenarios" title={title} readOnly={t('scenarios.readOnly')} maxWidth={view === 'scheme' ? 1900 : 1400}
+      onOverwrite={() => state.submit(toDocument(form.getFieldsValue(true) as Values), true)}
+    >
       <Row gutter={24}>
         <Col xs={24} lg={view === 'scheme' ? 24 : 17}>
           <EntityFormBody

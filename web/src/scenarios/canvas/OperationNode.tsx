@@ -40,7 +40,7 @@ const KIND_COLOR: Record<string, string> = {
 };
 
 /** An exit's name on its pill: short enough that a menu's fifteen exits fit one row. */
-export function pillText(exit: string): string {
+function pillText(exit: string): string {
   if (exit === 'extension_input') return 'ext_input';
   return exit.length > 14 ? `${exit.slice(0, 13)}…` : exit;
 }

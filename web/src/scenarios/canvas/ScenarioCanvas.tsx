@@ -41,7 +41,7 @@ import { mergeErrors, validateOperation, type FieldErrors } from '../operations/
 import { copyOperations, pasteOperations, type Clip } from './clipboard';
 import { addOperation, edgesOf, exitHandles, lintHandle, removeOperations, replaceOperation, setExit, type Doc } from './graph';
 import { canRedo, canUndo, push, redo, start, undo, type History } from './history';
-import { layout, NODE_WIDTH, type Size, type XY } from './layout';
+import { estimateSize, freeSpot, layout, NODE_WIDTH, type Size, type XY } from './layout';
 import { OperationNode, type OperationData, type OperationNodeType } from './OperationNode';
 import type { Frame } from './simulation';
 import { SimulatorPanel } from './SimulatorPanel';
@@ -97,7 +97,7 @@ function Palette({ onAdd }: { onAdd: (kind: Kind) => void }) {
             }}
             onClick={() => onAdd(kind)}
             aria-label={t('scenarios.canvas.add', { kind: t(`scenarios.kinds.${kind}`) })}
-            style={{ textAlign: 'left', justifyContent: 'flex-start', overflow: 'hidden', textOverflow: 'ellipsis' }}
+            style={{ textAlign: 'left', justifyContent: 'flex-start', whiteSpace: 'normal', height: 'auto', minHeight: 24, lineHeight: '16px', padding: '2px 6px', fontSize: 12 }}
           >
             {t(`scenarios.kinds.${kind}`)}
           </Button>
@@ -324,8 +324,11 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
     let where = at;
     if (where === null) {
       const box = wrapper.current?.getBoundingClientRect();
-      const center = box ? flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 3 }) : { x: 0, y: 0 };
-      where = { x: center.x - NODE_WIDTH / 2 + (doc.operations.length % 5) * 24, y: center.y + (doc.operations.length % 5) * 24 };
+      const center = box ? flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + 40 }) : { x: 0, y: 0 };
+      const op = added.doc.operations[added.doc.operations.length - 1];
+      const size = op ? estimateSize(op) : { width: NODE_WIDTH, height: 100 };
+      const taken = nodes.map((node) => ({ ...node.position, ...(node.measured?.width && node.measured.height ? { width: node.measured.width, height: node.measured.height } : estimateSize(node.data.op)) }));
+      where = freeSpot({ x: center.x - size.width / 2, y: center.y }, size, taken);
     }
     setPositions((current) => ({ ...current, [added.key]: where }));
     setSelected([added.key]);

@@ -23,6 +23,22 @@ export function estimateSize(op: Doc['operations'][number]): Size {
   return { width: Math.max(NODE_WIDTH, Math.ceil(row)), height: 78 + (op.title ? 18 : 0) + (pills.length > 0 ? 22 : 0) };
 }
 
+/**
+ * Where a new node of `size` goes: at `wanted`, or straight below it, past every node it would
+ * cover (the palette adds at the middle of the view, one under the other).
+ */
+export function freeSpot(wanted: XY, size: Size, taken: readonly (XY & Size)[], gap = 30): XY {
+  const spot = { ...wanted };
+  for (let guard = 0; guard < 1000; guard += 1) {
+    const hit = taken.find(
+      (box) => spot.x < box.x + box.width + gap && box.x < spot.x + size.width + gap && spot.y < box.y + box.height + gap && box.y < spot.y + size.height + gap,
+    );
+    if (hit === undefined) return spot;
+    spot.y = hit.y + hit.height + gap;
+  }
+  return spot;
+}
+
 /** The graph handed to ELK: every operation with its size, every linked exit. */
 export function elkGraph(doc: Doc, sizes: Record<string, Size | undefined> = {}): ElkNode {
   return {
