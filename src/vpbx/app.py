@@ -57,6 +57,7 @@ from vpbx.services.caller_id_facts import SqlCallerIdSource
 from vpbx.services.crm import CrmClient
 from vpbx.services.deliverer import Deliverer, WebhookSender
 from vpbx.services.directory_store import SqlDirectorySource
+from vpbx.services.leads import LeadLimits
 from vpbx.services.mailer import Mailer
 from vpbx.services.net_guard import NetGuard
 from vpbx.services.outbox import SqlOutbox
@@ -564,6 +565,7 @@ def api_limits(settings: Settings) -> dict[str, Any]:
         "allow_networks": settings.allow_networks(),
         "cabinet": cabinet_settings(settings),
         "callapi": CallApiLimits(per_minute=settings.callapi_per_minute),
+        "leads": LeadLimits(per_minute=settings.leads_per_minute),
         "auth_policy": AuthPolicy(
             access_ttl=dt.timedelta(minutes=settings.auth_access_minutes),
             refresh_ttl=dt.timedelta(days=settings.auth_refresh_days),

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     callapi_per_minute: int = Field(
         default=30, ge=0, description="CallAPI calls an account may start per minute (429 past)"
     )
+    leads_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="web leads one source (account, source, site) may send per minute (429 past)",
+    )
 
     @field_validator("http_allow_networks")
     @classmethod

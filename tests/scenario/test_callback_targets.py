@@ -1,7 +1,7 @@
 """Whom a callback rings by the missed call's details (CB-1 methods `tried` and `last_phase`), and
-the call an attempt places (`plan_of`, the whisper with call data), on a fake clock: the missed
-calls are made by the real call core and distribution (`tests.scenario.test_call_logic.Switch`),
-their details read as the task store reads them."""
+the call an attempt places (`plan_of`, the whisper with call data, a lead's rule and whisper), on a
+fake clock: the missed calls are made by the real call core and distribution
+(`tests.scenario.test_call_logic.Switch`), their details read as the task store reads them."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ from tests.scenario.helpers import CALLER, NOW
 from tests.scenario.test_call_logic import Switch, account, forward, of
 from tests.scenario.test_originate import Driver
 from tests.scenario.test_transfer_logic import keys, talking
-from vpbx.domain.callback_plan import DueTask, MissedFacts
-from vpbx.domain.entities.callback import CallbackRule
+from vpbx.domain.callback_plan import DueTask, LeadFacts, MissedFacts, first_lead_rule, site_host
+from vpbx.domain.entities.callback import CallbackRule, LeadCallbackRule, LeadSource, Whisper
 from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.domain.switch_records import StepRecord
 from vpbx.scenario import call_io as io
-from vpbx.scenario.callback_calls import NotPlaced, call_data_phrase, plan_of, spoken_number
+from vpbx.scenario.callback_calls import (
+    NotPlaced,
+    call_data_phrase,
+    lead_data_phrase,
+    plan_of,
+    spoken_number,
+)
 from vpbx.scenario.callback_targets import (
     NOBODY_TRIED,
     Callees,
@@ -253,3 +259,64 @@ def test_numbers_are_said_in_groups() -> None:
     assert spoken_number("4420794601") == "442 079 46 01"
     assert spoken_number("442079460") == "4 42 07 94 60"
     assert spoken_number("анонимный") == "анонимный"
+
+
+# -- web leads (CB-4) -----------------------------------------------------------------------------
+
+
+def lead_rule(name: str, position: int, **fields: Any) -> LeadCallbackRule:
+    return LeadCallbackRule.model_validate(
+        {"name": name, "position": position, "how": {"method": "employee", "employee_id": 1},
+         **fields}
+    )  # fmt: skip
+
+
+LEAD = LeadFacts(5, "79161234567", LeadSource.CUSTOM, NOW - dt.timedelta(minutes=2), "Пётр",
+                 "example.ru", "после обеда")  # fmt: skip
+
+
+def test_the_first_lead_rule_by_position_whose_source_and_schedule_match() -> None:
+    rules = [
+        (1, lead_rule("все", 9)),
+        (2, lead_rule("реклама", 1, source="ad_platform")),
+        (3, lead_rule("сайт", 2, source="site", site="https://www.Example.RU/")),
+        (4, lead_rule("сегмент", 0, source="segment", segment_id=7)),
+        (5, lead_rule("выключено", 0, enabled=False)),
+    ]
+
+    def chosen(lead: LeadFacts, active: bool = True, segment: int | None = None) -> str | None:
+        found = first_lead_rule(rules, lead, lambda _r: active, lambda s: s == segment)
+        return found[1].name if found else None
+
+    assert chosen(LEAD) == "сайт"
+    assert chosen(LEAD, segment=7) == "сегмент"
+    assert chosen(dataclasses.replace(LEAD, site="shop.example.ru")) == "все"
+    assert chosen(dataclasses.replace(LEAD, source=LeadSource.AD_PLATFORM, site="")) == "реклама"
+    assert chosen(LEAD, active=False) is None
+    assert site_host("http://WWW.example.ru/form?x=1") == "example.ru"
+    assert site_host("example.ru") == "example.ru"
+
+
+def test_a_leads_callback_says_the_lead_and_never_uses_the_missed_call_methods() -> None:
+    config = numbered()
+    rule = lead_rule("Заявки", 0)
+    task = DueTask(2, 1, "lead", LEAD.phone, 1, lead_rule=rule, lead=LEAD)
+    plan = plan_of(task, config, NOW)
+    assert isinstance(plan, OriginatePlan)
+    assert (plan.employee_id, plan.whisper_text) == (1, "Автоперезвон по заявкам")
+    assert plan.label == "правило «Заявки», заявка #5"
+    with_data = rule.model_copy(update={"whisper": Whisper(call_data=True)})
+    plan = plan_of(dataclasses.replace(task, lead_rule=with_data), config, NOW)
+    assert isinstance(plan, OriginatePlan)
+    assert plan.whisper_text == (
+        "Автоперезвон по заявкам. Заявка с сайта example.ru, Пётр, комментарий: после обеда, "
+        "номер 916 123 45 67, в 09:58."
+    )
+    bare = dataclasses.replace(
+        LEAD, site="", name="", comment="", arrived_at=NOW - dt.timedelta(days=2)
+    )
+    assert lead_data_phrase(bare, config, NOW) == "Заявка, номер 916 123 45 67, 10 марта в 10:00."
+    tried = lead_rule("Тем, кому пытались", 0, how={"method": "tried"})
+    assert plan_of(dataclasses.replace(task, lead_rule=tried), config, NOW) == NotPlaced(
+        "способ перезвона «tried» не применим к заявкам", final=True
+    )

@@ -11,13 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vpbx.domain.actor import Actor, Role
-from vpbx.domain.callback_plan import MissedCall
+from vpbx.domain.callback_plan import LeadFacts, MissedCall
+from vpbx.domain.entities.callback import LeadSource
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.switch_records import StepRecord
+from vpbx.scenario.callback_calls import plan_of
 from vpbx.scenario.callback_targets import NOBODY_TRIED, tried_callees
+from vpbx.scenario.originate import OriginatePlan
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.services.accounts import create_account
-from vpbx.services.callbacks import SqlCallbackTasks
+from vpbx.services.callbacks import COMMENT, SqlCallbackTasks, create_lead_task
 from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 
@@ -229,3 +232,88 @@ async def test_a_tried_task_reads_whom_the_missed_call_rang_and_fails_when_nobod
     assert (row["status"], row["last_result"], row["attempts_made"]) == (
         "failed", NOBODY_TRIED, 1,
     )  # fmt: skip
+
+
+async def _lead(
+    engine: AsyncEngine, account_id: int, phone: str, config: ConfigSnapshot
+) -> int | None:
+    """A lead stored and handed to the lead rules, as `POST /leads/incoming` does."""
+    async with engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        payload = {"source": "custom", "phone": phone, "name": "Пётр", "site": "example.ru",
+                   "payload": {COMMENT: "после обеда"}}  # fmt: skip
+        lead_id = (await svc.create("leads", payload)).model_dump()["id"]
+        facts = LeadFacts(lead_id, phone, LeadSource.CUSTOM, T0, "Пётр", "example.ru",
+                          "после обеда")  # fmt: skip
+        task_id, _why = await create_lead_task(conn, facts, account_id, config, lambda _s: False,
+                                               T0)  # fmt: skip
+        return task_id
+
+
+async def test_lead_tasks_are_claimed_within_their_rule_and_switch_and_tried_once(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        account_id = await create_account(conn, Account(name="A"), T0)
+        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        employee = (
+            await svc.create(
+                "employees", {"last_name": "E", "extension": "101", "phones": [{"kind": "sip"}]}
+            )
+        ).model_dump()
+        rule = (
+            await svc.create(
+                "lead-callback-rules",
+                {"name": "Заявки", "how": {"method": "employee", "employee_id": employee["id"]},
+                 "whisper": {"call_data": True}},
+            )
+        ).model_dump()  # fmt: skip
+    tasks = SqlCallbackTasks(engine)
+    config = ConfigSnapshot.build()
+    first = await _lead(engine, account_id, CLIENT, config)
+    second = await _lead(engine, account_id, "79160000002", config)
+    assert first is not None
+    assert second is not None
+    assert await _lead(engine, account_id, CLIENT, config) is None  # he waits already
+    # the account's lead callback switched off: nothing is claimed, the tasks are kept
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t.accounts).where(t.accounts.c.id == account_id)
+            .values(lead_callback_enabled=False)
+        )  # fmt: skip
+    assert await tasks.claim("a", T0, 5, 60) == []
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t.accounts).where(t.accounts.c.id == account_id)
+            .values(lead_callback_enabled=True, callback_enabled=False)
+        )  # fmt: skip
+    # the missed calls' switch does not stop leads; the rule's max_concurrent (1) does
+    [task] = await tasks.claim("a", T0, 5, 60)
+    assert (task.id, task.kind, task.caller) == (first, "lead", CLIENT)
+    assert task.lead_rule is not None
+    assert task.lead_rule.name == "Заявки"
+    assert task.lead is not None
+    assert (task.lead.name, task.lead.site, task.lead.comment) == ("Пётр", "example.ru",
+                                                                  "после обеда")  # fmt: skip
+    assert await tasks.claim("b", T0, 5, 60) == []
+    plan = plan_of(task, config, T0)
+    assert isinstance(plan, OriginatePlan)
+    assert plan.employee_id == employee["id"]
+    assert plan.whisper_text.startswith("Автоперезвон по заявкам. Заявка с сайта example.ru, Пётр")
+    # one attempt: not reached, the task fails; the next lead's turn
+    await tasks.finish(task, False, "client_no_answer", None, config, T0)
+    [next_task] = await tasks.claim("a", T0, 5, 60)
+    assert next_task.id == second
+    await tasks.release("a", T0)
+    # deleting the rule cancels its tasks (CB-4 as CB-3)
+    async with engine.begin() as conn:
+        svc = EntityService(conn, Actor(Role.ADMIN, account_id), lambda: T0)
+        await svc.delete("lead-callback-rules", rule["id"])
+    assert await tasks.claim("a", T0, 5, 60) == []
+    async with engine.connect() as conn:
+        rows = dict(
+            (await conn.execute(sa.select(t.callback_tasks.c.id, t.callback_tasks.c.status)))
+            .tuples()
+            .all()
+        )
+    assert rows == {first: "failed", second: "cancelled"}

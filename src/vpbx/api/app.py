@@ -25,6 +25,7 @@ from vpbx.api.crud import ERRORS, resource_router
 from vpbx.api.dashboards import dashboards_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
+from vpbx.api.leads import leads_router
 from vpbx.api.operations import SwitchProbe, operations_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
@@ -41,6 +42,7 @@ from vpbx.services.callapi import CallApiLimits
 from vpbx.services.catalog import CATALOG
 from vpbx.services.entities import Clock
 from vpbx.services.health import database_name
+from vpbx.services.leads import LeadLimits
 
 PREFIX = "/api/v1"
 
@@ -119,6 +121,7 @@ def create_api(
     allow_networks: Sequence[Network] = (),
     cabinet: CabinetSettings | None = None,
     callapi: CallApiLimits | None = None,
+    leads: LeadLimits | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
@@ -131,6 +134,7 @@ def create_api(
     what a saved CRM or webhook URL may name.
     `cabinet`: where the built web cabinet is and the SIP server its line cards show
     (`vpbx.api.cabinet`; default: web/dist of the source tree, 127.0.0.1:5060).
+    `leads`: the per-source limit of `POST /leads/incoming` (CB-4).
     `callapi`: the limits of `POST /calls` (API-1).
     """
     app = FastAPI(
@@ -182,6 +186,7 @@ def create_api(
     app.include_router(calls_report_router(), prefix=PREFIX)
     app.include_router(dashboards_router(), prefix=PREFIX)
     app.include_router(callapi_router(clock, callapi or CallApiLimits()), prefix=PREFIX)
+    app.include_router(leads_router(clock, leads or LeadLimits()), prefix=PREFIX)
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
     app.include_router(webhook_deliveries_router(), prefix=PREFIX)

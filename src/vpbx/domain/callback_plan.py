@@ -9,20 +9,30 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from vpbx.domain.entities.callback import MAX_ATTEMPTS, CallbackRule, LossPlace
+from vpbx.domain.entities.callback import (
+    MAX_ATTEMPTS,
+    CallbackRule,
+    LeadCallbackRule,
+    LeadSource,
+    LossPlace,
+)
 from vpbx.domain.switch_records import CallRecord, StepRecord
 
 __all__ = [
     "SCHEDULE_HORIZON",
     "DueTask",
+    "LeadFacts",
     "MissedCall",
     "MissedFacts",
     "attempt_due",
+    "first_lead_rule",
     "first_rule",
+    "lead_matches",
     "loss_matches",
     "missed_call",
     "next_active",
     "same_subscriber",
+    "site_host",
 ]
 
 #: how far ahead a callback schedule is searched for its next active minute
@@ -141,6 +151,59 @@ class MissedFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class LeadFacts:
+    """A web lead (CB-4) as its callback sees it: who asked to be called, from where."""
+
+    lead_id: int
+    phone: str
+    source: LeadSource
+    arrived_at: dt.datetime
+    name: str = ""
+    site: str = ""
+    comment: str = ""
+
+
+def lead_matches(
+    rule: LeadCallbackRule, lead: LeadFacts, in_segment: Callable[[int], bool]
+) -> bool:
+    """CB-4 «Какие заявки обрабатываем»: all, one kind of source, one site (the same host,
+    whatever the scheme, `www.` or path), or the leads of a segment's subscribers."""
+    match rule.source:
+        case LeadSource.ALL:
+            return True
+        case LeadSource.SITE:
+            return bool(lead.site) and site_host(lead.site) == site_host(rule.site)
+        case LeadSource.SEGMENT:
+            return rule.segment_id is not None and in_segment(rule.segment_id)
+        case _:
+            return rule.source is lead.source
+
+
+def first_lead_rule(
+    rules: Iterable[tuple[int, LeadCallbackRule]],
+    lead: LeadFacts,
+    rule_active: Callable[[LeadCallbackRule], bool],
+    in_segment: Callable[[int], bool],
+) -> tuple[int, LeadCallbackRule] | None:
+    """The first enabled lead rule (by `position`, then id) whose source and «когда действует
+    правило» schedule match the lead: it alone makes the task (CB-4, as CB-1)."""
+    ordered = sorted(rules, key=lambda item: (item[1].position, item[0]))
+    for rule_id, rule in ordered:
+        if rule.enabled and lead_matches(rule, lead, in_segment) and rule_active(rule):
+            return rule_id, rule
+    return None
+
+
+def site_host(site: str) -> str:
+    """«https://www.Example.ru/contacts» → «example.ru»: how two mentions of a site compare."""
+    host = site.strip().lower()
+    for scheme in ("https://", "http://", "//"):
+        host = host.removeprefix(scheme)
+    host = host.split("/", 1)[0].split("?", 1)[0]
+    return host.removeprefix("www.")
+
+
+@dataclass(frozen=True, slots=True)
 class DueTask:
     """A task a node claimed: one attempt of it is to be placed now."""
 
@@ -160,6 +223,9 @@ class DueTask:
     number_id: int | None = None
     #: a callback: the missed call (None: its row is gone)
     missed: MissedFacts | None = None
+    #: a lead's callback (CB-4): its rule and the lead
+    lead_rule: LeadCallbackRule | None = None
+    lead: LeadFacts | None = None
 
 
 def missed_call(record: CallRecord, call_id: int | None) -> MissedCall | None:

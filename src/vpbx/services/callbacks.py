@@ -23,13 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vpbx.domain.callback_plan import (
     DueTask,
+    LeadFacts,
     MissedCall,
     MissedFacts,
     attempt_due,
+    first_lead_rule,
     first_rule,
+    next_active,
     same_subscriber,
 )
-from vpbx.domain.entities.callback import CallbackMethod, CallbackRule, TaskStatus
+from vpbx.domain.entities.callback import (
+    CallbackMethod,
+    CallbackRule,
+    LeadCallbackRule,
+    LeadSource,
+    TaskStatus,
+)
 from vpbx.domain.entities.misc import WebhookEvent
 from vpbx.domain.schedule import is_active
 from vpbx.domain.switch_records import StepRecord
@@ -38,10 +47,22 @@ from vpbx.services.webhook_events import CallEvent, enqueue_call_events
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
 
-__all__ = ["CALLAPI", "CALLBACK", "SqlCallbackTasks", "create_callapi_call"]
+__all__ = [
+    "CALLAPI",
+    "CALLBACK",
+    "COMMENT",
+    "LEAD",
+    "SqlCallbackTasks",
+    "create_callapi_call",
+    "create_lead_task",
+]
 
 CALLBACK = "callback"
 CALLAPI = "callapi"
+#: a web lead's callback (CB-4)
+LEAD = "lead"
+#: the key of a lead's `payload` that holds the comment it was sent with
+COMMENT = "comment"
 #: the session types of calls placed by callbacks (they do not count as "reached otherwise")
 _OWN_SESSIONS = ("Автоперезвон",)
 _ACTIVE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
@@ -59,6 +80,11 @@ def schedule_check(
 
 def _rule(row: Any) -> CallbackRule:
     return CallbackRule.model_validate({name: row[name] for name in CallbackRule.model_fields})
+
+
+def _lead_rule(row: Any) -> LeadCallbackRule:
+    fields = LeadCallbackRule.model_fields
+    return LeadCallbackRule.model_validate({name: row[name] for name in fields})
 
 
 class SqlCallbackTasks:
@@ -110,7 +136,7 @@ class SqlCallbackTasks:
             )
             if due is None:
                 return None
-            if await self._has_task(conn, missed.account_id, missed.caller):
+            if await _has_task(conn, missed.account_id, missed.caller, (CALLBACK,)):
                 return None
             return await _insert(
                 conn,
@@ -124,16 +150,6 @@ class SqlCallbackTasks:
                 result=f"правило «{rule.name}»: первая попытка",
             )
 
-    async def _has_task(self, conn: AsyncConnection, account_id: int, caller: str) -> bool:
-        c = t.callback_tasks
-        query = sa.select(c.c.id).where(
-            c.c.account_id == account_id,
-            c.c.caller == caller,
-            c.c.status.in_(_ACTIVE),
-            sa.or_(c.c.kind.is_(None), c.c.kind == CALLBACK),
-        )
-        return (await conn.execute(query.limit(1))).first() is not None
-
     # -- the scheduler's side -------------------------------------------------------------------
 
     async def claim(self, node: str, now: dt.datetime, limit: int, lease: float) -> list[DueTask]:
@@ -146,14 +162,22 @@ class SqlCallbackTasks:
         c, r, a = t.callback_tasks, t.callback_rules, t.accounts
         postgres = self.engine.dialect.name == "postgresql"
         due = (
-            sa.select(c.c.id, c.c.account_id, c.c.kind, c.c.rule_id)
+            sa.select(c.c.id, c.c.account_id, c.c.kind, c.c.rule_id, c.c.lead_rule_id)
             .join(a, a.c.id == c.c.account_id)
             .where(
                 c.c.status == TaskStatus.PENDING.value,
                 c.c.next_attempt_at <= now,
                 sa.or_(c.c.lease_until.is_(None), c.c.lease_until <= now),
-                # CB-3: the master switch off stops the tasks (kept); CallAPI calls go on
-                sa.or_(a.c.callback_enabled.is_(True), c.c.kind == CALLAPI),
+                # CB-3: the master switch off stops the tasks (kept), the leads' one their tasks
+                # (CB-4); CallAPI calls go on
+                sa.or_(
+                    sa.and_(
+                        a.c.callback_enabled.is_(True),
+                        sa.or_(c.c.kind.is_(None), c.c.kind == CALLBACK),
+                    ),
+                    sa.and_(a.c.lead_callback_enabled.is_(True), c.c.kind == LEAD),
+                    c.c.kind == CALLAPI,
+                ),
             )
             .order_by(c.c.next_attempt_at, c.c.id)
             .limit(limit * 4)
@@ -172,7 +196,9 @@ class SqlCallbackTasks:
                 rules = {
                     int(row["id"]): _rule(row) for row in (await conn.execute(query)).mappings()
                 }
-            running = await _running(conn, rule_ids, now)
+            running = await _running(conn, c.c.rule_id, rule_ids, now)
+            lead_rules = await _lead_rules(conn, candidates, postgres)
+            lead_running = await _running(conn, c.c.lead_rule_id, sorted(lead_rules), now)
             chosen: list[int] = []
             gone: list[int] = []
             for row in candidates:
@@ -187,6 +213,16 @@ class SqlCallbackTasks:
                     if running.get(int(row.rule_id), 0) >= rule.max_concurrent:
                         continue
                     running[int(row.rule_id)] = running.get(int(row.rule_id), 0) + 1
+                elif kind == LEAD:
+                    lead_rule = lead_rules.get(row.lead_rule_id or 0)
+                    if lead_rule is None:
+                        gone.append(int(row.id))  # CB-4 as CB-3: deleting the rule cancels
+                        continue
+                    if lead_running.get(lead_rule_id := int(row.lead_rule_id), 0) >= (
+                        lead_rule.max_concurrent
+                    ):
+                        continue
+                    lead_running[lead_rule_id] = lead_running.get(lead_rule_id, 0) + 1
                 chosen.append(int(row.id))
             if gone:
                 await _set_status(conn, gone, TaskStatus.CANCELLED, "правило удалено", now)
@@ -213,13 +249,15 @@ class SqlCallbackTasks:
                     c.c.result_call_id,
                     c.c.created_at,
                     c.c.call_id,
+                    c.c.lead_rule_id,
+                    c.c.lead_id,
                 )
             )
             rows = sorted((await conn.execute(update)).all(), key=lambda row: row.id)
             reached: list[int] = []
             for row in rows:
                 kind = row.kind or CALLBACK
-                if kind == CALLBACK and await _reached(
+                if kind in (CALLBACK, LEAD) and await _reached(
                     conn, int(row.account_id), row.caller, as_utc(row.created_at)
                 ):
                     reached.append(int(row.id))
@@ -235,6 +273,7 @@ class SqlCallbackTasks:
                         rule=rules.get(int(row.rule_id)) if row.rule_id is not None else None,
                         employee_id=row.employee_id,
                         result_call_id=row.result_call_id,
+                        lead_rule=lead_rules.get(row.lead_rule_id or 0),
                     )
                 )
             if reached:
@@ -243,6 +282,8 @@ class SqlCallbackTasks:
             claimed = await _own_rows(conn, claimed, node, now)
             missed_calls = {int(row.id): row.call_id for row in rows if row.call_id is not None}
             claimed = await _missed_facts(conn, claimed, missed_calls)
+            leads = {int(row.id): row.lead_id for row in rows if row.lead_id is not None}
+            claimed = await _lead_facts(conn, claimed, leads)
         return claimed
 
     async def renew(self, node: str, ids: Sequence[int], now: dt.datetime, lease: float) -> None:
@@ -396,6 +437,8 @@ async def _insert(
     now: dt.datetime,
     rule_id: int | None = None,
     call_id: int | None = None,
+    lead_rule_id: int | None = None,
+    lead_id: int | None = None,
     employee_id: int | None = None,
     result_call_id: int | None = None,
     result: str = "",
@@ -404,9 +447,9 @@ async def _insert(
         "account_id": account_id,
         "kind": kind,
         "rule_id": rule_id,
-        "lead_rule_id": None,
+        "lead_rule_id": lead_rule_id,
         "call_id": call_id,
-        "lead_id": None,
+        "lead_id": lead_id,
         "caller": caller,
         "status": TaskStatus.PENDING.value,
         "attempts_made": 0,
@@ -510,20 +553,134 @@ async def _missed_facts(
     return out
 
 
+async def _lead_rules(
+    conn: AsyncConnection, candidates: Sequence[Any], postgres: bool
+) -> dict[int, LeadCallbackRule]:
+    """The lead rules of the candidate tasks (locked on PostgreSQL: the concurrency count)."""
+    ids = sorted({int(row.lead_rule_id) for row in candidates if row.lead_rule_id is not None})
+    if not ids:
+        return {}
+    r = t.lead_callback_rules
+    query = sa.select(r).where(r.c.id.in_(ids)).order_by(r.c.id)
+    if postgres:
+        query = query.with_for_update(of=r)
+    return {int(row["id"]): _lead_rule(row) for row in (await conn.execute(query)).mappings()}
+
+
+async def _lead_facts(
+    conn: AsyncConnection, claimed: list[DueTask], lead_ids: dict[int, int]
+) -> list[DueTask]:
+    """Each lead's callback learns its lead (the whisper says what it asked)."""
+    wanted = {task.id: lead_ids[task.id] for task in claimed if task.id in lead_ids}
+    if not wanted:
+        return claimed
+    k = t.leads
+    rows = {
+        int(row.id): row
+        for row in await conn.execute(
+            sa.select(k.c.id, k.c.phone, k.c.source, k.c.name, k.c.site, k.c.payload,
+                      k.c.created_at).where(k.c.id.in_(sorted(set(wanted.values()))))
+        )
+    }  # fmt: skip
+    out = []
+    for task in claimed:
+        row = rows.get(wanted.get(task.id, 0))
+        if row is None:
+            out.append(task)
+            continue
+        facts = LeadFacts(
+            lead_id=int(row.id),
+            phone=row.phone,
+            source=LeadSource(row.source),
+            arrived_at=as_utc(row.created_at),
+            name=row.name or "",
+            site=row.site or "",
+            comment=str((row.payload or {}).get(COMMENT, "")),
+        )
+        out.append(replace(task, lead=facts))
+    return out
+
+
+async def _has_task(
+    conn: AsyncConnection, account_id: int, caller: str, kinds: Sequence[str]
+) -> bool:
+    """The subscriber has an open task of these kinds (a missed call or a lead makes no
+    second one: a flood of repeats is not a flood of calls)."""
+    c = t.callback_tasks
+    kind: sa.ColumnElement[bool] = c.c.kind.in_(kinds)
+    if CALLBACK in kinds:  # rows made before tasks had kinds are callbacks
+        kind = sa.or_(kind, c.c.kind.is_(None))
+    query = sa.select(c.c.id).where(
+        c.c.account_id == account_id,
+        c.c.caller == caller,
+        c.c.status.in_(_ACTIVE),
+        kind,
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def create_lead_task(
+    conn: AsyncConnection,
+    lead: LeadFacts,
+    account_id: int,
+    config: ConfigSnapshot,
+    in_segment: Callable[[int], bool],
+    now: dt.datetime,
+) -> tuple[int | None, str]:
+    """CB-4: the task of the first matching lead rule, due at once within the rule's «когда
+    перезванивать» schedule (one attempt: the manual gives lead rules no intervals); (its id,
+    what happened), or (None, why not)."""
+    now = as_utc(now)
+    enabled = await conn.scalar(
+        sa.select(t.accounts.c.lead_callback_enabled).where(t.accounts.c.id == account_id)
+    )
+    if not enabled:
+        return None, "автоперезвон по заявкам выключен"
+    r = t.lead_callback_rules
+    rows = (await conn.execute(sa.select(r).where(r.c.account_id == account_id))).mappings()
+    rules = [(int(row["id"]), _lead_rule(row)) for row in rows]
+    found = first_lead_rule(
+        rules,
+        lead,
+        lambda rule: schedule_check(config, rule.rule_schedule_id)(lead.arrived_at),
+        in_segment,
+    )
+    if found is None:
+        return None, "ни одно правило автоперезвона по заявкам не подошло"
+    rule_id, rule = found
+    due = next_active(now, schedule_check(config, rule.call_schedule_id))
+    if due is None:
+        return None, f"правило «{rule.name}»: график перезвона не наступит в ближайшие 14 дней"
+    if await _has_task(conn, account_id, lead.phone, (CALLBACK, LEAD)):
+        return None, "абонент уже ждет перезвона"
+    task_id = await _insert(
+        conn,
+        account_id=account_id,
+        kind=LEAD,
+        caller=lead.phone,
+        due=due,
+        now=now,
+        lead_rule_id=rule_id,
+        lead_id=lead.lead_id,
+        result=f"правило «{rule.name}»: заявка #{lead.lead_id}",
+    )
+    return task_id, f"правило «{rule.name}»"
+
+
 async def _running(
-    conn: AsyncConnection, rule_ids: Sequence[int], now: dt.datetime
+    conn: AsyncConnection, column: Any, rule_ids: Sequence[int], now: dt.datetime
 ) -> dict[int, int]:
     if not rule_ids:
         return {}
     c = t.callback_tasks
     query = (
-        sa.select(c.c.rule_id, sa.func.count())
+        sa.select(column, sa.func.count())
         .where(
-            c.c.rule_id.in_(rule_ids),
+            column.in_(rule_ids),
             c.c.status == TaskStatus.RUNNING.value,
             c.c.lease_until > now,
         )
-        .group_by(c.c.rule_id)
+        .group_by(column)
     )
     return {int(rule): int(n) for rule, n in (await conn.execute(query)).all()}
 
