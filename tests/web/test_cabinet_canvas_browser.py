@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
+from tests.peers.rtp_pcap import digits, silence
+from tests.peers.trunk_caller import TrunkCaller
+from tests.switch.harness import TRUNK_IP
 from tests.test_processes import Served
 from tests.web.conftest import api, screenshot
 from tests.web.test_cabinet_browser import sign_in
@@ -90,8 +95,8 @@ def _save(page: Page) -> None:
     expect(page.get_by_text("Сохранено")).to_be_visible()
 
 
-def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn(
-    page: Page, served: Served, admin_token: str
+def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn_and_calls_follow_it(
+    page: Page, served: Served, admin_token: str, tmp_path: Path
 ) -> None:
     mark = random.randint(1000, 9999)
     with api(served, admin_token) as client:
@@ -163,3 +168,134 @@ def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn(
     ] == {k: saved[k] for k in ("name", "entry", "operations")}
     with api(served, admin_token) as client:
         assert client.get(f"/scenarios/{scenario_id}").json() == saved
+
+    # a trunk call through it follows the drawn path: key 1 → the forward (the employee has no
+    # registered phone: nobody answers) → its no_answer exit → the voicemail
+    number = f"7495{random.randint(1_000_000, 9_999_999)}"
+    with api(served, admin_token) as client:
+        trunk = {"name": f"Провайдер {mark}", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
+        assert client.post("/trunks", json=trunk).status_code == 201
+        rules = [{"scenario_id": scenario_id}]
+        assert client.post("/numbers", json={"number": number, "rules": rules}).status_code == 201
+    TrunkCaller(
+        tmp_path / "trunk",
+        served.sip_port,
+        number,
+        [silence(1.0), digits("1"), silence(6.0)],
+        ip=TRUNK_IP,
+    ).run().assert_ok()
+    path = _live_path(served, admin_token, number)
+    assert path == ["menu", "1", "forward", "no_answer", "voicemail"], path
+    for source, exit_, _target in zip(path[0::2], path[1::2], path[2::2], strict=False):
+        expect(page.locator(f'.react-flow__edge[data-id="{source}→exit:{exit_}"]')).to_have_count(1)
+
+
+def _live_path(served: Served, token: str, number: str) -> list[str]:
+    """The operations and exits a finished call to `number` went through (its call details)."""
+    deadline = time.monotonic() + 20
+    with api(served, token) as client:
+        while True:
+            calls = client.get("/calls", params={"limit": 20, "sort": "-started_at"}).json()
+            ours = [c for c in calls["items"] if c["called"] == number]
+            if ours and ours[0]["ended_at"] is not None:
+                break
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.3)
+        steps = client.get(f"/calls/{ours[0]['id']}/details").json()
+    path: list[str] = []
+    for step in steps:
+        if step["kind"] == "operation" and "key" in step["data"]:
+            path.append(step["data"]["key"])
+        elif step["kind"] == "exit" and "exit" in step["data"]:
+            path.append(step["data"]["exit"])
+    return path
+
+
+def test_the_simulator_lights_the_off_schedule_path_of_key_2_at_23(
+    page: Page, served: Served, admin_token: str
+) -> None:
+    """A number whose first rule (09:00-18:00) leads to a day scenario and whose second leads to
+    the night menu: at 23:00 the first rule is off schedule, and key 2 takes the night menu to
+    the voicemail."""
+    mark = random.randint(1000, 9999)
+    number = f"7495{random.randint(1_000_000, 9_999_999)}"
+    with api(served, admin_token) as client:
+        employee = client.get("/employees?limit=1").json()["items"][0]
+        hours = [{"start": "09:00", "end": "18:00"}]
+        schedule = client.post(
+            "/schedules",
+            json={
+                "name": f"Рабочее время {mark}",
+                "kind": "weekly",
+                "weekly": [{"weekday": day, "intervals": hours} for day in range(1, 8)],
+            },
+        )
+        assert schedule.status_code == 201, schedule.text
+        day = client.post(
+            "/scenarios",
+            json={
+                "name": f"День {mark}",
+                "entry": "fwd",
+                "operations": [
+                    {"key": "fwd", "kind": "forward", "targets": [{"employee_id": employee["id"]}]}
+                ],
+            },
+        )
+        assert day.status_code == 201, day.text
+        night = client.post(
+            "/scenarios",
+            json={
+                "name": f"Ночь {mark}",
+                "entry": "menu",
+                "operations": [
+                    {
+                        "key": "menu",
+                        "kind": "menu",
+                        "prompt_text": "Нажмите 1 для оператора, 2 для голосовой почты",
+                        "exits": {"1": "fwd", "2": "vm", "timeout": "vm", "invalid": "menu"},
+                    },
+                    {
+                        "key": "fwd",
+                        "kind": "forward",
+                        "targets": [{"employee_id": employee["id"]}],
+                        "exits": {"no_answer": "vm"},
+                    },
+                    {"key": "vm", "kind": "voicemail", "emails": ["office@example.ru"]},
+                ],
+            },
+        )
+        assert night.status_code == 201, night.text
+        night_id = night.json()["id"]
+        rules = [
+            {"schedule_id": schedule.json()["id"], "scenario_id": day.json()["id"]},
+            {"scenario_id": night_id},
+        ]
+        created = client.post("/numbers", json={"number": number, "rules": rules})
+        assert created.status_code == 201, created.text
+
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    sign_in(page, served, f"/scenarios/{night_id}?view=scheme")
+    expect(_node(page, "vm")).to_be_visible(timeout=15_000)
+    page.get_by_role("tab", name="Симуляция").click()
+    # the number whose rule leads to this scenario is offered first
+    expect(page.get_by_text(f"{number} (правило на этот сценарий)")).to_be_visible()
+    page.get_by_label("Время звонка").fill("2026-12-07T23:00")
+    page.get_by_label("Нажатые клавиши").fill("2")
+    page.get_by_role("button", name="Смоделировать").click()
+    details = page.get_by_role("list", name="Детали звонка")
+    expect(details).to_contain_text("вне графика", timeout=15_000)
+    expect(details).to_contain_text("нажата клавиша 2")
+
+    # step by step: first nothing of this scenario is lit, at the end the path menu -2-> vm
+    page.get_by_role("button", name="В начало").click()
+    expect(page.locator(".react-flow__node.sim-current")).to_have_count(0)
+    page.get_by_role("button", name="Следующий шаг").click()
+    page.get_by_role("button", name="В конец").click()
+    expect(_node(page, "vm")).to_have_class(re.compile(r"\bsim-current\b"))
+    expect(_node(page, "menu")).to_have_class(re.compile(r"\bsim-visited\b"))
+    expect(_node(page, "fwd")).not_to_have_class(re.compile(r"\bsim-"))
+    lit = page.locator(".react-flow__edge.sim-passed")
+    expect(lit).to_have_count(1)
+    expect(lit).to_have_attribute("data-id", "menu→exit:2")
+    details.scroll_into_view_if_needed()
+    screenshot(page, "scenario-simulation")

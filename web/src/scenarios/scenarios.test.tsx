@@ -177,6 +177,29 @@ describe('scenarios', () => {
     expect(sent[0]).toEqual({ name: ALL_KINDS.name, entry: ALL_KINDS.entry, operations: ALL_KINDS.operations });
   }, 20_000);
 
+  it('says when someone else saved meanwhile (412) and offers reload or overwrite: overwrite saves without If-Match', async () => {
+    const sent: { ifMatch: string | null; body: unknown }[] = [];
+    fakeServer({
+      ...lookups(),
+      'GET /api/v1/scenarios/6': () => json(ALL_KINDS, 200, { ETag: '"s1"' }),
+      'PUT /api/v1/scenarios/6': async (request) => {
+        sent.push({ ifMatch: request.headers.get('If-Match'), body: await request.json() });
+        return sent.length === 1
+          ? json({ error_id: 'precondition_failed', message: 'changed', usages: [], errors: [] }, 412)
+          : json({ ...ALL_KINDS, warnings: [] }, 200, { ETag: '"s3"' });
+      },
+    });
+    edit(6);
+    await screen.findByRole('group', { name: 'Операция 1' });
+    await userEvent.click(screen.getByRole('button', { name: /Сохранить/ }));
+    expect(await screen.findByText('Эту запись изменил кто-то другой, пока вы её редактировали')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Перезагрузить' })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Сохранить поверх' }));
+    await waitFor(() => expect(sent).toHaveLength(2));
+    expect(sent.map((item) => item.ifMatch)).toEqual(['"s1"', null]);
+    expect(sent[1]?.body).toEqual(sent[0]?.body);
+  }, 60_000);
+
   it("puts the API's 422 under the field it names, and takes it away when that field is edited", async () => {
     fakeServer({
       ...lookups(),

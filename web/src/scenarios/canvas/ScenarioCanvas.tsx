@@ -386,7 +386,7 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
 
   return (
     <div
-      style={{ display: 'flex', height: 680, border: '1px solid #f0f0f0', borderRadius: 8, background: '#fff' }}
+      style={{ display: 'flex', height: 'max(620px, calc(100vh - 140px))', border: '1px solid #f0f0f0', borderRadius: 8, background: '#fff' }}
       onKeyDown={onKeyDown}
       data-testid="scenario-canvas"
     >

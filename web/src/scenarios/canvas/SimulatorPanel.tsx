@@ -6,7 +6,7 @@
 import { CaretRightOutlined, PauseOutlined, StepBackwardOutlined, StepForwardOutlined, VerticalLeftOutlined, VerticalRightOutlined } from '@ant-design/icons';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { Alert, Button, Form, Input, Radio, Select, Slider, Space, Typography } from 'antd';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api } from '../../api/client';
 import { unwrap } from '../../api/errors';
@@ -96,6 +96,13 @@ export function SimulatorPanel({
   }, [frame, onFrame]);
   useEffect(() => () => onFrame(null), [onFrame]);
   const running = playing && index < last;
+  // the current step stays in view inside the list (the page itself does not scroll)
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const box = list.current;
+    const item = box?.querySelector<HTMLElement>('[aria-current]');
+    if (box && item) box.scrollTop = Math.max(0, item.offsetTop - box.clientHeight / 2);
+  }, [index, steps]);
   useEffect(() => {
     if (!running) return;
     const timer = window.setTimeout(() => setIndex((i) => i + 1), 450);
@@ -166,7 +173,7 @@ export function SimulatorPanel({
           </Space>
           <Slider min={0} max={last} value={Math.min(index, last)} onChange={(value) => { setPlaying(false); setIndex(value); }} tooltip={{ open: false }} />
           <Typography.Text strong>{s('details')}</Typography.Text>
-          <ol style={{ paddingLeft: 20, margin: 0, maxHeight: 260, overflowY: 'auto', fontSize: 12 }} aria-label={s('details')}>
+          <ol ref={list} style={{ position: 'relative', paddingLeft: 20, margin: 0, maxHeight: 320, overflowY: 'auto', fontSize: 12 }} aria-label={s('details')}>
             {steps.map((step, i) => (
               <li
                 key={i}
