@@ -16,6 +16,7 @@ import { makeQueryClient } from './queryClient';
 // Feature screens load when first opened: the first page stays small.
 const CallsPage = lazy(() => import('./reports/CallsPage'));
 const FilesPage = lazy(() => import('./files/FilesPage'));
+const DashboardsPage = lazy(() => import('./dashboards/DashboardsPage'));
 const EmployeesPage = lazy(() => import('./employees/EmployeesPage'));
 const EmployeeEditPage = lazy(() => import('./employees/EmployeeEditPage'));
 const GroupsPage = lazy(() => import('./groups/GroupsPage'));
@@ -46,6 +47,7 @@ export function AppRoutes() {
           <Route index element={<HomePage />} />
           <Route path="calls" element={<CallsPage />} />
           <Route path="files" element={<FilesPage />} />
+          <Route path="dashboards" element={<DashboardsPage />} />
           <Route path="employees" element={<EmployeesPage />} />
           <Route path="employees/new" element={<EmployeeEditPage />} />
           <Route path="employees/:id" element={<EmployeeEditPage />} />

@@ -20,6 +20,10 @@ web/dist copied, so a rebuild by someone else during the run changes nothing) an
   with an employee and/or a status filter, for the biggest account; p95 of the client's wall
   time. Reference: the same requests for an account with `SMALL_CALLS` calls on the same server.
   EXPLAIN ANALYZE of the page and of its COUNT is logged for each.
+- dashboards (CDR-3): on the same calls, `REQUESTS` `GET /api/v1/dashboards` for today (by the
+  hour), the last 30 days and the last 366 days (by the day) of the biggest account, p95 of the
+  client's wall time; reference: the same periods of the small account. EXPLAIN ANALYZE of its
+  three statements (buckets, totals, employees) is logged.
 
 `python -m vpbx.bench.cabinet` runs it alone and merges its rows into docs/benchmarks.{json,md};
 VPBX_BENCH_CABINET="loads,requests,calls" sizes it down (e.g. "3,20,20000" to check the bench).
@@ -45,9 +49,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -56,7 +62,17 @@ import sqlalchemy as sa
 from vpbx.bench.core import Result
 from vpbx.bench.merge import merge_rows
 
-__all__ = ["BENCHMARKS", "CabinetCampaign", "cabinet_campaign", "cabinet_method"]
+__all__ = [
+    "BENCHMARKS",
+    "CabinetCampaign",
+    "Tenant",
+    "cabinet_campaign",
+    "cabinet_method",
+    "dashboard_cases",
+    "dashboard_result",
+    "measure_dashboards",
+    "seed_calls",
+]
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,6 +87,8 @@ EMPLOYEES = 50
 WARM_UP = 10
 JS_TARGET_KB = 400
 REPORT_TARGET_MS = 300
+#: the zone of the bench's accounts (made with the default time zone), for "today"
+ACCOUNT_ZONE = ZoneInfo("Europe/Moscow")
 PREFIX = "cabinet:"
 #: the sign-in form is shown: its password field is laid out
 FORM_SHOWN = """() => {
@@ -110,10 +128,12 @@ def _free_port() -> int:
 
 @dataclass
 class ReportCase:
-    """One request of the calls report, on the big account and on the small one."""
+    """One request of the calls report (or of the dashboards), on the big account and on the
+    small one."""
 
     label: str
     params: dict[str, str]
+    path: str = "/calls"
     times_ms: list[float] = field(default_factory=list)
     reference_ms: list[float] = field(default_factory=list)
     total: int = 0
@@ -131,6 +151,7 @@ class CabinetCampaign:
     calls: int = 0
     big_calls: int = 0
     cases: list[ReportCase] = field(default_factory=list)
+    dashboards: list[ReportCase] = field(default_factory=list)
 
     def say(self, line: str) -> None:
         self.log.append(line)
@@ -291,22 +312,24 @@ async def _tenants(url: str, sizes: list[int]) -> list[Tenant]:
 #: One statement for every account: rows interleaved in time order as a switch writes them,
 #: over the last year; 70 % answered, 18 % missed, 4 % voicemail, 3 % blocked, 2 % failed,
 #: 3 % interrupted; 60 % incoming, 35 % outgoing, 5 % internal; an employee on answered,
-#: voicemail and outgoing calls.
+#: voicemail and outgoing calls; waits of 0-90 s; a rating on a third of the answered calls.
 FILL = """
 INSERT INTO calls (account_id, started_at, answered_at, ended_at, direction, session_type,
-  status, caller, called, employee_id, contact_name, wait_seconds, talk_seconds, tag_ids,
+  status, caller, called, employee_id, contact_name, wait_seconds, talk_seconds, rating, tag_ids,
   recording_file_ids, created_at, updated_at, node)
-SELECT account_id, t, CASE WHEN status = 'answered' THEN t + interval '5 s' END,
-  t + make_interval(secs => 5 + talk), direction, '', status,
+SELECT account_id, t, CASE WHEN status = 'answered' THEN t + make_interval(secs => wait) END,
+  t + make_interval(secs => wait + talk), direction, '', status,
   CASE WHEN direction = 'incoming' THEN '7916' || lpad((g::bigint * 7919 % 10000000)::text, 7, '0')
        ELSE '74950000001' END,
   CASE WHEN direction = 'incoming' THEN '74950000001'
        ELSE '7495' || lpad((g::bigint * 104729 % 10000000)::text, 7, '0') END,
   CASE WHEN status IN ('answered', 'voicemail') OR direction = 'outgoing'
        THEN ids[1 + floor(p * cardinality(ids))::int] END,
-  '', 5, talk, '[]', '[]', t, t, 'bench'
+  '', wait, talk,
+  CASE WHEN status = 'answered' AND w < 0.33 THEN 1 + floor(w * 15)::int END,
+  '[]', '[]', t, t, 'bench'
 FROM (
-  SELECT a.account_id, e.ids, s.g, s.t, s.p,
+  SELECT a.account_id, e.ids, s.g, s.t, s.p, s.w, round(s.w * 90) AS wait,
     CASE WHEN s.r < 0.70 THEN 'answered' WHEN s.r < 0.88 THEN 'missed'
          WHEN s.r < 0.92 THEN 'voicemail' WHEN s.r < 0.95 THEN 'blocked'
          WHEN s.r < 0.97 THEN 'failed' ELSE 'interrupted' END AS status,
@@ -319,7 +342,7 @@ FROM (
   ) AS e
   CROSS JOIN LATERAL (
     SELECT g, now() - random() * interval '365 days' AS t, random() AS r, random() AS d,
-      random() AS p
+      random() AS p, random() AS w
     FROM generate_series(1, a.n) AS g
   ) AS s
   ORDER BY s.t
@@ -349,33 +372,53 @@ def _fill(url: str, tenants: list[Tenant]) -> float:
         engine.dispose()
 
 
+def seed_calls(url: str, sizes: list[int]) -> tuple[list[Tenant], float]:
+    """Accounts with `sizes` calls each (and their admins' tokens); the seconds the calls took
+    to write."""
+    tenants = asyncio.run(_tenants(url, sizes))
+    return tenants, _fill(url, tenants)
+
+
 async def _explain(url: str, tenant: Tenant, case: ReportCase) -> str:
-    """EXPLAIN ANALYZE of the page's query and of its COUNT, as vpbx.services.reports runs them:
-    the execution times and the page's plan in one line."""
+    """EXPLAIN ANALYZE of what the request runs, as vpbx.services runs it — the report's page and
+    its COUNT, or the dashboard's buckets, totals and employees: the execution times and the
+    plans in one line."""
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import CallStatus
+    from vpbx.services.dashboards import DashboardFilter, dashboard_queries
     from vpbx.services.entities import EntityService
     from vpbx.services.reports import CallFilter, CallTab, call_query, count_of
     from vpbx.storage.db import make_async_engine
 
     params = case.params
-    flt = CallFilter(
-        tab=CallTab(params.get("tab", "all")),
-        employee_id=int(params["employee_id"]) if "employee_id" in params else None,
-        status=CallStatus(params["status"]) if "status" in params else None,
-    )
     engine = make_async_engine(url)
     try:
         async with engine.connect() as conn:
             svc = EntityService(
                 conn, Actor(Role.ADMIN, tenant.account_id), lambda: dt.datetime.now(dt.UTC)
             )
-            query = await call_query(svc, flt, None)
-            limit, offset = int(params.get("limit", "50")), int(params.get("offset", "0"))
-            page = query.limit(limit).offset(offset)
-            count = count_of(query)  # as the report counts its total
+            statements: list[tuple[str, sa.Select[Any]]]
+            if case.path == "/dashboards":
+                flt = DashboardFilter(
+                    start=dt.datetime.fromisoformat(params["from"]),
+                    end=dt.datetime.fromisoformat(params["to"]),
+                )
+                statements = list((await dashboard_queries(svc, flt)).statements())
+            else:
+                report = CallFilter(
+                    tab=CallTab(params.get("tab", "all")),
+                    employee_id=int(params["employee_id"]) if "employee_id" in params else None,
+                    status=CallStatus(params["status"]) if "status" in params else None,
+                )
+                query = await call_query(svc, report, None)
+                limit, offset = int(params.get("limit", "50")), int(params.get("offset", "0"))
+                # the page, and its total as the report counts it
+                statements = [
+                    ("page", query.limit(limit).offset(offset)),
+                    ("count", count_of(query)),
+                ]
             found = []
-            for what, stmt in (("page", page), ("count", count)):
+            for what, stmt in statements:
                 sql = str(
                     stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
                 )
@@ -438,29 +481,32 @@ def _first_loads(campaign: CabinetCampaign, base: str, web: Path, loads: int) ->
             browser.close()
 
 
-def _report(campaign: CabinetCampaign, base: str, big: Tenant, small: Tenant, n: int) -> None:
-    def run(tenant: Tenant, params: dict[str, str], times: list[float]) -> int:
+def _report(cases: Sequence[ReportCase], base: str, big: Tenant, small: Tenant, n: int) -> None:
+    """Time `n` requests of each case (after WARM_UP unmeasured) on both accounts."""
+
+    def run(tenant: Tenant, case: ReportCase, params: dict[str, str], times: list[float]) -> int:
         total = 0
         headers = {"Authorization": f"Bearer {tenant.token}"}
-        with httpx.Client(base_url=f"{base}/api/v1", headers=headers, timeout=30) as client:
+        with httpx.Client(base_url=f"{base}/api/v1", headers=headers, timeout=60) as client:
             for k in range(WARM_UP + n):
                 start = time.perf_counter()
-                answer = client.get("/calls", params=params)
+                answer = client.get(case.path, params=params)
                 took = (time.perf_counter() - start) * 1000
                 answer.raise_for_status()
-                total = int(answer.json()["total"])
+                body = answer.json()
+                total = int(body["totals"]["total"] if "totals" in body else body["total"])
                 if k >= WARM_UP:
                     times.append(took)
         return total
 
-    for case in campaign.cases:
+    for case in cases:
         params = dict(case.params)
         small_params = dict(params)
         if "employee_id" in params:  # the same rank of employee in the small account
             rank = big.employee_ids.index(int(params["employee_id"]))
             small_params["employee_id"] = str(small.employee_ids[rank])
-        case.total = run(big, params, case.times_ms)
-        case.reference_total = run(small, small_params, case.reference_ms)
+        case.total = run(big, case, params, case.times_ms)
+        case.reference_total = run(small, case, small_params, case.reference_ms)
 
 
 def cases(big: Tenant) -> list[ReportCase]:
@@ -475,6 +521,53 @@ def cases(big: Tenant) -> list[ReportCase]:
             default | {"employee_id": employee, "status": "answered"},
         ),
     ]
+
+
+def dashboard_cases(today: dt.date) -> list[ReportCase]:
+    """The cabinet's dashboard periods, in the accounts' zone: today by the hour, the last 30
+    and 366 days by the day (the longest period the API takes)."""
+
+    def period(days: int) -> dict[str, str]:
+        start = today - dt.timedelta(days=days - 1)
+        end = today + dt.timedelta(days=1)
+        return {"from": f"{start}T00:00:00", "to": f"{end}T00:00:00"}
+
+    return [
+        ReportCase("today, by the hour", period(1), "/dashboards"),
+        ReportCase("last 30 days, by the day", period(30), "/dashboards"),
+        ReportCase("last 366 days, by the day", period(366), "/dashboards"),
+    ]
+
+
+def _measure(
+    campaign: CabinetCampaign,
+    what: str,
+    cases: Sequence[ReportCase],
+    url: str,
+    base: str,
+    big: Tenant,
+    small: Tenant,
+    n: int,
+) -> None:
+    """Time the cases on both accounts, EXPLAIN them, and log a line each."""
+    _report(cases, base, big, small, n)
+    for case in cases:
+        case.explain = asyncio.run(_explain(url, big, case))
+        campaign.say(
+            f"{what}, {case.label}: p50 {statistics.median(case.times_ms):.1f} ms, "
+            f"p95 {_p95(case.times_ms):.1f} ms, max {max(case.times_ms):.1f} ms "
+            f"(total {case.total:,}); on the {SMALL_CALLS:,}-call account p95 "
+            f"{_p95(case.reference_ms):.1f} ms (total {case.reference_total:,}); "
+            f"EXPLAIN ANALYZE: {case.explain}"
+        )
+
+
+def measure_dashboards(
+    campaign: CabinetCampaign, url: str, base: str, big: Tenant, small: Tenant, n: int
+) -> None:
+    """The dashboards' rows: `n` requests of each period on both accounts, their EXPLAIN."""
+    campaign.dashboards = dashboard_cases(dt.datetime.now(ACCOUNT_ZONE).date())
+    _measure(campaign, "dashboard", campaign.dashboards, url, base, big, small, n)
 
 
 @functools.cache
@@ -493,8 +586,7 @@ def cabinet_campaign() -> CabinetCampaign:
             sizes = [big_calls, round(calls * SHARES[1]), rest - round(calls * SHARES[1])]
             sizes.append(SMALL_CALLS)
             with _vpbx(workdir, url, web) as base:
-                tenants = asyncio.run(_tenants(url, sizes))
-                took = _fill(url, tenants)
+                tenants, took = seed_calls(url, sizes)
                 campaign.calls, campaign.big_calls = sum(sizes), big_calls
                 campaign.say(
                     f"{sum(sizes):,} calls in {len(sizes)} accounts "
@@ -503,16 +595,8 @@ def cabinet_campaign() -> CabinetCampaign:
                 )
                 big, small = tenants[0], tenants[-1]
                 campaign.cases = cases(big)
-                _report(campaign, base, big, small, requests)
-                for case in campaign.cases:
-                    case.explain = asyncio.run(_explain(url, big, case))
-                    campaign.say(
-                        f"report, {case.label}: p50 {statistics.median(case.times_ms):.1f} ms, "
-                        f"p95 {_p95(case.times_ms):.1f} ms, max {max(case.times_ms):.1f} ms "
-                        f"(total {case.total:,}); on the {SMALL_CALLS:,}-call account p95 "
-                        f"{_p95(case.reference_ms):.1f} ms (total {case.reference_total:,}); "
-                        f"EXPLAIN ANALYZE: {case.explain}"
-                    )
+                _measure(campaign, "report", campaign.cases, url, base, big, small, requests)
+                measure_dashboards(campaign, url, base, big, small, requests)
                 _first_loads(campaign, base, web, loads)
                 campaign.say(
                     f"first load, {loads} runs: median "
@@ -558,24 +642,43 @@ def cabinet_method() -> tuple[str, ...]:
         "sends by default (`tab=all&limit=50&offset=0`: no period, newest first, with the "
         "total for the pager) and with filters; p95 of the client's wall time. Reference: the "
         f"same requests for the account with {SMALL_CALLS:,} calls. The log gives EXPLAIN "
-        "ANALYZE of each page's query and of its COUNT. What this run saw:",
+        "ANALYZE of each page's query and of its COUNT. Dashboards (CDR-3), on the same calls "
+        f"(waits of 0-90 s, a third of the answered calls rated): {requests} sequential `GET "
+        "/api/v1/dashboards` of the measured account for today (by the hour), the last 30 "
+        "days and the last 366 days (by the day), incoming calls, every figure computed by "
+        "SQL; p95 of the client's wall time; reference: the same periods on the "
+        f"{SMALL_CALLS:,}-call account; the log gives EXPLAIN ANALYZE of its three "
+        "statements (buckets, totals, employees). What this run saw:",
     )
 
 
-def _case_row(n: int) -> Result:
-    campaign = cabinet_campaign()
-    case = campaign.cases[n]
+def _p95_row(campaign: CabinetCampaign, case: ReportCase, what: str, target: str | None) -> Result:
     value, reference = _p95(case.times_ms), _p95(case.reference_ms)
     return Result(
-        f"cabinet: calls report page p95, {case.label}, PostgreSQL, "
+        f"cabinet: {what} p95, {case.label}, PostgreSQL, "
         f"{campaign.calls:,} calls ({campaign.big_calls:,} in this account)",
         value,
         "ms",
         f"the same request on an account with {SMALL_CALLS:,} calls",
         reference,
         value / reference if reference else None,
-        f"< {REPORT_TARGET_MS} ms",
+        target,
     )
+
+
+def _case_row(n: int) -> Result:
+    campaign = cabinet_campaign()
+    return _p95_row(campaign, campaign.cases[n], "calls report page", f"< {REPORT_TARGET_MS} ms")
+
+
+def dashboard_result(campaign: CabinetCampaign, case: ReportCase) -> Result:
+    """A dashboard period's row (no target: the issue asks for the figure)."""
+    return _p95_row(campaign, case, "dashboard", None)
+
+
+def _dashboard_row(n: int) -> Result:
+    campaign = cabinet_campaign()
+    return dashboard_result(campaign, campaign.dashboards[n])
 
 
 def bench_first_load_median() -> Result:
@@ -628,6 +731,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     bench_first_load_p95,
     bench_initial_js,
     *(functools.partial(_case_row, n) for n in range(4)),
+    *(functools.partial(_dashboard_row, n) for n in range(3)),
 )
 
 

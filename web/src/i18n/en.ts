@@ -39,6 +39,8 @@ export const en: Messages = {
     employees: 'Employees',
     calls: 'Calls',
     myCalls: 'My calls',
+    dashboards: 'Dashboards',
+    myDashboards: 'My dashboard',
     files: 'File base',
     voicemail: 'Voicemail',
     groups: 'Groups',

@@ -3,6 +3,7 @@ import { initReactI18next } from 'react-i18next';
 import { configStrings } from '../entities/strings';
 import { en } from './en';
 import { ru } from './ru';
+import * as dashboardStrings from '../dashboards/i18n';
 import * as fileStrings from '../files/i18n';
 import * as reportStrings from '../reports/i18n';
 import * as resourceStrings from '../resources/i18n';
@@ -54,6 +55,7 @@ for (const language of LANGUAGES) {
   // the other screens' (resources/i18n.ts): deep, beside the shared menu.* keys
   i18n.addResourceBundle(language, 'translation', resourceStrings[language], true);
   i18n.addResourceBundle(language, 'translation', setupStrings[language], true);
+  i18n.addResourceBundle(language, 'translation', dashboardStrings[language], true);
 }
 
 export default i18n;

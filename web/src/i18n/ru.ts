@@ -37,6 +37,8 @@ export const ru = {
     employees: 'Сотрудники',
     calls: 'Звонки',
     myCalls: 'Мои звонки',
+    dashboards: 'Аналитика',
+    myDashboards: 'Моя аналитика',
     files: 'База файлов',
     voicemail: 'Голосовая почта',
     groups: 'Группы',

@@ -19,9 +19,9 @@ import type { ColumnsType, SorterResult } from 'antd/es/table/interface';
 import dayjs from 'dayjs';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useSearchParams } from 'react-router-dom';
 import { ApiError } from '../api/errors';
 import { canEditConfig, useMe, type Role } from '../auth/me';
+import { useAddressParams } from '../common/addressState';
 import { ErrorState } from '../common/ErrorState';
 import { AudioPlayer } from '../files/AudioPlayer';
 import { downloadCsv, useBlockNumber, useCalls, useLookups, type CallOut, type Lookups } from './api';
@@ -45,17 +45,8 @@ import {
 
 /** The report's state lives in the address: reload, back and a shared link keep it. */
 function useReportState() {
-  const [params, setParams] = useSearchParams();
-  const state = readState(params);
-  const update = (patch: Record<string, string | null>): void => {
-    const next = new URLSearchParams(params);
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === null) next.delete(key);
-      else next.set(key, value);
-    }
-    setParams(next, { replace: true });
-  };
-  return { state, update };
+  const [params, update] = useAddressParams();
+  return { state: readState(params), update };
 }
 
 export function ReportFilters({
