@@ -106,8 +106,8 @@ def test_the_dashboard_shows_the_seeded_counts(api: Api, office: Office) -> None
     per_employee = by_employee(seeds)
     rows = {r["employee_id"]: r for r in body["employees"]}
     assert set(rows) == {office.employees[k] for k in per_employee}
-    for key, want in per_employee.items():
-        row = rows[office.employees[key]]
+    for name, want in per_employee.items():
+        row = rows[office.employees[name]]
         _assert_figures({k: row[k] for k in want}, want)
     assert rows[office.employees["e1"]]["name"] == "Петров Иван"
 

@@ -263,8 +263,8 @@ class Tenant:
     calls: int
 
 
-async def _tenants(url: str, sizes: list[int]) -> list[Tenant]:
-    """Accounts with EMPLOYEES employees and an admin each (and his API token)."""
+async def _tenants(url: str, sizes: list[int], employees: int = EMPLOYEES) -> list[Tenant]:
+    """Accounts with `employees` employees and an admin each (and his API token)."""
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import Account
     from vpbx.services import accounts
@@ -281,7 +281,7 @@ async def _tenants(url: str, sizes: list[int]) -> list[Tenant]:
             for n, calls in enumerate(sizes):
                 account_id = await accounts.create_account(conn, Account(name=f"Bench {n}"), now())
                 svc = EntityService(conn, Actor(Role.ADMIN, account_id), now)
-                employees = [
+                staff = [
                     int(
                         (
                             await svc.create(
@@ -294,7 +294,7 @@ async def _tenants(url: str, sizes: list[int]) -> list[Tenant]:
                             )
                         ).model_dump()["id"]
                     )
-                    for k in range(EMPLOYEES)
+                    for k in range(employees)
                 ]
                 user = await svc.create(
                     "users",
@@ -303,7 +303,7 @@ async def _tenants(url: str, sizes: list[int]) -> list[Tenant]:
                 token = await accounts.issue_token(
                     conn, now(), int(user.model_dump()["id"]), label="bench cabinet"
                 )
-                tenants.append(Tenant(account_id, token, employees, calls))
+                tenants.append(Tenant(account_id, token, staff, calls))
     finally:
         await engine.dispose()
     return tenants
@@ -372,10 +372,12 @@ def _fill(url: str, tenants: list[Tenant]) -> float:
         engine.dispose()
 
 
-def seed_calls(url: str, sizes: list[int]) -> tuple[list[Tenant], float]:
+def seed_calls(
+    url: str, sizes: list[int], employees: int = EMPLOYEES
+) -> tuple[list[Tenant], float]:
     """Accounts with `sizes` calls each (and their admins' tokens); the seconds the calls took
     to write."""
-    tenants = asyncio.run(_tenants(url, sizes))
+    tenants = asyncio.run(_tenants(url, sizes, employees))
     return tenants, _fill(url, tenants)
 
 
