@@ -51,13 +51,14 @@ format: $(STAMP_DEV)
 
 # pytest exits 5 when it collected nothing: any non-zero status fails the target.
 # The tests without real peers run on both cores; the ones with SIPp/baresip and live audio
-# too, a module per worker (--dist loadfile), each worker with its own test-port share. The
+# in three workers (they mostly wait on real time: rings, prompts, audio), a module per worker
+# (--dist loadfile), each worker with its own test-port share. The
 # browser tests come last in workers of their own: Playwright's sync API leaves an event loop
 # running in its process, and any later `asyncio.run` there fails.
 test: deps-test lint web-test
-	$(PY) -m pytest -q -n 2 -m "not peers"
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "peers and not browser"
-	$(PY) -m pytest -q -n 2 --dist loadfile -m browser
+	$(PY) -m pytest -q --durations=15 -n 2 -m "not peers"
+	$(PY) -m pytest -q --durations=15 -n 3 --dist loadfile -m "peers and not browser"
+	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile -m browser
 
 # The cabinet: npm ci and the Vite build into web/dist when its sources changed (a stamp file);
 # web-client regenerates web/src/api/schema.d.ts from the OpenAPI document the API serves.

@@ -14,7 +14,6 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx import __version__, logs
-from vpbx.app import run_api, run_switch, utc_now
 from vpbx.cli.simulate import register as register_scenario_commands
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import DomainError
@@ -34,6 +33,7 @@ from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
 from vpbx.supervisor import Supervisor
+from vpbx.switch.clock import utc_now
 
 log = logging.getLogger("vpbx.cli")
 
@@ -81,6 +81,10 @@ def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: the composition of the switch and the API costs seconds of imports that the
+    # configuration commands (and the supervisor, which only spawns its children) do not need.
+    from vpbx.app import run_api, run_switch
+
     # The supervisor migrated and seeded before starting its children.
     if args.only == "switch":
         run_switch(settings)

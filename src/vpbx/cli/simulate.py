@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vpbx.app import utc_now
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import NotFound
 from vpbx.scenario.lint import LintWarning, lint_account, lint_scenario
@@ -31,6 +30,7 @@ from vpbx.services.simulate import (
 )
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
+from vpbx.switch.clock import utc_now
 
 __all__ = ["cmd_lint", "cmd_simulate", "register"]
 
