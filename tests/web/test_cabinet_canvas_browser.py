@@ -8,6 +8,7 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
@@ -299,3 +300,115 @@ def test_the_simulator_lights_the_off_schedule_path_of_key_2_at_23(
     expect(lit).to_have_attribute("data-id", "menu→exit:2")
     details.scroll_into_view_if_needed()
     screenshot(page, "scenario-simulation")
+
+
+FRAMES = """
+() => {
+  window.__frames = [];
+  window.__measuring = true;
+  let last = performance.now();
+  const tick = (now) => {
+    window.__frames.push(now - last);
+    last = now;
+    if (window.__measuring) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+"""
+
+
+def _frame_times(page: Page, gesture: Callable[[], None]) -> list[float]:
+    page.evaluate(FRAMES)
+    gesture()
+    return sorted(page.evaluate("() => { window.__measuring = false; return window.__frames; }"))
+
+
+def _drag(page: Page, x: float, y: float, dx: float, dy: float, steps: int = 60) -> None:
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x + dx * i / steps, y + dy * i / steps)
+    page.mouse.up()
+
+
+def test_the_editor_stays_interactive_with_200_operations(
+    page: Page, served: Served, admin_token: str
+) -> None:
+    """Issue 16's figure: pan and node-drag frame times on a 200-operation scenario (rAF
+    intervals in the browser while Playwright drags), and the time to draw it laid out."""
+    kinds = ["menu", "forward", "info", "voicemail"]
+    with api(served, admin_token) as client:
+        employee = client.get("/employees?limit=1").json()["items"][0]
+        operations = []
+        for i in range(200):
+            kind = kinds[i % 4]
+            key, nxt = f"op{i}", f"op{min(i + 1, 199)}"
+            op: dict[str, object] = {"key": key, "kind": kind, "title": f"Шаг {i}"}
+            if kind == "menu":
+                op |= {"prompt_text": "Нажмите", "exits": {"1": nxt, "2": f"op{min(i + 3, 199)}"}}
+            elif kind == "forward":
+                op |= {"targets": [{"employee_id": employee["id"]}], "exits": {"no_answer": nxt}}
+            elif kind == "info":
+                op |= {"text": "Сообщение", "exits": {"next": nxt}}
+            operations.append(op)
+        created = client.post(
+            "/scenarios", json={"name": "200 операций", "entry": "op0", "operations": operations}
+        )
+        assert created.status_code == 201, created.text
+        scenario_id = created.json()["id"]
+    sign_in(page, served, "/")
+    expect(page.get_by_role("button", name="Выйти")).to_be_visible(timeout=15_000)
+    started = time.monotonic()
+    page.goto(f"{served.http}/scenarios/{scenario_id}?view=scheme")
+    expect(page.locator(".react-flow__node")).to_have_count(200, timeout=60_000)
+    expect(page.get_by_test_id("scenario-canvas").locator(".ant-spin")).to_have_count(
+        0, timeout=60_000
+    )
+    drawn = time.monotonic() - started
+
+    pane = page.locator(".react-flow__pane").bounding_box()
+    assert pane is not None
+    x, y = pane["x"] + pane["width"] * 0.5, pane["y"] + pane["height"] * 0.5
+    # zoomed in to where nodes are readable (most of them are then off screen, as when working)
+    page.get_by_role("button", name="zoom in").click()
+    page.mouse.move(x, y)
+    for _ in range(3):
+        page.mouse.wheel(0, -200)
+    page.wait_for_timeout(500)
+    pan = _frame_times(page, lambda: _drag(page, x + 5, y + 5, 300, 200))
+    # a node whose header is in view is dragged by it (and does move)
+    found = page.evaluate(
+        """(pane) => {
+          for (const node of document.querySelectorAll('.react-flow__node')) {
+            const r = node.getBoundingClientRect();
+            const left = Math.max(r.left, pane.x);
+            const right = Math.min(r.right, pane.x + pane.width - 160);
+            if (r.top > pane.y + 10 && r.top < pane.y + pane.height - 140 && right - left > 60)
+              return { key: node.dataset.id, x: (left + right) / 2, y: r.top + 12 };
+          }
+          return null;
+        }""",
+        pane,
+    )
+    assert found is not None
+    key = found["key"]
+    box = _node(page, key).bounding_box()
+    assert box is not None
+    drag = _frame_times(page, lambda: _drag(page, found["x"], found["y"], 200, 120))
+    moved = _node(page, key).bounding_box()
+    assert moved is not None
+    assert moved["x"] > box["x"] + 100, (box, moved)
+
+    def p(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    figures = (
+        f"200 operations drawn and laid out in {drawn:.1f} s; "
+        f"pan: {len(pan)} frames, median {p(pan, 0.5):.0f} ms, p95 {p(pan, 0.95):.0f} ms; "
+        f"node drag: {len(drag)} frames, median {p(drag, 0.5):.0f} ms, p95 {p(drag, 0.95):.0f} ms"
+    )
+    print(figures)
+    # interactive: most frames within a 60 Hz-30 Hz budget, none frozen
+    assert p(pan, 0.5) < 50, figures
+    assert p(drag, 0.5) < 50, figures
+    assert max(pan + drag) < 1000, figures
