@@ -4,6 +4,7 @@ and keeps everyone else's (vpbx.bench.merge)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from vpbx.bench.core import Result
@@ -31,7 +32,12 @@ def test_merge_replaces_own_rows_and_paragraph_only(tmp_path: Path) -> None:
     md = (tmp_path / "benchmarks.md").read_text()
     assert "Other (`x`): words\n- other log\n" in md
     assert "old" not in md
-    assert "Mine (`m`): new words\n- new log\n\n| name |" in md
+    # the paragraph says when it was measured (the header's date is the last full run's)
+    assert re.search(
+        r"Mine \(`m`\): new words\n"
+        r"- measured alone \d{4}-\d\d-\d\d \d\d:\d\d UTC\n- new log\n\n\| name \|",
+        md,
+    )
     assert md.endswith(
         "| other: x | 1 | ms | — | — | — | — |\n| mine: a | 20 | ms | — | — | — | — |\n"
     )

@@ -7,6 +7,7 @@ linger) and its own method paragraph with the run's log (found by the paragraph'
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -61,7 +62,9 @@ def merge_rows(
             end += 1
         del lines[start : end + 1 if end < len(lines) and not lines[end] else end]
     table = next(i for i, line in enumerate(lines) if line.startswith("| name |"))
-    lines[table:table] = [*method, *(f"- {line}" for line in log), ""]
+    # The header's date is the last full run's: a paragraph measured alone says its own.
+    when = f"measured alone {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    lines[table:table] = [*method, f"- {when}", *(f"- {line}" for line in log), ""]
     lines = [
         line for line in lines if not (line.startswith("| ") and ours(line[2:].split(" | ", 1)[0]))
     ]
