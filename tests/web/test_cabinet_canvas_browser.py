@@ -132,6 +132,35 @@ def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn_and_calls_follow_it
     _connect(page, "menu", "exit:timeout", "voicemail")
     expect(page.locator(".react-flow__edge")).to_have_count(3)
     page.get_by_role("button", name="Расположить автоматически").click()
+
+    # the keys: copy and paste the forward (a copy under a new key, its exit kept), undo, redo,
+    # then Delete; undo and redo of a link too — the drawing ends as it was
+    _node(page, "forward").click()
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    expect(_node(page, "forward_copy")).to_be_visible()
+    expect(page.locator('.react-flow__edge[data-id="forward_copy→exit:no_answer"]')).to_have_count(
+        1
+    )
+    page.keyboard.press("Control+z")
+    expect(_node(page, "forward_copy")).to_have_count(0)
+    page.keyboard.press("Control+Shift+z")
+    expect(_node(page, "forward_copy")).to_be_visible()
+    page.keyboard.press("Delete")
+    expect(_node(page, "forward_copy")).to_have_count(0)
+    # an edge is clicked just under the exit it leaves from
+    handle = page.locator(
+        '.react-flow__handle[data-nodeid="menu"][data-handleid="exit:timeout"]'
+    ).bounding_box()
+    assert handle is not None
+    page.mouse.click(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] + 8)
+    expect(page.locator('.react-flow__edge[data-id="menu→exit:timeout"]')).to_have_class(
+        re.compile(r"\bselected\b")
+    )
+    page.keyboard.press("Delete")
+    expect(page.locator(".react-flow__edge")).to_have_count(2)
+    page.get_by_role("button", name="Отменить (Ctrl+Z)").click()
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
     # the menu still has no «invalid» exit: the linter's warning is on that exit's pill
     expect(_node(page, "menu").get_by_test_id("exit-exit:invalid")).to_have_attribute(
         "data-lint", "warning", timeout=15_000

@@ -94,8 +94,11 @@ export default function ScenarioEditPage() {
   const canvasDoc: Doc = useMemo(() => ({ entry: values?.entry ?? null, operations }), [values, operations]);
   const onCanvasChange = useCallback(
     (doc: Doc) => {
-      form.setFieldValue('operations', doc.operations);
-      form.setFieldValue('entry', doc.entry ?? undefined);
+      // both at once: the form's watchers see one change
+      form.setFields([
+        { name: 'operations', value: doc.operations },
+        { name: 'entry', value: doc.entry ?? undefined },
+      ]);
     },
     [form],
   );

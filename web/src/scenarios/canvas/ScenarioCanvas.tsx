@@ -74,8 +74,6 @@ function isTyping(target: EventTarget | null): boolean {
   return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName);
 }
 
-const same = (a: Doc, b: Doc) => JSON.stringify(a) === JSON.stringify(b);
-
 function Palette({ onAdd }: { onAdd: (kind: Kind) => void }) {
   const { t } = useTranslation();
   return (
@@ -122,25 +120,41 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
   const [panel, setPanel] = useState('operation');
   const wrapper = useRef<HTMLDivElement>(null);
 
-  // the form changed from elsewhere (the «Форма» view, a reload after 412): that is the new start
+  // What the canvas wrote comes back from the form a little later (antd batches its watchers), so
+  // the documents written and not yet seen back are kept: their echo is not news. Anything else is
+  // a change made elsewhere (the «Форма» view, a reload after 412): that is the new start.
   const [seen, setSeen] = useState(outside);
+  const [pending, setPending] = useState<string[]>([]);
   if (seen !== outside) {
     setSeen(outside);
-    if (!same(history.present, outside)) setHistory(start(outside));
+    const json = JSON.stringify(outside);
+    const echo = pending.indexOf(json);
+    if (echo >= 0) setPending(pending.slice(echo + 1));
+    else if (json !== JSON.stringify(history.present)) {
+      setHistory(start(outside));
+      setPending([]);
+    }
   }
+  const write = useCallback(
+    (next: Doc) => {
+      setPending((current) => [...current.slice(-20), JSON.stringify(next)]);
+      onChange(next);
+    },
+    [onChange],
+  );
 
   const commit = useCallback(
     (next: Doc, tag: string | null = null) => {
       setHistory((current) => push(current, next, tag));
-      onChange(next);
+      write(next);
     },
-    [onChange],
+    [write],
   );
   const travel = (move: (h: History<Doc>) => History<Doc>) => {
     const next = move(history);
     if (next === history) return;
     setHistory(next);
-    onChange(next.present);
+    write(next.present);
   };
 
   // node ids are the operations' keys (a key typed twice: the second gets an id of its own)
