@@ -2,7 +2,7 @@ import type { UseMutationResult, UseQueryResult } from '@tanstack/react-query';
 import { App, Form, type FormInstance } from 'antd';
 import { useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate } from 'react-router-dom';
+import { useLocation, useNavigate } from 'react-router-dom';
 import { canEditConfig, useMe } from '../auth/me';
 import { useServerErrors } from '../common/serverErrors';
 import { isStale, type Versioned } from './versioned';
@@ -49,6 +49,7 @@ export function useEntityForm<V, T extends { id: number }, B, S extends { id: nu
   const { t } = useTranslation();
   const { message } = App.useApp();
   const navigate = useNavigate();
+  const location = useLocation();
   const me = useMe(true);
   const server = useServerErrors();
   const [form] = Form.useForm<V>();
@@ -86,7 +87,8 @@ export function useEntityForm<V, T extends { id: number }, B, S extends { id: nu
         {
           onSuccess: (saved) => {
             void message.success(id === null ? created : t('common.saved'));
-            if (id === null) void navigate(`/${resource}/${saved.data.id}`, { replace: true });
+            // the new entity's own address, in the same view (the scenario page's «Схема» stays)
+            if (id === null) void navigate(`/${resource}/${saved.data.id}${location.search}`, { replace: true });
           },
           onError: (error) => {
             if (server.take(error)) void message.error(t('errors.fixFields'));
