@@ -30,8 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vpbx import logs
 from vpbx.api.app import create_api
 from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir
+from vpbx.api.live import UnixLiveSource
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
 from vpbx.domain.outbox import RetryPolicy
+from vpbx.domain.regions import load_geocoder
 from vpbx.media.errors import MediaError
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
@@ -486,7 +488,10 @@ def tune_garbage_collector() -> None:
     process: out of the collector's sight, a collection under load walks only what calls
     create. Each call makes thousands of short-lived objects: collecting the youngest
     generation every 700 allocations ran the collector hundreds of times a second (p99
-    INVITE→180 at 30 calls/s went from 219 ms to 10 ms with both; docs/benchmarks.md)."""
+    INVITE→180 at 30 calls/s went from 219 ms to 10 ms with both; docs/benchmarks.md).
+    The region geocoder's data is loaded first, to be frozen with the rest (and not loaded by
+    the first call that asks a region)."""
+    load_geocoder()
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)

@@ -15,17 +15,19 @@ equal, and «Свердловская обл.» equals «Свердловска�
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import phonenumbers
-from phonenumbers import geocoder
 
 __all__ = [
     "NumberRange",
     "decode_plan",
+    "load_geocoder",
     "normalize_region",
     "parse_numbering_plan",
     "region_key",
@@ -80,6 +82,16 @@ def split_number(number: str) -> tuple[int, int] | None:
     return None
 
 
+@functools.cache
+def load_geocoder() -> ModuleType:
+    """The geocoder, its data loaded on first use: about half a second of imports that most
+    processes (the API's workers, the command line) never need. The switch loads it at start,
+    so the first call asking a region does not stall its loop."""
+    from phonenumbers import geocoder
+
+    return geocoder
+
+
 def region_of(number: str, ranges: Iterable[NumberRange] = ()) -> str | None:
     """The normalized region of a caller number, or None when it cannot be told."""
     split = split_number(number)
@@ -103,7 +115,7 @@ def region_of(number: str, ranges: Iterable[NumberRange] = ()) -> str | None:
         return None
     if not phonenumbers.is_possible_number(parsed):
         return None
-    name = str(geocoder.description_for_number(parsed, "ru"))
+    name = str(load_geocoder().description_for_number(parsed, "ru"))
     if not name or name in {"Россия", "Russia"}:
         return None
     return normalize_region(name)
