@@ -37,14 +37,17 @@ def _node(page: Page, key: str) -> Locator:
     return page.locator(f'.react-flow__node[data-id="{key}"]')
 
 
-def _connect(page: Page, source: str, handle: str, target: str) -> None:
-    """Drag from the exit `handle` of `source` onto the entry point of `target`."""
+def _connect(page: Page, source: str, handle: str, target: str, *, on_body: bool = False) -> None:
+    """Drag from the exit `handle` of `source` onto the entry dot of `target` (or its body)."""
     start = page.locator(
         f'.react-flow__handle[data-nodeid="{source}"][data-handleid="{handle}"]'
     ).bounding_box()
-    end = page.locator(
-        f'.react-flow__handle[data-nodeid="{target}"][data-handleid="in"]'
-    ).bounding_box()
+    if on_body:
+        end = _node(page, target).get_by_test_id("node-key").bounding_box()
+    else:
+        end = page.locator(
+            f'.react-flow__handle[data-nodeid="{target}"][data-handleid="in"]'
+        ).bounding_box()
     assert start is not None
     assert end is not None
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
@@ -129,7 +132,7 @@ def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn_and_calls_follow_it
     page.wait_for_timeout(300)
     _connect(page, "menu", "exit:1", "forward")
     _connect(page, "forward", "exit:no_answer", "voicemail")
-    _connect(page, "menu", "exit:timeout", "voicemail")
+    _connect(page, "menu", "exit:timeout", "voicemail", on_body=True)
     expect(page.locator(".react-flow__edge")).to_have_count(3)
     page.get_by_role("button", name="Расположить автоматически").click()
 

@@ -26,6 +26,7 @@ import {
   type Edge,
   type EdgeChange,
   type NodeChange,
+  type OnConnectEnd,
   type OnDelete,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
@@ -332,6 +333,15 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
     if (!connection.sourceHandle || connection.target.includes('#dup')) return;
     commit(setExit(doc, connection.source, connection.sourceHandle, connection.target));
   };
+  // an exit dropped anywhere on a node (not only on its entry dot) links to that node
+  const onConnectEnd: OnConnectEnd = (event, state) => {
+    if (state.isValid === true || state.fromHandle === null || state.fromHandle.type !== 'source') return;
+    const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+    if (point === undefined) return;
+    const target = document.elementFromPoint(point.clientX, point.clientY)?.closest('.react-flow__node')?.getAttribute('data-id');
+    if (!target || target.includes('#dup') || !state.fromHandle.id) return;
+    commit(setExit(doc, state.fromNode.id, state.fromHandle.id, target));
+  };
 
   const place = (kind: Kind, at: XY | null) => {
     const added = addOperation(doc, kind);
@@ -465,6 +475,7 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={editable ? onConnect : undefined}
+            onConnectEnd={editable ? onConnectEnd : undefined}
             onDelete={editable ? onDelete : undefined}
             nodesConnectable={editable}
             deleteKeyCode={editable ? ['Delete', 'Backspace'] : null}
