@@ -54,10 +54,11 @@ def account() -> ConfigSnapshot:
 
 
 class Driver:
-    """The switch's part by hand: every phone reachable, the distribution real."""
+    """The switch's part by hand: every phone reachable, the distribution real. `logic`: a core
+    of another kind (or account) than the plan's `OriginateLogic` on `account()`."""
 
-    def __init__(self, plan: OriginatePlan) -> None:
-        self.logic = OriginateLogic(account(), plan, call_id="o1", started_at=NOW)
+    def __init__(self, plan: OriginatePlan, logic: Any = None) -> None:
+        self.logic = logic or OriginateLogic(account(), plan, call_id="o1", started_at=NOW)
         self.distributor = Distributor(InProcessState())
         self.now = NOW
 

@@ -18,6 +18,9 @@ after the miss and 12 s after a failed attempt».
   at once, 103 outside it): the caller gives up while 101 and 102 ring; attempt 1 rings one of
   them only, he rejects; attempt 2 rings both, the other answers and talks to the client;
   103 never rings; each attempt has its own report row.
+* «Сценарий ВАТС» whose first operation is a message (the same office, a call lost on its
+  second number): the client is dialled first, shown that number, hears the message (900 Hz),
+  then the scenario's forward rings 101, who talks to him.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ from vpbx.storage.db import make_sync_engine
 
 pytestmark = pytest.mark.peers
 
-EMPLOYEE_HZ, PROVIDER_HZ, WHISPER_HZ = 440.0, 700.0, 1500.0
+EMPLOYEE_HZ, PROVIDER_HZ, WHISPER_HZ, MESSAGE_HZ = 440.0, 700.0, 1500.0, 900.0
+SECOND_NUMBER = "74951112244"
 SECOND_ATTEMPT = 12
 
 
@@ -373,8 +377,33 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
             "callback-rules",
             {
                 "name": "Тем, кому пытались дозвониться",
+                "position": 1,
                 "how": {"method": "tried"},
                 "attempt_intervals": [1, 1],
+            },
+        )
+        # CB-2's exception: calls lost on the second number are called back through a
+        # scenario that first says a message (the client is rung first), then rings 101
+        second_number = await svc.create(
+            "numbers", {"number": SECOND_NUMBER, "rules": [{"scenario_id": setup.scenario_id}]}
+        )
+        message = await sound(svc, workdir, "message", MESSAGE_HZ, 1.5)
+        talk = await svc.create(
+            "scenarios",
+            {"name": "Сообщение, затем 101", "entry": "msg", "operations": [
+                {"key": "msg", "kind": "info", "file_ids": [message], "exits": {"next": "fwd"}},
+                {"key": "fwd", "kind": "forward", "targets": [{"employee_id": first["id"]}]},
+            ]},
+        )  # fmt: skip
+        await svc.create(
+            "callback-rules",
+            {
+                "name": "Через сценарий",
+                "position": 0,
+                "place": "number",
+                "number_id": second_number.model_dump()["id"],
+                "how": {"method": "scenario", "scenario_id": talk.model_dump()["id"]},
+                "attempt_intervals": [1],
             },
         )
 
@@ -462,3 +491,53 @@ def test_tried_calls_back_one_number_then_one_more_never_those_not_tried(trio: T
     steps = api_get(pbx, f"/calls/{answered['id']}/details")
     offered = {s["data"]["employee_id"] for s in steps if s["data"].get("kind") == "offered"}
     assert offered == {pbx.lines[0].employee_id, pbx.lines[1].employee_id}, steps
+
+
+def test_a_scenario_that_speaks_first_rings_the_client_first_then_runs_with_him(
+    trio: Trio,
+) -> None:
+    client = "74957000012"
+    pbx, phones = trio.pbx, trio.phones
+    provider = answering_provider(trio.workdir / "provider-scenario", trio.provider_port)
+    try:
+        call = MissedCaller(
+            trio.workdir / "missed-scenario", pbx, SECOND_NUMBER, client, [tone(300.0, 0.5)],
+            hold=2.0,
+        )  # fmt: skip
+        call.start()
+        for phone in phones[:2]:
+            phone.wait_event("CALL_INCOMING", 10)
+        call.wait().assert_ok()
+        for phone in phones[:2]:
+            phone.wait_event("CALL_CLOSED", 10)
+        # the client is dialled first (no phone rings before him), hears the message, then
+        # the scenario's forward rings 101
+        provider.wait_invite(10)
+        assert not any("CALL_INCOMING" in events(phone) for phone in phones)
+        answer(phones[0], 10)
+        time.sleep(2.5)  # they talk
+        phones[0].command("hangup")
+        phones[0].wait_event("CALL_CLOSED", 10)
+        result, provider_heard = provider.finish()
+    finally:
+        provider.stop()
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert invites(result) == [(client, SECOND_NUMBER)]  # shown the number he had called
+    assert PROVIDER_HZ in tones_heard(heard(phones[0]), [PROVIDER_HZ])
+    message_at = first_window(provider_heard, MESSAGE_HZ)
+    employee_at = first_window(provider_heard, EMPLOYEE_HZ)
+    assert message_at is not None
+    assert employee_at is not None
+    assert message_at < employee_at  # the scenario's message, then the employee
+    assert "CALL_INCOMING" not in events(phones[1]) + events(phones[2])
+    task = wait_task(pbx, client, "done", 10)
+    assert task["attempts_made"] == 1
+    deadline = time.monotonic() + 10
+    while not (rows := [r for r in callback_rows(pbx, client) if r["status"] != "active"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    (row,) = rows
+    assert (row["status"], row["employee_id"]) == ("answered", pbx.lines[0].employee_id)
+    steps = api_get(pbx, f"/calls/{row['id']}/details")
+    kinds = [s["kind"] for s in steps]
+    assert kinds.index("originate") < kinds.index("scenario") < kinds.index("dial"), kinds

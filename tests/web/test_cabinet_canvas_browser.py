@@ -71,7 +71,7 @@ def test_a_loaded_scenario_is_drawn_with_its_exits(
                     "key": "menu",
                     "kind": "menu",
                     "prompt_text": "Нажмите 1",
-                    "exits": {"1": "fwd", "timeout": "vm"},
+                    "exits": {"1": "fwd", "2": "loop1", "timeout": "vm"},
                 },
                 {
                     "key": "fwd",
@@ -80,6 +80,9 @@ def test_a_loaded_scenario_is_drawn_with_its_exits(
                     "exits": {"no_answer": "vm"},
                 },
                 {"key": "vm", "kind": "voicemail", "emails": ["office@example.ru"]},
+                # two messages leading to each other: a loop that never waits for the caller
+                {"key": "loop1", "kind": "info", "text": "Раз", "exits": {"next": "loop2"}},
+                {"key": "loop2", "kind": "info", "text": "Два", "exits": {"next": "loop1"}},
             ],
         }
         created = client.post("/scenarios", json=document)
@@ -88,10 +91,15 @@ def test_a_loaded_scenario_is_drawn_with_its_exits(
     sign_in(page, served, f"/scenarios/{scenario_id}?view=scheme")
     for key in ("menu", "fwd", "vm"):
         expect(_node(page, key)).to_be_visible(timeout=15_000)
-    expect(page.locator(".react-flow__edge")).to_have_count(3)
+    expect(page.locator(".react-flow__edge")).to_have_count(6)
     expect(_node(page, "menu").get_by_test_id("entry")).to_be_visible()
-    page.wait_for_timeout(3000)
-    page.screenshot(path="/tmp/shots/loaded.png")
+    # the linter's endless loop is drawn on the edges it runs along, and only there
+    warned = page.locator(".react-flow__edge.lint-warning")
+    expect(warned).to_have_count(2, timeout=15_000)
+    for edge in ("loop1→exit:next", "loop2→exit:next"):
+        expect(page.locator(f'.react-flow__edge[data-id="{edge}"]')).to_have_class(
+            re.compile(r"\blint-warning\b")
+        )
 
 
 def _save(page: Page) -> None:

@@ -136,6 +136,8 @@ class CallLogic:
         self.caller = caller
         self.started_at = started_at
         self.engine = Call(config, call_id=call_id, facts=facts)
+        #: QUE-6: what kind of call the scenario's forwards ring for (whether it may queue)
+        self.dial_kind = dist.CallKind.INCOMING
         self.caller_answered = False
         self.dial: act.Dial | None = None
         self._next_ring = 0
@@ -211,6 +213,17 @@ class CallLogic:
         """An internal call to a group's extension (GRP-1): its distribution, no scenario."""
         out: list[io.Command] = []
         for action in self.engine.dial_group(self.caller, group_id, now):
+            out += self._action(action, now)
+        return out
+
+    def start_scenario(self, scenario_id: int, now: dt.datetime) -> list[io.Command]:
+        """CB-2: the client the PBX called back answered; the scenario runs with him (his leg
+        is already answered). QUE-6: a call the PBX placed that runs a scenario queues only
+        where its forward's queue is on, as CallAPI's does."""
+        self.caller_answered = True
+        self.dial_kind = dist.CallKind.CALLAPI_SCENARIO
+        out: list[io.Command] = []
+        for action in self.engine.start_scenario(self.caller, self.number, scenario_id, now):
             out += self._action(action, now)
         return out
 
@@ -495,6 +508,7 @@ class CallLogic:
             caller=self.engine.caller,
             now=now,
             reachable=can_ring,
+            kind=self.dial_kind,
         )
         numbers = [t.number for t in dial.targets if t.number is not None]
         out: list[io.Command] = [io.Ringback(dial.ringback_file_ids, self.caller_answered)]

@@ -7,17 +7,21 @@ what it answers; the missed call it calls back (`DueTask.missed`) was read with 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 from vpbx.domain.callback_plan import DueTask, LeadFacts, MissedFacts
 from vpbx.domain.entities.callback import CallbackMethod, HowToCall, Whisper
+from vpbx.domain.entities.routing import VirtualNumber
+from vpbx.scenario import actions as act
 from vpbx.scenario.callback_targets import (
     NOBODY_TRIED,
     Callees,
     last_phase_callees,
     tried_callees,
 )
+from vpbx.scenario.engine import Call
 from vpbx.scenario.originate import DEFAULT_WHISPER, OriginatePlan, Purpose
 from vpbx.scenario.snapshot import ConfigSnapshot
 
@@ -79,8 +83,10 @@ def plan_of(task: DueTask, config: ConfigSnapshot, now: dt.datetime) -> Originat
         return NotPlaced(callees.why, final=callees.why == NOBODY_TRIED)
     text = _with_data(rule.whisper, DEFAULT_WHISPER, task.missed, config, now)
     label = f"правило «{rule.name}», попытка {task.attempt}"
-    first = _FirstLeg(rule.how, callees, text, rule.whisper.file_id, rule.number_id, label)
-    return first.plan(task, config)
+    missed_number = task.missed.number_id if task.missed is not None else None
+    first = _FirstLeg(rule.how, callees, text, rule.whisper.file_id, rule.number_id, label,
+                      missed_number)  # fmt: skip
+    return first.plan(task, config, now)
 
 
 def _lead_plan(
@@ -98,8 +104,8 @@ def _lead_plan(
     label = f"правило «{rule.name}»"
     if task.lead is not None:
         label += f", заявка #{task.lead.lead_id}"
-    first = _FirstLeg(rule.how, Callees(), text, rule.whisper.file_id, None, label)
-    return first.plan(task, config)
+    first = _FirstLeg(rule.how, Callees(), text, rule.whisper.file_id, None, label, None)
+    return first.plan(task, config, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +118,20 @@ class _FirstLeg:
     whisper_file_id: int | None
     number_id: int | None
     label: str
+    #: the virtual number the missed call came to (None: a lead)
+    missed_number_id: int | None
 
-    def plan(self, task: DueTask, config: ConfigSnapshot) -> OriginatePlan | NotPlaced:
+    def plan(
+        self, task: DueTask, config: ConfigSnapshot, now: dt.datetime
+    ) -> OriginatePlan | NotPlaced:
         method = self.how.method
-        supported = (CallbackMethod.EMPLOYEE, CallbackMethod.GROUP, CallbackMethod.NUMBER)
-        if not self.callees.phones and method not in supported:
-            return NotPlaced(f"способ перезвона «{method.value}» пока не поддерживается")
+        if method is CallbackMethod.SCENARIO and self.how.scenario_id is not None:
+            return self._through_scenario(task, config, now, self.how.scenario_id)
+        if method is CallbackMethod.CAMPAIGN:
+            return self._campaign(task, config, now)
         # XFR-2: the client is shown the virtual number he lost the call on (place «number»),
         # else the one the CID rules choose for the employee's line
-        shown = next((n for i, n in config.numbers.values() if i == self.number_id), None)
+        shown = _number(config, self.number_id)
         return OriginatePlan(
             task.account_id,
             task.caller,
@@ -132,11 +143,87 @@ class _FirstLeg:
             in_turn=self.callees.in_turn,
             whisper_text=self.whisper,
             whisper_file_id=self.whisper_file_id,
-            caller_id=shown.number if shown is not None else "",
-            trunk_id=shown.trunk_id if shown is not None else None,
-            number_id=self.number_id if shown is not None else None,
+            caller_id=shown[1].number if shown is not None else "",
+            trunk_id=shown[1].trunk_id if shown is not None else None,
+            number_id=shown[0] if shown is not None else None,
             label=self.label,
         )
+
+    def _campaign(
+        self, task: DueTask, config: ConfigSnapshot, now: dt.datetime
+    ) -> OriginatePlan | NotPlaced:
+        """«В соответствии с настройкой Рекламной Кампании»: vpbx has no call-tracking
+        campaigns; a number's own settings stand for them: its rules choose the scenario for
+        the client now (an analytics number: its forwarding number answers first)."""
+        found = _number(config, self.missed_number_id)
+        if found is None:
+            why = "нет виртуального номера, на который был звонок"
+            return NotPlaced(f"«по настройке рекламной кампании»: {why}", final=True)
+        number = found[1]
+        if number.forward_to:
+            plan = _FirstLeg(
+                HowToCall(method=CallbackMethod.NUMBER, number=number.forward_to),
+                self.callees, self.whisper, self.whisper_file_id, found[0], self.label, found[0],
+            )  # fmt: skip
+            return plan.plan(task, config, now)
+        scenario_id, why = Call(config, call_id=f"plan{task.id}").rule_scenario(
+            number.number, task.caller, now
+        )
+        if scenario_id is None:
+            return NotPlaced(f"«по настройке рекламной кампании»: {why}")
+        return self._through_scenario(task, config, now, scenario_id)
+
+    def _through_scenario(
+        self, task: DueTask, config: ConfigSnapshot, now: dt.datetime, scenario_id: int
+    ) -> OriginatePlan | NotPlaced:
+        """CB-2: the scenario's first operation decides. One that rings employees (a forward,
+        the personal manager) rings them first, the client when one answers; anything else
+        (a menu, an extension, a message…) needs the client: he is rung first and the scenario
+        runs with him. No rule whisper through a scenario (CB-4); the forward's own message to
+        the employee is said."""
+        shown = (
+            _number(config, self.number_id)
+            or _number(config, self.missed_number_id)
+            or min(config.numbers.values(), default=None, key=lambda item: item[0])
+        )
+        probe = Call(config, call_id=f"plan{task.id}")
+        actions = probe.start_scenario(task.caller, shown[1].number if shown else "", scenario_id,
+                                       now)  # fmt: skip
+        name = config.scenarios[scenario_id].name if scenario_id in config.scenarios else ""
+        label = f"{self.label}: сценарий «{name}»"
+        if probe.ended and not any(isinstance(a, act.Dial) for a in actions):
+            why = probe.details[-1].text if probe.details else "сценарий пуст"
+            return NotPlaced(f"сценарий #{scenario_id}: {why}", final=True)
+        base = OriginatePlan(
+            task.account_id,
+            task.caller,
+            Purpose.CALLBACK,
+            whisper_default="",
+            caller_id=shown[1].number if shown is not None else "",
+            trunk_id=shown[1].trunk_id if shown is not None else None,
+            number_id=shown[0] if shown is not None else None,
+            label=label,
+        )
+        dial = actions[0] if actions else None
+        if not isinstance(dial, act.Dial):
+            return dataclasses.replace(base, scenario_id=scenario_id)  # the client first
+        staff = tuple(t for t in dial.targets if t.number is None)
+        numbers = [t.number for t in dial.targets if t.number is not None]
+        first = dataclasses.replace(
+            base,
+            whisper_text=dial.operator_message_text,
+            whisper_file_id=dial.operator_message_file_id,
+        )
+        if self.number_id is None:  # the employee's line chooses what the client sees
+            first = dataclasses.replace(first, caller_id="", trunk_id=None, number_id=None)
+        if staff:
+            return dataclasses.replace(first, dial=dataclasses.replace(dial, targets=staff))
+        return dataclasses.replace(first, number=numbers[0])
+
+
+def _number(config: ConfigSnapshot, number_id: int | None) -> tuple[int, VirtualNumber] | None:
+    """The account's virtual number by id, as (id, number)."""
+    return next((n for n in config.numbers.values() if n[0] == number_id), None)
 
 
 def _with_data(

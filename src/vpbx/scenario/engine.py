@@ -277,6 +277,36 @@ class Call:
         self._dialing.fail_exit = ""  # nobody answered: the call ends, there is no next step
         return actions
 
+    def start_scenario(
+        self, caller: str, number: str, scenario_id: int, now: dt.datetime
+    ) -> list[Action]:
+        """CB-2 «Сценарий ВАТС»: the client the PBX called back answered; the scenario runs
+        with him as with a caller of `number` (no rules chose it, nobody has to answer him)."""
+        if self.state is not CallState.NEW:
+            return []
+        self.started_at = now
+        self.caller = digits_of(caller)
+        self.number = digits_of(number)
+        found = self.config.numbers.get(self.number)
+        self.number_id = found[0] if found is not None else None
+        scenario = self.config.scenarios.get(scenario_id)
+        if scenario is None:
+            return self._end(now, "no_scenario", f"сценария #{scenario_id} нет: звонок завершен")
+        self.state = CallState.PLAYING
+        return self._start_scenario(scenario_id, scenario, now)
+
+    def rule_scenario(self, number: str, caller: str, now: dt.datetime) -> tuple[int | None, str]:
+        """NUM-2 with no call: the scenario the first matching rule of `number` gives `caller`
+        at `now` (None: not a PBX number of the account, or no rule matches) and why."""
+        self.caller = digits_of(caller)
+        found = self.config.numbers.get(digits_of(number))
+        if found is None:
+            return None, f"номер {number} не подключен"
+        for position, rule in enumerate(found[1].rules, start=1):
+            if self._rule_mismatch(rule, now) is None and rule.scenario_id in self.config.scenarios:
+                return rule.scenario_id, f"правило {position} номера {found[1].number}"
+        return None, f"ни одно правило номера {found[1].number} не подошло"
+
     # -- details -------------------------------------------------------------------------------
 
     def _log(self, now: dt.datetime, kind: str, text: str, **data: Any) -> None:

@@ -14,6 +14,7 @@ them out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from dataclasses import dataclass
@@ -82,8 +83,16 @@ class OriginatePlan:
     #: (employee id, phone id) are rung, all at once or (`in_turn`) one after another
     phones: tuple[tuple[int, str], ...] = ()
     in_turn: bool = False
+    #: CB-1/CB-4 «Сценарий ВАТС» whose first operation rings employees: that forward (its
+    #: targets and knobs) rings them instead
+    dial: act.Dial | None = None
+    #: … whose first operation needs the caller: the client is rung first and this scenario
+    #: runs with him (`vpbx.scenario.callback_scenario`)
+    scenario_id: int | None = None
     whisper_text: str = ""
     whisper_file_id: int | None = None
+    #: said when there is neither a text nor a file ("": nothing, as through a scenario)
+    whisper_default: str = DEFAULT_WHISPER
     #: the virtual number shown to the client ("" : chosen by the CID rules of the employee's
     #: line) and the trunk it leaves through
     caller_id: str = ""
@@ -315,6 +324,8 @@ class OriginateLogic:
         if plan.phones:
             names = [employee_name(self.config.employees, e) for e in self._employee_ids()]
             return f"сотрудники {', '.join(names)}"
+        if plan.dial is not None:
+            return f"переадресация сценария (операция '{plan.dial.operation}')"
         employee = self.config.employees.get(plan.employee_id or 0)
         return f"сотрудник {employee.name}" if employee is not None else "сотрудник"
 
@@ -323,6 +334,12 @@ class OriginateLogic:
         if plan.phones:
             rung = (e for e, _phone in plan.phones if e in self.config.employees)
             return tuple(dict.fromkeys(rung))
+        if plan.dial is not None:
+            groups = [self.config.groups.get(t.group_id or 0) for t in plan.dial.targets]
+            ids = [t.employee_id for t in plan.dial.targets if t.employee_id is not None]
+            ids += [m for g in groups if g is not None for m in (*g.member_ids,
+                    *(row.employee_id for row in g.rows))]  # fmt: skip
+            return tuple(e for e in dict.fromkeys(ids) if e in self.config.employees)
         if plan.employee_id is not None and plan.employee_id in self.config.employees:
             return (plan.employee_id,)
         if plan.group_id is not None and plan.group_id in self.config.groups:
@@ -365,6 +382,8 @@ class OriginateLogic:
             ring_timeout=int(plan.employee_ring_seconds),
             queue=False,
         )
+        if plan.dial is not None:
+            dial = dataclasses.replace(plan.dial, queue=False)  # QUE-6: outgoing, never queued
 
         def can_ring(employee: EmployeeInfo, phone: PhoneInfo) -> bool:
             return (employee.id, phone.id) in reachable
@@ -444,8 +463,10 @@ class OriginateLogic:
             self._log(now, "employee_answered", f"номер {found.number} ответил")
         self.phase = Phase.WHISPER
         plan = self.plan
-        text = plan.whisper_text or ("" if plan.whisper_file_id else DEFAULT_WHISPER)
+        text = plan.whisper_text or ("" if plan.whisper_file_id else plan.whisper_default)
         said = f"файл #{plan.whisper_file_id}" if plan.whisper_file_id else f"«{text}»"
+        if not text and not plan.whisper_file_id:
+            said = "нет (через сценарий)"
         self._log(now, "whisper", f"подсказка сотруднику: {said}")
         return [*out, WhisperToEmployee(text, plan.whisper_file_id)]
 

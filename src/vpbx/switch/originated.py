@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from vpbx.media.session import Pcm
+from vpbx.scenario.callback_scenario import ClientFirstLogic
 from vpbx.scenario.originate import (
     SESSION_TYPES,
     CallerIdChosen,
@@ -62,13 +64,17 @@ class OriginatedCall(LiveCall):
         super().__init__(runner, call, called, "")
         self.plan = plan
         self.originator = originator
-        self.origin: OriginateLogic | None = None
+        self.origin: OriginateLogic | ClientFirstLogic | None = None
         self.placed: asyncio.Future[Placed] = asyncio.get_running_loop().create_future()
 
     async def _begin(self) -> None:
         config, _needs_facts = await self.runner.snapshots.get(self.account_id)
         self.config = config
-        self.logic = self.origin = OriginateLogic(
+        # CB-2: a callback through a scenario that needs the client rings him first
+        make: Callable[..., OriginateLogic | ClientFirstLogic] = (
+            ClientFirstLogic if self.plan.scenario_id is not None else OriginateLogic
+        )
+        self.logic = self.origin = make(
             config, self.plan, call_id=self.call.id, started_at=self.call.started_at
         )
         await self._execute(self.origin.start(self.now()))

@@ -40,7 +40,7 @@ import { KINDS, type Kind } from '../operations/model';
 import { OperationForm } from '../operations/OperationForm';
 import { mergeErrors, validateOperation, type FieldErrors } from '../operations/validate';
 import { copyOperations, pasteOperations, type Clip } from './clipboard';
-import { addOperation, edgesOf, exitHandles, lintHandle, removeOperations, replaceOperation, setExit, type Doc } from './graph';
+import { addOperation, edgesOf, exitHandles, lintEdges, lintHandle, removeOperations, replaceOperation, setExit, type Doc } from './graph';
 import { canRedo, canUndo, push, redo, start, undo, type History } from './history';
 import { estimateSize, freeSpot, layout, NODE_WIDTH, type Size, type XY } from './layout';
 import { OperationNode, type OperationData, type OperationNodeType } from './OperationNode';
@@ -256,27 +256,29 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
     return out;
   }, [doc, ids, byKey, frame, edges, errorsAt, positions, measured, selected, lists, t]);
 
+  const warned = useMemo(() => lintEdges(warnings.filter((w) => w.scenario_id === null || w.scenario_id === scenarioId), edges), [warnings, edges, scenarioId]);
   const flowEdges: Edge[] = useMemo(
     () =>
       edges.map((edge) => {
         const passed = frame?.edges.includes(edge.id) ?? false;
+        const warning = warned.has(edge.id);
         return {
           id: edge.id,
           source: edge.source,
           target: edge.target,
           sourceHandle: edge.sourceHandle,
           targetHandle: 'in',
-          label: edge.exit,
+          label: warning ? `⚠ ${edge.exit}` : edge.exit,
           selected: selectedEdges.includes(edge.id),
           animated: passed,
-          className: passed ? 'sim-passed' : undefined,
-          style: passed ? { stroke: '#1677ff', strokeWidth: 3 } : undefined,
+          className: [passed ? 'sim-passed' : '', warning ? 'lint-warning' : ''].join(' ').trim() || undefined,
+          style: passed ? { stroke: '#1677ff', strokeWidth: 3 } : warning ? { stroke: '#faad14', strokeWidth: 2, strokeDasharray: '6 3' } : undefined,
           labelStyle: { fontSize: 11, fontWeight: passed ? 600 : 400 },
-          labelBgStyle: { fill: passed ? '#bae0ff' : '#fff' },
-          ariaLabel: `${edge.source} ${edge.exit} → ${edge.target}`,
+          labelBgStyle: { fill: passed ? '#bae0ff' : warning ? '#fffbe6' : '#fff' },
+          ariaLabel: `${edge.source} ${edge.exit} → ${edge.target}${warning ? ` (${t('scenarios.lintCodes.endless_loop')})` : ''}`,
         };
       }),
-    [edges, frame, selectedEdges],
+    [edges, frame, selectedEdges, warned, t],
   );
 
   const onNodesChange = useCallback((changes: NodeChange<OperationNodeType>[]) => {

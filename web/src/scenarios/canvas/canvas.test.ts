@@ -1,6 +1,6 @@
 import { newOperation, type Operation } from '../operations/model';
 import { copyOperations, pasteOperations } from './clipboard';
-import { addOperation, edgesOf, exitHandles, kindKey, lintHandle, removeOperations, replaceOperation, setExit, type Doc } from './graph';
+import { addOperation, edgesOf, exitHandles, kindKey, lintEdges, lintHandle, removeOperations, replaceOperation, setExit, type Doc } from './graph';
 import { canRedo, canUndo, LIMIT, push, redo, start, undo } from './history';
 import { elkGraph, estimateSize, freeSpot, layout } from './layout';
 import { simulationFrames, zonedIso, type SimStep } from './simulation';
@@ -118,6 +118,12 @@ describe('document ↔ graph', () => {
     expect(lintHandle(op(LOADED, 'region'), { code: 'region_branch_unlinked', path: ['Москва'] })).toBe('branches:0');
     expect(lintHandle(op(LOADED, 'menu'), { code: 'dangling_exit', path: ['menu', 'клавиша 2'] })).toBe('exit:2');
     expect(lintHandle(op(LOADED, 'vm'), { code: 'voicemail_no_email', path: ['vm'] })).toBeNull();
+  });
+
+  it('puts an endless loop on the edges it runs along', () => {
+    const doc = setExit(setExit(LOADED, 'region', 'exit:others', 'crm'), 'crm', 'exit:fallback', 'region');
+    const warned = lintEdges([{ code: 'endless_loop', path: ['crm', 'region', 'crm'] }, { code: 'unreachable', path: ['fwd', 'crm'] }], edgesOf(doc));
+    expect([...warned]).toEqual(['crm→codes:0', 'region→exit:others']);
   });
 });
 

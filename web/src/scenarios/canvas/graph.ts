@@ -213,3 +213,19 @@ export function lintHandle(op: Operation, warning: { code: string; path: readonl
       return null;
   }
 }
+
+/**
+ * The edges a lint warning runs along: an endless loop names its operations in order (its path),
+ * and each step of it is an edge of the drawing (the first one found between the two operations).
+ */
+export function lintEdges(warnings: readonly { code: string; path: readonly string[] }[], edges: readonly GraphEdge[]): Set<string> {
+  const found = new Set<string>();
+  for (const warning of warnings) {
+    if (warning.code !== 'endless_loop') continue;
+    for (let i = 0; i + 1 < warning.path.length; i += 1) {
+      const edge = edges.find((e) => e.source === warning.path[i] && e.target === warning.path[i + 1]);
+      if (edge !== undefined) found.add(edge.id);
+    }
+  }
+  return found;
+}
