@@ -26,6 +26,7 @@ from vpbx.api.dashboards import dashboards_router
 from vpbx.api.deps import Conn, CurrentActor, EntityId, Service
 from vpbx.api.file_content import file_content_router
 from vpbx.api.leads import leads_router
+from vpbx.api.live import LiveSource, live_router
 from vpbx.api.operations import SwitchProbe, operations_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
@@ -122,6 +123,7 @@ def create_api(
     cabinet: CabinetSettings | None = None,
     callapi: CallApiLimits | None = None,
     leads: LeadLimits | None = None,
+    live: LiveSource | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
     an account's configuration (see `vpbx.api.changes`), e.g. to drop the switch's cached copy.
@@ -136,6 +138,7 @@ def create_api(
     (`vpbx.api.cabinet`; default: web/dist of the source tree, 127.0.0.1:5060).
     `leads`: the per-source limit of `POST /leads/incoming` (CB-4).
     `callapi`: the limits of `POST /calls` (API-1).
+    `live`: the switch's live feed of calls (CDR-4, `vpbx.api.live`; None: never reachable).
     """
     app = FastAPI(
         title="vpbx API",
@@ -190,6 +193,7 @@ def create_api(
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
     app.include_router(webhook_deliveries_router(), prefix=PREFIX)
+    app.include_router(live_router(live), prefix=PREFIX)
     dedicated_lists = {"calls", "files"}
     for res in CATALOG:
         after_save = scenario_saved() if res.name == "scenarios" else None
