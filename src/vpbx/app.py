@@ -76,6 +76,7 @@ from vpbx.switch.callbacks import CallbackScheduler
 from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.live_feed import LiveFeed
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.originated import Originator
 from vpbx.switch.pbx import Pbx
@@ -124,6 +125,8 @@ class Application:
     deliverer: Deliverer | None = None
     #: runs the callback tasks and CallAPI calls (CB-1..3, API-1) on this node
     callbacks: CallbackScheduler | None = None
+    #: CDR-4: this node's live view of its calls, served to the API processes
+    live: LiveFeed | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -141,6 +144,8 @@ class Application:
             await self.listener.start()
         if self.status is not None:
             await self.status.start()
+        if self.live is not None:
+            await _start_live(self.live)
         # Bindings stored before a restart are ringable before the first request is read.
         await self.pbx.registrar.restore(asyncio.get_running_loop().time())
         self.store.start()
@@ -158,6 +163,8 @@ class Application:
     async def stop(self) -> None:
         if self.status is not None:
             await self.status.stop()
+        if self.live is not None:
+            await self.live.stop()
         if self.listener is not None:
             await self.listener.stop()
         await self.loop_watch.stop()
@@ -174,6 +181,21 @@ class Application:
             await self.peers.aclose()
         await self.endpoint.stop()
         await self.engine.dispose()
+
+
+async def _start_live(feed: LiveFeed) -> None:
+    # Calls go on without a live view: a socket that cannot be bound (its path too long for a
+    # unix socket, a read-only folder) costs the view only.
+    try:
+        await feed.start()
+    except OSError as error:
+        log.error("live feed not started", extra={"error": str(error)})
+
+
+def live_socket_path(settings: Settings) -> Path:
+    """CDR-4: the switch's live feed, beside its configuration socket."""
+    path = settings.notify_socket_path().resolve()
+    return path.with_name(f"{path.stem}-live{path.suffix}")
 
 
 def build(settings: Settings) -> Application:
@@ -254,6 +276,8 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         SqlCallbackTasks(engine), Originator(runner), snapshots, utc_now, node=node
     )
     runner.call_over = callbacks.call_over
+    live = LiveFeed(live_socket_path(settings))
+    runner.live = live
     pbx.lines = lines
     pbx.controllers = runner
     pbx.group_calls = runner.group_call
@@ -316,11 +340,12 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
             on_change=changed,
             switch=LocalSwitch(health),
             metrics=metrics,
+            live=UnixLiveSource(live.socket_path),
             **api_limits(settings),
         )
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
-            metrics, watch, peers=peers, deliverer=deliverer, callbacks=callbacks,
+            metrics, watch, peers=peers, deliverer=deliverer, callbacks=callbacks, live=live,
         )  # fmt: skip
 
     def notification(account_id: int, channel: str) -> None:
@@ -335,7 +360,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
-        metrics, watch, listener, status, peers, deliverer, callbacks,
+        metrics, watch, listener, status, peers, deliverer, callbacks, live,
     )  # fmt: skip
 
 
@@ -557,6 +582,7 @@ def api_from_environment() -> FastAPI:
         on_change=notifier.changed,
         switch=switch,
         metrics=metrics,
+        live=UnixLiveSource(live_socket_path(settings)),
         **api_limits(settings),
     )
 
@@ -607,4 +633,6 @@ def run_api(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         loop="uvloop",
+        # the live view's streams (CDR-4) never end by themselves; a stop must not wait on them
+        timeout_graceful_shutdown=3,
     )

@@ -321,6 +321,13 @@ def test_lists_show_none_of_another_accounts_rows(api: Api, tenants: tuple[Tenan
             if api.ok(response)["account_id"] != b.account_id:
                 problems.append(f"GET {path} as B: {response.text}")
             responses = [response]
+        elif rel == "/live/events":
+            # CDR-4: this API has no switch (one `unavailable` event); the feed's isolation with
+            # a real one is in tests/api/test_live.py (A's calls never reach B's stream)
+            response = api.get(rel, b.token)
+            if response.status_code != 200 or "event: unavailable" not in response.text:
+                problems.append(f"GET {path} as B without a switch: {response.text[:300]}")
+            responses = [response]
         elif rel == "/sip-server":
             # where phones register: the installation's, the same for every account
             response = api.get(rel, b.token)

@@ -17,6 +17,7 @@ import { makeQueryClient } from './queryClient';
 const CallsPage = lazy(() => import('./reports/CallsPage'));
 const FilesPage = lazy(() => import('./files/FilesPage'));
 const DashboardsPage = lazy(() => import('./dashboards/DashboardsPage'));
+const LivePage = lazy(() => import('./live/LivePage'));
 const EmployeesPage = lazy(() => import('./employees/EmployeesPage'));
 const EmployeeEditPage = lazy(() => import('./employees/EmployeeEditPage'));
 const GroupsPage = lazy(() => import('./groups/GroupsPage'));
@@ -48,6 +49,7 @@ export function AppRoutes() {
           <Route path="calls" element={<CallsPage />} />
           <Route path="files" element={<FilesPage />} />
           <Route path="dashboards" element={<DashboardsPage />} />
+          <Route path="live" element={<LivePage />} />
           <Route path="employees" element={<EmployeesPage />} />
           <Route path="employees/new" element={<EmployeeEditPage />} />
           <Route path="employees/:id" element={<EmployeeEditPage />} />

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vpbx.domain.entities.misc import FileKind
+from vpbx.domain.live import LiveCallState
 from vpbx.domain.switch_records import CallRecord, CallStart, StepRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
@@ -50,6 +51,7 @@ from vpbx.switch.call_store import (
     work_file,
 )
 from vpbx.switch.directory import NumberInfo
+from vpbx.switch.live_feed import LiveFeed
 from vpbx.switch.pbx import Pbx
 from vpbx.switch.prompt_library import BEEP, REFUSED_TONE, PromptLibrary
 from vpbx.switch.snapshots import SnapshotCache
@@ -154,6 +156,8 @@ class ScenarioRunner:
         #: told of every call written (its row id, the account's configuration): a missed
         #: call may be called back (CB-1, `vpbx.switch.callbacks`)
         self.call_over: Callable[[CallRecord, int, ConfigSnapshot], None] | None = None
+        #: CDR-4: told of what each call does, for the live view
+        self.live: LiveFeed | None = None
         self._dist_timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -296,6 +300,8 @@ class LiveCall:
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.ticket: CallTicket | None = None
         self._written = 0
+        #: QUE-4: the caller's place in the queue when the distribution queued him
+        self.queue_place: int | None = None
 
     # -- CallController ------------------------------------------------------------------------
 
@@ -345,6 +351,8 @@ class LiveCall:
                 await self._cleanup()
             finally:
                 self.call.detach()
+                if self.runner.live is not None:
+                    self.runner.live.end_call(self.account_id, self.call.id)
 
     async def _begin(self) -> None:
         config, needs_facts = await self.runner.snapshots.get(self.account_id)
@@ -384,6 +392,7 @@ class LiveCall:
             await self._execute(logic.start_group(self.number.group_id, now))
         else:
             await self._execute(logic.start(now))
+        self._publish_live()
         if self.call.state is CallState.ENDED:  # the caller left while the config loaded
             await self._handle(io.CallerHungUp())
 
@@ -415,8 +424,44 @@ class LiveCall:
     async def _handle(self, event: io.Input) -> None:
         logic = self.logic
         assert logic is not None
+        if isinstance(event, io.DistAction) and isinstance(event.action, dist.Queued):
+            self.queue_place = event.action.position
         await self._execute(logic.handle(event, self.now()))
         self._arm_timer()
+        self._publish_live()
+
+    def _publish_live(self) -> None:
+        """CDR-4: the call as the live view shows it now (the feed keeps only changes)."""
+        feed, logic = self.runner.live, self.logic
+        if feed is None or logic is None:
+            return
+        details = logic.details
+        ringing: tuple[int, ...] = ()
+        talker: int | None = None
+        answered_at: float | None = None
+        if isinstance(logic, CallLogic):
+            if logic.answered_ring is None:
+                ringing = tuple(
+                    sorted({r.employee_id for r in logic.rings.values() if r.employee_id})
+                )
+            if logic.talking:
+                talker = logic.talker
+                if logic.first_answer is not None:
+                    answered_at = logic.first_answer.timestamp()
+        if logic.talking or not logic.in_distribution:
+            self.queue_place = None
+        state = LiveCallState(
+            call_id=self.call.id,
+            caller=self.caller,
+            number=self.number.called,
+            started_at=self.call.started_at.timestamp(),
+            step=details[-1].text if details else "",
+            ringing=ringing,
+            talker=talker,
+            answered_at=answered_at,
+            queue_place=self.queue_place,
+        )
+        feed.put_call(self.account_id, state)
 
     def _arm_timer(self) -> None:
         if self.timer is not None:

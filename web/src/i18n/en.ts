@@ -41,6 +41,8 @@ export const en: Messages = {
     myCalls: 'My calls',
     dashboards: 'Dashboards',
     myDashboards: 'My dashboard',
+    live: 'Live calls',
+    myLive: 'My live calls',
     files: 'File base',
     voicemail: 'Voicemail',
     groups: 'Groups',

@@ -5,6 +5,7 @@ import { en } from './en';
 import { ru } from './ru';
 import * as dashboardStrings from '../dashboards/i18n';
 import * as fileStrings from '../files/i18n';
+import * as liveStrings from '../live/i18n';
 import * as reportStrings from '../reports/i18n';
 import * as resourceStrings from '../resources/i18n';
 import * as setupStrings from '../setup/i18n';
@@ -56,6 +57,7 @@ for (const language of LANGUAGES) {
   i18n.addResourceBundle(language, 'translation', resourceStrings[language], true);
   i18n.addResourceBundle(language, 'translation', setupStrings[language], true);
   i18n.addResourceBundle(language, 'translation', dashboardStrings[language], true);
+  i18n.addResourceBundle(language, 'translation', liveStrings[language], true);
 }
 
 export default i18n;

@@ -39,6 +39,8 @@ export const ru = {
     myCalls: 'Мои звонки',
     dashboards: 'Аналитика',
     myDashboards: 'Моя аналитика',
+    live: 'Звонки сейчас',
+    myLive: 'Мои звонки сейчас',
     files: 'База файлов',
     voicemail: 'Голосовая почта',
     groups: 'Группы',

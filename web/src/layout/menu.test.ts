@@ -2,7 +2,7 @@ import { menuFor, menuSections, selectedKey } from './menu';
 
 describe('role-aware menu (ACC-2)', () => {
   it('offers the configuration to admins and supervisors, not to employees', () => {
-    expect(menuFor('admin').map((e) => e.key).slice(0, 10)).toEqual([
+    expect(menuFor('admin').map((e) => e.key).slice(0, 11)).toEqual([
       'home',
       'employees',
       'groups',
@@ -10,13 +10,14 @@ describe('role-aware menu (ACC-2)', () => {
       'scenarios',
       'schedules',
       'calls',
+      'live',
       'dashboards',
       'files',
       'configYaml',
     ]);
     expect(menuFor('supervisor').map((e) => e.key)).not.toContain('configYaml');
     expect(menuFor('supervisor').map((e) => e.key)).toContain('employees');
-    expect(menuFor('employee').map((e) => e.key)).toEqual(['home', 'myCalls', 'voicemail', 'myDashboards']);
+    expect(menuFor('employee').map((e) => e.key)).toEqual(['home', 'myCalls', 'myLive', 'voicemail', 'myDashboards']);
     expect(menuFor('operator').map((e) => e.key)).toContain('employees');
     // the other screens (resources/menu.ts): users and roles for admins only
     expect(menuFor('admin').map((e) => e.key)).toEqual(expect.arrayContaining(['contacts', 'trunks', 'users', 'account']));

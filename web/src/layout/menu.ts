@@ -10,6 +10,8 @@ export interface MenuEntry {
     | 'calls'
     | 'dashboards'
     | 'myDashboards'
+    | 'live'
+    | 'myLive'
     | 'myCalls'
     | 'files'
     | 'voicemail'
@@ -40,12 +42,15 @@ export const MENU: readonly MenuEntry[] = [
   { key: 'scenarios', path: '/scenarios', roles: CONFIG, section: 'routing' },
   { key: 'schedules', path: '/schedules', roles: CONFIG, section: 'routing' },
   { key: 'calls', path: '/calls', roles: CONFIG, section: 'calls' },
+  // CDR-4: the calls going on now, pushed by the server
+  { key: 'live', path: '/live', roles: CONFIG, section: 'calls' },
   { key: 'dashboards', path: '/dashboards', roles: CONFIG, section: 'calls' },
   { key: 'files', path: '/files', roles: CONFIG, section: 'calls' },
   // the YAML holds secrets: the API lets only admins export and import it
   { key: 'configYaml', path: '/config', roles: ['operator', 'admin'], section: 'account' },
   ...RESOURCE_MENU,
   { key: 'myCalls', path: '/calls', roles: ['employee'], section: 'calls' },
+  { key: 'myLive', path: '/live', roles: ['employee'], section: 'calls' },
   { key: 'voicemail', path: '/files', roles: ['employee'], section: 'calls' },
   // CDR-3: the figures of his own calls (the API gives him no others)
   { key: 'myDashboards', path: '/dashboards', roles: ['employee'], section: 'calls' },

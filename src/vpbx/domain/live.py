@@ -1,0 +1,243 @@
+"""CDR-4: the live view of an account's current calls and employee states, as a sans-IO board.
+
+The switch tells the board what its calls do (`put_call`, `end_call`, `set_registered`); the
+board coalesces: changes only mark a call or an employee dirty, and `flush()` (called by the
+switch's feed a few times a second at most) turns each dirty item into one event with the
+account's next sequence number. A subscriber starts from `snapshot()` (the state at a sequence
+number) and applies the events after it; one that reconnects with the last number it saw gets
+the events it missed from `since()`, or None when they left the bounded history (then it takes
+a fresh snapshot). Events are upserts and removals of whole items, so applying one twice is
+harmless, but the sequence numbers let a client drop what it already has.
+
+The wire form is one JSON object a line (`encode`); the API process reads it back with
+`json.loads` and serves it as Server-Sent Events.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "HISTORY",
+    "EmployeeState",
+    "LiveBoard",
+    "LiveCallState",
+    "encode",
+    "visible_to",
+]
+
+#: events kept per account for reconnecting subscribers (beyond: a fresh snapshot)
+HISTORY = 512
+
+
+class EmployeeState(enum.StrEnum):
+    """What the live view shows of an employee, the most telling first."""
+
+    TALKING = "talking"
+    RINGING = "ringing"
+    REGISTERED = "registered"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCallState:
+    """One current call as the live view shows it (times are Unix seconds, UTC)."""
+
+    call_id: str
+    caller: str
+    number: str
+    started_at: float
+    #: the scenario step the call is at (the last line of its call details)
+    step: str = ""
+    #: the employees being rung now
+    ringing: tuple[int, ...] = ()
+    #: the employee in the talk (None: nobody, or an outside number answered)
+    talker: int | None = None
+    answered_at: float | None = None
+    #: QUE-4: the caller's place in the queue (1 = next) while he waits there
+    queue_place: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ringing"] = list(self.ringing)
+        return out
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def visible_to(message: dict[str, Any], employee_id: int) -> dict[str, Any] | None:
+    """What an employee (role employee, ACC-2) may see of a snapshot or an event: his own
+    calls (rung or talking) and his own state, as in the calls report. None: nothing."""
+
+    def mine(call: dict[str, Any]) -> bool:
+        return call.get("talker") == employee_id or employee_id in call.get("ringing", ())
+
+    match message.get("type"):
+        case "snapshot":
+            return {
+                **message,
+                "calls": [c for c in message["calls"] if mine(c)],
+                "employees": [e for e in message["employees"] if e["employee_id"] == employee_id],
+            }
+        case "call":
+            # a call he no longer takes part in leaves his view as an end
+            if mine(message["call"]):
+                return message
+            return {"type": "ended", "seq": message["seq"], "call_id": message["call"]["call_id"]}
+        case "employee":
+            return message if message["employee"]["employee_id"] == employee_id else None
+        case _:
+            return message
+
+
+@dataclass(slots=True)
+class _Account:
+    seq: int = 0
+    calls: dict[str, LiveCallState] = field(default_factory=dict)
+    registered: set[int] = field(default_factory=set)
+    states: dict[int, EmployeeState] = field(default_factory=dict)
+    dirty_calls: set[str] = field(default_factory=set)
+    dirty_employees: set[int] = field(default_factory=set)
+    history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class LiveBoard:
+    """Every account's current calls and employee states on one switch node."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[int, _Account] = {}
+
+    def _account(self, account_id: int) -> _Account:
+        found = self._accounts.get(account_id)
+        if found is None:
+            found = self._accounts[account_id] = _Account()
+        return found
+
+    @property
+    def dirty(self) -> bool:
+        return any(a.dirty_calls or a.dirty_employees for a in self._accounts.values())
+
+    # -- what the switch tells -------------------------------------------------------------------
+
+    def put_call(self, account_id: int, call: LiveCallState) -> bool:
+        """The call's state now; True when it differs from what the board had."""
+        account = self._account(account_id)
+        before = account.calls.get(call.call_id)
+        if before == call:
+            return False
+        account.calls[call.call_id] = call
+        account.dirty_calls.add(call.call_id)
+        account.dirty_employees.update(_people(before))
+        account.dirty_employees.update(_people(call))
+        return True
+
+    def end_call(self, account_id: int, call_id: str) -> bool:
+        account = self._account(account_id)
+        before = account.calls.pop(call_id, None)
+        if before is None:
+            return False
+        account.dirty_calls.add(call_id)
+        account.dirty_employees.update(_people(before))
+        return True
+
+    def set_registered(self, account_id: int, employee_id: int, registered: bool) -> bool:
+        account = self._account(account_id)
+        if (employee_id in account.registered) == registered:
+            return False
+        if registered:
+            account.registered.add(employee_id)
+        else:
+            account.registered.discard(employee_id)
+        account.dirty_employees.add(employee_id)
+        return True
+
+    # -- what subscribers get --------------------------------------------------------------------
+
+    def flush(self) -> dict[int, list[dict[str, Any]]]:
+        """The events of every change since the last flush, per account, numbered."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        for account_id, account in self._accounts.items():
+            if not (account.dirty_calls or account.dirty_employees):
+                continue
+            events: list[dict[str, Any]] = []
+            for call_id in sorted(account.dirty_calls):
+                call = account.calls.get(call_id)
+                account.seq += 1
+                if call is None:
+                    events.append({"type": "ended", "seq": account.seq, "call_id": call_id})
+                else:
+                    events.append({"type": "call", "seq": account.seq, "call": call.as_json()})
+            states = _states(account)
+            for employee_id in sorted(account.dirty_employees):
+                state = states.get(employee_id, EmployeeState.OFFLINE)
+                if account.states.get(employee_id, EmployeeState.OFFLINE) is state:
+                    continue
+                if state is EmployeeState.OFFLINE:
+                    account.states.pop(employee_id, None)
+                else:
+                    account.states[employee_id] = state
+                account.seq += 1
+                events.append(
+                    {
+                        "type": "employee",
+                        "seq": account.seq,
+                        "employee": {"employee_id": employee_id, "state": state.value},
+                    }
+                )
+            account.dirty_calls.clear()
+            account.dirty_employees.clear()
+            account.history.extend(events)
+            if events:
+                out[account_id] = events
+        return out
+
+    def snapshot(self, account_id: int) -> dict[str, Any]:
+        """The account's state as of its last flush (flush first for the latest)."""
+        account = self._account(account_id)
+        return {
+            "type": "snapshot",
+            "seq": account.seq,
+            "calls": [
+                c.as_json() for c in sorted(account.calls.values(), key=lambda c: c.started_at)
+            ],
+            "employees": [
+                {"employee_id": e, "state": s.value} for e, s in sorted(account.states.items())
+            ],
+        }
+
+    def since(self, account_id: int, seq: int) -> list[dict[str, Any]] | None:
+        """The events after `seq`; None when some of them are no longer kept (or `seq` is not
+        one this board gave: another switch run), so a fresh snapshot is needed."""
+        account = self._account(account_id)
+        if seq > account.seq:
+            return None
+        if seq == account.seq:
+            return []
+        history = account.history
+        if not history or history[0]["seq"] > seq + 1:
+            return None
+        return [e for e in history if e["seq"] > seq]
+
+
+def _people(call: LiveCallState | None) -> Iterable[int]:
+    if call is None:
+        return ()
+    return (*call.ringing, *((call.talker,) if call.talker is not None else ()))
+
+
+def _states(account: _Account) -> dict[int, EmployeeState]:
+    states = dict.fromkeys(account.registered, EmployeeState.REGISTERED)
+    for call in account.calls.values():
+        for employee_id in call.ringing:
+            if states.get(employee_id) is not EmployeeState.TALKING:
+                states[employee_id] = EmployeeState.RINGING
+        if call.talker is not None:
+            states[call.talker] = EmployeeState.TALKING
+    return states

@@ -1,0 +1,166 @@
+"""CDR-4: the switch's live feed of current calls, served to the API processes on a unix socket.
+
+The calls tell `LiveFeed` what they do (`put_call`, `end_call`); that only updates the sans-IO
+`vpbx.domain.live.LiveBoard` and arms one flush timer (`FLUSH_DELAY`), so a burst of changes of
+one call becomes one event and the call path never waits for anyone. The flush hands each
+subscriber its account's events in a bounded buffer; a subscriber whose buffer is full (a slow
+or stuck reader) is dropped there and then, and reconnects for a fresh snapshot.
+
+The protocol, one connection per subscriber on `<data_dir>/switch-live.sock`: the API sends one
+JSON line `{"account_id": N, "since": S}` (`since` null or absent: no history), the switch
+answers one JSON object a line: the events after S when it still has them all, else a
+`snapshot`, then the events as they happen. Only a process that may enter the data folder can
+connect; nothing is listening on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from vpbx.domain.live import LiveBoard, LiveCallState, encode
+
+__all__ = ["FLUSH_DELAY", "MAX_BUFFER", "LiveFeed"]
+
+log = logging.getLogger("vpbx.switch.live")
+
+#: changes are gathered this long (seconds) before they go out as events
+FLUSH_DELAY = 0.05
+#: events a subscriber may have unsent before it is dropped
+MAX_BUFFER = 2000
+#: the subscriber's request line
+MAX_REQUEST = 256
+REQUEST_TIMEOUT = 5.0
+
+
+class _Subscriber:
+    __slots__ = ("account_id", "buffer", "dropped", "wake")
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.buffer: deque[bytes] = deque()
+        self.wake = asyncio.Event()
+        self.dropped = False
+
+
+class LiveFeed:
+    """The node's live board, its flush timer and the subscribers' socket."""
+
+    def __init__(self, socket_path: Path, board: LiveBoard | None = None) -> None:
+        self.socket_path = socket_path
+        self.board = board or LiveBoard()
+        self._subscribers: set[_Subscriber] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    # -- what the calls tell (never awaits, never raises on a subscriber's account) -------------
+
+    def put_call(self, account_id: int, call: LiveCallState) -> None:
+        if self.board.put_call(account_id, call):
+            self._arm()
+
+    def end_call(self, account_id: int, call_id: str) -> None:
+        if self.board.end_call(account_id, call_id):
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        self._timer = None
+        for account_id, events in self.board.flush().items():
+            lines = [encode(e) for e in events]
+            for sub in list(self._subscribers):
+                if sub.account_id == account_id:
+                    self._offer(sub, lines)
+
+    def _offer(self, sub: _Subscriber, lines: list[bytes]) -> None:
+        if len(sub.buffer) + len(lines) > MAX_BUFFER:
+            # a reader this far behind would delay nothing but itself; it resynchronises
+            sub.dropped = True
+            sub.buffer.clear()
+            self._subscribers.discard(sub)
+            log.warning("live subscriber too slow: dropped", extra={"account_id": sub.account_id})
+        else:
+            sub.buffer.extend(lines)
+        sub.wake.set()
+
+    # -- the socket ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        path = self.socket_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # left by a switch that was killed
+        self._server = await asyncio.start_unix_server(self._serve, str(path), limit=MAX_REQUEST)
+        log.info("live feed listening", extra={"socket": str(path)})
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._server is not None:
+            self._server.close()
+            for sub in list(self._subscribers):
+                sub.dropped = True
+                sub.wake.set()
+            self._subscribers.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+            self.socket_path.unlink(missing_ok=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                request = _request(await reader.readline())
+        except (TimeoutError, ValueError, ConnectionError, asyncio.LimitOverrunError):
+            writer.close()
+            return
+        account_id, since = request
+        # Flushed, then subscribed, with no await between: the first events the subscriber
+        # gets follow exactly the snapshot (or the history) it starts from.
+        self.flush()
+        missed = self.board.since(account_id, since) if since is not None else None
+        first = missed if missed is not None else [self.board.snapshot(account_id)]
+        sub = _Subscriber(account_id)
+        sub.buffer.extend(encode(e) for e in first)
+        self._subscribers.add(sub)
+        # a subscriber that goes away is noticed at once, not at the next event of its account
+        gone = asyncio.ensure_future(reader.read())
+        gone.add_done_callback(lambda _: _drop(sub))
+        try:
+            while not sub.dropped:
+                while sub.buffer:
+                    writer.write(sub.buffer.popleft())
+                await writer.drain()
+                if sub.dropped:
+                    break
+                sub.wake.clear()
+                await sub.wake.wait()
+        except ConnectionError:
+            pass
+        finally:
+            gone.cancel()
+            self._subscribers.discard(sub)
+            writer.close()
+
+
+def _drop(sub: _Subscriber) -> None:
+    sub.dropped = True
+    sub.wake.set()
+
+
+def _request(line: bytes) -> tuple[int, int | None]:
+    message: Any = json.loads(line)
+    if not isinstance(message, dict):
+        raise ValueError("not an object")
+    account_id, since = message.get("account_id"), message.get("since")
+    if type(account_id) is not int or not (since is None or type(since) is int):
+        raise ValueError("bad request")
+    return account_id, since

@@ -1,0 +1,101 @@
+import { Alert, Badge, Card, Col, List, Row, Space, Table, Tag, Typography } from 'antd';
+import type { ColumnsType } from 'antd/es/table';
+import { useEffect, useMemo, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { currentCalls, elapsed, employeeState, type EmployeeState, type LiveCall } from './reducer';
+import { useLive } from './useLive';
+
+const BADGES: Record<EmployeeState, 'processing' | 'warning' | 'success' | 'default'> = {
+  talking: 'processing',
+  ringing: 'warning',
+  registered: 'success',
+  offline: 'default',
+};
+
+/** The browser's clock in Unix seconds, once a second: durations tick without the server. */
+function useNow(): number {
+  const [now, setNow] = useState(() => Date.now() / 1000);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now() / 1000), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  return now;
+}
+
+/** CDR-4: the account's current calls and its employees' states, pushed by the server. */
+export default function LivePage() {
+  const { t } = useTranslation();
+  const { state, lost } = useLive();
+  const now = useNow();
+  const names = useMemo(() => new Map(state.staff.map((m) => [m.employee_id, m.name])), [state.staff]);
+  const name = (id: number) => names.get(id) ?? `#${id}`;
+  const calls = currentCalls(state);
+
+  const columns: ColumnsType<LiveCall> = [
+    { key: 'caller', title: t('live.columns.caller'), dataIndex: 'caller' },
+    { key: 'number', title: t('live.columns.number'), dataIndex: 'number' },
+    { key: 'step', title: t('live.columns.step'), dataIndex: 'step' },
+    {
+      key: 'talker',
+      title: t('live.columns.talker'),
+      render: (_, call) =>
+        call.talker !== null ? (
+          name(call.talker)
+        ) : call.ringing.length > 0 ? (
+          <Typography.Text type="secondary">
+            {t('live.ringing', { names: call.ringing.map(name).join(', ') })}
+          </Typography.Text>
+        ) : null,
+    },
+    {
+      key: 'duration',
+      title: t('live.columns.duration'),
+      render: (_, call) => <span data-testid="duration">{elapsed(call.started_at, now)}</span>,
+    },
+    { key: 'queue', title: t('live.columns.queue'), render: (_, call) => call.queue_place ?? '—' },
+  ];
+
+  return (
+    <Space orientation="vertical" style={{ width: '100%' }}>
+      <Typography.Title level={2}>{t('live.title')}</Typography.Title>
+      {lost && <Alert type="warning" showIcon role="alert" title={t('live.lost')} />}
+      {!lost && state.seq === null && <Alert type="info" title={t('live.connecting')} />}
+      <Row gutter={16}>
+        <Col xs={24} xl={17}>
+          <Card title={t('live.calls')}>
+            <Table<LiveCall>
+              aria-label={t('live.calls')}
+              rowKey="call_id"
+              size="small"
+              pagination={false}
+              columns={columns}
+              dataSource={calls}
+              locale={{ emptyText: t('live.noCalls') }}
+            />
+          </Card>
+        </Col>
+        <Col xs={24} xl={7}>
+          <Card title={t('live.employees')}>
+            <List
+              aria-label={t('live.employees')}
+              size="small"
+              dataSource={state.staff}
+              renderItem={(member) => {
+                const status = employeeState(state, member);
+                return (
+                  <List.Item data-testid={`employee-${member.employee_id}`} data-state={status}>
+                    <Space>
+                      <Badge status={BADGES[status]} />
+                      {member.name}
+                    </Space>
+                    <Tag>{t(`live.states.${status}`)}</Tag>
+                  </List.Item>
+                );
+              }}
+            />
+          </Card>
+        </Col>
+      </Row>
+    </Space>
+  );
+}
