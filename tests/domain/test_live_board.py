@@ -55,16 +55,6 @@ def test_answer_then_end_moves_the_employee_from_ringing_to_talking_to_offline()
     assert board.snapshot(1) == {"type": "snapshot", "seq": 8, "calls": [], "employees": []}
 
 
-def test_registered_employee_goes_back_to_registered_after_his_call() -> None:
-    board = LiveBoard()
-    board.set_registered(1, 7, True)
-    board.put_call(1, _call(talker=7))
-    board.flush()
-    assert board.snapshot(1)["employees"] == [{"employee_id": 7, "state": "talking"}]
-    board.end_call(1, "c1")
-    assert board.flush()[1][-1]["employee"] == {"employee_id": 7, "state": "registered"}
-
-
 def test_accounts_are_numbered_and_seen_apart() -> None:
     board = LiveBoard()
     board.put_call(1, _call("a"))

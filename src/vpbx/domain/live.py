@@ -1,6 +1,6 @@
 """CDR-4: the live view of an account's current calls and employee states, as a sans-IO board.
 
-The switch tells the board what its calls do (`put_call`, `end_call`, `set_registered`); the
+The switch tells the board what its calls do (`put_call`, `end_call`); the
 board coalesces: changes only mark a call or an employee dirty, and `flush()` (called by the
 switch's feed a few times a second at most) turns each dirty item into one event with the
 account's next sequence number. A subscriber starts from `snapshot()` (the state at a sequence
@@ -36,11 +36,11 @@ HISTORY = 512
 
 
 class EmployeeState(enum.StrEnum):
-    """What the live view shows of an employee, the most telling first."""
+    """What the switch's calls say of an employee, the most telling first. Whether his phone is
+    registered the API reads when a viewer connects (`vpbx.services.live.staff`)."""
 
     TALKING = "talking"
     RINGING = "ringing"
-    REGISTERED = "registered"
     OFFLINE = "offline"
 
 
@@ -101,7 +101,6 @@ def visible_to(message: dict[str, Any], employee_id: int) -> dict[str, Any] | No
 class _Account:
     seq: int = 0
     calls: dict[str, LiveCallState] = field(default_factory=dict)
-    registered: set[int] = field(default_factory=set)
     states: dict[int, EmployeeState] = field(default_factory=dict)
     dirty_calls: set[str] = field(default_factory=set)
     dirty_employees: set[int] = field(default_factory=set)
@@ -145,17 +144,6 @@ class LiveBoard:
             return False
         account.dirty_calls.add(call_id)
         account.dirty_employees.update(_people(before))
-        return True
-
-    def set_registered(self, account_id: int, employee_id: int, registered: bool) -> bool:
-        account = self._account(account_id)
-        if (employee_id in account.registered) == registered:
-            return False
-        if registered:
-            account.registered.add(employee_id)
-        else:
-            account.registered.discard(employee_id)
-        account.dirty_employees.add(employee_id)
         return True
 
     # -- what subscribers get --------------------------------------------------------------------
@@ -233,7 +221,7 @@ def _people(call: LiveCallState | None) -> Iterable[int]:
 
 
 def _states(account: _Account) -> dict[int, EmployeeState]:
-    states = dict.fromkeys(account.registered, EmployeeState.REGISTERED)
+    states: dict[int, EmployeeState] = {}
     for call in account.calls.values():
         for employee_id in call.ringing:
             if states.get(employee_id) is not EmployeeState.TALKING:

@@ -57,6 +57,7 @@ class LiveFeed:
         self._subscribers: set[_Subscriber] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # -- what the calls tell (never awaits, never raises on a subscriber's account) -------------
 
@@ -110,17 +111,28 @@ class LiveFeed:
                 sub.dropped = True
                 sub.wake.set()
             self._subscribers.clear()
+            # Python 3.11's wait_closed does not wait for the connections: close them here
+            for writer in list(self._writers):
+                writer.close()
+            await asyncio.sleep(0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
             self.socket_path.unlink(missing_ok=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._stream(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 request = _request(await reader.readline())
         except (TimeoutError, ValueError, ConnectionError, asyncio.LimitOverrunError):
-            writer.close()
             return
         account_id, since = request
         # Flushed, then subscribed, with no await between: the first events the subscriber
@@ -148,7 +160,6 @@ class LiveFeed:
         finally:
             gone.cancel()
             self._subscribers.discard(sub)
-            writer.close()
 
 
 def _drop(sub: _Subscriber) -> None:

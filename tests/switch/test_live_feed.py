@@ -1,0 +1,123 @@
+"""CDR-4: the switch's live feed on a real unix socket: a snapshot then numbered events per
+account, resuming from a number, and a subscriber that stops reading dropped without ever
+holding up the calls that publish."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vpbx.domain.live import LiveCallState
+from vpbx.switch.live_feed import MAX_BUFFER, LiveFeed
+
+
+def _call(call_id: str, step: str = "") -> LiveCallState:
+    return LiveCallState(call_id, "79160000001", "74950000000", 1.0, step=step)
+
+
+async def _subscribe(
+    path: Path, account_id: int, since: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 20)
+    writer.write(json.dumps({"account_id": account_id, "since": since}).encode() + b"\n")
+    await writer.drain()
+    return reader, writer
+
+
+async def _next(reader: asyncio.StreamReader) -> dict[str, Any]:
+    line = await asyncio.wait_for(reader.readline(), 2)
+    assert line, "the feed closed the stream"
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+@pytest.fixture
+async def feed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    live = LiveFeed(tmp_path_factory.mktemp("f") / "live.sock")
+    await live.start()
+    yield live
+    await live.stop()
+
+
+async def test_snapshot_then_numbered_events_of_its_own_account(feed: LiveFeed) -> None:
+    feed.put_call(1, _call("a", "Приветствие"))
+    feed.put_call(2, _call("b"))
+    reader, writer = await _subscribe(feed.socket_path, 1)
+    snapshot = await _next(reader)
+    assert snapshot["type"] == "snapshot"
+    assert [c["call_id"] for c in snapshot["calls"]] == ["a"]
+    feed.put_call(2, _call("b", "Меню"))
+    feed.put_call(1, _call("a", "Меню"))
+    feed.put_call(1, _call("a", "Переадресация"))  # coalesced with the one before
+    event = await _next(reader)
+    assert event == {
+        "type": "call",
+        "seq": snapshot["seq"] + 1,
+        "call": {**snapshot["calls"][0], "step": "Переадресация"},
+    }
+    feed.end_call(1, "a")
+    assert await _next(reader) == {"type": "ended", "seq": snapshot["seq"] + 2, "call_id": "a"}
+    writer.close()
+    await writer.wait_closed()
+
+    # resuming from the snapshot's number: exactly the two events after it, then live ones
+    reader, writer = await _subscribe(feed.socket_path, 1, since=snapshot["seq"])
+    assert [(await _next(reader))["seq"] for _ in range(2)] == [
+        snapshot["seq"] + 1,
+        snapshot["seq"] + 2,
+    ]
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_subscriber_that_stops_reading_is_dropped_and_never_delays_a_call(
+    feed: LiveFeed,
+) -> None:
+    # a raw socket nobody reads (a StreamReader would keep reading into its own buffer)
+    loop = asyncio.get_running_loop()
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.setblocking(False)
+    await loop.sock_connect(stuck, str(feed.socket_path))
+    await loop.sock_sendall(stuck, b'{"account_id": 1}\n')
+    healthy, writer = await _subscribe(feed.socket_path, 1)
+    assert (await _next(healthy))["type"] == "snapshot"
+    seen: list[dict[str, Any]] = []
+
+    async def keep_reading() -> None:
+        while line := await healthy.readline():
+            seen.append(json.loads(line))
+
+    reading = asyncio.create_task(keep_reading())
+    slowest = 0.0
+    for n in range(MAX_BUFFER * 3):
+        started = time.perf_counter()
+        feed.put_call(1, _call(f"c{n % 50}", "x" * 200 + str(n)))
+        feed.flush()
+        slowest = max(slowest, time.perf_counter() - started)
+        if n % 100 == 0:
+            await asyncio.sleep(0.001)  # the loop runs: the healthy reader keeps up
+    assert slowest < 0.05, f"publishing took {slowest * 1000:.1f} ms once"
+    # the stuck one was dropped: what was sent before it fell behind, then the end of stream
+    received = b""
+    while chunk := await asyncio.wait_for(loop.sock_recv(stuck, 1 << 16), 5):
+        received += chunk
+    stuck.close()
+    assert received.startswith(b'{"type":"snapshot"')
+    assert 0 < received.count(b"\n") < MAX_BUFFER * 3
+    # the healthy one got every change, numbered without a gap, and is still subscribed
+    feed.put_call(1, _call("last"))
+    deadline = time.monotonic() + 5
+    while not seen or seen[-1].get("call", {}).get("call_id") != "last":
+        assert time.monotonic() < deadline, seen[-1:]
+        await asyncio.sleep(0.01)
+    assert len(seen) == MAX_BUFFER * 3 + 1
+    assert [m["seq"] for m in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen)))
+    writer.close()
+    await writer.wait_closed()
+    await reading
