@@ -65,6 +65,7 @@ def test_a_trunk_call_appears_live_shows_who_answers_and_disappears_when_it_ends
             time.sleep(0.2)
     caller: TrunkCaller | None = None
     try:
+        page.set_viewport_size({"width": 1600, "height": 900})
         sign_in(page, served, "/live")
         expect(page.get_by_role("heading", name="Звонки сейчас")).to_be_visible()
         member = page.get_by_test_id(f"employee-{employee_id}")

@@ -61,7 +61,7 @@ export default function LivePage() {
       {lost && <Alert type="warning" showIcon role="alert" title={t('live.lost')} />}
       {!lost && state.seq === null && <Alert type="info" title={t('live.connecting')} />}
       <Row gutter={16}>
-        <Col xs={24} xl={17}>
+        <Col xs={24} xxl={16}>
           <Card title={t('live.calls')}>
             <Table<LiveCall>
               aria-label={t('live.calls')}
@@ -74,7 +74,7 @@ export default function LivePage() {
             />
           </Card>
         </Col>
-        <Col xs={24} xl={7}>
+        <Col xs={24} xxl={8}>
           <Card title={t('live.employees')}>
             <List
               aria-label={t('live.employees')}

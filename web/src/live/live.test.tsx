@@ -1,0 +1,119 @@
+import { act, screen, within } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fakeServer, json, renderAt } from '../test/render';
+import LivePage from './LivePage';
+import type { LiveCall, LiveMessage } from './reducer';
+
+/** EventSource as the page uses it: listeners by event name, onerror, close. */
+class FakeSource {
+  static opened: FakeSource[] = [];
+  readonly url: URL;
+  closed = false;
+  onerror: (() => void) | null = null;
+  private readonly listeners = new Map<string, ((event: MessageEvent<string>) => void)[]>();
+
+  constructor(url: string | URL) {
+    this.url = new URL(url);
+    FakeSource.opened.push(this);
+  }
+
+  addEventListener(kind: string, listener: (event: MessageEvent<string>) => void): void {
+    this.listeners.set(kind, [...(this.listeners.get(kind) ?? []), listener]);
+  }
+
+  send(message: LiveMessage): void {
+    const event = new MessageEvent<string>(message.type, { data: JSON.stringify(message) });
+    for (const listener of this.listeners.get(message.type) ?? []) listener(event);
+  }
+
+  fail(): void {
+    this.onerror?.();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+const call = (id: string, caller: string, changes: Partial<LiveCall> = {}): LiveCall => ({
+  call_id: id,
+  caller,
+  number: '74950000000',
+  started_at: Date.now() / 1000 - 65,
+  step: 'Переадресация',
+  ringing: [],
+  talker: null,
+  answered_at: null,
+  queue_place: null,
+  ...changes,
+});
+
+const latest = (): FakeSource => {
+  const source = FakeSource.opened.at(-1);
+  if (source === undefined) throw new Error('no EventSource opened');
+  return source;
+};
+
+describe('the live view', () => {
+  beforeEach(() => {
+    FakeSource.opened = [];
+    vi.stubGlobal('EventSource', FakeSource);
+    let links = 0;
+    fakeServer({
+      'POST /api/v1/live/link': () => {
+        links += 1;
+        return json({ url: `/api/v1/live/events?link=1.link${links}`, expires_at: '2030-01-01T00:00:00Z' });
+      },
+    });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('shows the snapshot, then reconnects after a lost stream without duplicates', async () => {
+    renderAt(<LivePage />, '/live');
+    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
+    const first = latest();
+    expect(first.url.searchParams.get('link')).toBe('1.link1');
+    expect(first.url.searchParams.has('since')).toBe(false);
+    act(() => {
+      first.send({
+        type: 'snapshot',
+        seq: 10,
+        calls: [call('a', '79161111111', { ringing: [7] })],
+        employees: [{ employee_id: 7, state: 'ringing' }],
+        staff: [{ employee_id: 7, name: 'Иванов', registered: true }],
+      });
+      first.send({ type: 'call', seq: 11, call: call('a', '79161111111', { talker: 7, answered_at: 1 }) });
+    });
+    const table = screen.getByRole('table');
+    expect(within(table).getByText('79161111111')).toBeInTheDocument();
+    expect(within(table).getByText('Иванов')).toBeInTheDocument();
+    // counted by the browser from the call's start (65 s ago)
+    expect(within(table).getByTestId('duration').textContent).toMatch(/^1:0\d$/);
+    expect(screen.queryByRole('alert')).toBeNull();
+
+    act(() => first.fail());
+    expect(first.closed).toBe(true);
+    expect(screen.getByRole('alert')).toHaveTextContent('Соединение потеряно, переподключение…');
+
+    // a new link, resuming after the last number applied
+    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(2), { timeout: 3000 });
+    const second = latest();
+    expect(second.url.searchParams.get('link')).toBe('1.link2');
+    expect(second.url.searchParams.get('since')).toBe('11');
+    act(() => {
+      second.send({ type: 'call', seq: 11, call: call('a', '79161111111', { talker: 7, answered_at: 1 }) });
+      second.send({ type: 'call', seq: 12, call: call('b', '79162222222', { queue_place: 1 }) });
+      second.send({ type: 'ended', seq: 13, call_id: 'a' });
+      second.send({ type: 'call', seq: 11, call: call('a', '79161111111') }); // a late replay
+      second.send({ type: 'employee', seq: 14, employee: { employee_id: 7, state: 'talking' } });
+    });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(within(table).queryByText('79161111111')).toBeNull();
+    expect(within(table).getAllByText('79162222222')).toHaveLength(1);
+    expect(screen.getByTestId('employee-7')).toHaveAttribute('data-state', 'talking');
+    expect(screen.getByTestId('employee-7')).toHaveTextContent('Разговаривает');
+  });
+});
