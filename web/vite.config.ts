@@ -20,5 +20,9 @@ export default defineConfig({
     globals: true,
     setupFiles: ['./src/test/setup.ts'],
     css: false,
+    // Typing into antd forms under jsdom takes seconds on a busy 2-core CI machine (7 tests
+    // passed alone and timed out at the default 5 s beside the Python suite's processes);
+    // a timeout is not what these tests check.
+    testTimeout: 30_000,
   },
 });
