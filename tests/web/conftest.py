@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.paths import ROOT
+from tests.peers.baresip import BaresipPhone
+from tests.switch.harness import tone_file
 from tests.test_processes import Served, vpbx_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,3 +82,27 @@ def screenshot(page: Page, name: str) -> None:
     with contextlib.suppress(Exception):
         page.wait_for_load_state("networkidle", timeout=3000)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def employee_with_phone(
+    client: httpx.Client, tmp_path: Path, served: Served, last_name: str, answermode: str = "auto"
+) -> tuple[int, BaresipPhone]:
+    """A new employee whose SIP line a baresip phone has registered with (`answermode` auto:
+    it answers at once; manual: the test answers with its `accept` command)."""
+    employee = client.post("/employees", json={"last_name": last_name, "phones": [{"kind": "sip"}]})
+    assert employee.status_code == 201, employee.text
+    line_id = employee.json()["phones"][0]["sip_line_id"]
+    login = client.get(f"/sip-lines/{line_id}").json()["login"]
+    secret = client.post(f"/sip-lines/{line_id}/reveal-secret").json()["secrets"]["password"]
+    phone = BaresipPhone(
+        tmp_path / "phone",
+        f"<sip:{login}@127.0.0.1:{served.sip_port}>;auth_pass={secret};answermode={answermode};"
+        "audio_codecs=PCMU,PCMA;regint=300",
+        tone_file(tmp_path / "tone.wav", 900, seconds=20),
+    )
+    phone.start()
+    deadline = time.monotonic() + 20
+    while not client.get(f"/sip-lines/{line_id}/registration").json()["registered"]:
+        assert time.monotonic() < deadline, "the employee's phone did not register"
+        time.sleep(0.2)
+    return employee.json()["id"], phone

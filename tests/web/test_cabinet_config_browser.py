@@ -15,42 +15,14 @@ import re
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Locator, Page, expect
 
-from tests.peers.baresip import BaresipPhone
 from tests.peers.rtp_pcap import silence, tone
 from tests.peers.trunk_caller import TrunkCaller
-from tests.switch.harness import TRUNK_IP, tone_file
+from tests.switch.harness import TRUNK_IP
 from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
+from tests.web.conftest import api, employee_with_phone, screenshot
 from tests.web.test_cabinet_browser import sign_in
-
-
-def _member_with_phone(
-    client: httpx.Client, tmp_path: Path, served: Served
-) -> tuple[int, BaresipPhone]:
-    """An employee whose SIP line a baresip phone registers with, answering at once."""
-    mark = random.randint(1000, 9999)
-    employee = client.post(
-        "/employees", json={"last_name": f"Группов{mark}", "phones": [{"kind": "sip"}]}
-    )
-    assert employee.status_code == 201, employee.text
-    line_id = employee.json()["phones"][0]["sip_line_id"]
-    login = client.get(f"/sip-lines/{line_id}").json()["login"]
-    secret = client.post(f"/sip-lines/{line_id}/reveal-secret").json()["secrets"]["password"]
-    phone = BaresipPhone(
-        tmp_path / "phone",
-        f"<sip:{login}@127.0.0.1:{served.sip_port}>;auth_pass={secret};answermode=auto;"
-        "audio_codecs=PCMU,PCMA;regint=300",
-        tone_file(tmp_path / "tone.wav", 900, seconds=10),
-    )
-    phone.start()
-    deadline = time.monotonic() + 20
-    while not client.get(f"/sip-lines/{line_id}/registration").json()["registered"]:
-        assert time.monotonic() < deadline, "the member's phone did not register"
-        time.sleep(0.3)
-    return employee.json()["id"], phone
 
 
 def _pick(page: Page, field: str, option: str, scope: Page | Locator | None = None) -> None:
@@ -69,7 +41,9 @@ def test_a_group_schedule_and_rule_made_on_the_pages_route_a_trunk_call_to_the_g
     with api(served, admin_token) as client:
         trunk = {"name": "Провайдер", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
         assert client.post("/trunks", json=trunk).status_code == 201
-        member_id, phone = _member_with_phone(client, tmp_path, served)
+        member_id, phone = employee_with_phone(
+            client, tmp_path, served, f"Группов{random.randint(1000, 9999)}"
+        )
         member = client.get(f"/employees/{member_id}").json()["last_name"]
     try:
         # the group: its member and the distribution table

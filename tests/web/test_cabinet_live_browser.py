@@ -11,12 +11,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.peers.baresip import BaresipPhone
 from tests.peers.rtp_pcap import silence
 from tests.peers.trunk_caller import TrunkCaller
-from tests.switch.harness import TRUNK_IP, tone_file
+from tests.switch.harness import TRUNK_IP
 from tests.test_processes import Served
-from tests.web.conftest import SCREENSHOTS, api
+from tests.web.conftest import SCREENSHOTS, api, employee_with_phone
 from tests.web.test_cabinet_browser import sign_in
 
 #: CDR-4 (issue 16): a call is on the live view within this long of its INVITE
@@ -31,14 +30,9 @@ def test_a_trunk_call_appears_live_shows_who_answers_and_disappears_when_it_ends
     with api(served, admin_token) as client:
         trunk = {"name": f"Провайдер {mark}", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
         assert client.post("/trunks", json=trunk).status_code == 201
-        employee = client.post(
-            "/employees", json={"last_name": f"Живой{mark}", "phones": [{"kind": "sip"}]}
+        employee_id, phone = employee_with_phone(
+            client, tmp_path, served, f"Живой{mark}", answermode="manual"
         )
-        assert employee.status_code == 201, employee.text
-        employee_id = employee.json()["id"]
-        line_id = employee.json()["phones"][0]["sip_line_id"]
-        login = client.get(f"/sip-lines/{line_id}").json()["login"]
-        secret = client.post(f"/sip-lines/{line_id}/reveal-secret").json()["secrets"]["password"]
         scenario = client.post(
             "/scenarios",
             json={
@@ -52,17 +46,6 @@ def test_a_trunk_call_appears_live_shows_who_answers_and_disappears_when_it_ends
         assert scenario.status_code == 201, scenario.text
         rules = [{"scenario_id": scenario.json()["id"]}]
         assert client.post("/numbers", json={"number": number, "rules": rules}).status_code == 201
-        phone = BaresipPhone(
-            tmp_path / "phone",
-            f"<sip:{login}@127.0.0.1:{served.sip_port}>;auth_pass={secret};answermode=manual;"
-            "audio_codecs=PCMU,PCMA;regint=300",
-            tone_file(tmp_path / "tone.wav", 900, seconds=20),
-        )
-        phone.start()
-        deadline = time.monotonic() + 20
-        while not client.get(f"/sip-lines/{line_id}/registration").json()["registered"]:
-            assert time.monotonic() < deadline, "the employee's phone did not register"
-            time.sleep(0.2)
     caller: TrunkCaller | None = None
     try:
         page.set_viewport_size({"width": 1600, "height": 900})
