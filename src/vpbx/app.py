@@ -64,6 +64,7 @@ from vpbx.services.mailer import Mailer
 from vpbx.services.net_guard import NetGuard
 from vpbx.services.outbox import SqlOutbox
 from vpbx.services.prompt_files import SqlPromptFiles
+from vpbx.services.record_by_phone import RecordLimits
 from vpbx.services.registrations import SqlBindingStorage
 from vpbx.services.snapshot_source import SqlSnapshotSource
 from vpbx.services.talk_records import SqlTalkRecords
@@ -597,6 +598,7 @@ def api_limits(settings: Settings) -> dict[str, Any]:
         "cabinet": cabinet_settings(settings),
         "callapi": CallApiLimits(per_minute=settings.callapi_per_minute),
         "leads": LeadLimits(per_minute=settings.leads_per_minute),
+        "record_by_phone": RecordLimits(per_minute=settings.record_by_phone_per_minute),
         "auth_policy": AuthPolicy(
             access_ttl=dt.timedelta(minutes=settings.auth_access_minutes),
             refresh_ttl=dt.timedelta(days=settings.auth_refresh_days),

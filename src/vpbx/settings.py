@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         ge=0,
         description="web leads one source (account, source, site) may send per minute (429 past)",
     )
+    record_by_phone_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="sound files an account may ask to record by phone per minute (429 past)",
+    )
 
     @field_validator("http_allow_networks")
     @classmethod

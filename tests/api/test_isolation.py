@@ -120,6 +120,8 @@ def _id_route(method: str, path: str) -> tuple[str, str] | None:
         return "account", "accounts"
     if rel == "/config/versions/{version_id}" and method == "get":
         return "version", "config-versions"
+    if rel == "/files/recordings-by-phone/{recording_id}" and method == "get":
+        return "recording", "recordings-by-phone"  # FILE-1: a task of its own route
     found = re.fullmatch(r"/([a-z-]+)/\{[a-z_]+\}(/[a-z/-]+)?", rel)
     if found is None or found.group(1) not in BY_NAME:
         return None
@@ -166,7 +168,7 @@ def _versions_of(api: Api, account_id: int) -> set[int]:
 def _expected_for_admin(method: str, kind: str, resource: str) -> int:
     if kind == "account":
         return 403  # only the operator deletes accounts, whatever the id
-    if kind == "version":
+    if kind in ("version", "recording"):
         return 404
     creators = BY_NAME[resource].creatable_by
     if kind == "entity" and method == "delete" and creators and Role.ADMIN not in creators:
@@ -192,6 +194,12 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
         {"account_id": a.account_id, "created_at": dt.datetime.now(dt.UTC), "source": "import",
          "document": f"vpbx_config: 1\naccount: {{name: {a.mark}}}\n"},
     )  # fmt: skip
+    # A sound file A asked to record by phone (its name carries A's mark).
+    recording = api.post(
+        "/files/recordings-by-phone",
+        a.token,
+        json={"name": a.mark, "employee_id": a.ids["employees"]},
+    )
     covered: list[tuple[str, str]] = []
     problems: list[str] = []
     for method, path in routes:
@@ -208,7 +216,12 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
             problems.append(f"{method.upper()} {path}: not known to this test; cover it")
             continue
         kind, resource = known
-        target = {"account": a.account_id, "version": version}.get(kind) or a.ids[resource]
+        ids = {
+            "account": a.account_id,
+            "version": version,
+            "recording": api.ok(recording, 202)["id"],
+        }
+        target = ids.get(kind) or a.ids[resource]
         callers = [(False, _expected_for_admin(method, kind, resource))]
         if kind != "account":  # the operator is installation-wide: he may delete account A
             callers.append((True, 404))

@@ -1,13 +1,15 @@
 """The calls report and the file base in a real headless Chromium against a real `vpbx run`
 (SQLite), issue 14: a voicemail left by a SIPp trunk caller plays in the file base (the page's
 audio element streams it through a short-lived link and reports the message's duration); the
-employee role sees only his own calls; a number is blocked from a report row (BLK-1)."""
+employee role sees only his own calls; a number is blocked from a report row (BLK-1); a sound
+file is recorded by phone («Записать сообщение»: SIPp on the trunk answers the PBX's call)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import re
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.peers.rtp_pcap import silence, tone
+from tests.peers.ports import free_port, free_range
+from tests.peers.rtp_pcap import silence, tone, write_rtp_pcap
+from tests.peers.sipp import SippServer, sipp_args
 from tests.peers.trunk_caller import TrunkCaller
 from tests.test_processes import Served
 from tests.web.conftest import api, screenshot
@@ -29,6 +33,7 @@ TRUNK_IP = "127.0.0.2"
 NUMBER = "74951110099"
 CALLER = "74957654321"  # the From of the SIPp trunk caller
 MINE, OTHERS = "79161110001", "79162220002"  # callers of Иванов's and Петрова's calls
+RECORD_NUMBER = "79163330003"  # called to record a sound file (FILE-1)
 
 
 @dataclass
@@ -233,3 +238,49 @@ def test_the_report_tabs_and_filters_ask_the_api(
     assert OTHERS in text
     assert MINE not in text
     assert text.splitlines()[0].startswith("Дата и время;")
+
+
+def test_a_sound_file_is_recorded_by_phone_from_the_file_base(
+    page: Page, served: Served, voicemail: Voicemail, tmp_path: Path
+) -> None:
+    """FILE-1 «Записать сообщение»: the admin asks the PBX to call a number; the provider (SIPp
+    on the trunk) answers and, after the instruction and the beep, says a tone; the recording
+    stops at its longest length (5 s), and the new sound file is first in the list."""
+    port, media = free_port(), free_range(4)
+    with api(served, served.token()) as client:
+        (trunk,) = [t for t in client.get("/trunks").json()["items"] if t["name"] == "Provider"]
+        moved = client.patch(f"/trunks/{trunk['id']}", json={"port": port})
+        assert moved.status_code == 200, moved.text
+    write_rtp_pcap(tmp_path / "provider.pcap", [silence(7.0), tone(600, 3.0), silence(10.0)])
+    args = sipp_args(
+        "provider_answers.xml", None, calls=1, rate=10, transport="u1", timeout=60,
+        extra=["-mi", TRUNK_IP, "-mp", str(media)], port=port, ip=TRUNK_IP,
+    )  # fmt: skip
+    provider = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    with SippServer(provider, tmp_path, TRUNK_IP, port) as sipp:
+        sign_in(page, served, ADMIN, "/files?kind=sound")
+        page.get_by_role("button", name="Записать сообщение").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Название файла").fill("Приветствие по телефону")
+        dialog.get_by_text("На номер", exact=True).click()
+        dialog.get_by_label("Номер телефона").fill(RECORD_NUMBER)
+        dialog.get_by_label("Длительность записи не более, с").fill("5")
+        dialog.get_by_role("button", name="Позвонить").click()
+        expect(dialog.get_by_text("Идёт звонок")).to_be_visible(timeout=10_000)
+        expect(
+            dialog.get_by_text("Сообщение записано: файл «Приветствие по телефону»")
+        ).to_be_visible(timeout=30_000)
+        first = page.get_by_test_id("files-table").get_by_role("row").nth(1)
+        expect(first).to_contain_text("Приветствие по телефону")
+        screenshot(page, "record-by-phone")
+        result = sipp.finish(30)
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert re.search(rf"^INVITE sip:{RECORD_NUMBER}@", result.messages(), re.M)
+    with api(served, served.token()) as client:
+        (found,) = [
+            f for f in client.get("/files", params={"kind": "sound"}).json()["items"]
+            if f["name"] == "Приветствие по телефону"
+        ]  # fmt: skip
+    assert 4.5 <= found["duration_seconds"] <= 5.6, found

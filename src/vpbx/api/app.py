@@ -28,6 +28,7 @@ from vpbx.api.file_content import file_content_router
 from vpbx.api.leads import leads_router
 from vpbx.api.live import LiveSource, live_router
 from vpbx.api.operations import SwitchProbe, operations_router
+from vpbx.api.record_by_phone import record_by_phone_router
 from vpbx.api.reports import calls_report_router, files_list_router
 from vpbx.api.simulate import scenario_saved, simulate_router
 from vpbx.api.sip_status import sip_status_router
@@ -44,6 +45,7 @@ from vpbx.services.catalog import CATALOG
 from vpbx.services.entities import Clock
 from vpbx.services.health import database_name
 from vpbx.services.leads import LeadLimits
+from vpbx.services.record_by_phone import RecordLimits
 
 PREFIX = "/api/v1"
 
@@ -123,6 +125,7 @@ def create_api(
     cabinet: CabinetSettings | None = None,
     callapi: CallApiLimits | None = None,
     leads: LeadLimits | None = None,
+    record_by_phone: RecordLimits | None = None,
     live: LiveSource | None = None,
 ) -> FastAPI:
     """The API app. `on_change(account_id)` is called after every committed write that changes
@@ -137,7 +140,8 @@ def create_api(
     `cabinet`: where the built web cabinet is and the SIP server its line cards show
     (`vpbx.api.cabinet`; default: web/dist of the source tree, 127.0.0.1:5060).
     `leads`: the per-source limit of `POST /leads/incoming` (CB-4).
-    `callapi`: the limits of `POST /calls` (API-1).
+    `callapi`: the limits of `POST /calls` (API-1); `record_by_phone`: of
+    `POST /files/recordings-by-phone` (FILE-1).
     `live`: the switch's live feed of calls (CDR-4, `vpbx.api.live`; None: never reachable).
     """
     app = FastAPI(
@@ -192,6 +196,9 @@ def create_api(
     app.include_router(leads_router(clock, leads or LeadLimits()), prefix=PREFIX)
     app.include_router(call_tags_router(), prefix=PREFIX)
     app.include_router(files_list_router(), prefix=PREFIX)
+    app.include_router(
+        record_by_phone_router(clock, record_by_phone or RecordLimits()), prefix=PREFIX
+    )
     app.include_router(webhook_deliveries_router(), prefix=PREFIX)
     app.include_router(live_router(live), prefix=PREFIX)
     dedicated_lists = {"calls", "files"}

@@ -209,7 +209,7 @@ class DueTask:
 
     id: int
     account_id: int
-    kind: str  # "callback" | "callapi"
+    kind: str  # "callback" | "callapi" | "record"
     #: the client: the number to call back (or CallAPI's number)
     caller: str
     #: the attempt being made (1 = the first)
@@ -221,6 +221,9 @@ class DueTask:
     result_call_id: int | None = None
     #: CallAPI: the virtual number the request asked to show (None: the CID rules choose)
     number_id: int | None = None
+    #: record (FILE-1): the sound file's name and the longest recording, in seconds
+    record_name: str = ""
+    record_seconds: int = 0
     #: a callback: the missed call (None: its row is gone)
     missed: MissedFacts | None = None
     #: a lead's callback (CB-4): its rule and the lead

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vpbx.domain.entities.misc import FileKind
 from vpbx.scenario import actions as act
 from vpbx.scenario import distribution as dist
 from vpbx.scenario.events import (
@@ -322,6 +323,7 @@ class StopRecording:
     called: str
     employee_id: int | None = None
     group_id: int | None = None
+    kind: FileKind = FileKind.VOICEMAIL
 
 
 @dataclass(frozen=True, slots=True)

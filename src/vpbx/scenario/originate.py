@@ -50,10 +50,17 @@ CLIENT_RING_SECONDS = 45.0
 class Purpose(enum.StrEnum):
     CALLBACK = "callback"
     CALLAPI = "callapi"
+    #: FILE-1 «Записать сообщение»: the employee (or number) records a sound file
+    #: (`vpbx.scenario.record_by_phone`)
+    RECORD = "record"
 
 
 #: the calls report's session type of each kind of call the PBX places
-SESSION_TYPES = {Purpose.CALLBACK: "Автоперезвон", Purpose.CALLAPI: "CallAPI"}
+SESSION_TYPES = {
+    Purpose.CALLBACK: "Автоперезвон",
+    Purpose.CALLAPI: "CallAPI",
+    Purpose.RECORD: "Запись сообщения",
+}
 
 
 class Outcome(enum.StrEnum):
@@ -65,6 +72,8 @@ class Outcome(enum.StrEnum):
     EMPLOYEE_LEFT = "employee_left"  # he answered and hung up before the client did
     REFUSED = "refused"  # the CID rules, the toll-fraud guard or no trunk
     FAILED = "failed"
+    RECORDED = "recorded"  # FILE-1: the message was recorded and filed
+    NOTHING_RECORDED = "nothing_recorded"  # FILE-1: answered, but nothing was said
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,11 @@ class OriginatePlan:
     label: str = ""
     employee_ring_seconds: float = EMPLOYEE_RING_SECONDS
     client_ring_seconds: float = CLIENT_RING_SECONDS
+    #: what the report names as dialled ("": the client)
+    called: str = ""
+    #: Purpose.RECORD: the sound file's name and the longest recording, in seconds
+    record_name: str = ""
+    record_seconds: int = 0
 
 
 # -- events and commands of its own ---------------------------------------------------------------
@@ -124,7 +138,10 @@ class WhisperDone:
 @dataclass(frozen=True, slots=True)
 class TakeEmployee:
     """The leg that answered first becomes the call's own side (what a caller's leg is to an
-    incoming call): the client is rung as the call's next leg and bridged with it."""
+    incoming call): the client is rung as the call's next leg and bridged with it.
+    `listen_keys`: his keys come in as `Digit` events from then on."""
+
+    listen_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,15 +226,7 @@ class OriginateLogic:
 
     def start(self, now: dt.datetime) -> list[Command]:
         plan = self.plan
-        what = "автоперезвон" if plan.purpose is Purpose.CALLBACK else "звонок CallAPI"
-        label = f" ({plan.label})" if plan.label else ""
-        self._log(
-            now,
-            "originate",
-            f"{what}{label}: сначала {self._first_label()}, затем абонент {plan.client}",
-            purpose=plan.purpose.value,
-            client=plan.client,
-        )
+        self._log(now, "originate", self._intent(), purpose=plan.purpose.value, client=plan.client)
         if plan.number is not None:
             return self._ring_outside_first(plan.number, now)
         ids = self._employee_ids()
@@ -313,6 +322,13 @@ class OriginateLogic:
         )
 
     # -- the first leg -------------------------------------------------------------------------
+
+    def _intent(self) -> str:
+        """The details' first line: what this call is for."""
+        plan = self.plan
+        what = "автоперезвон" if plan.purpose is Purpose.CALLBACK else "звонок CallAPI"
+        label = f" ({plan.label})" if plan.label else ""
+        return f"{what}{label}: сначала {self._first_label()}, затем абонент {plan.client}"
 
     def _first_label(self) -> str:
         plan = self.plan
@@ -461,6 +477,10 @@ class OriginateLogic:
                 out.append(io.TellDistribution(answered))
         else:
             self._log(now, "employee_answered", f"номер {found.number} ответил")
+        return [*out, *self._first_answered(now)]
+
+    def _first_answered(self, now: dt.datetime) -> list[Command]:
+        """What follows the first leg's answer: the whisper, then the client."""
         self.phase = Phase.WHISPER
         plan = self.plan
         text = plan.whisper_text or ("" if plan.whisper_file_id else plan.whisper_default)
@@ -468,7 +488,7 @@ class OriginateLogic:
         if not text and not plan.whisper_file_id:
             said = "нет (через сценарий)"
         self._log(now, "whisper", f"подсказка сотруднику: {said}")
-        return [*out, WhisperToEmployee(text, plan.whisper_file_id)]
+        return [WhisperToEmployee(text, plan.whisper_file_id)]
 
     def _ring_failed(self, ring: int, status: int, why: str, now: dt.datetime) -> list[Command]:
         found = self.rings.pop(ring, None)

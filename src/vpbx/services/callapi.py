@@ -33,7 +33,15 @@ from vpbx.services.callbacks import create_callapi_call
 from vpbx.storage import tables as t
 from vpbx.storage.db import as_utc
 
-__all__ = ["CallApiLimits", "CallRequest", "StartedCall", "TooManyCalls", "start_call"]
+__all__ = [
+    "CallApiLimits",
+    "CallRequest",
+    "StartedCall",
+    "TooManyCalls",
+    "check_rate",
+    "destination_policy",
+    "start_call",
+]
 
 #: the window of the per-account limit
 WINDOW = dt.timedelta(seconds=60)
@@ -47,15 +55,19 @@ class CallApiLimits:
 
 
 class TooManyCalls(DomainError):
-    """The account started its limit of CallAPI calls within the last minute (HTTP 429)."""
+    """The account started its limit of CallAPI calls (or of calls of another kind it asks
+    for by HTTP, `what`) within the last minute (HTTP 429)."""
 
     error_id = "too_many_calls"
     status = 429
 
-    def __init__(self, retry_after: int, limit: int) -> None:
+    def __init__(
+        self, retry_after: int, limit: int, what: tuple[str, str] = ("CallAPI", "CallAPI")
+    ) -> None:
+        ru, en = what
         super().__init__(
-            f"превышен лимит CallAPI: {limit} звонков в минуту, повторите через {retry_after} с / "
-            f"CallAPI limit of {limit} calls per minute reached, retry in {retry_after} s"
+            f"превышен лимит {ru}: {limit} звонков в минуту, повторите через {retry_after} с / "
+            f"{en} limit of {limit} calls per minute reached, retry in {retry_after} s"
         )
         self.retry_after = retry_after
 
@@ -106,11 +118,11 @@ async def start_call(
     if account_id is None:
         raise Forbidden("no account chosen (operators pass X-Account-Id)")
     now = as_utc(now)
-    await _check_rate(conn, account_id, now, limits)
+    await check_rate(conn, account_id, now, limits.per_minute, SESSION_TYPE)
     employee = await _employee(conn, account_id, request)
     if who.role is Role.EMPLOYEE and employee["id"] != who.employee_id:
         raise Forbidden("an employee starts CallAPI calls only for himself")
-    policy = await _policy(conn, account_id)
+    policy = await destination_policy(conn, account_id)
     refusal = destination_refusal(policy, request.number)
     if refusal is not None:
         raise ValidationFailed.one("number", refusal.text, "toll_fraud_refused")
@@ -133,21 +145,28 @@ async def start_call(
     )
 
 
-async def _check_rate(
-    conn: AsyncConnection, account_id: int, now: dt.datetime, limits: CallApiLimits
+async def check_rate(
+    conn: AsyncConnection,
+    account_id: int,
+    now: dt.datetime,
+    per_minute: int,
+    session_type: str,
+    what: tuple[str, str] = ("CallAPI", "CallAPI"),
 ) -> None:
+    """TooManyCalls when the account started `per_minute` calls of `session_type` within the
+    last minute (counted on the calls table: every API worker and node shares the count)."""
     c = t.calls.c
     since = now - WINDOW
     query = sa.select(c.started_at).where(
-        c.account_id == account_id, c.session_type == SESSION_TYPE, c.started_at > since
+        c.account_id == account_id, c.session_type == session_type, c.started_at > since
     )
     started = sorted(as_utc(at) for at in (await conn.execute(query)).scalars())
-    if len(started) < limits.per_minute:
+    if len(started) < per_minute:
         return
     # the call that leaves the window first makes room for one more
-    frees_at = started[len(started) - limits.per_minute] + WINDOW if started else now + WINDOW
+    frees_at = started[len(started) - per_minute] + WINDOW if started else now + WINDOW
     retry = max(1, math.ceil((frees_at - now).total_seconds()))
-    raise TooManyCalls(retry, limits.per_minute)
+    raise TooManyCalls(retry, per_minute, what)
 
 
 async def _employee(conn: AsyncConnection, account_id: int, request: CallRequest) -> dict[str, Any]:
@@ -163,7 +182,8 @@ async def _employee(conn: AsyncConnection, account_id: int, request: CallRequest
     return dict(row)
 
 
-async def _policy(conn: AsyncConnection, account_id: int) -> TollFraudPolicy:
+async def destination_policy(conn: AsyncConnection, account_id: int) -> TollFraudPolicy:
+    """The account's toll-fraud policy as the switch's guard reads it."""
     stored = await conn.scalar(
         sa.select(t.accounts.c.toll_fraud).where(t.accounts.c.id == account_id)
     )

@@ -42,6 +42,8 @@ from vpbx.domain.entities.callback import (
 from vpbx.domain.entities.misc import WebhookEvent
 from vpbx.domain.schedule import is_active
 from vpbx.domain.switch_records import StepRecord
+from vpbx.scenario.originate import SESSION_TYPES, Purpose
+from vpbx.scenario.record_by_phone import RECORD
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.services.webhook_events import CallEvent, enqueue_call_events
 from vpbx.storage import tables as t
@@ -52,9 +54,11 @@ __all__ = [
     "CALLBACK",
     "COMMENT",
     "LEAD",
+    "RECORD",
     "SqlCallbackTasks",
     "create_callapi_call",
     "create_lead_task",
+    "create_record_call",
 ]
 
 CALLBACK = "callback"
@@ -63,8 +67,11 @@ CALLAPI = "callapi"
 LEAD = "lead"
 #: the key of a lead's `payload` that holds the comment it was sent with
 COMMENT = "comment"
-#: the session types of calls placed by callbacks (they do not count as "reached otherwise")
-_OWN_SESSIONS = ("Автоперезвон",)
+#: the session types of calls placed by callbacks (they do not count as "reached otherwise"),
+#: and of calls that record a sound file (nobody was reached)
+_OWN_SESSIONS = ("Автоперезвон", SESSION_TYPES[Purpose.RECORD])
+#: asked by HTTP and placed once (never retried): their report row is written by the API
+_PLACED_ONCE = (CALLAPI, RECORD)
 _ACTIVE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
 
 
@@ -176,7 +183,7 @@ class SqlCallbackTasks:
                         sa.or_(c.c.kind.is_(None), c.c.kind == CALLBACK),
                     ),
                     sa.and_(a.c.lead_callback_enabled.is_(True), c.c.kind == LEAD),
-                    c.c.kind == CALLAPI,
+                    c.c.kind.in_(_PLACED_ONCE),
                 ),
             )
             .order_by(c.c.next_attempt_at, c.c.id)
@@ -280,6 +287,7 @@ class SqlCallbackTasks:
                 why = "абонент уже поговорил с компанией: попытки отменены"
                 await _set_status(conn, reached, TaskStatus.CANCELLED, why, now)
             claimed = await _own_rows(conn, claimed, node, now)
+            claimed = await _recordings(conn, claimed)
             missed_calls = {int(row.id): row.call_id for row in rows if row.call_id is not None}
             claimed = await _missed_facts(conn, claimed, missed_calls)
             leads = {int(row.id): row.lead_id for row in rows if row.lead_id is not None}
@@ -361,7 +369,7 @@ class SqlCallbackTasks:
                     values["status"] = TaskStatus.PENDING.value
                     values["next_attempt_at"] = due
             await conn.execute(sa.update(c).where(c.c.id == task.id).values(**values))
-            if task.kind == CALLAPI and call_id is None and task.result_call_id is not None:
+            if task.kind in _PLACED_ONCE and call_id is None and task.result_call_id is not None:
                 # never placed (no switch call): the row the API answered says so
                 k = t.calls
                 await conn.execute(
@@ -381,7 +389,7 @@ class SqlCallbackTasks:
                 .where(
                     c.c.lease_owner == node,
                     c.c.status == TaskStatus.RUNNING.value,
-                    c.c.kind == CALLAPI,
+                    c.c.kind.in_(_PLACED_ONCE),
                 )
                 .values(
                     status=TaskStatus.FAILED.value,
@@ -442,6 +450,8 @@ async def _insert(
     employee_id: int | None = None,
     result_call_id: int | None = None,
     result: str = "",
+    file_name: str | None = None,
+    record_seconds: int | None = None,
 ) -> int:
     values = {
         "account_id": account_id,
@@ -459,6 +469,8 @@ async def _insert(
         "result_call_id": result_call_id,
         "lease_until": None,
         "lease_owner": None,
+        "file_name": file_name,
+        "record_seconds": record_seconds,
         "created_at": now,
         "updated_at": now,
     }
@@ -469,9 +481,12 @@ async def _insert(
 async def _own_rows(
     conn: AsyncConnection, claimed: list[DueTask], node: str, now: dt.datetime
 ) -> list[DueTask]:
-    """CallAPI's rows, written by the API, become the claiming node's (its restart closes them
-    if it dies during the call); each task learns the number its request asked to show."""
-    rows = [task.result_call_id for task in claimed if task.kind == CALLAPI and task.result_call_id]
+    """The rows of CallAPI's calls and recordings, written by the API, become the claiming
+    node's (its restart closes them if it dies during the call); each CallAPI task learns the
+    number its request asked to show."""
+    rows = [
+        task.result_call_id for task in claimed if task.kind in _PLACED_ONCE and task.result_call_id
+    ]
     if not rows:
         return claimed
     k = t.calls
@@ -487,6 +502,26 @@ async def _own_rows(
     return [
         replace(task, number_id=shown.get(task.result_call_id or 0))
         if task.kind == CALLAPI
+        else task
+        for task in claimed
+    ]
+
+
+async def _recordings(conn: AsyncConnection, claimed: list[DueTask]) -> list[DueTask]:
+    """Each `record` task learns the sound file's name and the longest recording."""
+    ids = [task.id for task in claimed if task.kind == RECORD]
+    if not ids:
+        return claimed
+    c = t.callback_tasks.c
+    query = sa.select(c.id, c.file_name, c.record_seconds).where(c.id.in_(ids))
+    asked = {int(row.id): row for row in await conn.execute(query)}
+    return [
+        replace(
+            task,
+            record_name=asked[task.id].file_name or "",
+            record_seconds=asked[task.id].record_seconds or 0,
+        )
+        if task.id in asked
         else task
         for task in claimed
     ]
@@ -739,32 +774,16 @@ async def create_callapi_call(
     makes a switch node place it, at once; (call id, task id). The node that claims the task
     writes its name on the row (a crash of that node closes it as interrupted)."""
     now = as_utc(now)
-    row = {
-        "account_id": account_id,
-        "started_at": now,
-        "answered_at": None,
-        "ended_at": None,
-        "direction": "outgoing",
-        "session_type": "CallAPI",
-        "status": "active",
-        "caller": employee_label,
-        "called": number,
-        "number_id": number_id,
-        "scenario_id": None,
-        "employee_id": employee_id,
-        "contact_name": "",
-        "wait_seconds": 0.0,
-        "talk_seconds": 0.0,
-        "rating": None,
-        "tag_ids": [],
-        "recording_file_ids": [],
-        "node": None,
-        "switch_call_id": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    insert = sa.insert(t.calls).values(**row).returning(t.calls.c.id)
-    call_id = int((await conn.execute(insert)).scalar_one())
+    call_id = await _active_row(
+        conn,
+        account_id=account_id,
+        session_type="CallAPI",
+        caller=employee_label,
+        called=number,
+        employee_id=employee_id,
+        number_id=number_id,
+        now=now,
+    )
     task_id = await _insert(
         conn,
         account_id=account_id,
@@ -780,3 +799,88 @@ async def create_callapi_call(
         conn, [CallEvent(account_id, call_id, WebhookEvent.CALL_STARTED)], now
     )
     return call_id, task_id
+
+
+async def create_record_call(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    name: str,
+    max_seconds: int,
+    now: dt.datetime,
+    employee_id: int | None = None,
+    number: str | None = None,
+    label: str = "",
+) -> tuple[int, int]:
+    """FILE-1 «Записать сообщение»: the report row of the call that records the sound file
+    `name` (status active; `label`: the employee or number called), its `call_started` webhook
+    event, and the `record` task a switch node claims to place it (the employee, or the outside
+    `number`); (call id, task id). Like CallAPI's, the claiming node owns the row."""
+    now = as_utc(now)
+    call_id = await _active_row(
+        conn,
+        account_id=account_id,
+        session_type=SESSION_TYPES[Purpose.RECORD],
+        caller=label,
+        called=name[:100],
+        employee_id=employee_id,
+        number_id=None,
+        now=now,
+    )
+    task_id = await _insert(
+        conn,
+        account_id=account_id,
+        kind=RECORD,
+        caller=number or "",
+        due=now,
+        now=now,
+        employee_id=employee_id,
+        result_call_id=call_id,
+        result=f"запись «{name}»"[:500],
+        file_name=name,
+        record_seconds=max_seconds,
+    )
+    await enqueue_call_events(
+        conn, [CallEvent(account_id, call_id, WebhookEvent.CALL_STARTED)], now
+    )
+    return call_id, task_id
+
+
+async def _active_row(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    session_type: str,
+    caller: str,
+    called: str,
+    employee_id: int | None,
+    number_id: int | None,
+    now: dt.datetime,
+) -> int:
+    """The report row of an outgoing call the API asked for, before a node places it."""
+    row = {
+        "account_id": account_id,
+        "started_at": now,
+        "answered_at": None,
+        "ended_at": None,
+        "direction": "outgoing",
+        "session_type": session_type,
+        "status": "active",
+        "caller": caller,
+        "called": called,
+        "number_id": number_id,
+        "scenario_id": None,
+        "employee_id": employee_id,
+        "contact_name": "",
+        "wait_seconds": 0.0,
+        "talk_seconds": 0.0,
+        "rating": None,
+        "tag_ids": [],
+        "recording_file_ids": [],
+        "node": None,
+        "switch_call_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert = sa.insert(t.calls).values(**row).returning(t.calls.c.id)
+    return int((await conn.execute(insert)).scalar_one())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from vpbx.domain.entities import misc
 from vpbx.domain.entities import people as pp
 from vpbx.domain.entities import routing as rt
 from vpbx.domain.entities import scenarios as sc
+from vpbx.scenario.record_by_phone import RECORD
 from vpbx.storage import tables as t
 
 CONFIG_READERS = frozenset({Role.OPERATOR, Role.ADMIN, Role.SUPERVISOR})
@@ -61,6 +62,8 @@ class Resource:
     own_rows_column: str | None = None
     #: part of the whole-account export (ACC-3)
     exported: bool = True
+    #: which of the account's rows of the table are this resource's (None: all)
+    only: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None
     out: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -211,6 +214,8 @@ CATALOG: tuple[Resource, ...] = (
         blocks_deletion=False,
         api_writable=False,
         exported=False,
+        # FILE-1: a sound file recorded by phone is a task of its own route, not a callback
+        only=lambda table: sa.or_(table.c.kind.is_(None), table.c.kind != RECORD),
     ),
     Resource("webhooks", "Уведомления", misc.Webhook, t.webhooks, label_fields=("url",)),
     Resource(

@@ -172,6 +172,8 @@ class EntityService:
 
     def _scoped(self, res: Resource) -> sa.Select[Any]:
         query = sa.select(res.table).where(res.table.c.account_id == self.account_id)
+        if res.only is not None:
+            query = query.where(res.only(res.table))
         own = self._own_filter(res)
         return query.where(own) if own is not None else query
 
@@ -330,6 +332,8 @@ class EntityService:
         query = sa.select(res.table.c.id).where(
             res.table.c.account_id == self.account_id, res.table.c.id == entity_id
         )
+        if res.only is not None:
+            query = query.where(res.only(res.table))
         return (await self.conn.execute(query)).first() is not None
 
     # -- writing -----------------------------------------------------------------------------

@@ -368,11 +368,15 @@ callback_rules = entity_table("callback_rules", CallbackRule)
 callback_tasks = entity_table(
     "callback_tasks",
     CallbackTask,
-    # callback (a missed call, CB-1) | callapi (API-1: employee → number, asked by HTTP)
+    # callback (a missed call, CB-1) | callapi (API-1: employee → number, asked by HTTP) |
+    # record (FILE-1: a sound file recorded by phone, asked by HTTP)
     sa.Column("kind", sa.Text(), nullable=True),
     # CallAPI: the employee called first, and the report row the API answered at once
     sa.Column("employee_id", sa.BigInteger(), nullable=True),
     sa.Column("result_call_id", sa.BigInteger(), nullable=True),
+    # record (FILE-1 «Записать сообщение»): the sound file's name and the longest recording
+    sa.Column("file_name", sa.Text(), nullable=True),
+    sa.Column("record_seconds", sa.Integer(), nullable=True),
     # a node's claim while its attempt runs (vpbx.services.callbacks): no other node takes it
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("lease_owner", sa.Text(), nullable=True),

@@ -21,6 +21,7 @@ from vpbx.domain.callback_plan import DueTask, MissedCall, missed_call
 from vpbx.domain.switch_records import CallRecord
 from vpbx.scenario.callback_calls import NotPlaced, plan_of
 from vpbx.scenario.originate import Outcome
+from vpbx.scenario.record_by_phone import RECORD, recording_plan
 from vpbx.scenario.snapshot import ConfigSnapshot
 from vpbx.switch.originated import Originator, Placed
 from vpbx.switch.snapshots import SnapshotCache
@@ -184,7 +185,11 @@ class CallbackScheduler:
         config: ConfigSnapshot | None = None
         try:
             config, _ = await self.snapshots.get(task.account_id)
-            plan = plan_of(task, config, self.clock())
+            plan = (
+                recording_plan(task)  # FILE-1: a sound file recorded by phone
+                if task.kind == RECORD
+                else plan_of(task, config, self.clock())
+            )
             if isinstance(plan, NotPlaced):
                 await self._finish(task, False, plan.reason, None, config, final=plan.final)
                 return
@@ -199,7 +204,7 @@ class CallbackScheduler:
             log.exception("callback attempt failed", extra={"task": task.id})
             await self._finish(task, False, f"сбой: {error}", None, config)
             return
-        talked = placed.outcome is Outcome.TALKED
+        talked = placed.outcome in (Outcome.TALKED, Outcome.RECORDED)
         result = f"{placed.outcome.value}: {placed.reason}"
         await self._finish(task, talked, result, placed.call_id, config)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpbx.media.session import Pcm
+from vpbx.scenario import call_io as io
 from vpbx.scenario.callback_scenario import ClientFirstLogic
 from vpbx.scenario.originate import (
     SESSION_TYPES,
@@ -25,10 +26,12 @@ from vpbx.scenario.originate import (
     OriginateLogic,
     OriginatePlan,
     Outcome,
+    Purpose,
     TakeEmployee,
     WhisperDone,
     WhisperToEmployee,
 )
+from vpbx.scenario.record_by_phone import RecordByPhoneLogic
 from vpbx.switch.b2bua import B2BCall, CallState
 from vpbx.switch.runner import Called, LiveCall, ScenarioRunner
 
@@ -55,7 +58,7 @@ class OriginatedCall(LiveCall):
         self, runner: ScenarioRunner, originator: Originator, call: B2BCall, plan: OriginatePlan
     ) -> None:
         called = Called(
-            plan.client,
+            plan.called or plan.client,
             "outgoing",
             SESSION_TYPES[plan.purpose],
             number_id=plan.number_id,
@@ -70,9 +73,11 @@ class OriginatedCall(LiveCall):
     async def _begin(self) -> None:
         config, _needs_facts = await self.runner.snapshots.get(self.account_id)
         self.config = config
+        # FILE-1: a call that records a sound file rings like the others, then records
+        core = RecordByPhoneLogic if self.plan.purpose is Purpose.RECORD else OriginateLogic
         # CB-2: a callback through a scenario that needs the client rings him first
         make: Callable[..., OriginateLogic | ClientFirstLogic] = (
-            ClientFirstLogic if self.plan.scenario_id is not None else OriginateLogic
+            ClientFirstLogic if self.plan.scenario_id is not None else core
         )
         self.logic = self.origin = make(
             config, self.plan, call_id=self.call.id, started_at=self.call.started_at
@@ -83,9 +88,11 @@ class OriginatedCall(LiveCall):
         match command:
             case WhisperToEmployee():
                 self.runner.spawn(self._whisper(command))
-            case TakeEmployee():
+            case TakeEmployee(listen_keys=listen):
                 self._stop_playback()
                 self.call.take_caller()
+                if listen:
+                    self.call.listen_digits(lambda digit: self.post(io.Digit(digit.digit)))
             case ChooseCallerId():
                 self.tell(await self.originator.caller_id(self, command))
             case _:

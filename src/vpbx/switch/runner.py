@@ -756,7 +756,7 @@ class LiveCall:
         if seconds >= MIN_RECORDING_SECONDS and path.is_file():
             file_id, stored = await self.runner.store.save_file(
                 self.account_id,
-                FileKind.VOICEMAIL,
+                stop.kind,
                 path,
                 name=stop.name,
                 caller=stop.caller,

@@ -1,4 +1,10 @@
-import { DeleteOutlined, DownloadOutlined, PlayCircleOutlined, UploadOutlined } from '@ant-design/icons';
+import {
+  DeleteOutlined,
+  DownloadOutlined,
+  PhoneOutlined,
+  PlayCircleOutlined,
+  UploadOutlined,
+} from '@ant-design/icons';
 import {
   Alert,
   App,
@@ -27,6 +33,7 @@ import { useLookups } from '../reports/api';
 import { clock, patchFor } from '../reports/filters';
 import { fileLink, messageIn, uploadError, useDeleteFile, useFiles, useUploadFile, type AudioFile } from './api';
 import { AudioPlayer } from './AudioPlayer';
+import { RecordDialog } from './RecordDialog';
 import { DAY, fileQuery, KINDS, PAGE } from './query';
 
 function UploadDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
@@ -117,6 +124,7 @@ export default function FilesPage() {
   const remove = useDeleteFile();
   const [playing, setPlaying] = useState<number | null>(null);
   const [uploading, setUploading] = useState(false);
+  const [recording, setRecording] = useState(false);
   const locale = i18n.language === 'en' ? 'en-GB' : 'ru-RU';
   const calls = kind === 'voicemail' || kind === 'recording';
   const page = Math.floor((query.offset ?? 0) / PAGE) + 1;
@@ -154,9 +162,9 @@ export default function FilesPage() {
         </Typography.Title>
         {admin && kind === 'sound' && (
           <Space>
-            <Tooltip title={t('files.recordByPhoneLater')}>
-              <Button disabled>{t('files.recordByPhone')}</Button>
-            </Tooltip>
+            <Button icon={<PhoneOutlined />} onClick={() => setRecording(true)}>
+              {t('files.recordByPhone')}
+            </Button>
             <Button type="primary" icon={<UploadOutlined />} onClick={() => setUploading(true)}>
               {t('files.upload')}
             </Button>
@@ -310,6 +318,7 @@ export default function FilesPage() {
         />
       )}
       <UploadDialog open={uploading} onClose={() => setUploading(false)} />
+      <RecordDialog open={recording} onClose={() => setRecording(false)} employees={lookups?.employees} />
     </Space>
   );
 }

@@ -74,6 +74,37 @@ export function useUploadFile() {
   });
 }
 
+export type PhoneRecording = Schemas['PhoneRecording'];
+export type RecordingRequest = Schemas['RecordingRequest'];
+
+/** How often a recording by phone is asked about while it is pending or calling (ms). */
+export const RECORDING_POLL = 1000;
+
+/** FILE-1 «Записать сообщение»: the PBX calls the phone; answered at once with the request. */
+export function useStartRecording() {
+  return useMutation({
+    mutationFn: (body: RecordingRequest) => unwrap(api.POST('/api/v1/files/recordings-by-phone', { body })),
+  });
+}
+
+/** A recording by phone, asked again every second until it is recorded or failed. */
+export function useRecording(id: number | null) {
+  return useQuery({
+    queryKey: ['files', 'recording', id],
+    enabled: id !== null,
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/files/recordings-by-phone/{recording_id}', {
+          params: { path: { recording_id: id ?? 0 } },
+        }),
+      ),
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === 'recorded' || status === 'failed' ? false : RECORDING_POLL;
+    },
+  });
+}
+
 const CYRILLIC = /[а-яё]/i;
 
 /** The half of an API message ("русский / english") in the user's language. */

@@ -27,6 +27,9 @@ from vpbx.domain.fields import (
 OpKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,40}$")]
 Target = OpKey | None
 Timeout = Annotated[float, Field(ge=1, le=60)]
+#: the longest recording of a voicemail (SCN-VM), and of a sound file recorded by phone (FILE-1)
+RecordSeconds = Annotated[int, Field(ge=5, le=600)]
+DEFAULT_RECORD_SECONDS = 120
 MENU_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
 
 
@@ -69,7 +72,7 @@ class Voicemail(Operation):
     kind: Literal["voicemail"] = "voicemail"
     prompt_file_id: FileRef | None = None
     emails: Annotated[list[Email], Field(max_length=20)] = []
-    max_seconds: Annotated[int, Field(ge=5, le=600)] = 120
+    max_seconds: RecordSeconds = DEFAULT_RECORD_SECONDS
     EXIT_NAMES: ClassVar[tuple[str, ...]] = ("next",)
 
 
@@ -295,4 +298,12 @@ class Scenario(Document):
         return next((op for op in self.operations if op.key == key), None)
 
 
-__all__ = ["MENU_KEYS", "AnyOperation", "Operation", "Scenario", "Strategy"]
+__all__ = [
+    "DEFAULT_RECORD_SECONDS",
+    "MENU_KEYS",
+    "AnyOperation",
+    "Operation",
+    "RecordSeconds",
+    "Scenario",
+    "Strategy",
+]
