@@ -196,6 +196,10 @@ def test_the_stream_shows_the_accounts_calls_to_its_roles_and_no_other_accounts(
         assert [r[0] for r in replay] == list(range(seq + 1, last[0] + 1))
         assert [r[1] for r in replay] == ["call", "employee", "ended", "employee"]
         resumed.close()
+        # an employee's stream never resumes (the switch cannot know what he was shown)
+        again = stream(a_employee, headers={"Last-Event-ID": str(seq)})
+        assert again.next()[1] == "snapshot"
+        again.close()
         # a number this switch never gave (another run's): a fresh snapshot
         fresh = stream(a_supervisor, params={"since": last[0] + 100})
         assert fresh.next()[1] == "snapshot"

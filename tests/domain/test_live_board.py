@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vpbx.domain.live import HISTORY, LiveBoard, LiveCallState, visible_to
+from vpbx.domain.live import HISTORY, EmployeeView, LiveBoard, LiveCallState
 
 
 def _call(
@@ -83,10 +83,22 @@ def test_an_employee_sees_his_own_calls_and_state_only() -> None:
     board = LiveBoard()
     board.put_call(1, _call("mine", ringing=(7,)))
     board.put_call(1, _call("other", talker=8))
-    events = board.flush()[1]
-    snapshot = visible_to(board.snapshot(1), 7)
+    board.flush()
+    view = EmployeeView(7)
+    snapshot = view.filter(board.snapshot(1))
     assert snapshot is not None
     assert [c["call_id"] for c in snapshot["calls"]] == ["mine"]
     assert snapshot["employees"] == [{"employee_id": 7, "state": "ringing"}]
-    shown = [visible_to(e, 7) for e in events]
-    assert [s["type"] if s else None for s in shown] == ["call", "ended", "employee", None]
+    # another employee answers his call: it leaves his view; the others' calls never enter it
+    board.put_call(1, _call("mine", talker=9))
+    board.put_call(1, _call("other", step="Меню", talker=8))
+    board.put_call(1, _call("new", ringing=(8,)))
+    events = board.flush()[1]
+    shown = [view.filter(e) for e in events]
+    assert [(s["type"], s.get("call_id")) for s in shown if s] == [
+        ("ended", "mine"),
+        ("employee", None),
+    ]
+    board.end_call(1, "mine")
+    board.end_call(1, "other")
+    assert [view.filter(e) for e in board.flush()[1] if e["type"] == "ended"] == [None, None]

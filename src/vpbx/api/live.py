@@ -35,7 +35,7 @@ from vpbx.api.deps import MAX_ID, Conn, CurrentActor, actor, bearer
 from vpbx.api.deps import clock as request_clock
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import DomainError
-from vpbx.domain.live import encode, visible_to
+from vpbx.domain.live import EmployeeView, encode
 from vpbx.services.live import issue_live_link, live_link_actor, staff
 
 __all__ = ["LiveSource", "LiveStream", "UnixLiveSource", "live_router"]
@@ -199,12 +199,15 @@ def live_router(source: LiveSource | None) -> APIRouter:
         try:
             if source is None:
                 raise FileNotFoundError("no live feed configured")
-            stream = await source.open(viewer.account_id, _resume(since, last_event_id))
+            # an employee's view starts afresh (`EmployeeView`): no resume
+            resume = _resume(since, last_event_id) if only is None else None
+            stream = await source.open(viewer.account_id, resume)
         except OSError as error:
             log.info("live feed not reachable", extra={"error": str(error)})
             body = _unavailable()
         else:
-            body = _relay(stream, [asdict(m) for m in members], only)
+            view = EmployeeView(only) if only is not None else None
+            body = _relay(stream, [asdict(m) for m in members], view)
         return StreamingResponse(
             body,
             media_type="text/event-stream",
@@ -221,7 +224,7 @@ async def _unavailable() -> AsyncIterator[bytes]:
 
 
 async def _relay(
-    stream: LiveStream, members: list[dict[str, Any]], only: int | None
+    stream: LiveStream, members: list[dict[str, Any]], view: EmployeeView | None
 ) -> AsyncIterator[bytes]:
     try:
         while True:
@@ -234,8 +237,8 @@ async def _relay(
                 continue
             if message.get("type") == "snapshot":
                 message = {**message, "staff": members}
-            if only is not None:
-                shown = visible_to(message, only)
+            if view is not None:
+                shown = view.filter(message)
                 if shown is None:
                     continue
                 message = shown

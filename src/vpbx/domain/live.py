@@ -25,10 +25,10 @@ from typing import Any
 __all__ = [
     "HISTORY",
     "EmployeeState",
+    "EmployeeView",
     "LiveBoard",
     "LiveCallState",
     "encode",
-    "visible_to",
 ]
 
 #: events kept per account for reconnecting subscribers (beyond: a fresh snapshot)
@@ -72,29 +72,46 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def visible_to(message: dict[str, Any], employee_id: int) -> dict[str, Any] | None:
-    """What an employee (role employee, ACC-2) may see of a snapshot or an event: his own
-    calls (rung or talking) and his own state, as in the calls report. None: nothing."""
+class EmployeeView:
+    """What an employee (role employee, ACC-2) may see of the stream: the calls that ring him or
+    that he talks in and his own state, as in the calls report. It starts from a snapshot (an
+    employee's stream never resumes: the calls he was shown are not known to the switch), then
+    tells him of the end of a call he was shown, and of no other call."""
 
-    def mine(call: dict[str, Any]) -> bool:
-        return call.get("talker") == employee_id or employee_id in call.get("ringing", ())
+    def __init__(self, employee_id: int) -> None:
+        self.employee_id = employee_id
+        self._shown: set[str] = set()
 
-    match message.get("type"):
-        case "snapshot":
-            return {
-                **message,
-                "calls": [c for c in message["calls"] if mine(c)],
-                "employees": [e for e in message["employees"] if e["employee_id"] == employee_id],
-            }
-        case "call":
-            # a call he no longer takes part in leaves his view as an end
-            if mine(message["call"]):
-                return message
-            return {"type": "ended", "seq": message["seq"], "call_id": message["call"]["call_id"]}
-        case "employee":
-            return message if message["employee"]["employee_id"] == employee_id else None
-        case _:
-            return message
+    def _mine(self, call: dict[str, Any]) -> bool:
+        return call.get("talker") == self.employee_id or self.employee_id in call.get("ringing", ())
+
+    def filter(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """The message as he may see it; None: nothing of it."""
+        match message.get("type"):
+            case "snapshot":
+                calls = [c for c in message["calls"] if self._mine(c)]
+                self._shown = {c["call_id"] for c in calls}
+                employees = [
+                    e for e in message["employees"] if e["employee_id"] == self.employee_id
+                ]
+                return {**message, "calls": calls, "employees": employees}
+            case "call":
+                call_id = message["call"]["call_id"]
+                if self._mine(message["call"]):
+                    self._shown.add(call_id)
+                    return message
+                if call_id in self._shown:  # he no longer takes part: it leaves his view
+                    self._shown.discard(call_id)
+                    return {"type": "ended", "seq": message["seq"], "call_id": call_id}
+                return None
+            case "ended":
+                if message["call_id"] in self._shown:
+                    self._shown.discard(message["call_id"])
+                    return message
+                return None
+            case "employee":
+                return message if message["employee"]["employee_id"] == self.employee_id else None
+        return None
 
 
 @dataclass(slots=True)
