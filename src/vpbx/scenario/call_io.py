@@ -316,7 +316,8 @@ class StartRecording:
 @dataclass(frozen=True, slots=True)
 class StopRecording:
     """Stop and keep the recording as a voicemail file of the account, against the employee or
-    group whose forward led to it (ACC-2); `RecordingSaved` follows."""
+    group whose forward led to it (ACC-2); `RecordingSaved` follows. `kind`: the file base tab
+    it goes to (a sound file recorded by phone, FILE-1)."""
 
     name: str
     caller: str
