@@ -164,7 +164,7 @@ def test_the_client_answers_first_then_the_scenario_runs_with_him() -> None:
     assert (client.number, client.caller_id) == (CLIENT, NUMBER)  # nobody before him
     peers.now += dt.timedelta(seconds=4)
     out = peers.send(io.RingAnswered(client.ring))
-    assert out[0] == TakeEmployee()  # his leg is the call's
+    assert out[0] == TakeEmployee(listen_keys=True)  # his leg is the call's, his keys heard
     [message] = of(io.PlayToCaller, out)
     assert message.play.file_ids == (100,)
     assert not of(io.RingPhone, out)

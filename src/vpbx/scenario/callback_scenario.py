@@ -3,11 +3,11 @@ manual's «если первая операция (например, Меню, �
 предполагает действия со стороны Абонента, то дозвон идет сперва на сторону Абонента»), sans-IO.
 
 The client is rung first, through the trunk, shown the virtual number (`OriginateLogic` with the
-client as its first leg). When he answers his leg becomes the call's own side (`TakeEmployee`;
-his keys are not heard yet, see docs/decisions.md) and the scenario runs with him as with a
-caller of that number (`CallLogic` started in the scenario): messages, forwards, voicemail, as
-for an incoming call. The call details go on in one list. Attempts whose client does not answer
-fail as `CLIENT_NO_ANSWER`; once he answered, the callback is done (he was reached), whatever the
+client as its first leg). When he answers his leg becomes the call's own side (`TakeEmployee`,
+his keys heard) and the scenario runs with him as with a caller of that number (`CallLogic`
+started in the scenario): menus, extensions, forwards, voicemail, as for an incoming call. The
+call details go on in one list. Attempts whose client does not answer fail as
+`CLIENT_NO_ANSWER`; once he answered, the callback is done (he was reached), whatever the
 scenario then does.
 """
 
@@ -167,6 +167,6 @@ class ClientFirstLogic:
         scenario.details[:0] = first
         self.scenario = scenario
         return [
-            TakeEmployee(),
+            TakeEmployee(listen_keys=True),
             *scenario.start_scenario(self.plan.scenario_id, now),
         ]
