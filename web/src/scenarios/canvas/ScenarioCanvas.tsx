@@ -68,7 +68,7 @@ const KIND_MIME = 'application/x-vpbx-operation-kind';
 /** the clipboard of the canvas: kept while the cabinet is open, shared by its scenarios */
 let clipboard: Clip | null = null;
 /** the node last built for an operation object: one changed operation re-renders one node */
-const NODE_CACHE = new WeakMap<object, { deps: unknown[]; node: OperationNodeType }>();
+const NODE_CACHE = new WeakMap<object, { dataDeps: unknown[]; nodeDeps: unknown[]; node: OperationNodeType }>();
 
 function isTyping(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -212,6 +212,9 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
     [doc, serverErrors, t],
   );
 
+  // which operations have errors: once per document, not per frame of a drag
+  const invalidAt = useMemo(() => doc.operations.map((_, index) => Object.keys(errorsAt(index)).length > 0), [doc, errorsAt]);
+
   // React Flow's nodes, rebuilt only where something of theirs changed (dragging one node re-renders one)
   const nodes = useMemo(() => {
     // operations that came without a place (from the form view, a reload): under the others
@@ -226,11 +229,29 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
       const id = ids[index] ?? op.key;
       const info = byKey.get(op.key) ?? { lint: [], exitLint: {} };
       const sim: OperationData['sim'] = frame === null ? null : frame.node === id ? 'current' : frame.nodes.includes(id) ? 'visited' : null;
-      const invalid = Object.keys(errorsAt(index)).length > 0;
+      const invalid = invalidAt[index] ?? false;
       const position = positions[id] ?? { x: (unplaced++ % 4) * (NODE_WIDTH + 40), y: bottom + Math.floor(index / 4) * 180 };
-      const deps = [id, doc.entry === op.key, info, sim, passedFrom.get(id) ?? null, invalid, position, measured[id], selected.includes(id), lists];
+      // what the node shows, apart from where it is: kept while only its place, size or selection changes
+      const dataDeps = [id, doc.entry === op.key, info, sim, passedFrom.get(id) ?? null, invalid, lists];
+      const nodeDeps = [position, measured[id], selected.includes(id)];
       const old = NODE_CACHE.get(op);
-      if (old !== undefined && old.deps.length === deps.length && old.deps.every((dep, i) => dep === deps[i])) return old.node;
+      const sameAs = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
+      const sameData = old !== undefined && sameAs(old.dataDeps, dataDeps);
+      if (old !== undefined && sameData && sameAs(old.nodeDeps, nodeDeps)) return old.node;
+      const data: OperationData =
+        old !== undefined && sameData
+          ? old.node.data
+          : {
+              op,
+              entry: doc.entry === op.key,
+              summary: summarize(op, lists, t),
+              handles: exitHandles(op),
+              lint: info.lint,
+              exitLint: info.exitLint,
+              invalid,
+              sim,
+              simExit: passedFrom.get(id) ?? null,
+            };
       const node: OperationNodeType = {
         id,
         type: 'operation',
@@ -238,23 +259,13 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
         ...(measured[id] ? { measured: measured[id] } : {}),
         selected: selected.includes(id),
         className: sim === null ? undefined : `sim-${sim}`,
-        data: {
-          op,
-          entry: doc.entry === op.key,
-          summary: summarize(op, lists, t),
-          handles: exitHandles(op),
-          lint: info.lint,
-          exitLint: info.exitLint,
-          invalid,
-          sim,
-          simExit: passedFrom.get(id) ?? null,
-        },
+        data,
       };
-      NODE_CACHE.set(op, { deps, node });
+      NODE_CACHE.set(op, { dataDeps, nodeDeps, node });
       return node;
     });
     return out;
-  }, [doc, ids, byKey, frame, edges, errorsAt, positions, measured, selected, lists, t]);
+  }, [doc, ids, byKey, frame, edges, invalidAt, positions, measured, selected, lists, t]);
 
   const warned = useMemo(() => lintEdges(warnings.filter((w) => w.scenario_id === null || w.scenario_id === scenarioId), edges), [warnings, edges, scenarioId]);
   const flowEdges: Edge[] = useMemo(
@@ -407,8 +418,69 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
 
   const single = selected.length === 1 ? ids.indexOf(selected[0] ?? '') : -1;
   const current = single >= 0 ? doc.operations[single] : undefined;
-  const keysOfDoc = new Set(doc.operations.map((op) => op.key));
-  const elsewhere = warnings.filter((w) => !(w.operation !== null && keysOfDoc.has(w.operation) && concerns(w, w.operation, scenarioId)));
+  const elsewhere = useMemo(() => {
+    const keysOfDoc = new Set(doc.operations.map((op) => op.key));
+    return warnings.filter((w) => !(w.operation !== null && keysOfDoc.has(w.operation) && concerns(w, w.operation, scenarioId)));
+  }, [doc, warnings, scenarioId]);
+
+  // the side panel does not re-render while a node is dragged or the view moves
+  const operationPanel = useMemo(
+    () =>
+      current !== undefined ? (
+        <div role="group" aria-label={t('scenarios.canvas.nodeLabel', { key: current.key })} data-testid="side-panel">
+          <Space style={{ marginBottom: 8 }} wrap>
+            {doc.entry === current.key ? (
+              <Tag color="green" icon={<FlagOutlined />}>
+                {t('scenarios.canvas.entry')}
+              </Tag>
+            ) : (
+              editable && (
+                <Button size="small" icon={<FlagOutlined />} onClick={() => commit({ ...doc, entry: current.key })}>
+                  {t('scenarios.canvas.makeEntry')}
+                </Button>
+              )
+            )}
+            {editable && (
+              <Button size="small" danger icon={<DeleteOutlined />} onClick={() => remove(selected, [])}>
+                {t('common.remove')}
+              </Button>
+            )}
+          </Space>
+          <OperationForm
+            value={current}
+            errors={errorsAt(single)}
+            ctx={{ ...lists, operations: doc.operations, scenarioId, idPrefix: `canvas-${single}` }}
+            lint={byKey.get(current.key)?.lint ?? []}
+            onChange={(next) => {
+              const renamed = next.key !== current.key;
+              const updated = replaceOperation(doc, single, next);
+              if (renamed && !updated.operations.some((op, i) => i !== single && op.key === next.key)) {
+                const oldId = ids[single] ?? current.key;
+                setPositions((p) => ({ ...p, [next.key]: p[oldId] ?? { x: 0, y: 0 } }));
+                setSelected([next.key]);
+              }
+              commit(updated, `edit:${single}`);
+            }}
+          />
+        </div>
+      ) : (
+        <Space orientation="vertical" style={{ width: '100%' }}>
+          {selected.length > 1 ? (
+            <Typography.Text>{t('scenarios.canvas.selected', { count: selected.length })}</Typography.Text>
+          ) : (
+            <Typography.Paragraph type="secondary">{t('scenarios.canvas.selectHint')}</Typography.Paragraph>
+          )}
+          {elsewhere.length > 0 && (
+            <>
+              <Typography.Text strong>{t('scenarios.canvas.otherWarnings')}</Typography.Text>
+              <LintAlerts warnings={elsewhere} prefix />
+            </>
+          )}
+        </Space>
+      ),
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- remove and commit change with doc
+    [current, single, doc, ids, errorsAt, byKey, lists, scenarioId, editable, selected, elsewhere, t, commit],
+  );
 
   return (
     <div
@@ -500,59 +572,7 @@ function Canvas({ doc: outside, onChange, scenarioId, editable, warnings, server
             {
               key: 'operation',
               label: t('scenarios.canvas.operationTab'),
-              children:
-                current !== undefined ? (
-                  <div role="group" aria-label={t('scenarios.canvas.nodeLabel', { key: current.key })} data-testid="side-panel">
-                    <Space style={{ marginBottom: 8 }} wrap>
-                      {doc.entry === current.key ? (
-                        <Tag color="green" icon={<FlagOutlined />}>
-                          {t('scenarios.canvas.entry')}
-                        </Tag>
-                      ) : (
-                        editable && (
-                          <Button size="small" icon={<FlagOutlined />} onClick={() => commit({ ...doc, entry: current.key })}>
-                            {t('scenarios.canvas.makeEntry')}
-                          </Button>
-                        )
-                      )}
-                      {editable && (
-                        <Button size="small" danger icon={<DeleteOutlined />} onClick={() => remove(selected, [])}>
-                          {t('common.remove')}
-                        </Button>
-                      )}
-                    </Space>
-                    <OperationForm
-                      value={current}
-                      errors={errorsAt(single)}
-                      ctx={{ ...lists, operations: doc.operations, scenarioId, idPrefix: `canvas-${single}` }}
-                      lint={byKey.get(current.key)?.lint ?? []}
-                      onChange={(next) => {
-                        const renamed = next.key !== current.key;
-                        const updated = replaceOperation(doc, single, next);
-                        if (renamed && !updated.operations.some((op, i) => i !== single && op.key === next.key)) {
-                          const oldId = ids[single] ?? current.key;
-                          setPositions((p) => ({ ...p, [next.key]: p[oldId] ?? { x: 0, y: 0 } }));
-                          setSelected([next.key]);
-                        }
-                        commit(updated, `edit:${single}`);
-                      }}
-                    />
-                  </div>
-                ) : (
-                  <Space orientation="vertical" style={{ width: '100%' }}>
-                    {selected.length > 1 ? (
-                      <Typography.Text>{t('scenarios.canvas.selected', { count: selected.length })}</Typography.Text>
-                    ) : (
-                      <Typography.Paragraph type="secondary">{t('scenarios.canvas.selectHint')}</Typography.Paragraph>
-                    )}
-                    {elsewhere.length > 0 && (
-                      <>
-                        <Typography.Text strong>{t('scenarios.canvas.otherWarnings')}</Typography.Text>
-                        <LintAlerts warnings={elsewhere} prefix />
-                      </>
-                    )}
-                  </Space>
-                ),
+              children: operationPanel,
             },
             {
               key: 'simulate',

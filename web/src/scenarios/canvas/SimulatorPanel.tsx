@@ -6,7 +6,7 @@
 import { CaretRightOutlined, PauseOutlined, StepBackwardOutlined, StepForwardOutlined, VerticalLeftOutlined, VerticalRightOutlined } from '@ant-design/icons';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { Alert, Button, Form, Input, Radio, Select, Slider, Space, Typography } from 'antd';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api } from '../../api/client';
 import { unwrap } from '../../api/errors';
@@ -23,7 +23,7 @@ function localNow(): string {
   return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}T${pad(now.getHours())}:${pad(now.getMinutes())}`;
 }
 
-export function SimulatorPanel({
+export const SimulatorPanel = memo(function SimulatorPanel({
   scenarioId,
   unsaved,
   edges,
@@ -190,4 +190,4 @@ export function SimulatorPanel({
       )}
     </Space>
   );
-}
+});
