@@ -327,8 +327,9 @@ def start_phones(
 # -- SIPp waiting for calls, and sockets where no call may go --------------------------------------
 
 
-def wait_bound(ip: str, port: int, timeout: float = 5) -> None:
-    """Until something binds UDP ip:`port` (SIPp started)."""
+def wait_bound(ip: str, port: int, timeout: float = 15) -> None:
+    """Until something binds UDP ip:`port` (SIPp started; on a loaded CI machine, with three
+    workers of live tests, SIPp once took over 5 s to bind)."""
     deadline = time.monotonic() + timeout
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
