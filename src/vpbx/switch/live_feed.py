@@ -39,13 +39,22 @@ REQUEST_TIMEOUT = 5.0
 
 
 class _Subscriber:
-    __slots__ = ("account_id", "buffer", "dropped", "wake")
+    __slots__ = ("account_id", "buffer", "dropped", "wake", "writer")
 
-    def __init__(self, account_id: int) -> None:
+    def __init__(self, account_id: int, writer: asyncio.StreamWriter) -> None:
         self.account_id = account_id
+        self.writer = writer
         self.buffer: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.dropped = False
+
+    def drop(self) -> None:
+        """Ends the subscription at once: what its socket still buffers is thrown away (a
+        reader that stopped reading would otherwise hold it, and its task, for ever)."""
+        self.dropped = True
+        self.buffer.clear()
+        self.wake.set()
+        self.writer.transport.abort()
 
 
 class LiveFeed:
@@ -74,23 +83,26 @@ class LiveFeed:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
 
     def flush(self) -> None:
-        self._timer = None
+        """Turn the changes into events now (the timer's, or a new subscriber's, call)."""
+        if self._timer is not None:
+            self._timer.cancel()  # a no-op when it is the timer that runs
+            self._timer = None
         for account_id, events in self.board.flush().items():
-            lines = [encode(e) for e in events]
-            for sub in list(self._subscribers):
-                if sub.account_id == account_id:
+            subs = [sub for sub in self._subscribers if sub.account_id == account_id]
+            if subs:  # nobody watches this account: the board keeps its history only
+                lines = [encode(e) for e in events]
+                for sub in subs:
                     self._offer(sub, lines)
 
     def _offer(self, sub: _Subscriber, lines: list[bytes]) -> None:
         if len(sub.buffer) + len(lines) > MAX_BUFFER:
             # a reader this far behind would delay nothing but itself; it resynchronises
-            sub.dropped = True
-            sub.buffer.clear()
             self._subscribers.discard(sub)
+            sub.drop()
             log.warning("live subscriber too slow: dropped", extra={"account_id": sub.account_id})
         else:
             sub.buffer.extend(lines)
-        sub.wake.set()
+            sub.wake.set()
 
     # -- the socket ------------------------------------------------------------------------------
 
@@ -108,12 +120,11 @@ class LiveFeed:
         if self._server is not None:
             self._server.close()
             for sub in list(self._subscribers):
-                sub.dropped = True
-                sub.wake.set()
+                sub.drop()
             self._subscribers.clear()
-            # Python 3.11's wait_closed does not wait for the connections: close them here
+            # Python 3.11's wait_closed does not wait for the connections: end them here
             for writer in list(self._writers):
-                writer.close()
+                writer.transport.abort()
             await asyncio.sleep(0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -140,12 +151,12 @@ class LiveFeed:
         self.flush()
         missed = self.board.since(account_id, since) if since is not None else None
         first = missed if missed is not None else [self.board.snapshot(account_id)]
-        sub = _Subscriber(account_id)
+        sub = _Subscriber(account_id, writer)
         sub.buffer.extend(encode(e) for e in first)
         self._subscribers.add(sub)
         # a subscriber that goes away is noticed at once, not at the next event of its account
         gone = asyncio.ensure_future(reader.read())
-        gone.add_done_callback(lambda _: _drop(sub))
+        gone.add_done_callback(lambda _: sub.drop())
         try:
             while not sub.dropped:
                 while sub.buffer:
@@ -155,16 +166,11 @@ class LiveFeed:
                     break
                 sub.wake.clear()
                 await sub.wake.wait()
-        except ConnectionError:
-            pass
+        except (ConnectionError, OSError):
+            pass  # dropped (aborted) or gone
         finally:
             gone.cancel()
             self._subscribers.discard(sub)
-
-
-def _drop(sub: _Subscriber) -> None:
-    sub.dropped = True
-    sub.wake.set()
 
 
 def _request(line: bytes) -> tuple[int, int | None]:
