@@ -97,6 +97,7 @@ def _wav() -> bytes:
 #: Valid bodies of the writes below one entity: {(method, route): request arguments}.
 SUB_WRITES: dict[tuple[str, str], dict[str, Any]] = {
     **{("post", f"/{name}/{{entity_id}}/reveal-secret"): {} for name in REVEALABLE},
+    ("post", "/sip-lines/{entity_id}/regenerate-secret"): {},
     ("put", "/files/{entity_id}/content"): {
         "content": _wav(),
         "headers": {"Content-Type": "audio/wav"},

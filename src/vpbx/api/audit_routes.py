@@ -1,4 +1,5 @@
-"""The audit log (admins) and the explicit, audited reveal of a secret."""
+"""The audit log (admins), the explicit, audited reveal of a secret and the regeneration of a
+SIP line's password."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from vpbx.api.changes import ConfigChanged
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, Conn, CurrentActor, EntityId, Service
 from vpbx.services import audit
@@ -73,6 +75,23 @@ def audit_router(clock: Clock) -> APIRouter:
 
     for name in sorted(audit.REVEALABLE):
         _reveal_route(router, name)
+
+    @router.post(
+        "/sip-lines/{entity_id}/regenerate-secret",
+        response_model=RevealedSecret,
+        tags=["sip-lines"],
+        summary="Generate a new password of a SIP line (admins; audited)",
+    )
+    async def regenerate(
+        entity_id: EntityId, svc: Service, changed: ConfigChanged
+    ) -> RevealedSecret:
+        """Replaces the line's password with a new generated one and answers it (as
+        reveal-secret does); the audit log gets an entry. The phone has to be set up with the
+        new password: the old one is refused from its next request on."""
+        secrets = await svc.regenerate_secret("sip-lines", entity_id)
+        changed(svc.account_id)
+        return RevealedSecret(id=entity_id, secrets=secrets)
+
     return router
 
 

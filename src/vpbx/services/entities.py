@@ -35,7 +35,7 @@ from vpbx.domain.refs import iter_refs, map_refs
 from vpbx.services import audit
 from vpbx.services.auth import revoke_user
 from vpbx.services.catalog import BY_NAME, CATALOG, Resource
-from vpbx.services.hooks import HOOKS, Ctx
+from vpbx.services.hooks import HOOKS, Ctx, generated_password
 from vpbx.storage.tables import is_json
 
 Clock = Callable[[], dt.datetime]
@@ -513,6 +513,36 @@ class EntityService:
             self.conn, self.actor, self.clock(), name, entity_id, "reveal", after={"fields": fields}
         )
         return {n: str(row[n] or "") for n in fields}
+
+    async def regenerate_secret(self, name: str, entity_id: int) -> dict[str, str]:
+        """A new generated password for a SIP line (SIP-1), for an admin, written to the audit
+        log; the new secret is answered as `reveal` answers it. The registrar reads the
+        line's password afresh for every request, so the old one stops working at once."""
+        res = BY_NAME[name]
+        if self.actor.role not in (Role.ADMIN, Role.OPERATOR):
+            raise Forbidden(
+                "only an admin may change a secret / секреты меняет только администратор"
+            )
+        if name != "sip-lines":
+            raise NotFound(f"{name} secrets", entity_id)
+        await self._row(res, entity_id)
+        password = generated_password()
+        now = self.clock()
+        await self.conn.execute(
+            sa.update(res.table)
+            .where(res.table.c.id == entity_id, res.table.c.account_id == self.account_id)
+            .values(password=password, updated_at=now)
+        )
+        await audit.record(
+            self.conn,
+            self.actor,
+            now,
+            name,
+            entity_id,
+            "regenerate",
+            after={"fields": ["password"]},
+        )
+        return {"password": password}
 
     def _columns(self, res: Resource, doc: BaseModel) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -113,7 +113,8 @@ async def check_extension(ctx: Ctx, extension: str | None, own: tuple[str, int |
 # -- employees ---------------------------------------------------------------------------------
 
 
-def _generated_password() -> str:
+def generated_password() -> str:
+    """A new SIP line password (at creation and when an admin regenerates it)."""
     return secrets.token_urlsafe(12)
 
 
@@ -134,7 +135,7 @@ async def create_sip_line(ctx: Ctx) -> int:
     values = {
         "account_id": ctx.account_id,
         "login": await free_sip_login(ctx),
-        "password": _generated_password(),
+        "password": generated_password(),
         "mode": LineMode.IN_OUT.value,
         "caller_id_mode": "fixed",
         "caller_id_number_id": None,
@@ -382,7 +383,7 @@ class SipLineHook(Hook):
     async def prepare(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> dict[str, Any]:
         if entity_id is not None:
             return {}
-        return {"login": await free_sip_login(ctx), "password": _generated_password()}
+        return {"login": await free_sip_login(ctx), "password": generated_password()}
 
 
 class FmcLineHook(Hook):

@@ -1,9 +1,9 @@
-import { CopyOutlined, EyeInvisibleOutlined, EyeOutlined } from '@ant-design/icons';
-import { App, Button, Card, Descriptions, Space, Table, Tag, Tooltip, Typography } from 'antd';
+import { CopyOutlined, EyeInvisibleOutlined, EyeOutlined, ReloadOutlined } from '@ant-design/icons';
+import { App, Button, Card, Descriptions, Popconfirm, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ErrorState } from '../common/ErrorState';
-import { revealPassword, useRegistration, useSipLine, useSipServer, type Registration } from './api';
+import { regeneratePassword, revealPassword, useRegistration, useSipLine, useSipServer, type Registration } from './api';
 
 function secondsLeft(expiresAt: string, now: number): number {
   return Math.max(0, Math.round((Date.parse(expiresAt) - now) / 1000));
@@ -68,6 +68,14 @@ export function SipLineCard({ lineId, canReveal }: { lineId: number; canReveal: 
     setPassword(value);
     return value;
   };
+  const regenerate = async (): Promise<void> => {
+    try {
+      setPassword(await regeneratePassword(lineId));
+      void message.success(t('sip.regenerated'));
+    } catch {
+      void message.error(t('sip.regenerateFailed'));
+    }
+  };
 
   if (line.isError) return <ErrorState error={line.error} onRetry={() => void line.refetch()} />;
   const login = line.data?.login ?? '';
@@ -109,6 +117,16 @@ export function SipLineCard({ lineId, canReveal }: { lineId: number; canReveal: 
                   icon={<CopyOutlined />}
                   onClick={() => void reveal().then(copy)}
                 />
+                <Popconfirm
+                  title={t('sip.regenerate')}
+                  description={t('sip.regenerateConfirm')}
+                  okText={t('sip.regenerate')}
+                  okButtonProps={{ danger: true }}
+                  cancelText={t('common.cancel')}
+                  onConfirm={() => void regenerate()}
+                >
+                  <Button size="small" icon={<ReloadOutlined />} aria-label={t('sip.regenerate')} />
+                </Popconfirm>
               </>
             )}
           </Space>

@@ -97,6 +97,14 @@ export function useSipServer() {
   });
 }
 
+/** SIP-1: a new generated password for the line (audited); the new password. */
+export async function regeneratePassword(id: number): Promise<string> {
+  const body = await unwrap(
+    api.POST('/api/v1/sip-lines/{entity_id}/regenerate-secret', { params: { path: { entity_id: id } } }),
+  );
+  return body.secrets.password ?? '';
+}
+
 export async function revealPassword(id: number): Promise<string> {
   const body = await unwrap(
     api.POST('/api/v1/sip-lines/{entity_id}/reveal-secret', { params: { path: { entity_id: id } } }),

@@ -7,6 +7,14 @@ import { fakeServer, json, renderAt } from '../test/render';
 import EmployeeEditPage from './EmployeeEditPage';
 import EmployeesPage from './EmployeesPage';
 
+// antd's Popconfirm measures itself; jsdom has no ResizeObserver.
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- jsdom lacks it
+globalThis.ResizeObserver ??= class {
+  observe(): void {}
+  unobserve(): void {}
+  disconnect(): void {}
+};
+
 const ADMIN = { role: 'admin', account_id: 1, user_id: 1, employee_id: null };
 const TAKEN = {
   error_id: 'validation_failed',
@@ -74,6 +82,7 @@ describe('employee form', () => {
 
   it("shows a SIP line's login and live registration, and a save keeps the line", async () => {
     const saved: unknown[] = [];
+    let regenerated = 0;
     fakeServer({
       'GET /api/v1/auth/me': () => json(ADMIN),
       'GET /api/v1/employees/5': () =>
@@ -90,6 +99,10 @@ describe('employee form', () => {
           bindings: [{ contact: 'sip:l9000@127.0.0.1:5080', user_agent: 'baresip v1.0.0', source: '127.0.0.1:5080', expires_at: new Date(Date.now() + 300_000).toISOString() }],
         }),
       'POST /api/v1/sip-lines/9/reveal-secret': () => json({ id: 9, secrets: { password: 's3cret' } }),
+      'POST /api/v1/sip-lines/9/regenerate-secret': () => {
+        regenerated += 1;
+        return json({ id: 9, secrets: { password: 'n3w-s3cret' } });
+      },
       'PUT /api/v1/employees/5': async (request) => {
         saved.push(await request.json());
         return json({ ...(saved[0] as object), id: 5 });
@@ -105,6 +118,14 @@ describe('employee form', () => {
 
     await userEvent.click(within(card).getByRole('button', { name: 'Показать' }));
     expect(await within(card).findByText('s3cret')).toBeInTheDocument();
+
+    await userEvent.click(within(card).getByRole('button', { name: 'Сгенерировать новый пароль' }));
+    expect(await screen.findByText(/телефон придётся настроить с новым паролем/)).toBeInTheDocument();
+    expect(regenerated).toBe(0);
+    const confirm = screen.getAllByRole('button', { name: 'Сгенерировать новый пароль' });
+    await userEvent.click(confirm[confirm.length - 1] as HTMLElement);
+    expect(await within(card).findByText('n3w-s3cret')).toBeInTheDocument();
+    expect(regenerated).toBe(1);
 
     await userEvent.click(screen.getByRole('button', { name: 'Сохранить' }));
     await waitFor(() => expect(saved).toHaveLength(1));

@@ -172,5 +172,9 @@ export const en: Messages = {
     expires: 'Expires',
     expiresIn: 'in {{seconds}} s',
     live: 'Updates live',
+    regenerate: 'Generate a new password',
+    regenerateConfirm: 'The old password will stop working: the phone will have to be set up with the new password. Continue?',
+    regenerated: 'A new password was generated',
+    regenerateFailed: 'Could not generate a password: the old one still works',
   },
 };
