@@ -289,10 +289,16 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     pbx.toll_guard.cut = pbx.cut
     pbx.call_refused = _report_refused_call(store)
 
+    revoking: set[asyncio.Task[int]] = set()
+
     def changed(account_id: int) -> None:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
         snapshots.invalidate(account_id)
         directory.invalidate(account_id)
+        # a SIP line's new password (or its deletion) ends the registrations made with the old
+        task = asyncio.ensure_future(registrar.revoke_changed(account_id))
+        revoking.add(task)
+        task.add_done_callback(_revoked(revoking))
 
     # A talk option's change (a caller blacklisted, a contact's manager) is made by the switch
     # itself: this node drops its caches at once; with Redis the other nodes are told too, as
@@ -466,6 +472,17 @@ def _save_in_background(store: CallStore) -> Callable[[CallRecord, CallTicket | 
         task.add_done_callback(written)
 
     return save
+
+
+def _revoked(tasks: set[asyncio.Task[int]]) -> Callable[[asyncio.Task[int]], None]:
+    """The end of a registrations check after a configuration change: forgotten, or logged."""
+
+    def done(task: asyncio.Task[int]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("registrations not checked after a change", exc_info=task.exception())
+
+    return done
 
 
 async def serve(

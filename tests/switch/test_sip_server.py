@@ -3,6 +3,7 @@ registration of baresip phones, and trunk calls from SIPp to a registered baresi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -130,6 +131,49 @@ def test_phones_register_and_the_api_shows_it(
         assert not registration(pbx, pbx.lines[1].line_id)["registered"]
     finally:
         device.stop()
+
+
+def test_a_regenerated_password_ends_the_registration_made_with_the_old_one(
+    pbx: RunningPbx, tmp_path: Path, tone_wav: Path
+) -> None:
+    """SIP-1: a phone whose line gets a new password stops being rung at once (its binding is
+    dropped from the switch and the database), not when its registration expires; the other
+    line's registration is kept."""
+    assert pbx.application is not None
+    registrar = pbx.application.pbx.registrar
+    phones = [line_phone(pbx, tmp_path, index, tone_wav) for index in (0, 1)]
+
+    async def rung(index: int) -> int:
+        line = pbx.lines[index]
+        now = asyncio.get_running_loop().time()
+        return len(registrar.locations(line.login, line.line_id, now))
+
+    try:
+        for index in (0, 1):
+            wait_registered(pbx, index)
+        assert pbx.run(rung(0)) == 1
+        response = httpx.post(
+            f"http://127.0.0.1:{pbx.http_port}/api/v1/sip-lines/"
+            f"{pbx.lines[0].line_id}/regenerate-secret",
+            headers={"Authorization": f"Bearer {pbx.admin_token()}"},
+        )
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 5
+        while pbx.run(rung(0)):
+            assert time.monotonic() < deadline, "the old registration is still rung"
+            time.sleep(0.05)
+        state = registration(pbx, pbx.lines[0].line_id)
+        assert not state["registered"], state
+        # baresip re-registers with the old password: refused, the line stays unregistered
+        phones[0].stop()
+        phones[0] = line_phone(pbx, tmp_path / "again", 0, tone_wav)
+        time.sleep(1.5)
+        assert pbx.run(rung(0)) == 0
+        assert pbx.run(rung(1)) == 1
+        assert registration(pbx, pbx.lines[1].line_id)["registered"]
+    finally:
+        for phone in phones:
+            phone.stop()
 
 
 def test_trunk_call_reaches_the_registered_phone_and_both_sides_hang_up(

@@ -36,6 +36,7 @@ from vpbx.services import audit
 from vpbx.services.auth import revoke_user
 from vpbx.services.catalog import BY_NAME, CATALOG, Resource
 from vpbx.services.hooks import HOOKS, Ctx, generated_password
+from vpbx.services.registrations import save_bindings
 from vpbx.storage.tables import is_json
 
 Clock = Callable[[], dt.datetime]
@@ -517,7 +518,9 @@ class EntityService:
     async def regenerate_secret(self, name: str, entity_id: int) -> dict[str, str]:
         """A new generated password for a SIP line (SIP-1), for an admin, written to the audit
         log; the new secret is answered as `reveal` answers it. The registrar reads the
-        line's password afresh for every request, so the old one stops working at once."""
+        line's password afresh for every request, so the old one stops working at once; the
+        line's stored registrations go too (a switch started later does not restore them, and
+        the running one drops its own when told of the change: `Registrar.revoke_changed`)."""
         res = BY_NAME[name]
         if self.actor.role not in (Role.ADMIN, Role.OPERATOR):
             raise Forbidden(
@@ -533,6 +536,7 @@ class EntityService:
             .where(res.table.c.id == entity_id, res.table.c.account_id == self.account_id)
             .values(password=password, updated_at=now)
         )
+        await save_bindings(self.conn, {entity_id: []}, now)
         await audit.record(
             self.conn,
             self.actor,

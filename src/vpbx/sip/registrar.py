@@ -92,6 +92,14 @@ class Bindings:
         contacts[key] = binding
         return True
 
+    def forget(self, aor: str) -> tuple[Binding, ...]:
+        """Drop every binding of an AOR at once (its credentials changed); the dropped ones."""
+        return tuple(self._by_aor.pop(aor, {}).values())
+
+    def aors(self) -> list[str]:
+        """The AORs holding bindings (expired ones included until `expire` runs)."""
+        return list(self._by_aor)
+
     def count(self, now: float) -> int:
         """Unexpired bindings of every AOR (the registrations gauge of /metrics)."""
         return sum(

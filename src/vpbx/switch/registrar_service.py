@@ -12,6 +12,7 @@ captured header cannot place another call.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -66,6 +67,9 @@ class Registrar:
     #: as `now`, times everything else)
     wall: WallClock = utc_now
     _peers: dict[tuple[str, str], Peer] = field(default_factory=dict)
+    #: login → (account, line, fingerprint of the password its bindings were made with): a
+    #: binding lasts only as long as the credentials that made it (`revoke_changed`)
+    _made_with: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # A nonce-count must be remembered for as long as its nonce is accepted.
@@ -180,6 +184,7 @@ class Registrar:
             return make_response(request, result.status, result.reason or None)
         for binding in result.bindings:
             self._peers[(line.login, str(binding.uri))] = peer
+        self._made_with[line.login] = _credentials(line)
         await self._mirror(line, result.bindings, now)
         contacts = [
             ("Contact", f"<{binding.uri}>;expires={binding.remaining(now)}")
@@ -256,11 +261,49 @@ class Registrar:
                 self._peers[(stored.login, str(uri))] = peer
                 restored += 1
         await self.store.drop(unusable)
+        # A restored binding was made with the password the line had when the switch stopped;
+        # a password changed meanwhile dropped the stored rows (`regenerate_secret`), so the
+        # current one is the one these bindings stand for.
+        for login in {stored.login for stored in loaded} - set(self._made_with):
+            line = await self.directory.line(login)
+            if line is not None:
+                self._made_with[login] = _credentials(line)
         log.info(
             "registrations restored",
             extra={"bindings": restored, "dropped_unreachable": len(unusable)},
         )
         return restored
+
+    async def revoke_changed(self, account_id: int) -> int:
+        """An account's configuration changed: drop the registrations of its lines whose
+        password changed or that were deleted since the phone registered (SIP-1: a
+        regenerated password cuts the phone off now, not at its registration's expiry).
+        Returns how many lines lost their registrations."""
+        revoked = 0
+        bound = set(self.bindings.aors())
+        for login, (owner, line_id, fingerprint) in list(self._made_with.items()):
+            if login not in bound:
+                del self._made_with[login]  # expired or unregistered: nothing to revoke
+                continue
+            if owner != account_id:
+                continue
+            line = await self.directory.line(login)
+            if line is not None and _credentials(line) == (owner, line_id, fingerprint):
+                continue
+            if self._made_with.get(login) != (owner, line_id, fingerprint):
+                continue  # registered again (with the new password) while we were reading
+            del self._made_with[login]
+            dropped = self.bindings.forget(login)
+            for binding in dropped:
+                self._peers.pop((login, str(binding.uri)), None)
+            if self.store is not None:
+                await self.store.save(line_id, [])
+            revoked += 1
+            log.info(
+                "registrations revoked: line credentials changed",
+                extra={"login": login, "bindings": len(dropped), "deleted": line is None},
+            )
+        return revoked
 
     def locations(self, login: str, line_id: int, now: float) -> list[Location]:
         """Where a line can be rung now (newest registration first)."""
@@ -274,6 +317,12 @@ class Registrar:
                 peer = Peer(binding.transport, binding.source[0], binding.source[1])
             found.append(Location(line_id, login, uri, peer))
         return found
+
+
+def _credentials(line: LineInfo) -> tuple[int, int, bytes]:
+    """What a binding depends on: its line's account, id and a digest of its password (the
+    password itself is not kept beside the bindings)."""
+    return line.account_id, line.line_id, hashlib.sha256(line.password.encode()).digest()
 
 
 def _reachable(stored: StoredBinding) -> tuple[Peer | None, SipUri | None]:
