@@ -40,10 +40,12 @@ from vpbx.media.prompts import PromptCache
 from vpbx.media.system_messages import SystemMessages
 from vpbx.media.tts import Tts
 from vpbx.metrics import (
+    LoopStalls,
     LoopWatch,
     Metrics,
     RtpCounters,
     SipCounters,
+    StallCollector,
     SwitchCollector,
     SwitchMetrics,
     multiprocess_dir_from_environment,
@@ -328,7 +330,9 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
             rtp=rtp,
         )
     )
-    watch = LoopWatch(metrics, tick=rtp.sweep)
+    stalls = LoopStalls()
+    metrics.register(StallCollector(stalls))
+    watch = LoopWatch(metrics, tick=rtp.sweep, stalls=stalls)
     notified = [0]
 
     def health() -> dict[str, Any]:
@@ -336,6 +340,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
             "calls": len(pbx.calls),
             "registrations": registrations(),
             "loop_lag_ms": round(watch.last * 1000, 3),
+            **stalls.summary(),
             "config_notifications": notified[0],
         }
 
@@ -364,7 +369,9 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     listener = ConfigListener(
         settings.notify_socket_path().resolve(), notification, settings.redis_url
     )
-    status = StatusServer(settings.metrics_host, settings.metrics_port, metrics.exposition, health)
+    status = StatusServer(
+        settings.metrics_host, settings.metrics_port, metrics.exposition, health, stalls.report
+    )
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
         metrics, watch, listener, status, peers, deliverer, callbacks, live,

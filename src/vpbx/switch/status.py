@@ -1,7 +1,9 @@
 """The switch's own small HTTP endpoint (`VPBX_METRICS_HOST`:`VPBX_METRICS_PORT`).
 
 Calls live in the switch process, so its figures are served from there: `GET /metrics`
-(Prometheus text) and `GET /health` (JSON: pid, calls, registrations, loop lag). Both are
+(Prometheus text), `GET /health` (JSON: pid, calls, registrations, loop lag and worst stall)
+and `GET /loop` (JSON: the loop's worst lateness second by second and the garbage collector's
+notable pauses, `vpbx.metrics.LoopStalls.report`, for benchmarks and diagnosis). All are
 answered by the switch's own event loop, on purpose: a loop too stalled to answer within the
 API's probe timeout is a switch that cannot serve calls, and /health says so.
 
@@ -30,7 +32,8 @@ READ_TIMEOUT = 5.0
 
 
 class StatusServer:
-    """Serves `/metrics` from `exposition()` and `/health` from `health()`."""
+    """Serves `/metrics` from `exposition()`, `/health` from `health()` and `/loop` from
+    `loop()` (404 without it)."""
 
     def __init__(
         self,
@@ -38,11 +41,13 @@ class StatusServer:
         port: int,
         exposition: Callable[[], bytes],
         health: Callable[[], dict[str, Any]],
+        loop: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.exposition = exposition
         self.health = health
+        self.loop = loop
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -92,4 +97,6 @@ class StatusServer:
         if path == b"/health":
             body = {"status": "ok", "pid": os.getpid(), **self.health()}
             return "200 OK", "application/json", json.dumps(body).encode() + b"\n"
+        if path == b"/loop" and self.loop is not None:
+            return "200 OK", "application/json", json.dumps(self.loop()).encode() + b"\n"
         return "404 Not Found", "text/plain", b"not found\n"
