@@ -281,6 +281,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     runner.call_over = callbacks.call_over
     live = LiveFeed(live_socket_path(settings))
     runner.live = live
+    live.supervise = runner.supervise  # TRN-1: the live view's supervisor joins a call
     pbx.lines = lines
     pbx.controllers = runner
     pbx.group_calls = runner.group_call

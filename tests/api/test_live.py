@@ -21,7 +21,7 @@ import uvicorn
 from tests.api.conftest import Api, unique, utcnow
 from vpbx.api.app import create_api
 from vpbx.api.live import UnixLiveSource
-from vpbx.domain.live import LiveCallState
+from vpbx.domain.live import LiveCallState, SuperviseAnswer, SuperviseMode, SuperviseRequest
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.live_feed import LiveFeed
 
@@ -224,3 +224,84 @@ def test_the_stream_shows_the_accounts_calls_to_its_roles_and_no_other_accounts(
         chosen = stream(api.operator_token, headers={"X-Account-Id": str(b_id)})
         assert {c["call_id"] for c in chosen.next()[2]["calls"]} == {"b-call", "b-second"}
         chosen.close()
+
+
+def test_supervise_asks_the_switch_for_the_users_own_employee_and_says_why_not(
+    api: Api, served: _Served
+) -> None:
+    """TRN-1 from the live view: what the API sends the switch (the user's own employee, his
+    name, the mode) and how it answers each of the switch's refusals; who may ask at all."""
+    account_id, admin = api.new_account(f"Надзор {unique()}")
+    _, other_admin = api.new_account(f"Чужой {unique()}")
+    sip = [{"kind": "sip"}]
+    boss = api.create(
+        "employees", admin, {"last_name": "Надзорова", "first_name": "Анна", "phones": sip}
+    )
+    plain = api.create(
+        "employees",
+        admin,
+        {"last_name": "Мобильный", "phones": [{"kind": "number", "number": "79161234567"}]},
+    )
+    supervisor = api.user(admin, "supervisor", boss["id"])
+    asked: list[tuple[int, SuperviseRequest]] = []
+    answers = {"ringing": SuperviseAnswer.RINGING, "taken": SuperviseAnswer.TAKEN}
+
+    async def switch(account: int, request: SuperviseRequest) -> SuperviseAnswer:
+        asked.append((account, request))
+        return answers.get(request.call_id, SuperviseAnswer.NO_CALL)
+
+    assert served.feed is not None
+    served.feed.supervise = switch
+
+    with httpx.Client(base_url=served.url, timeout=5) as client:
+
+        def ask(token: str, call_id: str, mode: str = "whisper") -> httpx.Response:
+            return client.post(
+                f"/live/calls/{call_id}/supervise",
+                json={"mode": mode},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        joined = ask(supervisor, "ringing", "listen")
+        assert joined.status_code == 202, joined.text
+        assert joined.json() == {
+            "call_id": "ringing",
+            "mode": "listen",
+            "employee_id": boss["id"],
+            "status": "ringing",
+        }
+        assert asked == [
+            (
+                account_id,
+                SuperviseRequest("ringing", boss["id"], "Надзорова Анна", SuperviseMode.LISTEN),
+            )
+        ]
+        gone = ask(supervisor, "ended")
+        assert gone.status_code == 404
+        assert gone.json()["error_id"] == "live_call.not_found"
+        assert gone.json()["message"].startswith("звонок уже закончился")
+        taken = ask(supervisor, "taken", "barge")
+        assert taken.status_code == 409
+        assert taken.json()["error_id"] == "live_call.supervised"
+        assert len(asked) == 3
+
+        # refused before the switch is asked: roles, no employee, an employee without a line
+        for token, status, error_id in [
+            (api.user(admin, "employee", boss["id"]), 403, "forbidden"),
+            (admin, 409, "supervisor.no_employee"),
+            (api.user(admin, "admin", plain["id"]), 409, "supervisor.no_phone"),
+        ]:
+            refused = ask(token, "ringing")
+            assert (refused.status_code, refused.json()["error_id"]) == (status, error_id)
+        # another account's admin names this account's call: his own account is asked
+        stranger = api.user(
+            other_admin,
+            "supervisor",
+            api.create("employees", other_admin, {"last_name": "Чужак", "phones": sip})["id"],
+        )
+        assert ask(stranger, "ringing").status_code == 202
+        assert asked[-1][0] != account_id
+        assert len(asked) == 4
+        # bad input: an unknown mode, a call id that no switch gives
+        assert ask(supervisor, "ringing", "shout").status_code == 422
+        assert ask(supervisor, "no such id!").status_code == 422

@@ -11,6 +11,10 @@ A browser's `EventSource` cannot send the `Authorization` header: the cabinet as
 `POST /live/link` (with its bearer token) for a link valid one minute, as the file player does.
 An employee (role employee) sees the calls that ring him or that he talks in and his own state
 only, as in the calls report; the other roles see the whole account's.
+
+TRN-1: `POST /live/calls/{call_id}/supervise` (an admin or a supervisor) asks the switch, on
+the same socket, to ring the user's own phones; when he answers he joins the call listening,
+whispering to the employee or barging in. The switch answers at once (202, or why not).
 """
 
 from __future__ import annotations
@@ -22,21 +26,35 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from vpbx.api.crud import ERRORS
 from vpbx.api.deps import MAX_ID, Conn, CurrentActor, actor, bearer
 from vpbx.api.deps import clock as request_clock
+from vpbx.api.errors import ErrorBody
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import DomainError
-from vpbx.domain.live import EmployeeView, encode
-from vpbx.services.live import issue_live_link, live_link_actor, staff
+from vpbx.domain.live import (
+    EmployeeView,
+    SuperviseAnswer,
+    SuperviseMode,
+    SuperviseRequest,
+    encode,
+)
+from vpbx.services.live import (
+    SuperviseRefused,
+    issue_live_link,
+    live_link_actor,
+    staff,
+    supervise_refusal,
+    supervisor,
+)
 
 __all__ = ["LiveSource", "LiveStream", "UnixLiveSource", "live_router"]
 
@@ -46,6 +64,8 @@ log = logging.getLogger("vpbx.api.live")
 KEEPALIVE = 15.0
 #: one line of the switch's feed (a snapshot of many calls is one line)
 MAX_LINE = 8 * 1024 * 1024
+#: how long the switch has to answer a supervisor's request (seconds)
+SUPERVISE_TIMEOUT = 5.0
 
 
 class LiveStream(Protocol):
@@ -59,6 +79,11 @@ class LiveStream(Protocol):
 class LiveSource(Protocol):
     async def open(self, account_id: int, since: int | None) -> LiveStream:
         """Subscribed to the account's live feed; OSError when the switch is not there."""
+        ...
+
+    async def supervise(self, account_id: int, request: SuperviseRequest) -> SuperviseAnswer:
+        """TRN-1: the switch's answer to a supervisor joining a call of the account; OSError
+        when the switch is not there."""
         ...
 
 
@@ -84,7 +109,7 @@ class _UnixStream:
 class UnixLiveSource:
     """The switch's live feed on its unix socket (`<data_dir>/switch-live.sock`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: FilePath) -> None:
         self.path = path
 
     async def open(self, account_id: int, since: int | None) -> LiveStream:
@@ -92,6 +117,22 @@ class UnixLiveSource:
         writer.write(encode({"account_id": account_id, "since": since}))
         await writer.drain()
         return _UnixStream(reader, writer)
+
+    async def supervise(self, account_id: int, request: SuperviseRequest) -> SuperviseAnswer:
+        reader, writer = await asyncio.open_unix_connection(str(self.path))
+        try:
+            writer.write(encode({"account_id": account_id, "supervise": request.as_json()}))
+            await writer.drain()
+            # the switch looks the call up and its phones in memory: a second is plenty
+            line = await asyncio.wait_for(reader.readline(), SUPERVISE_TIMEOUT)
+        except TimeoutError as error:
+            raise ConnectionError("the switch did not answer") from error
+        finally:
+            writer.close()
+        try:
+            return SuperviseAnswer(json.loads(line)["supervise"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConnectionError("the switch answered nonsense") from error
 
 
 class LiveLinkOut(BaseModel):
@@ -136,6 +177,39 @@ async def _live_actor(
     return found
 
 
+class SuperviseIn(BaseModel):
+    """TRN-1: how the supervisor takes part once his phone answers (he changes it later with
+    the keys 1 listen, 2 whisper, 3 barge)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: SuperviseMode = Field(
+        description="listen («Слушать»: he hears both, nobody hears him), whisper "
+        "(«Подсказывать»: the employee hears him, the caller does not), barge («Вмешаться»: "
+        "everyone hears everyone)"
+    )
+
+
+class SuperviseOut(BaseModel):
+    """The supervisor's phones are ringing: he joins `call_id` in `mode` when he answers."""
+
+    call_id: str
+    mode: SuperviseMode
+    employee_id: int = Field(description="the supervisor's employee, whose phones ring")
+    status: str = Field(default="ringing", description="always `ringing`")
+
+
+class SwitchUnavailable(DomainError):
+    error_id = "switch_unavailable"
+    status = 503
+
+
+#: a call's id on the live view (the switch's: hexadecimal)
+CallId = Annotated[
+    str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="`call_id` of the live view")
+]
+
+
 def _resume(since: int | None, last_event_id: str | None) -> int | None:
     if since is not None:
         return since
@@ -166,6 +240,57 @@ def live_router(source: LiveSource | None) -> APIRouter:
         issued = await issue_live_link(conn, credentials.credentials, who, request_clock(request)())
         base = request.url.path.removesuffix("/link")
         return LiveLinkOut(url=f"{base}/events?link={issued.token}", expires_at=issued.expires_at)
+
+    @router.post(
+        "/live/calls/{call_id}/supervise",
+        status_code=202,
+        response_model=SuperviseOut,
+        summary="Join a live call from your own phone: listen, whisper, barge (TRN-1)",
+        description="TRN-1 from the live view: the PBX rings the phones of the signed-in "
+        "user's employee (his registered SIP lines); when he answers he joins the call "
+        "`call_id` (as the live view names it) in `mode`: `listen` («Слушать»: he hears the "
+        "caller and the employee, nobody hears him), `whisper` («Подсказывать»: the employee "
+        "hears him, the caller does not), `barge` («Вмешаться»: everyone hears everyone). The "
+        "keys 1, 2, 3 of his phone change the mode; he hangs up to leave, and the talk goes on. "
+        "The call's details note who was rung, when he joined, each mode and when he left. "
+        "Answered 202 once his phones ring. Admins and supervisors of the call's account "
+        "only (403). 404 `live_call.not_found`: no such call now (it ended). 409: "
+        "`live_call.not_talking` (nobody talks with the caller yet, or a transfer is under "
+        "way), `live_call.supervised` (another supervisor or the trainer is in or being rung: "
+        "one at a time), `live_call.own_call`, `supervisor.no_employee` (the user is linked to "
+        "no employee), `supervisor.no_phone` (his employee has no SIP line, or none is "
+        "registered). 503 `switch_unavailable`: the switch is not reachable.",
+        responses={
+            202: {"description": "the supervisor's phones are ringing"},
+            404: {
+                "model": ErrorBody,
+                "description": "the call has ended (or is not of the account)",
+            },
+            409: {
+                "model": ErrorBody,
+                "description": "the supervisor cannot join now: see `error_id`",
+            },
+            503: {"model": ErrorBody, "description": "the switch is not reachable"},
+        },
+    )
+    async def supervise(call_id: CallId, body: SuperviseIn, conn: Conn, who: CurrentActor) -> Any:
+        joining = await supervisor(conn, who)
+        assert who.account_id is not None  # `supervisor` refused an actor without an account
+        request = SuperviseRequest(call_id, joining.employee_id, joining.name, body.mode)
+        try:
+            if source is None:
+                raise FileNotFoundError("no live feed configured")
+            answer = await source.supervise(who.account_id, request)
+        except OSError as error:
+            log.info("switch not reachable for supervise", extra={"error": str(error)})
+            raise SwitchUnavailable(
+                "нет связи с АТС, попробуйте ещё раз / the switch is not reachable, try again"
+            ) from error
+        refusal: SuperviseRefused | None = supervise_refusal(answer)
+        if refusal is not None:
+            raise refusal
+        out = SuperviseOut(call_id=call_id, mode=body.mode, employee_id=joining.employee_id)
+        return JSONResponse(out.model_dump(mode="json"), status_code=202)
 
     @router.get(
         "/live/events",

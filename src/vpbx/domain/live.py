@@ -11,6 +11,10 @@ harmless, but the sequence numbers let a client drop what it already has.
 
 The wire form is one JSON object a line (`encode`); the API process reads it back with
 `json.loads` and serves it as Server-Sent Events.
+
+TRN-1 from the live view: a supervisor asks to join a call (`SuperviseRequest`) on the same
+socket, and the switch answers at once whether it rings his phones (`SuperviseAnswer`): the
+call is live on that node only, so the node that holds it is the one that can say.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ __all__ = [
     "EmployeeView",
     "LiveBoard",
     "LiveCallState",
+    "SuperviseAnswer",
+    "SuperviseMode",
+    "SuperviseRequest",
     "encode",
 ]
 
@@ -61,11 +68,62 @@ class LiveCallState:
     answered_at: float | None = None
     #: QUE-4: the caller's place in the queue (1 = next) while he waits there
     queue_place: int | None = None
+    #: TRN-1: the supervisor (an employee) joining or in the talk, and how he takes part
+    supervisor: int | None = None
+    supervise_mode: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ringing"] = list(self.ringing)
         return out
+
+
+class SuperviseMode(enum.StrEnum):
+    """TRN-1: how a supervisor takes part in a call he joins."""
+
+    LISTEN = "listen"  # he hears both; nobody hears him
+    WHISPER = "whisper"  # the employee hears him; the caller does not
+    BARGE = "barge"  # everyone hears everyone
+
+
+@dataclass(frozen=True, slots=True)
+class SuperviseRequest:
+    """TRN-1 from the live view: ring the phones of the supervisor `employee_id` (called `name`
+    in the call's details); when he answers he joins the call `call_id` in `mode`."""
+
+    call_id: str
+    employee_id: int
+    name: str
+    mode: SuperviseMode
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "employee_id": self.employee_id,
+            "name": self.name,
+            "mode": self.mode.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SuperviseRequest:
+        """ValueError for anything but a request written by `as_json`."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        call_id, employee_id, name = data.get("call_id"), data.get("employee_id"), data.get("name")
+        if type(call_id) is not str or type(employee_id) is not int or type(name) is not str:
+            raise ValueError("bad supervise request")
+        return cls(call_id, employee_id, name, SuperviseMode(str(data.get("mode"))))
+
+
+class SuperviseAnswer(enum.StrEnum):
+    """The switch's answer to a `SuperviseRequest`."""
+
+    RINGING = "ringing"  # his phones are being rung
+    NO_CALL = "no_call"  # no such call of the account here: it ended (or never was)
+    NOT_TALKING = "not_talking"  # nobody talks with the caller yet (or a transfer is under way)
+    TAKEN = "taken"  # a supervisor or a trainer is in the call, or his phones ring
+    OWN_CALL = "own_call"  # he is the employee in the talk
+    NO_PHONE = "no_phone"  # none of his phones is reachable (no registered SIP line)
 
 
 def encode(message: dict[str, Any]) -> bytes:

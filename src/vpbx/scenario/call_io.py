@@ -28,6 +28,7 @@ __all__ = [
     "AnswerCaller",
     "AssignManager",
     "CallCut",
+    "CallSupervisor",
     "CallTrainer",
     "CalleeHungUp",
     "CallerHungUp",
@@ -74,6 +75,7 @@ __all__ = [
     "StopRecording",
     "StopRing",
     "StopTalkRecording",
+    "SuperviseAsked",
     "TagCall",
     "TakeConsultation",
     "TalkRecordingSaved",
@@ -82,6 +84,8 @@ __all__ = [
     "TimerFired",
     "ToneToEmployee",
     "TrainerDigit",
+    "TrainerJoined",
+    "TrainerLeft",
     "TrainerMode",
     "TransferAsked",
 ]
@@ -212,6 +216,32 @@ class TrainerDigit:
 
 
 @dataclass(frozen=True, slots=True)
+class SuperviseAsked:
+    """TRN-1 from the live view: the supervisor `employee_id` (`name` in the details) asked to
+    join the talk in `mode` ("listen", "whisper", "barge"); the switch found one of his phones
+    reachable and nobody else joining."""
+
+    employee_id: int
+    name: str
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerJoined:
+    """The trainer's (or the supervisor's) phone answered: he is in the talk, in `mode`."""
+
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerLeft:
+    """The trainer (or the supervisor) hung up (`joined`), or none of his phones answered: the
+    talk goes on without him."""
+
+    joined: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class HoldChanged:
     """A phone put the call on hold (`holding`) or took it off: `by` is "caller", "callee"
     (the employee) or "trainer"."""
@@ -263,6 +293,9 @@ Input = (
     | TargetHungUp
     | HoldChanged
     | TrainerDigit
+    | SuperviseAsked
+    | TrainerJoined
+    | TrainerLeft
 )
 
 
@@ -517,6 +550,15 @@ class CallTrainer:
 
 
 @dataclass(frozen=True, slots=True)
+class CallSupervisor:
+    """TRN-1 from the live view: ring the phones of the supervisor `employee_id`; the first to
+    answer joins the talk in `mode` ("listen", "whisper", "barge")."""
+
+    employee_id: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
 class TrainerMode:
     """TRN-1: how the trainer takes part: "listen" (nobody hears him), "whisper" (only the
     employee does), "barge" (everyone hears everyone: a three-way conference)."""
@@ -600,6 +642,7 @@ Command = (
     | NotifyTransfer
     | ToneToEmployee
     | CallTrainer
+    | CallSupervisor
     | TrainerMode
     | TagCall
     | AssignManager

@@ -66,6 +66,8 @@ TRAINER_MODES = {
     "2": ("whisper", "подсказывает (его слышит только сотрудник)"),
     "3": ("barge", "вмешался (его слышат все)"),
 }
+#: the same modes by name (a supervisor joining from the live view chooses one)
+MODE_TEXTS = dict(TRAINER_MODES.values())
 
 
 def ring_result(status: int) -> dist.RingResult:
@@ -175,6 +177,10 @@ class CallLogic:
         #: are not filed yet (the call is not over before they are)
         self.talk_recording = False
         self._talk_saving = 0
+        #: TRN-1 from the live view: the supervisor asked for (employee id, name) and his mode
+        #: (None: nobody, or the employee's own trainer, who joins by TALK-3 or automatically)
+        self.supervisor: tuple[int, str] | None = None
+        self.supervise_mode: str | None = None
 
     # -- the driver's side ---------------------------------------------------------------------
 
@@ -269,6 +275,21 @@ class CallLogic:
                 return self._target_hung_up(now)
             case io.TrainerDigit(digit=digit):
                 return self._trainer_digit(digit, now)
+            case io.SuperviseAsked():
+                return self._supervise_asked(event, now)
+            case io.TrainerJoined(mode=mode):
+                kind, who, about = self._who_joins()
+                if self.supervisor is not None:
+                    self.supervise_mode = mode
+                text = f"{who} подключился: {MODE_TEXTS.get(mode, mode)}"
+                self._log(now, kind, text, **about, mode=mode)
+                return []
+            case io.TrainerLeft(joined=joined):
+                kind, who, about = self._who_joins()
+                text = "положил трубку, разговор идёт без него" if joined else "не ответил"
+                self._log(now, kind, f"{who} {text}", **about)
+                self.supervisor = self.supervise_mode = None
+                return []
             case io.HoldChanged(by=by, holding=holding):
                 who = {"caller": "абонент", "callee": "сотрудник", "trainer": "тренер"}.get(by, by)
                 text = f"{who} поставил звонок на удержание" if holding else f"{who} снял удержание"
@@ -748,6 +769,7 @@ class CallLogic:
                     )
                     return [io.ToneToEmployee(ok=False)]
                 self._log(now, "talk_option", "сотрудник вызвал тренера (TRN-1)", key=key)
+                self.supervisor = self.supervise_mode = None  # whoever joins next is his trainer
                 return [io.CallTrainer(employee.id), io.ToneToEmployee()]
             case TalkAction.TAG:
                 self._log(
@@ -775,13 +797,51 @@ class CallLogic:
         return []
 
     def _trainer_digit(self, digit: str, now: dt.datetime) -> list[io.Command]:
-        """TRN-1: the trainer chooses how he takes part, by a key."""
+        """TRN-1: the trainer (or the supervisor) chooses how he takes part, by a key."""
         mode = TRAINER_MODES.get(digit)
         if mode is None or not self.talking:
             return []
         name, text = mode
-        self._log(now, "trainer", f"тренер: {text}", mode=name)
+        kind, who, data = self._who_joins()
+        if self.supervisor is not None:
+            self.supervise_mode = name
+        self._log(now, kind, f"{who}: {text}", **data, mode=name)
         return [io.TrainerMode(name)]
+
+    def _who_joins(self) -> tuple[str, str, dict[str, object]]:
+        """(details kind, how the details name him, his data) of whoever joins the talk."""
+        if self.supervisor is None:
+            return "trainer", "тренер", {}
+        employee_id, name = self.supervisor
+        return "supervisor", f"супервизор {name}", {"employee_id": employee_id}
+
+    def _supervise_asked(self, event: io.SuperviseAsked, now: dt.datetime) -> list[io.Command]:
+        """TRN-1 from the live view: the supervisor's phones are rung while the talk lasts;
+        he joins in the mode he chose (the trainer's keys change it later)."""
+        mode = MODE_TEXTS.get(event.mode)
+        why = ""
+        if mode is None or not self.talking or self.transfer is not None or self.hung_up:
+            why = "разговора сейчас нет"
+        elif self.supervisor is not None:
+            why = f"уже подключается супервизор {self.supervisor[1]}"
+        if why:
+            self._log(
+                now,
+                "supervisor",
+                f"супервизор {event.name} не вызван: {why}",
+                employee_id=event.employee_id,
+            )
+            return []
+        self.supervisor = (event.employee_id, event.name)
+        self.supervise_mode = None  # until his phone answers
+        self._log(
+            now,
+            "supervisor",
+            f"супервизор {event.name} вызван из просмотра звонков: {mode}",
+            employee_id=event.employee_id,
+            mode=event.mode,
+        )
+        return [io.CallSupervisor(event.employee_id, event.mode)]
 
     def _tag_key(self, digit: str, now: dt.datetime) -> list[io.Command]:
         """SCN-TAG: a key of a tag talk option tags the call; other keys are refused."""

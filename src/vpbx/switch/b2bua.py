@@ -260,6 +260,12 @@ class B2BCall:
     keep_employee: bool = False
     #: the keys the trainer presses (his mode: listen, whisper, barge)
     on_trainer_digit: Callable[[str], None] | None = None
+    #: TRN-1: told when the trainer (or a supervisor) joins, with his mode, and when he leaves
+    #: (or none of his phones answered)
+    on_trainer_joined: Callable[[str], None] | None = None
+    on_trainer_left: Callable[[bool], None] | None = None
+    #: how the trainer being rung takes part once he answers (a supervisor chooses)
+    trainer_mode: str = "whisper"
     #: a call the PBX places itself (CB-1, API-1): no INVITE came in; its first answered leg
     #: becomes its own side (`take_caller`), and nothing is ever answered to `request`
     originated: bool = False
@@ -606,6 +612,7 @@ class B2BCall:
             if leg.final is None and leg.key is not None:
                 self.endpoint.cancel(leg.key)
                 leg.final = 480
+                self._trainer_missed()
             return
         if leg.final is None and self.state is CallState.RINGING:
             log.info("ring timeout", extra={"call": self.id, "target": leg.target.label})
@@ -740,8 +747,12 @@ class B2BCall:
 
     # -- the trainer (TRN-1) ---------------------------------------------------------------
 
-    async def call_trainer(self, targets: list[tuple[Target, float]]) -> None:
-        """Ring the trainer's phones; the first to answer joins as a whisper."""
+    async def call_trainer(
+        self, targets: list[tuple[Target, float]], mode: str = "whisper"
+    ) -> None:
+        """Ring the trainer's (or a supervisor's) phones; the first to answer joins in `mode`
+        (listen, whisper, barge: `set_trainer_mode`)."""
+        self.trainer_mode = mode
         for target, ring_timeout in targets:
             if self.state is not CallState.ANSWERED:
                 return
@@ -759,6 +770,7 @@ class B2BCall:
                 return
             leg.final = response.status
             self._stop_timer(leg)
+            self._trainer_missed()
             return
         dialog = Dialog.as_uac(leg.request, response)
         ack = dialog.ack(leg.request, via=self.me.via(leg.peer.transport))
@@ -796,13 +808,31 @@ class B2BCall:
         conference.add(LegRole.CALLER, self.session)
         conference.add(LegRole.CALLEE, winner.session)
         conference.add(LegRole.TRAINER, leg.session)
-        conference.set_matrix(whisper_matrix(LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER))
+        conference.set_matrix(_trainer_matrix(self.trainer_mode))
         self.conference = conference
         leg.session.dtmf_handler = self._trainer_digit
         if self.holding:
             self._apply_hold()  # a call on hold stays on hold with the trainer in
         self.on_answer(self)
-        log.info("trainer joined as whisper", extra={"call": self.id, "target": leg.target.label})
+        log.info(
+            "trainer joined",
+            extra={"call": self.id, "target": leg.target.label, "mode": self.trainer_mode},
+        )
+        if self.on_trainer_joined is not None:
+            self.on_trainer_joined(self.trainer_mode)
+
+    @property
+    def trainer_joining(self) -> bool:
+        """A trainer (or a supervisor) is in the talk, or his phones ring."""
+        return self.trainer is not None or any(leg.final is None for leg in self.trainer_legs)
+
+    def _trainer_missed(self) -> None:
+        """None of the trainer's phones answered: whoever waits for him hears he is not coming
+        (`on_trainer_left`), so that another may be asked."""
+        if self.trainer_joining or self.state is not CallState.ANSWERED:
+            return
+        if self.on_trainer_left is not None:
+            self.on_trainer_left(False)
 
     def _trainer_digit(self, digit: DtmfDigit) -> None:
         if self.on_trainer_digit is not None and self.state is not CallState.ENDED:
@@ -813,15 +843,8 @@ class B2BCall:
         three-way conference: each hears the two others, not himself)."""
         if self.conference is None:
             return
-        parties = (LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER)
-        match mode:
-            case "listen":
-                matrix = listen_matrix(*parties)
-            case "barge":
-                matrix = conference_matrix(parties)
-            case _:
-                matrix = whisper_matrix(*parties)
-        self.conference.set_matrix(matrix)
+        self.trainer_mode = mode
+        self.conference.set_matrix(_trainer_matrix(mode))
         log.info("trainer mode", extra={"call": self.id, "mode": mode})
 
     def trainer_left(self) -> None:
@@ -938,6 +961,8 @@ class B2BCall:
         if self.conference is not None:
             self._hang_up_trainer()
             self.trainer_left()
+            if self.on_trainer_left is not None:
+                self.on_trainer_left(True)
             if self.bridge is not None:
                 self.bridge.stop()
         session = self.session
@@ -1250,6 +1275,8 @@ class B2BCall:
         """A BYE came from one side: hang up the others (a trainer's BYE only ends his part)."""
         if role is LegRole.TRAINER:
             self.trainer_left()
+            if self.on_trainer_left is not None and self.state is not CallState.ENDED:
+                self.on_trainer_left(True)
             return
         if role is LegRole.TARGET:
             self._target_left()
@@ -1387,6 +1414,7 @@ class B2BCall:
         counting when the call ends instead of piling up for a long collection."""
         self.controller = None
         self.on_hold = self.on_employee_digit = self.on_trainer_digit = None
+        self.on_trainer_joined = self.on_trainer_left = None
 
     def _hang_up_legs(self, legs: list[OutLeg]) -> None:
         """BYE to the answered ones, CANCEL to those still ringing."""
@@ -1402,6 +1430,18 @@ class B2BCall:
         bye = dialog.request("BYE", via=self.me.via(peer.transport))
         dialog.terminate()
         self.endpoint.send_request(bye, peer, lambda _response: None)
+
+
+def _trainer_matrix(mode: str) -> dict[LegRole, frozenset[LegRole]]:
+    """TRN-1: listen (nobody hears the trainer), whisper (the employee does), barge (a
+    three-way conference: each hears the two others, not himself)."""
+    parties = (LegRole.CALLER, LegRole.CALLEE, LegRole.TRAINER)
+    match mode:
+        case "listen":
+            return listen_matrix(*parties)
+        case "barge":
+            return conference_matrix(parties)
+    return whisper_matrix(*parties)
 
 
 def _take_part(

@@ -11,6 +11,12 @@ JSON line `{"account_id": N, "since": S}` (`since` null or absent: no history), 
 answers one JSON object a line: the events after S when it still has them all, else a
 `snapshot`, then the events as they happen. Only a process that may enter the data folder can
 connect; nothing is listening on the network.
+
+TRN-1: the same socket carries the live view's one command, a supervisor joining a call. The
+API sends `{"account_id": N, "supervise": {...}}` (`SuperviseRequest.as_json`), the switch
+answers one line `{"supervise": "<SuperviseAnswer>"}` and closes. The call lives on this node,
+so this node answers at once whether his phones ring (a durable task, as a recording by phone
+is, would be claimed by any node and answered only later); see docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -20,10 +26,18 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpbx.domain.live import LiveBoard, LiveCallState, encode
+from vpbx.domain.live import (
+    LiveBoard,
+    LiveCallState,
+    SuperviseAnswer,
+    SuperviseRequest,
+    encode,
+)
 
 __all__ = ["FLUSH_DELAY", "MAX_BUFFER", "LiveFeed"]
 
@@ -33,8 +47,8 @@ log = logging.getLogger("vpbx.switch.live")
 FLUSH_DELAY = 0.05
 #: events a subscriber may have unsent before it is dropped
 MAX_BUFFER = 2000
-#: the subscriber's request line
-MAX_REQUEST = 256
+#: the subscriber's request line (a supervise command carries the supervisor's name)
+MAX_REQUEST = 2048
 REQUEST_TIMEOUT = 5.0
 
 
@@ -63,6 +77,8 @@ class LiveFeed:
     def __init__(self, socket_path: Path, board: LiveBoard | None = None) -> None:
         self.socket_path = socket_path
         self.board = board or LiveBoard()
+        #: TRN-1: whether a supervisor's phones are rung to join a call of the account
+        self.supervise: Callable[[int, SuperviseRequest], Awaitable[SuperviseAnswer]] | None = None
         self._subscribers: set[_Subscriber] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -139,11 +155,33 @@ class LiveFeed:
             self._writers.discard(writer)
             writer.close()
 
+    async def _supervise(self, command: _Supervise, writer: asyncio.StreamWriter) -> None:
+        if self.supervise is None:  # a feed without calls (tests of the feed alone)
+            answer = SuperviseAnswer.NO_CALL
+        else:
+            answer = await self.supervise(command.account_id, command.request)
+        log.info(
+            "supervise asked",
+            extra={
+                "account_id": command.account_id,
+                "call": command.request.call_id,
+                "employee_id": command.request.employee_id,
+                "mode": command.request.mode.value,
+                "answer": answer.value,
+            },
+        )
+        writer.write(encode({"supervise": answer.value}))
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.drain()
+
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 request = _request(await reader.readline())
         except (TimeoutError, ValueError, ConnectionError, asyncio.LimitOverrunError):
+            return
+        if isinstance(request, _Supervise):
+            await self._supervise(request, writer)
             return
         account_id, since = request
         # Flushed, then subscribed, with no await between: the first events the subscriber
@@ -173,11 +211,19 @@ class LiveFeed:
             self._subscribers.discard(sub)
 
 
-def _request(line: bytes) -> tuple[int, int | None]:
+@dataclass(frozen=True, slots=True)
+class _Supervise:
+    account_id: int
+    request: SuperviseRequest
+
+
+def _request(line: bytes) -> tuple[int, int | None] | _Supervise:
     message: Any = json.loads(line)
     if not isinstance(message, dict):
         raise ValueError("not an object")
     account_id, since = message.get("account_id"), message.get("since")
     if type(account_id) is not int or not (since is None or type(since) is int):
         raise ValueError("bad request")
+    if "supervise" in message:
+        return _Supervise(account_id, SuperviseRequest.from_json(message["supervise"]))
     return account_id, since

@@ -716,6 +716,24 @@ class Pbx:
         if targets:
             await call.call_trainer(targets)
 
+    async def employee_targets(
+        self, account_id: int, employee_id: int
+    ) -> list[tuple[Target, float]]:
+        """The reachable phones of `employee_id` (his registered SIP lines), as a call to him
+        rings them, though his call status is off (he asked): whom a supervisor's request from
+        the live view rings (TRN-1)."""
+        config = await self._config(account_id)
+        employees = _employees(config, [employee_id])
+        return await self._targets([p for e in employees for p in _phones_of(e)])
+
+    async def call_supervisor(self, call: B2BCall, employee_id: int, mode: str) -> None:
+        """TRN-1 from the live view: ring the supervisor's phones; he joins in `mode`."""
+        if call.trainer_joining:
+            return
+        targets = await self.employee_targets(call.account_id, employee_id)
+        if targets:
+            await call.call_trainer(targets, mode)
+
     def call_by_id(self, call_id: str) -> B2BCall | None:
         """A call in progress by its id (None once it has ended)."""
         return next((call for call in self.calls.values() if call.id == call_id), None)

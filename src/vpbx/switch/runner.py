@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vpbx.domain.entities.misc import FileKind
-from vpbx.domain.live import LiveCallState
+from vpbx.domain.live import LiveCallState, SuperviseAnswer, SuperviseRequest
 from vpbx.domain.switch_records import CallRecord, CallStart, StepRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.player import PlaybackResult, Player, ToneSource
@@ -230,6 +230,29 @@ class ScenarioRunner:
         self.spawn(live.run())
         return live
 
+    # -- TRN-1: a supervisor joins from the live view -----------------------------------------
+
+    async def supervise(self, account_id: int, request: SuperviseRequest) -> SuperviseAnswer:
+        """Whether the supervisor's phones are rung to join the call (the live feed's socket
+        answers the API with it): the call must be the account's and on this node, someone
+        must be talking with the caller, nobody else joining, and one of the supervisor's
+        phones reachable. The call's logic then decides and notes it in the call's details."""
+        live = self.calls.get(request.call_id)
+        call = live.call if live is not None else None
+        if live is None or call is None or call.account_id != account_id or call.over:
+            return SuperviseAnswer.NO_CALL
+        logic = live.logic
+        if not isinstance(logic, CallLogic) or not logic.talking or call.transferring:
+            return SuperviseAnswer.NOT_TALKING
+        if logic.talker == request.employee_id:
+            return SuperviseAnswer.OWN_CALL
+        if call.trainer_joining or logic.supervisor is not None:
+            return SuperviseAnswer.TAKEN
+        if not await self.pbx.employee_targets(account_id, request.employee_id):
+            return SuperviseAnswer.NO_PHONE
+        live.post(io.SuperviseAsked(request.employee_id, request.name, request.mode.value))
+        return SuperviseAnswer.RINGING
+
     # -- the distribution, shared by the calls of this node ----------------------------------
 
     def now_ts(self) -> float:
@@ -385,6 +408,8 @@ class LiveCall:
         self.call.listen_digits(lambda digit: self.post(io.Digit(digit.digit)))
         self.call.on_employee_digit = lambda digit: self.post(io.EmployeeDigit(digit))
         self.call.on_trainer_digit = lambda digit: self.post(io.TrainerDigit(digit))
+        self.call.on_trainer_joined = lambda mode: self.post(io.TrainerJoined(mode))
+        self.call.on_trainer_left = lambda joined: self.post(io.TrainerLeft(joined))
         self.call.on_hold = lambda _call, role, holding: self.post(
             io.HoldChanged(role.value, holding)
         )
@@ -439,7 +464,10 @@ class LiveCall:
         ringing: tuple[int, ...] = ()
         talker: int | None = None
         answered_at: float | None = None
+        supervisor: int | None = None
         if isinstance(logic, CallLogic):
+            if logic.supervisor is not None:
+                supervisor = logic.supervisor[0]
             if logic.answered_ring is None:
                 ringing = tuple(
                     sorted({r.employee_id for r in logic.rings.values() if r.employee_id})
@@ -460,6 +488,8 @@ class LiveCall:
             talker=talker,
             answered_at=answered_at,
             queue_place=self.queue_place,
+            supervisor=supervisor,
+            supervise_mode=logic.supervise_mode if isinstance(logic, CallLogic) else None,
         )
         feed.put_call(self.account_id, state)
 
@@ -561,6 +591,8 @@ class LiveCall:
                 call.set_trainer_mode(mode)
             case io.CallTrainer(employee_id=employee_id):
                 self.runner.spawn(self.runner.pbx.call_trainer_of(call, employee_id))
+            case io.CallSupervisor(employee_id=employee_id, mode=mode):
+                self.runner.spawn(self.runner.pbx.call_supervisor(call, employee_id, mode))
             case io.TagCall() | io.AssignManager() | io.SaveCaller():
                 self.runner.spawn(self._talk_record(command))
             case io.RecordTalk():
