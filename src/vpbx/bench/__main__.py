@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from vpbx.bench.baseline import BENCHMARKS as BASELINE
+from vpbx.bench.baseline import baseline_campaign, baseline_method
 from vpbx.bench.cabinet import BENCHMARKS as CABINET
 from vpbx.bench.cabinet import cabinet_campaign, cabinet_method
 from vpbx.bench.callbacks import BENCHMARKS as CALLBACKS
 from vpbx.bench.calls import BENCHMARKS as CALLS
-from vpbx.bench.calls import calls_campaign
+from vpbx.bench.calls import CALLS_METHOD, calls_campaign
 from vpbx.bench.core import Result, rate
 from vpbx.bench.distribution import BENCHMARKS as DISTRIBUTION
 from vpbx.bench.engine import bench_engine
@@ -132,30 +134,6 @@ def bench_sip_parse() -> Result:
     )
 
 
-CALLS_METHOD = (
-    "Calls (`vpbx.bench.calls`, the `calls:` rows): this machine's 2 cores run everything at",
-    "once: `vpbx run` (SQLite; its switch process runs SIP, the scenario engine and the anchored",
-    "RTP on one uvloop event loop, its API runs in 2 uvicorn workers at a lower CPU priority;",
-    "\"vpbx CPU\" is the switch's), SIPp 3.6.1 as the provider's trunk from 127.0.0.2 and one",
-    "SIPp UAS (niced) as the 10 employees, whose SIP lines (100 simultaneous calls each) are",
-    "registered with digest auth to its port. The trunk calls the virtual number; its rule leads",
-    "to a scenario whose entry is a Forward to the group of the 10 («по очереди», one line rung",
-    "at a time); the employee answers at once (180, 200) and echoes RTP; the trunk streams",
-    "G.711 µ-law from its ACK to its BYE, so every packet crosses vpbx twice each way.",
-    "Latency = INVITE sent → first 180/183/200 received at the trunk (SIPp's per-call response",
-    "time, in its clock's 4 ms steps; 100 Trying does not count). CPS: a ladder of rates (12 s",
-    "each, 2 s calls) up to the first that fails or reaches p99 ≥ 100 ms, then the best rate",
-    "for 60 s on a fresh vpbx (0 failed calls and p99 < 100 ms required; a lower rung is tried",
-    "if it does not hold). Concurrency: a probe adds long calls until the RTP reaching the",
-    "employees or the trunk (counted by the kernel with tcpdump on lo) falls below 95 % of 50",
-    "packets/s per call; the round number below that knee is then ramped, held 12 s and hung up",
-    "on a fresh vpbx, and must end with 0 failed calls and ≥ 95 % of the packets each way (20 %",
-    "more is tried once when it holds, 20 % less when it does not). References: the same loads",
-    "from the trunk straight to the employees' SIPp (no PBX). CPU = share of one core. What this",
-    "run saw:",
-)
-
-
 BENCHMARKS: tuple[Callable[[], Result], ...] = (
     bench_sip_parse,
     bench_schedule,
@@ -164,6 +142,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     bench_engine,
     *DISTRIBUTION,
     *CALLS,
+    *BASELINE,
     *FLOOD,
     *RECORDING,
     *WEBHOOKS,
@@ -189,6 +168,9 @@ def main() -> None:
         "",
         *CALLS_METHOD,
         *(f"- {line}" for line in calls_campaign().log),
+        "",
+        *baseline_method(),
+        *(f"- {line}" for line in baseline_campaign().log),
         "",
         *flood_method(),
         *(f"- {line}" for line in flood_campaign().log),

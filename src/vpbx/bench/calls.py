@@ -606,16 +606,17 @@ def _counter(stats: dict[str, str], name: str) -> int:
 
 
 def _start_trunk(
-    rig: Rig, rate: float, calls: int, call_ms: int
+    rig: Rig, rate: float, calls: int, call_ms: int, scenario: str = "trunk.xml"
 ) -> tuple[subprocess.Popen[bytes], Path, float]:
-    """The trunk's SIPp in its own folder: the process, the folder, when it should be done."""
+    """The trunk's SIPp in its own folder: the process, the folder, when it should be done.
+    `scenario` is one of SIPP_DIR's trunk scenarios (trunk_signalling.xml: no RTP)."""
     rig.runs += 1
     workdir = rig.workdir / f"run{rig.runs:02d}-{rate:g}cps-{calls}"
     workdir.mkdir()
     _ulaw_wav(workdir / "stream.wav")
     expected = calls / rate + call_ms / 1000
     args = [
-        *(_sipp(), rig.target, "-sf", str(SIPP_DIR / "trunk.xml"), "-s", NUMBER),
+        *(_sipp(), rig.target, "-sf", str(SIPP_DIR / scenario), "-s", NUMBER),
         *("-i", TRUNK_IP, "-p", str(rig.trunk_port)),
         *("-mi", TRUNK_IP, "-mp", str(rig.trunk_media_port)),
         *("-r", f"{rate:g}", "-m", str(calls), "-d", str(call_ms)),
@@ -636,16 +637,17 @@ def run_load(
     calls: int,
     call_ms: int,
     media_at: float | None = None,
+    scenario: str = "trunk.xml",
 ) -> LoadRun:
     """The trunk places `calls` calls at `rate`/s, each `call_ms` long after its ACK; media is
     sampled `media_at` seconds after the start (for MEDIA_WINDOW seconds) when asked, CPU over
-    the whole run."""
+    the whole run. `scenario`: the trunk's SIPp scenario (see `_start_trunk`)."""
     result = LoadRun(rate, calls, call_ms)
     pids = rig.pids()
     watch = MediaWatch(rig) if media_at is not None else None
     before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     start = time.monotonic()
-    trunk, workdir, expected = _start_trunk(rig, rate, calls, call_ms)
+    trunk, workdir, expected = _start_trunk(rig, rate, calls, call_ms, scenario)
     trunk_cpu = 0.0
     try:
         if watch is not None and media_at is not None:
@@ -904,6 +906,30 @@ def calls_campaign() -> Campaign:
         else:
             shutil.rmtree(root, ignore_errors=True)
     return campaign
+
+
+CALLS_METHOD = (
+    "Calls (`vpbx.bench.calls`, the `calls:` rows): this machine's 2 cores run everything at",
+    "once: `vpbx run` (SQLite; its switch process runs SIP, the scenario engine and the anchored",
+    "RTP on one uvloop event loop, its API runs in 2 uvicorn workers at a lower CPU priority;",
+    "\"vpbx CPU\" is the switch's), SIPp 3.6.1 as the provider's trunk from 127.0.0.2 and one",
+    "SIPp UAS (niced) as the 10 employees, whose SIP lines (100 simultaneous calls each) are",
+    "registered with digest auth to its port. The trunk calls the virtual number; its rule leads",
+    "to a scenario whose entry is a Forward to the group of the 10 («по очереди», one line rung",
+    "at a time); the employee answers at once (180, 200) and echoes RTP; the trunk streams",
+    "G.711 µ-law from its ACK to its BYE, so every packet crosses vpbx twice each way.",
+    "Latency = INVITE sent → first 180/183/200 received at the trunk (SIPp's per-call response",
+    "time, in its clock's 4 ms steps; 100 Trying does not count). CPS: a ladder of rates (12 s",
+    "each, 2 s calls) up to the first that fails or reaches p99 ≥ 100 ms, then the best rate",
+    "for 60 s on a fresh vpbx (0 failed calls and p99 < 100 ms required; a lower rung is tried",
+    "if it does not hold). Concurrency: a probe adds long calls until the RTP reaching the",
+    "employees or the trunk (counted by the kernel with tcpdump on lo) falls below 95 % of 50",
+    "packets/s per call; the round number below that knee is then ramped, held 12 s and hung up",
+    "on a fresh vpbx, and must end with 0 failed calls and ≥ 95 % of the packets each way (20 %",
+    "more is tried once when it holds, 20 % less when it does not). References: the same loads",
+    "from the trunk straight to the employees' SIPp (no PBX). CPU = share of one core. What this",
+    "run saw:",
+)
 
 
 # --------------------------------------------------------------------------------- results
