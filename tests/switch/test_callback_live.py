@@ -1,16 +1,20 @@
 """Calls the PBX places itself, on real peers (issue 15: CB-1..3, API-1).
 
 One office: employee 101 on a baresip phone that answers only when told (it says 440 Hz), a
-virtual number forwarding to him, the provider's trunk at 127.0.0.2 where SIPp answers the
-PBX's outgoing calls saying 700 Hz while tcpdump records what reaches its media port, and a
-callback rule «employee 101, whisper = a 1500 Hz sound file of the file base, attempts 1 s
-after the miss and 12 s after a failed attempt».
+virtual number whose forward to him has the queue on (QUE-1, the queue message a 1000 Hz sound
+file of the file base, then hold music), the provider's trunk at 127.0.0.2 where SIPp answers
+the PBX's outgoing calls saying 700 Hz while tcpdump records what reaches its media port, and
+a callback rule «calls lost in that scenario after at least 3 s of waiting → employee 101,
+whisper = a phrase said by TTS, attempts 3 s after the miss and 12 s after a failed attempt».
 
-* A trunk caller rings the number and gives up while the phone rings (a missed call): the PBX
-  calls the employee back, he hears the whisper, then the client is dialled through the trunk
-  showing the line's number, and the two hear each other.
-* A second missed call: the employee rejects the first attempt; the caller calls again and
-  talks to him; the second attempt is not made (the task is cancelled when it falls due).
+* The employee talks to somebody else; a trunk caller rings the number, waits in the queue
+  (he hears the queue message) and hangs up there (a missed call lost in the scenario): the
+  PBX calls the employee back, he hears the whisper phrase (found in what his baresip
+  received by correlation with the phrase synthesised by the test), then the client is
+  dialled through the trunk showing the line's number, and the two hear each other.
+* A second call lost in the queue: the employee rejects the first attempt; the caller calls
+  again and talks to him; the second attempt is not made (the task is cancelled when it falls
+  due, nothing reaches the provider's address: no INVITE for the client).
 * CallAPI: `POST /calls` → the employee answers → the provider gets the INVITE for the number
   with the caller ID chosen for his line → they hear each other → `GET /calls/{id}` shows it
   answered.
@@ -25,8 +29,12 @@ after the miss and 12 s after a failed attempt».
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,18 +60,37 @@ from tests.switch.harness import (
     running_pbx,
     tone_file,
 )
-from tests.switch.live import Caller, sound, tones_heard, wait_bound, windows
+from tests.switch.live import (
+    Caller,
+    describe,
+    row_and_steps,
+    sound,
+    texts,
+    tones_heard,
+    wait_bound,
+    windows,
+)
 from tests.switch.observe import api_get, heard
+from vpbx.media.audiofile import read_wav
 from vpbx.media.tones import dominant_frequency
+from vpbx.media.tts import Tts
 from vpbx.services.entities import EntityService
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_sync_engine
 
 pytestmark = pytest.mark.peers
 
-EMPLOYEE_HZ, PROVIDER_HZ, WHISPER_HZ, MESSAGE_HZ = 440.0, 700.0, 1500.0, 900.0
+EMPLOYEE_HZ, PROVIDER_HZ, QUEUE_HZ, MESSAGE_HZ = 440.0, 700.0, 1000.0, 900.0
 SECOND_NUMBER = "74951112244"
+#: what the employee hears before the client is dialled (CB-2: a text said by TTS)
+WHISPER = "Перезвоните клиенту, он ждал в очереди"
+#: the rule skips callers who waited less (CB-1); the queued caller waits longer
+MIN_WAIT = 3
+#: the first attempt falls due this long after the miss: the employee has ended the talk that
+#: kept him busy by then
+FIRST_ATTEMPT = 3
 SECOND_ATTEMPT = 12
+BUSY_CALLER = "74957000900"  # the client the employee talks to while the caller waits
 
 
 @dataclass
@@ -91,14 +118,25 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     provider_port = free_port()
 
     async def rule(svc: EntityService, setup: Setup) -> None:
-        whisper = await sound(svc, workdir, "whisper", WHISPER_HZ, 2.0)
+        queue_message = await sound(svc, workdir, "queue", QUEUE_HZ, 1.5)
+        forward = {
+            "key": "fwd",
+            "kind": "forward",
+            "targets": [{"group_id": setup.group_id}],
+            "distribution": {"queue": True},
+            "queue_message_file_id": queue_message,
+        }
+        await svc.update("scenarios", setup.scenario_id, {"operations": [forward]})
         await svc.create(
             "callback-rules",
             {
-                "name": "Пропущенные",
+                "name": "Потерянные в очереди",
+                "place": "scenario",
+                "scenario_id": setup.scenario_id,
+                "min_wait_seconds": MIN_WAIT,
                 "how": {"method": "employee", "employee_id": setup.staff[0]["id"]},
-                "whisper": {"file_id": whisper},
-                "attempt_intervals": [1, SECOND_ATTEMPT],
+                "whisper": {"text": WHISPER},
+                "attempt_intervals": [FIRST_ATTEMPT, SECOND_ATTEMPT],
             },
         )
 
@@ -190,6 +228,14 @@ def answer(phone: BaresipPhone, timeout: float = 15) -> None:
     phone.wait_event("CALL_ESTABLISHED", 10)
 
 
+def answer_any(phone: BaresipPhone) -> list[str]:
+    """The rings the phone reported since the last look; each is answered."""
+    rings = [kind for kind in events(phone) if kind == "CALL_INCOMING"]
+    if rings:
+        phone.command("accept")
+    return rings
+
+
 def first_window(pcm: np.ndarray, hz: float) -> int | None:
     """Index of the first 0.5 s window whose dominant frequency is `hz`."""
     for index, window in enumerate(windows(pcm)):
@@ -219,17 +265,75 @@ def wait_task(pbx: RunningPbx, caller: str, status: str, timeout: float) -> dict
         time.sleep(0.3)
 
 
-def miss(office: Office, caller: str) -> None:
-    """A call from `caller` that rings the employee and is given up after 2 s."""
-    call = MissedCaller(
-        office.workdir / f"missed-{caller}", office.pbx, NUMBER, caller, [tone(300.0, 0.5)],
-        hold=2.0,
-    )  # fmt: skip
-    call.start()
-    office.phone.wait_event("CALL_INCOMING", 10)
-    result = call.wait()
-    result.assert_ok()
-    office.phone.wait_event("CALL_CLOSED", 10)
+def miss_in_queue(office: Office, caller: str) -> None:
+    """The employee talks to BUSY_CALLER; meanwhile `caller` rings the number, is queued (his
+    call answered: he hears the queue message, then hold music), waits 4 s and hangs up; then
+    the employee ends his talk. The missed call's report row says it was queued."""
+    busy = Caller(
+        office.workdir / f"busy-{caller}", office.pbx, NUMBER, BUSY_CALLER, [tone(600.0, 20.0)]
+    )
+    busy.start()
+    try:
+        answer(office.phone)
+        call = Caller(
+            office.workdir / f"missed-{caller}", office.pbx, NUMBER, caller,
+            [tone(300.0, 0.5)], hangs_up=True, hold=MIN_WAIT + 1.0,
+        )  # fmt: skip
+        call.start()
+        queued = call.wait()
+        queued.assert_ok()
+        assert "CALL_INCOMING" not in events(office.phone)  # busy: not rung, queued
+        office.phone.command("hangup")
+        office.phone.wait_event("CALL_CLOSED", 10)
+        busy.wait().assert_ok()
+    finally:
+        busy.stop()
+    assert QUEUE_HZ in tones_heard(queued.samples, [QUEUE_HZ]), "no queue message heard"
+    row, steps = row_and_steps(office.pbx, caller=caller, called=NUMBER)
+    assert row["status"] == "missed", row
+    assert [s for s in steps if s["data"].get("kind") == "queued"], describe(steps)
+
+
+def phrase_at(pcm: np.ndarray, phrase: np.ndarray) -> tuple[float, int]:
+    """Where `phrase` is in `pcm`: the best normalised cross-correlation of the phrase with
+    each stretch of `pcm` as long as it (so other sounds around it do not lower the score),
+    and the sample where that stretch starts."""
+    x = pcm.astype(np.float64)
+    y = phrase.astype(np.float64) - phrase.mean()
+    size = 1 << (len(x) + len(y)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)
+    lags = len(x) - len(y) + 1
+    assert lags > 0, "shorter than the phrase"
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    local = energy[len(y) : len(y) + lags] - energy[:lags]
+    scores = corr[:lags] / np.sqrt(np.maximum(local, 1.0) * float(np.dot(y, y)))
+    best = int(np.argmax(scores))
+    return float(scores[best]), best
+
+
+class Watch:
+    """Every datagram reaching a UDP address (the provider's, where nothing may go), on a
+    thread until closed."""
+
+    def __init__(self, ip: str, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.sock.settimeout(0.1)
+        self.got: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.got.append(self.sock.recv(65536))
+
+    def close(self) -> list[bytes]:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+        return self.got
 
 
 def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:
@@ -240,14 +344,16 @@ def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:
 # -- the cases -----------------------------------------------------------------------------------
 
 
-def test_a_missed_call_is_called_back_employee_first_with_the_whisper(office: Office) -> None:
+def test_a_call_lost_in_the_queue_is_called_back_employee_first_with_the_whisper(
+    office: Office,
+) -> None:
     client = "74957000001"
     provider = answering_provider(office.workdir / "provider-1", office.provider_port)
     try:
-        miss(office, client)
-        answer(office.phone)  # the callback rings the employee about 1 s later
-        # the whisper (2 s), then the client rings at the provider and answers; talk 3 s
-        time.sleep(6.0)
+        miss_in_queue(office, client)
+        answer(office.phone)  # the callback rings the employee FIRST_ATTEMPT s after the miss
+        provider.wait_invite(20)  # after the whisper, the client is dialled; he answers
+        time.sleep(3.0)  # they talk
         office.phone.command("hangup")
         office.phone.wait_event("CALL_CLOSED", 10)
         result, provider_heard = provider.finish()
@@ -256,12 +362,17 @@ def test_a_missed_call_is_called_back_employee_first_with_the_whisper(office: Of
     assert result.returncode == 0, result.stdout[-2000:] + result.errors()
     assert invites(result) == [(client, NUMBER)]  # the line's number shown to the client
     employee_heard = heard(office.phone)
-    assert {WHISPER_HZ, PROVIDER_HZ} <= tones_heard(employee_heard, [WHISPER_HZ, PROVIDER_HZ])
-    whisper_at = first_window(employee_heard, WHISPER_HZ)
+    assert PROVIDER_HZ in tones_heard(employee_heard, [PROVIDER_HZ])
     client_at = first_window(employee_heard, PROVIDER_HZ)
-    assert whisper_at is not None
     assert client_at is not None
-    assert whisper_at < client_at, (whisper_at, client_at)  # the whisper before the client
+    # the whisper phrase, before the client: what the test's own espeak-ng says for the text
+    phrase = read_wav(asyncio.run(Tts(office.workdir / "test-tts").synthesize(WHISPER)))
+    before_client = employee_heard[: client_at * 2000 + 4000]  # windows start every 0.25 s
+    score, start = phrase_at(before_client, phrase)
+    assert score >= 0.7, score
+    assert start + len(phrase) <= len(before_client)
+    other = read_wav(asyncio.run(Tts(office.workdir / "test-tts").synthesize("Автоперезвон")))
+    assert phrase_at(before_client, other)[0] < 0.5  # not any speech: this phrase
     assert EMPLOYEE_HZ in tones_heard(provider_heard, [EMPLOYEE_HZ])
     task = wait_task(office.pbx, client, "done", 10)
     assert task["attempts_made"] == 1
@@ -276,35 +387,47 @@ def test_a_missed_call_is_called_back_employee_first_with_the_whisper(office: Of
     steps = api_get(office.pbx, f"/calls/{row['id']}/details")
     kinds = [s["kind"] for s in steps]
     assert kinds.index("employee_answered") < kinds.index("whisper") < kinds.index("client_ring")
+    assert WHISPER in texts(steps, "whisper")[0], describe(steps)
 
 
 def test_the_second_attempt_is_skipped_when_the_caller_called_back_and_talked(
     office: Office,
 ) -> None:
     client = "74957000002"
-    miss(office, client)
-    office.phone.wait_event("CALL_INCOMING", 10)  # the first attempt: the employee rejects it
-    office.phone.command("hangup")
-    office.phone.wait_event("CALL_CLOSED", 10)
-    task = wait_task(office.pbx, client, "pending", 10)
-    assert task["attempts_made"] == 1, task
-    # the caller calls again and talks to the employee
-    again = Caller(
-        office.workdir / "again", office.pbx, NUMBER, client, [tone(500.0, 3.0)], hangs_up=True
-    )
-    again.start()
-    answer(office.phone)
-    again.wait().assert_ok()
-    office.phone.wait_event("CALL_CLOSED", 10)
-    # the second attempt falls due and is cancelled, not made
-    task = wait_task(office.pbx, client, "cancelled", SECOND_ATTEMPT + 10)
+    watch = Watch(TRUNK_IP, office.provider_port)  # the client's side: nothing may come
+    try:
+        miss_in_queue(office, client)
+        office.phone.wait_event("CALL_INCOMING", 10)  # the first attempt: the employee rejects
+        office.phone.command("hangup")
+        office.phone.wait_event("CALL_CLOSED", 10)
+        task = wait_task(office.pbx, client, "pending", 10)
+        assert task["attempts_made"] == 1, task
+        # the caller calls again and talks to the employee
+        again = Caller(
+            office.workdir / "again", office.pbx, NUMBER, client, [tone(500.0, 3.0)],
+            hangs_up=True,
+        )  # fmt: skip
+        again.start()
+        answer(office.phone)
+        again.wait().assert_ok()
+        office.phone.wait_event("CALL_CLOSED", 10)
+        # the second attempt falls due and is cancelled, not made; were it made, the employee
+        # would answer it, and the client would be dialled
+        rung: list[str] = []
+        deadline = time.monotonic() + SECOND_ATTEMPT + 10
+        while (task := task_rows(office.pbx, client)[-1])["status"] != "cancelled":
+            rung += answer_any(office.phone)
+            assert time.monotonic() < deadline, task
+            time.sleep(0.3)
+        time.sleep(1.0)
+        rung += answer_any(office.phone)
+    finally:
+        got = watch.close()
     assert "поговорил" in task["last_result"], task
     assert task["attempts_made"] == 2  # claimed once more, found reached, cancelled
-    time.sleep(1.0)
-    rings = []
-    while not office.phone.events.empty():
-        rings.append(office.phone.events.get_nowait().get("type"))
-    assert "CALL_INCOMING" not in rings, rings
+    assert not rung, rung
+    assert not [d for d in got if d.startswith(b"INVITE")], got  # the client was never dialled
+    assert not [r for r in callback_rows(office.pbx, client) if r["status"] == "answered"]
 
 
 def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
