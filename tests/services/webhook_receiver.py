@@ -36,6 +36,8 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     signed: bool
+    #: when it arrived (time.monotonic()): before or after the receiver was down
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
