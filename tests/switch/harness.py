@@ -90,6 +90,13 @@ class RunningPbx:
 
     def admin_token(self) -> str:
         """A bearer token of an admin of the test account (issued directly in the database)."""
+        if self.token is None:
+            self.token = self.user_token("admin")
+        return self.token
+
+    def user_token(self, role: str, employee_id: int | None = None) -> str:
+        """A bearer token of a new cabinet user of the test account with `role`, linked to
+        `employee_id` (issued directly in the database)."""
 
         async def issue() -> str:
             engine = make_async_engine(self.database_url)
@@ -100,11 +107,11 @@ class RunningPbx:
                         sa.insert(t.users)
                         .values(
                             account_id=self.account_id,
-                            login=f"admin{time.monotonic_ns()}",
+                            login=f"{role}{time.monotonic_ns()}",
                             password_hash="-",
-                            role="admin",
+                            role=role,
                             full_name="",
-                            employee_id=None,
+                            employee_id=employee_id,
                             created_at=now,
                             updated_at=now,
                         )
@@ -114,9 +121,7 @@ class RunningPbx:
             finally:
                 await engine.dispose()
 
-        if self.token is None:
-            self.token = asyncio.run(issue())
-        return self.token
+        return asyncio.run(issue())
 
 
 async def configure(
