@@ -420,6 +420,70 @@ call_steps = sa.Table(
     *document_columns(CallStep),
 )
 
+# Daily rollups of the calls for the dashboards (CDR-3), by the account's local day; made and
+# kept right by vpbx.storage.call_rollups (a trigger on calls marks the hours to redo).
+call_rollups = sa.Table(
+    "call_rollups",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("direction", sa.Text(), nullable=False),
+    sa.Column("status", sa.Text(), nullable=False),
+    sa.Column("number_id", sa.BigInteger(), nullable=True),
+    sa.Column("employee_id", sa.BigInteger(), nullable=True),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.Column("wait_sum", sa.Float(), nullable=False),
+    sa.Column("talk_sum", sa.Float(), nullable=False),
+    sa.Column("rating_sum", sa.Integer(), nullable=False),
+    sa.Column("ratings", sa.Integer(), nullable=False),
+    sa.Index(None, "account_id", "day"),
+)
+# the waits of the answered and missed calls in bins (0.1 s below 10 s, 1 s above), for p90
+call_wait_rollups = sa.Table(
+    "call_wait_rollups",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("direction", sa.Text(), nullable=False),
+    sa.Column("number_id", sa.BigInteger(), nullable=True),
+    sa.Column("bin", sa.Integer(), nullable=False),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.Column("wait_min", sa.Float(), nullable=False),
+    sa.Column("wait_max", sa.Float(), nullable=False),
+    sa.Index(None, "account_id", "day"),
+)
+# UTC hours whose calls changed since their local days were rolled up (no foreign key: the
+# trigger that writes them runs while an account's calls are deleted with it)
+call_rollup_marks = sa.Table(
+    "call_rollup_marks",
+    metadata,
+    sa.Column("account_id", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+)
+# the time zone an account's rollups are cut in (another one: they are all rebuilt)
+call_rollup_zones = sa.Table(
+    "call_rollup_zones",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger(),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("zone", sa.Text(), nullable=False),
+)
+
 # Installation-wide reference data: the official numbering plan (ABC/DEF ranges) for regions.
 number_ranges = sa.Table(
     "number_ranges",
