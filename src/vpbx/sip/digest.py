@@ -36,6 +36,7 @@ import enum
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -322,7 +323,7 @@ def parse_authorization(value: str) -> Credentials:
 
 # -- server side ---------------------------------------------------------------------------------
 
-_NONCE_RE = re.compile(r"([0-9a-f]{1,16})\.([0-9a-f]{32})")
+_NONCE_RE = re.compile(r"([0-9a-f]{1,16}-[0-9a-f]{8})\.([0-9a-f]{32})")
 # Clock skew tolerated between workers sharing the secret (nonce from the near future).
 _MAX_SKEW = 5.0
 
@@ -333,10 +334,13 @@ def _nonce_mac(secret: bytes, stamp: str, realm: str) -> str:
 
 
 def make_nonce(realm: str, now: float, secret: bytes) -> str:
-    """A stateless nonce: creation time in ms (hex) and an HMAC binding it to ``realm``."""
+    """A stateless nonce: creation time in ms (hex), a random salt, and an HMAC binding both
+    to ``realm``. The salt keeps two challenges of the same millisecond (every request read in
+    one turn of the event loop has the same `now`) apart: nonce-counts are tracked per nonce, so
+    two clients answering one shared nonce with nc=1 would make the second look like a replay."""
     if not secret:
         raise LocalError("the nonce secret must not be empty")
-    stamp = f"{max(0, int(now * 1000)):x}"
+    stamp = f"{max(0, int(now * 1000)):x}-{secrets.token_hex(4)}"
     return f"{stamp}.{_nonce_mac(secret, stamp, realm)}"
 
 
@@ -348,7 +352,7 @@ def nonce_age(nonce: str, realm: str, now: float, secret: bytes) -> float | None
     stamp, mac = m.groups()
     if not hmac.compare_digest(mac, _nonce_mac(secret, stamp, realm)):
         return None
-    return now - int(stamp, 16) / 1000
+    return now - int(stamp.split("-", 1)[0], 16) / 1000
 
 
 def make_challenge(
