@@ -172,6 +172,46 @@ def test_a_group_rings_through_the_distribution_and_the_employee_leaving_early_e
     assert not driver.logic.in_distribution
 
 
+def talked(logic: OriginateLogic) -> tuple[Driver, list[Any]]:
+    """`logic` rings employee 1, he answers, the client answers: what the connection asked."""
+    driver = Driver(logic.plan, logic)
+    [ring] = of(io.RingPhone, driver.run(logic.start(driver.now)))
+    driver.send(io.RingAnswered(ring.ring))
+    driver.send(WhisperDone())
+    [client] = of(io.RingNumber, driver.send(CallerIdChosen(SHOWN)))
+    driver.send(io.RingAnswered(client.ring))
+    return driver, driver.send(io.Connected())
+
+
+def test_a_talk_is_recorded_when_the_account_or_the_employee_records_talks() -> None:
+    """REC-1 for calls the PBX places: recorded from the connection (not the whisper), filed
+    when the call is finished, the file on the report row; nothing when nobody asks."""
+    plan = OriginatePlan(1, CLIENT, employee_id=1)
+    everything = dataclasses.replace(account(), record_calls=True)
+    driver, out = talked(OriginateLogic(everything, plan, call_id="o1", started_at=NOW))
+    assert out == [io.RecordTalk()]
+    driver.now += dt.timedelta(seconds=5)
+    assert io.HangUp() in driver.send(io.CalleeHungUp())
+    stop = of(io.StopTalkRecording, driver.logic.finish(driver.now))
+    assert stop == [io.StopTalkRecording(f"Запись разговора {CLIENT}", CLIENT, SHOWN, 1)]
+    driver.send(io.TalkRecordingSaved(77, 5.0))
+    assert driver.logic.summary(driver.now).recording_file_ids == (77,)
+    steps = {s.kind: s.text for s in driver.logic.details}
+    assert steps["talk_recording_start"] == "запись разговора: записываются все разговоры аккаунта"
+    assert "файл #77" in steps["talk_recording"]
+
+    people = dict(account().employees)
+    people[1] = dataclasses.replace(people[1], record_calls=True)
+    his = dataclasses.replace(account(), employees=people)
+    _driver, out = talked(OriginateLogic(his, plan, call_id="o2", started_at=NOW))
+    assert out == [io.RecordTalk()]
+
+    quiet, out = talked(OriginateLogic(account(), plan, call_id="o3", started_at=NOW))
+    assert out == []
+    assert not of(io.StopTalkRecording, quiet.logic.finish(quiet.now))
+    assert quiet.logic.summary(quiet.now).recording_file_ids == ()
+
+
 # -- the callback decisions ------------------------------------------------------------------------
 
 

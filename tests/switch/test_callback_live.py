@@ -6,18 +6,21 @@ file of the file base, then hold music), the provider's trunk at 127.0.0.2 where
 the PBX's outgoing calls saying 700 Hz while tcpdump records what reaches its media port, and
 a callback rule «calls lost in that scenario after at least 3 s of waiting → employee 101,
 whisper = a phrase said by TTS, attempts 3 s after the miss and 12 s after a failed attempt».
+The account records every talk (REC-1): the talks the PBX places are recorded too, in stereo
+(the employee left, the client right).
 
 * The employee talks to somebody else; a trunk caller rings the number, waits in the queue
   (he hears the queue message) and hangs up there (a missed call lost in the scenario): the
   PBX calls the employee back, he hears the whisper phrase (found in what his baresip
   received by correlation with the phrase synthesised by the test), then the client is
-  dialled through the trunk showing the line's number, and the two hear each other.
+  dialled through the trunk showing the line's number, and the two hear each other; the talk
+  is recorded.
 * A second call lost in the queue: the employee rejects the first attempt; the caller calls
   again and talks to him; the second attempt is not made (the task is cancelled when it falls
   due, nothing reaches the provider's address: no INVITE for the client).
 * CallAPI: `POST /calls` → the employee answers → the provider gets the INVITE for the number
   with the caller ID chosen for his line → they hear each other → `GET /calls/{id}` shows it
-  answered.
+  answered, its recording linked.
 * «Тем, кому пытались дозвониться» (a second office: 101 and 102 in a group ringing two lines
   at once, 103 outside it): the caller gives up while 101 and 102 ring; attempt 1 rings one of
   them only, he rejects; attempt 2 rings both, the other answers and talks to the client;
@@ -71,6 +74,7 @@ from tests.switch.live import (
     windows,
 )
 from tests.switch.observe import api_get, heard
+from tests.switch.test_talk_recording_live import download, heard_tone
 from vpbx.media.audiofile import read_wav
 from vpbx.media.tones import dominant_frequency
 from vpbx.media.tts import Tts
@@ -118,6 +122,11 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     provider_port = free_port()
 
     async def rule(svc: EntityService, setup: Setup) -> None:
+        # REC-1: the account records every talk, the ones the PBX places too
+        accounts = t.accounts
+        await svc.conn.execute(
+            sa.update(accounts).where(accounts.c.id == setup.account_id).values(record_calls=True)
+        )
         queue_message = await sound(svc, workdir, "queue", QUEUE_HZ, 1.5)
         forward = {
             "key": "fwd",
@@ -336,6 +345,22 @@ class Watch:
         return self.got
 
 
+def assert_recorded(pbx: RunningPbx, row: dict[str, Any], client: str) -> None:
+    """REC-1: the talk of the call `row` is in «Записанные разговоры», in stereo: the employee
+    (the call's own side once he answered) on the left, the client on the right."""
+    [file_id] = row["recording_file_ids"]
+    [recording] = [f for f in api_get(pbx, "/files", kind="recording")["items"]
+                   if f["id"] == file_id]  # fmt: skip
+    assert (recording["call_id"], recording["caller"], recording["called"]) == (
+        row["id"], client, NUMBER,
+    )  # fmt: skip
+    assert recording["employee_id"] == pbx.lines[0].employee_id
+    audio = download(pbx, file_id)
+    assert audio.shape[1] == 2
+    assert abs(heard_tone(audio[:, 0]) - EMPLOYEE_HZ) < 15, "the employee is on the left"
+    assert abs(heard_tone(audio[:, 1]) - PROVIDER_HZ) < 15, "the client is on the right"
+
+
 def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:
     items = api_get(pbx, "/calls", limit=200)["items"]
     return [r for r in items if r["session_type"] == "Автоперезвон" and r["called"] == client]
@@ -388,6 +413,7 @@ def test_a_call_lost_in_the_queue_is_called_back_employee_first_with_the_whisper
     kinds = [s["kind"] for s in steps]
     assert kinds.index("employee_answered") < kinds.index("whisper") < kinds.index("client_ring")
     assert WHISPER in texts(steps, "whisper")[0], describe(steps)
+    assert_recorded(office.pbx, row, client)
 
 
 def test_the_second_attempt_is_skipped_when_the_caller_called_back_and_talked(
@@ -466,6 +492,8 @@ def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
     assert row["talk_seconds"] > 1
     steps = api_get(pbx, f"/calls/{call_id}/details")
     assert [s for s in steps if s["kind"] == "client_ring"], steps
+    assert "записываются все разговоры аккаунта" in texts(steps, "talk_recording_start")[0]
+    assert_recorded(pbx, row, client)
 
 
 # -- «тем, кому пытались дозвониться» (CB-1 method `tried`) ---------------------------------------

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vpbx.domain.entities.routing import TalkAction, TalkOption
-from vpbx.domain.entities.scenarios import Forward
 from vpbx.domain.fields import check_sip_uri
 from vpbx.scenario import actions as act
 from vpbx.scenario import call_io as io
@@ -41,8 +40,8 @@ from vpbx.scenario.snapshot import (
     ConfigSnapshot,
     EmployeeInfo,
     PhoneInfo,
-    digits_of,
 )
+from vpbx.scenario.talk_recording import auto_record_reason, saved_text
 from vpbx.scenario.transfer import (
     DIGITS_WAIT,
     TRANSFER_RING_SECONDS,
@@ -1245,29 +1244,11 @@ class CallLogic:
         return self._start_talk_recording(now, "сотрудник включил запись разговора (TALK-2)")
 
     def _auto_record(self, now: dt.datetime) -> list[io.Command]:
-        why = self._records_automatically()
+        # REC-1: the account, the virtual number, the employee who answered, the Forward
+        why = auto_record_reason(self.config, self.number, self.talker, self.dial)
         if why is None or self.talk_recording:
             return []
         return self._start_talk_recording(now, why)
-
-    def _records_automatically(self) -> str | None:
-        """REC-1: why this talk is recorded without anybody asking (None: it is not). The
-        account, the virtual number, the employee who answered, the Forward that rang him."""
-        config = self.config
-        if config.record_calls:
-            return "записываются все разговоры аккаунта"
-        found = config.numbers.get(digits_of(self.number))
-        if found is not None and found[1].record_calls:
-            return f"записываются разговоры номера {self.number}"
-        employee = config.employees.get(self.talker) if self.talker is not None else None
-        if employee is not None and employee.record_calls:
-            return f"записываются разговоры сотрудника {employee.name}"
-        dial = self.dial
-        if dial is not None and dial.scenario_id is not None:
-            operation = config.operations.get(dial.scenario_id, {}).get(dial.operation)
-            if isinstance(operation, Forward) and operation.record:
-                return f"записываются разговоры операции «{operation.title or operation.key}»"
-        return None
 
     def _start_talk_recording(self, now: dt.datetime, why: str) -> list[io.Command]:
         self.talk_recording = True
@@ -1289,18 +1270,10 @@ class CallLogic:
         self._talk_saving = max(0, self._talk_saving - 1)
         if event.file_id is not None:
             self.file_ids.append(event.file_id)
-            text = (
-                f"разговор записан ({event.seconds:.0f} с): файл #{event.file_id} "
-                "в «Записанных разговорах»"
-            )
-        else:
-            text = "запись разговора не сохранена: ничего не записано"
-        if event.error:
-            text += f"; {event.error}"
         self._log(
             now,
             "talk_recording",
-            text,
+            saved_text(event),
             file_id=event.file_id,
             seconds=round(event.seconds, 3),
             error=event.error,

@@ -27,6 +27,7 @@ from vpbx.scenario.dist_details import detail_step, employee_name, give_up_reaso
 from vpbx.scenario.engine import Step
 from vpbx.scenario.forwarding import forward_request
 from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, PhoneInfo
+from vpbx.scenario.talk_recording import auto_record_reason, saved_text
 
 __all__ = [
     "DEFAULT_WHISPER",
@@ -214,6 +215,9 @@ class OriginateLogic:
         self._talk_started: dt.datetime | None = None
         self.talk_seconds = 0.0
         self.tagging = False
+        #: REC-1: the talk is recorded (stopped and filed when the call is over)
+        self.talk_recording = False
+        self.file_ids: list[int] = []
 
     # -- the driver's side ---------------------------------------------------------------------
 
@@ -261,6 +265,12 @@ class OriginateLogic:
                 self.talking = True
                 self._talk_started = now
                 self._log(now, "connected", "сотрудник и абонент соединены")
+                return self._auto_record(now)
+            case io.TalkRecordingSaved():
+                if event.file_id is not None:
+                    self.file_ids.append(event.file_id)
+                self._log(now, "talk_recording", saved_text(event), file_id=event.file_id,
+                          seconds=round(event.seconds, 3), error=event.error)  # fmt: skip
                 return []
             case io.CalleeHungUp():
                 if self.phase in (Phase.WHISPER, Phase.CHOOSING):
@@ -283,8 +293,9 @@ class OriginateLogic:
         return self._over(now, Outcome.FAILED, f"сбой обработки звонка: {why}")
 
     def finish(self, now: dt.datetime) -> list[Command]:
-        """The call is over whatever state it was in (the switch hung it up, or stops)."""
-        out = self._talk_over(now) + self._leave()
+        """The call is over whatever state it was in (the switch hung it up, or stops); the
+        talk's recording is filed now, before the report row that links it is written."""
+        out = self._stop_recording() + self._talk_over(now) + self._leave()
         if self.phase is not Phase.OVER:
             self.phase = Phase.OVER
             if self.outcome is None:
@@ -317,7 +328,7 @@ class OriginateLogic:
             wait_seconds=max(0.0, (waited_until - self.started_at).total_seconds()),
             talk_seconds=round(max(talk, 0.0), 3),
             rating=None,
-            recording_file_ids=(),
+            recording_file_ids=tuple(self.file_ids),
             contact_name=self._contact_name(),
         )
 
@@ -564,6 +575,24 @@ class OriginateLogic:
         self.reason = why
         self._log(now, "originate_over", why, outcome=outcome.value)
         return [*out, io.HangUp()]
+
+    def _auto_record(self, now: dt.datetime) -> list[Command]:
+        """REC-1: the talk with the client is recorded as an incoming call's would be: the
+        account, the number shown to the client, the employee, the scenario's Forward."""
+        why = auto_record_reason(self.config, self.shown_number, self.employee_id, self.plan.dial)
+        if why is None or self.talk_recording:
+            return []
+        self.talk_recording = True
+        self._log(now, "talk_recording_start", f"запись разговора: {why}", reason=why)
+        return [io.RecordTalk()]
+
+    def _stop_recording(self) -> list[Command]:
+        if not self.talk_recording:
+            return []
+        self.talk_recording = False
+        client = self.plan.client
+        name = f"Запись разговора {client}"
+        return [io.StopTalkRecording(name, client, self.shown_number, self.employee_id)]
 
     def _talk_over(self, now: dt.datetime) -> list[Command]:
         if self.talking and self._talk_started is not None:
