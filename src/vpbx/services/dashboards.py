@@ -32,7 +32,7 @@ import datetime as dt
 import enum
 import logging
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,6 +344,51 @@ def _tab(flt: DashboardFilter, c: Any, waits: bool = False) -> list[sa.ColumnEle
     return where
 
 
+def _p90_bins(w: Any, where: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    """The wait bins p90 lies in, of each day (`day`) and of the whole period (`day` null):
+    each bin with how many waits of its day come before it (`before`) and the day's count
+    (`n`). Only the bins around the rank (n - 1) * 0.9 are sent (a rank on either side too,
+    so that rounding here and in Python cannot miss one): a year is 366 × ~100 bins."""
+    binned = (
+        sa.select(
+            w.day,
+            w.bin,
+            sa.func.sum(w.calls).label("calls"),
+            sa.func.min(w.wait_min).label("wait_min"),
+            sa.func.max(w.wait_max).label("wait_max"),
+        )
+        .where(*where)
+        .group_by(w.day, w.bin)
+        .cte("binned")
+    )
+    b = binned.c
+    whole = sa.select(
+        b.bin,
+        sa.func.sum(b.calls).label("calls"),
+        sa.func.min(b.wait_min).label("wait_min"),
+        sa.func.max(b.wait_max).label("wait_max"),
+    ).group_by(b.bin)
+
+    def ranked(rows: Any, day: sa.ColumnElement[Any] | None) -> sa.Select[Any]:
+        total = sa.func.sum(rows.calls)
+        return sa.select(
+            (day if day is not None else sa.cast(sa.null(), sa.Date)).label("day"),
+            rows.bin,
+            rows.calls,
+            rows.wait_min,
+            rows.wait_max,
+            (total.over(partition_by=day, order_by=rows.bin, rows=(None, 0)) - rows.calls).label(
+                "before"
+            ),
+            total.over(partition_by=day).label("n"),
+        )
+
+    both = sa.union_all(ranked(b, b.day), ranked(whole.subquery("whole").c, None)).subquery()
+    r = both.c
+    position = (r.n - 1) * PERCENTILE
+    return sa.select(both).where(r.before <= position + 2, r.before + r.calls > position - 1)
+
+
 def _rolled_queries(
     dialect: str,
     account_id: int,
@@ -353,22 +398,25 @@ def _rolled_queries(
     rest: list[tuple[dt.datetime, dt.datetime]],
 ) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
     """Buckets, wait bins and employees from the rollups of `days` and the calls of `rest`."""
-    parts: list[tuple[sa.Table, sa.Select[Any] | None]] = [
-        (t.call_rollups, rollups.stats_select(dialect, account_id, zone, rest) if rest else None),
-        (
-            t.call_wait_rollups,
-            rollups.waits_select(dialect, account_id, zone, rest) if rest else None,
-        ),
-    ]
+
+    def live(per_employee: bool = False) -> sa.Select[Any]:
+        return rollups.stats_select(dialect, account_id, zone, rest, per_employee=per_employee)
+
+    parts: tuple[tuple[sa.Table, Callable[[], sa.Select[Any]]], ...] = (
+        (t.call_rollups, live),
+        (t.call_employee_rollups, lambda: live(per_employee=True)),
+        (t.call_wait_rollups, lambda: rollups.waits_select(dialect, account_id, zone, rest)),
+    )
     sources: list[sa.Subquery] = []
-    for table, live in parts:
+    for table, made in parts:
         names = [col.name for col in table.c if col.name != "account_id"]
         rolled = sa.select(*(table.c[name] for name in names)).where(
             table.c.account_id == account_id, table.c.day >= days[0], table.c.day < days[1]
         )
-        union = sa.union_all(rolled, live) if live is not None else rolled
+        # the calls outside the rolled-up days, in the same shape
+        union = sa.union_all(rolled, made()) if rest else rolled
         sources.append(union.subquery(table.name))
-    stats, waits = sources
+    stats, per_employee, waits = sources
     s, w = stats.c, waits.c
 
     def calls(*statuses: str) -> sa.ColumnElement[Any]:
@@ -391,18 +439,9 @@ def _rolled_queries(
         .where(*where)
         .group_by(s.day)
     )
-    bins = (
-        sa.select(
-            w.day,
-            w.bin,
-            sa.func.sum(w.calls).label("calls"),
-            sa.func.min(w.wait_min).label("wait_min"),
-            sa.func.max(w.wait_max).label("wait_max"),
-        )
-        .where(*_tab(flt, w, waits=True))
-        .group_by(w.day, w.bin)
-    )
-    return buckets, bins, _employees_query(stats, account_id, *where)
+    bins = _p90_bins(w, _tab(flt, w, waits=True))
+    employees = _employees_query(per_employee, account_id, *_tab(flt, per_employee.c))
+    return buckets, bins, employees
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,35 +569,20 @@ def _figures(row: sa.RowMapping) -> Figures:
     )
 
 
-#: a histogram of waits: bin → [calls, least wait, greatest wait]
-Histogram = dict[int, list[float]]
-
-
-def _add_bin(into: Histogram, bin_: int, calls: int, least: float, most: float) -> None:
-    found = into.get(bin_)
-    if found is None:
-        into[bin_] = [calls, least, most]
-    else:
-        found[0] += calls
-        found[1] = min(found[1], least)
-        found[2] = max(found[2], most)
-
-
-def histogram_p90(bins: Histogram) -> float | None:
-    """percentile_cont(0.9) of the waits in `bins`: the waits of a bin are taken as spread
-    evenly from its least to its greatest, so a rank is exact at a bin's ends and in a bin
-    of equal waits, and within the bin otherwise."""
-    n = int(sum(calls for calls, _, _ in bins.values()))
+def bins_p90(bins: Sequence[tuple[int, int, float, float]], n: int) -> float | None:
+    """percentile_cont(0.9) of `n` waits from the bins around its rank: (waits before the
+    bin, waits in it, the least, the greatest). The waits of a bin are taken as spread evenly
+    from its least to its greatest, so a rank is exact at a bin's ends and in a bin of equal
+    waits, and within the bin otherwise."""
     if n == 0:
         return None
-    ordered = [bins[key] for key in sorted(bins)]
 
     def at(rank: int) -> float:
-        for calls, least, most in ordered:
-            if rank < calls:
-                return least if calls == 1 else least + (most - least) * rank / (calls - 1)
-            rank -= int(calls)
-        raise AssertionError("rank beyond the histogram")
+        for before, calls, least, most in bins:
+            if before <= rank < before + calls:
+                k = rank - before
+                return least if calls == 1 else least + (most - least) * k / (calls - 1)
+        raise AssertionError(f"rank {rank} of {n} is in none of the bins sent")
 
     position = (n - 1) * PERCENTILE
     below = int(position)
@@ -566,7 +590,7 @@ def histogram_p90(bins: Histogram) -> float | None:
     return low + (high - low) * (position - below)
 
 
-def _rolled_figures(row: sa.RowMapping, bins: Histogram) -> Figures:
+def _rolled_figures(row: Mapping[str, Any], p90: float | None) -> Figures:
     waited = int(row["waited"])
     return Figures(
         total=int(row["total"]),
@@ -578,7 +602,7 @@ def _rolled_figures(row: sa.RowMapping, bins: Histogram) -> Figures:
         active=int(row["active"]),
         waited=waited,
         wait_avg=float(row["wait_sum"]) / waited if waited else None,
-        wait_p90=histogram_p90(bins),
+        wait_p90=p90,
     )
 
 
@@ -601,25 +625,23 @@ async def _rolled_up(
 ) -> tuple[dict[dt.datetime, Figures], Figures]:
     """The buckets and the totals from the rollup statements."""
     named = dict(queries.named)
-    per_day: dict[dt.datetime, Histogram] = {}
-    every: Histogram = {}
+    bins: dict[dt.datetime | None, list[tuple[int, int, float, float]]] = {}
+    counts: dict[dt.datetime | None, int] = {}
     for row in (await conn.execute(named["wait bins"])).mappings():
-        args = (int(row["bin"]), int(row["calls"]), row["wait_min"], row["wait_max"])
-        _add_bin(per_day.setdefault(_local(row["day"]), {}), *args)
-        _add_bin(every, *args)
+        day = None if row["day"] is None else _local(row["day"])
+        found = (int(row["before"]), int(row["calls"]), row["wait_min"], row["wait_max"])
+        bins.setdefault(day, []).append(found)
+        counts[day] = int(row["n"])
+    p90 = {day: bins_p90(found, counts[day]) for day, found in bins.items()}
     rows = (await conn.execute(named["buckets"])).mappings().all()
-    found = {
-        _local(row["bucket"]): _rolled_figures(row, per_day.get(_local(row["bucket"]), {}))
+    days = {
+        _local(row["bucket"]): _rolled_figures(dict(row), p90.get(_local(row["bucket"])))
         for row in rows
     }
-    sums = {
-        name: sum(int(row[name]) for row in rows)
-        for name in ("total", "answered", "missed", "lost", "voicemail", "blocked", "active")
-    }
-    waited = sum(int(row["waited"]) for row in rows)
-    wait_sum = sum(float(row["wait_sum"] or 0.0) for row in rows)
-    totals = _rolled_figures({**sums, "waited": waited, "wait_sum": wait_sum}, every)  # type: ignore[arg-type]
-    return found, totals
+    names = ("total", "answered", "missed", "lost", "voicemail", "blocked", "active", "waited")
+    sums: dict[str, Any] = {name: sum(int(row[name]) for row in rows) for name in names}
+    sums["wait_sum"] = sum(float(row["wait_sum"] or 0.0) for row in rows)
+    return days, _rolled_figures(sums, p90.get(None))
 
 
 async def dashboard(svc: EntityService, flt: DashboardFilter) -> Dashboard:

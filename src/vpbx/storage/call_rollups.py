@@ -2,9 +2,10 @@
 
 A year of a busy account is 600,000 calls; aggregating them on every dashboard request took
 1.6 s. So each local day of an account (its time zone's calendar day) is summed once into
-`call_rollups` (counts and sums of waits, talk and ratings per direction, status, number and
-employee) and `call_wait_rollups` (a histogram of the waits of the answered and missed calls,
-for the 90th percentile, which cannot be summed). The dashboard service reads the rollups for
+`call_rollups` (counts and sums of waits, talk and ratings per direction, status and number),
+`call_employee_rollups` (the same per employee too, for the employees' figures) and
+`call_wait_rollups` (a histogram of the waits of the answered and missed calls, for the 90th
+percentile, which cannot be summed). The dashboard service reads the rollups for
 whole days that have ended and the calls themselves for the rest (today, a period's partial
 first or last day): see `vpbx.services.dashboards` and docs/decisions.md.
 
@@ -160,27 +161,26 @@ def stats_select(
     account_id: int,
     zone: zoneinfo.ZoneInfo,
     ranges: Sequence[tuple[dt.datetime, dt.datetime]],
+    *,
+    per_employee: bool = False,
 ) -> sa.Select[Any]:
     """`call_rollups` rows (without the account) of the account's calls started within the UTC
-    `ranges`, by local day: what the table holds for ended days, computed from the calls."""
+    `ranges`, by local day: what the table holds for ended days, computed from the calls.
+    `per_employee`: `call_employee_rollups` rows (the calls that name an employee)."""
     c = t.calls.c
     day = _local_day(dialect, zone, *_span(ranges)).label("day")
-    return (
-        sa.select(
-            day,
-            c.direction,
-            c.status,
-            c.number_id,
-            c.employee_id,
-            sa.func.count().label("calls"),
-            sa.func.sum(c.wait_seconds).label("wait_sum"),
-            sa.func.sum(c.talk_seconds).label("talk_sum"),
-            sa.func.coalesce(sa.func.sum(c.rating), 0).label("rating_sum"),
-            sa.func.count(c.rating).label("ratings"),
-        )
-        .where(_in_ranges(account_id, ranges))
-        .group_by(day, c.direction, c.status, c.number_id, c.employee_id)
-    )
+    keys = [day, c.direction, c.status, c.number_id, *([c.employee_id] if per_employee else [])]
+    query = sa.select(
+        *keys,
+        sa.func.count().label("calls"),
+        sa.func.sum(c.wait_seconds).label("wait_sum"),
+        sa.func.sum(c.talk_seconds).label("talk_sum"),
+        sa.func.coalesce(sa.func.sum(c.rating), 0).label("rating_sum"),
+        sa.func.count(c.rating).label("ratings"),
+    ).where(_in_ranges(account_id, ranges))
+    if per_employee:
+        query = query.where(c.employee_id.is_not(None))
+    return query.group_by(*keys)
 
 
 def waits_select(
@@ -220,7 +220,7 @@ def rebuild_statements(
     """Replace the account's rollups of `days` (None: all of them) by those of its calls
     started within `ranges` (the UTC spans of those days)."""
     statements: list[sa.Executable] = []
-    for table in (t.call_rollups, t.call_wait_rollups):
+    for table in (t.call_rollups, t.call_employee_rollups, t.call_wait_rollups):
         delete = sa.delete(table).where(table.c.account_id == account_id)
         if days is not None:
             delete = delete.where(table.c.day.in_(sorted(days)))
@@ -229,6 +229,10 @@ def rebuild_statements(
         return statements
     for table, select in (
         (t.call_rollups, stats_select(dialect, account_id, zone, ranges)),
+        (
+            t.call_employee_rollups,
+            stats_select(dialect, account_id, zone, ranges, per_employee=True),
+        ),
         (t.call_wait_rollups, waits_select(dialect, account_id, zone, ranges)),
     ):
         rows = select.subquery()

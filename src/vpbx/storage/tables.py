@@ -420,28 +420,37 @@ call_steps = sa.Table(
     *document_columns(CallStep),
 )
 
+
 # Daily rollups of the calls for the dashboards (CDR-3), by the account's local day; made and
 # kept right by vpbx.storage.call_rollups (a trigger on calls marks the hours to redo).
-call_rollups = sa.Table(
-    "call_rollups",
-    metadata,
-    sa.Column(
-        "account_id",
-        sa.BigInteger(),
-        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("day", sa.Date(), nullable=False),
-    sa.Column("direction", sa.Text(), nullable=False),
-    sa.Column("status", sa.Text(), nullable=False),
-    sa.Column("number_id", sa.BigInteger(), nullable=True),
-    sa.Column("employee_id", sa.BigInteger(), nullable=True),
-    sa.Column("calls", sa.Integer(), nullable=False),
-    sa.Column("wait_sum", sa.Float(), nullable=False),
-    sa.Column("talk_sum", sa.Float(), nullable=False),
-    sa.Column("rating_sum", sa.Integer(), nullable=False),
-    sa.Column("ratings", sa.Integer(), nullable=False),
-    sa.Index(None, "account_id", "day"),
+def _rollup_table(name: str, *keys: sa.Column[Any]) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(
+            "account_id",
+            sa.BigInteger(),
+            sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("direction", sa.Text(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("number_id", sa.BigInteger(), nullable=True),
+        *keys,
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.Column("wait_sum", sa.Float(), nullable=False),
+        sa.Column("talk_sum", sa.Float(), nullable=False),
+        sa.Column("rating_sum", sa.Integer(), nullable=False),
+        sa.Column("ratings", sa.Integer(), nullable=False),
+        sa.Index(None, "account_id", "day"),
+    )
+
+
+call_rollups = _rollup_table("call_rollups")
+# the same per employee (the calls that name one), for the employees' figures
+call_employee_rollups = _rollup_table(
+    "call_employee_rollups", sa.Column("employee_id", sa.BigInteger(), nullable=False)
 )
 # the waits of the answered and missed calls in bins (0.1 s below 10 s, 1 s above), for p90
 call_wait_rollups = sa.Table(
