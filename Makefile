@@ -71,7 +71,9 @@ web-client: $(STAMP_DEV)
 web-test: $(STAMP_DEV)
 	scripts/web.sh test
 
+# The bench's own references (rtpengine for the relay rows) on top of the test peers.
 bench: deps-test
+	@scripts/ensure-debian-packages.sh $$(cat scripts/debian-bench.txt)
 	$(PY) -m vpbx.bench
 
 clean:

@@ -32,6 +32,8 @@ from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
 from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
+from vpbx.bench.relay import BENCHMARKS as RELAY
+from vpbx.bench.relay import relay_campaign, relay_method
 from vpbx.bench.webhooks import BENCHMARKS as WEBHOOKS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -145,6 +147,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *BASELINE,
     *FLOOD,
     *RECORDING,
+    *RELAY,
     *WEBHOOKS,
     *CALLBACKS,
     *CABINET,
@@ -177,6 +180,9 @@ def main() -> None:
         "",
         *recording_method(),
         *(f"- {line}" for line in recording_campaign().log),
+        "",
+        *relay_method(),
+        *(f"- {line}" for line in relay_campaign().log),
         "",
         *cabinet_method(),
         *(f"- {line}" for line in cabinet_campaign().log),

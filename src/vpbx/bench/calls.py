@@ -296,12 +296,21 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _employees_uas(workdir: Path, port: int, media_port: int) -> subprocess.Popen[bytes]:
+def _employees_uas(
+    workdir: Path, port: int, media_port: int, sdp_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """The employees' SIPp; with `sdp_port`, their answers offer that port (a load generator's
+    socket, the relay benchmark's) instead of SIPp's own, and SIPp echoes nothing."""
+    scenario = SIPP_DIR / "employee.xml"
+    if sdp_port is not None:
+        scenario = workdir / "employee.xml"
+        text = (SIPP_DIR / "employee.xml").read_text()
+        scenario.write_text(text.replace("[media_port]", str(sdp_port)))
     args = [
         *EMPLOYEES_PREFIX,
         _sipp(),
         "-sf",
-        str(SIPP_DIR / "employee.xml"),
+        str(scenario),
         "-i",
         PBX_IP,
         "-p",
@@ -310,7 +319,7 @@ def _employees_uas(workdir: Path, port: int, media_port: int) -> subprocess.Pope
         PBX_IP,
         "-mp",
         str(media_port),
-        "-rtp_echo",
+        *(("-rtp_echo",) if sdp_port is None else ()),
         "-l",
         "5000",
         "-nostdin",
@@ -349,8 +358,9 @@ def direct_rig(workdir: Path) -> Iterator[Rig]:
 
 
 @contextlib.contextmanager
-def pbx_rig(workdir: Path) -> Iterator[Rig]:
-    """vpbx (a subprocess) with the account configured and every line registered."""
+def pbx_rig(workdir: Path, employees_sdp_port: int | None = None) -> Iterator[Rig]:
+    """vpbx (a subprocess) with the account configured and every line registered (the
+    employees' media at `employees_sdp_port` when given: see `_employees_uas`)."""
     from vpbx.storage.migrate import upgrade
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -390,7 +400,7 @@ def pbx_rig(workdir: Path) -> Iterator[Rig]:
                 raise RuntimeError("vpbx did not start within 30 s")
             time.sleep(0.1)
         _register(workdir, lines, uas_port, rig.target)
-        rig.employees = _employees_uas(workdir, uas_port, rig.uas_media_port)
+        rig.employees = _employees_uas(workdir, uas_port, rig.uas_media_port, employees_sdp_port)
         _wait_listening(rig.employees, uas_port, "employees' SIPp")
         yield rig
     finally:

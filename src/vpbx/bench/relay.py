@@ -1,0 +1,564 @@
+"""The relay benchmark (issue 17): bridged calls one core carries, vpbx against rtpengine.
+
+Each relay (the system under test) runs pinned to core `SUT_CORE`; everything else (the load,
+SIPp) to `LOAD_CORE`. The load (`vpbx.bench.rtpload`, its own process) plays both ends of N
+calls: two G.711 streams per call, 50 packets/s of 160-byte µ-law each, through the relay both
+ways; each payload carries its send time, so the receiving end measures the one-way time
+through the relay, and it counts what arrived.
+
+* vpbx: the rig of `vpbx.bench.calls` (`vpbx run`, SQLite, the trunk → number → Forward → group
+  of SIPp employees path) sets the calls up through its real SIP path. The trunk's SIPp
+  (`sipp/relay_trunk.xml`) offers the load's caller-side socket and notes the port vpbx
+  answers with; the employees' SIPp answers with the load's callee-side socket. vpbx latches
+  both (symmetric RTP) and bridges: packets are relayed by the bridged-talk path of a live call.
+* rtpengine 10.5 (Debian `rtpengine-daemon`): `RTPENGINE_FLAGS` (no configuration file,
+  userspace only, one worker thread, on loopback); each call is an `offer` and an `answer`
+  over its ng control protocol (`vpbx.bench.ng`) with the same two sockets in the SDP.
+
+Each relay climbs the same ladder (`next_rung`): `LADDER_START` calls, then `LADDER_STEP` more
+while every rung holds, then halving between the highest rung that held and the lowest that
+failed until they are `RESOLUTION` apart. Calls are added (never hung up) as the ladder goes
+up; a rung below the calls already set up talks on the first N and leaves the rest silent. A
+rung holds when ≥ `DELIVERED_OK` of the packets sent in the `WINDOW` seconds (after `WARMUP`)
+arrive each way, with p99 one-way time < `P99_LIMIT_MS` (so the generator's own delay counts
+against the relay: the load alone, end to end without a relay, is measured too). The CPU of
+the relay's process is read at the window's edges: µs per relayed (delivered) packet.
+
+`python -m vpbx.bench.relay` runs this benchmark alone and puts its rows into
+docs/benchmarks.{json,md} (the others kept); `make bench` runs it with the others.
+VPBX_BENCH_KEEP=1 keeps the working folders (vpbx's and rtpengine's logs, SIPp's files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from vpbx.bench.calls import (
+    NUMBER,
+    PBX_IP,
+    RTP_PORTS,
+    SIPP_DIR,
+    TRUNK_IP,
+    _free_block,
+    _pbx_errors,
+    _sipp,
+    _stop,
+    _tree,
+    pbx_rig,
+)
+from vpbx.bench.core import Result
+from vpbx.bench.merge import merge_rows
+from vpbx.bench.ng import NgClient, NgError
+from vpbx.bench.rtpload import LoadReport, LoadSpec, spec_json
+
+__all__ = [
+    "BENCHMARKS",
+    "Ladder",
+    "RelayCampaign",
+    "Rung",
+    "knee",
+    "media_address",
+    "next_rung",
+    "relay_campaign",
+    "relay_method",
+]
+
+SUT_CORE = 0
+LOAD_CORE = 1
+LADDER_START = 100
+LADDER_STEP = 100
+LADDER_TOP = 2000  # rtpengine takes 4 ports a call from the 10,000 of RTP_PORTS
+RESOLUTION = 25
+WARMUP = 2.0
+WINDOW = 5.0
+DRAIN = 0.5
+DELIVERED_OK = 0.999
+P99_LIMIT_MS = 5.0
+#: vpbx's calls are set up at this rate (no media flows meanwhile): well below the ~120 calls/s
+#: its signalling holds, so setting up is never what fails
+SETUP_CPS = 40
+#: a relay's ladder stops climbing after this long (the whole benchmark stays within ~6 min)
+LADDER_SECONDS = 150.0
+
+#: rtpengine's whole configuration: no file (none of /etc/rtpengine), in the foreground,
+#: userspace only (kernel table -1), one worker thread, loopback, the RTP range vpbx uses in
+#: these benchmarks (the two relays never run at once), calls kept while the ladder pauses
+RTPENGINE_FLAGS = (
+    "--config-file=none",
+    "--foreground",
+    "--log-stderr",
+    "--log-level=5",
+    "--table=-1",
+    "--num-threads=1",
+    "--media-num-threads=1",
+    f"--interface={PBX_IP}",
+    f"--port-min={RTP_PORTS[0]}",
+    f"--port-max={RTP_PORTS[1]}",
+    "--timeout=600",
+    "--delete-delay=0",
+)
+
+
+# --------------------------------------------------------------------------------- the ladder
+
+
+def next_rung(
+    held: Mapping[int, bool],
+    *,
+    start: int = LADDER_START,
+    step: int = LADDER_STEP,
+    top: int = LADDER_TOP,
+    resolution: int = RESOLUTION,
+) -> int | None:
+    """The next number of calls to try after the rungs in `held` (calls → held), or None when
+    the knee is found: up by `step` from `start` while everything held (up to `top`), then
+    halfway (on the `resolution` grid) between the highest rung that held below the lowest
+    that failed and that failure, until the two are `resolution` apart."""
+    failed = [calls for calls, ok in held.items() if not ok]
+    if not failed:
+        calls = max(held, default=start - step) + step
+        return calls if calls <= top else None
+    low = knee(held)
+    high = min(failed)
+    if high - low <= resolution:
+        return None
+    middle = low + (high - low) // 2 // resolution * resolution
+    return max(middle, low + resolution)
+
+
+def knee(held: Mapping[int, bool]) -> int:
+    """The most calls that held below the fewest that failed (0 when nothing held)."""
+    failed = min((calls for calls, ok in held.items() if not ok), default=None)
+    return max(
+        (calls for calls, ok in held.items() if ok and (failed is None or calls < failed)),
+        default=0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One load of `calls` calls through a relay, as the load measured it."""
+
+    calls: int
+    load: LoadReport | None
+    note: str = ""  # why there is no load report (the calls could not be set up)
+
+    @property
+    def relayed(self) -> int:
+        return sum(self.load.received) if self.load is not None else 0
+
+    @property
+    def held(self) -> bool:
+        load = self.load
+        if load is None:
+            return False
+        return min(load.delivered(0), load.delivered(1)) >= DELIVERED_OK and (
+            max(load.p99_us) < P99_LIMIT_MS * 1000
+        )
+
+    @property
+    def cpu_us_per_packet(self) -> float:
+        load = self.load
+        if load is None or not self.relayed:
+            return float("nan")
+        return load.watched_cpu_seconds / self.relayed * 1e6
+
+    def describe(self) -> str:
+        load = self.load
+        if load is None:
+            return f"{self.calls} calls: {self.note}"
+        ways = "; ".join(
+            f"{way} {load.delivered(d):.2%} delivered, p50 {load.p50_us[d] / 1000:.2f} / "
+            f"p99 {load.p99_us[d] / 1000:.2f} / max {load.max_us[d] / 1000:.1f} ms"
+            for d, way in enumerate(("→", "←"))
+        )
+        return (
+            f"{self.calls} calls: {ways}; relay CPU {load.watched_cpu_seconds / load.window:.0%} "
+            f"of a core, {self.cpu_us_per_packet:.1f} µs/packet; load CPU "
+            f"{load.cpu_seconds:.1f} s, {load.late_sends} sends > 2 ms late"
+            + ("" if load.learned == load.calls else f", {load.learned} callee sides learned")
+            + (" — held" if self.held else " — failed")
+        )
+
+
+@dataclass
+class Ladder:
+    relay: str
+    rungs: dict[int, Rung] = field(default_factory=dict)
+    stopped: str = ""
+
+    @property
+    def knee(self) -> int:
+        return knee({calls: rung.held for calls, rung in self.rungs.items()})
+
+    @property
+    def at_knee(self) -> Rung | None:
+        return self.rungs.get(self.knee)
+
+
+class Relay(Protocol):
+    """A relay under test: its process, and where the caller side sends each call set up."""
+
+    name: str
+    targets: list[tuple[str, int]]
+
+    @property
+    def pid(self) -> int | None:
+        """The process whose CPU is read (None: no relay)."""
+
+    def grow(self, calls: int) -> None:
+        """Set up calls until `calls` are up (SetupError when they cannot be)."""
+
+
+class SetupError(RuntimeError):
+    """The relay did not set up the calls asked for."""
+
+
+# --------------------------------------------------------------------------------- the load
+
+
+def _load(spec: LoadSpec, log: Path) -> LoadReport:
+    """One run of the load in its own process on LOAD_CORE."""
+    args = ["taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "vpbx.bench.rtpload"]
+    timeout = spec.warmup + spec.seconds + spec.drain + 30
+    done = subprocess.run(
+        args, input=spec_json(spec).encode(), capture_output=True, timeout=timeout, check=False
+    )
+    with log.open("ab") as f:
+        f.write(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"the load exited with {done.returncode}: {done.stderr.decode(errors='replace')}"
+        )
+    return LoadReport.from_json(json.loads(done.stdout))
+
+
+def measure(
+    relay: Relay, calls: int, ends: tuple[tuple[str, int], tuple[str, int]], log: Path
+) -> Rung:
+    try:
+        relay.grow(calls)
+    except SetupError as exc:
+        return Rung(calls, None, f"set-up failed: {exc}")
+    spec = LoadSpec(ends, tuple(relay.targets[:calls]), WARMUP, WINDOW, DRAIN, relay.pid)
+    return Rung(calls, _load(spec, log))
+
+
+def climb(
+    relay: Relay, ends: tuple[tuple[str, int], tuple[str, int]], campaign: RelayCampaign
+) -> Ladder:
+    """The relay's ladder (`next_rung`), within LADDER_SECONDS."""
+    ladder = Ladder(relay.name)
+    began = time.monotonic()
+    while True:
+        calls = next_rung({n: rung.held for n, rung in ladder.rungs.items()})
+        if calls is None:
+            break
+        if time.monotonic() - began > LADDER_SECONDS:
+            ladder.stopped = f"out of time after {LADDER_SECONDS:.0f} s"
+            break
+        rung = measure(relay, calls, ends, campaign.root / "load.log")
+        ladder.rungs[calls] = rung
+        campaign.say(f"{relay.name}: {rung.describe()}")
+    campaign.say(
+        f"{relay.name}: knee {ladder.knee} calls"
+        + (f" ({ladder.stopped})" if ladder.stopped else "")
+    )
+    return ladder
+
+
+# --------------------------------------------------------------------------------- vpbx
+
+
+def _pin(pid: int, core: int) -> None:
+    """Every thread of a process onto one core (new threads inherit it)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), {core})
+
+
+def media_address(text: str) -> tuple[str, int]:
+    """The audio address of an SDP body (its first c= line and first m=audio port)."""
+    host = re.search(r"^c=IN IP4 ([0-9.]+)", text, re.MULTILINE)
+    port = re.search(r"^m=audio (\d+) ", text, re.MULTILINE)
+    if host is None or port is None:
+        raise ValueError(f"no audio address in the SDP: {text!r}")
+    return host.group(1), int(port.group(1))
+
+
+@dataclass
+class VpbxRelay:
+    """vpbx with its calls set up by SIPp trunks (one per growth, each still holding its calls)."""
+
+    pid: int
+    target: str  # vpbx's SIP address
+    caller: tuple[str, int]
+    workdir: Path
+    name: str = "vpbx"
+    targets: list[tuple[str, int]] = field(default_factory=list)
+    trunks: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def grow(self, calls: int) -> None:
+        more = calls - len(self.targets)
+        if more <= 0:
+            return
+        workdir = self.workdir / f"trunk{len(self.trunks) + 1:02d}-{calls}"
+        workdir.mkdir()
+        port = _free_block(8)  # SIP, the (unused) media ports SIPp binds, its control port
+        args = [
+            *("taskset", "-c", str(LOAD_CORE), _sipp(), self.target),
+            *("-sf", str(SIPP_DIR / "relay_trunk.xml"), "-s", NUMBER),
+            *("-i", TRUNK_IP, "-p", str(port), "-mi", TRUNK_IP, "-mp", str(port + 2)),
+            *("-cp", str(port + 6), "-key", "media_addr", self.caller[0]),
+            *("-key", "media_at", str(self.caller[1])),
+            *("-r", str(SETUP_CPS), "-m", str(more), "-l", str(more + 10)),
+            *("-d", "3600000", "-nostdin", "-trace_err", "-recv_timeout", "15000"),
+        ]
+        with (workdir / "trunk.out").open("wb") as log:
+            trunk = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        self.trunks.append(trunk)
+        answered = workdir / "calls.txt"
+        deadline = time.monotonic() + more / SETUP_CPS + 20
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = answered.read_text().splitlines() if answered.exists() else []
+            if len(lines) >= more or trunk.poll() is not None:
+                break
+            time.sleep(0.2)
+        found = sorted((int(n), (host, int(p))) for n, host, p in (x.split() for x in lines))
+        self.targets += [address for _, address in found]
+        if len(found) < more:
+            state = "waiting" if trunk.poll() is None else f"exited {trunk.returncode}"
+            raise SetupError(f"{len(found)} of {more} more calls answered (SIPp {state})")
+
+
+@contextlib.contextmanager
+def vpbx_relay(
+    workdir: Path, ends: tuple[tuple[str, int], tuple[str, int]], campaign: RelayCampaign
+) -> Iterator[VpbxRelay]:
+    with pbx_rig(workdir, employees_sdp_port=ends[1][1]) as rig:
+        switch = rig.pids()["vpbx"]
+        assert rig.pbx is not None
+        assert rig.employees is not None
+        for pid in [*_tree(rig.pbx.pid), rig.employees.pid]:
+            _pin(pid, SUT_CORE if pid == switch else LOAD_CORE)
+        relay = VpbxRelay(switch, rig.target, ends[0], workdir)
+        try:
+            yield relay
+        finally:
+            for trunk in relay.trunks:
+                _stop(trunk)
+            errors = _pbx_errors(rig)
+            if errors:
+                campaign.say(f"vpbx logged errors: {errors}")
+
+
+# --------------------------------------------------------------------------------- rtpengine
+
+
+def _sdp(address: tuple[str, int]) -> str:
+    host, port = address
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
+
+
+@dataclass
+class RtpengineRelay:
+    """rtpengine with one ng offer and answer per call."""
+
+    pid: int
+    client: NgClient
+    ends: tuple[tuple[str, int], tuple[str, int]]
+    name: str = "rtpengine"
+    targets: list[tuple[str, int]] = field(default_factory=list)
+
+    def grow(self, calls: int) -> None:
+        offer, answer = _sdp(self.ends[0]), _sdp(self.ends[1])
+        for index in range(len(self.targets), calls):
+            call = {"call-id": f"relay-{index}", "from-tag": "caller"}
+            try:
+                self.client.request({"command": "offer", **call, "sdp": offer})
+                reply = self.client.request(
+                    {"command": "answer", **call, "to-tag": "callee", "sdp": answer}
+                )
+            except NgError as exc:
+                raise SetupError(str(exc)) from exc
+            sdp = reply.get(b"sdp")
+            if not isinstance(sdp, bytes):
+                raise SetupError(f"answer without SDP: {reply!r}")
+            # the SDP rtpengine gives the caller: where the caller's media goes
+            self.targets.append(media_address(sdp.decode()))
+
+
+@contextlib.contextmanager
+def rtpengine_relay(
+    workdir: Path, ends: tuple[tuple[str, int], tuple[str, int]]
+) -> Iterator[RtpengineRelay]:
+    binary = shutil.which("rtpengine")
+    if binary is None:
+        raise RuntimeError("rtpengine is not installed: `make bench` installs rtpengine-daemon")
+    workdir.mkdir(parents=True, exist_ok=True)
+    ng = (PBX_IP, _free_block(1))
+    args = [
+        "taskset",
+        "-c",
+        str(SUT_CORE),
+        binary,
+        *RTPENGINE_FLAGS,
+        f"--listen-ng={ng[0]}:{ng[1]}",
+    ]
+    with (workdir / "rtpengine.log").open("wb") as log:
+        process = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    client = NgClient(ng, timeout=0.5, attempts=20)  # retried while it starts
+    try:
+        if client.request({"command": "ping"}).get(b"result") != b"pong":
+            raise RuntimeError("rtpengine did not answer ping with pong")
+        yield RtpengineRelay(process.pid, client, ends)
+    finally:
+        client.close()
+        _stop(process)
+
+
+# --------------------------------------------------------------------------------- campaign
+
+
+@dataclass
+class RelayCampaign:
+    root: Path
+    vpbx: Ladder | None = None
+    rtpengine: Ladder | None = None
+    rtpengine_at_vpbx_knee: Rung | None = None
+    alone: Rung | None = None  # the load end to end without a relay
+    log: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        self.log.append(text)
+        print(f"[relay] {text}", flush=True)
+
+
+class _Direct:
+    """No relay: the caller side sends straight to the callee side (the load's own figure)."""
+
+    name = "no relay"
+
+    def __init__(self, ends: tuple[tuple[str, int], tuple[str, int]]) -> None:
+        self.pid: int | None = None
+        self.targets = [ends[1]] * LADDER_TOP
+
+    def grow(self, calls: int) -> None:
+        del calls
+
+
+@functools.cache
+def relay_campaign() -> RelayCampaign:
+    root = Path(tempfile.mkdtemp(prefix="vpbx-bench-relay-"))
+    campaign = RelayCampaign(root)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    campaign.say(f"load average before: {load}")
+    base = _free_block(4)
+    ends = ((TRUNK_IP, base), (PBX_IP, base + 2))
+    try:
+        with vpbx_relay(root / "vpbx", ends, campaign) as vpbx:
+            campaign.vpbx = climb(vpbx, ends, campaign)
+        with rtpengine_relay(root / "rtpengine", ends) as rtpengine:
+            campaign.rtpengine = climb(rtpengine, ends, campaign)
+            calls = campaign.vpbx.knee
+            rung = campaign.rtpengine.rungs.get(calls)
+            if calls and rung is None:
+                rung = measure(rtpengine, calls, ends, root / "load.log")
+                campaign.say(f"rtpengine at vpbx's knee: {rung.describe()}")
+            campaign.rtpengine_at_vpbx_knee = rung
+        most = max(campaign.vpbx.knee, campaign.rtpengine.knee, LADDER_START)
+        campaign.alone = measure(_Direct(ends), most, ends, root / "load.log")
+        campaign.say(f"the load alone, no relay: {campaign.alone.describe()}")
+    finally:
+        if os.environ.get("VPBX_BENCH_KEEP"):
+            print(f"[relay] kept {root}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return campaign
+
+
+def relay_method() -> tuple[str, ...]:
+    return (
+        "Relay (`vpbx.bench.relay`, the `relay:` rows): bridged calls one core carries, vpbx "
+        f"against rtpengine 10.5 userspace. Each relay runs pinned to core {SUT_CORE} (vpbx's "
+        f"switch process; rtpengine with `{' '.join(RTPENGINE_FLAGS)}`), everything else on "
+        f"core {LOAD_CORE}. Each call is two streams of 50 packets/s (160-byte µ-law, PT 0), "
+        "one each way, played by a load generator of ours (one Python process, plain sockets; "
+        "each payload carries its send time, the receiver measures the one-way time through "
+        "the relay and counts what arrived). vpbx's calls are set up through its real SIP path "
+        "(the calls rows' rig: SIPp trunk → number → Forward → registered SIPp employees, at "
+        f"{SETUP_CPS} calls/s while no media flows), the generator's sockets offered in the "
+        "SDP on both sides; rtpengine's by an ng `offer` and `answer` per call with the same "
+        f"two sockets. A ladder of calls ({LADDER_START}, then +{LADDER_STEP} while each holds, "
+        f"then halving to {RESOLUTION}); a rung holds when ≥ {DELIVERED_OK:.1%} of the packets "
+        f"sent in {WINDOW:g} s (after {WARMUP:g} s of warm-up) arrive each way and the p99 "
+        f"one-way time is < {P99_LIMIT_MS:g} ms (the generator's own delay included: see the "
+        "load alone below). Calls are only added; a rung below those set up talks on its first "
+        "N. CPU = the relay process's user + system time in the window / packets delivered. "
+        "What this run saw:",
+    )
+
+
+# --------------------------------------------------------------------------------- results
+
+
+def bench_relay_calls() -> Result:
+    campaign = relay_campaign()
+    vpbx = campaign.vpbx.knee if campaign.vpbx is not None else 0
+    reference = campaign.rtpengine.knee if campaign.rtpengine is not None else 0
+    return Result(
+        f"relay: bridged calls held on one core (50-pps G.711 both ways, ≥ {DELIVERED_OK:.1%} "
+        f"delivered each way, p99 one-way < {P99_LIMIT_MS:g} ms), vpbx (calls set up by SIP)",
+        float(vpbx),
+        "calls",
+        "rtpengine 10.5 userspace, one thread, ng offer/answer per call",
+        float(reference),
+        vpbx / reference if reference else None,
+        "ratio ≥ 1.0",
+    )
+
+
+def bench_relay_cpu() -> Result:
+    campaign = relay_campaign()
+    ladder = campaign.vpbx
+    rung = ladder.at_knee if ladder is not None else None
+    reference = campaign.rtpengine_at_vpbx_knee
+    value = rung.cpu_us_per_packet if rung is not None else float("nan")
+    ref = reference.cpu_us_per_packet if reference is not None else None
+    calls = rung.calls if rung is not None else 0
+    return Result(
+        f"relay: CPU per relayed packet, vpbx switch process at {calls} calls (its knee)",
+        value,
+        "µs/packet",
+        f"rtpengine at the same {calls} calls",
+        ref,
+        value / ref if ref else None,
+        None,
+    )
+
+
+BENCHMARKS = (bench_relay_calls, bench_relay_cpu)
+
+
+if __name__ == "__main__":
+    found = [bench() for bench in BENCHMARKS]
+    merge_rows(found, "relay:", relay_method(), relay_campaign().log)
+    for row in found:
+        print(row)
