@@ -189,7 +189,7 @@ def test_a_talk_is_recorded_when_the_account_or_the_employee_records_talks() -> 
     plan = OriginatePlan(1, CLIENT, employee_id=1)
     everything = dataclasses.replace(account(), record_calls=True)
     driver, out = talked(OriginateLogic(everything, plan, call_id="o1", started_at=NOW))
-    assert out == [io.RecordTalk()]
+    assert out == [io.RecordTalk(caller_connected=True)]
     driver.now += dt.timedelta(seconds=5)
     assert io.HangUp() in driver.send(io.CalleeHungUp())
     stop = of(io.StopTalkRecording, driver.logic.finish(driver.now))
@@ -204,7 +204,7 @@ def test_a_talk_is_recorded_when_the_account_or_the_employee_records_talks() -> 
     people[1] = dataclasses.replace(people[1], record_calls=True)
     his = dataclasses.replace(account(), employees=people)
     _driver, out = talked(OriginateLogic(his, plan, call_id="o2", started_at=NOW))
-    assert out == [io.RecordTalk()]
+    assert out == [io.RecordTalk(caller_connected=True)]
 
     quiet, out = talked(OriginateLogic(account(), plan, call_id="o3", started_at=NOW))
     assert out == []

@@ -7,7 +7,7 @@ the PBX's outgoing calls saying 700 Hz while tcpdump records what reaches its me
 a callback rule «calls lost in that scenario after at least 3 s of waiting → employee 101,
 whisper = a phrase said by TTS, attempts 3 s after the miss and 12 s after a failed attempt».
 The account records every talk (REC-1): the talks the PBX places are recorded too, in stereo
-(the employee left, the client right).
+as incoming ones are (the client left, the employee right).
 
 * The employee talks to somebody else; a trunk caller rings the number, waits in the queue
   (he hears the queue message) and hangs up there (a missed call lost in the scenario): the
@@ -346,8 +346,8 @@ class Watch:
 
 
 def assert_recorded(pbx: RunningPbx, row: dict[str, Any], client: str) -> None:
-    """REC-1: the talk of the call `row` is in «Записанные разговоры», in stereo: the employee
-    (the call's own side once he answered) on the left, the client on the right."""
+    """REC-1: the talk of the call `row` is in «Записанные разговоры», in stereo as an
+    incoming call's: the client (its caller) on the left, the employee on the right."""
     [file_id] = row["recording_file_ids"]
     [recording] = [f for f in api_get(pbx, "/files", kind="recording")["items"]
                    if f["id"] == file_id]  # fmt: skip
@@ -357,8 +357,8 @@ def assert_recorded(pbx: RunningPbx, row: dict[str, Any], client: str) -> None:
     assert recording["employee_id"] == pbx.lines[0].employee_id
     audio = download(pbx, file_id)
     assert audio.shape[1] == 2
-    assert abs(heard_tone(audio[:, 0]) - EMPLOYEE_HZ) < 15, "the employee is on the left"
-    assert abs(heard_tone(audio[:, 1]) - PROVIDER_HZ) < 15, "the client is on the right"
+    assert abs(heard_tone(audio[:, 0]) - PROVIDER_HZ) < 15, "the client is on the left"
+    assert abs(heard_tone(audio[:, 1]) - EMPLOYEE_HZ) < 15, "the employee is on the right"
 
 
 def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:

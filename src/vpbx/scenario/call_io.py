@@ -595,7 +595,11 @@ class SaveCaller:
 @dataclass(frozen=True, slots=True)
 class RecordTalk:
     """REC-1, TALK-2: record the conversation, both parties, in stereo (the caller left, the
-    employee right); the logic says `StopTalkRecording` when the talk is over."""
+    employee right); the logic says `StopTalkRecording` when the talk is over.
+    `caller_connected`: the caller (the client) is the leg connected to the call's own side,
+    which is the employee (a call the PBX placed, employee first)."""
+
+    caller_connected: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -584,7 +584,8 @@ class OriginateLogic:
             return []
         self.talk_recording = True
         self._log(now, "talk_recording_start", f"запись разговора: {why}", reason=why)
-        return [io.RecordTalk()]
+        # the employee is the call's own side, the client the leg connected to him
+        return [io.RecordTalk(caller_connected=True)]
 
     def _stop_recording(self) -> list[Command]:
         if not self.talk_recording:

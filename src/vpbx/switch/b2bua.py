@@ -405,15 +405,18 @@ class B2BCall:
         self.recorders.append(recorder)
         return recorder
 
-    def record_talk(self, path: Path) -> Recorder | None:
+    def record_talk(self, path: Path, *, caller_connected: bool = False) -> Recorder | None:
         """REC-1, TALK-2: record the conversation in stereo, what the caller says on the left
         channel and what the connected employee (or number) says on the right; None when
         nobody is connected. The caller of this stops it; the right channel follows the call
-        to whoever it is connected to next (a transfer, TALK-5)."""
+        to whoever it is connected to next (a transfer, TALK-5). `caller_connected`: the
+        caller is the connected leg, the employee the call's own side (a call the PBX placed
+        that rang him first)."""
         winner = self.winner.session if self.winner is not None else None
         if self.session is None or winner is None or self.state is CallState.ENDED:
             return None
-        recorder = Recorder.talk(path, self.session, winner, name=self.id)
+        caller, employee = (winner, self.session) if caller_connected else (self.session, winner)
+        recorder = Recorder.talk(path, caller, employee, name=self.id)
         recorder.start()
         self.recorders.append(recorder)
         self.talk_recorder = recorder

@@ -595,8 +595,8 @@ class LiveCall:
                 self.runner.spawn(self.runner.pbx.call_supervisor(call, employee_id, mode))
             case io.TagCall() | io.AssignManager() | io.SaveCaller():
                 self.runner.spawn(self._talk_record(command))
-            case io.RecordTalk():
-                self._record_talk()
+            case io.RecordTalk(caller_connected=swapped):
+                self._record_talk(swapped)
             case io.StopTalkRecording():
                 self.post(await self._finish_talk_recording(command))
 
@@ -721,12 +721,12 @@ class LiveCall:
 
     # recording the talk (REC-1, TALK-2) --------------------------------------------------------
 
-    def _record_talk(self) -> None:
+    def _record_talk(self, caller_connected: bool) -> None:
         if self.talk_recorder is not None or self.call.state is CallState.ENDED:
             return
         path = talk_work_file(self.runner.work_dir, self.call.id)
         # None when nobody is connected any more: the stop then reports nothing recorded
-        self.talk_recorder = self.call.record_talk(path)
+        self.talk_recorder = self.call.record_talk(path, caller_connected=caller_connected)
 
     async def _finish_talk_recording(self, stop: io.StopTalkRecording) -> io.TalkRecordingSaved:
         """Stop the conversation's recording and file it in «Записанные разговоры». When a full
