@@ -2,7 +2,8 @@
 calls × 4 events, in order per call) in a fresh SQLite database, delivered by one node's
 deliverer (16 at a time, signed, through the SSRF guard with loopback allowed) to a local HTTP
 receiver that answers 200 at once. The figure is rows marked delivered per second of wall time,
-claims and marks included. `python -m vpbx.bench.webhooks` runs it alone and prints the row.
+claims and marks included. `python -m vpbx.bench.webhooks` runs it alone, prints the row and
+merges it into docs/benchmarks.{json,md} (`vpbx.bench.merge`), as the callbacks row is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import uvloop
 
 from vpbx.bench.core import Result
+from vpbx.bench.merge import merge_rows
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.domain.net_policy import parse_networks
@@ -30,7 +32,7 @@ from vpbx.services.outbox import NewRow, SqlOutbox, enqueue
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
 
-__all__ = ["BENCHMARKS", "bench_webhook_deliveries"]
+__all__ = ["BENCHMARKS", "bench_webhook_deliveries", "webhooks_method"]
 
 ROWS = 10_000
 EVENTS_PER_CALL = 4
@@ -136,5 +138,17 @@ def bench_webhook_deliveries() -> Result:
 BENCHMARKS = (bench_webhook_deliveries,)
 
 
+def webhooks_method() -> list[str]:
+    return [
+        "Webhook deliveries (python -m vpbx.bench.webhooks): 10,000 pending outbox rows (2,500 "
+        "calls × 4 events, in order per call) in a fresh SQLite database, delivered by one "
+        "node's deliverer (16 at a time, each signed and passed through the SSRF guard with "
+        "loopback allowed) to a local HTTP receiver that answers 200 at once; the figure is "
+        "rows marked delivered per second of wall time, claims and marks included."
+    ]
+
+
 if __name__ == "__main__":
-    print(json.dumps(asdict(bench_webhook_deliveries())))
+    row = bench_webhook_deliveries()
+    merge_rows([row], "webhooks:", webhooks_method(), [])
+    print(json.dumps(asdict(row), ensure_ascii=False))
