@@ -34,6 +34,10 @@ from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
 from vpbx.bench.relay import BENCHMARKS as RELAY
 from vpbx.bench.relay import relay_campaign, relay_method
+from vpbx.bench.setup_vs_sippy import BENCHMARKS as SETUP
+from vpbx.bench.setup_vs_sippy import setup_campaign, setup_method
+from vpbx.bench.stall import BENCHMARKS as STALL
+from vpbx.bench.stall import stall_campaign, stall_method
 from vpbx.bench.webhooks import BENCHMARKS as WEBHOOKS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -145,6 +149,8 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *DISTRIBUTION,
     *CALLS,
     *BASELINE,
+    *SETUP,
+    *STALL,
     *FLOOD,
     *RECORDING,
     *RELAY,
@@ -174,6 +180,12 @@ def main() -> None:
         "",
         *baseline_method(),
         *(f"- {line}" for line in baseline_campaign().log),
+        "",
+        *setup_method(),
+        *(f"- {line}" for line in setup_campaign().log),
+        "",
+        *stall_method(),
+        *(f"- {line}" for line in stall_campaign().log),
         "",
         *flood_method(),
         *(f"- {line}" for line in flood_campaign().log),
