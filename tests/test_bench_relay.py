@@ -13,6 +13,7 @@ from vpbx.bench.ng import BencodeError, decode, encode
 from vpbx.bench.relay import (
     DELIVERED_OK,
     P99_LIMIT_MS,
+    Plan,
     Rung,
     knee,
     media_address,
@@ -99,10 +100,10 @@ def test_booleans_are_not_integers() -> None:
 # ----------------------------------------------------------------------------- the ladder
 
 
-def climb_against(capacity: int, **ladder: int) -> list[int]:
+def climb_against(capacity: int, plan: Plan) -> list[int]:
     """The rungs `next_rung` tries against a relay that holds up to `capacity` calls."""
     held: dict[int, bool] = {}
-    while (calls := next_rung(held, **ladder)) is not None:
+    while (calls := next_rung(held, plan)) is not None:
         assert calls not in held
         held[calls] = calls <= capacity
     return list(held)
@@ -110,8 +111,7 @@ def climb_against(capacity: int, **ladder: int) -> list[int]:
 
 @given(st.integers(min_value=0, max_value=2500))
 def test_the_ladder_finds_any_capacity_to_its_resolution(capacity: int) -> None:
-    ladder = {"start": 100, "step": 100, "top": 2000, "resolution": 25}
-    rungs = climb_against(capacity, **ladder)
+    rungs = climb_against(capacity, Plan(start=100, step=100, top=2000, resolution=25))
     found = knee({calls: calls <= capacity for calls in rungs})
     if capacity >= 2000:
         assert found == 2000
@@ -122,7 +122,8 @@ def test_the_ladder_finds_any_capacity_to_its_resolution(capacity: int) -> None:
 
 
 def test_the_ladder_climbs_then_halves() -> None:
-    assert climb_against(650, start=100, step=100, top=2000, resolution=25) == [
+    plan = Plan(start=100, step=100, top=2000, resolution=25)
+    assert climb_against(650, plan) == [
         100,
         200,
         300,
@@ -133,7 +134,7 @@ def test_the_ladder_climbs_then_halves() -> None:
         650,
         675,
     ]
-    assert climb_against(60, start=100, step=100, top=2000, resolution=25) == [100, 50, 75]
+    assert climb_against(60, plan) == [100, 50, 75]
 
 
 def test_the_knee_is_below_the_lowest_failure_even_when_results_are_not_monotonic() -> None:
