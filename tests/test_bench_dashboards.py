@@ -1,8 +1,8 @@
 """The dashboards' benchmark rows (`vpbx.bench.cabinet`, issue 16's "dashboard queries p95 over
 1,000,000 calls") run at a small scale: the bench's own fill writes 1,000 + 100 calls into a
-PostgreSQL schema, a real API server answers the timed requests, the figures are the calls the
-database holds, the EXPLAIN of the three statements is taken, and the rows merge into a copy
-of docs/benchmarks."""
+PostgreSQL schema, their daily rollups are made, a real API server answers the timed requests,
+the figures are the calls the database holds, the EXPLAIN of the three statements is taken (the
+periods by the day read the rollups), and the rows merge into a copy of docs/benchmarks."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from vpbx.bench.cabinet import (
     cabinet_method,
     dashboard_result,
     measure_dashboards,
+    roll_up,
     seed_calls,
 )
 from vpbx.bench.merge import merge_rows
@@ -33,6 +34,7 @@ def test_the_dashboard_rows_measure_explain_and_merge_at_small_scale(tmp_path: P
         upgrade(url)
         # 5 employees an account instead of 50: creating them is most of the setup
         (big, small), _took = seed_calls(url, [1_000, 100], employees=5)
+        assert roll_up(url, [big, small]) > 0
         campaign = CabinetCampaign(calls=1_100, big_calls=1_000)
         with LiveServer(url, tmp_path / "files") as server:
             measure_dashboards(campaign, url, f"http://127.0.0.1:{server.port}", big, small, 3)
@@ -60,14 +62,17 @@ def test_the_dashboard_rows_measure_explain_and_merge_at_small_scale(tmp_path: P
     )
     assert 400 < year.total < 800  # 60 % of 1,000 are incoming
     assert today.total <= month.total <= year.total
-    for case in campaign.dashboards:
+    for case, read in zip(campaign.dashboards, ("totals", "wait", "wait"), strict=True):
         assert len(case.times_ms) == len(case.reference_ms) == 3
+        # today by the hour from the calls; 30 and 366 days from the rollups (p90 from bins)
         assert [part.split(" ", 1)[0] for part in case.explain.split("; ")] == [
             "buckets",
-            "totals",
+            read,
             "employees",
         ]
         assert " ms (" in case.explain
+    assert "call_rollups" in year.explain
+    assert "call_rollups" not in today.explain
     assert any(line.startswith("dashboard, last 366 days") for line in campaign.log)
 
     rows = [dashboard_result(campaign, case) for case in campaign.dashboards]

@@ -20,10 +20,13 @@ web/dist copied, so a rebuild by someone else during the run changes nothing) an
   with an employee and/or a status filter, for the biggest account; p95 of the client's wall
   time. Reference: the same requests for an account with `SMALL_CALLS` calls on the same server.
   EXPLAIN ANALYZE of the page and of its COUNT is logged for each.
-- dashboards (CDR-3): on the same calls, `REQUESTS` `GET /api/v1/dashboards` for today (by the
-  hour), the last 30 days and the last 366 days (by the day) of the biggest account, p95 of the
-  client's wall time; reference: the same periods of the small account. EXPLAIN ANALYZE of its
-  three statements (buckets, totals, employees) is logged.
+- dashboards (CDR-3): on the same calls, their daily rollups made as the first dashboard read
+  after such a load makes them (`refresh_rollups`: every local day before today, timed and
+  logged, then VACUUM ANALYZE), then `REQUESTS` `GET /api/v1/dashboards` for today (by the
+  hour, from the calls), the last 30 days and the last 366 days (by the day: the rollups of
+  the ended days, the calls of today) of the biggest account, p95 of the client's wall time;
+  reference: the same periods of the small account. EXPLAIN ANALYZE of its three statements
+  (buckets, totals or wait bins, employees) is logged.
 
 `python -m vpbx.bench.cabinet` runs it alone and merges its rows into docs/benchmarks.{json,md};
 VPBX_BENCH_CABINET="loads,requests,calls" sizes it down (e.g. "3,20,20000" to check the bench).
@@ -71,6 +74,7 @@ __all__ = [
     "dashboard_cases",
     "dashboard_result",
     "measure_dashboards",
+    "roll_up",
     "seed_calls",
 ]
 
@@ -381,10 +385,42 @@ def seed_calls(
     return tenants, _fill(url, tenants)
 
 
+async def _roll_up(url: str, tenants: list[Tenant]) -> None:
+    from vpbx.services.calendar import account_zone
+    from vpbx.services.dashboards import refresh_rollups
+    from vpbx.storage.db import make_async_engine
+
+    engine = make_async_engine(url)
+    try:
+        for tenant in tenants:
+            async with engine.begin() as conn:
+                zone = await account_zone(conn, tenant.account_id)
+                await refresh_rollups(conn, tenant.account_id, zone, dt.datetime.now(dt.UTC))
+    finally:
+        await engine.dispose()
+
+
+def roll_up(url: str, tenants: list[Tenant]) -> float:
+    """The accounts' daily rollups made as the first dashboard read after the load would make
+    them (then VACUUM ANALYZE, as autovacuum would); the seconds it took."""
+    from vpbx.storage.db import make_sync_engine
+
+    start = time.perf_counter()
+    asyncio.run(_roll_up(url, tenants))
+    engine = make_sync_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("call_rollups", "call_employee_rollups", "call_wait_rollups"):
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
+    finally:
+        engine.dispose()
+    return time.perf_counter() - start
+
+
 async def _explain(url: str, tenant: Tenant, case: ReportCase) -> str:
     """EXPLAIN ANALYZE of what the request runs, as vpbx.services runs it — the report's page and
-    its COUNT, or the dashboard's buckets, totals and employees: the execution times and the
-    plans in one line."""
+    its COUNT, or the dashboard's buckets, totals (or wait bins) and employees: the execution
+    times and the plans in one line."""
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import CallStatus
     from vpbx.services.dashboards import DashboardFilter, dashboard_queries
@@ -595,6 +631,11 @@ def cabinet_campaign() -> CabinetCampaign:
                     f"({', '.join(f'{s:,}' for s in sizes)}) "
                     f"written by one INSERT … SELECT and VACUUM ANALYZE in {took:.1f} s"
                 )
+                rolled = roll_up(url, tenants)
+                campaign.say(
+                    f"the dashboards' daily rollups of those calls made in {rolled:.1f} s "
+                    "(every local day before today, each account; then VACUUM ANALYZE)"
+                )
                 big, small = tenants[0], tenants[-1]
                 campaign.cases = cases(big)
                 _measure(campaign, "report", campaign.cases, url, base, big, small, requests)
@@ -646,11 +687,13 @@ def cabinet_method() -> tuple[str, ...]:
         f"same requests for the account with {SMALL_CALLS:,} calls. The log gives EXPLAIN "
         "ANALYZE of each page's query and of its COUNT. Dashboards (CDR-3), on the same calls "
         f"(waits of 0-90 s, a third of the answered calls rated): {requests} sequential `GET "
-        "/api/v1/dashboards` of the measured account for today (by the hour), the last 30 "
-        "days and the last 366 days (by the day), incoming calls, every figure computed by "
-        "SQL; p95 of the client's wall time; reference: the same periods on the "
+        "/api/v1/dashboards` of the measured account for today (by the hour, from the calls), "
+        "the last 30 days and the last 366 days (by the day: the daily rollups of the ended "
+        "days, made after the load as the first read makes them, and the calls of today), "
+        "incoming calls, every figure computed by SQL; p95 of the client's wall time; "
+        "reference: the same periods on the "
         f"{SMALL_CALLS:,}-call account; the log gives EXPLAIN ANALYZE of its three "
-        "statements (buckets, totals, employees). What this run saw:",
+        "statements (buckets, totals or wait bins, employees). What this run saw:",
     )
 
 
