@@ -94,3 +94,27 @@ async def test_a_failed_load_is_not_remembered() -> None:
     else:
         raise AssertionError("the failure must reach the asker")
     assert await memo.get("k", load) == 7
+
+
+async def test_a_refresh_that_finds_the_thing_gone_drops_it_and_an_outage_keeps_it() -> None:
+    """A deleted SIP line must not keep authenticating from the cache after a missed change
+    notification (LookupError: gone); a database outage keeps the last answer (OSError)."""
+    clock = Clock()
+    outcomes: list[object] = [1, OSError("database gone"), LookupError("deleted"), 9]
+
+    async def load() -> int:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, int)
+        return outcome
+
+    memo: Memo[int] = Memo(5.0, clock=clock)
+    assert await memo.get("k", load) == 1
+    clock.now = 6.0
+    assert await memo.get("k", load) == 1  # stale; its refresh fails with an outage
+    await asyncio.sleep(0.01)
+    assert await memo.get("k", load) == 1  # kept; the next refresh finds it gone
+    await asyncio.sleep(0.01)
+    assert await memo.get("k", load) == 9  # dropped: asked afresh, not the old answer
+    assert outcomes == []

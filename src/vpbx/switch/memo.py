@@ -4,7 +4,7 @@ A burst of calls must not each read the same rows: the first asks the database, 
 wait for its answer (single flight). An answer older than `ttl` is still given out while one
 background load refreshes it, so the expiry of an entry never stalls the calls of that moment.
 `clear()` (the API saved a change) drops everything at once, and a load that started before it
-is not kept.
+is not kept. A load that raises LookupError says the thing is gone: its old answer is dropped.
 """
 
 from __future__ import annotations
@@ -61,7 +61,13 @@ class Memo(Generic[V]):
         def done(task: asyncio.Future[V]) -> None:
             if self._loading.get(key) is task:
                 del self._loading[key]
-            if task.cancelled() or task.exception() is not None:
+            if task.cancelled():
+                return
+            if task.exception() is not None:
+                # Gone (a LookupError of the load): the old answer must not outlive it; any
+                # other failure (the database unreachable) leaves the old answer in place.
+                if isinstance(task.exception(), LookupError) and generation == self._generation:
+                    self._entries.pop(key, None)
                 return
             if generation == self._generation:
                 if len(self._entries) >= self.limit:
