@@ -353,7 +353,8 @@ def _p90_bins(w: Any, where: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
         sa.select(
             w.day,
             w.bin,
-            sa.func.sum(w.calls).label("calls"),
+            # an integer, not PostgreSQL's numeric sum of bigints: the windows sum it again
+            sa.cast(sa.func.sum(w.calls), sa.Integer).label("calls"),
             sa.func.min(w.wait_min).label("wait_min"),
             sa.func.max(w.wait_max).label("wait_max"),
         )
@@ -364,7 +365,7 @@ def _p90_bins(w: Any, where: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
     b = binned.c
     whole = sa.select(
         b.bin,
-        sa.func.sum(b.calls).label("calls"),
+        sa.cast(sa.func.sum(b.calls), sa.Integer).label("calls"),
         sa.func.min(b.wait_min).label("wait_min"),
         sa.func.max(b.wait_max).label("wait_max"),
     ).group_by(b.bin)
