@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +39,29 @@ def rate(
                 break
         best = max(best, done / elapsed)
     return best
+
+
+@contextlib.contextmanager
+def work_folder(name: str) -> Iterator[Path]:
+    """A temporary folder for one campaign's processes and files, removed after it; kept (and
+    its path printed) when VPBX_BENCH_KEEP is set."""
+    root = Path(tempfile.mkdtemp(prefix=f"vpbx-bench-{name}-"))
+    try:
+        yield root
+    finally:
+        if os.environ.get("VPBX_BENCH_KEEP"):
+            print(f"[{name}] kept {root}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def sizes(variable: str, defaults: tuple[float, ...]) -> tuple[float, ...]:
+    """A campaign's durations: `defaults`, or as many comma-separated numbers from the
+    environment variable `variable` (shorter ones, for a quick check of the benchmark itself)."""
+    custom = os.environ.get(variable, "")
+    if not custom:
+        return defaults
+    found = tuple(float(x) for x in custom.split(","))
+    if len(found) != len(defaults):
+        raise ValueError(f"{variable} wants {len(defaults)} numbers: {custom!r}")
+    return found

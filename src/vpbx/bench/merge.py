@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from vpbx.bench.core import Result
 
-__all__ = ["merge_rows", "table_row"]
+__all__ = ["merge_rows", "run_alone", "table_row"]
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -70,3 +70,16 @@ def merge_rows(
     ]
     lines += [table_row(r) for r in results]
     md.write_text("\n".join(lines) + "\n")
+
+
+def run_alone(
+    benchmarks: Sequence[Callable[[], Result]],
+    prefix: str,
+    method: Sequence[str],
+    log: Callable[[], Sequence[str]],
+) -> None:
+    """`python -m vpbx.bench.<module>`: its rows measured, merged (`merge_rows`) and printed."""
+    found = [bench() for bench in benchmarks]
+    merge_rows(found, prefix, method, log())
+    for row in found:
+        print(row)

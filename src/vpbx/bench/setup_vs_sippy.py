@@ -29,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,8 +50,8 @@ from vpbx.bench.calls import (
     pbx_rig,
     run_load,
 )
-from vpbx.bench.core import Result
-from vpbx.bench.merge import merge_rows
+from vpbx.bench.core import Result, sizes, work_folder
+from vpbx.bench.merge import run_alone
 from vpbx.bench.pinned import GENERATOR_CORE, SUT_CORE, generators_core, pin, pinning
 
 __all__ = [
@@ -78,14 +76,10 @@ RATIO_TARGET = 2.0
 WARM_CALLS = 20
 
 
-def _size() -> tuple[float, float]:
+def _size() -> tuple[float, ...]:
     """STEP_SECONDS and FINAL_SECONDS, or others from VPBX_BENCH_SETUP ("step,final", e.g.
     "2,5" for a quick check of the benchmark itself)."""
-    custom = os.environ.get("VPBX_BENCH_SETUP", "")
-    if not custom:
-        return STEP_SECONDS, FINAL_SECONDS
-    step, final = custom.split(",")
-    return float(step), float(final)
+    return sizes("VPBX_BENCH_SETUP", (STEP_SECONDS, FINAL_SECONDS))
 
 
 @dataclass
@@ -239,8 +233,7 @@ def setup_campaign() -> SetupCampaign:
     campaign = SetupCampaign()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     campaign.say(f"load average before: {load}; {pinning()}")
-    root = Path(tempfile.mkdtemp(prefix="vpbx-bench-setup-"))
-    try:
+    with work_folder("setup") as root:
         started = time.monotonic()
         b2bua = install_sippy(root)
         campaign.say(f"{SIPPY} installed in {time.monotonic() - started:.0f} s")
@@ -252,11 +245,6 @@ def setup_campaign() -> SetupCampaign:
                 f"{sut.name}: max {sut.max_cps:g} calls/s; CPU at {CPU_RATE} calls/s "
                 + (f"{per_call:.2f} ms/call" if per_call is not None else "not measured")
             )
-    finally:
-        if os.environ.get("VPBX_BENCH_KEEP"):
-            print(f"[setup] kept {root}", flush=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
     return campaign
 
 
@@ -328,7 +316,4 @@ BENCHMARKS = (bench_setup_cps, bench_setup_cpu)
 
 
 if __name__ == "__main__":
-    found = [bench() for bench in BENCHMARKS]
-    merge_rows(found, "call setup:", setup_method(), setup_campaign().log)
-    for row in found:
-        print(row)
+    run_alone(BENCHMARKS, "call setup:", setup_method(), lambda: setup_campaign().log)

@@ -5,8 +5,8 @@ its status endpoint's /loop).
 The rig is the call setup one (`vpbx.bench.setup_vs_sippy.vpbx_setup_rig`: `vpbx run`, the
 account of `vpbx.bench.calls`, the SIPp trunk without RTP, every employee's line registered,
 the switch pinned to one core and the load generators to the other). The switch ticks every
-5 ms and keeps, for each second, how late its loop ran the tick; the benchmark times its windows
-on the same monotonic clock and takes the worst second within each:
+5 ms (`STALL_TICK`) and keeps, for each second, how late its loop ran the tick; the benchmark
+times its windows on the same monotonic clock and takes the worst second within each:
 
 * the reference: the same switch idle for IDLE_SECONDS just before the load (lines registered,
   no calls): what the watch reads on this box with nothing to do (its timer's rounding, the
@@ -25,20 +25,18 @@ from __future__ import annotations
 import functools
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from vpbx.bench.calls import LoadRun, Rig
-from vpbx.bench.core import Result
-from vpbx.bench.merge import merge_rows
+from vpbx.bench.core import Result, sizes, work_folder
+from vpbx.bench.merge import run_alone
 from vpbx.bench.pinned import pinning
-from vpbx.bench.setup_vs_sippy import CALL_MS, signalling_load, vpbx_setup_rig
+from vpbx.bench.setup_vs_sippy import CALL_MS, WARM_CALLS, signalling_load, vpbx_setup_rig
+from vpbx.metrics import STALL_TICK
 
 __all__ = ["BENCHMARKS", "StallCampaign", "Window", "stall_campaign", "stall_method", "window"]
 
@@ -122,14 +120,10 @@ class StallCampaign:
         print(f"[stall] {text}", flush=True)
 
 
-def _size() -> tuple[float, float]:
+def _size() -> tuple[float, ...]:
     """LOAD_SECONDS and IDLE_SECONDS, or others from VPBX_BENCH_STALL ("load,idle", e.g. "5,2"
     for a quick check of the benchmark itself)."""
-    custom = os.environ.get("VPBX_BENCH_STALL", "")
-    if not custom:
-        return LOAD_SECONDS, IDLE_SECONDS
-    load, idle = custom.split(",")
-    return float(load), float(idle)
+    return sizes("VPBX_BENCH_STALL", (LOAD_SECONDS, IDLE_SECONDS))
 
 
 def _measure(rig: Rig, campaign: StallCampaign, load: float, idle: float) -> None:
@@ -154,27 +148,22 @@ def stall_campaign() -> StallCampaign:
     load, idle = _size()
     average = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     campaign.say(f"load average before: {average}; {pinning()}")
-    root = Path(tempfile.mkdtemp(prefix="vpbx-bench-stall-"))
-    try:
-        with vpbx_setup_rig(root / "vpbx") as (rig, _switch):
-            _measure(rig, campaign, load, idle)
-    finally:
-        if os.environ.get("VPBX_BENCH_KEEP"):
-            print(f"[stall] kept {root}", flush=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    with work_folder("stall") as root, vpbx_setup_rig(root / "vpbx") as (rig, _switch):
+        _measure(rig, campaign, load, idle)
     return campaign
 
 
 def stall_method() -> tuple[str, ...]:
     load, idle = _size()
+    tick = STALL_TICK * 1000
     return (
         "Loop stall (`vpbx.bench.stall`, the `loop stall:` rows): the switch watches its own "
-        "event loop (a callback due every 5 ms; how late it runs, the worst of each second, "
-        "served with the garbage collector's collections and pauses at its status endpoint's "
-        "/loop; a stall of S ms shows as a tick late by S − 5 to S ms). The rig is the call "
-        f"setup one ({pinning()}; trunk calls without RTP, {CALL_MS / 1000:g} s, through "
-        "number → scenario → Forward → a registered line, 20 warm-up calls). The reference is "
+        f"event loop (a callback due every {tick:g} ms; how late it runs, the worst of each "
+        "second, served with the garbage collector's collections and pauses at its status "
+        f"endpoint's /loop; a stall of S ms shows as a tick late by S − {tick:g} to S ms). The "
+        f"rig is the call setup one ({pinning()}; trunk calls without RTP, {CALL_MS / 1000:g} "
+        "s, through number → scenario → Forward → a registered line, "
+        f"{WARM_CALLS} warm-up calls). The reference is "
         f"the same switch idle for {idle:g} s just before the load (lines registered, no "
         "calls): what the watch reads on this box with nothing to do. The figure: the worst "
         f"second of {RATE} calls/s for {load:g} s. What this run saw:",
@@ -224,7 +213,4 @@ BENCHMARKS = (bench_stall, bench_stall_gc)
 
 
 if __name__ == "__main__":
-    found = [bench() for bench in BENCHMARKS]
-    merge_rows(found, "loop stall:", stall_method(), stall_campaign().log)
-    for row in found:
-        print(row)
+    run_alone(BENCHMARKS, "loop stall:", stall_method(), lambda: stall_campaign().log)
