@@ -550,6 +550,40 @@ async def test_fmc_line_belongs_to_one_employee(tenants: Tenants) -> None:
     assert fields_of(error) == ["phones.0.fmc_line_id"]
 
 
+async def test_an_fmc_lines_employee_and_his_phones_follow_each_other(tenants: Tenants) -> None:
+    """FMC-1: assigning the line's employee puts it in his card (and takes it out of the
+    previous holder's); a phone added in the employee's card names him on the line."""
+    tenant = await tenants.new()
+    line = await tenant.create("fmc-lines", {"number": "79161234567"}, Role.OPERATOR)
+    first = await tenant.create("employees", employee("Первый"))
+    second = await tenant.create("employees", employee("Второй"))
+    await tenant.update("fmc-lines", line["id"], {"employee_id": first["id"], "channels": 2})
+    phones = (await tenant.get("employees", first["id"]))["phones"]
+    assert [(p["kind"], p["fmc_line_id"], p["lines"]) for p in phones] == [
+        ("number", None, 1),
+        ("fmc", line["id"], 2),
+    ]
+    await tenant.update("fmc-lines", line["id"], {"employee_id": second["id"]})
+    assert [p["kind"] for p in (await tenant.get("employees", first["id"]))["phones"]] == ["number"]
+    assert [p["kind"] for p in (await tenant.get("employees", second["id"]))["phones"]] == [
+        "number",
+        "fmc",
+    ]
+    # the holder's only phone cannot be taken away (EMP-1)
+    only = await tenant.create("fmc-lines", {"number": "79161234568"}, Role.OPERATOR)
+    alone = await tenant.create(
+        "employees", employee("Один", phones=[{"kind": "fmc", "fmc_line_id": only["id"]}])
+    )
+    assert (await tenant.get("fmc-lines", only["id"]))["employee_id"] == alone["id"]
+    with pytest.raises(ValidationFailed) as caught:
+        await tenant.update("fmc-lines", only["id"], {"employee_id": None})
+    assert error_ids(caught.value) == ["fmc_only_phone"]
+    assert (await tenant.get("fmc-lines", only["id"]))["employee_id"] == alone["id"]
+    # the card gives the line up: the line names nobody
+    await tenant.update("employees", second["id"], {"phones": [employee()["phones"][0]]})
+    assert (await tenant.get("fmc-lines", line["id"]))["employee_id"] is None
+
+
 async def test_sip_uri_phones_need_the_account_option(tenants: Tenants) -> None:
     phones = [{"kind": "sip_uri", "sip_uri": "sip:office@pbx.example.ru:5080"}]
     without = await tenants.new("Без опции")

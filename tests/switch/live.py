@@ -351,10 +351,11 @@ def sipp_peer(
     *,
     calls: int = 1,
     extra: Sequence[str] = (),
+    media_port: int | None = None,
 ) -> SippServer:
     """SIPp waiting for `calls` calls on ip:port (a provider, or a SIP URI phone); it says `hz`
-    for `seconds` once it answers. Returns once its SIP port is bound, so a call made next
-    finds it."""
+    for `seconds` once it answers (from `media_port`, where a test may capture what it hears).
+    Returns once its SIP port is bound, so a call made next finds it."""
     workdir.mkdir()
     write_rtp_pcap(workdir / "provider.pcap", [tone(hz, seconds)])
     args = sipp_args(
@@ -364,7 +365,7 @@ def sipp_peer(
         rate=10,
         transport="u1",
         timeout=30,
-        extra=["-mi", ip, "-mp", str(free_range(4)), *extra],
+        extra=["-mi", ip, "-mp", str(media_port or free_range(4)), *extra],
         port=port,
         ip=ip,
     )

@@ -583,8 +583,10 @@ class CallLogic:
         self._phone_rings[(employee_id, phone_id)] = ring
         if phone is None:
             return self._ring_failed(ring, 404, "телефона нет в настройках", now)
-        if phone.kind == "fmc":
-            self._log(now, "ring_refused", f"{phone_id}: FMC-линии пока не вызываются")
+        refusal = self.config.fmc_refusal(phone)
+        if refusal is not None:
+            # FMC-1: a blocked line, or one whose service is off, is not rung (settings kept)
+            self._log(now, "ring_refused", refusal, phone=phone_id)
             return self._ring_failed(ring, 0, "FMC", now)
         if phone.kind == "sip_uri" and not self.config.sip_uri_allowed:
             self._log(
@@ -593,7 +595,8 @@ class CallLogic:
                 f"{phone.sip_uri}: вызов SIP URI не подключён на аккаунте (XFR-3)",
             )
             return self._ring_failed(ring, 0, "SIP URI", now)
-        # XFR-2: a phone that is a PSTN number is shown the virtual number, never the caller
+        # XFR-2: a phone that is a PSTN number is shown the virtual number, never the caller;
+        # SIP and FMC lines (an FMC leg goes through the trunk too) see the caller's number
         caller_id = self.number if phone.kind == "number" else self.caller
         return [io.RingPhone(ring, employee_id, phone, timeout, caller_id)]
 
@@ -998,7 +1001,11 @@ class CallLogic:
         for employee_id in transfer.employee_ids:
             employee = self.config.employees.get(employee_id)
             for phone in employee.phones if employee is not None else ():
-                if (employee_id, phone.id) not in reachable or phone.kind == "fmc":
+                if (employee_id, phone.id) not in reachable:
+                    continue
+                refusal = self.config.fmc_refusal(phone)
+                if refusal is not None:
+                    self._log(now, "ring_refused", refusal, phone=phone.id)
                     continue
                 if phone.kind == "sip_uri" and not self.config.sip_uri_allowed:
                     continue
@@ -1029,7 +1036,8 @@ class CallLogic:
         transfer.dist_id = f"{self.call_id}/transfer{self._transfers_made}"
 
         def can_ring(employee: EmployeeInfo, phone: PhoneInfo) -> bool:
-            return (employee.id, phone.id) in reachable and phone.kind in ("sip", "number")
+            usable = phone.kind in ("sip", "number", "fmc") and not self.config.fmc_refusal(phone)
+            return (employee.id, phone.id) in reachable and usable
 
         group = act.Dial(targets=(act.DialTarget(group_id=group_id),), operation="transfer")
         request = forward_request(

@@ -455,9 +455,13 @@ class OriginateLogic:
         phone = next((p for p in employee.phones if p.id == phone_id), None) if employee else None
         ring = self._new_ring(_Ring(employee_id, phone_id))
         self._phone_rings[(employee_id, phone_id)] = ring
-        if phone is None or phone.kind in ("fmc", "sip_uri"):
+        if phone is None or phone.kind == "sip_uri":
             self._log(now, "ring_refused", f"телефон {phone_id} не вызывается при автоперезвоне")
             return self._ring_failed(ring, 0, "телефон не вызывается", now)
+        refusal = self.config.fmc_refusal(phone)
+        if refusal is not None:
+            self._log(now, "ring_refused", refusal, phone=phone_id)  # FMC-1: blocked, off
+            return self._ring_failed(ring, 0, "FMC", now)
         # the employee sees the client's number; a phone that is a PSTN number a virtual one
         shown = self._default_number() if phone.kind == "number" else self.plan.client
         return [io.RingPhone(ring, employee_id, phone, timeout, shown)]

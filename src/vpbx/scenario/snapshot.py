@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ __all__ = [
     "ConfigSnapshot",
     "EmployeeInfo",
     "FileInfo",
+    "FmcLineInfo",
     "GroupInfo",
     "GroupRow",
     "PastContact",
@@ -71,11 +72,37 @@ class PhoneInfo:
     kind: str = "sip"
     lines: int = 1
     ring_timeout: float = 20.0
-    #: where it rings, by kind: the SIP line, the PSTN number, the SIP URI, the FMC line
+    #: where it rings, by kind: the SIP line, the PSTN number, the SIP URI, the FMC line (whose
+    #: mobile number `ConfigSnapshot.build` puts in `number`)
     sip_line_id: int | None = None
     number: str | None = None
     sip_uri: str | None = None
     fmc_line_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FmcLineInfo:
+    """FMC-1: a mobile SIM of the operator used as a line of the PBX, as calls see it."""
+
+    id: int
+    number: str
+    employee_id: int | None = None
+    blocked: bool = True
+    connected: bool = True
+    service_enabled: bool = True
+    channels: int = 1
+    #: the virtual number its outgoing calls show (CID-1, fixed)
+    caller_id_number_id: int | None = None
+
+    def refusal(self) -> str | None:
+        """Why no call goes through the line now (None: it works), as the call details say."""
+        if not self.service_enabled:
+            return f"FMC-линия {self.number}: услуга FMC отключена"
+        if self.blocked:
+            return f"FMC-линия {self.number} заблокирована"
+        if not self.connected:
+            return f"FMC-линия {self.number} не подключена"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +166,21 @@ class CallerFacts:
     ranges: tuple[NumberRange, ...] = ()
 
 
+def _with_fmc(employee: EmployeeInfo, lines: Mapping[int, FmcLineInfo]) -> EmployeeInfo:
+    """An employee whose FMC phones carry their line's mobile number (what the trunk is asked
+    to ring) and its channel count as their lines (FMC-1: 1 or 2; the distribution and the
+    line's own calls count them together)."""
+    if not any(phone.kind == "fmc" for phone in employee.phones):
+        return employee
+    phones = []
+    for phone in employee.phones:
+        line = lines.get(phone.fmc_line_id) if phone.fmc_line_id is not None else None
+        if phone.kind == "fmc" and line is not None:
+            phone = replace(phone, number=digits_of(line.number), lines=line.channels)
+        phones.append(phone)
+    return replace(employee, phones=tuple(phones))
+
+
 def _frozen(items: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(items))
 
@@ -177,6 +219,9 @@ class ConfigSnapshot:
     record_calls: bool = False
     #: CID-3: the account's allow/deny rules for outgoing caller IDs, in priority order
     cid_rules: tuple[CidRuleView, ...] = ()
+    #: FMC-1: the account's FMC lines by id, and their ids by mobile number (digits)
+    fmc_lines: Mapping[int, FmcLineInfo] = field(default_factory=dict)
+    fmc_by_number: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -200,8 +245,10 @@ class ConfigSnapshot:
         transfer_caller_id: str = "virtual_number",
         record_calls: bool = False,
         cid_rules: Iterable[CidRuleView] = (),
+        fmc_lines: Iterable[FmcLineInfo] = (),
     ) -> ConfigSnapshot:
-        employee_map = {e.id: e for e in employees}
+        fmc_map = {line.id: line for line in fmc_lines}
+        employee_map = {e.id: _with_fmc(e, fmc_map) for e in employees}
         group_map = {g.id: g for g in groups}
         file_map = {f.id: f for f in files}
         contact_map = dict(contacts)
@@ -246,7 +293,26 @@ class ConfigSnapshot:
             transfer_caller_id=transfer_caller_id,
             record_calls=record_calls,
             cid_rules=tuple(cid_rules),
+            fmc_lines=_frozen(fmc_map),
+            fmc_by_number=_frozen({digits_of(f.number): i for i, f in fmc_map.items()}),
         )
+
+    def fmc_refusal(self, phone: PhoneInfo) -> str | None:
+        """Why an FMC phone is not rung now (None: it rings, or it is not an FMC phone)."""
+        if phone.kind != "fmc":
+            return None
+        line = self.fmc_lines.get(phone.fmc_line_id) if phone.fmc_line_id is not None else None
+        if line is None:
+            return f"телефон {phone.id}: FMC-линии нет в настройках"
+        return line.refusal()
+
+    def fmc_owner(self, line_id: int) -> tuple[EmployeeInfo, PhoneInfo] | None:
+        """The employee whose phone is this FMC line, with that phone (FMC-1: exactly one)."""
+        for employee in self.employees.values():
+            for phone in employee.phones:
+                if phone.kind == "fmc" and phone.fmc_line_id == line_id:
+                    return employee, phone
+        return None
 
     def file_label(self, file_id: int) -> str:
         info = self.files.get(file_id)

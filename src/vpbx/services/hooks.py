@@ -18,6 +18,7 @@ from vpbx.domain.entities.callback import TaskStatus
 from vpbx.domain.entities.people import (
     Employee,
     EmployeePhone,
+    FmcLine,
     Group,
     GroupPhone,
     LineMode,
@@ -215,10 +216,37 @@ class EmployeeHook(Hook):
         return doc.model_copy(update={"phones": phones})
 
     async def after_write(self, ctx: Ctx, doc: BaseModel, entity_id: int) -> None:
+        assert isinstance(doc, Employee)
+        await _own_fmc_lines(ctx, entity_id, [p.fmc_line_id for p in doc.phones if p.fmc_line_id])
         await sync_distributions(ctx, entity_id)
 
     async def before_delete(self, ctx: Ctx, entity_id: int) -> None:
         await sync_distributions(ctx, entity_id, leaving=True)
+
+
+async def _own_fmc_lines(ctx: Ctx, employee_id: int, line_ids: list[int]) -> None:
+    """FMC-1: the FMC lines among an employee's phones name him as their employee; a line he
+    no longer has as a phone names nobody."""
+    lines = t.fmc_lines.c
+    await ctx.conn.execute(
+        sa.update(t.fmc_lines)
+        .where(
+            lines.account_id == ctx.account_id,
+            lines.employee_id == employee_id,
+            lines.id.not_in(line_ids),
+        )
+        .values(employee_id=None, updated_at=ctx.now)
+    )
+    if line_ids:
+        await ctx.conn.execute(
+            sa.update(t.fmc_lines)
+            .where(
+                lines.account_id == ctx.account_id,
+                lines.id.in_(line_ids),
+                sa.or_(lines.employee_id.is_(None), lines.employee_id != employee_id),
+            )
+            .values(employee_id=employee_id, updated_at=ctx.now)
+        )
 
 
 # -- groups ------------------------------------------------------------------------------------
@@ -406,6 +434,41 @@ class FmcLineHook(Hook):
                 "extension_fmc_format",
             )
         return doc
+
+    async def after_write(self, ctx: Ctx, doc: BaseModel, entity_id: int) -> None:
+        """FMC-1: assigning the line's employee puts it among his phones (the manual: the number
+        appears in his card), at the end of his list; nobody else keeps it as a phone."""
+        assert isinstance(doc, FmcLine)
+        query = sa.select(t.employees.c.id, t.employees.c.phones).where(
+            t.employees.c.account_id == ctx.account_id
+        )
+        for employee_id, phones in (await ctx.conn.execute(query)).all():
+            has_it = any(p.get("fmc_line_id") == entity_id for p in phones)
+            if employee_id == doc.employee_id and not has_it:
+                phone = EmployeePhone(
+                    id=secrets.token_hex(6),
+                    kind=PhoneKind.FMC,
+                    fmc_line_id=entity_id,
+                    lines=doc.channels,
+                )
+                kept = [*phones, phone.model_dump(mode="json")]
+            elif employee_id != doc.employee_id and has_it:
+                kept = [p for p in phones if p.get("fmc_line_id") != entity_id]
+                if not kept:
+                    raise ValidationFailed.one(
+                        "employee_id",
+                        f"the line is the only phone of employee {employee_id}: give him "
+                        "another phone first (EMP-1)",
+                        "fmc_only_phone",
+                    )
+            else:
+                continue
+            await ctx.conn.execute(
+                sa.update(t.employees)
+                .where(t.employees.c.id == employee_id)
+                .values(phones=kept, updated_at=ctx.now)
+            )
+            await sync_distributions(ctx, employee_id)
 
 
 class TalkOptionHook(Hook):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vpbx.domain.caller_id import CidRuleView
 from vpbx.domain.entities.addressbook import BlacklistEntry, Contact, ContactGroup, Segment
 from vpbx.domain.entities.misc import AudioFile, Schedule
-from vpbx.domain.entities.people import Employee, Group
+from vpbx.domain.entities.people import Employee, FmcLine, Group
 from vpbx.domain.entities.routing import CallerList, CidRule, TalkOption, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.regions import NumberRange, split_number
@@ -26,6 +26,7 @@ from vpbx.scenario.snapshot import (
     ConfigSnapshot,
     EmployeeInfo,
     FileInfo,
+    FmcLineInfo,
     GroupInfo,
     GroupRow,
     PastContact,
@@ -137,6 +138,19 @@ async def load_snapshot(svc: EntityService) -> ConfigSnapshot:
         transfer_caller_id=str(transfer_caller_id or "virtual_number"),
         record_calls=bool(record_calls),
         cid_rules=_cid_rules(await svc.all_documents("cid-rules")),
+        fmc_lines=[
+            FmcLineInfo(
+                i,
+                str(doc.number),
+                doc.employee_id,
+                doc.blocked,
+                doc.connected,
+                doc.service_enabled,
+                doc.channels,
+                doc.caller_id_number_id,
+            )
+            for i, doc in _typed(await svc.all_documents("fmc-lines"), FmcLine)
+        ],
     )
 
 

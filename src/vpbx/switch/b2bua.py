@@ -226,6 +226,8 @@ class B2BCall:
     caller_extension: str = ""
     #: the virtual number an outgoing call shows (CID-1), for its report row and the next choice
     number_id: int | None = None
+    #: the calls report's session type of such a call («Исходящий с FMC», FMC-2; "": none)
+    session_type: str = ""
     #: the wall clock that dates the call (its report row); timers run on the loop's clock
     clock: WallClock = utc_now
     started_at: dt.datetime = field(default_factory=utc_now)

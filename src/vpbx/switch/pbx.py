@@ -33,7 +33,7 @@ from vpbx.domain.switch_records import CallRecord, StepRecord
 from vpbx.domain.toll_fraud import Refusal
 from vpbx.media.dtmf import DtmfDigit, DtmfParseError, parse_dtmf_info
 from vpbx.scenario.distribution.state import ClaimMode, ClaimStatus, phone_key
-from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, digits_of
+from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, FmcLineInfo, digits_of
 from vpbx.sip import sdp
 from vpbx.sip.dialog import DialogId, incoming_dialog_id
 from vpbx.sip.errors import ParseError
@@ -69,6 +69,10 @@ DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
 ACCOUNT_DISABLED = "Forbidden (account disabled)"
 OUTSIDE_SCHEDULE = "Forbidden (outside the employee's schedule)"
 CALLER_ID_DENIED = "Forbidden (caller ID not allowed)"
+FMC_REFUSED = "Forbidden (FMC line blocked, switched off or unassigned)"
+FMC_BUSY = "Busy Here (every channel of the FMC line is in use)"
+#: FMC-2: the calls report's session type of a call placed from an FMC line
+FMC_SESSION = "Исходящий с FMC"
 
 
 class PhoneLines(Protocol):
@@ -242,6 +246,8 @@ class Pbx:
             await self._start_call(number.account_id, request, peer, key, targets)
             return
         if await self._from_trunk(request, peer):
+            if await self._call_from_fmc(request, peer, key, called or ""):
+                return
             # A provider asks for a number nobody here has: it is not a phone to challenge.
             log.info("trunk call to an unassigned number", extra={"number": called})
             self.endpoint.respond(key, make_response(request, 404, "Not Found (no such number)"))
@@ -334,8 +340,25 @@ class Pbx:
             return
         employees = _employees_of_extension(config, called)
         if employees:
-            await self._internal_call(line, request, peer, key, called, caller, config, employees)
+            await self._internal_call(
+                line.account_id, request, peer, key, called, caller, config, employees
+            )
             return
+        await self._outside_call(line, request, peer, key, called, caller, config)
+
+    async def _outside_call(
+        self,
+        line: LineInfo,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        called: str,
+        caller: Caller,
+        config: ConfigSnapshot,
+        call_id: str | None = None,
+        session_type: str = "",
+    ) -> None:
+        """A line's call to an outside number (SIP-3, CID-1..3, the toll-fraud guard)."""
         # An outside number: 10 to 15 digits, or "+" and E.164 (judged by the toll-fraud guard).
         digits = called.removeprefix("+")
         if not (digits.isdigit() and 10 <= len(digits) <= 15):
@@ -363,13 +386,13 @@ class Pbx:
                 self.wall(), "caller_id", choice.refusal, {"mode": line.caller_id_mode}
             )
             self._refuse_outgoing(
-                request, key, line.account_id, called, caller, CALLER_ID_DENIED, why
+                request, key, line.account_id, called, caller, CALLER_ID_DENIED, why, session_type
             )
             return
         caller_id, trunk_id = line.login, None
         if choice.number is not None:
             caller_id, trunk_id = choice.number.number, choice.number.trunk_id
-        call_id = secrets.token_hex(8)
+        call_id = call_id or secrets.token_hex(8)
         target = await self.outbound_target(
             line.account_id,
             called,
@@ -390,7 +413,9 @@ class Pbx:
                 target.text,
                 {"rule": target.rule.value, "e164": target.number},
             )
-            self._refuse_outgoing(request, key, line.account_id, called, caller, target.reason, why)
+            self._refuse_outgoing(
+                request, key, line.account_id, called, caller, target.reason, why, session_type
+            )
             return
         await self._start_call(
             line.account_id,
@@ -403,11 +428,120 @@ class Pbx:
             caller,
             call_id,
             choice.number.id if choice.number is not None else None,
+            session_type,
+        )
+
+    async def _fmc_line(self, request: Request, peer: Peer) -> tuple[int, FmcLineInfo] | None:
+        """The account and FMC line whose SIM places this trunk call (its number in From)."""
+        uri = request.from_.uri
+        caller = digits_of(uri.user or "") if isinstance(uri, SipUri) else ""
+        if not caller:
+            return None
+        accounts = {trunk.account_id for trunk in await self.directory.trunk_for_source(peer.host)}
+        for account_id in sorted(accounts):
+            config = await self._config(account_id)
+            line_id = config.fmc_by_number.get(caller)
+            if line_id is not None:
+                return account_id, config.fmc_lines[line_id]
+        return None
+
+    async def _call_from_fmc(
+        self, request: Request, peer: Peer, key: TransactionKey, called: str
+    ) -> bool:
+        """FMC-2: the trunk brings a call from the SIM of an FMC line (its mobile number in
+        From). It is the line's employee calling, as from a SIP line: an extension of the
+        account, or an outside number through the outbound trunk showing the line's caller ID
+        (session type «Исходящий с FMC»). The line's channels are counted with the calls that
+        ring it: none free, 486. False: the caller is no FMC line of the trunk's accounts."""
+        found = await self._fmc_line(request, peer)
+        if found is None:
+            return False
+        account_id, fmc = found
+        if not await self.directory.account_enabled(account_id):
+            self.endpoint.respond(key, make_response(request, 403, ACCOUNT_DISABLED))
+            return True
+        config = await self._config(account_id)
+        owner = config.fmc_owner(fmc.id)
+        employee = owner[0] if owner is not None else None
+        caller = Caller(
+            (employee.extension if employee is not None else None) or fmc.number,
+            employee.id if employee is not None else None,
+            employee.schedule_id if employee is not None else None,
+        )
+        refusal = fmc.refusal()
+        if refusal is None and owner is None:
+            refusal = f"FMC-линия {fmc.number} не закреплена за сотрудником"
+        if refusal is not None or owner is None:
+            log.info("call from an fmc line refused", extra={"fmc": fmc.number, "why": refusal})
+            why = StepRecord(self.wall(), "fmc", refusal or "", {"fmc_line_id": fmc.id})
+            self._refuse_outgoing(
+                request, key, account_id, called, caller, FMC_REFUSED, why, FMC_SESSION
+            )
+            return True
+        phone = owner[1]
+        call_id = secrets.token_hex(8)
+        channel = EmployeePhone(
+            caller.employee_id or 0, 0, phone.ring_timeout, phone.id, phone.lines
+        )
+        if not await self._claim(call_id, account_id, channel):
+            log.info("call from an fmc line with no free channel", extra={"fmc": fmc.number})
+            self.endpoint.respond(key, make_response(request, 486, FMC_BUSY))
+            return True
+        try:
+            # the call holds the channel from here on (released when it ends); the caller's
+            # phone is not claimed again below (`caller.phone` is None)
+            await self._place_fmc_call(
+                account_id, fmc, config, caller, request, peer, key, called, call_id
+            )
+        finally:
+            if not any(call.id == call_id for call in self.calls.values()):
+                self._release(call_id)  # refused before the call was made
+        return True
+
+    async def _place_fmc_call(
+        self,
+        account_id: int,
+        fmc: FmcLineInfo,
+        config: ConfigSnapshot,
+        caller: Caller,
+        request: Request,
+        peer: Peer,
+        key: TransactionKey,
+        called: str,
+        call_id: str,
+    ) -> None:
+        """The FMC line's call to `called`, its channel held under `call_id`."""
+        owner = config.extensions.get(called)
+        if owner is not None and owner[0] == "group" and self.group_calls is not None:
+            await self._group_call(
+                account_id, request, peer, key, called, caller, owner[1], call_id
+            )
+            return
+        employees = _employees_of_extension(config, called)
+        if employees:
+            await self._internal_call(
+                account_id,
+                request,
+                peer,
+                key,
+                called,
+                caller,
+                config,
+                employees,
+                call_id,
+                FMC_SESSION,
+            )
+            return
+        # FMC-1: the line shows its own caller ID (fixed, by the CID-3 rules); without one, the
+        # SIM's own number, as a SIP line without one shows its login
+        line = LineInfo(account_id, 0, fmc.number, "", "in_out", fmc.caller_id_number_id)
+        await self._outside_call(
+            line, request, peer, key, called, caller, config, call_id, FMC_SESSION
         )
 
     async def _internal_call(
         self,
-        line: LineInfo,
+        account_id: int,
         request: Request,
         peer: Peer,
         key: TransactionKey,
@@ -415,6 +549,8 @@ class Pbx:
         caller: Caller,
         config: ConfigSnapshot,
         employees: list[EmployeeInfo],
+        call_id: str | None = None,
+        session_type: str = "",
     ) -> None:
         """An extension dialled: the SIP phones of the employees who take calls now (call status
         on, inside their schedule, a free line), the caller's own phone excepted."""
@@ -430,14 +566,23 @@ class Pbx:
                 key, make_response(request, 480, "Temporarily Unavailable (not taking calls)")
             )
             return
-        call_id = secrets.token_hex(8)
-        free = [p for p in phones if await self._claim(call_id, line.account_id, p)]
+        call_id = call_id or secrets.token_hex(8)
+        free = [p for p in phones if await self._claim(call_id, account_id, p)]
         if not free:
             self.endpoint.respond(key, make_response(request, 486, "Busy Here (no free line)"))
             return
         targets = await self._targets(free, caller_id=caller.extension)
         await self._start_call(
-            line.account_id, request, peer, key, targets, "internal", called, caller, call_id
+            account_id,
+            request,
+            peer,
+            key,
+            targets,
+            "internal",
+            called,
+            caller,
+            call_id,
+            session_type=session_type,
         )
 
     async def _config(self, account_id: int) -> ConfigSnapshot:
@@ -483,15 +628,15 @@ class Pbx:
         caller: Caller,
         reason: str,
         why: StepRecord,
+        session_type: str = "",
     ) -> None:
         """403 with `reason` as the reason phrase, and the refused call's row in the report."""
         self.endpoint.respond(key, make_response(request, 403, reason))
         if self.call_refused is not None:
-            self.call_refused(
-                refused_call_record(
-                    account_id, caller.extension, called, caller.employee_id, why, self.wall()
-                )
+            record = refused_call_record(
+                account_id, caller.extension, called, caller.employee_id, why, self.wall()
             )
+            self.call_refused(replace(record, session_type=session_type))
 
     async def _pick_up(
         self,
@@ -555,6 +700,7 @@ class Pbx:
         caller: Caller | None = None,
         call_id: str | None = None,
         number_id: int | None = None,
+        session_type: str = "",
     ) -> None:
         if caller is not None and caller.phone is not None and call_id is not None:
             # The caller's phone is in use while the call lasts (a line of it, if one is free).
@@ -567,6 +713,7 @@ class Pbx:
         call.direction = direction
         call.called = called
         call.number_id = number_id
+        call.session_type = session_type
         if caller is not None:
             call.caller_employee_id = caller.employee_id
             call.caller_extension = caller.extension
@@ -634,11 +781,12 @@ class Pbx:
         called: str,
         caller: Caller,
         group_id: int,
+        call_id: str | None = None,
     ) -> None:
         """GRP-1: a group's extension dialled: the call logic rings it by its distribution
         (simultaneous lines, schedules, availability); the caller's phone holds a line."""
         assert self.group_calls is not None
-        call_id = secrets.token_hex(8)
+        call_id = call_id or secrets.token_hex(8)
         if caller.phone is not None:
             await self._claim(call_id, account_id, caller.phone)
         call = await self._new_call(account_id, request, peer, key, call_id)

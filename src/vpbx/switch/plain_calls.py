@@ -17,6 +17,7 @@ def plain_call_start(call: B2BCall) -> CallStart:
         direction=call.direction,
         caller=_caller(call),
         called=call.called,
+        session_type=call.session_type,
         number_id=call.number_id,
         switch_call_id=call.id,
     )
@@ -78,6 +79,7 @@ def plain_call_record(call: B2BCall) -> CallRecord:
         wait_seconds=max(0.0, ((call.answered_at or ended) - started).total_seconds()),
         talk_seconds=max(0.0, talk),
         steps=tuple(steps),
+        session_type=call.session_type,
         number_id=call.number_id,
         switch_call_id=call.id,
     )

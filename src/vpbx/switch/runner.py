@@ -844,7 +844,7 @@ class LiveCall:
 
     async def _reachable(self, employee_ids: tuple[int, ...]) -> frozenset[tuple[int, str]]:
         """(employee, phone) pairs that can ring now: registered SIP lines, outside numbers,
-        SIP URIs, FMC lines (the core says why those do not ring)."""
+        SIP URIs, FMC lines (the core says why a blocked one, or one switched off, does not)."""
         assert self.config is not None
         found: set[tuple[int, str]] = set()
         for employee_id in employee_ids:
@@ -877,7 +877,8 @@ class LiveCall:
                 for target in await self._locations(phone, ring.employee_id)
             ]
             why = "линия не зарегистрирована"
-        elif phone.kind == "number" and phone.number:
+        elif phone.kind in ("number", "fmc") and phone.number:
+            # an FMC line is rung at its SIM's mobile number through the trunk (FMC-1)
             target = await self._trunk_target(
                 ring.ring, phone.number, ring.caller_id, self.number.trunk_id, ring.employee_id
             )

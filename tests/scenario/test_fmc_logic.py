@@ -1,0 +1,174 @@
+"""FMC lines (FMC-1) in the call core on a fake clock: an FMC phone is rung at its SIM's mobile
+number showing the caller, a blocked line or one whose service is off is not rung (the details
+say why), and its channel count limits the calls that ring it, with the real distribution."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tests.scenario.helpers import CALLER, MSK, NOW, NUMBER, scenario
+from vpbx.domain.entities.routing import VirtualNumber
+from vpbx.scenario import call_io as io
+from vpbx.scenario import distribution as dist
+from vpbx.scenario.call_logic import CallLogic, route_step
+from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
+from vpbx.scenario.snapshot import (
+    ConfigSnapshot,
+    EmployeeInfo,
+    FileInfo,
+    FmcLineInfo,
+    GroupInfo,
+    PhoneInfo,
+)
+
+SIM = "79160005511"
+SIP = PhoneInfo("s1", "sip", sip_line_id=11)
+FMC = PhoneInfo("f1", "fmc", fmc_line_id=7)
+NOBODY = {"key": "nobody", "kind": "info", "file_ids": [100]}
+
+
+def account(line: FmcLineInfo, *, group: bool = False) -> ConfigSnapshot:
+    """An employee with an FMC phone (and a SIP phone of a colleague in the group)."""
+    target = {"group_id": 10} if group else {"employee_id": 1}
+    forward = {
+        "key": "fwd",
+        "kind": "forward",
+        "targets": [target],
+        "exits": {"no_answer": "nobody"},
+    }
+    number = VirtualNumber.model_validate({"number": NUMBER, "rules": [{"scenario_id": 1}]})
+    return ConfigSnapshot.build(
+        tz=MSK,
+        numbers=[(1, number)],
+        scenarios=[(1, scenario([forward, NOBODY]))],
+        employees=[
+            EmployeeInfo(1, "Мобильный", "2001", ("f1",), phones=(FMC,)),
+            EmployeeInfo(2, "Сипов", "2002", ("s1",), phones=(SIP,)),
+        ],
+        groups=[GroupInfo(10, "Продажи", "2100", (1, 2), simultaneous_lines=2)],
+        files=[FileInfo(100, "nobody.wav", duration=2)],
+        fmc_lines=[line],
+    )
+
+
+def line(**changes: Any) -> FmcLineInfo:
+    usable = FmcLineInfo(7, SIM, employee_id=1, blocked=False, channels=1)
+    return dataclasses.replace(usable, **changes)
+
+
+class Node:
+    """The switch's part for several calls at once: every phone is reachable; one real
+    distribution (its line counts span the calls) routes its actions to the call they name."""
+
+    def __init__(self, cfg: ConfigSnapshot) -> None:
+        self.config = cfg
+        self.distributor = Distributor(InProcessState())
+        self.calls: dict[str, CallLogic] = {}
+        self.commands: dict[str, list[io.Command]] = {}
+
+    def call(self, call_id: str) -> list[io.Command]:
+        logic = CallLogic(
+            self.config,
+            call_id=call_id,
+            account_id=1,
+            number=NUMBER,
+            caller=CALLER,
+            started_at=NOW,
+        )
+        self.calls[call_id] = logic
+        self.commands[call_id] = []
+        return self.run(call_id, logic.start(NOW))
+
+    def run(self, call_id: str, commands: list[io.Command]) -> list[io.Command]:
+        done: list[io.Command] = []
+        for command in commands:
+            done.append(command)
+            self.commands[call_id].append(command)
+            match command:
+                case io.FindPhones(employee_ids=ids):
+                    phones = self.config.employees
+                    found = frozenset((e, p.id) for e in ids for p in phones[e].phones)
+                    done += self.send(call_id, io.PhonesFound(found))
+                case io.Distribute(request=request):
+                    done += self.route(run_sync(self.distributor.start(request, NOW.timestamp())))
+                case io.TellDistribution(event=event):
+                    done += self.route(run_sync(self.distributor.handle(event, NOW.timestamp())))
+        return done
+
+    def route(self, step: dist.Step) -> list[io.Command]:
+        out: list[io.Command] = []
+        for call_id, event in route_step(step):
+            out += self.send(call_id, event)
+        return out
+
+    def send(self, call_id: str, event: io.Input) -> list[io.Command]:
+        return self.run(call_id, self.calls[call_id].handle(event, NOW))
+
+    def rings(self, call_id: str) -> list[io.RingPhone]:
+        return [c for c in self.commands[call_id] if isinstance(c, io.RingPhone)]
+
+
+def test_an_fmc_phone_rings_its_sim_number_showing_the_caller_with_its_channels_as_lines() -> None:
+    node = Node(account(line(channels=2)))
+    node.call("c1")
+    [ring] = node.rings("c1")
+    assert ring.phone.kind == "fmc"
+    assert ring.phone.number == SIM  # the switch rings the SIM through the trunk
+    assert ring.caller_id == CALLER  # XFR-2: an FMC line sees the caller's number
+    assert ring.phone.lines == 2  # FMC-1: the line's channels are the phone's lines
+
+
+def test_a_blocked_fmc_line_is_not_rung_and_the_details_say_why() -> None:
+    node = Node(account(line(blocked=True)))
+    node.call("c1")
+    logic = node.calls["c1"]
+    assert node.rings("c1") == []
+    refused = [s for s in logic.details if s.kind == "ring_refused"]
+    assert [s.text for s in refused] == [f"FMC-линия {SIM} заблокирована"]
+    # nobody else to ring: the forward's no_answer exit plays its message
+    assert "dial_failed" in [s.kind for s in logic.details]
+    assert any(isinstance(c, io.PlayToCaller) for c in node.commands["c1"])
+
+
+def test_an_fmc_line_whose_service_is_off_is_not_rung_but_keeps_its_settings() -> None:
+    cfg = account(line(service_enabled=False, channels=2))
+    node = Node(cfg)
+    node.call("c1")
+    assert node.rings("c1") == []
+    texts = [s.text for s in node.calls["c1"].details if s.kind == "ring_refused"]
+    assert texts == [f"FMC-линия {SIM}: услуга FMC отключена"]
+    assert cfg.fmc_lines[7].channels == 2  # the settings stay
+    # in a group the colleague's SIP phone still rings
+    group = Node(account(line(service_enabled=False), group=True))
+    group.call("c1")
+    assert [r.phone.id for r in group.rings("c1")] == ["s1"]
+
+
+def test_a_third_concurrent_call_does_not_ring_a_two_channel_fmc_line() -> None:
+    node = Node(account(line(channels=2)))
+    for call_id in ("c1", "c2", "c3"):
+        node.call(call_id)
+    assert [len(node.rings(c)) for c in ("c1", "c2", "c3")] == [1, 1, 0]
+    # the first call ends: its channel is free again for the next call
+    first = node.rings("c1")[0]
+    node.send("c1", io.RingFailed(first.ring, 486))
+    node.call("c4")
+    assert len(node.rings("c4")) == 1
+    # a one-channel line takes a single call
+    single = Node(account(line(channels=1)))
+    single.call("c1")
+    single.call("c2")
+    assert [len(single.rings(c)) for c in ("c1", "c2")] == [1, 0]
+
+
+def test_the_snapshot_finds_the_line_by_its_number_and_its_employee() -> None:
+    cfg = account(line())
+    assert cfg.fmc_by_number[SIM] == 7
+    owner = cfg.fmc_owner(7)
+    assert owner is not None
+    assert (owner[0].id, owner[1].id) == (1, "f1")
+    assert cfg.fmc_owner(8) is None
+    assert cfg.fmc_refusal(SIP) is None
+    orphan = dataclasses.replace(FMC, fmc_line_id=99)
+    assert cfg.fmc_refusal(orphan) == "телефон f1: FMC-линии нет в настройках"
