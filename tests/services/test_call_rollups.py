@@ -351,3 +351,44 @@ def test_the_migration_rolls_up_the_calls_it_finds(kind: str, tmp_path: Path) ->
         # the ended days' calls rolled up, today's marked for when today ends
         assert (rolled, zone, marks) == (len(old), "Europe/Moscow", 1)
         assert {"calls_rollup_insert", "calls_rollup_update"} <= _triggers(url)
+
+
+def test_an_account_deleted_with_its_calls_takes_its_rollups(migrated_db_url: str) -> None:
+    case = Case(
+        zone="Europe/Moscow",
+        first=[Seed(START + dt.timedelta(days=d), "missed", 3.0) for d in range(3)],
+        second=[Seed(START + dt.timedelta(days=5), "answered", 1.0, employee="e1")],
+        day=0,
+        hour=0,
+        days=10,
+        tab=CallTab.ALL,
+        number=None,
+        now_hours=24 * 400,
+        new_zone=None,
+        whole=True,
+    )
+    asyncio.run(_run(migrated_db_url, case))
+    engine = make_sync_engine(migrated_db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            account_id = conn.execute(sa.select(sa.func.max(t.accounts.c.id))).scalar_one()
+            # the calls go by the cascade, their triggers run while the account is going
+            conn.execute(sa.delete(t.accounts).where(t.accounts.c.id == account_id))
+        with engine.connect() as conn:
+            left = {
+                table.name: conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c.account_id == account_id)
+                ).scalar_one()
+                for table in (
+                    t.calls,
+                    t.call_rollups,
+                    t.call_employee_rollups,
+                    t.call_wait_rollups,
+                    t.call_rollup_zones,
+                )
+            }
+    finally:
+        engine.dispose()
+    assert left == dict.fromkeys(left, 0)
