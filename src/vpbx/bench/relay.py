@@ -89,7 +89,7 @@ LATE_SHARE = 0.001
 #: its signalling holds, so setting up is never what fails
 SETUP_CPS = 40
 #: a relay's ladder stops climbing after this long (the whole benchmark stays within ~6 min)
-LADDER_SECONDS = 150.0
+LADDER_SECONDS = 140.0
 
 #: rtpengine's whole configuration: no file (none of /etc/rtpengine), in the foreground,
 #: userspace only (kernel table -1), one worker thread, loopback, the RTP range vpbx uses in

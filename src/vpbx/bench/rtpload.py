@@ -229,6 +229,8 @@ class _Load:
     """The state of one run (see the module's doc); `run` is the loop."""
 
     def __init__(self, spec: LoadSpec) -> None:
+        if not spec.targets:
+            raise ValueError("a load of no calls")
         self.spec = spec
         self.calls = calls = len(spec.targets)
         self.report = LoadReport(calls)
