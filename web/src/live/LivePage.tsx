@@ -2,7 +2,10 @@ import { Alert, Badge, Card, Col, List, Row, Space, Table, Tag, Typography } fro
 import type { ColumnsType } from 'antd/es/table';
 import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
+import { useMe } from '../auth/me';
 import { currentCalls, elapsed, employeeState, type EmployeeState, type LiveCall } from './reducer';
+import { SuperviseButtons } from './SuperviseButtons';
+import { canSupervise } from './supervise';
 import { useLive } from './useLive';
 
 const BADGES: Record<EmployeeState, 'processing' | 'warning' | 'success' | 'default'> = {
@@ -26,6 +29,7 @@ function useNow(): number {
 export default function LivePage() {
   const { t } = useTranslation();
   const { state, lost } = useLive();
+  const me = useMe(true);
   const now = useNow();
   const names = useMemo(() => new Map(state.staff.map((m) => [m.employee_id, m.name])), [state.staff]);
   const name = (id: number) => names.get(id) ?? `#${id}`;
@@ -54,6 +58,13 @@ export default function LivePage() {
     },
     { key: 'queue', title: t('live.columns.queue'), render: (_, call) => call.queue_place ?? '—' },
   ];
+  if (canSupervise(me.data?.role)) {
+    columns.push({
+      key: 'supervise',
+      title: t('live.supervise.column'),
+      render: (_, call) => <SuperviseButtons call={call} nameOf={name} />,
+    });
+  }
 
   return (
     <Space orientation="vertical" style={{ width: '100%' }}>

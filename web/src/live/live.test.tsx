@@ -1,6 +1,6 @@
-import { act, screen, within } from '@testing-library/react';
+import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fakeServer, json, renderAt } from '../test/render';
+import { fakeServer, json, renderAt, type Handler } from '../test/render';
 import LivePage from './LivePage';
 import type { LiveCall, LiveMessage } from './reducer';
 
@@ -54,17 +54,31 @@ const latest = (): FakeSource => {
   return source;
 };
 
+const who = (role: 'admin' | 'supervisor' | 'employee', employee_id: number | null) => ({
+  account_id: 1,
+  employee_id,
+  role,
+  user_id: 3,
+});
+
+/** The page's routes: the live link, who is signed in, and (TRN-1) the supervise answers. */
+function server(me: ReturnType<typeof who>, supervise: Handler = () => json({}, 500)): Request[] {
+  let links = 0;
+  return fakeServer({
+    'POST /api/v1/live/link': () => {
+      links += 1;
+      return json({ url: `/api/v1/live/events?link=1.link${links}`, expires_at: '2030-01-01T00:00:00Z' });
+    },
+    'GET /api/v1/auth/me': () => json(me),
+    'POST /api/v1/live/calls/a/supervise': supervise,
+  });
+}
+
 describe('the live view', () => {
   beforeEach(() => {
     FakeSource.opened = [];
     vi.stubGlobal('EventSource', FakeSource);
-    let links = 0;
-    fakeServer({
-      'POST /api/v1/live/link': () => {
-        links += 1;
-        return json({ url: `/api/v1/live/events?link=1.link${links}`, expires_at: '2030-01-01T00:00:00Z' });
-      },
-    });
+    server(who('admin', null));
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -115,5 +129,79 @@ describe('the live view', () => {
     expect(within(table).getAllByText('79162222222')).toHaveLength(1);
     expect(screen.getByTestId('employee-7')).toHaveAttribute('data-state', 'talking');
     expect(screen.getByTestId('employee-7')).toHaveTextContent('Разговаривает');
+  });
+
+  it('lets a supervisor listen, whisper or barge into a talk from his own phone (TRN-1)', async () => {
+    let answer = (): Response => json({ call_id: 'a', mode: 'whisper', employee_id: 9, status: 'ringing' }, 202);
+    const seen = server(who('supervisor', 9), () => answer());
+    renderAt(<LivePage />, '/live');
+    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
+    act(() =>
+      latest().send({
+        type: 'snapshot',
+        seq: 1,
+        calls: [call('a', '79161111111', { talker: 7, answered_at: 1 }), call('b', '79162222222', { ringing: [7] })],
+        employees: [{ employee_id: 7, state: 'talking' }],
+        staff: [
+          { employee_id: 7, name: 'Иванов', registered: true },
+          { employee_id: 9, name: 'Надзорова', registered: true },
+        ],
+      }),
+    );
+    await screen.findByRole('columnheader', { name: 'Супервизор' });
+    const talking = screen.getByRole('row', { name: /79161111111/ });
+    // only a call someone talks in can be joined
+    const ringing = screen.getByRole('row', { name: /79162222222/ });
+    expect(within(ringing).queryByRole('button')).toBeNull();
+    expect(within(talking).getAllByRole('button').map((b) => b.textContent.replace(/\s/g, ''))).toEqual([
+      'Слушать',
+      'Подсказывать',
+      'Вмешаться',
+    ]);
+
+    fireEvent.click(within(talking).getByRole('button', { name: 'Подсказывать' }));
+    expect(await screen.findByText('Звоним на ваш телефон: ответьте, чтобы подключиться к разговору')).toBeInTheDocument();
+    const asked = seen.filter((r) => r.url.endsWith('/supervise'));
+    expect(asked).toHaveLength(1);
+    const [request] = asked;
+    if (request === undefined) throw new Error('no supervise request');
+    expect(new URL(request.url).pathname).toBe('/api/v1/live/calls/a/supervise');
+    expect(await request.json()).toEqual({ mode: 'whisper' });
+
+    // the call ended meanwhile: the API's reason, in Russian
+    answer = () => json({ error_id: 'live_call.not_found', message: 'звонок уже закончился / the call has ended', errors: [], usages: [] }, 404);
+    fireEvent.click(within(talking).getByRole('button', { name: 'Вмешаться' }));
+    expect(await screen.findByText('Звонок уже закончился')).toBeInTheDocument();
+
+    // once his phone answers the live view shows who supervises, and nobody else may join
+    act(() =>
+      latest().send({
+        type: 'call',
+        seq: 2,
+        call: call('a', '79161111111', { talker: 7, answered_at: 1, supervisor: 9, supervise_mode: 'whisper' }),
+      }),
+    );
+    expect(within(talking).getByTestId('supervisor')).toHaveTextContent('Надзорова подсказывает');
+    expect(within(talking).queryByRole('button')).toBeNull();
+  });
+
+  it('shows no supervisor actions to an employee', async () => {
+    const seen = server(who('employee', 7));
+    renderAt(<LivePage />, '/live');
+    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
+    act(() =>
+      latest().send({
+        type: 'snapshot',
+        seq: 1,
+        calls: [call('a', '79161111111', { talker: 7, answered_at: 1 })],
+        employees: [],
+        staff: [{ employee_id: 7, name: 'Иванов', registered: true }],
+      }),
+    );
+    const row = await screen.findByRole('row', { name: /79161111111/ });
+    await vi.waitFor(() => expect(seen.some((r) => r.url.endsWith('/auth/me'))).toBe(true));
+    await act(async () => {}); // who he is has been applied
+    expect(screen.queryByRole('columnheader', { name: 'Супервизор' })).toBeNull();
+    expect(within(row).queryByRole('button')).toBeNull();
   });
 });

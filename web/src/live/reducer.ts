@@ -13,6 +13,9 @@ export interface LiveCall {
   talker: number | null;
   answered_at: number | null;
   queue_place: number | null;
+  /** TRN-1: the supervisor joining or in the talk, and how (null until his phone answers) */
+  supervisor?: number | null;
+  supervise_mode?: 'listen' | 'whisper' | 'barge' | null;
 }
 
 export type EmployeeState = 'talking' | 'ringing' | 'registered' | 'offline';
