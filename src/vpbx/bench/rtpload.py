@@ -245,7 +245,8 @@ class _Load:
         self.ready = [True] * calls + [False] * calls  # end 1 sends once it has learned where
         for k in range(streams):
             end, call = divmod(k, calls)
-            _HEADER.pack_into(self.out.buffers, k * PACKET_BYTES, 0x80, 0, 0, 0, 0x5EED0000 + k)
+            ssrc = 0x5EED0000 + (end << 16) + call  # the same for a call whatever N is
+            _HEADER.pack_into(self.out.buffers, k * PACKET_BYTES, 0x80, 0, 0, 0, ssrc)
             _PAYLOAD.pack_into(self.out.buffers, k * PACKET_BYTES + 12, call, end, 0)
             payload_rest = ctypes.addressof(self.out.buffers) + k * PACKET_BYTES + 28
             ctypes.memset(payload_rest, 0xFF, PACKET_BYTES - 28)  # µ-law silence
