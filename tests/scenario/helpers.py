@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,11 @@ from vpbx.domain.entities.misc import Schedule
 from vpbx.domain.entities.routing import CallerList, VirtualNumber
 from vpbx.domain.entities.scenarios import Scenario
 from vpbx.domain.schedule import ProductionCalendar
+from vpbx.scenario import call_io as io
+from vpbx.scenario import distribution as dist
 from vpbx.scenario.actions import Action, Hangup, Reject
+from vpbx.scenario.call_logic import CallLogic, route_step
+from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
 from vpbx.scenario.engine import Call
 from vpbx.scenario.events import (
     CallArrived,
@@ -164,3 +168,69 @@ class Driver:
     @property
     def outcome(self) -> Hangup | Reject | None:
         return self.call.outcome
+
+
+class Node:
+    """The switch's part for several calls of one account at once, on a fake clock: every phone
+    is reachable; one real distribution (its line counts and queues span the calls) routes its
+    actions to the call they name. `call` starts a call to NUMBER from CALLER (by default as
+    an incoming call; `start` may run it otherwise, e.g. a scenario started for a callback)."""
+
+    def __init__(self, cfg: ConfigSnapshot) -> None:
+        self.config = cfg
+        self.distributor = Distributor(InProcessState())
+        self.now = NOW
+        self.calls: dict[str, CallLogic] = {}
+        self.commands: dict[str, list[io.Command]] = {}
+
+    def call(
+        self,
+        call_id: str,
+        start: Callable[[CallLogic, dt.datetime], list[io.Command]] | None = None,
+    ) -> list[io.Command]:
+        logic = CallLogic(
+            self.config,
+            call_id=call_id,
+            account_id=1,
+            number=NUMBER,
+            caller=CALLER,
+            started_at=self.now,
+        )
+        self.calls[call_id] = logic
+        self.commands[call_id] = []
+        commands = start(logic, self.now) if start is not None else logic.start(self.now)
+        return self.run(call_id, commands)
+
+    def run(self, call_id: str, commands: list[io.Command]) -> list[io.Command]:
+        done: list[io.Command] = []
+        at = self.now.timestamp()
+        for command in commands:
+            done.append(command)
+            self.commands[call_id].append(command)
+            match command:
+                case io.FindPhones(employee_ids=ids):
+                    phones = self.config.employees
+                    found = frozenset((e, p.id) for e in ids for p in phones[e].phones)
+                    done += self.send(call_id, io.PhonesFound(found))
+                case io.Distribute(request=request):
+                    done += self.route(run_sync(self.distributor.start(request, at)))
+                case io.TellDistribution(event=event):
+                    done += self.route(run_sync(self.distributor.handle(event, at)))
+        return done
+
+    def route(self, step: dist.Step) -> list[io.Command]:
+        out: list[io.Command] = []
+        for call_id, event in route_step(step):
+            out += self.send(call_id, event)
+        return out
+
+    def send(self, call_id: str, event: io.Input) -> list[io.Command]:
+        return self.run(call_id, self.calls[call_id].handle(event, self.now))
+
+    def later(self, seconds: float) -> list[io.Command]:
+        """The clock moves on: the distribution's timers (ring timeouts, queue polls) fire."""
+        self.now += dt.timedelta(seconds=seconds)
+        return self.route(run_sync(self.distributor.handle_timer(self.now.timestamp())))
+
+    def rings(self, call_id: str) -> list[io.RingPhone]:
+        return [c for c in self.commands[call_id] if isinstance(c, io.RingPhone)]

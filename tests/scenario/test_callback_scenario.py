@@ -217,9 +217,9 @@ def test_employee_first_through_a_scenarios_forward_rings_as_it_does_and_whisper
     assert of(ChooseCallerId, peers.send(WhisperDone()))
 
 
-def test_a_client_first_callback_queues_where_its_forward_queues_as_callapi_does() -> None:
-    """QUE-6: an outgoing call never queues, except one the PBX placed that runs a scenario
-    whose operation has the queue on (CallAPI's, and a callback's through a scenario)."""
+def test_a_client_first_callback_is_held_as_an_outbound_dialing() -> None:
+    """QUE-7: the PBX dialled the client first on its own: where the forward's queue is on he
+    is held (no place in the FIFO) and the free phones are rung again and again."""
     queued = {**FORWARD, "distribution": {"queue": True}}
     cfg = dataclasses.replace(
         office(), scenarios={**office().scenarios, 7: scenario([MESSAGE, queued], name="Очередь")}
@@ -230,7 +230,10 @@ def test_a_client_first_callback_queues_where_its_forward_queues_as_callapi_does
     [client] = of(io.RingNumber, peers.run(peers.logic.start(peers.now)))
     peers.send(io.RingAnswered(client.ring))
     [ring] = of(io.RingPhone, peers.send(io.PlaybackDone()))
-    peers.send(io.RingFailed(ring.ring, 486))  # the only employee is busy: the round is over
+    out = peers.send(io.RingFailed(ring.ring, 486))  # the only employee is busy: round over
     kinds = [s.data.get("kind") for s in peers.logic.details if s.kind == "distribution"]
-    assert "queued" in kinds, kinds
-    assert not peers.logic.ended  # he waits in the queue, as a caller would
+    assert kinds == ["offered", "ring_ended", "held", "offered"], kinds
+    assert "queued" not in kinds
+    assert of(io.HoldMusic, out)  # he hears the queue's music while the phone rings again
+    assert len(of(io.RingPhone, out)) == 1
+    assert not peers.logic.ended

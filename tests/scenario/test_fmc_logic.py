@@ -7,12 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tests.scenario.helpers import CALLER, MSK, NOW, NUMBER, scenario
+from tests.scenario.helpers import CALLER, MSK, NUMBER, Node, scenario
 from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.scenario import call_io as io
-from vpbx.scenario import distribution as dist
-from vpbx.scenario.call_logic import CallLogic, route_step
-from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
 from vpbx.scenario.snapshot import (
     ConfigSnapshot,
     EmployeeInfo,
@@ -55,58 +52,6 @@ def account(line: FmcLineInfo, *, group: bool = False) -> ConfigSnapshot:
 def line(**changes: Any) -> FmcLineInfo:
     usable = FmcLineInfo(7, SIM, employee_id=1, blocked=False, channels=1)
     return dataclasses.replace(usable, **changes)
-
-
-class Node:
-    """The switch's part for several calls at once: every phone is reachable; one real
-    distribution (its line counts span the calls) routes its actions to the call they name."""
-
-    def __init__(self, cfg: ConfigSnapshot) -> None:
-        self.config = cfg
-        self.distributor = Distributor(InProcessState())
-        self.calls: dict[str, CallLogic] = {}
-        self.commands: dict[str, list[io.Command]] = {}
-
-    def call(self, call_id: str) -> list[io.Command]:
-        logic = CallLogic(
-            self.config,
-            call_id=call_id,
-            account_id=1,
-            number=NUMBER,
-            caller=CALLER,
-            started_at=NOW,
-        )
-        self.calls[call_id] = logic
-        self.commands[call_id] = []
-        return self.run(call_id, logic.start(NOW))
-
-    def run(self, call_id: str, commands: list[io.Command]) -> list[io.Command]:
-        done: list[io.Command] = []
-        for command in commands:
-            done.append(command)
-            self.commands[call_id].append(command)
-            match command:
-                case io.FindPhones(employee_ids=ids):
-                    phones = self.config.employees
-                    found = frozenset((e, p.id) for e in ids for p in phones[e].phones)
-                    done += self.send(call_id, io.PhonesFound(found))
-                case io.Distribute(request=request):
-                    done += self.route(run_sync(self.distributor.start(request, NOW.timestamp())))
-                case io.TellDistribution(event=event):
-                    done += self.route(run_sync(self.distributor.handle(event, NOW.timestamp())))
-        return done
-
-    def route(self, step: dist.Step) -> list[io.Command]:
-        out: list[io.Command] = []
-        for call_id, event in route_step(step):
-            out += self.send(call_id, event)
-        return out
-
-    def send(self, call_id: str, event: io.Input) -> list[io.Command]:
-        return self.run(call_id, self.calls[call_id].handle(event, NOW))
-
-    def rings(self, call_id: str) -> list[io.RingPhone]:
-        return [c for c in self.commands[call_id] if isinstance(c, io.RingPhone)]
 
 
 def test_an_fmc_phone_rings_its_sim_number_showing_the_caller_with_its_channels_as_lines() -> None:

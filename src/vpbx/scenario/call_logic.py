@@ -221,12 +221,16 @@ class CallLogic:
             out += self._action(action, now)
         return out
 
-    def start_scenario(self, scenario_id: int, now: dt.datetime) -> list[io.Command]:
+    def start_scenario(
+        self, scenario_id: int, now: dt.datetime, *, dialer: bool = False
+    ) -> list[io.Command]:
         """CB-2: the client the PBX called back answered; the scenario runs with him (his leg
         is already answered). QUE-6: a call the PBX placed that runs a scenario queues only
-        where its forward's queue is on, as CallAPI's does."""
+        where its forward's queue is on, as CallAPI's does. QUE-7 (`dialer`: the PBX dialled
+        the client first on its own, an outbound dialing): the queue only holds him, every
+        free phone of the forward is rung at once and again, outside the FIFO."""
         self.caller_answered = True
-        self.dial_kind = dist.CallKind.CALLAPI_SCENARIO
+        self.dial_kind = dist.CallKind.DIALER if dialer else dist.CallKind.CALLAPI_SCENARIO
         out: list[io.Command] = []
         for action in self.engine.start_scenario(self.caller, self.number, scenario_id, now):
             out += self._action(action, now)
@@ -559,14 +563,14 @@ class CallLogic:
                     return []
                 self.rings.pop(ring, None)
                 return [io.StopRing(ring)]
-            case dist.Queued() if self.in_distribution and not self.talking:
+            case dist.Queued() | dist.Held() if self.in_distribution and not self.talking:
+                # QUE-7: a held dialer call has no place in a queue, hence no estimated wait
+                wait = action.estimated_wait if isinstance(action, dist.Queued) else None
                 dial = self.dial
                 assert dial is not None
                 return [
                     *self._answer(),
-                    io.HoldMusic(
-                        dial.queue_message_file_id, action.estimated_wait, dial.ringback_file_ids
-                    ),
+                    io.HoldMusic(dial.queue_message_file_id, wait, dial.ringback_file_ids),
                 ]
             case dist.GiveUp(skipped=skipped):
                 self.in_distribution = False

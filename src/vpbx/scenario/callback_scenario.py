@@ -5,8 +5,9 @@ manual's «если первая операция (например, Меню, �
 The client is rung first, through the trunk, shown the virtual number (`OriginateLogic` with the
 client as its first leg). When he answers his leg becomes the call's own side (`TakeEmployee`,
 his keys heard) and the scenario runs with him as with a caller of that number (`CallLogic`
-started in the scenario): menus, extensions, forwards, voicemail, as for an incoming call. The
-call details go on in one list. Attempts whose client does not answer fail as
+started in the scenario): menus, extensions, forwards, voicemail, as for an incoming call, but
+its forwards run as an outbound dialing (QUE-7: the queue only holds him, every free phone
+rings). The call details go on in one list. Attempts whose client does not answer fail as
 `CLIENT_NO_ANSWER`; once he answered, the callback is done (he was reached), whatever the
 scenario then does.
 """
@@ -168,5 +169,7 @@ class ClientFirstLogic:
         self.scenario = scenario
         return [
             TakeEmployee(listen_keys=True),
-            *scenario.start_scenario(self.plan.scenario_id, now),
+            # QUE-7: the PBX dialled the client first on its own (a callback, a lead): an
+            # outbound dialing, whose queue only holds him while every free phone rings
+            *scenario.start_scenario(self.plan.scenario_id, now, dialer=True),
         ]
