@@ -27,7 +27,8 @@ as incoming ones are (the client left, the employee right).
   103 never rings; each attempt has its own report row.
 * «Сценарий ВАТС» whose first operation is a message (the same office, a call lost on its
   second number): the client is dialled first, shown that number, hears the message (900 Hz),
-  then the scenario's forward rings 101, who talks to him.
+  then the scenario's forward (by priority, one line at a time, queue on) rings 101 and 102 at
+  once, as an outbound dialing does (QUE-7); 101 talks to him.
 """
 
 from __future__ import annotations
@@ -537,7 +538,8 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
             },
         )
         # CB-2's exception: calls lost on the second number are called back through a
-        # scenario that first says a message (the client is rung first), then rings 101
+        # scenario that first says a message (the client is rung first), then rings 101 and
+        # 102 by priority with the queue on: as an outbound dialing (QUE-7), both at once
         second_number = await svc.create(
             "numbers", {"number": SECOND_NUMBER, "rules": [{"scenario_id": setup.scenario_id}]}
         )
@@ -546,7 +548,8 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
             "scenarios",
             {"name": "Сообщение, затем 101", "entry": "msg", "operations": [
                 {"key": "msg", "kind": "info", "file_ids": [message], "exits": {"next": "fwd"}},
-                {"key": "fwd", "kind": "forward", "targets": [{"employee_id": first["id"]}]},
+                {"key": "fwd", "kind": "forward", "distribution": {"queue": True},
+                 "targets": [{"employee_id": first["id"]}, {"employee_id": second["id"]}]},
             ]},
         )  # fmt: skip
         await svc.create(
@@ -665,10 +668,12 @@ def test_a_scenario_that_speaks_first_rings_the_client_first_then_runs_with_him(
         for phone in phones[:2]:
             phone.wait_event("CALL_CLOSED", 10)
         # the client is dialled first (no phone rings before him), hears the message, then
-        # the scenario's forward rings 101
+        # the scenario's forward rings 101 and 102 together (QUE-7), 101 answers
         provider.wait_invite(10)
         assert not any("CALL_INCOMING" in events(phone) for phone in phones)
+        phones[1].wait_event("CALL_INCOMING", 10)
         answer(phones[0], 10)
+        phones[1].wait_event("CALL_CLOSED", 10)  # the other ring stops
         time.sleep(2.5)  # they talk
         phones[0].command("hangup")
         phones[0].wait_event("CALL_CLOSED", 10)
@@ -683,7 +688,7 @@ def test_a_scenario_that_speaks_first_rings_the_client_first_then_runs_with_him(
     assert message_at is not None
     assert employee_at is not None
     assert message_at < employee_at  # the scenario's message, then the employee
-    assert "CALL_INCOMING" not in events(phones[1]) + events(phones[2])
+    assert "CALL_INCOMING" not in events(phones[2])
     task = wait_task(pbx, client, "done", 10)
     assert task["attempts_made"] == 1
     deadline = time.monotonic() + 10
@@ -695,3 +700,5 @@ def test_a_scenario_that_speaks_first_rings_the_client_first_then_runs_with_him(
     steps = api_get(pbx, f"/calls/{row['id']}/details")
     kinds = [s["kind"] for s in steps]
     assert kinds.index("originate") < kinds.index("scenario") < kinds.index("dial"), kinds
+    offered = [s["data"]["employee_id"] for s in steps if s["data"].get("kind") == "offered"]
+    assert offered[-2:] == [pbx.lines[0].employee_id, pbx.lines[1].employee_id], describe(steps)
