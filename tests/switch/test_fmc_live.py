@@ -7,7 +7,8 @@ taking the legs the PBX sends out.
 * the SIM calling an outside number through the trunk is the employee's outgoing call: it
   leaves with the line's caller ID and is reported «Исходящий с FMC»; the SIM dialling an
   extension reaches that employee's phone (baresip);
-* a 2-channel line in two calls: a third call from it is refused busy (486).
+* a 2-channel line in two calls: a third call from it is refused busy (486); a blocked line
+  cannot call out (403, a blocked row whose details say why).
 
 One PBX serves the module; the provider's port takes one case at a time."""
 
@@ -42,6 +43,7 @@ from tests.switch.live import (
     texts,
     tones_heard,
 )
+from tests.switch.observe import details
 from vpbx.domain.actor import Actor, Role
 from vpbx.media.tones import dominant_frequency
 from vpbx.services.entities import EntityService
@@ -230,16 +232,7 @@ def test_a_third_call_of_a_two_channel_line_is_refused_busy(office: Office) -> N
     with office.provider("two", calls=2) as provider:
         calls = [office.caller(f"channel{n}", OUTSIDE, SIM, 6.0, hangs_up=True) for n in (1, 2)]
         wait_answered(office.pbx, 2)
-        busy = (SCENARIOS / "trunk_caller_busy.xml").read_text(encoding="iso-8859-1")
-        scenario = office.workdir / "busy.xml"
-        scenario.write_text(busy.replace(STOCK_CALLER, SIM), encoding="iso-8859-1")
-        third = run_sipp(
-            scenario,
-            f"127.0.0.1:{office.pbx.sip_port}",
-            office.workdir / "channel3",
-            extra=["-s", OUTSIDE, "-i", TRUNK_IP, "-mp", str(free_range(3))],
-            timeout=15,
-        )
+        third = refused_call(office, "channel3", SIM, 486)
         results = [c.wait() for c in calls]
         sent = provider.finish(timeout=20)
     assert third.returncode == 0, third.stdout[-2000:] + third.errors()
@@ -248,6 +241,30 @@ def test_a_third_call_of_a_two_channel_line_is_refused_busy(office: Office) -> N
         result.assert_ok()
     assert sent.returncode == 0, sent.stdout[-2000:] + sent.errors()
     assert len(invites(sent.messages())) == 2  # the third never reached the trunk
+
+
+def refused_call(office: Office, name: str, sim: str, status: int) -> Any:
+    """A call from `sim` to OUTSIDE that must get `status` (SIPp sends no media)."""
+    text = (SCENARIOS / "trunk_caller_busy.xml").read_text(encoding="iso-8859-1")
+    scenario = office.workdir / f"{name}.xml"
+    text = text.replace(STOCK_CALLER, sim).replace('response="486"', f'response="{status}"')
+    scenario.write_text(text, encoding="iso-8859-1")
+    return run_sipp(
+        scenario,
+        f"127.0.0.1:{office.pbx.sip_port}",
+        office.workdir / name,
+        extra=["-s", OUTSIDE, "-i", TRUNK_IP, "-mp", str(free_range(3))],
+        timeout=15,
+    )
+
+
+def test_a_blocked_sim_cannot_call_out_and_the_report_says_why(office: Office) -> None:
+    refused = refused_call(office, "blocked_out", BLOCKED_SIM, 403)
+    assert refused.returncode == 0, refused.stdout[-2000:] + refused.errors()
+    [row] = finished_rows(office.pbx, 1, called=OUTSIDE, status="blocked")
+    assert (row["session_type"], row["employee_id"]) == (FMC_SESSION, office.ids.blocked)
+    steps = details(office.pbx, row["id"])
+    assert texts(steps, "fmc") == [f"FMC-линия {BLOCKED_SIM} заблокирована"]
 
 
 def wait_answered(pbx: RunningPbx, count: int, timeout: float = 15) -> None:

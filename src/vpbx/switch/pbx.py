@@ -462,15 +462,14 @@ class Pbx:
             return True
         config = await self._config(account_id)
         owner = config.fmc_owner(fmc.id)
-        employee = owner[0] if owner is not None else None
-        caller = Caller(
-            (employee.extension if employee is not None else None) or fmc.number,
-            employee.id if employee is not None else None,
-            employee.schedule_id if employee is not None else None,
-        )
-        refusal = fmc.refusal()
-        if refusal is None and owner is None:
-            refusal = f"FMC-линия {fmc.number} не закреплена за сотрудником"
+        refusal: str | None
+        if owner is None:
+            caller = Caller(fmc.number)
+            refusal = fmc.refusal() or f"FMC-линия {fmc.number} не закреплена за сотрудником"
+        else:
+            employee, phone = owner
+            caller = Caller(employee.extension or fmc.number, employee.id, employee.schedule_id)
+            refusal = fmc.refusal()
         if refusal is not None or owner is None:
             log.info("call from an fmc line refused", extra={"fmc": fmc.number, "why": refusal})
             why = StepRecord(self.wall(), "fmc", refusal or "", {"fmc_line_id": fmc.id})
@@ -478,11 +477,10 @@ class Pbx:
                 request, key, account_id, called, caller, FMC_REFUSED, why, FMC_SESSION
             )
             return True
-        phone = owner[1]
         call_id = secrets.token_hex(8)
-        channel = EmployeePhone(
-            caller.employee_id or 0, 0, phone.ring_timeout, phone.id, phone.lines
-        )
+        # the SIM's channels are its phone's lines (`ConfigSnapshot.build`), shared with the
+        # distribution under the phone's key; a SIP line id means nothing here
+        channel = EmployeePhone(employee.id, 0, phone.ring_timeout, phone.id, phone.lines)
         if not await self._claim(call_id, account_id, channel):
             log.info("call from an fmc line with no free channel", extra={"fmc": fmc.number})
             self.endpoint.respond(key, make_response(request, 486, FMC_BUSY))
