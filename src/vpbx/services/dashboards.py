@@ -555,7 +555,7 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _figures(row: sa.RowMapping) -> Figures:
+def _figures(row: Mapping[Any, Any], wait_avg: float | None, wait_p90: float | None) -> Figures:
     return Figures(
         total=int(row["total"]),
         answered=int(row["answered"]),
@@ -565,9 +565,13 @@ def _figures(row: sa.RowMapping) -> Figures:
         blocked=int(row["blocked"]),
         active=int(row["active"]),
         waited=int(row["waited"]),
-        wait_avg=_number(row["wait_avg"]),
-        wait_p90=_number(row["wait_p90"]),
+        wait_avg=wait_avg,
+        wait_p90=wait_p90,
     )
+
+
+def _raw_figures(row: sa.RowMapping) -> Figures:
+    return _figures(row, _number(row["wait_avg"]), _number(row["wait_p90"]))
 
 
 def bins_p90(bins: Sequence[tuple[int, int, float, float]], n: int) -> float | None:
@@ -591,20 +595,9 @@ def bins_p90(bins: Sequence[tuple[int, int, float, float]], n: int) -> float | N
     return low + (high - low) * (position - below)
 
 
-def _rolled_figures(row: Mapping[str, Any], p90: float | None) -> Figures:
+def _rolled_figures(row: Mapping[Any, Any], p90: float | None) -> Figures:
     waited = int(row["waited"])
-    return Figures(
-        total=int(row["total"]),
-        answered=int(row["answered"]),
-        missed=int(row["missed"]),
-        lost=int(row["lost"]),
-        voicemail=int(row["voicemail"]),
-        blocked=int(row["blocked"]),
-        active=int(row["active"]),
-        waited=waited,
-        wait_avg=float(row["wait_sum"]) / waited if waited else None,
-        wait_p90=p90,
-    )
+    return _figures(row, float(row["wait_sum"]) / waited if waited else None, p90)
 
 
 def _local(key: dt.datetime | dt.date | str) -> dt.datetime:
@@ -636,8 +629,7 @@ async def _rolled_up(
     p90 = {day: bins_p90(found, counts[day]) for day, found in bins.items()}
     rows = (await conn.execute(named["buckets"])).mappings().all()
     days = {
-        _local(row["bucket"]): _rolled_figures(dict(row), p90.get(_local(row["bucket"])))
-        for row in rows
+        _local(row["bucket"]): _rolled_figures(row, p90.get(_local(row["bucket"]))) for row in rows
     }
     names = ("total", "answered", "missed", "lost", "voicemail", "blocked", "active", "waited")
     sums: dict[str, Any] = {name: sum(int(row[name]) for row in rows) for name in names}
@@ -655,10 +647,10 @@ async def dashboard(svc: EntityService, flt: DashboardFilter) -> Dashboard:
         found, totals = await _rolled_up(conn, queries)
     else:
         found = {
-            _local(row["bucket"]): _figures(row)
+            _local(row["bucket"]): _raw_figures(row)
             for row in (await conn.execute(named["buckets"])).mappings()
         }
-        totals = _figures((await conn.execute(named["totals"])).mappings().one())
+        totals = _raw_figures((await conn.execute(named["totals"])).mappings().one())
     starts = bucket_starts(queries.low, queries.high, zone, queries.bucket)
     buckets = [
         BucketFigures(start.replace(tzinfo=zone), found.get(start, Figures()))

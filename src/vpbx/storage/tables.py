@@ -423,7 +423,8 @@ call_steps = sa.Table(
 
 # Daily rollups of the calls for the dashboards (CDR-3), by the account's local day; made and
 # kept right by vpbx.storage.call_rollups (a trigger on calls marks the hours to redo).
-def _rollup_table(name: str, *keys: sa.Column[Any]) -> sa.Table:
+def _rollup_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A rollup of the account's calls of a local day and a direction: `columns` after those."""
     return sa.Table(
         name,
         metadata,
@@ -435,6 +436,14 @@ def _rollup_table(name: str, *keys: sa.Column[Any]) -> sa.Table:
         ),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("direction", sa.Text(), nullable=False),
+        *columns,
+        sa.Index(None, "account_id", "day"),
+    )
+
+
+def _sums_table(name: str, *keys: sa.Column[Any]) -> sa.Table:
+    return _rollup_table(
+        name,
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("number_id", sa.BigInteger(), nullable=True),
         *keys,
@@ -443,33 +452,22 @@ def _rollup_table(name: str, *keys: sa.Column[Any]) -> sa.Table:
         sa.Column("talk_sum", sa.Float(), nullable=False),
         sa.Column("rating_sum", sa.Integer(), nullable=False),
         sa.Column("ratings", sa.Integer(), nullable=False),
-        sa.Index(None, "account_id", "day"),
     )
 
 
-call_rollups = _rollup_table("call_rollups")
+call_rollups = _sums_table("call_rollups")
 # the same per employee (the calls that name one), for the employees' figures
-call_employee_rollups = _rollup_table(
+call_employee_rollups = _sums_table(
     "call_employee_rollups", sa.Column("employee_id", sa.BigInteger(), nullable=False)
 )
 # the waits of the answered and missed calls in bins (0.1 s below 10 s, 1 s above), for p90
-call_wait_rollups = sa.Table(
+call_wait_rollups = _rollup_table(
     "call_wait_rollups",
-    metadata,
-    sa.Column(
-        "account_id",
-        sa.BigInteger(),
-        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("day", sa.Date(), nullable=False),
-    sa.Column("direction", sa.Text(), nullable=False),
     sa.Column("number_id", sa.BigInteger(), nullable=True),
     sa.Column("bin", sa.Integer(), nullable=False),
     sa.Column("calls", sa.Integer(), nullable=False),
     sa.Column("wait_min", sa.Float(), nullable=False),
     sa.Column("wait_max", sa.Float(), nullable=False),
-    sa.Index(None, "account_id", "day"),
 )
 # UTC hours whose calls changed since their local days were rolled up (no foreign key: the
 # trigger that writes them runs while an account's calls are deleted with it)
