@@ -32,6 +32,8 @@ from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
 from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
+from vpbx.bench.register import BENCHMARKS as REGISTER
+from vpbx.bench.register import register_campaign, register_method
 from vpbx.bench.relay import BENCHMARKS as RELAY
 from vpbx.bench.relay import relay_campaign, relay_method
 from vpbx.bench.setup_vs_sippy import BENCHMARKS as SETUP
@@ -154,6 +156,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *FLOOD,
     *RECORDING,
     *RELAY,
+    *REGISTER,
     *WEBHOOKS,
     *CALLBACKS,
     *CABINET,
@@ -195,6 +198,9 @@ def main() -> None:
         "",
         *relay_method(),
         *(f"- {line}" for line in relay_campaign().log),
+        "",
+        *register_method(),
+        *(f"- {line}" for line in register_campaign().log),
         "",
         *cabinet_method(),
         *(f"- {line}" for line in cabinet_campaign().log),
