@@ -39,7 +39,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,8 +58,8 @@ from vpbx.bench.calls import (
     _tree,
     pbx_rig,
 )
-from vpbx.bench.core import Result
-from vpbx.bench.merge import merge_rows
+from vpbx.bench.core import Result, sizes, work_folder
+from vpbx.bench.merge import run_alone
 from vpbx.bench.ng import NgClient, NgError
 from vpbx.bench.rtpload import LoadReport, LoadSpec, spec_json
 
@@ -127,11 +126,12 @@ class Plan:
     def from_env(cls) -> Plan:
         """The default, or VPBX_BENCH_RELAY="start,step,top,resolution,window" (e.g.
         "20,20,60,10,2" for a quick check of the benchmark itself)."""
-        custom = os.environ.get("VPBX_BENCH_RELAY", "")
-        if not custom:
-            return cls()
-        start, step, top, resolution, window = custom.split(",")
-        return cls(int(start), int(step), int(top), int(resolution), float(window))
+        default = cls()
+        start, step, top, resolution, window = sizes(
+            "VPBX_BENCH_RELAY",
+            (default.start, default.step, default.top, default.resolution, default.window),
+        )
+        return cls(int(start), int(step), int(top), int(resolution), window)
 
 
 def next_rung(held: Mapping[int, bool], plan: Plan) -> int | None:
@@ -489,30 +489,33 @@ class _Direct:
 
 @functools.cache
 def relay_campaign() -> RelayCampaign:
-    root = Path(tempfile.mkdtemp(prefix="vpbx-bench-relay-"))
-    base = _free_block(4)
-    campaign = RelayCampaign(root, Plan.from_env(), ((TRUNK_IP, base), (PBX_IP, base + 2)))
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    campaign.say(f"load average before: {load}")
-    try:
-        with vpbx_relay(root / "vpbx", campaign) as vpbx:
-            campaign.vpbx = climb(vpbx, campaign)
-        with rtpengine_relay(root / "rtpengine", campaign.ends) as rtpengine:
-            campaign.rtpengine = climb(rtpengine, campaign)
-            calls = campaign.vpbx.knee
-            rung = campaign.rtpengine.rungs.get(calls)
-            if calls and rung is None:
-                rung = measure(rtpengine, calls, campaign)
-                campaign.say(f"rtpengine at vpbx's knee: {rung.describe()}")
-            campaign.rtpengine_at_vpbx_knee = rung
-        most = max(campaign.vpbx.knee, campaign.rtpengine.knee, campaign.plan.start)
+    with work_folder("relay") as root:
+        base = _free_block(4)
+        campaign = RelayCampaign(root, Plan.from_env(), ((TRUNK_IP, base), (PBX_IP, base + 2)))
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        campaign.say(f"load average before: {load}")
+        # A relay that cannot be run (vpbx not starting, rtpengine missing) is said in the log
+        # and its row reads 0; the other relay and the rest of `make bench` still run.
+        try:
+            with vpbx_relay(root / "vpbx", campaign) as vpbx:
+                campaign.vpbx = climb(vpbx, campaign)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            campaign.say(f"vpbx could not be measured: {exc}")
+        knee_vpbx = campaign.vpbx.knee if campaign.vpbx is not None else 0
+        try:
+            with rtpengine_relay(root / "rtpengine", campaign.ends) as rtpengine:
+                campaign.rtpengine = climb(rtpengine, campaign)
+                rung = campaign.rtpengine.rungs.get(knee_vpbx)
+                if knee_vpbx and rung is None:
+                    rung = measure(rtpengine, knee_vpbx, campaign)
+                    campaign.say(f"rtpengine at vpbx's knee: {rung.describe()}")
+                campaign.rtpengine_at_vpbx_knee = rung
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            campaign.say(f"rtpengine could not be measured: {exc}")
+        knee_rtpengine = campaign.rtpengine.knee if campaign.rtpengine is not None else 0
+        most = max(knee_vpbx, knee_rtpengine, campaign.plan.start)
         campaign.alone = measure(_Direct(campaign.ends, most), most, campaign)
         campaign.say(f"the load alone, no relay: {campaign.alone.describe()}")
-    finally:
-        if os.environ.get("VPBX_BENCH_KEEP"):
-            print(f"[relay] kept {root}", flush=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
     return campaign
 
 
@@ -593,7 +596,4 @@ BENCHMARKS = (bench_relay_calls, bench_relay_cpu)
 
 
 if __name__ == "__main__":
-    found = [bench() for bench in BENCHMARKS]
-    merge_rows(found, "relay:", relay_method(), relay_campaign().log)
-    for row in found:
-        print(row)
+    run_alone(BENCHMARKS, "relay:", relay_method(), lambda: relay_campaign().log)
