@@ -477,6 +477,44 @@ def test_event_packets_keep_their_timestamp_while_the_clock_runs() -> None:
     assert audio.sequence == event[0].sequence + 4
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=200),
+            st.none() | st.integers(min_value=0, max_value=127),
+            st.booleans(),
+            st.none() | st.integers(min_value=0, max_value=(1 << 33)),
+            st.none() | st.integers(min_value=0, max_value=8000),
+        ),
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=0xFFFF),
+    st.integers(min_value=0, max_value=0xFFFF_FFFF),
+)
+def test_a_header_alone_is_what_the_packet_would_serialize_to(
+    sends: list[tuple[bytes, int | None, bool, int | None, int | None]],
+    sequence: int,
+    timestamp: int,
+) -> None:
+    by_packet = RtpSender(7, 0, sequence=sequence, timestamp=timestamp)
+    by_header = RtpSender(7, 0, sequence=sequence, timestamp=timestamp)
+    for index, (payload, pt, marker, at, samples) in enumerate(sends):
+        if index == 2:
+            by_packet.start_talkspurt()
+            by_header.start_talkspurt()
+        packet = by_packet.next_packet(payload, pt, marker, timestamp=at, samples=samples)
+        header = by_header.next_header(len(payload), pt, marker, timestamp=at, samples=samples)
+        assert header + payload == packet.serialize()
+    assert (by_header.sequence, by_header.timestamp) == (by_packet.sequence, by_packet.timestamp)
+    assert by_header.octet_count == by_packet.octet_count
+    assert by_header.packet_count == by_packet.packet_count
+
+
+def test_a_header_refuses_a_payload_type_out_of_range() -> None:
+    with pytest.raises(ValueError, match="payload type"):
+        RtpSender(1).next_header(160, 128)
+
+
 def test_sender_rejects_bad_ssrc() -> None:
     with pytest.raises(ValueError, match="SSRC"):
         RtpSender(1 << 32)

@@ -606,13 +606,42 @@ class RtpSender:
             payload,
             marker or self._talkspurt,
         )
+        self._advance_past(len(payload), samples)
+        return packet
+
+    def next_header(
+        self,
+        size: int,
+        pt: int | None = None,
+        marker: bool = False,
+        *,
+        timestamp: int | None = None,
+        samples: int | None = None,
+    ) -> bytes:
+        """The 12-byte header of the packet `next_packet` would make for a `size`-byte payload
+        (no CSRC, extension or padding), the stream advanced the same way: what a relay sends
+        before the payload it passes on, without building a packet object to serialize."""
+        payload_type = self._payload_type if pt is None else pt
+        if not 0 <= payload_type <= 0x7F:
+            raise ValueError(f"RTP payload type out of range: {payload_type}")
+        header = _HEADER.pack(
+            0x80,
+            0x80 | payload_type if marker or self._talkspurt else payload_type,
+            self._sequence,
+            self._timestamp if timestamp is None else timestamp & 0xFFFF_FFFF,
+            self._ssrc,
+        )
+        self._advance_past(size, samples)
+        return header
+
+    def _advance_past(self, size: int, samples: int | None) -> None:
+        """Count a packet of `size` payload bytes sent; the clock moves a frame or `samples`."""
         self._talkspurt = False
         self._sequence = (self._sequence + 1) & 0xFFFF
         step = self._samples_per_frame if samples is None else samples
         self._timestamp = (self._timestamp + step) & 0xFFFF_FFFF
         self._packets += 1
-        self._octets += len(payload)
-        return packet
+        self._octets += size
 
 
 class Pacer:

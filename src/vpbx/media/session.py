@@ -458,10 +458,11 @@ class RtpSession:
         samples: int | None = None,
     ) -> None:
         """Send one packet of this stream now (for bridges and conferences; see RtpSender)."""
-        packet = self._sender.next_packet(
-            payload, payload_type, marker, timestamp=timestamp, samples=samples
+        # the header alone is built (no packet object): this runs for every relayed packet
+        header = self._sender.next_header(
+            len(payload), payload_type, marker, timestamp=timestamp, samples=samples
         )
-        self._transmit(packet.serialize())
+        self._transmit(header + payload)
         if self._sent_listeners and (payload_type is None or payload_type == self.payload_type):
             self._notify_sent(payload)
 
