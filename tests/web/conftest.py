@@ -1,16 +1,23 @@
 """The cabinet in Debian's Chromium (pytest-playwright), against a real `vpbx run`.
 
 The cabinet is built once per session (scripts/web.sh build: a no-op when web/dist is up to date;
-a file lock keeps two pytest-xdist workers from building at once), and one `vpbx run` with a
-fresh SQLite database serves every test of a module."""
+a file lock keeps two pytest-xdist workers from building at once). One `vpbx run` with a fresh
+SQLite database serves a whole session (an xdist worker): starting one took 19-29 s of a CI
+worker's time, once per module before. Each test module gets an account of its own on it, a
+copy of the demo account (`seed_demo` with the module's admin login and number), so what a
+module counts and lists is only its own."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import itertools
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,9 @@ from tests.paths import ROOT
 from tests.peers.baresip import BaresipPhone
 from tests.switch.harness import tone_file
 from tests.test_processes import Served, vpbx_run
+from vpbx.seed import DEMO_PASSWORD, seed_demo
+from vpbx.storage.db import make_async_engine
+from vpbx.switch.clock import utc_now
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB_DIST = ROOT / "web" / "dist"
@@ -59,10 +69,66 @@ def cabinet_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return WEB_DIST
 
 
-@pytest.fixture(scope="module")
-def served(cabinet_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@dataclass
+class Tenant(Served):
+    """The shared server as one test module sees it: its own copy of the demo account."""
+
+    account_id: int
+    login: str
+    number: str  # the copy's virtual number (the demo's is 74950000001)
+
+    @property
+    def admin(self) -> tuple[str, str]:
+        return self.login, DEMO_PASSWORD
+
+    def token(self) -> str:
+        login = httpx.post(
+            f"{self.http}/api/v1/auth/login",
+            json={"login": self.login, "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        token: str = login.json()["token"]
+        return token
+
+
+_TENANTS = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def server(cabinet_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with vpbx_run(tmp_path_factory.mktemp("vpbx"), web_dir=str(cabinet_build)) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def served(server: Served) -> Tenant:
+    """A new copy of the demo account on the session's server, written to its database as
+    `vpbx run` seeds the demo (nothing of it is cached yet by the switch or the API)."""
+    n = next(_TENANTS)
+    login, number = f"admin{n}@demo", f"7499000{n:04d}"
+
+    async def seed() -> int:
+        engine = make_async_engine(f"sqlite:///{server.data_dir / 'vpbx.db'}")
+        try:
+            async with engine.begin() as conn:
+                return (await seed_demo(conn, utc_now, login=login, number=number)).account_id
+        finally:
+            await engine.dispose()
+
+    # Playwright's sync API keeps an event loop running in this thread
+    with ThreadPoolExecutor(1) as pool:
+        account_id = pool.submit(lambda: asyncio.run(seed())).result()
+    return Tenant(
+        server.process,
+        server.http,
+        server.status,
+        server.sip_port,
+        server.data_dir,
+        account_id,
+        login,
+        number,
+    )
 
 
 @pytest.fixture
@@ -85,10 +151,16 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def employee_with_phone(
-    client: httpx.Client, tmp_path: Path, served: Served, last_name: str, answermode: str = "auto"
+    client: httpx.Client,
+    tmp_path: Path,
+    served: Served,
+    last_name: str,
+    answermode: str = "auto",
+    hz: float = 900.0,
 ) -> tuple[int, BaresipPhone]:
     """A new employee whose SIP line a baresip phone has registered with (`answermode` auto:
-    it answers at once; manual: the test answers with its `accept` command)."""
+    it answers at once; manual: the test answers with its `accept` command); the phone says a
+    tone of `hz`."""
     employee = client.post("/employees", json={"last_name": last_name, "phones": [{"kind": "sip"}]})
     assert employee.status_code == 201, employee.text
     line_id = employee.json()["phones"][0]["sip_line_id"]
@@ -98,7 +170,7 @@ def employee_with_phone(
         tmp_path / "phone",
         f"<sip:{login}@127.0.0.1:{served.sip_port}>;auth_pass={secret};answermode={answermode};"
         "audio_codecs=PCMU,PCMA;regint=300",
-        tone_file(tmp_path / "tone.wav", 900, seconds=20),
+        tone_file(tmp_path / "tone.wav", hz, seconds=20),
     )
     phone.start()
     deadline = time.monotonic() + 20
