@@ -13,6 +13,7 @@ from vpbx.bench.ng import BencodeError, decode, encode
 from vpbx.bench.relay import (
     DELIVERED_OK,
     P99_LIMIT_MS,
+    Ladder,
     Plan,
     Rung,
     knee,
@@ -169,6 +170,16 @@ def test_a_rung_holds_with_enough_delivered_and_a_low_p99() -> None:
 def test_cpu_per_packet_is_the_relay_cpu_over_the_packets_delivered() -> None:
     rung = Rung(500, report(1.0, 1.0))
     assert rung.cpu_us_per_packet == pytest.approx(2.0 / 200_000 * 1e6)
+
+
+def test_cpu_is_compared_at_the_knee_or_else_at_the_fewest_calls_measured() -> None:
+    ladder = Ladder("vpbx", {100: Rung(100, report(1.0, 1.0)), 200: Rung(200, report(0.9, 1.0))})
+    assert ladder.knee == 100
+    assert ladder.cpu_rung is ladder.rungs[100]
+    failing = Ladder("vpbx", {100: Rung(100, report(0.5, 1.0)), 50: Rung(50, None, "set-up")})
+    assert failing.knee == 0
+    assert failing.cpu_rung is failing.rungs[100]  # the one with a load measured
+    assert Ladder("vpbx").cpu_rung is None
 
 
 def test_the_audio_address_is_read_from_the_sdp() -> None:

@@ -203,9 +203,14 @@ class Rung:
             f"p99 {load.p99_us[d] / 1000:.2f} / max {load.max_us[d] / 1000:.1f} ms"
             for d, way in enumerate(("→", "←"))
         )
+        relay = (
+            f"relay CPU {load.watched_cpu_seconds / load.window:.0%} of a core, "
+            f"{self.cpu_us_per_packet:.1f} µs/packet; "
+            if load.watched_cpu_seconds
+            else ""
+        )
         return (
-            f"{self.calls} calls: {ways}; relay CPU {load.watched_cpu_seconds / load.window:.0%} "
-            f"of a core, {self.cpu_us_per_packet:.1f} µs/packet; load CPU "
+            f"{self.calls} calls: {ways}; {relay}load CPU "
             f"{load.cpu_seconds:.1f} s, {load.late_sends} sends > 2 ms late"
             + ("" if load.learned == load.calls else f", {load.learned} callee sides learned")
             + (" — held" if self.held else " — failed")
@@ -225,8 +230,12 @@ class Ladder:
         return knee({calls: rung.held for calls, rung in self.rungs.items()})
 
     @property
-    def at_knee(self) -> Rung | None:
-        return self.rungs.get(self.knee)
+    def cpu_rung(self) -> Rung | None:
+        """Where CPU per packet is read: the knee, or the fewest calls measured if none held."""
+        if self.knee:
+            return self.rungs[self.knee]
+        measured = [rung for rung in self.rungs.values() if rung.load is not None]
+        return min(measured, key=lambda rung: rung.calls, default=None)
 
 
 class Relay(Protocol):
@@ -465,7 +474,7 @@ class RelayCampaign:
     ends: tuple[tuple[str, int], tuple[str, int]]  # the load's caller and callee sockets
     vpbx: Ladder | None = None
     rtpengine: Ladder | None = None
-    rtpengine_at_vpbx_knee: Rung | None = None
+    rtpengine_cpu: Rung | None = None  # at the calls of vpbx's CPU figure
     alone: Rung | None = None  # the load end to end without a relay
     log: list[str] = field(default_factory=list)
 
@@ -502,14 +511,16 @@ def relay_campaign() -> RelayCampaign:
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             campaign.say(f"vpbx could not be measured: {exc}")
         knee_vpbx = campaign.vpbx.knee if campaign.vpbx is not None else 0
+        cpu_rung = campaign.vpbx.cpu_rung if campaign.vpbx is not None else None
         try:
             with rtpengine_relay(root / "rtpengine", campaign.ends) as rtpengine:
                 campaign.rtpengine = climb(rtpengine, campaign)
-                rung = campaign.rtpengine.rungs.get(knee_vpbx)
-                if knee_vpbx and rung is None:
-                    rung = measure(rtpengine, knee_vpbx, campaign)
-                    campaign.say(f"rtpengine at vpbx's knee: {rung.describe()}")
-                campaign.rtpengine_at_vpbx_knee = rung
+                if cpu_rung is not None:
+                    rung = campaign.rtpengine.rungs.get(cpu_rung.calls)
+                    if rung is None:
+                        rung = measure(rtpengine, cpu_rung.calls, campaign)
+                        campaign.say(f"rtpengine for vpbx's CPU figure: {rung.describe()}")
+                    campaign.rtpengine_cpu = rung
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             campaign.say(f"rtpengine could not be measured: {exc}")
         knee_rtpengine = campaign.rtpengine.knee if campaign.rtpengine is not None else 0
@@ -576,13 +587,14 @@ def bench_relay_calls() -> Result:
 def bench_relay_cpu() -> Result:
     campaign = relay_campaign()
     ladder = campaign.vpbx
-    rung = ladder.at_knee if ladder is not None else None
-    reference = campaign.rtpengine_at_vpbx_knee
+    rung = ladder.cpu_rung if ladder is not None else None
+    reference = campaign.rtpengine_cpu
     value = rung.cpu_us_per_packet if rung is not None else float("nan")
     ref = reference.cpu_us_per_packet if reference is not None else None
     calls = rung.calls if rung is not None else 0
+    where = "its knee" if ladder is not None and ladder.knee else "no rung held"
     return Result(
-        f"relay: CPU per relayed packet, vpbx switch process at {calls} calls (its knee)",
+        f"relay: CPU per relayed packet, vpbx switch process at {calls} calls ({where})",
         value,
         "µs/packet",
         f"rtpengine at the same {calls} calls",
