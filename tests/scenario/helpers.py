@@ -221,7 +221,10 @@ class Node:
     def route(self, step: dist.Step) -> list[io.Command]:
         out: list[io.Command] = []
         for call_id, event in route_step(step):
-            out += self.send(call_id, event)
+            # the call's own id, or "<call>/transferN" its transfer to a group is distributed by
+            own = call_id.split("/")[0]
+            assert own in self.calls, call_id
+            out += self.send(own, event)
         return out
 
     def send(self, call_id: str, event: io.Input) -> list[io.Command]:

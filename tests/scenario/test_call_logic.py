@@ -10,11 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.scenario.helpers import CALLER, NOW, NUMBER, config
+from tests.scenario.helpers import CALLER, NOW, NUMBER, Node, config
 from vpbx.scenario import call_io as io
 from vpbx.scenario import distribution as dist
-from vpbx.scenario.call_logic import CallLogic, route_step
-from vpbx.scenario.distribution import Distributor, InProcessState, run_sync
 from vpbx.scenario.snapshot import ConfigSnapshot, EmployeeInfo, PhoneInfo
 
 MOBILE = "79160000002"
@@ -47,52 +45,36 @@ VOICEMAIL = {"key": "vm", "kind": "voicemail", "emails": ["boss@example.com"], "
 
 
 class Switch:
-    """The switch's part, by hand: every phone is reachable; the distribution is real."""
+    """The switch's part for one call ("c1"), by hand: every phone is reachable; the
+    distribution is real (`Node` with one call)."""
 
     def __init__(self, cfg: ConfigSnapshot) -> None:
-        self.logic = CallLogic(
-            cfg, call_id="c1", account_id=1, number=NUMBER, caller=CALLER, started_at=NOW
-        )
-        self.distributor = Distributor(InProcessState())
-        self.now = NOW
-        self.commands: list[io.Command] = []
+        self.node = Node(cfg)
+        self.node.call("c1", lambda _logic, _now: [])  # started by the test (`start`…)
+        self.logic = self.node.calls["c1"]
+        self.distributor = self.node.distributor
+        self.commands = self.node.commands["c1"]
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.node.now
+
+    @now.setter
+    def now(self, value: dt.datetime) -> None:
+        self.node.now = value
 
     def run(self, commands: list[io.Command]) -> list[io.Command]:
         """Carry out what needs no peer (phones found, the distribution) and keep the rest."""
-        done: list[io.Command] = []
-        for command in commands:
-            done.append(command)
-            self.commands.append(command)
-            posix = self.now.timestamp()
-            match command:
-                case io.FindPhones(employee_ids=ids):
-                    found = frozenset(
-                        (e, p.id) for e in ids for p in self.logic.config.employees[e].phones
-                    )
-                    done += self.send(io.PhonesFound(found))
-                case io.Distribute(request=request):
-                    done += self.route(run_sync(self.distributor.start(request, posix)))
-                case io.TellDistribution(event=event):
-                    done += self.route(run_sync(self.distributor.handle(event, posix)))
-        return done
-
-    def route(self, step: dist.Step) -> list[io.Command]:
-        out: list[io.Command] = []
-        for call_id, event in route_step(step):
-            # the call's own id, or one its transfer to a group is distributed by
-            assert call_id.split("/")[0] == "c1", call_id
-            out += self.send(event)
-        return out
+        return self.node.run("c1", commands)
 
     def send(self, event: io.Input) -> list[io.Command]:
-        return self.run(self.logic.handle(event, self.now))
+        return self.node.send("c1", event)
 
     def start(self) -> list[io.Command]:
         return self.run(self.logic.start(self.now))
 
     def later(self, seconds: float) -> list[io.Command]:
-        self.now += dt.timedelta(seconds=seconds)
-        out = self.route(run_sync(self.distributor.handle_timer(self.now.timestamp())))
+        out = self.node.later(seconds)
         timer = self.logic.next_timer()
         if timer is not None and timer <= self.now:
             out += self.send(io.TimerFired())
