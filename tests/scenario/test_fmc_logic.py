@@ -1,15 +1,18 @@
 """FMC lines (FMC-1) in the call core on a fake clock: an FMC phone is rung at its SIM's mobile
-number showing the caller, a blocked line or one whose service is off is not rung (the details
-say why), and its channel count limits the calls that ring it, with the real distribution."""
+number showing the caller (in a Forward, a group, a transfer, a callback), a blocked line or one
+whose service is off is not rung (the details say why), and its channel count limits the calls
+that ring it, with the real distribution."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from tests.scenario.helpers import CALLER, MSK, NUMBER, Node, scenario
+from tests.scenario.helpers import CALLER, MSK, NOW, NUMBER, Node, scenario
+from tests.scenario.test_originate import CLIENT, Driver, of
 from vpbx.domain.entities.routing import VirtualNumber
 from vpbx.scenario import call_io as io
+from vpbx.scenario.originate import OriginateLogic, OriginatePlan, Outcome
 from vpbx.scenario.snapshot import (
     ConfigSnapshot,
     EmployeeInfo,
@@ -25,9 +28,9 @@ FMC = PhoneInfo("f1", "fmc", fmc_line_id=7)
 NOBODY = {"key": "nobody", "kind": "info", "file_ids": [100]}
 
 
-def account(line: FmcLineInfo, *, group: bool = False) -> ConfigSnapshot:
+def account(line: FmcLineInfo, *, group: bool = False, employee: int = 1) -> ConfigSnapshot:
     """An employee with an FMC phone (and a SIP phone of a colleague in the group)."""
-    target = {"group_id": 10} if group else {"employee_id": 1}
+    target = {"group_id": 10} if group else {"employee_id": employee}
     forward = {
         "key": "fwd",
         "kind": "forward",
@@ -117,3 +120,40 @@ def test_the_snapshot_finds_the_line_by_its_number_and_its_employee() -> None:
     assert cfg.fmc_refusal(SIP) is None
     orphan = dataclasses.replace(FMC, fmc_line_id=99)
     assert cfg.fmc_refusal(orphan) == "телефон f1: FMC-линии нет в настройках"
+
+
+def transfer_to_the_sim(cfg: ConfigSnapshot) -> Node:
+    """The SIP colleague (2002) answers and transfers the caller to 2001 (# + extension)."""
+    node = Node(cfg)
+    node.call("c1")
+    [ring] = node.rings("c1")
+    node.send("c1", io.RingAnswered(ring.ring))
+    node.send("c1", io.Connected())
+    for digit in "#2001#":
+        node.send("c1", io.EmployeeDigit(digit))
+    return node
+
+
+def test_a_transfer_rings_the_fmc_line_unless_it_is_blocked() -> None:
+    node = transfer_to_the_sim(account(line(), employee=2))
+    [_, ring] = node.rings("c1")
+    assert (ring.employee_id, ring.phone.number, ring.transfer) == (1, SIM, True)
+    assert ring.caller_id == NUMBER  # XFR-1: the account's default, as for a SIP line
+    blocked = transfer_to_the_sim(account(line(blocked=True), employee=2))
+    assert len(blocked.rings("c1")) == 1  # only the colleague's own ring
+    texts = [s.text for s in blocked.calls["c1"].details if s.kind == "ring_refused"]
+    assert texts == [f"FMC-линия {SIM} заблокирована"]
+
+
+def test_a_callback_rings_the_fmc_line_showing_the_client_unless_it_is_blocked() -> None:
+    plan = OriginatePlan(1, CLIENT, employee_id=1)
+    usable = OriginateLogic(account(line()), plan, call_id="o1", started_at=NOW)
+    driver = Driver(plan, usable)
+    [ring] = of(io.RingPhone, driver.run(usable.start(NOW)))
+    assert (ring.phone.number, ring.caller_id) == (SIM, CLIENT)  # who he will talk to
+    off = OriginateLogic(account(line(service_enabled=False)), plan, call_id="o2", started_at=NOW)
+    driver = Driver(plan, off)
+    assert not of(io.RingPhone, driver.run(off.start(NOW)))
+    refused = [s.text for s in off.details if s.kind == "ring_refused"]
+    assert refused == [f"FMC-линия {SIM}: услуга FMC отключена"]
+    assert off.outcome is Outcome.EMPLOYEE_NO_ANSWER
