@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.peers.ports import free_port, free_range
-from tests.peers.sipp import run_sipp
-from tests.switch.harness import RunningPbx, line_phone, running_pbx
+from tests.peers.sipp import SCENARIOS, run_sipp
+from tests.switch.harness import NUMBER, TRUNK_IP, RunningPbx, line_phone, running_pbx
+from vpbx.media.errors import MediaError
+from vpbx.media.session import RtpSession
 from vpbx.transport.limits import connection_cap, raise_descriptor_limit
 
 
@@ -231,3 +233,50 @@ def test_a_tls_connection_that_never_completes_its_handshake_is_closed(tmp_path:
             started = time.monotonic()
             assert closed_by_server(stalled, 5)
             assert time.monotonic() - started < 4
+
+
+def test_a_call_finding_every_rtp_port_in_use_gets_503_with_retry_after(tmp_path: Path) -> None:
+    """Issue 17: the port pool exhausted → 503 with Retry-After, not a hang (nor a 500)."""
+    rtp = free_range(8)
+    settings = {"rtp_port_min": rtp, "rtp_port_max": rtp + 7}
+    with running_pbx(tmp_path, settings=settings) as pbx:
+        assert pbx.application is not None
+        media = pbx.application.pbx.media
+
+        async def take_every_port() -> list[RtpSession]:
+            held: list[RtpSession] = []
+            with contextlib.suppress(MediaError):
+                while len(held) < 100:
+                    held.append(await media.open(f"hog{len(held)}"))
+            return held
+
+        async def release(held: list[RtpSession]) -> None:
+            for session in held:
+                await session.aclose()
+
+        held = pbx.run(take_every_port())
+        assert 1 <= len(held) <= 4, len(held)
+        stock = (SCENARIOS / "trunk_refused.xml").read_text(encoding="iso-8859-1")
+        refused = stock.replace(
+            '<recv response="403"/>',
+            '<recv response="503"><action><ereg regexp="[0-9]+" search_in="hdr" '
+            'header="Retry-After:" check_it="true" assign_to="wait"/></action></recv>'
+            '<Reference variables="wait"/>',
+        )
+        assert refused != stock
+        scenario = tmp_path / "refused_503.xml"
+        scenario.write_text(refused, encoding="iso-8859-1")
+        try:
+            result = run_sipp(
+                scenario,
+                f"127.0.0.1:{pbx.sip_port}",
+                tmp_path / "sipp",
+                extra=["-i", TRUNK_IP, "-s", NUMBER],
+                timeout=15,
+            )
+            assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+            messages = result.messages()
+            assert "SIP/2.0 503" in messages and "Retry-After: 5" in messages, messages
+        finally:
+            pbx.run(release(held))
+        assert media.pool.available == media.pool.capacity  # nothing leaked by the refusal

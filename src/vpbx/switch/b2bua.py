@@ -30,6 +30,7 @@ from typing import Protocol
 from vpbx.media.bridge import Bridge
 from vpbx.media.conference import Conference
 from vpbx.media.dtmf import DtmfDigit
+from vpbx.media.errors import MediaError
 from vpbx.media.mixer import conference_matrix, listen_matrix, whisper_matrix
 from vpbx.media.player import Player
 from vpbx.media.recorder import RIGHT, Recorder
@@ -50,6 +51,8 @@ from vpbx.switch.registrar_service import Location
 from vpbx.transport.sip import Peer
 
 log = logging.getLogger("vpbx.switch.call")
+#: seconds a caller refused for want of RTP ports is told to wait (calls end every few seconds)
+RETRY_AFTER_NO_PORTS = 5
 
 
 class CallState(enum.Enum):
@@ -325,8 +328,28 @@ class B2BCall:
             warning = f'304 vpbx "{problem}"'
             self.fail(488, problem, [("Warning", warning)])
             return False
-        self.session = await self.media.open(f"{self.id}-caller", negotiated)
+        try:
+            self.session = await self.media.open(f"{self.id}-caller", negotiated)
+        except MediaError as error:
+            # Every RTP port in use (or none bindable): the caller's phone or provider is told
+            # to come back, not left waiting on a call that cannot carry audio.
+            log.warning(
+                "call refused: no media ports", extra={"call": self.id, "error": str(error)}
+            )
+            self.fail(503, "no media ports", [("Retry-After", str(RETRY_AFTER_NO_PORTS))])
+            return False
         return True
+
+    async def _open_leg(self, name: str, login: str) -> RtpSession | None:
+        """A session for a leg we place; None (logged) when no RTP port is left: that target
+        is not rung, as one that does not answer."""
+        try:
+            return await self.media.open(name, secure=await self.media.requires_srtp(login))
+        except MediaError as error:
+            log.warning(
+                "leg not rung: no media ports", extra={"call": self.id, "error": str(error)}
+            )
+            return None
 
     def _close_media(self) -> None:
         self.ended_at = self.ended_at or self.clock()
@@ -463,20 +486,19 @@ class B2BCall:
         for target, ring_timeout in targets:
             if self.state is not CallState.RINGING:
                 return
-            session = await self.media.open(
-                f"{self.id}-leg{len(self.legs) + 1}",
-                secure=await self.media.requires_srtp(target.login),
-            )
-            self._ring_one(target, ring_timeout, session)
+            session = await self._open_leg(f"{self.id}-leg{len(self.legs) + 1}", target.login)
+            if session is not None:
+                self._ring_one(target, ring_timeout, session)
+        if self.state is CallState.RINGING and not self.legs and not self.caller_up:
+            self.fail(503, "no media ports", [("Retry-After", str(RETRY_AFTER_NO_PORTS))])
 
     async def ring_leg(self, target: Target, ring_timeout: float) -> OutLeg | None:
         """Ring one more target (call logic decides the order); None once the call is over."""
         if self.state is not CallState.RINGING:
             return None
-        session = await self.media.open(
-            f"{self.id}-leg{len(self.legs) + 1}",
-            secure=await self.media.requires_srtp(target.login),
-        )
+        session = await self._open_leg(f"{self.id}-leg{len(self.legs) + 1}", target.login)
+        if session is None:
+            return None
         if self.state is not CallState.RINGING:
             session.close()
             return None
@@ -979,10 +1001,9 @@ class B2BCall:
         """Ring a transfer target beside the talk (None once the call is over)."""
         if self.state is CallState.ENDED:
             return None
-        session = await self.media.open(
-            f"{self.id}-xfer{len(self.target_legs) + 1}",
-            secure=await self.media.requires_srtp(target.login),
-        )
+        session = await self._open_leg(f"{self.id}-xfer{len(self.target_legs) + 1}", target.login)
+        if session is None:
+            return None
         if self.over:  # ended while the session opened
             session.close()
             return None
