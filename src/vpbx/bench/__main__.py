@@ -23,6 +23,7 @@ from vpbx.bench.baseline import baseline_campaign, baseline_method
 from vpbx.bench.cabinet import BENCHMARKS as CABINET
 from vpbx.bench.cabinet import cabinet_campaign, cabinet_method
 from vpbx.bench.callbacks import BENCHMARKS as CALLBACKS
+from vpbx.bench.callbacks import callbacks_method
 from vpbx.bench.calls import BENCHMARKS as CALLS
 from vpbx.bench.calls import CALLS_METHOD, calls_campaign
 from vpbx.bench.core import Result, rate
@@ -30,6 +31,8 @@ from vpbx.bench.distribution import BENCHMARKS as DISTRIBUTION
 from vpbx.bench.engine import bench_engine
 from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
+from vpbx.bench.live import BENCHMARKS as LIVE
+from vpbx.bench.live import live_campaign, live_method
 from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
 from vpbx.bench.register import BENCHMARKS as REGISTER
@@ -41,6 +44,7 @@ from vpbx.bench.setup_vs_sippy import setup_campaign, setup_method
 from vpbx.bench.stall import BENCHMARKS as STALL
 from vpbx.bench.stall import stall_campaign, stall_method
 from vpbx.bench.webhooks import BENCHMARKS as WEBHOOKS
+from vpbx.bench.webhooks import webhooks_method
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -160,6 +164,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *WEBHOOKS,
     *CALLBACKS,
     *CABINET,
+    *LIVE,
 )
 
 
@@ -202,8 +207,15 @@ def main() -> None:
         *register_method(),
         *(f"- {line}" for line in register_campaign().log),
         "",
+        *webhooks_method(),
+        "",
+        *callbacks_method(),
+        "",
         *cabinet_method(),
         *(f"- {line}" for line in cabinet_campaign().log),
+        "",
+        *live_method(),
+        *(f"- {line}" for line in live_campaign().log),
         "",
         "| name | value | unit | reference | reference value | ratio | target |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -392,12 +392,13 @@ def pbx_rig(workdir: Path, employees_sdp_port: int | None = None) -> Iterator[Ri
             rig.pbx = subprocess.Popen(
                 [str(vpbx), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 30
+        # 30 s was too short beside other loads: the API's two workers took ~40 s to listen
+        deadline = time.monotonic() + 90
         while not all(_port_open(port) for port in (sip_port, http_port, status_port)):
             if rig.pbx.poll() is not None:
                 raise RuntimeError(f"vpbx exited with {rig.pbx.returncode}: see {workdir}")
             if time.monotonic() > deadline:
-                raise RuntimeError("vpbx did not start within 30 s")
+                raise RuntimeError("vpbx did not start within 90 s")
             time.sleep(0.1)
         _register(workdir, lines, uas_port, rig.target)
         rig.employees = _employees_uas(workdir, uas_port, rig.uas_media_port, employees_sdp_port)

@@ -1,0 +1,256 @@
+"""The live view of calls with 300 concurrent calls (CDR-4, issue 16's figure), real calls.
+
+The rig is the calls bench's (`vpbx.bench.calls.pbx_rig`): `vpbx run` on SQLite with ten
+employees whose SIP lines a SIPp UAS registers and answers (echoing RTP), a SIPp trunk that
+calls the virtual number (Forward to the group, «по очереди») and streams G.711 until it hangs
+up. A live-view client — what the cabinet's page does with `EventSource` — holds `GET
+/api/v1/live/events` open with an admin's token while the trunk places `CALLS` calls at
+`RATE`/s, each held `HOLD_MS` after its answer, so that all of them are up together; then, on
+the same vpbx, `REFERENCE_CALLS` calls the same way.
+
+The figures: for each call, the time from the moment the switch gives it (its `started_at`,
+its `answered_at`: the switch's wall clock, the same machine's as the client's) to the arrival
+of the first Server-Sent Event that shows the call, and the one that shows it answered; p95 of
+each over the calls, and the most calls the client's view held at once (it must reach every
+call). The path measured is the switch's board → its flush (50 ms coalescing, by design) →
+the unix socket → the API process → SSE over loopback → the client's parser. Not measured
+here: the browser's rendering of the live page with 300 rows (not written yet).
+
+`python -m vpbx.bench.live` runs it alone (≈ 1-2 minutes) and merges its rows into
+docs/benchmarks.{json,md}. VPBX_BENCH_KEEP=1 keeps the working folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from vpbx.bench.calls import Rig, pbx_rig, run_load
+from vpbx.bench.core import Result
+from vpbx.bench.merge import merge_rows
+
+__all__ = ["BENCHMARKS", "LiveCampaign", "LiveRun", "live_campaign", "live_method"]
+
+CALLS = 300
+REFERENCE_CALLS = 10
+RATE = 30.0  # calls/s
+#: each call is held this long after its answer: the 300 are all up for about 15 s
+HOLD_MS = 25_000
+PREFIX = "live:"
+
+
+@dataclass
+class LiveRun:
+    """What the client saw of one load: per call, seconds from the switch's time to arrival."""
+
+    calls: int
+    shown_s: list[float] = field(default_factory=list)
+    answered_s: list[float] = field(default_factory=list)
+    ended: int = 0
+    most_at_once: int = 0
+    successful: int = 0
+
+
+@dataclass
+class LiveCampaign:
+    log: list[str] = field(default_factory=list)
+    runs: list[LiveRun] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.log.append(line)
+        print(f"live: {line}", file=sys.stderr, flush=True)
+
+
+async def _admin_token(url: str) -> str:
+    """An admin of the rig's account and his API token."""
+    from vpbx.app import utc_now
+    from vpbx.domain.actor import Actor, Role
+    from vpbx.services import accounts
+    from vpbx.services.entities import EntityService
+    from vpbx.storage.db import make_async_engine
+
+    engine = make_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            svc = EntityService(conn, Actor(Role.ADMIN, 1), utc_now)
+            user = await svc.create(
+                "users",
+                {"login": "live@bench", "password": secrets.token_hex(8), "role": "admin"},
+            )
+            return await accounts.issue_token(
+                conn, utc_now(), int(user.model_dump()["id"]), label="bench live"
+            )
+    finally:
+        await engine.dispose()
+
+
+class Viewer(threading.Thread):
+    """A live-view client: reads the event stream, notes when each message arrived."""
+
+    def __init__(self, base: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.base, self.token = base, token
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
+        try:
+            with (
+                httpx.Client(base_url=self.base, headers=headers, timeout=None) as client,
+                client.stream("GET", "/api/v1/live/events") as answer,
+            ):
+                answer.raise_for_status()
+                for line in answer.iter_lines():
+                    if line.startswith("data:"):
+                        arrived = time.time()
+                        message = json.loads(line[5:])
+                        self.received.append((arrived, message))
+                        if message.get("type") == "snapshot":
+                            self.ready.set()
+                    if self.stopping.is_set():
+                        return
+        except BaseException as error:  # the main thread reports it
+            self.error = error
+            self.ready.set()
+
+
+def _summary(run: LiveRun, received: list[tuple[float, dict[str, Any]]]) -> None:
+    shown: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    current: set[str] = set()
+    for arrived, message in received:
+        kind = message.get("type")
+        if kind == "snapshot":
+            current = {str(call["call_id"]) for call in message.get("calls", [])}
+        elif kind == "call":
+            call = message["call"]
+            call_id = str(call["call_id"])
+            current.add(call_id)
+            if call_id not in shown:
+                shown[call_id] = arrived - float(call["started_at"])
+            if call.get("answered_at") is not None and call_id not in answered:
+                answered[call_id] = arrived - float(call["answered_at"])
+        elif kind == "ended":
+            current.discard(str(message["call_id"]))
+            run.ended += 1
+        run.most_at_once = max(run.most_at_once, len(current))
+    run.shown_s, run.answered_s = list(shown.values()), list(answered.values())
+
+
+def _measure(campaign: LiveCampaign, rig: Rig, token: str, calls: int) -> LiveRun:
+    run = LiveRun(calls)
+    viewer = Viewer(f"http://127.0.0.1:{rig.http_port}", token)
+    viewer.start()
+    if not viewer.ready.wait(30) or viewer.error is not None:
+        raise RuntimeError(f"the live view did not connect: {viewer.error!r}")
+    load = run_load(rig, rate=RATE, calls=calls, call_ms=HOLD_MS)
+    time.sleep(2)  # the last ends reach the client
+    viewer.stopping.set()
+    run.successful = load.successful
+    _summary(run, list(viewer.received))
+    campaign.runs.append(run)
+    campaign.say(
+        f"{calls} calls at {RATE:g}/s held {HOLD_MS / 1000:g} s: {load.successful} completed, "
+        f"the view held {run.most_at_once} at once, {len(run.shown_s)} shown (p50 "
+        f"{_ms(run.shown_s, 50):.0f} ms, p95 {_ms(run.shown_s, 95):.0f} ms, max "
+        f"{_ms(run.shown_s, 100):.0f} ms after their start), {len(run.answered_s)} shown "
+        f"answered (p50 {_ms(run.answered_s, 50):.0f} ms, p95 {_ms(run.answered_s, 95):.0f} "
+        f"ms, max {_ms(run.answered_s, 100):.0f} ms after the answer), {run.ended} ended"
+    )
+    return run
+
+
+def _ms(values: list[float], percentile: float) -> float:
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values), percentile)) * 1000
+
+
+@functools.cache
+def live_campaign() -> LiveCampaign:
+    campaign = LiveCampaign()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    campaign.say(f"load average before: {load}")
+    workdir = Path(tempfile.mkdtemp(prefix="vpbx-bench-live-"))
+    try:
+        with pbx_rig(workdir / "pbx") as rig:
+            token = asyncio.run(_admin_token(rig.database_url))
+            _measure(campaign, rig, token, REFERENCE_CALLS)
+            _measure(campaign, rig, token, CALLS)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        campaign.say(f"load average after: {load}")
+    finally:
+        if os.environ.get("VPBX_BENCH_KEEP"):
+            campaign.say(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return campaign
+
+
+def live_method() -> list[str]:
+    return [
+        "Live view (`vpbx.bench.live`, the `live:` rows): real calls — the calls bench's rig "
+        "(`vpbx run` on SQLite, ten employees whose SIP lines a SIPp UAS registers and answers "
+        "with RTP echoed, a SIPp trunk calling the virtual number: Forward to the group, G.711 "
+        f"streamed) — while one live-view client holds `GET /api/v1/live/events` (SSE, an "
+        f"admin's token) open: {CALLS} calls at {RATE:g}/s, each held {HOLD_MS / 1000:g} s "
+        "after its answer so that all are up together; reference, on the same vpbx just "
+        f"before: {REFERENCE_CALLS} calls the same way. Figure: per call, the time from the "
+        "switch's `started_at` (and `answered_at`) — its wall clock, the client's machine — "
+        "to the arrival of the first event showing the call (showing it answered), p95 over "
+        "the calls; it includes the switch's 50 ms coalescing of changes. The log says how "
+        "many calls the client's view held at once. The browser's rendering of 300 rows is "
+        "not measured by this bench. What this run saw:"
+    ]
+
+
+def _row(what: str, values: Callable[[LiveRun], list[float]]) -> Result:
+    campaign = live_campaign()
+    reference, run = campaign.runs
+    value, ref = _ms(values(run), 95), _ms(values(reference), 95)
+    return Result(
+        f"live: {what} p95, {run.calls} concurrent real calls (SIPp trunk → vpbx → SIPp "
+        f"employees), SSE client, loopback",
+        value,
+        "ms",
+        f"the same with {reference.calls} calls",
+        ref,
+        value / ref if ref else None,
+        None,
+    )
+
+
+def bench_live_shown() -> Result:
+    return _row("call start → shown in the live view", lambda run: run.shown_s)
+
+
+def bench_live_answered() -> Result:
+    return _row("answer → shown answered in the live view", lambda run: run.answered_s)
+
+
+BENCHMARKS: tuple[Callable[[], Result], ...] = (bench_live_shown, bench_live_answered)
+
+
+if __name__ == "__main__":
+    found = [bench() for bench in BENCHMARKS]
+    merge_rows(found, PREFIX, live_method(), live_campaign().log)
+    for row in found:
+        print(json.dumps(asdict(row), ensure_ascii=False))
