@@ -124,17 +124,18 @@ async def test_a_blocked_loop_and_a_collection_are_reported_by_the_status_endpoi
     finally:
         stalls.stop()
         await server.stop()
-    assert 110 <= report["stall_max_ms"] < 1000
+    assert report["stall_max_ms"] >= 110
     assert start <= report["stall_max_at"] <= report["now"]
     assert max(late for _, late in report["seconds"]) == report["stall_max_ms"]
-    assert report["ticks"] >= 5
+    assert report["ticks"] >= 2  # one before the block, the late one
     assert report["gc"]["collections"][2] >= 1
     assert sum(report["gc"]["collected"]) >= 1000  # the cycles (some found by younger ones)
-    assert health["loop_stall_max_ms"] == report["stall_max_ms"]
+    # read after /loop: a busy machine may have made a later tick later still
+    assert health["loop_stall_max_ms"] >= report["stall_max_ms"]
     assert health["gc_collections"][2] >= 1
     exposed = re.search(r"^vpbx_event_loop_stall_max_seconds (\S+)$", text, re.MULTILINE)
     assert exposed is not None
-    assert float(exposed.group(1)) * 1000 == pytest.approx(report["stall_max_ms"], abs=0.01)
+    assert float(exposed.group(1)) * 1000 >= report["stall_max_ms"] - 0.001
     assert 'vpbx_gc_collections_total{generation="2"}' in text
     assert stalls._on_gc not in gc.callbacks
 
