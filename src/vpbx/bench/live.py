@@ -13,8 +13,13 @@ its `answered_at`: the switch's wall clock, the same machine's as the client's) 
 of the first Server-Sent Event that shows the call, and the one that shows it answered; p95 of
 each over the calls, and the most calls the client's view held at once (it must reach every
 call). The path measured is the switch's board → its flush (50 ms coalescing, by design) →
-the unix socket → the API process → SSE over loopback → the client's parser. Not measured
-here: the browser's rendering of the live page with 300 rows (not written yet).
+the unix socket → the API process → SSE over loopback → the client's parser.
+
+The browser: while all the calls are up, headless Chromium (Debian's, through Playwright)
+signs in to the cabinet (a copy of `scripts/web.sh build` served by the same vpbx), opens
+«Звонки сейчас» (/live) and waits until it shows a row per call: `performance.now()` then
+(navigation start → every row drawn); then it samples `FRAMES` animation frames while the page
+lives (its durations tick every second, events keep coming): p95 of the frame intervals.
 
 `python -m vpbx.bench.live` runs it alone (≈ 1-2 minutes) and merges its rows into
 docs/benchmarks.{json,md}. VPBX_BENCH_KEEP=1 keeps the working folder.
@@ -40,7 +45,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from vpbx.bench.calls import Rig, pbx_rig, run_load
+from vpbx.bench.cabinet import CHROMIUM, _build
+from vpbx.bench.calls import LoadRun, Rig, pbx_rig, run_load
 from vpbx.bench.core import Result
 from vpbx.bench.merge import merge_rows
 
@@ -49,9 +55,29 @@ __all__ = ["BENCHMARKS", "LiveCampaign", "LiveRun", "live_campaign", "live_metho
 CALLS = 300
 REFERENCE_CALLS = 10
 RATE = 30.0  # calls/s
-#: each call is held this long after its answer: the 300 are all up for about 15 s
-HOLD_MS = 25_000
+#: each call is held this long after its answer: the 300 are all up for about 50 s, which
+#: the browser's part needs (signing in and drawing 300 rows took ~20 s here under load)
+HOLD_MS = 60_000
+#: animation frames sampled on the live page
+FRAMES = 300
 PREFIX = "live:"
+LOGIN = "live@bench"
+#: the page shows a row per call (each has a ticking duration)
+ROWS_SHOWN = """(calls) => {
+  const rows = document.querySelectorAll('[data-testid="duration"]').length;
+  return rows >= calls ? performance.now() : null;
+}"""
+#: the intervals between the next `frames` animation frames, ms
+FRAME_GAPS = """(frames) => new Promise((done) => {
+  const gaps = [];
+  let last = performance.now();
+  const step = (now) => {
+    gaps.push(now - last);
+    last = now;
+    if (gaps.length < frames) requestAnimationFrame(step); else done(gaps);
+  };
+  requestAnimationFrame(step);
+})"""
 
 
 @dataclass
@@ -64,6 +90,9 @@ class LiveRun:
     ended: int = 0
     most_at_once: int = 0
     successful: int = 0
+    #: the browser: navigation start → a row per call drawn, and the frame intervals after
+    rows_drawn_ms: float = float("nan")
+    frame_gaps_ms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -76,8 +105,8 @@ class LiveCampaign:
         print(f"live: {line}", file=sys.stderr, flush=True)
 
 
-async def _admin_token(url: str) -> str:
-    """An admin of the rig's account and his API token."""
+async def _admin_token(url: str, password: str) -> str:
+    """An admin of the rig's account (`LOGIN`, `password`) and his API token."""
     from vpbx.app import utc_now
     from vpbx.domain.actor import Actor, Role
     from vpbx.services import accounts
@@ -90,7 +119,7 @@ async def _admin_token(url: str) -> str:
             svc = EntityService(conn, Actor(Role.ADMIN, 1), utc_now)
             user = await svc.create(
                 "users",
-                {"login": "live@bench", "password": secrets.token_hex(8), "role": "admin"},
+                {"login": LOGIN, "password": password, "role": "admin"},
             )
             return await accounts.issue_token(
                 conn, utc_now(), int(user.model_dump()["id"]), label="bench live"
@@ -155,15 +184,51 @@ def _summary(run: LiveRun, received: list[tuple[float, dict[str, Any]]]) -> None
     run.shown_s, run.answered_s = list(shown.values()), list(answered.values())
 
 
-def _measure(campaign: LiveCampaign, rig: Rig, token: str, calls: int) -> LiveRun:
+def _browse(run: LiveRun, base: str, password: str) -> None:
+    """The cabinet's live page while the calls are up: rows drawn, then frame intervals."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="ru-RU")
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Логин").fill(LOGIN)
+            page.get_by_label("Пароль").fill(password)
+            page.get_by_role("button", name="Войти", exact=True).click()
+            page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
+            page.goto(f"{base}/live", wait_until="commit")
+            drawn = page.wait_for_function(ROWS_SHOWN, arg=run.calls, polling="raf", timeout=60_000)
+            run.rows_drawn_ms = float(drawn.json_value())
+            run.frame_gaps_ms = [float(gap) for gap in page.evaluate(FRAME_GAPS, FRAMES)]
+        finally:
+            browser.close()
+
+
+def _measure(campaign: LiveCampaign, rig: Rig, token: str, password: str, calls: int) -> LiveRun:
     run = LiveRun(calls)
-    viewer = Viewer(f"http://127.0.0.1:{rig.http_port}", token)
+    base = f"http://127.0.0.1:{rig.http_port}"
+    viewer = Viewer(base, token)
     viewer.start()
     if not viewer.ready.wait(30) or viewer.error is not None:
         raise RuntimeError(f"the live view did not connect: {viewer.error!r}")
-    load = run_load(rig, rate=RATE, calls=calls, call_ms=HOLD_MS)
+    loads: list[LoadRun] = []
+    trunk = threading.Thread(
+        target=lambda: loads.append(run_load(rig, rate=RATE, calls=calls, call_ms=HOLD_MS))
+    )
+    started = time.monotonic()
+    trunk.start()
+    # every call placed and answered (the answers take well under a second here)
+    time.sleep(calls / RATE + 3)
+    try:
+        _browse(run, base, password)
+    finally:
+        trunk.join()
+    browsed = time.monotonic() - started
     time.sleep(2)  # the last ends reach the client
     viewer.stopping.set()
+    (load,) = loads
     run.successful = load.successful
     _summary(run, list(viewer.received))
     campaign.runs.append(run)
@@ -173,15 +238,22 @@ def _measure(campaign: LiveCampaign, rig: Rig, token: str, calls: int) -> LiveRu
         f"{_ms(run.shown_s, 50):.0f} ms, p95 {_ms(run.shown_s, 95):.0f} ms, max "
         f"{_ms(run.shown_s, 100):.0f} ms after their start), {len(run.answered_s)} shown "
         f"answered (p50 {_ms(run.answered_s, 50):.0f} ms, p95 {_ms(run.answered_s, 95):.0f} "
-        f"ms, max {_ms(run.answered_s, 100):.0f} ms after the answer), {run.ended} ended"
+        f"ms, max {_ms(run.answered_s, 100):.0f} ms after the answer), {run.ended} ended; "
+        f"Chromium drew the {calls} rows {run.rows_drawn_ms:.0f} ms after navigation start, "
+        f"then {len(run.frame_gaps_ms)} frames: p50 {_percentile(run.frame_gaps_ms, 50):.1f} "
+        f"ms, p95 {_percentile(run.frame_gaps_ms, 95):.1f} ms, max "
+        f"{_percentile(run.frame_gaps_ms, 100):.1f} ms (the browser done {browsed:.0f} s "
+        "after the first call)"
     )
     return run
 
 
-def _ms(values: list[float], percentile: float) -> float:
-    if not values:
-        return float("nan")
-    return float(np.percentile(np.asarray(values), percentile)) * 1000
+def _percentile(values: list[float], percentile: float) -> float:
+    return float(np.percentile(np.asarray(values), percentile)) if values else float("nan")
+
+
+def _ms(seconds: list[float], percentile: float) -> float:
+    return _percentile(seconds, percentile) * 1000
 
 
 @functools.cache
@@ -191,10 +263,16 @@ def live_campaign() -> LiveCampaign:
     campaign.say(f"load average before: {load}")
     workdir = Path(tempfile.mkdtemp(prefix="vpbx-bench-live-"))
     try:
-        with pbx_rig(workdir / "pbx") as rig:
-            token = asyncio.run(_admin_token(rig.database_url))
-            _measure(campaign, rig, token, REFERENCE_CALLS)
-            _measure(campaign, rig, token, CALLS)
+        # vpbx serves a copy of the cabinet's build (pbx_rig passes the environment on)
+        os.environ["VPBX_WEB_DIR"] = str(_build(workdir))
+        password = secrets.token_hex(8)
+        try:
+            with pbx_rig(workdir / "pbx") as rig:
+                token = asyncio.run(_admin_token(rig.database_url, password))
+                _measure(campaign, rig, token, password, REFERENCE_CALLS)
+                _measure(campaign, rig, token, password, CALLS)
+        finally:
+            del os.environ["VPBX_WEB_DIR"]
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         campaign.say(f"load average after: {load}")
     finally:
@@ -217,8 +295,12 @@ def live_method() -> list[str]:
         "switch's `started_at` (and `answered_at`) — its wall clock, the client's machine — "
         "to the arrival of the first event showing the call (showing it answered), p95 over "
         "the calls; it includes the switch's 50 ms coalescing of changes. The log says how "
-        "many calls the client's view held at once. The browser's rendering of 300 rows is "
-        "not measured by this bench. What this run saw:"
+        "many calls the client's view held at once. The browser, while all the calls are up: "
+        "headless Chromium (Debian's, Playwright) signs in to the cabinet served by the same "
+        "vpbx (a copy of `scripts/web.sh build`), opens «Звонки сейчас» and waits for a row "
+        "per call — `performance.now()` then is the figure (navigation start → every row "
+        f"drawn) — then samples {FRAMES} animation frames (durations tick every second): p95 "
+        "of the frame intervals. What this run saw:"
     ]
 
 
@@ -246,7 +328,43 @@ def bench_live_answered() -> Result:
     return _row("answer → shown answered in the live view", lambda run: run.answered_s)
 
 
-BENCHMARKS: tuple[Callable[[], Result], ...] = (bench_live_shown, bench_live_answered)
+def _browser_row(what: str, unit_value: Callable[[LiveRun], float], name: str) -> Result:
+    campaign = live_campaign()
+    reference, run = campaign.runs
+    value, ref = unit_value(run), unit_value(reference)
+    return Result(
+        f"live: {what}, {run.calls} concurrent real calls, headless Chromium, {name}",
+        value,
+        "ms",
+        f"the same with {reference.calls} calls",
+        ref,
+        value / ref if ref else None,
+        None,
+    )
+
+
+def bench_live_rows_drawn() -> Result:
+    return _browser_row(
+        "the live page's rows drawn",
+        lambda run: run.rows_drawn_ms,
+        "navigation start → a row a call",
+    )
+
+
+def bench_live_frames() -> Result:
+    return _browser_row(
+        "the live page's frame interval p95",
+        lambda run: _percentile(run.frame_gaps_ms, 95),
+        f"{FRAMES} animation frames while the calls are up",
+    )
+
+
+BENCHMARKS: tuple[Callable[[], Result], ...] = (
+    bench_live_shown,
+    bench_live_answered,
+    bench_live_rows_drawn,
+    bench_live_frames,
+)
 
 
 if __name__ == "__main__":
