@@ -85,8 +85,15 @@ def config_admin(api: Api) -> str:
     """An admin of an account without FMC lines (those are the operator's to import)."""
     account, token = api.new_account("Bad config")
     ids = api.seed_rich(token)
+    # its employee has it among his phones: the deletion is confirmed (ACC-4)
     api.ok(
-        api.delete(f"/fmc-lines/{ids['fmc-lines']}", api.operator_token, account_id=account), 204
+        api.delete(
+            f"/fmc-lines/{ids['fmc-lines']}",
+            api.operator_token,
+            account_id=account,
+            params={"confirm": "true"},
+        ),
+        204,
     )
     return token
 

@@ -21,8 +21,10 @@ def _own(api: Api, name: str) -> tuple[str, str]:
     """A new account with a rich configuration (no FMC lines: those are the operator's)."""
     _account, admin = api.new_account(name)
     ids = api.seed_rich(admin)
+    # its employee has it among his phones: the deletion is confirmed (ACC-4)
     api.ok(api.delete(f"/fmc-lines/{ids['fmc-lines']}", api.operator_token,
-                      account_id=api.account_id(admin)), 204)  # fmt: skip
+                      account_id=api.account_id(admin), params={"confirm": "true"}),
+           204)  # fmt: skip
     return admin, api.get("/config", admin).text
 
 

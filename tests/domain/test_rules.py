@@ -584,6 +584,22 @@ async def test_an_fmc_lines_employee_and_his_phones_follow_each_other(tenants: T
     assert (await tenant.get("fmc-lines", line["id"]))["employee_id"] is None
 
 
+async def test_an_fmc_line_in_use_is_deleted_with_the_confirmation_and_leaves_the_card(
+    tenants: Tenants,
+) -> None:
+    tenant = await tenants.new()
+    line = await tenant.create("fmc-lines", {"number": "79161234567"}, Role.OPERATOR)
+    holder = await tenant.create("employees", employee("Держатель"))
+    await tenant.update("fmc-lines", line["id"], {"employee_id": holder["id"]})
+    with pytest.raises(InUse) as caught:  # ACC-4: his card uses it
+        await tenant.run(lambda s: s.delete("fmc-lines", line["id"]), Role.OPERATOR)
+    assert [(u.section, u.name) for u in caught.value.usages] == [("Сотрудники", "Держатель")]
+    await tenant.run(lambda s: s.delete("fmc-lines", line["id"], confirm=True), Role.OPERATOR)
+    phones = (await tenant.get("employees", holder["id"]))["phones"]
+    assert [p["kind"] for p in phones] == ["number"]
+    assert await tenant.count(t.fmc_lines) == 0
+
+
 async def test_sip_uri_phones_need_the_account_option(tenants: Tenants) -> None:
     phones = [{"kind": "sip_uri", "sip_uri": "sip:office@pbx.example.ru:5080"}]
     without = await tenants.new("Без опции")

@@ -439,36 +439,44 @@ class FmcLineHook(Hook):
         """FMC-1: assigning the line's employee puts it among his phones (the manual: the number
         appears in his card), at the end of his list; nobody else keeps it as a phone."""
         assert isinstance(doc, FmcLine)
-        query = sa.select(t.employees.c.id, t.employees.c.phones).where(
-            t.employees.c.account_id == ctx.account_id
-        )
-        for employee_id, phones in (await ctx.conn.execute(query)).all():
-            has_it = any(p.get("fmc_line_id") == entity_id for p in phones)
-            if employee_id == doc.employee_id and not has_it:
-                phone = EmployeePhone(
-                    id=secrets.token_hex(6),
-                    kind=PhoneKind.FMC,
-                    fmc_line_id=entity_id,
-                    lines=doc.channels,
-                )
-                kept = [*phones, phone.model_dump(mode="json")]
-            elif employee_id != doc.employee_id and has_it:
-                kept = [p for p in phones if p.get("fmc_line_id") != entity_id]
-                if not kept:
-                    raise ValidationFailed.one(
-                        "employee_id",
-                        f"the line is the only phone of employee {employee_id}: give him "
-                        "another phone first (EMP-1)",
-                        "fmc_only_phone",
-                    )
-            else:
-                continue
-            await ctx.conn.execute(
-                sa.update(t.employees)
-                .where(t.employees.c.id == employee_id)
-                .values(phones=kept, updated_at=ctx.now)
+        await _hand_fmc_line(ctx, entity_id, doc.employee_id, doc.channels)
+
+    async def release(self, ctx: Ctx, entity_id: int) -> None:
+        """A confirmed deletion: the line leaves its holder's phones first (ACC-4: without the
+        confirmation the deletion is refused, naming him)."""
+        await _hand_fmc_line(ctx, entity_id, None, 1)
+
+
+async def _hand_fmc_line(ctx: Ctx, line_id: int, holder: int | None, channels: int) -> None:
+    """The FMC line `line_id` is a phone of `holder` (appended when missing) and of nobody else;
+    taking it from an employee whose only phone it is, is refused (EMP-1)."""
+    query = sa.select(t.employees.c.id, t.employees.c.phones).where(
+        t.employees.c.account_id == ctx.account_id
+    )
+    for employee_id, phones in (await ctx.conn.execute(query)).all():
+        has_it = any(p.get("fmc_line_id") == line_id for p in phones)
+        if employee_id == holder and not has_it:
+            phone = EmployeePhone(
+                id=secrets.token_hex(6), kind=PhoneKind.FMC, fmc_line_id=line_id, lines=channels
             )
-            await sync_distributions(ctx, employee_id)
+            kept = [*phones, phone.model_dump(mode="json")]
+        elif employee_id != holder and has_it:
+            kept = [p for p in phones if p.get("fmc_line_id") != line_id]
+            if not kept:
+                raise ValidationFailed.one(
+                    "employee_id",
+                    f"the line is the only phone of employee {employee_id}: give him another "
+                    "phone first (EMP-1)",
+                    "fmc_only_phone",
+                )
+        else:
+            continue
+        await ctx.conn.execute(
+            sa.update(t.employees)
+            .where(t.employees.c.id == employee_id)
+            .values(phones=kept, updated_at=ctx.now)
+        )
+        await sync_distributions(ctx, employee_id)
 
 
 class TalkOptionHook(Hook):
