@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vpbx.domain.live import HISTORY, EmployeeView, LiveBoard, LiveCallState
 
 
@@ -102,3 +104,26 @@ def test_an_employee_sees_his_own_calls_and_state_only() -> None:
     board.end_call(1, "mine")
     board.end_call(1, "other")
     assert [view.filter(e) for e in board.flush()[1] if e["type"] == "ended"] == [None, None]
+
+
+def test_a_supervisor_is_ringing_then_talking_while_he_takes_part() -> None:
+    """TRN-1: the supervisor joining from the live view is shown as his phone rings and while
+    he is in the talk, and free again when he leaves."""
+    board = LiveBoard()
+    board.put_call(1, _call(talker=7, answered_at=5.0))
+    board.flush()
+
+    def state_of(call: LiveCallState) -> dict[int, str]:
+        board.put_call(1, call)
+        return {
+            e["employee"]["employee_id"]: e["employee"]["state"]
+            for e in board.flush()[1]
+            if e["type"] == "employee"
+        }
+
+    talk = _call(talker=7, answered_at=5.0)
+    ringing = replace(talk, supervisor=9)
+    assert state_of(ringing) == {9: "ringing"}
+    assert state_of(replace(ringing, supervise_mode="whisper")) == {9: "talking"}
+    assert board.snapshot(1)["calls"][0]["supervise_mode"] == "whisper"
+    assert state_of(talk) == {9: "offline"}

@@ -292,15 +292,21 @@ class LiveBoard:
 def _people(call: LiveCallState | None) -> Iterable[int]:
     if call is None:
         return ()
-    return (*call.ringing, *((call.talker,) if call.talker is not None else ()))
+    others = (call.talker, call.supervisor)
+    return (*call.ringing, *(e for e in others if e is not None))
 
 
 def _states(account: _Account) -> dict[int, EmployeeState]:
     states: dict[int, EmployeeState] = {}
     for call in account.calls.values():
-        for employee_id in call.ringing:
+        # a supervisor (TRN-1) is rung, then takes part as the talker does
+        ringing = list(call.ringing)
+        talking = [call.talker] if call.talker is not None else []
+        if call.supervisor is not None:
+            (talking if call.supervise_mode is not None else ringing).append(call.supervisor)
+        for employee_id in ringing:
             if states.get(employee_id) is not EmployeeState.TALKING:
                 states[employee_id] = EmployeeState.RINGING
-        if call.talker is not None:
-            states[call.talker] = EmployeeState.TALKING
+        for employee_id in talking:
+            states[employee_id] = EmployeeState.TALKING
     return states

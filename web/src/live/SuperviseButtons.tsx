@@ -40,7 +40,7 @@ export function SuperviseButtons({ call, nameOf }: { call: LiveCall; nameOf: (id
   if (call.supervisor != null) {
     const how = call.supervise_mode ?? 'joining';
     return (
-      <Tag color="blue" data-testid="supervisor">
+      <Tag color="blue" data-testid="supervisor" style={{ whiteSpace: 'normal' }}>
         {t(`live.supervise.in.${how}`, { name: nameOf(call.supervisor) })}
       </Tag>
     );
