@@ -48,7 +48,6 @@ from typing import Protocol
 from vpbx.bench.calls import (
     NUMBER,
     PBX_IP,
-    RTP_PORTS,
     SIPP_DIR,
     TRUNK_IP,
     _free_block,
@@ -90,9 +89,12 @@ SETUP_CPS = 40
 #: a relay's ladder stops climbing after this long (the whole benchmark stays within ~6 min)
 LADDER_SECONDS = 140.0
 
+#: rtpengine's RTP ports: not vpbx's (`RTP_PORTS`): packets still flying to a port vpbx had
+#: (another rig's load) were latched by rtpengine as a call's peer and that call went silent
+RTPENGINE_PORTS = (40000, 49999)
 #: rtpengine's whole configuration: no file (none of /etc/rtpengine), in the foreground,
-#: userspace only (kernel table -1), one worker thread, loopback, the RTP range vpbx uses in
-#: these benchmarks (the two relays never run at once), calls kept while the ladder pauses
+#: userspace only (kernel table -1), one worker thread, loopback, its own port range, calls
+#: kept while the ladder pauses
 RTPENGINE_FLAGS = (
     "--config-file=none",
     "--foreground",
@@ -102,8 +104,8 @@ RTPENGINE_FLAGS = (
     "--num-threads=1",
     "--media-num-threads=1",
     f"--interface={PBX_IP}",
-    f"--port-min={RTP_PORTS[0]}",
-    f"--port-max={RTP_PORTS[1]}",
+    f"--port-min={RTPENGINE_PORTS[0]}",
+    f"--port-max={RTPENGINE_PORTS[1]}",
     "--timeout=600",
     "--delete-delay=0",
 )
@@ -118,7 +120,7 @@ class Plan:
 
     start: int = 100
     step: int = 100
-    top: int = 2000  # rtpengine takes 4 ports a call from the 10,000 of RTP_PORTS
+    top: int = 2000  # rtpengine takes 4 ports a call from the 10,000 of RTPENGINE_PORTS
     resolution: int = 25
     window: float = 5.0
 
