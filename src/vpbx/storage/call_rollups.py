@@ -11,8 +11,8 @@ first or last day): see `vpbx.services.dashboards` and docs/decisions.md.
 
 Keeping them right: a trigger on `calls` (INSERT, UPDATE, DELETE; every writer, in the writer's
 transaction) marks the UTC hour of each row it touches in `call_rollup_marks`; before reading,
-the service rebuilds the ended local days those hours fall in from the calls, in its own
-transaction, and drops the marks. `call_rollup_zones` records the zone an account's rollups
+the service rebuilds the ended local days those hours fall in from the calls, in the
+reader's transaction, and drops the marks. `call_rollup_zones` records the zone an account's rollups
 were cut in: when the account's zone changes, all of them are rebuilt. The rows of a day are
 made by the same SELECT that aggregates the calls read directly, so both agree call for call.
 
