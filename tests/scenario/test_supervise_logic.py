@@ -5,8 +5,11 @@ another is being rung, he is not (and the details say why)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.scenario.test_call_logic import Switch, of
 from tests.scenario.test_transfer_logic import office, talking
+from vpbx.domain.entities.routing import TalkAction, TalkOption
 from vpbx.scenario import call_io as io
 
 BOSS = 7
@@ -86,3 +89,19 @@ def test_the_employees_own_trainer_is_named_a_trainer() -> None:
         "тренер: слушает (его не слышит никто)",
     ]
     assert switch.logic.supervisor is None
+
+
+def test_the_employees_trainer_key_waits_while_a_supervisor_joins() -> None:
+    """One third party at a time: the call-trainer talk option is refused (a sad tone) while a
+    supervisor is rung or in the talk."""
+    switch, _ = talking(
+        office(TalkOption(key="5", action=TalkAction.CALL_TRAINER)),
+    )
+    switch.logic.config.employees[1] = dataclasses.replace(
+        switch.logic.config.employees[1], trainer_id=BOSS
+    )
+    switch.send(io.SuperviseAsked(8, "Надзорова", "listen"))
+    assert switch.send(io.EmployeeDigit("5")) == [io.ToneToEmployee(ok=False)]
+    assert "подключается супервизор Надзорова" in switch.logic.details[-1].text
+    switch.send(io.TrainerLeft(joined=False))
+    assert of(io.CallTrainer, switch.send(io.EmployeeDigit("5"))) == [io.CallTrainer(1)]

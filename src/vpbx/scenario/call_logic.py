@@ -774,8 +774,12 @@ class CallLogic:
                         now, "talk_option", "тренер не вызван: у сотрудника нет тренера", key=key
                     )
                     return [io.ToneToEmployee(ok=False)]
+                if self.supervisor is not None:  # one third party at a time
+                    who = self.supervisor[1]
+                    text = f"тренер не вызван: к разговору подключается супервизор {who}"
+                    self._log(now, "talk_option", text, key=key)
+                    return [io.ToneToEmployee(ok=False)]
                 self._log(now, "talk_option", "сотрудник вызвал тренера (TRN-1)", key=key)
-                self.supervisor = self.supervise_mode = None  # whoever joins next is his trainer
                 return [io.CallTrainer(employee.id), io.ToneToEmployee()]
             case TalkAction.TAG:
                 self._log(

@@ -856,7 +856,7 @@ class Pbx:
         """TRN-1 / TALK-3: ring the trainer of `employee_id`; he joins the talk as a whisper."""
         config = await self._config(call.account_id)
         employee = config.employees.get(employee_id)
-        if employee is None or employee.trainer_id is None or call.trainer is not None:
+        if employee is None or employee.trainer_id is None or call.trainer_joining:
             return
         targets = await self._targets(_sip_phones(_employees(config, [employee.trainer_id])))
         if targets:
