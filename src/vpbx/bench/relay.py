@@ -87,7 +87,7 @@ LATE_SHARE = 0.001
 #: its signalling holds, so setting up is never what fails
 SETUP_CPS = 40
 #: a relay's ladder stops climbing after this long (the whole benchmark stays within ~6 min)
-LADDER_SECONDS = 140.0
+LADDER_SECONDS = 130.0
 
 #: rtpengine's RTP ports: not vpbx's (`RTP_PORTS`): packets still flying to a port vpbx had
 #: (another rig's load) were latched by rtpengine as a call's peer and that call went silent
