@@ -308,6 +308,8 @@ class _Load:
             arrived = time.monotonic_ns()
             for index in range(count):
                 call, direction, stamp = _PAYLOAD.unpack_from(buffers, index * RECV_ROOM + 12)
+                if direction > 1:
+                    continue  # not the load's own packet (a relay's RTCP, a stray stream)
                 if end == 1 and self.to_learn and call < self.calls:
                     self.learn(call, inbox.names[index].get())
                 if measure_from <= stamp < measure_to:
