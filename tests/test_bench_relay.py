@@ -16,6 +16,7 @@ from vpbx.bench.relay import (
     Ladder,
     Plan,
     Rung,
+    climb,
     knee,
     media_address,
     next_rung,
@@ -136,6 +137,52 @@ def test_the_ladder_climbs_then_halves() -> None:
         675,
     ]
     assert climb_against(60, plan) == [100, 50, 75]
+
+
+def late(calls: int) -> Rung:
+    """A rung that failed because the load itself fell behind its schedule."""
+    load = report(0.5, 50.0)
+    load.late_sends = sum(load.sent)
+    return Rung(calls, load)
+
+
+def test_a_ladder_stops_where_the_load_generator_gives_out_after_a_second_try() -> None:
+    tried: list[int] = []
+
+    def measure_rung(calls: int) -> Rung:
+        tried.append(calls)
+        return late(calls) if calls >= 300 else Rung(calls, report(1.0, 1.0))
+
+    ladder = climb("relay", measure_rung, Plan(start=100, step=100), lambda _: None)
+    assert tried == [100, 200, 300, 300]
+    assert ladder.knee == 200
+    assert ladder.load_bound
+    assert "300 calls" in ladder.stopped
+
+
+def test_a_hiccup_of_the_load_generator_is_measured_again_and_the_ladder_goes_on() -> None:
+    tried: list[int] = []
+
+    def measure_rung(calls: int) -> Rung:
+        tried.append(calls)
+        if tried.count(calls) == 1 and calls == 200:
+            return late(calls)
+        return Rung(calls, report(1.0, 1.0) if calls <= 400 else report(0.5, 1.0))
+
+    lines: list[str] = []
+    ladder = climb("relay", measure_rung, Plan(start=100, step=100), lines.append)
+    assert tried == [100, 200, 200, 300, 400, 500, 450, 425]
+    assert (ladder.knee, ladder.load_bound) == (400, False)
+    assert any("measured again" in line for line in lines)
+    assert lines[-1] == "relay: knee 400 calls"
+
+
+def test_a_ladder_stops_climbing_when_its_time_is_up() -> None:
+    ladder = climb(
+        "relay", lambda calls: Rung(calls, report(1.0, 1.0)), Plan(), lambda _: None, seconds=0
+    )
+    assert (ladder.rungs, ladder.knee) == ({}, 0)
+    assert ladder.stopped == "out of time after 0 s"
 
 
 def test_the_knee_is_below_the_lowest_failure_even_when_results_are_not_monotonic() -> None:

@@ -40,7 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -67,6 +67,7 @@ __all__ = [
     "Ladder",
     "RelayCampaign",
     "Rung",
+    "climb",
     "knee",
     "media_address",
     "next_rung",
@@ -288,32 +289,46 @@ def measure(relay: Relay, calls: int, campaign: RelayCampaign) -> Rung:
     return Rung(calls, _load(spec, campaign.root / "load.log"))
 
 
-def climb(relay: Relay, campaign: RelayCampaign) -> Ladder:
-    """The relay's ladder (`next_rung`), within LADDER_SECONDS."""
-    ladder = Ladder(relay.name)
+def climb(
+    name: str,
+    measure_rung: Callable[[int], Rung],
+    plan: Plan,
+    say: Callable[[str], None],
+    seconds: float = LADDER_SECONDS,
+) -> Ladder:
+    """A relay's ladder (`next_rung`), measuring each rung with `measure_rung(calls)`, within
+    `seconds`; a rung the load generator failed is measured once more before the ladder stops
+    there (its knee then a lower bound)."""
+    ladder = Ladder(name)
     began = time.monotonic()
     while True:
-        calls = next_rung({n: rung.held for n, rung in ladder.rungs.items()}, campaign.plan)
+        calls = next_rung({n: rung.held for n, rung in ladder.rungs.items()}, plan)
         if calls is None:
             break
-        if time.monotonic() - began > LADDER_SECONDS:
-            ladder.stopped = f"out of time after {LADDER_SECONDS:.0f} s"
+        if time.monotonic() - began > seconds:
+            ladder.stopped = f"out of time after {seconds:.0f} s"
             break
-        rung = measure(relay, calls, campaign)
+        rung = measure_rung(calls)
         if rung.load_bound and not rung.held:  # once more: a moment's hiccup of the box
-            campaign.say(f"{relay.name}: {rung.describe()}; measured again")
-            rung = measure(relay, calls, campaign)
+            say(f"{name}: {rung.describe()}; measured again")
+            rung = measure_rung(calls)
         ladder.rungs[calls] = rung
-        campaign.say(f"{relay.name}: {rung.describe()}")
+        say(f"{name}: {rung.describe()}")
         if rung.load_bound and not rung.held:
             ladder.stopped = f"the load generator fell behind at {calls} calls: a lower bound"
             ladder.load_bound = True
             break
-    campaign.say(
-        f"{relay.name}: knee {ladder.knee} calls"
-        + (f" ({ladder.stopped})" if ladder.stopped else "")
-    )
+    say(f"{name}: knee {ladder.knee} calls" + (f" ({ladder.stopped})" if ladder.stopped else ""))
     return ladder
+
+
+def _climb(relay: Relay, campaign: RelayCampaign) -> Ladder:
+    return climb(
+        relay.name,
+        lambda calls: measure(relay, calls, campaign),
+        campaign.plan,
+        campaign.say,
+    )
 
 
 # --------------------------------------------------------------------------------- vpbx
@@ -512,14 +527,14 @@ def relay_campaign() -> RelayCampaign:
         # and its row reads 0; the other relay and the rest of `make bench` still run.
         try:
             with vpbx_relay(root / "vpbx", campaign) as vpbx:
-                campaign.vpbx = climb(vpbx, campaign)
+                campaign.vpbx = _climb(vpbx, campaign)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             campaign.say(f"vpbx could not be measured: {exc}")
         knee_vpbx = campaign.vpbx.knee if campaign.vpbx is not None else 0
         cpu_rung = campaign.vpbx.cpu_rung if campaign.vpbx is not None else None
         try:
             with rtpengine_relay(root / "rtpengine", campaign.ends) as rtpengine:
-                campaign.rtpengine = climb(rtpengine, campaign)
+                campaign.rtpengine = _climb(rtpengine, campaign)
                 if cpu_rung is not None:
                     rung = campaign.rtpengine.rungs.get(cpu_rung.calls)
                     if rung is None:
