@@ -276,7 +276,8 @@ def test_a_call_finding_every_rtp_port_in_use_gets_503_with_retry_after(tmp_path
             )
             assert result.returncode == 0, result.stdout[-2000:] + result.errors()
             messages = result.messages()
-            assert "SIP/2.0 503" in messages and "Retry-After: 5" in messages, messages
+            assert "SIP/2.0 503" in messages, messages
+            assert "Retry-After: 5" in messages, messages
         finally:
             pbx.run(release(held))
         assert media.pool.available == media.pool.capacity  # nothing leaked by the refusal

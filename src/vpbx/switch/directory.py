@@ -49,6 +49,7 @@ T = TypeVar("T")
 class _Unknown(LookupError):
     """No line has this login (not an error: a load that is not kept)."""
 
+
 #: seconds an answer is reused before it is refreshed in the background
 CACHE_TTL = 5.0
 
