@@ -15,9 +15,11 @@ import uvloop
 
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
-#: modules whose import means a test drives real SIP peers (SIPp, baresip) or a live PBX
+#: modules whose import means a test drives real SIP peers (SIPp, baresip, linphonec) or
+#: a live PBX
 _PEER_IMPORT = re.compile(
-    r"^from tests\.(peers\.(baresip|sipp|trunk_caller|rtp_capture|rtp_pcap)|switch\.harness)"
+    r"^from tests\.(peers\.(baresip|linphone|sipp|trunk_caller|rtp_capture|rtp_pcap)"
+    r"|switch\.harness)"
     r"|^from tests\.switch\.(observe|scripts) ",
     re.MULTILINE,
 )
