@@ -82,7 +82,8 @@ DRAIN = 0.5
 DELIVERED_OK = 0.999
 P99_LIMIT_MS = 5.0
 #: a rung where more of the load's sends than this were > 2 ms behind their schedule measured
-#: the load generator, not the relay: the ladder stops there (its knee is then a lower bound)
+#: the load generator, not the relay: measured once more, then the ladder stops there (its
+#: knee is then a lower bound)
 LATE_SHARE = 0.001
 #: vpbx's calls are set up at this rate (no media flows meanwhile): well below the ~120 calls/s
 #: its signalling holds, so setting up is never what fails
@@ -389,7 +390,9 @@ class VpbxRelay:
             if len(lines) >= more or trunk.poll() is not None:
                 break
             time.sleep(0.2)
-        found = sorted((int(n), (host, int(p))) for n, host, p in (x.split() for x in lines))
+        # "call_number ip port" lines, each appended by one write
+        rows = [row for row in (line.split() for line in lines) if len(row) == 3]
+        found = sorted((int(number), (host, int(at))) for number, host, at in rows)
         self.targets += [address for _, address in found]
         if len(found) < more:
             state = "waiting" if trunk.poll() is None else f"exited {trunk.returncode}"
