@@ -226,9 +226,9 @@ def _measure(campaign: LiveCampaign, rig: Rig, token: str, password: str, calls:
     time.sleep(calls / RATE + 3)
     try:
         _browse(run, base, password)
+        browsed = time.monotonic() - started
     finally:
         trunk.join()
-    browsed = time.monotonic() - started
     time.sleep(2)  # the last ends reach the client
     viewer.stopping.set()
     (load,) = loads
