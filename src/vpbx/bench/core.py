@@ -8,8 +8,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +66,16 @@ def sizes(variable: str, defaults: tuple[float, ...]) -> tuple[float, ...]:
     if len(found) != len(defaults):
         raise ValueError(f"{variable} wants {len(defaults)} numbers: {custom!r}")
     return found
+
+
+@dataclass
+class CampaignLog:
+    """What a campaign saw, line by line: printed as it goes (under its TAG) and kept for its
+    method paragraph in docs/benchmarks.md."""
+
+    TAG: ClassVar[str] = "bench"
+    log: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        self.log.append(text)
+        print(f"[{self.TAG}] {text}", flush=True)

@@ -50,7 +50,7 @@ from vpbx.bench.calls import (
     pbx_rig,
     run_load,
 )
-from vpbx.bench.core import Result, sizes, work_folder
+from vpbx.bench.core import CampaignLog, Result, sizes, work_folder
 from vpbx.bench.merge import run_alone
 from vpbx.bench.pinned import GENERATOR_CORE, SUT_CORE, generators_core, pin, pinning
 
@@ -104,14 +104,10 @@ class Sut:
 
 
 @dataclass
-class SetupCampaign:
+class SetupCampaign(CampaignLog):
+    TAG = "setup"
     vpbx: Sut = field(default_factory=lambda: Sut("vpbx"))
     sippy: Sut = field(default_factory=lambda: Sut("sippy"))
-    log: list[str] = field(default_factory=list)
-
-    def say(self, text: str) -> None:
-        self.log.append(text)
-        print(f"[setup] {text}", flush=True)
 
     @property
     def ratio(self) -> float | None:

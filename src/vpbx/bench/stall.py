@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from vpbx.bench.calls import LoadRun, Rig
-from vpbx.bench.core import Result, sizes, work_folder
+from vpbx.bench.core import CampaignLog, Result, sizes, work_folder
 from vpbx.bench.merge import run_alone
 from vpbx.bench.pinned import pinning
 from vpbx.bench.setup_vs_sippy import CALL_MS, WARM_CALLS, signalling_load, vpbx_setup_rig
@@ -109,15 +109,11 @@ def window(before: dict[str, Any], after: dict[str, Any], start: float, end: flo
 
 
 @dataclass
-class StallCampaign:
+class StallCampaign(CampaignLog):
+    TAG = "stall"
     idle: Window | None = None
     load: Window | None = None
     run: LoadRun | None = None
-    log: list[str] = field(default_factory=list)
-
-    def say(self, text: str) -> None:
-        self.log.append(text)
-        print(f"[stall] {text}", flush=True)
 
 
 def _size() -> tuple[float, ...]:
