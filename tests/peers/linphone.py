@@ -225,8 +225,8 @@ class LinphonePhone:
             return "\n".join(self.lines)[-tail:]
 
     def record_to(self, name: str) -> Path:
-        """Record the audio of the calls started (or resumed) from now on into the WAV `name`
-        of its recordings folder (a paused call's stream restarts: it goes on into this file)."""
+        """Record what the next call that starts hears into the WAV `name` of its recordings
+        folder (each call's stream opens the file named last when it starts)."""
         path = self.recordings / name
         self.command(f"record {path}")
         return path
