@@ -125,9 +125,9 @@ def signalling_load(rig: Rig, rate: float, calls: int) -> LoadRun:
 
 
 @contextlib.contextmanager
-def vpbx_setup_rig(workdir: Path) -> Iterator[tuple[Rig, int]]:
+def vpbx_setup_rig(workdir: Path, say: Callable[[str], None]) -> Iterator[tuple[Rig, int]]:
     """`pbx_rig` with its switch pinned to SUT_CORE, the rest of the rig to GENERATOR_CORE, warmed
-    by a few calls: the rig and the switch's pid."""
+    by a few calls: the rig and the switch's pid. What vpbx logged as errors is said at the end."""
     with pbx_rig(workdir) as rig:
         pids = rig.pids()
         switch = pids["vpbx"]
@@ -140,7 +140,7 @@ def vpbx_setup_rig(workdir: Path) -> Iterator[tuple[Rig, int]]:
         finally:
             errors = _pbx_errors(rig)
             if errors:
-                print(f"[setup] vpbx logged errors: {errors}", flush=True)
+                say(f"vpbx logged errors: {errors}")
 
 
 def install_sippy(root: Path) -> Path:
@@ -239,7 +239,7 @@ def setup_campaign() -> SetupCampaign:
             # no reference, but the rest of `make bench` still runs
             b2bua = None
             campaign.say(f"{SIPPY} could not be installed, no reference: {error}")
-        _search(campaign, campaign.vpbx, vpbx_setup_rig, root)
+        _search(campaign, campaign.vpbx, functools.partial(vpbx_setup_rig, say=campaign.say), root)
         if b2bua is not None:
             _search(campaign, campaign.sippy, functools.partial(sippy_rig, b2bua=b2bua), root)
         for sut in (campaign.vpbx, campaign.sippy):

@@ -144,7 +144,7 @@ def stall_campaign() -> StallCampaign:
     load, idle = _size()
     average = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     campaign.say(f"load average before: {average}; {pinning()}")
-    with work_folder("stall") as root, vpbx_setup_rig(root / "vpbx") as (rig, _switch):
+    with work_folder("stall") as root, vpbx_setup_rig(root / "vpbx", campaign.say) as (rig, _):
         _measure(rig, campaign, load, idle)
     return campaign
 
