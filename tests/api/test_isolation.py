@@ -212,6 +212,19 @@ def test_every_id_route_answers_404_with_another_accounts_ids(
                 problems.append(f"GET {path}: another account sees another calendar")
             covered.append((method, path))
             continue
+        if (method, path) == ("post", f"{PREFIX}/live/calls/{{call_id}}/supervise"):
+            # TRN-1: a live call's id is the switch's, and the switch is asked for the asker's
+            # own account only (tests/api/test_live.py, tests/switch/test_supervise_live.py);
+            # this API has no switch: B is refused without a word of A
+            response = api.post(
+                path.removeprefix(PREFIX).replace("{call_id}", "0123abcd"),
+                b.token,
+                json={"mode": "listen"},
+            )
+            if response.status_code == 202 or _leaks(response, a):
+                problems.append(f"POST {path} as B: {response.status_code} {response.text}")
+            covered.append((method, path))
+            continue
         known = _id_route(method, path)
         if known is None:
             problems.append(f"{method.upper()} {path}: not known to this test; cover it")

@@ -2,8 +2,9 @@
 employee (baresip, 1000 Hz); a supervisor of the account sees the call on the live view
 (`GET /live/events`), asks `POST /live/calls/{id}/supervise` to whisper, and his own baresip
 phone (1500 Hz) is rung and answers by itself. The employee hears him, the caller never does;
-he hears both; a second supervisor asking meanwhile gets 409, the live view shows who whispers,
-the call's details say who joined and how, and once the call is over asking again is a 404."""
+he hears both; a second supervisor asking meanwhile gets 409, another account's asking finds no
+such call, the live view shows who whispers, the call's details say who joined and how, and once
+the call is over asking again is a 404."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.peers.rtp_pcap import tone
 from tests.switch.harness import RunningPbx, Setup, line_phone, running_pbx, tone_file
 from tests.switch.live import Caller, describe, row_and_steps, tones_heard, windows
 from tests.switch.observe import band_power, heard
+from vpbx.domain.live import SuperviseAnswer, SuperviseMode, SuperviseRequest
 from vpbx.services.entities import EntityService
 
 pytestmark = pytest.mark.peers
@@ -99,6 +101,11 @@ def test_a_supervisor_whispers_from_the_live_view_and_only_the_employee_hears_hi
         employee.wait_event("CALL_ESTABLISHED", timeout=20)
         calls = live_calls(pbx, boss, lambda c: any(x["talker"] == employee_id for x in c.values()))
         [call_id] = list(calls)
+        # the switch answers for the asker's account only: another's asking for it finds nothing
+        assert pbx.application is not None
+        runner = pbx.application.runner
+        other = SuperviseRequest(call_id, boss_id, "Чужой", SuperviseMode.LISTEN)
+        assert pbx.run(runner.supervise(pbx.account_id + 1, other)) is SuperviseAnswer.NO_CALL
 
         asked = supervise(pbx, boss, call_id, "whisper")
         assert asked.status_code == 202, asked.text
