@@ -584,6 +584,25 @@ async def test_an_fmc_lines_employee_and_his_phones_follow_each_other(tenants: T
     assert (await tenant.get("fmc-lines", line["id"]))["employee_id"] is None
 
 
+async def test_a_line_already_in_a_card_but_naming_nobody_is_adopted_not_taken_away(
+    tenants: Tenants,
+) -> None:
+    """Data from before lines named their holder: an employee's card holds the line while the
+    line names nobody. Saving the line (unblocking it) keeps it in his card and names him."""
+    tenant = await tenants.new()
+    line = await tenant.create("fmc-lines", {"number": "79161234567"}, Role.OPERATOR)
+    phone = {"kind": "fmc", "fmc_line_id": line["id"]}
+    holder = await tenant.create("employees", employee("Давний", phones=[phone]))
+    async with tenant.engine.begin() as conn:  # as it was stored before
+        await conn.execute(
+            sa.update(t.fmc_lines).where(t.fmc_lines.c.id == line["id"]).values(employee_id=None)
+        )
+    saved = await tenant.update("fmc-lines", line["id"], {"blocked": False})
+    assert saved["employee_id"] == holder["id"]
+    phones = (await tenant.get("employees", holder["id"]))["phones"]
+    assert [p["fmc_line_id"] for p in phones] == [line["id"]]
+
+
 async def test_an_fmc_line_in_use_is_deleted_with_the_confirmation_and_leaves_the_card(
     tenants: Tenants,
 ) -> None:

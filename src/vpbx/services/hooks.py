@@ -417,7 +417,8 @@ class SipLineHook(Hook):
 class FmcLineHook(Hook):
     async def validate(self, ctx: Ctx, doc: BaseModel, entity_id: int | None) -> BaseModel:
         if entity_id is not None:
-            return doc
+            assert isinstance(doc, FmcLine)
+            return await _adopted(ctx, doc, entity_id)
         offenders = []
         for table, kind in ((t.employees, "employee"), (t.groups, "group")):
             query = sa.select(table.c.id, table.c.extension).where(
@@ -445,6 +446,28 @@ class FmcLineHook(Hook):
         """A confirmed deletion: the line leaves its holder's phones first (ACC-4: without the
         confirmation the deletion is refused, naming him)."""
         await _hand_fmc_line(ctx, entity_id, None, 1)
+
+
+async def _adopted(ctx: Ctx, doc: FmcLine, line_id: int) -> FmcLine:
+    """A line saved without an employee that never named one, while an employee's card holds it
+    (put there through the API before lines named their holder): it is his, and stays in his
+    card. Only clearing an employee the line did name takes it out of the card."""
+    if doc.employee_id is not None:
+        return doc
+    stored = await ctx.conn.execute(
+        sa.select(t.fmc_lines.c.employee_id).where(
+            t.fmc_lines.c.id == line_id, t.fmc_lines.c.account_id == ctx.account_id
+        )
+    )
+    if stored.scalar() is not None:
+        return doc
+    query = sa.select(t.employees.c.id, t.employees.c.phones).where(
+        t.employees.c.account_id == ctx.account_id
+    )
+    for employee_id, phones in (await ctx.conn.execute(query)).all():
+        if any(p.get("fmc_line_id") == line_id for p in phones):
+            return doc.model_copy(update={"employee_id": employee_id})
+    return doc
 
 
 async def _hand_fmc_line(ctx: Ctx, line_id: int, holder: int | None, channels: int) -> None:
