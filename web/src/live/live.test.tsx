@@ -2,7 +2,7 @@ import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeServer, json, renderAt, type Handler } from '../test/render';
 import LivePage from './LivePage';
-import type { LiveCall, LiveMessage } from './reducer';
+import type { LiveCall, LiveMessage, StaffMember } from './reducer';
 
 /** EventSource as the page uses it: listeners by event name, onerror, close. */
 class FakeSource {
@@ -74,6 +74,13 @@ function server(me: ReturnType<typeof who>, supervise: Handler = () => json({}, 
   });
 }
 
+/** The page opened, its stream starting with `calls` (employee 7 talks) and `staff`. */
+async function openedWith(calls: LiveCall[], staff: StaffMember[]): Promise<void> {
+  renderAt(<LivePage />, '/live');
+  await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
+  act(() => latest().send({ type: 'snapshot', seq: 1, calls, employees: [{ employee_id: 7, state: 'talking' }], staff }));
+}
+
 describe('the live view', () => {
   beforeEach(() => {
     FakeSource.opened = [];
@@ -134,19 +141,12 @@ describe('the live view', () => {
   it('lets a supervisor listen, whisper or barge into a talk from his own phone (TRN-1)', async () => {
     let answer = (): Response => json({ call_id: 'a', mode: 'whisper', employee_id: 9, status: 'ringing' }, 202);
     const seen = server(who('supervisor', 9), () => answer());
-    renderAt(<LivePage />, '/live');
-    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
-    act(() =>
-      latest().send({
-        type: 'snapshot',
-        seq: 1,
-        calls: [call('a', '79161111111', { talker: 7, answered_at: 1 }), call('b', '79162222222', { ringing: [7] })],
-        employees: [{ employee_id: 7, state: 'talking' }],
-        staff: [
-          { employee_id: 7, name: 'Иванов', registered: true },
-          { employee_id: 9, name: 'Надзорова', registered: true },
-        ],
-      }),
+    await openedWith(
+      [call('a', '79161111111', { talker: 7, answered_at: 1 }), call('b', '79162222222', { ringing: [7] })],
+      [
+        { employee_id: 7, name: 'Иванов', registered: true },
+        { employee_id: 9, name: 'Надзорова', registered: true },
+      ],
     );
     await screen.findByRole('columnheader', { name: 'Супервизор' });
     const talking = screen.getByRole('row', { name: /79161111111/ });
@@ -187,16 +187,9 @@ describe('the live view', () => {
 
   it('shows no supervisor actions to an employee', async () => {
     const seen = server(who('employee', 7));
-    renderAt(<LivePage />, '/live');
-    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
-    act(() =>
-      latest().send({
-        type: 'snapshot',
-        seq: 1,
-        calls: [call('a', '79161111111', { talker: 7, answered_at: 1 })],
-        employees: [],
-        staff: [{ employee_id: 7, name: 'Иванов', registered: true }],
-      }),
+    await openedWith(
+      [call('a', '79161111111', { talker: 7, answered_at: 1 })],
+      [{ employee_id: 7, name: 'Иванов', registered: true }],
     );
     const row = await screen.findByRole('row', { name: /79161111111/ });
     await vi.waitFor(() => expect(seen.some((r) => r.url.endsWith('/auth/me'))).toBe(true));
