@@ -7,6 +7,11 @@ objects on every packet: the hot paths bump plain integers (`SipCounters`, the s
 `SessionStats`) and `SwitchCollector` reads them when someone scrapes, so counting costs a call
 nothing measurable.
 
+The switch's loop is watched two ways: `LoopWatch` samples its lag twice a second (a histogram),
+and `LoopStalls` catches every stall longer than a few milliseconds (a 5 ms tick's lateness,
+the worst of each second kept) with the garbage collector's pauses beside them; the cores
+(`StallMeter`, `GcMeter`) take the time as an argument and are tested on a fake clock.
+
 The API runs in several uvicorn workers: each would count only what it served, and a scrape
 lands on one of them. With `multiprocess_dir` (the supervisor sets PROMETHEUS_MULTIPROC_DIR for
 the API's processes, see `vpbx.supervisor`), the workers write their counters to files there and
