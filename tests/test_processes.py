@@ -77,7 +77,8 @@ def alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def vpbx_run(tmp_path: Path, **settings: str) -> Iterator[Served]:
+def vpbx_run(tmp_path: Path, startup: float = 60, **settings: str) -> Iterator[Served]:
+    """`vpbx run` serving within `startup` seconds, with `settings` as VPBX_* variables."""
     http_port, sip_port, status_port = free_port(), free_port(), free_port()
     env = os.environ | {
         "VPBX_DATA_DIR": str(tmp_path),
@@ -104,13 +105,13 @@ def vpbx_run(tmp_path: Path, **settings: str) -> Iterator[Served]:
         tmp_path,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + startup
         while True:
             with contextlib.suppress(httpx.TransportError):
                 if served.health().status_code == 200:
                     break
             assert process.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "vpbx run did not serve within 60 s"
+            assert time.monotonic() < deadline, f"vpbx run did not serve within {startup:.0f} s"
             time.sleep(0.2)
         yield served
     finally:

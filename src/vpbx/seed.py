@@ -41,8 +41,12 @@ async def is_empty(conn: AsyncConnection) -> bool:
     return int(count) == 0
 
 
-async def seed_demo(conn: AsyncConnection, clock: Clock) -> Demo:
-    """Create the demo account through the domain services (so every rule is applied)."""
+async def seed_demo(
+    conn: AsyncConnection, clock: Clock, *, login: str = DEMO_LOGIN, number: str = DEMO_NUMBER
+) -> Demo:
+    """Create the demo account through the domain services (so every rule is applied). Logins
+    and numbers are unique across accounts: the browser tests give each test module its own
+    copy of the demo on one shared server with a `login` and a `number` of its own."""
     now = clock()
     account_id = await accounts.create_account(conn, Account(name="Демо / Demo"), now)
     svc = EntityService(conn, Actor(Role.ADMIN, account_id), clock)
@@ -111,7 +115,7 @@ async def seed_demo(conn: AsyncConnection, clock: Clock) -> Demo:
     await svc.create(
         "numbers",
         {
-            "number": DEMO_NUMBER,
+            "number": number,
             "name": "Демо-номер / Demo number",
             "rules": [
                 {"name": "Рабочее время", "schedule_id": _id(hours), "scenario_id": _id(scenario)},
@@ -121,16 +125,16 @@ async def seed_demo(conn: AsyncConnection, clock: Clock) -> Demo:
     )
     await svc.create(
         "users",
-        {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "role": "admin", "full_name": "Demo"},
+        {"login": login, "password": DEMO_PASSWORD, "role": "admin", "full_name": "Demo"},
     )
-    token = await accounts.login(conn, DEMO_LOGIN, DEMO_PASSWORD, now)
+    token = await accounts.login(conn, login, DEMO_PASSWORD, now)
     lines = []
     for employee in (ivanov, petrova):
         line_id = employee.model_dump()["phones"][0]["sip_line_id"]
         line = (await conn.execute(sa.select(t.sip_lines).where(t.sip_lines.c.id == line_id))).one()
         data = employee.model_dump()
         lines.append(DemoLine(data["last_name"], data["extension"], line.login, line.password))
-    return Demo(account_id, DEMO_LOGIN, DEMO_PASSWORD, token, DEMO_NUMBER, lines)
+    return Demo(account_id, login, DEMO_PASSWORD, token, number, lines)
 
 
 def _id(entity: object) -> int:

@@ -97,7 +97,9 @@ _TENANTS = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def server(cabinet_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with vpbx_run(tmp_path_factory.mktemp("vpbx"), web_dir=str(cabinet_build)) as server:
+    # Every module of the worker needs this one start: twice the usual minute on a loaded machine
+    folder = tmp_path_factory.mktemp("vpbx")
+    with vpbx_run(folder, startup=120, web_dir=str(cabinet_build)) as server:
         yield server
 
 

@@ -13,21 +13,19 @@ from playwright.sync_api import Page, expect
 
 from tests.peers.baresip import BaresipPhone
 from tests.switch.harness import tone_file
-from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
-
-ADMIN = ("admin@demo", "demo-admin-2026")
+from tests.web.conftest import Tenant, api, screenshot
 
 
-def sign_in(page: Page, served: Served, path: str = "/") -> None:
+def sign_in(page: Page, served: Tenant, path: str = "/") -> None:
+    """As the admin of the module's account."""
     page.goto(served.http + path)
     expect(page.get_by_text("Вход в личный кабинет")).to_be_visible()
-    page.get_by_label("Логин").fill(ADMIN[0])
-    page.get_by_label("Пароль").fill(ADMIN[1])
+    page.get_by_label("Логин").fill(served.admin[0])
+    page.get_by_label("Пароль").fill(served.admin[1])
     page.get_by_role("button", name="Войти", exact=True).click()
 
 
-def fresh_extension(served: Served, token: str) -> str:
+def fresh_extension(served: Tenant, token: str) -> str:
     with api(served, token) as client:
         taken = {e["extension"] for e in client.get("/employees?limit=1000").json()["items"]}
     while (extension := str(random.randint(3000, 7999))) in taken:
@@ -36,7 +34,7 @@ def fresh_extension(served: Served, token: str) -> str:
 
 
 def test_sign_in_create_an_employee_and_see_his_phone_registered(
-    page: Page, served: Served, tmp_path: Path
+    page: Page, served: Tenant, tmp_path: Path
 ) -> None:
     page.goto(served.http + "/employees")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Femployees$"))
@@ -90,7 +88,7 @@ def test_sign_in_create_an_employee_and_see_his_phone_registered(
 
 
 def test_a_422_is_shown_under_its_field_in_russian_then_english(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     extension = fresh_extension(served, admin_token)
     with api(served, admin_token) as client:
@@ -120,7 +118,7 @@ def test_a_422_is_shown_under_its_field_in_russian_then_english(
 
 
 def test_an_expired_session_returns_to_the_same_page_after_sign_in(
-    page: Page, served: Served
+    page: Page, served: Tenant
 ) -> None:
     page.goto(served.http + "/login")
     page.evaluate(
@@ -131,13 +129,13 @@ def test_an_expired_session_returns_to_the_same_page_after_sign_in(
 
     expect(page).to_have_url(re.compile(r"/login\?next=%2Femployees%3Fsort%3D-last_name&expired=1"))
     expect(page.get_by_text("Сеанс истёк")).to_be_visible()
-    page.get_by_label("Логин").fill(ADMIN[0])
-    page.get_by_label("Пароль").fill(ADMIN[1])
+    page.get_by_label("Логин").fill(served.admin[0])
+    page.get_by_label("Пароль").fill(served.admin[1])
     page.get_by_role("button", name="Войти", exact=True).click()
     expect(page).to_have_url(re.compile(r"/employees\?sort=-last_name$"))
 
 
-def test_an_api_that_is_down_shows_a_retryable_error(page: Page, served: Served) -> None:
+def test_an_api_that_is_down_shows_a_retryable_error(page: Page, served: Tenant) -> None:
     sign_in(page, served)
     expect(page.get_by_text("Добро пожаловать")).to_be_visible()
     page.route("**/api/v1/employees?*", lambda route: route.abort("connectionrefused"))

@@ -17,8 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.peers.rtp_pcap import digits, silence
 from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import TRUNK_IP
-from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
+from tests.web.conftest import Tenant, api, screenshot
 from tests.web.test_cabinet_browser import sign_in
 
 # the bodies the cabinet PUTs (Chromium does not report the body of a fetch(Request) to Playwright)
@@ -62,7 +61,7 @@ def _connect(page: Page, source: str, handle: str, target: str, *, on_body: bool
 
 
 def test_a_loaded_scenario_is_drawn_with_its_exits(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     mark = random.randint(1000, 9999)
     with api(served, admin_token) as client:
@@ -112,7 +111,7 @@ def _save(page: Page) -> None:
 
 
 def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn_and_calls_follow_it(
-    page: Page, served: Served, admin_token: str, tmp_path: Path
+    page: Page, served: Tenant, admin_token: str, tmp_path: Path
 ) -> None:
     mark = random.randint(1000, 9999)
     with api(served, admin_token) as client:
@@ -235,7 +234,7 @@ def test_a_scenario_drawn_from_the_palette_is_saved_as_drawn_and_calls_follow_it
         expect(page.locator(f'.react-flow__edge[data-id="{source}→exit:{exit_}"]')).to_have_count(1)
 
 
-def _live_path(served: Served, token: str, number: str) -> list[str]:
+def _live_path(served: Tenant, token: str, number: str) -> list[str]:
     """The operations and exits a finished call to `number` went through (its call details)."""
     deadline = time.monotonic() + 20
     with api(served, token) as client:
@@ -257,7 +256,7 @@ def _live_path(served: Served, token: str, number: str) -> list[str]:
 
 
 def test_the_simulator_lights_the_off_schedule_path_of_key_2_at_23(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     """A number whose first rule (09:00-18:00) leads to a day scenario and whose second leads to
     the night menu: at 23:00 the first rule is off schedule, and key 2 takes the night menu to
@@ -376,7 +375,7 @@ def _drag(page: Page, x: float, y: float, dx: float, dy: float, steps: int = 60)
 
 
 def test_the_editor_stays_interactive_with_200_operations(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     """Issue 16's figure: pan and node-drag frame times on a 200-operation scenario (rAF
     intervals in the browser while Playwright drags the background, then the entry menu), and
@@ -459,7 +458,7 @@ def test_the_editor_stays_interactive_with_200_operations(
 
 
 def test_a_scenario_saved_by_someone_else_meanwhile_is_reloaded_or_overwritten(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     mark = random.randint(1000, 9999)
     with api(served, admin_token) as client:

@@ -20,8 +20,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.peers.rtp_pcap import silence, tone
 from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import TRUNK_IP
-from tests.test_processes import Served
-from tests.web.conftest import api, employee_with_phone, screenshot
+from tests.web.conftest import Tenant, api, employee_with_phone, screenshot
 from tests.web.test_cabinet_browser import sign_in
 
 
@@ -35,7 +34,7 @@ def _pick(page: Page, field: str, option: str, scope: Page | Locator | None = No
 
 
 def test_a_group_schedule_and_rule_made_on_the_pages_route_a_trunk_call_to_the_group(
-    page: Page, served: Served, admin_token: str, tmp_path: Path
+    page: Page, served: Tenant, admin_token: str, tmp_path: Path
 ) -> None:
     number = f"7495{random.randint(1000000, 9999999)}"
     with api(served, admin_token) as client:
@@ -124,7 +123,7 @@ def test_a_group_schedule_and_rule_made_on_the_pages_route_a_trunk_call_to_the_g
 
 
 def test_yaml_downloaded_edited_uploaded_shows_its_changes_then_applies(
-    page: Page, served: Served, admin_token: str, tmp_path: Path
+    page: Page, served: Tenant, admin_token: str, tmp_path: Path
 ) -> None:
     sign_in(page, served, "/config")
     expect(page.get_by_role("heading", name="Настройки аккаунта в YAML")).to_be_visible()

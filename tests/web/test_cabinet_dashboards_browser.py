@@ -17,9 +17,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.dashboard_seeds import Seed, by_bucket, by_employee, chosen, figures, write_seeds
-from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
-from tests.web.test_cabinet_reports_browser import ADMIN, sign_in
+from tests.web.conftest import Tenant, api, screenshot
+from tests.web.test_cabinet_reports_browser import sign_in
 
 ZONE = ZoneInfo("Europe/Moscow")  # the demo account's
 DAY = dt.date(2025, 3, 10)
@@ -56,7 +55,7 @@ class Office:
 
 
 @pytest.fixture(scope="module")
-def office(served: Served) -> Office:
+def office(served: Tenant) -> Office:
     """The demo account's two employees and its number, a second number, the seeded calls."""
     with api(served, served.token()) as client:
         account_id = client.get("/account").json()["id"]
@@ -89,10 +88,10 @@ def clock(seconds: float) -> str:
 
 
 def test_the_dashboard_shows_the_counts_of_the_seeded_calls(
-    page: Page, served: Served, office: Office
+    page: Page, served: Tenant, office: Office
 ) -> None:
     period = f"period=custom&from={DAY}&to={DAY}"
-    sign_in(page, served, ADMIN, f"/dashboards?{period}")
+    sign_in(page, served, served.admin, f"/dashboards?{period}")
     expect(page.get_by_role("heading", name="Аналитика")).to_be_visible()
     start = dt.datetime.combine(DAY, dt.time(), ZONE)
     seeds = chosen(SEEDS, start, start + dt.timedelta(days=1))
@@ -164,9 +163,9 @@ def _figure(page: Page, name: str) -> Locator:
 
 
 def test_a_period_without_calls_says_so_with_empty_charts(
-    page: Page, served: Served, office: Office
+    page: Page, served: Tenant, office: Office
 ) -> None:
-    sign_in(page, served, ADMIN, "/dashboards?period=custom&from=2024-01-01&to=2024-01-07")
+    sign_in(page, served, served.admin, "/dashboards?period=custom&from=2024-01-01&to=2024-01-07")
     expect(page.get_by_text("Нет звонков за период")).to_be_visible()
     expect(_figure(page, "total")).to_have_text("0")
     expect(_figure(page, "wait-p90")).to_have_text("—")

@@ -14,8 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.peers.rtp_pcap import silence
 from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import TRUNK_IP
-from tests.test_processes import Served
-from tests.web.conftest import SCREENSHOTS, api, employee_with_phone
+from tests.web.conftest import SCREENSHOTS, Tenant, api, employee_with_phone
 from tests.web.test_cabinet_browser import sign_in
 
 #: CDR-4 (issue 16): a call is on the live view within this long of its INVITE
@@ -23,7 +22,7 @@ APPEARS_WITHIN = 1.0
 
 
 def test_a_trunk_call_appears_live_shows_who_answers_and_disappears_when_it_ends(
-    page: Page, served: Served, admin_token: str, tmp_path: Path
+    page: Page, served: Tenant, admin_token: str, tmp_path: Path
 ) -> None:
     mark = random.randint(1000, 9999)
     number = f"7495{random.randint(1000000, 9999999)}"

@@ -22,12 +22,10 @@ from tests.peers.ports import free_port, free_range
 from tests.peers.rtp_pcap import silence, tone, write_rtp_pcap
 from tests.peers.sipp import SippServer, sipp_args
 from tests.peers.trunk_caller import TrunkCaller
-from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
+from tests.web.conftest import Tenant, api, screenshot
 from vpbx.services.call_log import CallRecord, write_call
 from vpbx.storage.db import make_async_engine
 
-ADMIN = ("admin@demo", "demo-admin-2026")
 EMPLOYEE = ("ivanov@demo", "ivanov-pass-2026")
 TRUNK_IP = "127.0.0.2"
 NUMBER = "74951110099"
@@ -43,7 +41,7 @@ class Voicemail:
     seconds: float  # the file's duration as the API says
 
 
-def sign_in(page: Page, served: Served, who: tuple[str, str], path: str) -> None:
+def sign_in(page: Page, served: Tenant, who: tuple[str, str], path: str) -> None:
     page.goto(served.http + path)
     expect(page.get_by_text("Вход в личный кабинет")).to_be_visible()
     page.get_by_label("Логин").fill(who[0])
@@ -52,7 +50,7 @@ def sign_in(page: Page, served: Served, who: tuple[str, str], path: str) -> None
 
 
 @pytest.fixture(scope="module")
-def voicemail(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Voicemail:
+def voicemail(served: Tenant, tmp_path_factory: pytest.TempPathFactory) -> Voicemail:
     """A trunk, a number whose scenario is voicemail, and SIPp calling it: it waits through the
     greeting, then sends 4 s of a 440 Hz tone and hangs up."""
     with api(served, served.token()) as client:
@@ -100,7 +98,7 @@ def voicemail(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Voice
 
 
 @pytest.fixture(scope="module")
-def staff_calls(served: Served) -> dict[str, int]:
+def staff_calls(served: Tenant) -> dict[str, int]:
     """One finished call of Иванов and one of Петрова (the demo's employees), written as the
     switch writes them, and an employee user for Иванов."""
     with api(served, served.token()) as client:
@@ -148,11 +146,11 @@ def staff_calls(served: Served) -> dict[str, int]:
 
 
 def test_a_voicemail_left_by_a_sipp_caller_plays_in_the_file_base(
-    page: Page, served: Served, voicemail: Voicemail
+    page: Page, served: Tenant, voicemail: Voicemail
 ) -> None:
     # the message: the 4 s tone and what followed until the caller hung up
     assert 3.5 < voicemail.seconds < 6.0, voicemail
-    sign_in(page, served, ADMIN, "/files")
+    sign_in(page, served, served.admin, "/files")
     expect(page.get_by_role("heading", name="База файлов")).to_be_visible()
     expect(page.get_by_role("tab", name="Файлы голосовой почты")).to_have_attribute(
         "aria-selected", "true"
@@ -189,7 +187,7 @@ def test_a_voicemail_left_by_a_sipp_caller_plays_in_the_file_base(
 
 
 def test_the_employee_role_sees_only_his_own_calls(
-    page: Page, served: Served, staff_calls: dict[str, int]
+    page: Page, served: Tenant, staff_calls: dict[str, int]
 ) -> None:
     sign_in(page, served, EMPLOYEE, "/calls")
     expect(page.get_by_role("heading", name="Мои звонки")).to_be_visible()
@@ -205,9 +203,9 @@ def test_the_employee_role_sees_only_his_own_calls(
 
 
 def test_a_number_is_blocked_from_a_report_row(
-    page: Page, served: Served, staff_calls: dict[str, int]
+    page: Page, served: Tenant, staff_calls: dict[str, int]
 ) -> None:
-    sign_in(page, served, ADMIN, f"/calls?caller={OTHERS}")
+    sign_in(page, served, served.admin, f"/calls?caller={OTHERS}")
     row = page.get_by_test_id("calls-table").get_by_role("row").filter(has_text=OTHERS)
     row.get_by_role("button", name="В черный список").click()
     expect(page.get_by_text(f"Добавить номер {OTHERS} в черный список?")).to_be_visible()
@@ -220,9 +218,9 @@ def test_a_number_is_blocked_from_a_report_row(
 
 
 def test_the_report_tabs_and_filters_ask_the_api(
-    page: Page, served: Served, staff_calls: dict[str, int], tmp_path: Path
+    page: Page, served: Tenant, staff_calls: dict[str, int], tmp_path: Path
 ) -> None:
-    sign_in(page, served, ADMIN, "/calls")
+    sign_in(page, served, served.admin, "/calls")
     table = page.get_by_test_id("calls-table")
     expect(table.get_by_text(MINE)).to_be_visible()
     page.get_by_role("combobox", name="Сотрудник").click()
@@ -241,7 +239,7 @@ def test_the_report_tabs_and_filters_ask_the_api(
 
 
 def test_a_sound_file_is_recorded_by_phone_from_the_file_base(
-    page: Page, served: Served, voicemail: Voicemail, tmp_path: Path
+    page: Page, served: Tenant, voicemail: Voicemail, tmp_path: Path
 ) -> None:
     """FILE-1 «Записать сообщение»: the admin asks the PBX to call a number; the provider (SIPp
     on the trunk) answers and, after the instruction and the beep, says a tone; the recording
@@ -260,7 +258,7 @@ def test_a_sound_file_is_recorded_by_phone_from_the_file_base(
         args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     with SippServer(provider, tmp_path, TRUNK_IP, port) as sipp:
-        sign_in(page, served, ADMIN, "/files?kind=sound")
+        sign_in(page, served, served.admin, "/files?kind=sound")
         page.get_by_role("button", name="Записать сообщение").click()
         dialog = page.get_by_role("dialog")
         dialog.get_by_label("Название файла").fill("Приветствие по телефону")

@@ -13,8 +13,7 @@ import wave
 
 from playwright.sync_api import Page, expect
 
-from tests.test_processes import Served
-from tests.web.conftest import api, screenshot
+from tests.web.conftest import Tenant, api, screenshot
 from tests.web.test_cabinet_browser import sign_in
 
 
@@ -35,7 +34,7 @@ def _tone_wav(seconds: float = 1.0, hz: int = 440) -> bytes:
 
 
 def test_the_scenario_editor_edits_operations_as_forms(
-    page: Page, served: Served, admin_token: str
+    page: Page, served: Tenant, admin_token: str
 ) -> None:
     mark = random.randint(1000, 9999)
     with api(served, admin_token) as client:

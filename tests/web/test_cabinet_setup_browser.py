@@ -20,11 +20,11 @@ from tests.peers.baresip import BaresipPhone
 from tests.peers.rtp_pcap import silence, tone
 from tests.peers.trunk_caller import TrunkCaller
 from tests.switch.harness import TRUNK_IP, tone_file
-from tests.test_processes import VPBX, Served
-from tests.web.conftest import screenshot
+from tests.test_processes import VPBX
+from tests.web.conftest import Tenant, screenshot
 
 
-def _new_account(served: Served) -> tuple[str, str]:
+def _new_account(served: Tenant) -> tuple[str, str]:
     """What the installation's operator does for a new client: the account, its admin and the
     provider's trunk. Answers the admin's login and password."""
     env = os.environ | {"VPBX_DATA_DIR": str(served.data_dir)}
@@ -49,7 +49,7 @@ def _new_account(served: Served) -> tuple[str, str]:
 
 
 def test_a_new_account_set_up_by_the_wizard_takes_a_trunk_call(
-    page: Page, served: Served, tmp_path: Path
+    page: Page, served: Tenant, tmp_path: Path
 ) -> None:
     login, password = _new_account(served)
     number = f"7495{random.randint(1000000, 9999999)}"
