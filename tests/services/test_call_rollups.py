@@ -5,7 +5,7 @@ were made), written in two goes with ratings, status changes and deletions betwe
 dashboard read through the rollups equals the one read from the calls alone — counts exactly,
 averages to the last bits of a double, p90 exactly when the waits are whole seconds and
 within a histogram bin otherwise. Also: the migration rolls up the calls it finds, and the
-triggers that keep the rollups right exist at head."""
+triggers that keep the rollups right exist at head; p90 from the bins, without a database."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.dashboard_seeds import Seed
+from tests.dashboard_seeds import Seed, p90
 from tests.dbs import database_params, make_test_database
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.entities.misc import Account
 from vpbx.services.accounts import create_account
 from vpbx.services.call_log import set_rating, write_calls
-from vpbx.services.dashboards import Dashboard, DashboardFilter, Figures, dashboard
+from vpbx.services.dashboards import Dashboard, DashboardFilter, Figures, bins_p90, dashboard
 from vpbx.services.entities import EntityService
 from vpbx.services.reports import CallTab
 from vpbx.storage import tables as t
@@ -392,3 +392,44 @@ def test_an_account_deleted_with_its_calls_takes_its_rollups(migrated_db_url: st
     finally:
         engine.dispose()
     assert left == dict.fromkeys(left, 0)
+
+
+# -- p90 from the bins, without a database ------------------------------------------------------
+
+
+def _bins(waits: list[float]) -> tuple[list[tuple[int, int, float, float]], int]:
+    """What the wait bins query sends for these waits: every bin with the waits before it
+    (vpbx.storage.call_rollups.wait_bin's bins, made here in Python)."""
+    groups: dict[int, list[float]] = {}
+    for wait in waits:
+        key = int(wait * 10) if wait < 10 else int(wait) + 90
+        groups.setdefault(key, []).append(wait)
+    found, before = [], 0
+    for key in sorted(groups):
+        values = groups[key]
+        found.append((before, len(values), min(values), max(values)))
+        before += len(values)
+    return found, len(waits)
+
+
+@given(st.lists(whole_seconds, min_size=1, max_size=200))
+def test_p90_from_bins_of_whole_seconds_is_percentile_cont(waits: list[float]) -> None:
+    assert bins_p90(*_bins(waits)) == pytest.approx(p90(sorted(waits)), abs=1e-9)
+
+
+@given(st.lists(any_seconds, min_size=1, max_size=200))
+def test_p90_from_bins_is_within_a_bin(waits: list[float]) -> None:
+    exact = p90(sorted(waits))
+    assert exact is not None
+    found = bins_p90(*_bins(waits))
+    assert found is not None
+    width = 0.1 if exact < 10 else 1.0
+    assert abs(found - exact) <= width + 1e-9
+
+
+def test_p90_reads_a_bin_between_its_least_and_greatest_wait() -> None:
+    # 10 waits: p90 at rank 8.1; ranks 8 and 9 are the last of a bin of 3 (40.2, 40.5, 40.9)
+    # and the one wait of the next: exact although the bin holds several
+    waits = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 40.2, 40.5, 40.9, 60.0]
+    assert bins_p90(*_bins(waits)) == pytest.approx(40.9 + 0.1 * (60.0 - 40.9))
+    assert bins_p90([], 0) is None

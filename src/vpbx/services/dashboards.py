@@ -60,6 +60,7 @@ __all__ = [
     "DashboardFilter",
     "EmployeeFigures",
     "Figures",
+    "bins_p90",
     "dashboard",
     "dashboard_queries",
     "offset_spans",
