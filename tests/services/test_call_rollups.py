@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,18 +84,19 @@ def seeds(draw: st.DrawFn, waits: st.SearchStrategy[float]) -> Seed:
 class Case:
     zone: str
     first: list[Seed]
-    second: list[Seed]
     #: the local day the period starts on (0 = 1 March), the hour it starts at, its length
-    day: int
-    hour: int
     days: int
     tab: CallTab
-    number: str | None
+    second: list[Seed] = field(default_factory=list)
+    day: int = 0
+    hour: int = 0
+    number: str | None = None
     #: "now", counted from START (days may be after it: they have not ended)
-    now_hours: int
+    now_hours: int = 24 * 400
     #: the account's zone after the first read, when it changes
-    new_zone: str | None
-    whole: bool
+    new_zone: str | None = None
+    #: every wait a whole number of seconds
+    whole: bool = True
 
 
 @st.composite
@@ -243,19 +244,8 @@ def test_the_rollups_give_the_figures_of_the_calls(migrated_db_url: str, case: C
 
 def test_whole_ended_days_are_read_from_the_rollups(migrated_db_url: str) -> None:
     # The figures of ended days come from the rollups: a rollup row changed by hand shows.
-    case = Case(
-        zone="Asia/Kolkata",
-        first=[Seed(START + dt.timedelta(days=d, hours=9), "answered", 5.0) for d in range(10)],
-        second=[],
-        day=0,
-        hour=0,
-        days=10,
-        tab=CallTab.INCOMING,
-        number=None,
-        now_hours=24 * 400,
-        new_zone=None,
-        whole=True,
-    )
+    first = [Seed(START + dt.timedelta(days=d, hours=9), "answered", 5.0) for d in range(10)]
+    case = Case("Asia/Kolkata", first, days=10, tab=CallTab.INCOMING)
     rolled, raw, _, _ = asyncio.run(_run(migrated_db_url, case))
     assert rolled.totals.total == raw.totals.total == 10
     r = t.call_rollups
@@ -355,17 +345,11 @@ def test_the_migration_rolls_up_the_calls_it_finds(kind: str, tmp_path: Path) ->
 
 def test_an_account_deleted_with_its_calls_takes_its_rollups(migrated_db_url: str) -> None:
     case = Case(
-        zone="Europe/Moscow",
-        first=[Seed(START + dt.timedelta(days=d), "missed", 3.0) for d in range(3)],
-        second=[Seed(START + dt.timedelta(days=5), "answered", 1.0, employee="e1")],
-        day=0,
-        hour=0,
+        "Europe/Moscow",
+        [Seed(START + dt.timedelta(days=d), "missed", 3.0) for d in range(3)],
         days=10,
         tab=CallTab.ALL,
-        number=None,
-        now_hours=24 * 400,
-        new_zone=None,
-        whole=True,
+        second=[Seed(START + dt.timedelta(days=5), "answered", 1.0, employee="e1")],
     )
     asyncio.run(_run(migrated_db_url, case))
     engine = make_sync_engine(migrated_db_url, poolclass=sa.pool.NullPool)
