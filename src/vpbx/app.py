@@ -32,6 +32,7 @@ from vpbx.api.app import create_api
 from vpbx.api.cabinet import CabinetSettings, SipServer, default_web_dir
 from vpbx.api.live import UnixLiveSource
 from vpbx.api.operations import LocalSwitch, RemoteSwitch
+from vpbx.domain.live import Roster
 from vpbx.domain.outbox import RetryPolicy
 from vpbx.domain.regions import load_geocoder
 from vpbx.media.errors import MediaError
@@ -79,7 +80,7 @@ from vpbx.switch.callbacks import CallbackScheduler
 from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
-from vpbx.switch.live_feed import LiveFeed
+from vpbx.switch.live_feed import LiveFeed, roster_of
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.originated import Originator
 from vpbx.switch.pbx import Pbx
@@ -282,6 +283,14 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     live = LiveFeed(live_socket_path(settings))
     runner.live = live
     live.supervise = runner.supervise  # TRN-1: the live view's supervisor joins a call
+    # CDR-4: the employees' registrations, wrap-ups and schedules, pushed as they change
+    registrar.presence = live.line_presence
+
+    async def roster(account_id: int) -> Roster:
+        config, _needs_facts = await snapshots.get(account_id)
+        return roster_of(config)
+
+    live.roster = roster
     pbx.lines = lines
     pbx.controllers = runner
     pbx.group_calls = runner.group_call
@@ -298,6 +307,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         # a saved configuration change reaches the next call at once, not after the caches' TTL
         snapshots.invalidate(account_id)
         directory.invalidate(account_id)
+        live.config_changed(account_id)  # an employee's lines or schedule may have changed
         # a SIP line's new password (or its deletion) ends the registrations made with the old
         task = asyncio.ensure_future(registrar.revoke_changed(account_id))
         revoking.add(task)

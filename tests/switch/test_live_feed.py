@@ -8,12 +8,15 @@ import asyncio
 import json
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from vpbx.domain.live import LiveCallState
+from vpbx.domain.live import LiveCallState, Roster
 from vpbx.switch.live_feed import MAX_BUFFER, LiveFeed
 
 
@@ -127,3 +130,49 @@ async def test_a_subscriber_that_stops_reading_is_dropped_and_never_delays_a_cal
     writer.close()
     await writer.wait_closed()
     await reading
+
+
+async def test_registrations_and_wrap_ups_are_pushed_as_they_happen(tmp_path: Path) -> None:
+    """The registrar's news of a line and the end of a talk reach a subscriber as employee
+    events at once; the wrap-up's end comes by the feed's own timer; a configuration change
+    reads the roster again."""
+    rosters = [
+        Roster(ZoneInfo("Europe/Moscow"), lines=MappingProxyType({7: frozenset({70})})),
+        Roster(ZoneInfo("Europe/Moscow"), lines=MappingProxyType({8: frozenset({70})})),
+    ]
+    loads: list[int] = []
+
+    async def roster(account_id: int) -> Roster:
+        loads.append(account_id)
+        return rosters[min(len(loads), 2) - 1]
+
+    feed = LiveFeed(tmp_path / "live.sock")
+    feed.roster = roster
+    await feed.start()
+    try:
+        reader, writer = await _subscribe(feed.socket_path, 1)
+        snapshot = await _next(reader)
+        assert (snapshot["presence"], snapshot["employees"], loads) == (True, [], [1])
+        feed.line_presence(1, 70, True)
+        assert (await _next(reader))["employee"] == {"employee_id": 7, "state": "registered"}
+        talk = replace(_call("a"), talker=7, wrapup_seconds=0.3)
+        feed.put_call(1, talk)
+        await _next(reader)  # the call
+        assert (await _next(reader))["employee"]["state"] == "talking"
+        feed.end_call(1, "a")
+        await _next(reader)  # its end
+        wrap_up = (await _next(reader))["employee"]
+        assert wrap_up["state"] == "wrap_up"
+        assert wrap_up["until"] == pytest.approx(time.time() + 0.3, abs=0.2)
+        assert (await _next(reader))["employee"] == {"employee_id": 7, "state": "registered"}
+        assert time.time() >= wrap_up["until"]
+        feed.config_changed(1)  # the line is now employee 8's
+        moved = {(await _next(reader))["employee"]["employee_id"] for _ in range(2)}
+        assert moved == {7, 8}
+        assert feed.board.snapshot(1)["employees"] == [{"employee_id": 8, "state": "registered"}]
+        feed.line_presence(1, 70, False)
+        assert (await _next(reader))["employee"] == {"employee_id": 8, "state": "offline"}
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await feed.stop()

@@ -19,12 +19,17 @@ call is live on that node only, so the node that holds it is the one that can sa
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from vpbx.domain.schedule import ProductionCalendar, ScheduleSpec, is_active
 
 __all__ = [
     "HISTORY",
@@ -32,6 +37,7 @@ __all__ = [
     "EmployeeView",
     "LiveBoard",
     "LiveCallState",
+    "Roster",
     "SuperviseAnswer",
     "SuperviseMode",
     "SuperviseRequest",
@@ -43,12 +49,49 @@ HISTORY = 512
 
 
 class EmployeeState(enum.StrEnum):
-    """What the switch's calls say of an employee, the most telling first. Whether his phone is
-    registered the API reads when a viewer connects (`vpbx.services.live.staff`)."""
+    """An employee's state on the live view, the most telling first (docs/decisions.md): his
+    calls (talking, ringing), his post-call pause (wrap-up), his schedule, his phone's
+    registration. One state an employee: the first that holds."""
 
     TALKING = "talking"
     RINGING = "ringing"
+    #: the distribution's post-call pause after his talk (`wrapup_seconds`): not rung yet
+    WRAP_UP = "wrap_up"
+    #: his schedule (EMP-4) is not active now: the distribution does not ring him
+    OFF_SCHEDULE = "off_schedule"
+    #: one of his SIP lines has a binding: he can be rung
+    REGISTERED = "registered"
     OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """What the board needs of an account's configuration to tell an employee's registration
+    and schedule: his SIP lines, his schedule (none: around the clock, EMP-4), the account's
+    zone and production calendar. Built by the switch from its configuration snapshot."""
+
+    tz: ZoneInfo
+    calendar: ProductionCalendar | None = None
+    #: employee → his SIP lines
+    lines: Mapping[int, frozenset[int]] = field(default_factory=lambda: MappingProxyType({}))
+    #: employee → his schedule (only those who have one)
+    schedules: Mapping[int, ScheduleSpec] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def employees(self) -> frozenset[int]:
+        return frozenset(self.lines) | frozenset(self.schedules)
+
+    def owners(self, line_id: int) -> list[int]:
+        return [e for e, lines in self.lines.items() if line_id in lines]
+
+    def off_schedule(self, now: float) -> frozenset[int]:
+        """The employees whose schedule is not active at `now` (Unix seconds)."""
+        instant = dt.datetime.fromtimestamp(now, dt.UTC)
+        return frozenset(
+            e
+            for e, spec in self.schedules.items()
+            if not is_active(spec, instant, self.tz, self.calendar)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +114,14 @@ class LiveCallState:
     #: TRN-1: the supervisor (an employee) joining or in the talk, and how he takes part
     supervisor: int | None = None
     supervise_mode: str | None = None
+    #: the talker's post-call pause (the distribution's `wrapup_seconds` of the forward that
+    #: rang him): the board shows him in wrap-up this long after his talk ends (not sent)
+    wrapup_seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ringing"] = list(self.ringing)
+        del out["wrapup_seconds"]
         return out
 
 
@@ -172,18 +219,47 @@ class EmployeeView:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """An employee's state as last sent (`until`: the end of his wrap-up, Unix seconds)."""
+
+    state: EmployeeState
+    until: float | None = None
+
+    def as_json(self, employee_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"employee_id": employee_id, "state": self.state.value}
+        if self.until is not None:
+            out["until"] = self.until
+        return out
+
+
+_OFFLINE = _Shown(EmployeeState.OFFLINE)
+
+
 @dataclass(slots=True)
 class _Account:
     seq: int = 0
     calls: dict[str, LiveCallState] = field(default_factory=dict)
-    states: dict[int, EmployeeState] = field(default_factory=dict)
+    states: dict[int, _Shown] = field(default_factory=dict)
     dirty_calls: set[str] = field(default_factory=set)
     dirty_employees: set[int] = field(default_factory=set)
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    #: the SIP lines with a binding on this node (kept before the roster is known)
+    registered: set[int] = field(default_factory=set)
+    #: None: the configuration is not known (calls only, as without a roster)
+    roster: Roster | None = None
+    #: the roster's employees off schedule as of the last `tick`
+    off: frozenset[int] = frozenset()
+    #: employee → the end of his wrap-up (Unix seconds)
+    wrapups: dict[int, float] = field(default_factory=dict)
 
 
 class LiveBoard:
-    """Every account's current calls and employee states on one switch node."""
+    """Every account's current calls and employee states on one switch node.
+
+    Time comes in (`now`, Unix seconds): a talk's end starts the talker's wrap-up; `tick(now)`
+    ends the wrap-ups due and re-reads the schedules; `next_timer()` says when a wrap-up ends.
+    """
 
     def __init__(self) -> None:
         self._accounts: dict[int, _Account] = {}
@@ -200,7 +276,7 @@ class LiveBoard:
 
     # -- what the switch tells -------------------------------------------------------------------
 
-    def put_call(self, account_id: int, call: LiveCallState) -> bool:
+    def put_call(self, account_id: int, call: LiveCallState, now: float = 0.0) -> bool:
         """The call's state now; True when it differs from what the board had."""
         account = self._account(account_id)
         before = account.calls.get(call.call_id)
@@ -210,16 +286,70 @@ class LiveBoard:
         account.dirty_calls.add(call.call_id)
         account.dirty_employees.update(_people(before))
         account.dirty_employees.update(_people(call))
+        if before is not None and before.talker is not None and before.talker != call.talker:
+            _wrap_up(account, before, now)
+        if call.talker is not None:
+            account.wrapups.pop(call.talker, None)  # talking again: the pause is over
         return True
 
-    def end_call(self, account_id: int, call_id: str) -> bool:
+    def end_call(self, account_id: int, call_id: str, now: float = 0.0) -> bool:
         account = self._account(account_id)
         before = account.calls.pop(call_id, None)
         if before is None:
             return False
         account.dirty_calls.add(call_id)
         account.dirty_employees.update(_people(before))
+        _wrap_up(account, before, now)
         return True
+
+    def set_line(self, account_id: int, line_id: int, registered: bool) -> bool:
+        """A SIP line got its first binding (True) or lost its last; True when that changes
+        an employee's state (the roster is known and names the line's employee)."""
+        account = self._account(account_id)
+        if (line_id in account.registered) == registered:
+            return False
+        if registered:
+            account.registered.add(line_id)
+        else:
+            account.registered.discard(line_id)
+        owners = account.roster.owners(line_id) if account.roster is not None else []
+        account.dirty_employees.update(owners)
+        return bool(owners)
+
+    def has_roster(self, account_id: int) -> bool:
+        found = self._accounts.get(account_id)
+        return found is not None and found.roster is not None
+
+    def set_roster(self, account_id: int, roster: Roster, now: float) -> None:
+        """The account's configuration (first known, or changed) at `now`."""
+        account = self._account(account_id)
+        if account.roster is not None:
+            account.dirty_employees.update(account.roster.employees)
+        account.roster = roster
+        account.off = roster.off_schedule(now)
+        account.dirty_employees.update(roster.employees)
+
+    def tick(self, now: float, *, schedules: bool = True) -> bool:
+        """End the wrap-ups due at `now` and (`schedules`) re-read who is off schedule; True
+        when an employee's state may have changed."""
+        changed = False
+        for account in self._accounts.values():
+            due = [e for e, until in account.wrapups.items() if until <= now]
+            for employee_id in due:
+                del account.wrapups[employee_id]
+            account.dirty_employees.update(due)
+            changed = changed or bool(due)
+            if schedules and account.roster is not None:
+                off = account.roster.off_schedule(now)
+                if off != account.off:
+                    account.dirty_employees.update(off ^ account.off)
+                    account.off = off
+                    changed = True
+        return changed
+
+    def next_timer(self) -> float | None:
+        """When the first wrap-up ends (Unix seconds); None: nobody is in one."""
+        return min((u for a in self._accounts.values() for u in a.wrapups.values()), default=None)
 
     # -- what subscribers get --------------------------------------------------------------------
 
@@ -237,22 +367,18 @@ class LiveBoard:
                     events.append({"type": "ended", "seq": account.seq, "call_id": call_id})
                 else:
                     events.append({"type": "call", "seq": account.seq, "call": call.as_json()})
-            states = _states(account)
+            in_calls = _states(account)
             for employee_id in sorted(account.dirty_employees):
-                state = states.get(employee_id, EmployeeState.OFFLINE)
-                if account.states.get(employee_id, EmployeeState.OFFLINE) is state:
+                shown = _shown(account, employee_id, in_calls)
+                if account.states.get(employee_id, _OFFLINE) == shown:
                     continue
-                if state is EmployeeState.OFFLINE:
+                if shown.state is EmployeeState.OFFLINE:
                     account.states.pop(employee_id, None)
                 else:
-                    account.states[employee_id] = state
+                    account.states[employee_id] = shown
                 account.seq += 1
                 events.append(
-                    {
-                        "type": "employee",
-                        "seq": account.seq,
-                        "employee": {"employee_id": employee_id, "state": state.value},
-                    }
+                    {"type": "employee", "seq": account.seq, "employee": shown.as_json(employee_id)}
                 )
             account.dirty_calls.clear()
             account.dirty_employees.clear()
@@ -262,7 +388,9 @@ class LiveBoard:
         return out
 
     def snapshot(self, account_id: int) -> dict[str, Any]:
-        """The account's state as of its last flush (flush first for the latest)."""
+        """The account's state as of its last flush (flush first for the latest). `presence`:
+        the board knows the employees' registrations and schedules (an employee it does not
+        list is offline); without it, only their calls."""
         account = self._account(account_id)
         return {
             "type": "snapshot",
@@ -270,9 +398,8 @@ class LiveBoard:
             "calls": [
                 c.as_json() for c in sorted(account.calls.values(), key=lambda c: c.started_at)
             ],
-            "employees": [
-                {"employee_id": e, "state": s.value} for e, s in sorted(account.states.items())
-            ],
+            "employees": [s.as_json(e) for e, s in sorted(account.states.items())],
+            "presence": account.roster is not None,
         }
 
     def since(self, account_id: int, seq: int) -> list[dict[str, Any]] | None:
@@ -294,6 +421,30 @@ def _people(call: LiveCallState | None) -> Iterable[int]:
         return ()
     others = (call.talker, call.supervisor)
     return (*call.ringing, *(e for e in others if e is not None))
+
+
+def _wrap_up(account: _Account, call: LiveCallState, now: float) -> None:
+    """The talker of `call` stopped talking in it at `now`: his post-call pause begins."""
+    if call.talker is not None and call.wrapup_seconds > 0:
+        account.wrapups[call.talker] = now + call.wrapup_seconds
+        account.dirty_employees.add(call.talker)
+
+
+def _shown(account: _Account, employee_id: int, in_calls: dict[int, EmployeeState]) -> _Shown:
+    """The precedence of docs/decisions.md: talking > ringing > wrap-up > off schedule >
+    registered > offline."""
+    state = in_calls.get(employee_id)
+    if state is not None:
+        return _Shown(state)
+    until = account.wrapups.get(employee_id)
+    if until is not None:
+        return _Shown(EmployeeState.WRAP_UP, until)
+    if employee_id in account.off:
+        return _Shown(EmployeeState.OFF_SCHEDULE)
+    roster = account.roster
+    if roster is not None and not account.registered.isdisjoint(roster.lines.get(employee_id, ())):
+        return _Shown(EmployeeState.REGISTERED)
+    return _OFFLINE
 
 
 def _states(account: _Account) -> dict[int, EmployeeState]:

@@ -165,6 +165,7 @@ class Pbx:
             log.error("request handling failed", exc_info=task.exception())
 
     async def stop(self) -> None:
+        self.registrar.stop()
         for call in list(self.calls.values()):
             call.hangup_all()
         for task in list(self._tasks):

@@ -7,12 +7,18 @@ login that fails 10 times within a minute from one source is ignored from there 
 `vpbx.sip.registrar.AuthGuard` for why UDP and TCP are counted apart). Credentials are bound to
 their request: the digest-uri must name the Request-URI and each nonce-count is used once, so a
 captured header cannot place another call.
+
+CDR-4: `presence` is told when a line's first binding appears and when its last one vanishes
+(unregistered, expired, revoked), for the live view's employee states; expiry is watched by
+one loop timer at the next binding's end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import heapq
 import logging
 import secrets
 from collections.abc import Callable
@@ -70,6 +76,13 @@ class Registrar:
     #: login → (account, line, fingerprint of the password its bindings were made with): a
     #: binding lasts only as long as the credentials that made it (`revoke_changed`)
     _made_with: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
+    #: CDR-4: told (account, line, registered) when a line's registration appears or ends
+    presence: Callable[[int, int, bool], None] | None = None
+    #: logins told registered → (account, line); when their bindings end (a heap); its timer
+    _present: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _ends: list[tuple[float, str]] = field(default_factory=list)
+    _expiry: asyncio.TimerHandle | None = None
+    _expiry_at: float | None = None
 
     def __post_init__(self) -> None:
         # A nonce-count must be remembered for as long as its nonce is accepted.
@@ -185,6 +198,7 @@ class Registrar:
         for binding in result.bindings:
             self._peers[(line.login, str(binding.uri))] = peer
         self._made_with[line.login] = _credentials(line)
+        self._presence(line.login, line.account_id, line.line_id, now)
         await self._mirror(line, result.bindings, now)
         contacts = [
             ("Contact", f"<{binding.uri}>;expires={binding.remaining(now)}")
@@ -268,6 +282,10 @@ class Registrar:
             line = await self.directory.line(login)
             if line is not None:
                 self._made_with[login] = _credentials(line)
+        for login in {stored.login for stored in loaded}:
+            made = self._made_with.get(login)
+            if made is not None:
+                self._presence(login, made[0], made[1], now)
         log.info(
             "registrations restored",
             extra={"bindings": restored, "dropped_unreachable": len(unusable)},
@@ -296,6 +314,7 @@ class Registrar:
             dropped = self.bindings.forget(login)
             for binding in dropped:
                 self._peers.pop((login, str(binding.uri)), None)
+            self._presence(login, owner, line_id, asyncio.get_running_loop().time())
             if self.store is not None:
                 await self.store.save(line_id, [])
             revoked += 1
@@ -304,6 +323,46 @@ class Registrar:
                 extra={"login": login, "bindings": len(dropped), "deleted": line is None},
             )
         return revoked
+
+    def _presence(self, login: str, account_id: int, line_id: int, now: float) -> None:
+        """Tell `presence` when the login's registration appeared or ended at `now`."""
+        current = self.bindings.current(login, now)
+        if current:
+            heapq.heappush(self._ends, (max(b.expires_at for b in current), login))
+            self._arm_expiry()
+            if login not in self._present:
+                self._present[login] = (account_id, line_id)
+                self._tell(account_id, line_id, True)
+        elif self._present.pop(login, None) is not None:
+            self._tell(account_id, line_id, False)
+
+    def _tell(self, account_id: int, line_id: int, registered: bool) -> None:
+        if self.presence is not None:
+            self.presence(account_id, line_id, registered)
+
+    def _arm_expiry(self) -> None:
+        if not self._ends or self._ends[0][0] == self._expiry_at:
+            return
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = when = self._ends[0][0]
+        self._expiry = asyncio.get_running_loop().call_at(when, self._expired)
+
+    def _expired(self) -> None:
+        """The timer at the first binding's end: the lines left without bindings are told."""
+        self._expiry = self._expiry_at = None
+        now = asyncio.get_running_loop().time()
+        while self._ends and self._ends[0][0] <= now:
+            _end, login = heapq.heappop(self._ends)
+            found = self._present.get(login)
+            if found is not None and not self.bindings.current(login, now):
+                self._presence(login, *found, now)
+        self._arm_expiry()
+
+    def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = self._expiry_at = None
 
     def locations(self, login: str, line_id: int, now: float) -> list[Location]:
         """Where a line can be rung now (newest registration first)."""

@@ -465,7 +465,10 @@ class LiveCall:
         talker: int | None = None
         answered_at: float | None = None
         supervisor: int | None = None
+        wrapup = 0.0
         if isinstance(logic, CallLogic):
+            if logic.dial is not None:  # the forward that rang the talker: his wrap-up
+                wrapup = float(logic.dial.wrapup_seconds)
             if logic.supervisor is not None:
                 supervisor = logic.supervisor[0]
             if logic.answered_ring is None:
@@ -490,6 +493,7 @@ class LiveCall:
             queue_place=self.queue_place,
             supervisor=supervisor,
             supervise_mode=logic.supervise_mode if isinstance(logic, CallLogic) else None,
+            wrapup_seconds=wrapup,
         )
         feed.put_call(self.account_id, state)
 
