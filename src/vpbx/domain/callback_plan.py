@@ -221,6 +221,9 @@ class DueTask:
     result_call_id: int | None = None
     #: CallAPI: the virtual number the request asked to show (None: the CID rules choose)
     number_id: int | None = None
+    #: CallAPI «номер → сценарий»: the scenario run with the client once he answers (he is
+    #: dialled first; `employee_id` is None)
+    scenario_id: int | None = None
     #: record (FILE-1): the sound file's name and the longest recording, in seconds
     record_name: str = ""
     record_seconds: int = 0

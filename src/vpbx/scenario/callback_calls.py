@@ -54,6 +54,8 @@ class NotPlaced:
 
 def plan_of(task: DueTask, config: ConfigSnapshot, now: dt.datetime) -> OriginatePlan | NotPlaced:
     """The call an attempt places, or why it cannot be placed."""
+    if task.kind == "callapi" and task.scenario_id is not None:
+        return _callapi_scenario(task, config, task.scenario_id)
     if task.kind == "callapi":
         number = next((n for i, n in config.numbers.values() if i == task.number_id), None)
         return OriginatePlan(
@@ -87,6 +89,33 @@ def plan_of(task: DueTask, config: ConfigSnapshot, now: dt.datetime) -> Originat
     first = _FirstLeg(rule.how, callees, text, rule.whisper.file_id, rule.number_id, label,
                       missed_number)  # fmt: skip
     return first.plan(task, config, now)
+
+
+def _callapi_scenario(
+    task: DueTask, config: ConfigSnapshot, scenario_id: int
+) -> OriginatePlan | NotPlaced:
+    """API-1 «номер → сценарий»: the client is dialled first, shown the number the request
+    chose (the API judged it by the CID rules), and the scenario runs with him once he answers
+    (`vpbx.scenario.callback_scenario`), its forwards queueing as the manual's exception says
+    (QUE-6). A scenario or number deleted since the request: no call, or the account's first
+    number (as a callback through a scenario shows)."""
+    scenario = config.scenarios.get(scenario_id)
+    if scenario is None:
+        return NotPlaced(f"сценарий #{scenario_id} не найден", final=True)
+    shown = _number(config, task.number_id) or min(
+        config.numbers.values(), default=None, key=lambda item: item[0]
+    )
+    return OriginatePlan(
+        task.account_id,
+        task.caller,
+        Purpose.CALLAPI,
+        scenario_id=scenario_id,
+        whisper_default="",
+        caller_id=shown[1].number if shown is not None else "",
+        trunk_id=shown[1].trunk_id if shown is not None else None,
+        number_id=shown[0] if shown is not None else None,
+        label=f"задача #{task.id}: сценарий «{scenario.name}»",
+    )
 
 
 def _lead_plan(

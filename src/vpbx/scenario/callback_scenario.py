@@ -7,7 +7,9 @@ client as its first leg). When he answers his leg becomes the call's own side (`
 his keys heard) and the scenario runs with him as with a caller of that number (`CallLogic`
 started in the scenario): menus, extensions, forwards, voicemail, as for an incoming call, but
 its forwards run as an outbound dialing (QUE-7: the queue only holds him, every free phone
-rings). The call details go on in one list. Attempts whose client does not answer fail as
+rings). A CallAPI «номер → сценарий» call (API-1, `Purpose.CALLAPI`) is the same call, but
+its forwards queue in the global FIFO where «Очередь» is on (QUE-6's exception), as an incoming
+caller does. The call details go on in one list. Attempts whose client does not answer fail as
 `CLIENT_NO_ANSWER`; once he answered, the callback is done (he was reached), whatever the
 scenario then does.
 """
@@ -25,6 +27,7 @@ from vpbx.scenario.originate import (
     OriginateLogic,
     OriginatePlan,
     Outcome,
+    Purpose,
     TakeEmployee,
     WhisperToEmployee,
 )
@@ -102,7 +105,8 @@ class ClientFirstLogic:
         if self.first.details:  # the first line says who is called first: the client
             opened = self.first.details[0]
             label = f" ({self.plan.label})" if self.plan.label else ""
-            text = f"автоперезвон{label}: сначала абонент {self.plan.client}, затем сценарий с ним"
+            what = "звонок CallAPI" if self._callapi else "автоперезвон"
+            text = f"{what}{label}: сначала абонент {self.plan.client}, затем сценарий с ним"
             self.first.details[0] = dataclasses.replace(opened, text=text)
         return out
 
@@ -170,6 +174,13 @@ class ClientFirstLogic:
         return [
             TakeEmployee(listen_keys=True),
             # QUE-7: the PBX dialled the client first on its own (a callback, a lead): an
-            # outbound dialing, whose queue only holds him while every free phone rings
-            *scenario.start_scenario(self.plan.scenario_id, now, dialer=True),
+            # outbound dialing, whose queue only holds him while every free phone rings.
+            # QUE-6: a CallAPI call started with a scenario is the manual's exception to
+            # "outgoing calls never queue": he takes his place in the global FIFO queue
+            *scenario.start_scenario(self.plan.scenario_id, now, dialer=not self._callapi),
         ]
+
+    @property
+    def _callapi(self) -> bool:
+        """API-1 «номер → сценарий» rather than a callback."""
+        return self.plan.purpose is Purpose.CALLAPI

@@ -483,7 +483,7 @@ async def _own_rows(
 ) -> list[DueTask]:
     """The rows of CallAPI's calls and recordings, written by the API, become the claiming
     node's (its restart closes them if it dies during the call); each CallAPI task learns the
-    number its request asked to show."""
+    number its request asked to show and, «номер → сценарий», the scenario."""
     rows = [
         task.result_call_id for task in claimed if task.kind in _PLACED_ONCE and task.result_call_id
     ]
@@ -495,13 +495,15 @@ async def _own_rows(
         .where(k.c.id.in_(rows), k.c.status == "active")
         .values(node=node, updated_at=now)
     )
-    shown = {
-        int(row.id): row.number_id
-        for row in (await conn.execute(sa.select(k.c.id, k.c.number_id).where(k.c.id.in_(rows))))
+    asked = {
+        int(row.id): row
+        for row in await conn.execute(
+            sa.select(k.c.id, k.c.number_id, k.c.scenario_id).where(k.c.id.in_(rows))
+        )
     }
     return [
-        replace(task, number_id=shown.get(task.result_call_id or 0))
-        if task.kind == CALLAPI
+        replace(task, number_id=row.number_id, scenario_id=row.scenario_id)
+        if task.kind == CALLAPI and (row := asked.get(task.result_call_id or 0)) is not None
         else task
         for task in claimed
     ]
@@ -763,16 +765,19 @@ async def create_callapi_call(
     conn: AsyncConnection,
     *,
     account_id: int,
-    employee_id: int,
+    employee_id: int | None,
     employee_label: str,
     number: str,
     now: dt.datetime,
     number_id: int | None = None,
+    scenario_id: int | None = None,
 ) -> tuple[int, int]:
     """API-1: the call's report row (status active, session type CallAPI; `number_id`: the
-    virtual number asked to be shown), its `call_started` webhook event, and the task that
-    makes a switch node place it, at once; (call id, task id). The node that claims the task
-    writes its name on the row (a crash of that node closes it as interrupted)."""
+    virtual number asked to be shown; `scenario_id`: «номер → сценарий», the scenario run
+    with the client, no employee, `employee_label` the number shown), its `call_started`
+    webhook event, and the task that makes a switch node place it, at once; (call id, task
+    id). The node that claims the task writes its name on the row (a crash of that node
+    closes it as interrupted)."""
     now = as_utc(now)
     call_id = await _active_row(
         conn,
@@ -783,6 +788,7 @@ async def create_callapi_call(
         employee_id=employee_id,
         number_id=number_id,
         now=now,
+        scenario_id=scenario_id,
     )
     task_id = await _insert(
         conn,
@@ -856,6 +862,7 @@ async def _active_row(
     employee_id: int | None,
     number_id: int | None,
     now: dt.datetime,
+    scenario_id: int | None = None,
 ) -> int:
     """The report row of an outgoing call the API asked for, before a node places it."""
     row = {
@@ -869,7 +876,7 @@ async def _active_row(
         "caller": caller,
         "called": called,
         "number_id": number_id,
-        "scenario_id": None,
+        "scenario_id": scenario_id,
         "employee_id": employee_id,
         "contact_name": "",
         "wait_seconds": 0.0,
