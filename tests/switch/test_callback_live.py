@@ -21,6 +21,10 @@ as incoming ones are (the client left, the employee right).
 * CallAPI: `POST /calls` → the employee answers → the provider gets the INVITE for the number
   with the caller ID chosen for his line → they hear each other → `GET /calls/{id}` shows it
   answered, its recording linked.
+* CallAPI «номер → сценарий»: `POST /calls` with the number's scenario while the employee
+  talks to somebody else → the provider gets the INVITE for the client showing that number →
+  the scenario's forward queues him (he hears the queue message) → the employee ends his talk,
+  is rung and answers → they hear each other; the row is CallAPI, answered, by the employee.
 * «Тем, кому пытались дозвониться» (a second office: 101 and 102 in a group ringing two lines
   at once, 103 outside it): the caller gives up while 101 and 102 ring; attempt 1 rings one of
   them only, he rejects; attempt 2 rings both, the other answers and talks to the client;
@@ -498,6 +502,75 @@ def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
     assert [s for s in steps if s["kind"] == "client_ring"], steps
     assert "записываются все разговоры аккаунта" in texts(steps, "talk_recording_start")[0]
     assert_recorded(pbx, row, client)
+
+
+def test_callapi_number_then_scenario_queues_the_client_then_connects_the_employee(
+    office: Office,
+) -> None:
+    """API-1 «номер → сценарий»: the client is dialled first (the number the scenario serves
+    shown); once he answers the scenario runs with him: its forward finds the employee busy and,
+    «Очередь» on, queues him (QUE-6's exception: he hears the queue message); the employee ends
+    his talk, is rung, answers, and the two hear each other."""
+    client = "74957000004"
+    pbx = office.pbx
+    [number] = [n for n in api_get(pbx, "/numbers")["items"] if n["number"] == NUMBER]
+    scenario_id = number["rules"][0]["scenario_id"]
+    provider = answering_provider(office.workdir / "provider-4", office.provider_port, 30.0)
+    busy = Caller(office.workdir / "busy-api", pbx, NUMBER, BUSY_CALLER, [tone(600.0, 30.0)])
+    try:
+        busy.start()
+        answer(office.phone)  # the employee talks to somebody else
+        response = httpx.post(
+            f"http://127.0.0.1:{pbx.http_port}/api/v1/calls",
+            json={"scenario_id": scenario_id, "number": client},
+            headers={"Authorization": f"Bearer {pbx.admin_token()}"},
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+        started = response.json()
+        assert (started["employee_id"], started["scenario_id"]) == (None, scenario_id)
+        call_id = started["id"]
+        provider.wait_invite(10)  # the client first; he answers and is queued
+        time.sleep(4.0)  # he hears the queue message
+        assert "CALL_INCOMING" not in events(office.phone)  # busy: not rung, he waits
+        office.phone.command("hangup")  # the employee ends his talk: the queue rings him
+        office.phone.wait_event("CALL_CLOSED", 10)
+        busy.wait().assert_ok()
+        answer(office.phone)
+        time.sleep(3.0)  # they talk
+        office.phone.command("hangup")
+        office.phone.wait_event("CALL_CLOSED", 10)
+        result, provider_heard = provider.finish()
+    finally:
+        busy.stop()
+        provider.stop()
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors()
+    assert invites(result) == [(client, NUMBER)]  # the number whose rules lead to the scenario
+    assert PROVIDER_HZ in tones_heard(heard(office.phone), [PROVIDER_HZ])
+    queue_at = first_window(provider_heard, QUEUE_HZ)
+    employee_at = first_window(provider_heard, EMPLOYEE_HZ)
+    assert queue_at is not None, "the client heard no queue message"
+    assert employee_at is not None, "the client did not hear the employee"
+    assert queue_at < employee_at
+    deadline = time.monotonic() + 10
+    while (row := api_get(pbx, f"/calls/{call_id}"))["status"] == "active":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.3)
+    assert (row["status"], row["session_type"], row["direction"]) == (
+        "answered", "CallAPI", "outgoing",
+    )  # fmt: skip
+    assert (row["called"], row["caller"]) == (client, NUMBER)
+    assert row["employee_id"] == pbx.lines[0].employee_id
+    assert row["scenario_id"] == scenario_id
+    steps = api_get(pbx, f"/calls/{call_id}/details")
+    kinds = [s["kind"] for s in steps]
+    assert kinds.index("originate") < kinds.index("scenario") < kinds.index("dial"), kinds
+    queued = [s for s in steps if s["data"].get("kind") == "queued"]
+    assert queued, describe(steps)  # in the global queue, not the dialer's hold
+    assert not [s for s in steps if s["data"].get("kind") == "held"], describe(steps)
+    assert "звонок CallAPI" in steps[0]["text"], steps[0]
+    task = wait_task(pbx, client, "done", 10)
+    assert task["result_call_id"] == call_id
 
 
 # -- «тем, кому пытались дозвониться» (CB-1 method `tried`) ---------------------------------------
