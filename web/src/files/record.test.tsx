@@ -106,7 +106,7 @@ describe('record a message by phone', () => {
     const table = screen.getByTestId('files-table');
     expect(await within(table).findByText('Приветствие')).toBeInTheDocument();
     expect(within(dialog).getByRole('button', { name: 'Готово' })).toBeInTheDocument();
-  }, 15_000);
+  });
 
   it('shows a refused number under its field, in Russian, and keeps what was typed', async () => {
     const refusal = {

@@ -175,7 +175,7 @@ describe('scenarios', () => {
     await userEvent.click(screen.getByRole('button', { name: /Сохранить/ }));
     await waitFor(() => expect(sent).toHaveLength(1));
     expect(sent[0]).toEqual({ name: ALL_KINDS.name, entry: ALL_KINDS.entry, operations: ALL_KINDS.operations });
-  }, 20_000);
+  });
 
   it('says when someone else saved meanwhile (412) and offers reload or overwrite: overwrite saves without If-Match', async () => {
     const sent: { ifMatch: string | null; body: unknown }[] = [];
@@ -231,7 +231,7 @@ describe('scenarios', () => {
     await userEvent.type(within(auth).getByLabelText('Код'), '1');
     await waitFor(() => expect(within(auth).queryByText('код может содержать только цифры')).not.toBeInTheDocument());
     expect(within(forward).getByText('номер в международном формате')).toBeInTheDocument();
-  }, 20_000);
+  });
 
   it('a new operation is a forward with the API defaults; its kind can be changed to any other', async () => {
     const linted: { operations: { kind: string; key: string }[] }[] = [];

@@ -14,7 +14,7 @@ beforeEach(async () => {
 });
 
 describe('setup wizard', () => {
-  it('creates the number, the employee with his SIP line, the scenario and its rule, then watches the test call', { timeout: 30_000 }, async () => {
+  it('creates the number, the employee with his SIP line, the scenario and its rule, then watches the test call', async () => {
     const sent: Record<string, unknown[]> = {};
     const keep = (key: string) => async (request: Request) => {
       (sent[key] ??= []).push(await request.json());

@@ -217,7 +217,7 @@ describe('layout', () => {
     expect(y('menu')).toBeLessThan(y('fwd'));
     expect(y('fwd')).toBeLessThan(y('crm'));
     expect(y('crm')).toBeLessThan(y('vm'));
-  }, 20_000);
+  });
 
   it('places a new node below those it would cover', () => {
     const size = { width: 100, height: 50 };
