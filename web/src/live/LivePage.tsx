@@ -8,9 +8,11 @@ import { SuperviseButtons } from './SuperviseButtons';
 import { canSupervise } from './supervise';
 import { useLive } from './useLive';
 
-const BADGES: Record<EmployeeState, 'processing' | 'warning' | 'success' | 'default'> = {
+const BADGES: Record<EmployeeState, 'processing' | 'warning' | 'success' | 'default' | 'error'> = {
   talking: 'processing',
   ringing: 'warning',
+  wrap_up: 'warning',
+  off_schedule: 'error',
   registered: 'success',
   offline: 'default',
 };
@@ -93,13 +95,17 @@ export default function LivePage() {
               dataSource={state.staff}
               renderItem={(member) => {
                 const status = employeeState(state, member);
+                const until = status === 'wrap_up' ? state.until[member.employee_id] : undefined;
                 return (
                   <List.Item data-testid={`employee-${member.employee_id}`} data-state={status}>
                     <Space>
                       <Badge status={BADGES[status]} />
                       {member.name}
                     </Space>
-                    <Tag>{t(`live.states.${status}`)}</Tag>
+                    <Tag>
+                      {t(`live.states.${status}`)}
+                      {until !== undefined && ` ${elapsed(now, until)}`}
+                    </Tag>
                   </List.Item>
                 );
               }}

@@ -19,10 +19,12 @@ export const ru = {
     },
     ringing: 'Звонит: {{names}}',
     states: {
-      talking: 'Разговаривает',
-      ringing: 'Звонит телефон',
-      registered: 'Свободен (телефон зарегистрирован)',
-      offline: 'Телефон не зарегистрирован',
+      talking: 'Разговор',
+      ringing: 'Звонок',
+      wrap_up: 'Поствызывная обработка',
+      off_schedule: 'Вне графика',
+      registered: 'Зарегистрирован',
+      offline: 'Не в сети',
     },
     supervise: {
       column: 'Супервизор',
@@ -66,9 +68,11 @@ export const en: Widen<typeof ru> = {
     ringing: 'Ringing: {{names}}',
     states: {
       talking: 'Talking',
-      ringing: 'Phone ringing',
-      registered: 'Free (phone registered)',
-      offline: 'Phone not registered',
+      ringing: 'Ringing',
+      wrap_up: 'Wrap-up',
+      off_schedule: 'Off schedule',
+      registered: 'Registered',
+      offline: 'Offline',
     },
     supervise: {
       column: 'Supervisor',

@@ -135,7 +135,40 @@ describe('the live view', () => {
     expect(within(table).queryByText('79161111111')).toBeNull();
     expect(within(table).getAllByText('79162222222')).toHaveLength(1);
     expect(screen.getByTestId('employee-7')).toHaveAttribute('data-state', 'talking');
-    expect(screen.getByTestId('employee-7')).toHaveTextContent('Разговаривает');
+    expect(screen.getByTestId('employee-7')).toHaveTextContent('Разговор');
+  });
+
+  it('shows every employee state with its Russian label, pushed as it changes', async () => {
+    renderAt(<LivePage />, '/live');
+    await vi.waitFor(() => expect(FakeSource.opened).toHaveLength(1));
+    const names = ['Иванов', 'Петров', 'Сидоров', 'Смирнов', 'Козлов', 'Попов'];
+    const staff = names.map((name, index) => ({ employee_id: index + 1, name, registered: true }));
+    const until = Date.now() / 1000 + 25;
+    act(() =>
+      latest().send({
+        type: 'snapshot',
+        seq: 1,
+        calls: [],
+        employees: [
+          { employee_id: 1, state: 'talking' },
+          { employee_id: 2, state: 'ringing' },
+          { employee_id: 3, state: 'wrap_up', until },
+          { employee_id: 4, state: 'off_schedule' },
+          { employee_id: 5, state: 'registered' },
+        ],
+        presence: true,
+        staff,
+      }),
+    );
+    const label = (id: number) => screen.getByTestId(`employee-${id}`).querySelector('.ant-tag')?.textContent;
+    expect([1, 2, 4, 5, 6].map(label)).toEqual(['Разговор', 'Звонок', 'Вне графика', 'Зарегистрирован', 'Не в сети']);
+    // the wrap-up counts down to its end
+    expect(label(3)).toMatch(/^Поствызывная обработка 0:2\d$/);
+    // registered when the view connected, but the switch now says his phone is gone
+    act(() => latest().send({ type: 'employee', seq: 2, employee: { employee_id: 5, state: 'offline' } }));
+    expect(label(5)).toBe('Не в сети');
+    act(() => latest().send({ type: 'employee', seq: 3, employee: { employee_id: 3, state: 'registered' } }));
+    expect(label(3)).toBe('Зарегистрирован');
   });
 
   it('lets a supervisor listen, whisper or barge into a talk from his own phone (TRN-1)', async () => {

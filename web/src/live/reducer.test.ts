@@ -70,4 +70,15 @@ describe('live reducer', () => {
     expect(elapsed(0, 3725)).toBe('1:02:05');
     expect(elapsed(10, 5)).toBe('0:00');
   });
+
+  it('keeps the wrap-up end and, with presence, takes no event for offline', () => {
+    const known = reduce(EMPTY, { ...snapshot, presence: true, employees: [{ employee_id: 8, state: 'wrap_up', until: 130 }] });
+    expect(employeeState(known, petrov)).toBe('wrap_up');
+    expect(known.until).toEqual({ 8: 130 });
+    // the switch knows registrations: an employee it does not list is offline, whatever staff said
+    expect(employeeState(known, ivanov)).toBe('offline');
+    const over = reduce(known, { type: 'employee', seq: 5, employee: { employee_id: 8, state: 'off_schedule' } });
+    expect(employeeState(over, petrov)).toBe('off_schedule');
+    expect(over.until).toEqual({});
+  });
 });

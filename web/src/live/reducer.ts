@@ -18,7 +18,15 @@ export interface LiveCall {
   supervise_mode?: 'listen' | 'whisper' | 'barge' | null;
 }
 
-export type EmployeeState = 'talking' | 'ringing' | 'registered' | 'offline';
+/** Most telling first: talking > ringing > wrap_up > off_schedule > registered > offline. */
+export type EmployeeState = 'talking' | 'ringing' | 'wrap_up' | 'off_schedule' | 'registered' | 'offline';
+
+/** An employee's state as the server pushes it (`until`: the end of his wrap-up, Unix seconds). */
+export interface EmployeeUpdate {
+  employee_id: number;
+  state: EmployeeState;
+  until?: number;
+}
 
 export interface StaffMember {
   employee_id: number;
@@ -31,22 +39,33 @@ export type LiveMessage =
       type: 'snapshot';
       seq: number;
       calls: LiveCall[];
-      employees: { employee_id: number; state: EmployeeState }[];
+      employees: EmployeeUpdate[];
+      /** the switch knows registrations and schedules: an employee it does not list is offline */
+      presence?: boolean;
       staff?: StaffMember[];
     }
   | { type: 'call'; seq: number; call: LiveCall }
   | { type: 'ended'; seq: number; call_id: string }
-  | { type: 'employee'; seq: number; employee: { employee_id: number; state: EmployeeState } };
+  | { type: 'employee'; seq: number; employee: EmployeeUpdate };
 
 export interface LiveState {
   /** the last sequence number applied (null: no snapshot yet) */
   seq: number | null;
   calls: Record<string, LiveCall>;
   states: Record<number, EmployeeState>;
+  /** the end of each employee's wrap-up (Unix seconds) */
+  until: Record<number, number>;
+  presence: boolean;
   staff: StaffMember[];
 }
 
-export const EMPTY: LiveState = { seq: null, calls: {}, states: {}, staff: [] };
+export const EMPTY: LiveState = { seq: null, calls: {}, states: {}, until: {}, presence: false, staff: [] };
+
+function untils(updates: EmployeeUpdate[]): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const { employee_id: id, until } of updates) if (until !== undefined) out[id] = until;
+  return out;
+}
 
 export function reduce(state: LiveState, message: LiveMessage): LiveState {
   if (message.type === 'snapshot') {
@@ -54,6 +73,8 @@ export function reduce(state: LiveState, message: LiveMessage): LiveState {
       seq: message.seq,
       calls: Object.fromEntries(message.calls.map((call) => [call.call_id, call])),
       states: Object.fromEntries(message.employees.map((e) => [e.employee_id, e.state])),
+      until: untils(message.employees),
+      presence: message.presence ?? false,
       staff: message.staff ?? state.staff,
     };
   }
@@ -70,7 +91,9 @@ export function reduce(state: LiveState, message: LiveMessage): LiveState {
       const { employee_id: id, state: now } = message.employee;
       const others = Object.entries(state.states).filter(([key]) => Number(key) !== id);
       const states = Object.fromEntries(now === 'offline' ? others : [...others, [id, now]]) as Record<number, EmployeeState>;
-      return { ...state, seq: message.seq, states };
+      const until = untils([message.employee]);
+      for (const [key, value] of Object.entries(state.until)) if (Number(key) !== id) until[Number(key)] = value;
+      return { ...state, seq: message.seq, states, until };
     }
   }
 }
@@ -80,9 +103,12 @@ export function currentCalls(state: LiveState): LiveCall[] {
   return Object.values(state.calls).sort((a, b) => a.started_at - b.started_at);
 }
 
-/** An employee's state: what the switch says now, else whether his phone is registered. */
+/** An employee's state: what the switch says now; a switch that does not know registrations
+ * (no `presence`) leaves it to whether his phone was registered when the view connected. */
 export function employeeState(state: LiveState, member: StaffMember): EmployeeState {
-  return state.states[member.employee_id] ?? (member.registered ? 'registered' : 'offline');
+  const known = state.states[member.employee_id];
+  if (known !== undefined || state.presence) return known ?? 'offline';
+  return member.registered ? 'registered' : 'offline';
 }
 
 /** "m:ss" (or "h:mm:ss") of the seconds between two Unix times. */
