@@ -1,8 +1,9 @@
 """CDR-4: what the live view needs from the database, read once when a viewer connects.
 
-The live calls and the employees' ringing/talking states come from the switch's feed; the
-account's employees (their names) and which of them has a registered SIP line are read here,
-once per connection of the live view, never polled. The view's link (`POST /live/link`) is a
+The live calls and the employees' states (talking, ringing, wrap-up, off schedule, registered,
+pushed by the switch's feed) come from the switch; the account's employees (their names) and
+which of them has a registered SIP line on any node are read here, once per connection of the
+live view, never polled. The view's link (`POST /live/link`) is a
 file link (`vpbx.services.file_links`) of a variant no file has, so it opens the live view of
 its account only, for as long as a file link lives, and ends with the session.
 
