@@ -103,24 +103,31 @@ def test_refusals_name_the_field(api: Api) -> None:
     api.ok(api.post("/calls", admin, json={"number": CLIENT}), 422)
     api.ok(api.post("/calls", admin, json={"employee_id": eid, "extension": "201",
                                            "number": CLIENT}), 422)  # fmt: skip
-    # toll fraud: premium-rate 7809 is blocked, international is not allowed by default
-    for refused in ("78091234567", "441234567890"):
-        got = _error(api, api.post("/calls", admin, json={"employee_id": eid, "number": refused}))
-        assert got == ("number", "toll_fraud_refused"), refused
-    # a caller ID that is not the account's
-    got = api.post("/calls", admin, json={"employee_id": eid, "number": CLIENT,
-                                          "caller_id": "74990000000"})  # fmt: skip
-    assert _error(api, got) == ("caller_id", "unknown_number")
-    # CID-3: the number denied to this employee
-    api.create("cid-rules", admin, {"action": "deny", "number_ids": [number_id], "position": 0})
-    got = api.post("/calls", admin, json={"employee_id": eid, "number": CLIENT,
-                                          "caller_id": _number(api, admin)})  # fmt: skip
-    assert _error(api, got) == ("caller_id", "caller_id_denied")
+    _number_and_caller_id_refusals(api, admin, {"employee_id": eid}, number_id)
     # and, with no caller_id, the line's own (fixed) number is denied too
     got = api.post("/calls", admin, json={"employee_id": eid, "number": CLIENT})
     field, error_id = _error(api, got)
     assert (field, error_id) == ("caller_id", "caller_id_denied")
     assert "denied" in got.json()["message"]
+
+
+def _number_and_caller_id_refusals(
+    api: Api, admin: str, first: dict[str, Any], number_id: int
+) -> None:
+    """The refusals both forms share (`first`: the employee, or the scenario); the account's
+    only number `number_id` is denied by a CID-3 rule at the end."""
+
+    def refusal(**body: str) -> tuple[str, str]:
+        return _error(api, api.post("/calls", admin, json={"number": CLIENT, **first, **body}))
+
+    # toll fraud: premium-rate 7809 is blocked, international is not allowed by default
+    for refused in ("78091234567", "441234567890"):
+        assert refusal(number=refused) == ("number", "toll_fraud_refused"), refused
+    # a caller ID that is not the account's
+    assert refusal(caller_id="74990000000") == ("caller_id", "unknown_number")
+    # CID-3: the number denied (to this employee; to calls of nobody in particular)
+    api.create("cid-rules", admin, {"action": "deny", "number_ids": [number_id], "position": 0})
+    assert refusal(caller_id=_number(api, admin)) == ("caller_id", "caller_id_denied")
 
 
 def test_an_employee_calls_as_himself_only(api: Api) -> None:
@@ -210,16 +217,8 @@ def test_number_then_scenario_refusals_name_the_field(api: Api) -> None:
     # an employee and a scenario at once
     api.ok(api.post("/calls", admin, json={"scenario_id": scenario_id, "number": CLIENT,
                                            "employee_id": employee["id"]}), 422)  # fmt: skip
-    got = api.post("/calls", admin, json={"scenario_id": scenario_id, "number": "78091234567"})
-    assert _error(api, got) == ("number", "toll_fraud_refused")
-    got = api.post("/calls", admin, json={"scenario_id": scenario_id, "number": CLIENT,
-                                          "caller_id": "74990000000"})  # fmt: skip
-    assert _error(api, got) == ("caller_id", "unknown_number")
-    # CID-3: the account's only number denied: asked or not, nothing may be shown
-    api.create("cid-rules", admin, {"action": "deny", "number_ids": [number_id], "position": 0})
-    got = api.post("/calls", admin, json={"scenario_id": scenario_id, "number": CLIENT,
-                                          "caller_id": _number(api, admin)})  # fmt: skip
-    assert _error(api, got) == ("caller_id", "caller_id_denied")
+    _number_and_caller_id_refusals(api, admin, {"scenario_id": scenario_id}, number_id)
+    # the account's only number denied: not asked for, nothing may be shown either
     got = api.post("/calls", admin, json={"scenario_id": scenario_id, "number": CLIENT})
     assert _error(api, got) == ("caller_id", "caller_id_denied")
     assert "denied" in got.json()["message"]

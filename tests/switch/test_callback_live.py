@@ -366,6 +366,15 @@ def assert_recorded(pbx: RunningPbx, row: dict[str, Any], client: str) -> None:
     assert abs(heard_tone(audio[:, 1]) - EMPLOYEE_HZ) < 15, "the employee is on the right"
 
 
+def ended_row(pbx: RunningPbx, call_id: int, timeout: float = 10) -> dict[str, Any]:
+    """`GET /calls/{id}` once the call is no longer active."""
+    deadline = time.monotonic() + timeout
+    while (row := api_get(pbx, f"/calls/{call_id}"))["status"] == "active":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.3)
+    return dict(row)
+
+
 def callback_rows(pbx: RunningPbx, client: str) -> list[dict[str, Any]]:
     items = api_get(pbx, "/calls", limit=200)["items"]
     return [r for r in items if r["session_type"] == "Автоперезвон" and r["called"] == client]
@@ -490,10 +499,7 @@ def test_callapi_click_to_call_employee_then_number(office: Office) -> None:
     assert invites(result) == [(client, NUMBER)]
     assert PROVIDER_HZ in tones_heard(heard(office.phone), [PROVIDER_HZ])
     assert EMPLOYEE_HZ in tones_heard(provider_heard, [EMPLOYEE_HZ])
-    deadline = time.monotonic() + 10
-    while (row := api_get(pbx, f"/calls/{call_id}"))["status"] == "active":
-        assert time.monotonic() < deadline, row
-        time.sleep(0.3)
+    row = ended_row(pbx, call_id)
     assert row["status"] == "answered", row
     assert row["session_type"] == "CallAPI"
     assert row["employee_id"] == pbx.lines[0].employee_id
@@ -552,10 +558,7 @@ def test_callapi_number_then_scenario_queues_the_client_then_connects_the_employ
     assert queue_at is not None, "the client heard no queue message"
     assert employee_at is not None, "the client did not hear the employee"
     assert queue_at < employee_at
-    deadline = time.monotonic() + 10
-    while (row := api_get(pbx, f"/calls/{call_id}"))["status"] == "active":
-        assert time.monotonic() < deadline, row
-        time.sleep(0.3)
+    row = ended_row(pbx, call_id)
     assert (row["status"], row["session_type"], row["direction"]) == (
         "answered", "CallAPI", "outgoing",
     )  # fmt: skip

@@ -138,47 +138,61 @@ async def start_call(
     now = as_utc(now)
     await check_rate(conn, account_id, now, limits.per_minute, SESSION_TYPE)
     if request.scenario_id is not None:
-        return await _start_scenario_call(conn, who, account_id, request, request.scenario_id, now)
-    employee = await _employee(conn, account_id, request)
-    if who.role is Role.EMPLOYEE and employee["id"] != who.employee_id:
-        raise Forbidden("an employee starts CallAPI calls only for himself")
-    await _check_destination(conn, account_id, request.number)
-    number_id = await _caller_id(conn, account_id, int(employee["id"]), employee, request)
+        first = await _scenario_first(conn, who, account_id, request, request.scenario_id)
+    else:
+        first = await _employee_first(conn, who, account_id, request)
     call_id, task_id = await create_callapi_call(
         conn,
         account_id=account_id,
-        employee_id=int(employee["id"]),
-        employee_label=employee["extension"] or employee["last_name"],
+        employee_id=first.employee_id,
+        employee_label=first.label,
         number=request.number,
         now=now,
-        number_id=number_id,
+        number_id=first.number_id,
+        scenario_id=request.scenario_id,
     )
     return StartedCall(
         id=call_id,
         status="active",
-        employee_id=int(employee["id"]),
+        employee_id=first.employee_id,
+        scenario_id=request.scenario_id,
         number=request.number,
         task_id=task_id,
     )
 
 
-async def _start_scenario_call(
-    conn: AsyncConnection,
-    who: Actor,
-    account_id: int,
-    request: CallRequest,
-    scenario_id: int,
-    now: dt.datetime,
-) -> StartedCall:
+@dataclass(frozen=True, slots=True)
+class _FirstLeg:
+    """What a request says of the call's own side: the employee rung first (None: the client
+    is, for a scenario), what the row names as the caller, the number asked to be shown."""
+
+    employee_id: int | None
+    label: str
+    number_id: int | None
+
+
+async def _employee_first(
+    conn: AsyncConnection, who: Actor, account_id: int, request: CallRequest
+) -> _FirstLeg:
+    """«сотрудник → номер»: the employee of the account; an employee user calls as himself."""
+    employee = await _employee(conn, account_id, request)
+    if who.role is Role.EMPLOYEE and employee["id"] != who.employee_id:
+        raise Forbidden("an employee starts CallAPI calls only for himself")
+    await _check_destination(conn, account_id, request.number)
+    number_id = await _caller_id(conn, account_id, int(employee["id"]), employee, request)
+    return _FirstLeg(int(employee["id"]), employee["extension"] or employee["last_name"], number_id)
+
+
+async def _scenario_first(
+    conn: AsyncConnection, who: Actor, account_id: int, request: CallRequest, scenario_id: int
+) -> _FirstLeg:
     """«номер → сценарий»: the client first, then the scenario with him; nobody is called as
     himself, so an employee user may not start one (he could route any number to anybody)."""
     if who.role is Role.EMPLOYEE:
         raise Forbidden("an employee starts CallAPI calls only to himself, not to a scenario")
     s = t.scenarios.c
-    found = await conn.scalar(
-        sa.select(s.id).where(s.account_id == account_id, s.id == scenario_id)
-    )
-    if found is None:
+    query = sa.select(s.id).where(s.account_id == account_id, s.id == scenario_id)
+    if await conn.scalar(query) is None:
         raise ValidationFailed.one(
             "scenario_id", "no such scenario in the account", "unknown_scenario"
         )
@@ -190,24 +204,7 @@ async def _start_scenario_call(
     else:
         number_id = _scenario_caller_id(rules, numbers, scenario_id)
     shown = next(n.number for n in numbers if n.id == number_id)
-    call_id, task_id = await create_callapi_call(
-        conn,
-        account_id=account_id,
-        employee_id=None,
-        employee_label=shown,
-        number=request.number,
-        now=now,
-        number_id=number_id,
-        scenario_id=scenario_id,
-    )
-    return StartedCall(
-        id=call_id,
-        status="active",
-        employee_id=None,
-        scenario_id=scenario_id,
-        number=request.number,
-        task_id=task_id,
-    )
+    return _FirstLeg(None, shown, number_id)
 
 
 def _scenario_caller_id(rules: list[CidRuleView], numbers: list[_Number], scenario_id: int) -> int:
