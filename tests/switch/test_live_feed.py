@@ -5,6 +5,7 @@ holding up the calls that publish."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import socket
 import time
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from vpbx.domain.live import LiveCallState, Roster
+from vpbx.domain.schedule import ScheduleSpec, TimeInterval, WeeklyDay
 from vpbx.switch.live_feed import MAX_BUFFER, LiveFeed
 
 
@@ -172,6 +174,39 @@ async def test_registrations_and_wrap_ups_are_pushed_as_they_happen(tmp_path: Pa
         assert feed.board.snapshot(1)["employees"] == [{"employee_id": 8, "state": "registered"}]
         feed.line_presence(1, 70, False)
         assert (await _next(reader))["employee"] == {"employee_id": 8, "state": "offline"}
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await feed.stop()
+
+
+async def test_a_schedule_boundary_is_pushed_by_the_minute_check(tmp_path: Path) -> None:
+    """Off schedule until 09:00, then registered: the feed's own minute timer (on the feed's
+    clock, here a fake one 0.1 s before the boundary) re-reads the schedule."""
+    msk = ZoneInfo("Europe/Moscow")
+    nine = dt.datetime(2026, 12, 7, 9, 0, tzinfo=msk).timestamp()
+    office = ScheduleSpec(
+        kind="weekly",
+        weekly=(
+            WeeklyDay(weekday=1, intervals=(TimeInterval(start=dt.time(9), end=dt.time(18)),)),
+        ),
+    )
+    now = [nine - 0.1]
+    feed = LiveFeed(tmp_path / "live.sock", clock=lambda: now[0])
+
+    async def roster(_account_id: int) -> Roster:
+        lines = MappingProxyType({7: frozenset({70})})
+        return Roster(msk, None, lines, MappingProxyType({7: office}))
+
+    feed.roster = roster
+    await feed.start()
+    try:
+        feed.line_presence(1, 70, True)
+        reader, writer = await _subscribe(feed.socket_path, 1)
+        snapshot = await _next(reader)
+        assert snapshot["employees"] == [{"employee_id": 7, "state": "off_schedule"}]
+        now[0] = nine  # the timer, due 0.1 s from the start, finds the boundary passed
+        assert (await _next(reader))["employee"] == {"employee_id": 7, "state": "registered"}
         writer.close()
         await writer.wait_closed()
     finally:
