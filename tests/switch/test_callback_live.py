@@ -24,7 +24,8 @@ as incoming ones are (the client left, the employee right).
 * CallAPI «номер → сценарий»: `POST /calls` with the number's scenario while the employee
   talks to somebody else → the provider gets the INVITE for the client showing that number →
   the scenario's forward queues him (he hears the queue message) → the employee ends his talk,
-  is rung and answers → they hear each other; the row is CallAPI, answered, by the employee.
+  is rung and answers → they hear each other; the row is CallAPI, answered, by the employee;
+  the account's webhook has the call's started, answered and ended events queued in order.
 * «Тем, кому пытались дозвониться» (a second office: 101 and 102 in a group ringing two lines
   at once, 103 outside it): the caller gives up while 101 and 102 ring; attempt 1 rings one of
   them only, he rejects; attempt 2 rings both, the other answers and talks to the client;
@@ -521,6 +522,17 @@ def test_callapi_number_then_scenario_queues_the_client_then_connects_the_employ
     pbx = office.pbx
     [number] = [n for n in api_get(pbx, "/numbers")["items"] if n["number"] == NUMBER]
     scenario_id = number["rules"][0]["scenario_id"]
+    auth = {"Authorization": f"Bearer {pbx.admin_token()}"}
+    # API-2: the CRM's webhook gets this call's events as any call's (what is queued for it is
+    # checked; delivery itself is test_webhooks_live's)
+    hook = httpx.post(
+        f"http://127.0.0.1:{pbx.http_port}/api/v1/webhooks",
+        json={"url": "https://crm.example.com/hook", "events": ["call_started", "call_answered",
+              "call_ended"], "secret": "s"},
+        headers=auth,
+        timeout=10,
+    )  # fmt: skip
+    assert hook.status_code == 201, hook.text
     provider = answering_provider(office.workdir / "provider-4", office.provider_port, 30.0)
     busy = Caller(office.workdir / "busy-api", pbx, NUMBER, BUSY_CALLER, [tone(600.0, 30.0)])
     try:
@@ -529,7 +541,7 @@ def test_callapi_number_then_scenario_queues_the_client_then_connects_the_employ
         response = httpx.post(
             f"http://127.0.0.1:{pbx.http_port}/api/v1/calls",
             json={"scenario_id": scenario_id, "number": client},
-            headers={"Authorization": f"Bearer {pbx.admin_token()}"},
+            headers=auth,
             timeout=10,
         )
         assert response.status_code == 202, response.text
@@ -574,6 +586,19 @@ def test_callapi_number_then_scenario_queues_the_client_then_connects_the_employ
     assert "звонок CallAPI" in steps[0]["text"], steps[0]
     task = wait_task(pbx, client, "done", 10)
     assert task["result_call_id"] == call_id
+    engine = make_sync_engine(pbx.database_url)
+    try:
+        with engine.connect() as conn:
+            o = t.outbox.c
+            query = (
+                sa.select(o.event_type)
+                .where(o.ordering_key == f"call:{call_id}:webhook:{hook.json()['id']}")
+                .order_by(o.id)
+            )
+            events_sent = list(conn.execute(query).scalars())
+    finally:
+        engine.dispose()
+    assert events_sent == ["call_started", "call_answered", "call_ended"]
 
 
 # -- «тем, кому пытались дозвониться» (CB-1 method `tried`) ---------------------------------------
