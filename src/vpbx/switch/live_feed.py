@@ -124,6 +124,7 @@ class LiveFeed:
         #: the next schedule check (None: no roster known yet)
         self._minute: float | None = None
         self._loading: dict[int, asyncio.Task[None]] = {}
+        self._stale: set[int] = set()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -154,11 +155,20 @@ class LiveFeed:
             self._load_soon(account_id)
 
     def _load_soon(self, account_id: int) -> None:
-        if self.roster is None or account_id in self._loading:
+        if self.roster is None:
+            return
+        if account_id in self._loading:
+            self._stale.add(account_id)  # changed while being read: read once more after
             return
         task = asyncio.ensure_future(self._load(account_id))
         self._loading[account_id] = task
-        task.add_done_callback(lambda _: self._loading.pop(account_id, None))
+        task.add_done_callback(lambda _: self._loaded(account_id))
+
+    def _loaded(self, account_id: int) -> None:
+        self._loading.pop(account_id, None)
+        if account_id in self._stale:
+            self._stale.discard(account_id)
+            self._load_soon(account_id)
 
     async def _load(self, account_id: int) -> None:
         assert self.roster is not None
@@ -244,6 +254,7 @@ class LiveFeed:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = self._tick_at = None
+        self._stale.clear()
         for task in list(self._loading.values()):
             task.cancel()
         if self._server is not None:
