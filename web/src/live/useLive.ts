@@ -1,4 +1,4 @@
-import { useEffect, useReducer, useRef, useState } from 'react';
+import { startTransition, useEffect, useReducer, useRef, useState } from 'react';
 import { api } from '../api/client';
 import { unwrap } from '../api/errors';
 import { EMPTY, reduce, type LiveMessage, type LiveState } from './reducer';
@@ -46,7 +46,9 @@ export function useLive(): { state: LiveState; lost: boolean } {
             if (message.type === 'snapshot' || seq.current === null || message.seq > seq.current) {
               seq.current = message.seq;
             }
-            dispatch(message);
+            // A transition: a burst of events (300 calls starting) is drawn once, not once per
+            // event; React drops the renders a newer event makes stale.
+            startTransition(() => dispatch(message));
             setLost(false);
           });
         }
