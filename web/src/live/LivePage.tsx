@@ -75,7 +75,7 @@ export default function LivePage() {
       {!lost && state.seq === null && <Alert type="info" title={t('live.connecting')} />}
       <Row gutter={16}>
         <Col xs={24} xxl={16}>
-          <Card title={t('live.calls')}>
+          <Card title={t('live.calls')} data-testid="live-calls" data-calls={calls.length}>
             <Table<LiveCall>
               aria-label={t('live.calls')}
               rowKey="call_id"
