@@ -46,8 +46,10 @@ export function SuperviseButtons({ call, nameOf }: { call: LiveCall; nameOf: (id
     );
   }
   if (call.talker === null) return null;
+  // wrapped, not compact: three buttons side by side overflowed the calls card into the
+  // employees' at the two-column width
   return (
-    <Space.Compact>
+    <Space wrap size={[4, 4]}>
       {MODES.map((mode) => (
         <Button
           key={mode}
@@ -59,6 +61,6 @@ export function SuperviseButtons({ call, nameOf }: { call: LiveCall; nameOf: (id
           {t(`live.supervise.modes.${mode}`)}
         </Button>
       ))}
-    </Space.Compact>
+    </Space>
   );
 }
