@@ -55,33 +55,32 @@ class _Relay:
     def __call__(self, packet: RtpPacket, arrival: float) -> None:
         pt = packet.payload_type
         if pt == self._src.payload_type:
-            self._audio(packet)
+            self.audio(packet.payload, packet.timestamp, packet.ssrc, packet.marker)
         elif pt == self._src.dtmf_payload_type:
             bridge = self._bridge()
             if bridge is not None and not bridge.consumes(self._src):
                 self._event(packet)
 
-    def _audio(self, packet: RtpPacket) -> None:
+    def audio(self, payload: bytes, timestamp: int, ssrc: int, marker: bool) -> None:
+        """One audio packet across (also `RtpSession.relay_audio`'s short cut)."""
         dst = self._dst
         sender = dst.sender
-        marker = packet.marker
-        if packet.ssrc != self._in_ssrc:
-            self._in_ssrc = packet.ssrc
+        if ssrc != self._in_ssrc:
+            self._in_ssrc = ssrc
             marker = True
         else:
-            gap = (packet.timestamp - self._expected_ts) & _TS_MASK
+            gap = (timestamp - self._expected_ts) & _TS_MASK
             if gap >= 0x8000_0000:
                 return  # late or duplicated: its slot in dst's stream has gone by
             if 0 < gap <= _MAX_GAP:
                 sender.advance(gap)
             elif gap:
                 marker = True
-        payload = packet.payload
         if self._translate is not None:
             payload = self._translate(payload)
-        self._expected_ts = (packet.timestamp + len(payload)) & _TS_MASK
-        self._offset = (sender.timestamp - packet.timestamp) & _TS_MASK
-        dst.send_payload(payload, marker=marker, samples=len(payload))
+        self._expected_ts = (timestamp + len(payload)) & _TS_MASK
+        self._offset = (sender.timestamp - timestamp) & _TS_MASK
+        dst.send_audio(payload, marker)
 
     def _event(self, packet: RtpPacket) -> None:
         dst = self._dst
@@ -157,6 +156,7 @@ class Bridge:
             session.set_source(None)
             session.sender.start_talkspurt()
             session.add_listener(relay)
+            session.relay_audio(relay, relay.audio)
             session.dtmf_handler = self._digit_handler(session)
         log.info(
             "bridge started",
@@ -178,6 +178,7 @@ class Bridge:
             (self.a, self.b), self._relays, self._saved_handlers, strict=True
         ):
             session.remove_listener(relay)
+            session.relay_audio(None, None)
             session.dtmf_handler = handler
         log.info("bridge stopped", extra={"bridge": self.name})
 

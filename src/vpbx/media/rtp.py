@@ -634,6 +634,26 @@ class RtpSender:
         self._advance_past(size, samples)
         return header
 
+    def audio_header(self, size: int, marker: bool) -> bytes:
+        """`next_header` for an audio payload of `size` one-byte samples (G.711) of the
+        stream's own payload type, in one step: the header of every relayed packet."""
+        payload_type = self._payload_type
+        sequence = self._sequence
+        timestamp = self._timestamp
+        header = _HEADER.pack(
+            0x80,
+            0x80 | payload_type if marker or self._talkspurt else payload_type,
+            sequence,
+            timestamp,
+            self._ssrc,
+        )
+        self._talkspurt = False
+        self._sequence = (sequence + 1) & 0xFFFF
+        self._timestamp = (timestamp + size) & 0xFFFF_FFFF
+        self._packets += 1
+        self._octets += size
+        return header
+
     def _advance_past(self, size: int, samples: int | None) -> None:
         """Count a packet of `size` payload bytes sent; the clock moves a frame or `samples`."""
         self._talkspurt = False
@@ -756,6 +776,11 @@ class Latch:
         self._address = None
         self._candidate = None
         self._candidate_count = 0
+
+    def holds(self, source_addr: Address, ssrc: int) -> bool:
+        """Whether a packet from `source_addr` with `ssrc` is the latched stream itself with no
+        switch to another SSRC under way: `accept` would take it and change nothing."""
+        return source_addr == self._address and ssrc == self._ssrc and self._candidate is None
 
     def accept(self, source_addr: Address, ssrc: int) -> bool:
         """Whether to take a packet with this source address and SSRC (see the class doc)."""
