@@ -127,23 +127,28 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[NewRow], now: dt.datetim
     return [int(i) for i in (await conn.execute(insert, values)).scalars()]
 
 
+#: an earlier pending row of the same ordering key: built once, as an alias of a table is a
+#: web of reference cycles (each poll's own copy was the switch's only cyclic garbage, and
+#: what made its young-generation collections long)
+_EARLIER = t.outbox.alias("earlier")
+_BLOCKED = (
+    sa.select(_EARLIER.c.id)
+    .where(
+        _EARLIER.c.ordering_key == t.outbox.c.ordering_key,
+        _EARLIER.c.state == OutboxState.PENDING.value,
+        _EARLIER.c.id < t.outbox.c.id,
+    )
+    .exists()
+)
+
+
 def _ready(now: dt.datetime) -> sa.ColumnElement[bool]:
     """Pending, not leased to a live claim, and first of its ordering key."""
     o = t.outbox
-    earlier = o.alias("earlier")
-    blocked = (
-        sa.select(earlier.c.id)
-        .where(
-            earlier.c.ordering_key == o.c.ordering_key,
-            earlier.c.state == OutboxState.PENDING.value,
-            earlier.c.id < o.c.id,
-        )
-        .exists()
-    )
     return sa.and_(
         o.c.state == OutboxState.PENDING.value,
         sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
-        sa.or_(o.c.ordering_key.is_(None), ~blocked),
+        sa.or_(o.c.ordering_key.is_(None), ~_BLOCKED),
     )
 
 
