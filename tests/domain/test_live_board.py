@@ -275,3 +275,28 @@ def test_the_state_shown_is_the_first_that_holds(
     expected = _ORDER[holds.index(True)]
     shown = {e["employee_id"]: e["state"] for e in board.snapshot(1)["employees"]}
     assert shown.get(7, "offline") == expected.value
+
+
+def test_a_call_is_sent_with_every_field_but_the_boards_own_wrap_up() -> None:
+    """`as_json` is written field by field (for speed): a field added to the state and
+    forgotten there would silently never reach the cabinet."""
+    from dataclasses import asdict, fields
+
+    call = LiveCallState(
+        call_id="c1",
+        caller="74957654321",
+        number="74951112233",
+        started_at=1.5,
+        step="x",
+        ringing=(3, 4),
+        talker=5,
+        answered_at=2.5,
+        queue_place=2,
+        supervisor=6,
+        supervise_mode="listen",
+        wrapup_seconds=30.0,
+    )
+    expected = {k: v for k, v in asdict(call).items() if k != "wrapup_seconds"}
+    expected["ringing"] = [3, 4]
+    assert call.as_json() == expected
+    assert set(call.as_json()) == {f.name for f in fields(LiveCallState)} - {"wrapup_seconds"}

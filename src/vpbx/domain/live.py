@@ -24,7 +24,7 @@ import enum
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -119,10 +119,21 @@ class LiveCallState:
     wrapup_seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ringing"] = list(self.ringing)
-        del out["wrapup_seconds"]
-        return out
+        # field by field: `asdict` copies recursively, and this runs for every change of
+        # every call (wrapup_seconds is the board's own, not sent)
+        return {
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "number": self.number,
+            "started_at": self.started_at,
+            "step": self.step,
+            "ringing": list(self.ringing),
+            "talker": self.talker,
+            "answered_at": self.answered_at,
+            "queue_place": self.queue_place,
+            "supervisor": self.supervisor,
+            "supervise_mode": self.supervise_mode,
+        }
 
 
 class SuperviseMode(enum.StrEnum):
@@ -367,7 +378,7 @@ class LiveBoard:
                     events.append({"type": "ended", "seq": account.seq, "call_id": call_id})
                 else:
                     events.append({"type": "call", "seq": account.seq, "call": call.as_json()})
-            in_calls = _states(account)
+            in_calls = _states(account) if account.dirty_employees else {}
             for employee_id in sorted(account.dirty_employees):
                 shown = _shown(account, employee_id, in_calls)
                 if account.states.get(employee_id, _OFFLINE) == shown:
