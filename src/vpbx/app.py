@@ -36,6 +36,7 @@ from vpbx.domain.live import Roster
 from vpbx.domain.outbox import RetryPolicy
 from vpbx.domain.regions import load_geocoder
 from vpbx.media.errors import MediaError
+from vpbx.media.park import SocketPark
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
 from vpbx.media.system_messages import SystemMessages
@@ -238,6 +239,8 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         settings.rtp_host or settings.sip_host,
         settings.public_host,
         opened=rtp.track,
+        # issue 17: a new leg takes a rested open pair instead of binding two sockets
+        park=SocketPark(),
     )
     media.srtp_required = _srtp_required(directory)
     # Each account's configuration snapshot: one cache for the call logic and the switch's own

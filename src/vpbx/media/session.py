@@ -19,6 +19,7 @@ import numpy.typing as npt
 from vpbx.media import g711
 from vpbx.media.dtmf import DtmfDigit, DtmfReceiver
 from vpbx.media.errors import MediaError
+from vpbx.media.park import SocketPark
 from vpbx.media.player import SILENCE_FRAME, MediaSource, Player, Silence
 from vpbx.media.ports import PortPool
 from vpbx.media.reception import ReceptionStats
@@ -48,6 +49,7 @@ __all__ = [
     "PCMU",
     "Address",
     "AudioRelay",
+    "BoundPair",
     "Codec",
     "PacketListener",
     "RtpSession",
@@ -144,8 +146,9 @@ class _Endpoint(asyncio.DatagramProtocol):
         on_datagram: Callable[[bytes, Address], None],
         on_lost: Callable[[], None],
     ) -> None:
-        self._on_datagram = on_datagram
-        self._on_lost = on_lost
+        # changed when the socket passes from one session to the next (a parked pair)
+        self.on_datagram = on_datagram
+        self.on_lost = on_lost
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the selector-based asyncio transport has (and needs) this knob; uvloop reads
@@ -154,14 +157,55 @@ class _Endpoint(asyncio.DatagramProtocol):
             transport.max_size = RECV_BUFFER  # type: ignore[attr-defined]
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        self._on_datagram(data, addr)
+        self.on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that went away: not a reason to stop.
         log.debug("rtp socket error", extra={"error": str(exc)})
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._on_lost()
+        self.on_lost()
+
+
+def _dropped(data: bytes, addr: Address) -> None:
+    """What reaches a parked pair: a finished call's last packets."""
+
+
+def _nothing() -> None:
+    pass
+
+
+class BoundPair:
+    """A closed session's two open sockets, parked for the next session (`vpbx.media.park`);
+    their port returns to the pool once both are really closed."""
+
+    __slots__ = ("_open", "_pool", "port", "rtcp", "rtcp_endpoint", "rtp", "rtp_endpoint")
+
+    def __init__(
+        self,
+        port: int,
+        pool: PortPool,
+        rtp: tuple[asyncio.DatagramTransport, _Endpoint],
+        rtcp: tuple[asyncio.DatagramTransport, _Endpoint],
+    ) -> None:
+        self.port = port
+        self._pool = pool
+        self.rtp, self.rtp_endpoint = rtp
+        self.rtcp, self.rtcp_endpoint = rtcp
+        self._open = 2
+        for endpoint in (self.rtp_endpoint, self.rtcp_endpoint):
+            endpoint.on_datagram = _dropped
+            endpoint.on_lost = self._lost
+
+    def _lost(self) -> None:
+        self._open -= 1
+        if self._open == 0:
+            self._pool.release(self.port)
+            self.rtp_endpoint.on_lost = self.rtcp_endpoint.on_lost = _nothing  # no cycle left
+
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
 
 
 class RtpSession:
@@ -236,6 +280,9 @@ class RtpSession:
         #: SRTP of an encrypted leg (`vpbx.media.srtp`); None = plain RTP
         self.srtp: Srtp | None = None
         self._open_sockets = 0
+        #: the two sockets' protocols, kept to hand the pair to the park at close
+        self._endpoints: tuple[_Endpoint, _Endpoint] | None = None
+        self._park: SocketPark[BoundPair] | None = None
         self._closing = False
         self._closed = loop.create_future()
         self._log_extra: dict[str, Any] = {"session": name, "rtp_port": port}
@@ -255,17 +302,18 @@ class RtpSession:
         rtcp_interval: float = 5.0,
         name: str = "",
         wall: Callable[[], float] = time.time,
+        park: SocketPark[BoundPair] | None = None,
     ) -> RtpSession:
-        """Bind an RTP/RTCP port pair from `pool` on `host` and start the session.
+        """Bind an RTP/RTCP port pair from `pool` on `host` and start the session; with a
+        `park`, take a rested pair of it when there is one, and park the pair at close.
 
         Pairs another process holds are skipped (and returned to the pool); PortsExhausted
-        when the pool is empty, MediaError when no pair of it could be bound.
+        when the pool is empty (and the park too), MediaError when no pair could be bound.
         """
         loop = asyncio.get_running_loop()
         codec_for(payload_type)  # fail before taking a port
-        attempts = pool.capacity
-        for _ in range(attempts):
-            port = pool.acquire()
+
+        def new(port: int) -> RtpSession:
             session = cls(
                 loop=loop,
                 pool=pool,
@@ -279,6 +327,20 @@ class RtpSession:
                 name=name,
                 wall=wall,
             )
+            session._park = park
+            return session
+
+        if park is not None:
+            pair = park.take(loop.time(), any_age=not pool.available)
+            if pair is not None:
+                session = new(pair.port)
+                session._adopt(pair)
+                session._schedule()
+                return session
+        attempts = pool.capacity
+        for _ in range(attempts):
+            port = pool.acquire()
+            session = new(port)
             try:
                 await session._bind()
             except OSError as exc:
@@ -298,18 +360,28 @@ class RtpSession:
 
     async def _bind(self) -> None:
         loop = self._loop
+        rtp = _Endpoint(self._on_rtp_datagram, self._on_socket_lost)
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Endpoint(self._on_rtp_datagram, self._on_socket_lost),
-            sock=_bound_udp_socket(self._host, self._port),
+            lambda: rtp, sock=_bound_udp_socket(self._host, self._port)
         )
         self._rtp_transport = transport
         self._open_sockets += 1
+        rtcp = _Endpoint(self._on_rtcp_datagram, self._on_socket_lost)
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Endpoint(self._on_rtcp_datagram, self._on_socket_lost),
-            sock=_bound_udp_socket(self._host, self._port + 1),
+            lambda: rtcp, sock=_bound_udp_socket(self._host, self._port + 1)
         )
         self._rtcp_transport = transport
         self._open_sockets += 1
+        self._endpoints = (rtp, rtcp)
+
+    def _adopt(self, pair: BoundPair) -> None:
+        """Take over a parked pair's open sockets."""
+        pair.rtp_endpoint.on_datagram = self._on_rtp_datagram
+        pair.rtcp_endpoint.on_datagram = self._on_rtcp_datagram
+        pair.rtp_endpoint.on_lost = pair.rtcp_endpoint.on_lost = self._on_socket_lost
+        self._rtp_transport, self._rtcp_transport = pair.rtp, pair.rtcp
+        self._endpoints = (pair.rtp_endpoint, pair.rtcp_endpoint)
+        self._open_sockets = 2
 
     def _abort_bind(self) -> None:
         if self._rtp_transport is not None:
@@ -324,16 +396,43 @@ class RtpSession:
             # Only now is the socket really closed: releasing earlier could hand the port to
             # a new session that then fails to bind it.
             self._pool.release(self._port)
-            if not self._closed.done():
-                self._closed.set_result(None)
-            # Nothing more can arrive: the handlers (bound methods of the call, bridges) and
-            # the transports (whose protocols point back here) are let go, so a finished
-            # call leaves no reference cycle for the garbage collector.
-            self._rtp_transport = self._rtcp_transport = None
-            self._listeners.clear()
-            self._sent_listeners.clear()
-            self._relay = self._relay_audio = None
-            self.dtmf_handler = None
+            self._finished()
+
+    def _finished(self) -> None:
+        """Nothing more can arrive: the handlers (bound methods of the call, bridges) and
+        the transports (whose protocols point back here) are let go, so a finished call
+        leaves no reference cycle for the garbage collector."""
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self._rtp_transport = self._rtcp_transport = None
+        self._endpoints = None
+        self._listeners.clear()
+        self._sent_listeners.clear()
+        self._relay = self._relay_audio = None
+        self.dtmf_handler = None
+
+    def _parked(self) -> bool:
+        """Hand both open sockets to the park (True), or leave them to be closed (False)."""
+        park, endpoints = self._park, self._endpoints
+        rtp, rtcp = self._rtp_transport, self._rtcp_transport
+        if (
+            park is None
+            or endpoints is None
+            or rtp is None
+            or rtcp is None
+            or self._open_sockets != 2
+            or rtp.is_closing()
+            or rtcp.is_closing()
+            or not park.has_room()
+        ):
+            return False
+        park.put(
+            BoundPair(self._port, self._pool, (rtp, endpoints[0]), (rtcp, endpoints[1])),
+            self._loop.time(),
+        )
+        self._open_sockets = 0
+        self._finished()
+        return True
 
     def close(self) -> None:
         """Stop sending, say RTCP BYE, close both sockets (the ports return to the pool)."""
@@ -348,9 +447,10 @@ class RtpSession:
             self._source = None
         with contextlib.suppress(Exception):
             self._send_rtcp(self._loop.time(), bye=True)
-        for transport in (self._rtp_transport, self._rtcp_transport):
-            if transport is not None:
-                transport.close()
+        if not self._parked():
+            for transport in (self._rtp_transport, self._rtcp_transport):
+                if transport is not None:
+                    transport.close()
         log.debug("rtp session closed", extra={**self._log_extra, **self.stats.as_dict()})
 
     async def aclose(self) -> None:

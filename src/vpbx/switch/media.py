@@ -24,8 +24,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from vpbx.media.park import SocketPark
 from vpbx.media.ports import PortPool
-from vpbx.media.session import RtpSession
+from vpbx.media.session import BoundPair, RtpSession
 from vpbx.media.srtp import Srtp, new_key
 from vpbx.sip import sdes, sdp
 from vpbx.sip.sdp import SessionDescription
@@ -114,6 +115,13 @@ class MediaPlant:
     srtp_required: Callable[[str], Awaitable[bool]] | None = None
     #: the wall clock (Unix seconds) sessions date their RTCP reports with
     wall: Callable[[], float] = time.time
+    #: open socket pairs of finished legs, taken by new legs (None: every leg binds its own)
+    park: SocketPark[BoundPair] | None = None
+
+    def close(self) -> None:
+        """Close the parked sockets (the switch stops); legs closing later close theirs."""
+        if self.park is not None:
+            self.park.close()
 
     async def requires_srtp(self, login: str) -> bool:
         return bool(login) and self.srtp_required is not None and await self.srtp_required(login)
@@ -145,7 +153,7 @@ class MediaPlant:
     async def _open(self, name: str, negotiated: Negotiated | None) -> RtpSession:
         if negotiated is None:
             session = await RtpSession.open(
-                self.pool, host=self.bind_host, name=name, wall=self.wall
+                self.pool, host=self.bind_host, name=name, wall=self.wall, park=self.park
             )
         else:
             session = await RtpSession.open(
@@ -156,6 +164,7 @@ class MediaPlant:
                 dtmf_payload_type=negotiated.dtmf_payload_type,
                 name=name,
                 wall=self.wall,
+                park=self.park,
             )
         if self.opened is not None:
             self.opened(session)

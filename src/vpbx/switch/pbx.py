@@ -172,6 +172,7 @@ class Pbx:
             task.cancel()
         if self.toll_guard is not None:
             await self.toll_guard.stop()
+        self.media.close()
 
     # -- RequestHandler ------------------------------------------------------------------------
 
