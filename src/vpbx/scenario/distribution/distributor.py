@@ -218,9 +218,12 @@ class Distributor:
         """When `handle_timer` must run next (ring timeouts, growing width, wrap-up, polling)."""
         wakes: list[float] = []
         waiting = False
+        connected = Phase.CONNECTED
+        # runs after every event of every call: a talking call (most of them) costs two checks
         for call in self._calls.values():
-            wakes.extend(ring.deadline for ring in call.active.values())
-            if call.phase is Phase.CONNECTED:
+            if call.active:
+                wakes.extend([ring.deadline for ring in call.active.values()])
+            if call.phase is connected:
                 continue
             grow = self._next_growth(call)
             if grow is not None:
