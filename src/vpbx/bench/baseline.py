@@ -6,7 +6,8 @@ more than builds do (this build held 50 CPS on one quiet machine and 30 on anoth
 build runs here, right after this build's calls campaign in the same `make bench`: its source
 from git (`git archive`, nothing checked out in the working tree), its own venv, and its own
 call benchmarks (`vpbx.bench.calls` as of that commit: that day's harness drives that day's
-`vpbx run`; its SIPp scenarios, ladder and criteria are those the figures were measured with).
+`vpbx run`; its SIPp scenarios and criteria are those the figures were measured with, its ladder
+of rates this build's, so that both builds climb the same rungs).
 
 `python -m vpbx.bench.baseline` runs both campaigns alone and merges the rows.
 """
@@ -23,7 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpbx.bench.calls import bench_calls_concurrent, bench_calls_cps, calls_campaign
+from vpbx.bench.calls import RATES, bench_calls_concurrent, bench_calls_cps, calls_campaign
 from vpbx.bench.core import Result
 from vpbx.bench.merge import merge_rows
 
@@ -37,7 +38,9 @@ MARK = "BASELINE-ROWS "
 OLD_RUN = f"""
 import json
 from dataclasses import asdict
+import vpbx.bench.calls
 from vpbx.bench.calls import BENCHMARKS, calls_campaign
+vpbx.bench.calls.RATES = {RATES!r}  # this build's ladder: both builds climb the same rungs
 rows = [asdict(bench()) for bench in BENCHMARKS]
 print({MARK!r} + json.dumps({{"rows": rows, "log": calls_campaign().log}}), flush=True)
 """
@@ -146,8 +149,9 @@ def baseline_method() -> tuple[str, ...]:
         f"Before and after (`vpbx.bench.baseline`, the `… vs build {BASELINE[:7]}` rows): the",
         f"build issues 11–13 were measured against ({BASELINE[:7]}, 2026-11-26: 50 CPS, 400",
         "concurrent calls on that day's machine) is exported from git into a venv of its own",
-        "and runs its own call benchmarks (that day's harness and criteria) right after this",
-        "build's calls campaign, on this machine. What this run saw:",
+        "and runs its own call benchmarks (that day's harness and criteria, with this build's",
+        "ladder of rates: both climb the same rungs) right after this build's calls campaign,",
+        "on this machine. What this run saw:",
     )
 
 

@@ -80,7 +80,9 @@ EMPLOYEES_PREFIX = ("nice", "-n", "-10")
 
 #: CPS search: short calls with RTP, each rung held for STEP_SECONDS; the best is then run for
 #: FINAL_SECONDS (the issue's 60 s of load).
-RATES = (5, 10, 20, 30, 40, 50, 60, 75, 100, 150, 200, 250, 300, 400)
+#: Rungs 5 apart around the knee of this machine (30–60): with 10 apart, one rung was 20–25 %
+#: of the figure, and a build holding 48 CPS read as 40 or 50 by luck.
+RATES = (5, 10, 20, 30, 35, 40, 45, 50, 55, 60, 75, 100, 150, 200, 250, 300, 400)
 STEP_SECONDS = 12
 FINAL_SECONDS = 60
 CALL_MS = 2000
@@ -931,7 +933,8 @@ CALLS_METHOD = (
     "G.711 µ-law from its ACK to its BYE, so every packet crosses vpbx twice each way.",
     "Latency = INVITE sent → first 180/183/200 received at the trunk (SIPp's per-call response",
     "time, in its clock's 4 ms steps; 100 Trying does not count). CPS: a ladder of rates (12 s",
-    "each, 2 s calls) up to the first that fails or reaches p99 ≥ 100 ms, then the best rate",
+    f"each, 2 s calls; {', '.join(map(str, RATES[:10]))}, … calls/s) up to the first that",
+    "fails or reaches p99 ≥ 100 ms, then the best rate",
     "for 60 s on a fresh vpbx (0 failed calls and p99 < 100 ms required; a lower rung is tried",
     "if it does not hold). Concurrency: a probe adds long calls until the RTP reaching the",
     "employees or the trunk (counted by the kernel with tcpdump on lo) falls below 95 % of 50",
