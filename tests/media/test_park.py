@@ -16,9 +16,10 @@ from .test_session import Peer, make_pool
 
 
 class _Pair:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, quiet_since: float = 0.0) -> None:
         self.name = name
         self.closed = False
+        self.quiet_since = quiet_since
 
     def close(self) -> None:
         self.closed = True
@@ -34,6 +35,19 @@ def test_a_pair_is_handed_out_only_after_its_rest_oldest_first() -> None:
     assert park.take(110.0) is None
     assert park.take(110.0, any_age=True) is b  # no port left to bind: a short rest will do
     assert len(park) == 0
+
+
+def test_a_pair_still_hearing_a_stream_is_not_handed_out_but_rests_again() -> None:
+    """A finished call's peer that goes on sending after its BYE would be latched by the next
+    leg on the port: such a pair waits until it has been quiet for the whole rest."""
+    park: SocketPark[_Pair] = SocketPark(capacity=4, rest=10.0)
+    noisy, quiet = _Pair("noisy", quiet_since=100.0), _Pair("quiet", quiet_since=101.0)
+    assert park.put(noisy, 100.0)
+    assert park.put(quiet, 101.0)
+    noisy.quiet_since = 108.0  # a packet reached it while parked
+    assert park.take(111.0) is quiet  # the noisy one went to the back
+    assert park.take(117.9) is None
+    assert park.take(118.0) is noisy
 
 
 def test_a_full_or_closed_park_refuses_and_closing_closes_every_pair() -> None:

@@ -110,7 +110,6 @@ def assert_cleaned_up(pbx: RunningPbx, timeout: float = 5) -> None:
 
     async def leftovers() -> dict[str, Any]:
         state: Any = app.runner.distributor.state
-        pool = app.pbx.media.pool
         found = {
             "calls": list(app.pbx.calls),
             "dialogs": list(app.pbx.by_dialog),
@@ -119,7 +118,7 @@ def assert_cleaned_up(pbx: RunningPbx, timeout: float = 5) -> None:
             # InProcessState: lines claimed and queue waiters
             "claimed lines": dict(getattr(state, "_busy", {})),
             "waiters": list(getattr(state, "_waiters", {})),
-            "rtp ports": pool.capacity - pool.available,
+            "rtp ports": app.pbx.media.pairs_in_use,
         }
         return {name: value for name, value in found.items() if value}
 

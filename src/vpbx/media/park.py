@@ -1,11 +1,13 @@
 """Bound RTP/RTCP socket pairs kept open between calls, so that a new leg takes one instead of
 creating, binding and registering two sockets with the loop (issue 17's pre-opened ports).
 
-A pair is parked when its session closes and is handed out again only after resting
-`rest` seconds: packets a finished call's peer still sends reach a parked pair (which drops
-them) rather than latching a new call's session onto the old peer. The park holds at most
-`capacity` pairs; a pair that finds it full is closed, as is every pair at `close`. Pure
-bookkeeping: the caller says what time it is and what closing a pair means.
+A pair is parked when its session closes and is handed out again only after `rest` seconds
+without a packet: the first packet from anywhere latches a new session, so a finished call's
+peer still streaming to the port (a phone or gateway that goes on after its BYE) must fall
+silent first, or the new call's audio would go to it. A parked pair drops what it receives
+and notes when (`quiet_since`); one heard lately goes to the back to rest again. The park
+holds at most `capacity` pairs; a pair that finds it full is closed, as is every pair at
+`close`. Pure bookkeeping: the caller says what time it is and what closing a pair means.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import Generic, Protocol, TypeVar
 
 __all__ = ["Parkable", "SocketPark"]
 
+#: parked pairs looked at per `take` before a leg binds new sockets instead
+TRIES = 8
+
 
 class Parkable(Protocol):
+    #: when the pair last received a packet, or was parked (the caller's clock)
+    quiet_since: float
+
     def close(self) -> None:
         """Close the pair's sockets for good."""
         ...
@@ -52,14 +60,22 @@ class SocketPark(Generic[P]):
         return True
 
     def take(self, now: float, *, any_age: bool = False) -> P | None:
-        """The oldest pair that has rested long enough (with `any_age`, the oldest one: when no
-        port is left to bind, a short rest beats a refused call); None if there is none."""
-        if not self._pairs:
+        """The oldest pair that has been quiet long enough (with `any_age`, the oldest one:
+        when no port is left to bind, a short rest beats a refused call); None if none is."""
+        pairs = self._pairs
+        for _ in range(min(len(pairs), TRIES)):
+            parked_at, pair = pairs[0]
+            if any_age:
+                break
+            if now - parked_at < self._rest:
+                return None  # parked most recently of those left: none of them has rested
+            pairs.popleft()
+            if now - pair.quiet_since >= self._rest:
+                return pair
+            pairs.append((pair.quiet_since, pair))  # still hears a stream: rests again
+        else:
             return None
-        parked_at, pair = self._pairs[0]
-        if not any_age and now - parked_at < self._rest:
-            return None
-        self._pairs.popleft()
+        pairs.popleft()
         return pair
 
     def close(self) -> None:

@@ -167,11 +167,11 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.on_lost()
 
 
-def _dropped(data: bytes, addr: Address) -> None:
-    """What reaches a parked pair: a finished call's last packets."""
-
-
 def _nothing() -> None:
+    pass
+
+
+def _ignored(data: bytes, addr: Address) -> None:
     pass
 
 
@@ -179,7 +179,17 @@ class BoundPair:
     """A closed session's two open sockets, parked for the next session (`vpbx.media.park`);
     their port returns to the pool once both are really closed."""
 
-    __slots__ = ("_open", "_pool", "port", "rtcp", "rtcp_endpoint", "rtp", "rtp_endpoint")
+    __slots__ = (
+        "_clock",
+        "_open",
+        "_pool",
+        "port",
+        "quiet_since",
+        "rtcp",
+        "rtcp_endpoint",
+        "rtp",
+        "rtp_endpoint",
+    )
 
     def __init__(
         self,
@@ -187,21 +197,31 @@ class BoundPair:
         pool: PortPool,
         rtp: tuple[asyncio.DatagramTransport, _Endpoint],
         rtcp: tuple[asyncio.DatagramTransport, _Endpoint],
+        clock: Callable[[], float],
     ) -> None:
         self.port = port
         self._pool = pool
+        self._clock = clock
+        self.quiet_since = clock()
         self.rtp, self.rtp_endpoint = rtp
         self.rtcp, self.rtcp_endpoint = rtcp
         self._open = 2
         for endpoint in (self.rtp_endpoint, self.rtcp_endpoint):
-            endpoint.on_datagram = _dropped
+            endpoint.on_datagram = self._heard
             endpoint.on_lost = self._lost
+
+    def _heard(self, data: bytes, addr: Address) -> None:
+        """A packet for nobody (a finished call's peer still sending): dropped, and the pair
+        rests again from now (see `vpbx.media.park`)."""
+        self.quiet_since = self._clock()
 
     def _lost(self) -> None:
         self._open -= 1
         if self._open == 0:
             self._pool.release(self.port)
-            self.rtp_endpoint.on_lost = self.rtcp_endpoint.on_lost = _nothing  # no cycle left
+            for endpoint in (self.rtp_endpoint, self.rtcp_endpoint):  # no cycle left
+                endpoint.on_datagram = _ignored
+                endpoint.on_lost = _nothing
 
     def close(self) -> None:
         self.rtp.close()
@@ -426,10 +446,10 @@ class RtpSession:
             or not park.has_room()
         ):
             return False
-        park.put(
-            BoundPair(self._port, self._pool, (rtp, endpoints[0]), (rtcp, endpoints[1])),
-            self._loop.time(),
+        pair = BoundPair(
+            self._port, self._pool, (rtp, endpoints[0]), (rtcp, endpoints[1]), self._loop.time
         )
+        park.put(pair, pair.quiet_since)
         self._open_sockets = 0
         self._finished()
         return True

@@ -118,6 +118,12 @@ class MediaPlant:
     #: open socket pairs of finished legs, taken by new legs (None: every leg binds its own)
     park: SocketPark[BoundPair] | None = None
 
+    @property
+    def pairs_in_use(self) -> int:
+        """RTP/RTCP port pairs held by legs now (a parked pair is not: it waits for one)."""
+        parked = len(self.park) if self.park is not None else 0
+        return self.pool.capacity - self.pool.available - parked
+
     def close(self) -> None:
         """Close the parked sockets (the switch stops); legs closing later close theirs."""
         if self.park is not None:
