@@ -41,6 +41,11 @@ from vpbx.services.entities import EntityService
 # Employees' phones say these; the markers are the sound files the outcomes play.
 PHONE_HZ = (700.0, 1000.0, 1300.0)
 BEEP_HZ = 300.0  # the prompt of every menu / code input: a short beep file
+#: prompts after which the scenario ends the call at once (an unlinked exit): the caller gets
+#: them as early media only, whose first half-second its capture missed on a slower machine
+#: (0.94 s of a 1.5 s prompt recorded; stop 24's note): longer, so a second of tone is still heard
+LAST = frozenset({"pm_failed", "moscow", "spb"})
+LAST_PROMPT = 2.5
 MARKERS = {
     "auth_yes": 450.0,
     "auth_no": 550.0,
@@ -109,7 +114,10 @@ def configure(workdir: Path, crm: Crm) -> Any:
             base.conn, base.actor, base.clock, url_allow=parse_networks("127.0.0.1/32")
         )
         beep = await sound(svc, workdir, "beep", BEEP_HZ, 0.3)
-        m = {name: await sound(svc, workdir, name, hz, 1.5) for name, hz in MARKERS.items()}
+        m = {
+            name: await sound(svc, workdir, name, hz, LAST_PROMPT if name in LAST else 1.5)
+            for name, hz in MARKERS.items()
+        }
         staff = setup.staff
 
         async def scenario(name: str, entry: str, *ops: dict[str, Any]) -> int:
