@@ -68,7 +68,7 @@ class SocketPark(Generic[P]):
             if any_age:
                 break
             if now - parked_at < self._rest:
-                return None  # parked most recently of those left: none of them has rested
+                return None  # the oldest has not rested yet: nor has any parked after it
             pairs.popleft()
             if now - pair.quiet_since >= self._rest:
                 return pair
