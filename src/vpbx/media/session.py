@@ -731,8 +731,8 @@ class RtpSession:
         audio = self._relay_audio
         if (
             audio is not None
-            and data[:1] == b"\x80"  # version 2, no padding, extension or CSRC
             and len(data) > RTP_HEADER_SIZE
+            and data[0] == 0x80  # version 2, no padding, extension or CSRC
             and data[1] & 0x7F == self._codec.payload_type
             and self.srtp is None
             and len(self._listeners) == 1
