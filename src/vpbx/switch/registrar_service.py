@@ -109,7 +109,8 @@ class Registrar:
         password.
         """
         reliable = peer.reliable
-        if self.guard.blocked(peer.host, now, reliable=reliable):
+        # behind a front proxy (several nodes) the sender is the one the proxy names
+        if self.guard.blocked(peer.source_host, now, reliable=reliable):
             return None, None
         header = request.headers.get("Proxy-Authorization" if proxy else "Authorization")
         if header is None:
@@ -119,7 +120,7 @@ class Registrar:
         except ParseError:
             return None, self.challenge(request, now, proxy=proxy)
         login = credentials.username
-        if self.guard.blocked(peer.host, now, login, reliable=reliable):
+        if self.guard.blocked(peer.source_host, now, login, reliable=reliable):
             return None, None
         line = await self.directory.line(login)
         # An unknown login is checked against a random password: the same work, the same 401.
@@ -135,17 +136,21 @@ class Registrar:
             request_uri=request.uri,
             counts=self.counts,
         )
-        if line is not None and verdict is not digest.Verdict.BAD and not line.admits(peer.host):
+        if (
+            line is not None
+            and verdict is not digest.Verdict.BAD
+            and not line.admits(peer.source_host)
+        ):
             self.refusals.record(
                 "security: line used from outside its allowed addresses",
                 "outside the allowed addresses",
-                f"{peer.transport}:{peer.host}",
+                f"{peer.transport}:{peer.source_host}",
                 login=login,
             )
             self._event("sip_address_refused")
             verdict = digest.Verdict.BAD
         if verdict is digest.Verdict.OK and line is not None:
-            self.guard.success(peer.host, login, reliable=reliable)
+            self.guard.success(peer.source_host, login, reliable=reliable)
             return line, None
         if verdict is digest.Verdict.STALE and line is not None:
             return None, self.challenge(request, now, stale=True, proxy=proxy)
@@ -156,19 +161,19 @@ class Registrar:
             self.refusals.record(
                 "security: replayed digest credentials refused",
                 "replayed digest",
-                f"{peer.transport}:{peer.host}",
+                f"{peer.transport}:{peer.source_host}",
                 login=login,
                 method=request.method,
             )
             self._event("sip_digest_replay")
             return None, self.challenge(request, now, stale=True, proxy=proxy)
-        ban = self.guard.failure(peer.host, now, login, reliable=reliable)
+        ban = self.guard.failure(peer.source_host, now, login, reliable=reliable)
         if ban is not None:
             # Through the summary too: forged UDP sources could make a ban every 10 packets.
             self.refusals.record(
                 "security: source ignored after repeated authentication failures",
                 "banned" if ban.login is None else "login banned",
-                f"{peer.transport}:{peer.host}",
+                f"{peer.transport}:{peer.source_host}",
                 login=ban.login,
                 seconds=self.guard.ban_seconds,
             )
