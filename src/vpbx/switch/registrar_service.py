@@ -21,7 +21,7 @@ import hashlib
 import heapq
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from vpbx.domain.switch_records import StoredBinding
@@ -296,6 +296,38 @@ class Registrar:
             extra={"bindings": restored, "dropped_unreachable": len(unusable)},
         )
         return restored
+
+    async def adopt(self, line_id: int, stored: Sequence[StoredBinding], now: float) -> int:
+        """Another node committed this line's bindings (several nodes behind a front proxy):
+        they replace what this node held for it, so a call landing here rings the phone where
+        it registered. Returns how many are ringable from here."""
+        login = (await self.directory.line_logins([line_id])).get(line_id)
+        if login is None:
+            return 0
+        wall = self.wall()
+        self.bindings.forget(login)
+        for key in [key for key in self._peers if key[0] == login]:
+            del self._peers[key]
+        adopted = 0
+        for row in stored:
+            peer, uri = _reachable(row)
+            remaining = (row.expires_at - wall).total_seconds()
+            if peer is None or uri is None or remaining <= 0:
+                continue
+            binding = Binding(
+                Address(uri=uri),
+                now + remaining,
+                "",
+                0,
+                (peer.host, peer.port),
+                peer.transport,
+                row.user_agent,
+            )
+            if self.bindings.restore(login, binding):
+                self._peers[(login, str(uri))] = peer
+                adopted += 1
+        self._arm_expiry()
+        return adopted
 
     async def revoke_changed(self, account_id: int) -> int:
         """An account's configuration changed: drop the registrations of its lines whose
