@@ -35,6 +35,7 @@ from vpbx.api.operations import LocalSwitch, RemoteSwitch
 from vpbx.domain.live import Roster
 from vpbx.domain.outbox import RetryPolicy
 from vpbx.domain.regions import load_geocoder
+from vpbx.domain.switch_records import StoredBinding
 from vpbx.media.errors import MediaError
 from vpbx.media.park import SocketPark
 from vpbx.media.ports import PortPool
@@ -55,6 +56,7 @@ from vpbx.metrics import (
 from vpbx.notify import ConfigListener, ConfigNotifier
 from vpbx.scenario import distribution as dist
 from vpbx.services.auth import AuthPolicy
+from vpbx.services.binding_channel import BindingChannel, SharedBindingStorage
 from vpbx.services.call_log import CallRecord
 from vpbx.services.call_writer import SqlCallWriter
 from vpbx.services.callapi import CallApiLimits
@@ -70,6 +72,7 @@ from vpbx.services.outbox import SqlOutbox
 from vpbx.services.prompt_files import SqlPromptFiles
 from vpbx.services.record_by_phone import RecordLimits
 from vpbx.services.registrations import SqlBindingStorage
+from vpbx.services.shared_state_redis import RedisState
 from vpbx.services.snapshot_source import SqlSnapshotSource
 from vpbx.services.talk_records import SqlTalkRecords
 from vpbx.settings import Settings
@@ -81,6 +84,7 @@ from vpbx.switch.callbacks import CallbackScheduler
 from vpbx.switch.caller_id import CallerIdPicker
 from vpbx.switch.directory import Directory
 from vpbx.switch.endpoint import SipEndpoint
+from vpbx.switch.front_proxy import FrontProxies, parse_front_proxies
 from vpbx.switch.live_feed import LiveFeed, roster_of
 from vpbx.switch.media import MediaPlant
 from vpbx.switch.originated import Originator
@@ -132,6 +136,10 @@ class Application:
     callbacks: CallbackScheduler | None = None
     #: CDR-4: this node's live view of its calls, served to the API processes
     live: LiveFeed | None = None
+    #: several nodes (``VPBX_REDIS_URL``): the distribution's and lines' state they share, and
+    #: the registrations each node tells the others of
+    shared_state: RedisState | None = None
+    shared_bindings: BindingChannel | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -164,8 +172,12 @@ class Application:
         self.pbx.me.port = self.endpoint.port
         self.pbx.me.tls_port = self.endpoint.transport.tls_port
         await self.trunks.start()
+        if self.shared_bindings is not None:
+            self.shared_bindings.start()
 
     async def stop(self) -> None:
+        if self.shared_bindings is not None:
+            await self.shared_bindings.stop()
         if self.status is not None:
             await self.status.stop()
         if self.live is not None:
@@ -184,6 +196,8 @@ class Application:
         await self.store.stop()
         if self.peers is not None:
             await self.peers.aclose()
+        if self.shared_state is not None:
+            await self.shared_state.aclose()
         await self.endpoint.stop()
         await self.engine.dispose()
 
@@ -224,11 +238,13 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     endpoint.traffic = sip_counters
     endpoint.transport.security_event = metrics.security_event
     guard = AuthGuard(ban_seconds=settings.sip_auth_ban_seconds)
+    # Several nodes (Redis): a committed binding is told to the other nodes (SIP-2).
+    binding_storage = SharedBindingStorage(SqlBindingStorage(engine))
     registrar = Registrar(
         directory,
         realm=settings.sip_realm,
         guard=guard,
-        store=RegistrationStore(SqlBindingStorage(engine), utc_now, node=settings.node()),
+        store=RegistrationStore(binding_storage, utc_now, node=settings.node()),
         security_event=metrics.security_event,
         wall=utc_now,
     )
@@ -259,8 +275,14 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     node = settings.node()
     store = CallStore(writer, utc_now, work_dir=data / "work", node=node)
     prompts = PromptLibrary(SqlPromptFiles(engine), system, tts, PromptCache())
-    # Lines in use per phone: one store for the distribution and the switch's plain calls.
-    lines = dist.InProcessState()
+    # Lines in use per phone: one store for the distribution and the switch's plain calls;
+    # with several nodes (Redis) one store for all of them: one queue, one FIFO (QUE-2).
+    shared_state = (
+        RedisState.from_url(settings.redis_url, f"vpbx:{settings.redis_prefix}:dist:")
+        if settings.redis_url
+        else None
+    )
+    lines: dist.SharedState = shared_state if shared_state is not None else dist.InProcessState()
     # TALK-4/6/7: what talk options write (tags on calls, contacts, the blacklist); told of
     # the configuration changes they make below, once `changed` exists.
     talk_records = SqlTalkRecords(engine, utc_now)
@@ -358,6 +380,11 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
             "config_notifications": notified[0],
         }
 
+    shared_bindings = (
+        _share_bindings(settings, registrar, binding_storage, endpoint.now)
+        if settings.redis_url
+        else None
+    )
     if with_api:
         api = create_api(
             engine,
@@ -372,6 +399,7 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         return Application(
             settings, engine, api, endpoint, pbx, trunks, system, runner, store, mailer,
             metrics, watch, peers=peers, deliverer=deliverer, callbacks=callbacks, live=live,
+            shared_state=shared_state, shared_bindings=shared_bindings,
         )  # fmt: skip
 
     def notification(account_id: int, channel: str) -> None:
@@ -388,8 +416,36 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     )
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
-        metrics, watch, listener, status, peers, deliverer, callbacks, live,
+        metrics, watch, listener, status, peers, deliverer, callbacks, live, shared_state,
+        shared_bindings,
     )  # fmt: skip
+
+
+def _share_bindings(
+    settings: Settings,
+    registrar: Registrar,
+    storage: SharedBindingStorage,
+    now: Callable[[], float],
+) -> BindingChannel:
+    """SIP-2 across nodes: this node's committed bindings are published, the others' adopted.
+    On each (re)subscription the lines this node holds nothing for are filled from the
+    database (what was told while nobody listened); a line it holds is news on the channel or
+    at the phone's next refresh (docs/decisions.md, "Several switch nodes")."""
+
+    async def adopt(line_id: int, rows: list[StoredBinding]) -> None:
+        await registrar.adopt(line_id, rows, now())
+
+    async def resync() -> None:
+        by_line: dict[int, list[StoredBinding]] = {}
+        for row in await storage.load(utc_now()):
+            by_line.setdefault(row.line_id, []).append(row)
+        for line_id, rows in by_line.items():
+            if not registrar.bindings.current(rows[0].login, now()):
+                await registrar.adopt(line_id, rows, now())
+
+    channel = BindingChannel(settings.redis_url, settings.node(), adopt, resync)
+    storage.channel = channel
+    return channel
 
 
 def outbox_deliverer(settings: Settings, engine: AsyncEngine, mailer: Mailer) -> Deliverer:
@@ -438,7 +494,7 @@ def sip_endpoint(settings: Settings) -> SipEndpoint:
         else:
             cert, key = self_signed(settings.data_dir.resolve() / "tls", settings.public_host)
         tls = TlsListener(settings.sip_tls_port, server_context(cert, key))
-    return SipEndpoint(
+    endpoint = SipEndpoint(
         settings.sip_host,
         settings.sip_port,
         partial_timeout=settings.sip_tcp_partial_timeout,
@@ -446,6 +502,8 @@ def sip_endpoint(settings: Settings) -> SipEndpoint:
         limits=ConnectionLimits(per_source=settings.sip_tcp_per_source, total=total),
         tls=tls,
     )
+    endpoint.front = FrontProxies(parse_front_proxies(settings.front_proxies))
+    return endpoint
 
 
 def _report_plain_call(

@@ -60,7 +60,16 @@ class Settings(BaseSettings):
         "generated into data_dir (for the demo)",
     )
     sip_tls_key: str = Field(default="", description="PEM private key of sip_tls_cert")
-    redis_url: str = ""
+    redis_url: str = Field(
+        default="",
+        description="Redis shared by several switch nodes (distribution and queue state, "
+        "registrations, configuration news); empty = one node",
+    )
+    redis_prefix: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="this installation's key prefix in Redis (several on one Redis)",
+    )
     web_dir: str = Field(
         default="",
         description="the built web cabinet (index.html, assets/) the API serves at /; "
@@ -145,6 +154,19 @@ class Settings(BaseSettings):
         max_length=200,
         description="this switch node's name in the database (its calls, leases of callback "
         "tasks and outbox rows); empty = <host name>:<sip_port>, stable across restarts",
+    )
+    nodes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="switch processes `vpbx run` starts: 1 = one switch on sip_port; N > 1 = "
+        "N switch nodes behind Kamailio (which then owns sip_port; needs redis_url); "
+        "0 = one per core",
+    )
+    front_proxies: str = Field(
+        default="",
+        description="host:port list of the front proxies (Kamailio) whose X-Vpbx-Source header "
+        "names a request's sender; set by `vpbx run --nodes N` for its nodes",
     )
     callapi_per_minute: int = Field(
         default=30, ge=0, description="CallAPI calls an account may start per minute (429 past)"

@@ -32,6 +32,7 @@ from vpbx.sip.transaction import (
     TransactionLayer,
 )
 from vpbx.sip.validate import validate_request, validate_response
+from vpbx.switch.front_proxy import FrontProxies
 from vpbx.transport.sip import (
     ConnectionLimits,
     Peer,
@@ -104,6 +105,8 @@ class SipEndpoint:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: told of every message received and sent (the SIP counters of /metrics)
         self.traffic: SipTraffic | None = None
+        #: the proxies whose word on a request's origin is believed (several nodes)
+        self.front = FrontProxies()
 
     async def start(self, handler: RequestHandler) -> None:
         self.handler = handler
@@ -172,6 +175,8 @@ class SipEndpoint:
             if problem is not None:
                 self.transport.noise.record("response discarded", problem, _source(peer))
                 return
+        elif self.front.addresses:
+            peer = self.front.peer_of(message, peer)
         try:
             self.layer.receive(message, peer, self.now())
         except ParseError as error:

@@ -228,11 +228,11 @@ class Pbx:
         called = request_user(request)
         number = await self.directory.number(called) if called else None
         if number is not None:
-            trunks = await self.directory.trunk_for_source(peer.host)
+            trunks = await self.directory.trunk_for_source(peer.source_host)
             if not any(t.account_id == number.account_id for t in trunks):
                 log.warning(
                     "call to a virtual number from outside its trunks refused",
-                    extra={"number": called, "source": peer.host},
+                    extra={"number": called, "source": peer.source_host},
                 )
                 self.endpoint.respond(key, make_response(request, 403))
                 return
@@ -261,7 +261,7 @@ class Pbx:
         provider's network answering our challenge is still a phone)."""
         if request.headers.get("Proxy-Authorization") is not None:
             return False
-        return bool(await self.directory.trunk_for_source(peer.host))
+        return bool(await self.directory.trunk_for_source(peer.source_host))
 
     async def outbound_target(
         self,
@@ -439,7 +439,9 @@ class Pbx:
         caller = digits_of(uri.user or "") if isinstance(uri, SipUri) else ""
         if not caller:
             return None
-        accounts = {trunk.account_id for trunk in await self.directory.trunk_for_source(peer.host)}
+        accounts = {
+            trunk.account_id for trunk in await self.directory.trunk_for_source(peer.source_host)
+        }
         for account_id in sorted(accounts):
             config = await self._config(account_id)
             line_id = config.fmc_by_number.get(caller)

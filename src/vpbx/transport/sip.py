@@ -42,16 +42,26 @@ log = logging.getLogger("vpbx.sip.transport")
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Where a message came from, or goes to: transport, address, and the TCP connection id."""
+    """Where a message came from, or goes to: transport, address, and the TCP connection id.
+
+    `origin` is the address a trusted front proxy (Kamailio, in front of several switch
+    nodes) says it received the request from: answers still go to `host` (the proxy), but
+    what depends on who sent the request (a trunk's address, a line's allowed addresses,
+    the failed-authentication count) reads `source_host`."""
 
     transport: str
     host: str
     port: int
     connection: int | None = None
+    origin: str = ""
 
     @property
     def reliable(self) -> bool:
         return self.transport != "udp"
+
+    @property
+    def source_host(self) -> str:
+        return self.origin or self.host
 
 
 Handler = Callable[[Message, Peer], None]
