@@ -31,6 +31,9 @@ accessor               type                                        when absent
 ``require`` etc.       ``tuple[str, ...]`` (also supported, proxy_require) ``()``
 =====================  ==========================================  =========================
 
+``bare(message)`` is the same message without its memoized accessors or header index: what a
+transaction keeps to retransmit while it lingers (see `bare`).
+
 ``make_response(request, status, ...)`` builds a response per RFC 3261 §8.2.6 (copies Via,
 From, To (+tag), Call-ID, CSeq); ``error_response(parse_error)`` builds the stateless error
 response for a request the parser rejected, when the header section was readable.
@@ -42,7 +45,7 @@ name or CR/LF in values) so `serialize` cannot emit something unparsable.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar, overload
 
 from vpbx.sip._scan import is_token, quote_string, split_commas
@@ -69,6 +72,7 @@ __all__ = [
     "Message",
     "Request",
     "Response",
+    "bare",
     "error_response",
     "make_response",
 ]
@@ -488,6 +492,22 @@ class Response(_Accessors):
 
 
 Message = Request | Response
+_M = TypeVar("_M", Request, Response)
+
+
+def bare(message: _M) -> _M:
+    """An equal message without its memoized accessors or header index.
+
+    Reading a message's Via, CSeq or To (the transport and the counters do, for every message
+    sent) hangs a dict of parsed objects on it, and a header index on its `Headers`: a dozen
+    objects the garbage collector walks at every collection of their generation. A transaction
+    that keeps a message to retransmit for up to 32 s keeps this copy instead: the message and
+    its `Headers` are the only objects the collector tracks (the header tuples hold only strings,
+    which it stops tracking at their first collection).
+    """
+    headers = message.headers
+    return replace(message, headers=Headers._trusted(headers._items, headers._keys))
+
 
 # Copied verbatim from request to response, RFC 3261 §8.2.6.2.
 _COPIED = ("Via", "From", "Call-ID", "CSeq")

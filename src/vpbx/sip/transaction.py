@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeAlias, TypeVar
 
 from vpbx.sip.errors import LocalError
-from vpbx.sip.message import Headers, Request, Response, make_response
+from vpbx.sip.message import Headers, Request, Response, bare, make_response
 
 __all__ = [
     "Ack",
@@ -298,7 +298,16 @@ def build_cancel(invite: Request) -> Request:
 
 
 class _Transaction(Generic[P]):
-    """Timers and outbox shared by the four state machines."""
+    """Timers and outbox shared by the four state machines.
+
+    A transaction that has its final response may linger (Timers D, I, J, K: up to 32 s on UDP)
+    only to absorb retransmissions; from then on it keeps only what that takes (the message to
+    send again, bare; the numbers to check a late response against) and lets go of the rest
+    (the request, the responses seen). At 100 calls/s, 32 s of lingering transactions were the
+    largest part of what the garbage collector walked (docs/decisions.md, "No pauses").
+    """
+
+    __slots__ = ("_out", "_timers", "config", "key", "peer", "reliable", "terminated")
 
     def __init__(
         self, key: TransactionKey, peer: P, *, reliable: bool, config: TimerConfig
@@ -307,8 +316,10 @@ class _Transaction(Generic[P]):
         self.peer = peer
         self.reliable = reliable
         self.config = config
-        self._timers: dict[TimerName, float] = {}
-        self._out: list[Output[P]] = []
+        # Deadlines by the timer's name as a string: a dict of strings and floats is one the
+        # collector does not track (the TimerName members are objects it does).
+        self._timers: dict[str, float] = {}
+        self._out: list[Output[P]] | None = None  # made by the first output, dropped by drain
         self.terminated = False
 
     def get_timer(self) -> float | None:
@@ -317,16 +328,26 @@ class _Transaction(Generic[P]):
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now``, earliest first."""
-        while self._timers and not self.terminated:
-            name = min(self._timers, key=self._timers.__getitem__)
-            if self._timers[name] > now:
+        timers = self._timers
+        while timers and not self.terminated:
+            name = min(timers, key=timers.__getitem__)
+            if timers[name] > now:
                 return
-            del self._timers[name]
-            self._fire(name, now)
+            del timers[name]
+            self._fire(TimerName(name), now)
 
     def drain(self) -> list[Output[P]]:
-        out, self._out = self._out, []
-        return out
+        out, self._out = self._out, None
+        return [] if out is None else out
+
+    def _emit(self, output: Output[P]) -> None:
+        if self._out is None:
+            self._out = [output]
+        else:
+            self._out.append(output)
+
+    def _start(self, name: TimerName, deadline: float) -> None:
+        self._timers[name.value] = deadline
 
     def transport_error(self) -> None:
         if not self.terminated:
@@ -336,28 +357,28 @@ class _Transaction(Generic[P]):
         raise NotImplementedError
 
     def _send(self, message: Request | Response) -> None:
-        self._out.append(Send(message, self.peer, self.key))
+        self._emit(Send(message, self.peer, self.key))
 
     def _stop(self, *names: TimerName) -> None:
         for name in names:
-            self._timers.pop(name, None)
+            self._timers.pop(name.value, None)
 
     def _linger(self, name: TimerName, duration: float, now: float) -> None:
         """Start the timer that absorbs retransmissions; 0 (reliable links) ends at once."""
         if duration <= 0:
             self._terminate(TerminationReason.COMPLETED)
         else:
-            self._timers[name] = now + duration
+            self._start(name, now + duration)
 
     def _timeout(self, name: TimerName) -> None:
-        self._out.append(Timeout(self.key, name))
+        self._emit(Timeout(self.key, name))
         self._terminate(TerminationReason.TIMEOUT)
 
     def _terminate(self, reason: TerminationReason) -> None:
         self._timers.clear()
         self.terminated = True
         self._set_terminated_state()
-        self._out.append(Terminated(self.key, reason))
+        self._emit(Terminated(self.key, reason))
 
     def _set_terminated_state(self) -> None:
         raise NotImplementedError
@@ -371,7 +392,12 @@ class ClientInviteState(enum.Enum):
 
 
 class ClientInviteTransaction(_Transaction[P]):
-    """§17.1.1 (Figure 5). A 2xx terminates it: the TU/dialog ACKs 2xx responses."""
+    """§17.1.1 (Figure 5). A 2xx terminates it: the TU/dialog ACKs 2xx responses.
+
+    ``request`` is None once a final response came (Completed keeps only its ACK).
+    """
+
+    __slots__ = ("_interval", "_seen", "ack", "cancel_sent", "request", "state")
 
     def __init__(
         self,
@@ -385,16 +411,16 @@ class ClientInviteTransaction(_Transaction[P]):
         if request.method != "INVITE":
             raise LocalError(f"not an INVITE: {request.method}")
         super().__init__(_request_key(request), destination, reliable=reliable, config=config)
-        self.request = request
+        self.request: Request | None = request
         self.state = ClientInviteState.CALLING
         self.ack: Request | None = None
         self.cancel_sent = False  # set by the layer so a CANCEL goes out at most once
-        self._seen: set[Response] = set()
+        self._seen: set[Response] | None = set()
         self._interval = config.t1
         self._send(request)
         if not reliable:
-            self._timers[TimerName.A] = now + config.t1
-        self._timers[TimerName.B] = now + config.timeout
+            self._start(TimerName.A, now + config.t1)
+        self._start(TimerName.B, now + config.timeout)
 
     def receive_response(self, response: Response, now: float) -> None:
         status = response.status
@@ -409,8 +435,11 @@ class ClientInviteTransaction(_Transaction[P]):
                 self._terminate(TerminationReason.COMPLETED)
             case ClientInviteState.CALLING | ClientInviteState.PROCEEDING:
                 self._deliver(response)
-                self.ack = build_ack(self.request, response)
-                self._send(self.ack)
+                assert self.request is not None  # kept until a final response
+                ack = build_ack(self.request, response)
+                self._send(ack)
+                # Timer D keeps only the ACK to repeat (§17.1.1.2), bare (see _Transaction).
+                self.ack, self.request, self._seen = bare(ack), None, None
                 self.state = ClientInviteState.COMPLETED
                 self._stop(TimerName.A, TimerName.B, TimerName.CANCELLED)
                 self._linger(TimerName.D, 0 if self.reliable else self.config.d, now)
@@ -422,20 +451,21 @@ class ClientInviteTransaction(_Transaction[P]):
     def cancel_guard(self, now: float) -> None:
         """§9.1: destroy the transaction if no final response comes 64*T1 after the CANCEL."""
         if self.state in (ClientInviteState.CALLING, ClientInviteState.PROCEEDING):
-            self._timers[TimerName.CANCELLED] = now + self.config.timeout
+            self._start(TimerName.CANCELLED, now + self.config.timeout)
 
     def _deliver(self, response: Response) -> None:
         # Retransmitted provisionals are identical messages; the TU sees each one once.
-        if response not in self._seen:
-            self._seen.add(response)
-            self._out.append(Deliver(response, self.key))
+        seen = self._seen
+        if seen is not None and response not in seen:
+            seen.add(response)
+            self._emit(Deliver(response, self.key))
 
     def _fire(self, name: TimerName, now: float) -> None:
         match name, self.state:
-            case TimerName.A, ClientInviteState.CALLING:
+            case TimerName.A, ClientInviteState.CALLING if self.request is not None:
                 self._send(self.request)
                 self._interval *= 2  # no T2 cap for INVITE (§17.1.1.2)
-                self._timers[TimerName.A] = now + self._interval
+                self._start(TimerName.A, now + self._interval)
             case ((TimerName.B | TimerName.CANCELLED), _):
                 self._timeout(name)
             case TimerName.D, _:
@@ -455,7 +485,9 @@ class ClientNonInviteState(enum.Enum):
 
 
 class ClientNonInviteTransaction(_Transaction[P]):
-    """§17.1.2 (Figure 6), including CANCEL."""
+    """§17.1.2 (Figure 6), including CANCEL. ``request`` is None once a final response came."""
+
+    __slots__ = ("_interval", "_seen", "request", "state")
 
     def __init__(
         self,
@@ -469,26 +501,29 @@ class ClientNonInviteTransaction(_Transaction[P]):
         if request.method in ("INVITE", "ACK"):
             raise LocalError(f"not a non-INVITE transaction method: {request.method}")
         super().__init__(_request_key(request), destination, reliable=reliable, config=config)
-        self.request = request
+        self.request: Request | None = request
         self.state = ClientNonInviteState.TRYING
-        self._seen: set[Response] = set()
+        self._seen: set[Response] | None = set()
         self._interval = config.t1
         self._send(request)
         if not reliable:
-            self._timers[TimerName.E] = now + config.t1
-        self._timers[TimerName.F] = now + config.timeout
+            self._start(TimerName.E, now + config.t1)
+        self._start(TimerName.F, now + config.timeout)
 
     def receive_response(self, response: Response, now: float) -> None:
         match self.state:
             case ClientNonInviteState.TRYING | ClientNonInviteState.PROCEEDING:
-                if response in self._seen:
+                seen = self._seen
+                if seen is None or response in seen:
                     return
-                self._seen.add(response)
-                self._out.append(Deliver(response, self.key))
+                seen.add(response)
+                self._emit(Deliver(response, self.key))
                 if response.status < 200:
                     self.state = ClientNonInviteState.PROCEEDING
                 else:
                     self.state = ClientNonInviteState.COMPLETED
+                    # Timer K only absorbs retransmitted finals: nothing else is needed.
+                    self.request, self._seen = None, None
                     self._stop(TimerName.E, TimerName.F)
                     self._linger(TimerName.K, 0 if self.reliable else self.config.t4, now)
             case _:
@@ -496,14 +531,17 @@ class ClientNonInviteTransaction(_Transaction[P]):
 
     def _fire(self, name: TimerName, now: float) -> None:
         match name, self.state:
-            case TimerName.E, ClientNonInviteState.TRYING | ClientNonInviteState.PROCEEDING:
+            case (
+                TimerName.E,
+                ClientNonInviteState.TRYING | ClientNonInviteState.PROCEEDING,
+            ) if self.request is not None:
                 self._send(self.request)
                 # A provisional says the server has it: retransmit slowly, every T2.
                 if self.state is ClientNonInviteState.PROCEEDING:
                     self._interval = self.config.t2
                 else:
                     self._interval = min(2 * self._interval, self.config.t2)
-                self._timers[TimerName.E] = now + self._interval
+                self._start(TimerName.E, now + self._interval)
             case TimerName.F, _:
                 self._timeout(name)
             case TimerName.K, _:
@@ -526,8 +564,11 @@ class ServerInviteTransaction(_Transaction[P]):
     """§17.2.1 (Figure 7). A 2xx terminates it: the TU/dialog retransmits 2xx until ACKed.
 
     ``trying_delay``: send 100 Trying if the TU has not answered within that many seconds
-    (None: never; 0: at once).
+    (None: never; 0: at once). ``request`` is None once a non-2xx final response was sent
+    (Completed and Confirmed keep only that response, bare).
     """
+
+    __slots__ = ("_cseq", "_interval", "accepted", "last_response", "request", "state")
 
     def __init__(
         self,
@@ -542,7 +583,8 @@ class ServerInviteTransaction(_Transaction[P]):
         if request.method != "INVITE":
             raise LocalError(f"not an INVITE: {request.method}")
         super().__init__(server_key(request), source, reliable=reliable, config=config)
-        self.request = request
+        self.request: Request | None = request
+        self._cseq = _answered(request)
         self.state = ServerInviteState.PROCEEDING
         self.last_response: Response | None = None
         self.accepted = False  # ended by a 2xx (the layer keeps an "accepted" record)
@@ -551,7 +593,7 @@ class ServerInviteTransaction(_Transaction[P]):
             if trying_delay <= 0:
                 self._trying()
             else:
-                self._timers[TimerName.TRYING] = now + trying_delay
+                self._start(TimerName.TRYING, now + trying_delay)
 
     @property
     def to_tag(self) -> str | None:
@@ -575,7 +617,7 @@ class ServerInviteTransaction(_Transaction[P]):
 
     def respond(self, response: Response, now: float) -> bool:
         """Send the TU's response; False when discarded (a final one was already sent)."""
-        _check_answers(self.request, response)
+        _check_answers(self._cseq, response)
         status = response.status
         match self.state:
             case ServerInviteState.PROCEEDING if status < 200:
@@ -589,18 +631,20 @@ class ServerInviteTransaction(_Transaction[P]):
                 self._terminate(TerminationReason.COMPLETED)
             case ServerInviteState.PROCEEDING:
                 self._stop(TimerName.TRYING)
-                self.last_response = response
                 self._send(response)
+                # Timers G/H and I only repeat this response (see _Transaction).
+                self.last_response, self.request = bare(response), None
                 self.state = ServerInviteState.COMPLETED
                 if not self.reliable:
-                    self._timers[TimerName.G] = now + self.config.t1
-                self._timers[TimerName.H] = now + self.config.timeout
+                    self._start(TimerName.G, now + self.config.t1)
+                self._start(TimerName.H, now + self.config.timeout)
             case _:
                 # §17.2.2 discards such responses; a TU racing a CANCEL or timeout gets False.
                 return False
         return True
 
     def _trying(self) -> None:
+        assert self.request is not None  # only in Proceeding
         self.last_response = make_response(self.request, 100)
         self._send(self.last_response)
 
@@ -611,7 +655,7 @@ class ServerInviteTransaction(_Transaction[P]):
             case TimerName.G, ServerInviteState.COMPLETED if self.last_response is not None:
                 self._send(self.last_response)
                 self._interval = min(2 * self._interval, self.config.t2)
-                self._timers[TimerName.G] = now + self._interval
+                self._start(TimerName.G, now + self._interval)
             case TimerName.H, _:
                 self._timeout(name)
             case TimerName.I, _:
@@ -631,7 +675,10 @@ class ServerNonInviteState(enum.Enum):
 
 
 class ServerNonInviteTransaction(_Transaction[P]):
-    """§17.2.2 (Figure 8), including CANCEL."""
+    """§17.2.2 (Figure 8), including CANCEL. ``request`` is None once a final response was sent
+    (Timer J keeps only that response, bare)."""
+
+    __slots__ = ("_cseq", "last_response", "request", "state")
 
     def __init__(
         self,
@@ -645,7 +692,8 @@ class ServerNonInviteTransaction(_Transaction[P]):
         if request.method in ("INVITE", "ACK"):
             raise LocalError(f"not a non-INVITE transaction method: {request.method}")
         super().__init__(server_key(request), source, reliable=reliable, config=config)
-        self.request = request
+        self.request: Request | None = request
+        self._cseq = _answered(request)
         self.state = ServerNonInviteState.TRYING
         self.last_response: Response | None = None
 
@@ -663,14 +711,16 @@ class ServerNonInviteTransaction(_Transaction[P]):
 
     def respond(self, response: Response, now: float) -> bool:
         """Send the TU's response; False when discarded (a final one was already sent)."""
-        _check_answers(self.request, response)
+        _check_answers(self._cseq, response)
         match self.state:
             case ServerNonInviteState.TRYING | ServerNonInviteState.PROCEEDING:
-                self.last_response = response
                 self._send(response)
                 if response.status < 200:
+                    self.last_response = response
                     self.state = ServerNonInviteState.PROCEEDING
                 else:
+                    # Timer J only repeats this response (see _Transaction).
+                    self.last_response, self.request = bare(response), None
                     self.state = ServerNonInviteState.COMPLETED
                     self._linger(TimerName.J, 0 if self.reliable else self.config.timeout, now)
             case _:
@@ -685,11 +735,20 @@ class ServerNonInviteTransaction(_Transaction[P]):
         self.state = ServerNonInviteState.TERMINATED
 
 
-def _check_answers(request: Request, response: Response) -> None:
-    if response.cseq.method != request.method or response.cseq.seq != request.cseq.seq:
-        raise LocalError(
-            f"{response.status} with CSeq {response.cseq} does not answer {request.cseq}"
-        )
+# What a server transaction checks its TU's responses against once it has let go of the
+# request: the CSeq number, the method and the CSeq as written (for the error). A plain tuple of
+# a number and strings, which the collector stops tracking (a NamedTuple it would not).
+_Answered: TypeAlias = tuple[int, str, str]
+
+
+def _answered(request: Request) -> _Answered:
+    return (request.cseq.seq, request.method, str(request.cseq))
+
+
+def _check_answers(answered: _Answered, response: Response) -> None:
+    seq, method, cseq = answered
+    if response.cseq.method != method or response.cseq.seq != seq:
+        raise LocalError(f"{response.status} with CSeq {response.cseq} does not answer {cseq}")
 
 
 ClientTransaction: TypeAlias = ClientInviteTransaction[P] | ClientNonInviteTransaction[P]
@@ -699,12 +758,10 @@ ServerTransaction: TypeAlias = ServerInviteTransaction[P] | ServerNonInviteTrans
 # -- the layer ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _MergeKey:
-    from_tag: str
-    call_id: str
-    seq: int
-    method: str
+# §8.2.2.2's identity of a request outside a dialog: From tag, Call-ID, CSeq number and method.
+# A plain tuple of strings and a number, which the collector stops tracking (an accepted INVITE
+# keeps its entry for 32 s; a dataclass or NamedTuple would stay tracked).
+_MergeKey: TypeAlias = tuple[str, str, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -731,11 +788,13 @@ class TransactionLayer(Generic[P]):
         self._accepted: dict[TransactionKey, _Accepted[P]] = {}
         self._held_cancels: set[TransactionKey] = set()
         self._out: list[Output[P]] = []
-        # Deadlines as (when, seq, "c"|"s"|"a", key), pushed whenever a transaction's earliest
+        # Deadlines as (when, seq, "c"|"s"|"a", *key), pushed whenever a transaction's earliest
         # timer may have changed; stale entries are skipped when they come up. Looking at every
         # live transaction for each message instead costs O(calls per 32 s) and, under load,
-        # falls further behind the more it has to do.
-        self._heap: list[tuple[float, int, str, TransactionKey]] = []
+        # falls further behind the more it has to do. The key is spelled out as its three
+        # strings: a tuple of atomic values is one the collector stops tracking, and a
+        # lingering call has three entries here for 5 to 32 s.
+        self._heap: list[tuple[float, int, str, str, str, str]] = []
         self._seq = itertools.count()
 
     # -- inspection ---------------------------------------------------------------------------
@@ -803,8 +862,10 @@ class TransactionLayer(Generic[P]):
             self._out.append(MergedRequest(request, source, key, original))
         else:
             if merge is not None:
-                self._merge[merge] = key
-                self._merge_of[key] = merge
+                # The transaction's own key object: an equal copy would be one more object
+                # for the collector for as long as the entry lives (32 s after a 2xx).
+                self._merge[merge] = txn.key
+                self._merge_of[txn.key] = merge
             self._out.append(NewRequest(request, source, key))
         self._collect(txn, now)
 
@@ -860,9 +921,9 @@ class TransactionLayer(Generic[P]):
             txn = ClientNonInviteTransaction(
                 request, destination, now, reliable=rel, config=self.config
             )
-        self._clients[key] = txn
+        self._clients[txn.key] = txn  # its own key object (see _new_request)
         self._collect(txn, now)
-        return key
+        return txn.key
 
     def respond(self, target: Request | TransactionKey, response: Response, now: float) -> bool:
         """Send ``response`` through the server transaction of ``target``.
@@ -929,8 +990,10 @@ class TransactionLayer(Generic[P]):
             known = invite.to_tag
         tag = to_tag or known or _new_tag()
         self.respond(event.key, make_response(event.request, 200, to_tag=tag), now)
-        if isinstance(invite, ServerInviteTransaction) and (
-            invite.state is ServerInviteState.PROCEEDING
+        if (
+            isinstance(invite, ServerInviteTransaction)
+            and invite.state is ServerInviteState.PROCEEDING
+            and invite.request is not None  # always, in Proceeding
         ):
             self.respond(invite_key, make_response(invite.request, 487, to_tag=tag), now)
 
@@ -949,8 +1012,8 @@ class TransactionLayer(Generic[P]):
         """The earliest deadline over all transactions, or None when nothing is pending."""
         heap = self._heap
         while heap:
-            deadline, _, kind, key = heap[0]
-            if self._current(kind, key, deadline):
+            deadline, _, kind, branch, sent_by, method = heap[0]
+            if self._current(kind, TransactionKey(branch, sent_by, method), deadline):
                 return deadline
             heapq.heappop(heap)
         return None
@@ -959,7 +1022,8 @@ class TransactionLayer(Generic[P]):
         """Fire every timer due at ``now``, earliest first."""
         heap = self._heap
         while heap and heap[0][0] <= now:
-            deadline, _, kind, key = heapq.heappop(heap)
+            deadline, _, kind, branch, sent_by, method = heapq.heappop(heap)
+            key = TransactionKey(branch, sent_by, method)
             if not self._current(kind, key, deadline):
                 continue
             if kind == "a":
@@ -975,7 +1039,8 @@ class TransactionLayer(Generic[P]):
 
     def _schedule(self, kind: str, key: TransactionKey, deadline: float | None) -> None:
         if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._seq), kind, key))
+            entry = (deadline, next(self._seq), kind, key.branch, key.sent_by, key.method)
+            heapq.heappush(self._heap, entry)
 
     def _current(self, kind: str, key: TransactionKey, deadline: float) -> bool:
         """Whether a heap entry is still the earliest deadline of what it names."""
@@ -995,6 +1060,7 @@ class TransactionLayer(Generic[P]):
             self._start_cancel(txn, now)
 
     def _start_cancel(self, txn: ClientInviteTransaction[P], now: float) -> None:
+        assert txn.request is not None  # Proceeding: no final response yet
         txn.cancel_sent = True
         txn.cancel_guard(now)
         self._schedule("c", txn.key, txn.get_timer())
@@ -1044,4 +1110,4 @@ def _merge_key(request: Request) -> _MergeKey | None:
     if from_tag is None:
         return None
     cseq = request.cseq
-    return _MergeKey(from_tag, request.call_id, cseq.seq, cseq.method)
+    return (from_tag, request.call_id, cseq.seq, cseq.method)
