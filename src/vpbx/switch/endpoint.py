@@ -242,7 +242,11 @@ class SipEndpoint:
             case StrayResponse(response=response, source=source):
                 handler.on_stray_response(response, source)
             case Deliver(response=response, key=key):
-                pending = self._pending.get(key)
+                # A final response is the last thing a client transaction delivers (and no
+                # time-out follows it): its callbacks, which hold their call, are let go now
+                # rather than when Timer K (5 s) or D (32 s) ends it.
+                final = response.status >= 200
+                pending = self._pending.pop(key, None) if final else self._pending.get(key)
                 if pending is not None:
                     pending.on_response(response)
             case Timeout(key=key):
