@@ -31,9 +31,25 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from vpbx.cluster import (
+    ClusterPlan,
+    NodePlan,
+    dispatcher_list,
+    kamailio_binary,
+    kamailio_command,
+    kamailio_config,
+    node_count,
+    node_state_command,
+    plan_cluster,
+)
 from vpbx.settings import Settings
 
-__all__ = ["Supervisor"]
+__all__ = ["ClusterError", "Supervisor"]
+
+
+class ClusterError(RuntimeError):
+    """`vpbx run --nodes N` cannot start: what is missing, in words for the operator."""
+
 
 log = logging.getLogger("vpbx.supervisor")
 
@@ -63,6 +79,8 @@ class Supervisor:
     settings: Settings
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "vpbx"])
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: several nodes behind Kamailio (`vpbx run --nodes N`), once started
+    plan: ClusterPlan | None = None
     _stopping: bool = False
 
     def _environment(self, role: str) -> dict[str, str]:
@@ -75,15 +93,50 @@ class Supervisor:
         return env
 
     def start(self) -> None:
+        count = node_count(self.settings)
+        if count > 1:
+            self._start_cluster(count)
+            return
         for role in ("switch", "api"):
-            child = subprocess.Popen(
-                [*self.command, "run", "--only", role],
-                env=self._environment(role),
-                # before any thread exists: preexec_fn is safe
-                preexec_fn=_api_child if role == "api" else _die_with_parent,
+            self._spawn(role, [*self.command, "run", "--only", role], self._environment(role))
+
+    def _spawn(self, role: str, command: list[str], env: dict[str, str]) -> None:
+        child = subprocess.Popen(
+            command,
+            env=env,
+            # before any thread exists: preexec_fn is safe
+            preexec_fn=_api_child if role == "api" else _die_with_parent,
+        )
+        self.children[role] = child
+        log.info("process started", extra={"role": role, "pid": child.pid})
+
+    def _start_cluster(self, count: int) -> None:
+        """Kamailio on the SIP port, `count` switch nodes behind it, one API (vpbx.cluster)."""
+        if not self.settings.redis_url:
+            raise ClusterError(
+                "several switch nodes share their state in Redis: set VPBX_REDIS_URL"
             )
-            self.children[role] = child
-            log.info("process started", extra={"role": role, "pid": child.pid})
+        binary = kamailio_binary()
+        if binary is None:
+            raise ClusterError("several switch nodes need Kamailio: apt-get install kamailio")
+        plan = plan_cluster(self.settings, count)
+        plan.workdir.mkdir(parents=True, exist_ok=True)
+        (plan.workdir / "dispatcher.list").write_text(dispatcher_list(plan))
+        (plan.workdir / "kamailio.cfg").write_text(kamailio_config(plan))
+        self.plan = plan
+        for node in plan.nodes:
+            self._spawn_node(node)
+        self._spawn("kamailio", kamailio_command(binary, plan), dict(os.environ))
+        self._spawn("api", [*self.command, "run", "--only", "api"], self._environment("api"))
+
+    def _spawn_node(self, node: NodePlan) -> None:
+        assert self.plan is not None
+        env = self._environment("switch")
+        env.update(node.environment(self.settings, self.plan.front))
+        command = [*self.command, "run", "--only", "switch"]
+        if node.core is not None:
+            command = ["taskset", "-c", str(node.core), *command]
+        self._spawn(f"switch-{node.index}", command, env)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self._stopping:
@@ -106,16 +159,52 @@ class Supervisor:
 
     def _watch(self) -> int:
         while not self._stopping:
-            for role, child in self.children.items():
+            for role, child in list(self.children.items()):
                 status = child.poll()
-                if status is not None:
+                if status is None:
+                    continue
+                node = self._node(role)
+                if node is not None:
+                    self._out_of_dispatch(node)
+                    # One node of several: the others carry the calls while it comes back
+                    # under its own name (its restart closes its calls and releases its
+                    # leases); Kamailio takes it back once it answers a ping.
                     log.error(
-                        "process exited: stopping the others",
+                        "switch node exited: restarted",
                         extra={"role": role, "pid": child.pid, "status": status},
                     )
-                    return 1
+                    self._spawn_node(node)
+                    continue
+                log.error(
+                    "process exited: stopping the others",
+                    extra={"role": role, "pid": child.pid, "status": status},
+                )
+                return 1
             time.sleep(POLL_SECONDS)
         return 0
+
+    def _out_of_dispatch(self, node: NodePlan) -> None:
+        """Kamailio stops sending new requests to a node that exited, now rather than after
+        its pings fail; it takes the node back once the restarted one answers a ping."""
+        assert self.plan is not None
+        command = node_state_command(self.plan, node, "ip")
+        if command is None:
+            return
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=2, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            log.warning("node not taken out of dispatch", extra={"error": str(error)})
+            return
+        if done.returncode != 0:
+            log.warning(
+                "node not taken out of dispatch",
+                extra={"status": done.returncode, "error": done.stderr.decode(errors="replace")},
+            )
+
+    def _node(self, role: str) -> NodePlan | None:
+        if self.plan is None or self._stopping:
+            return None
+        return next((n for n in self.plan.nodes if role == f"switch-{n.index}"), None)
 
     def stop(self) -> None:
         """SIGTERM to every child still running, SIGKILL to those still there after

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vpbx import __version__, logs
 from vpbx.cli.simulate import register as register_scenario_commands
+from vpbx.cluster import NODE_PORT_OFFSET, node_count
 from vpbx.domain.actor import Actor, Role
 from vpbx.domain.errors import DomainError
 from vpbx.notify import ConfigNotifier
@@ -32,7 +33,7 @@ from vpbx.services.entities import EntityService
 from vpbx.settings import Settings
 from vpbx.storage.db import make_async_engine
 from vpbx.storage.migrate import upgrade
-from vpbx.supervisor import Supervisor
+from vpbx.supervisor import ClusterError, Supervisor
 from vpbx.switch.clock import utc_now
 
 log = logging.getLogger("vpbx.cli")
@@ -92,19 +93,34 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.only == "api":
         run_api(settings)
         return 0
+    if args.nodes is not None:
+        settings = settings.model_copy(update={"nodes": args.nodes})
+    count = node_count(settings)
     _migrate(settings)
     text = _seed_if_empty(settings)
     http = f"http://{settings.http_host}:{settings.http_port}"
     print(text or f"vpbx {__version__}: using the existing database", flush=True)
+    if count > 1:
+        sip = (
+            f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port} (Kamailio, dispatching to "
+            f"{count} switch nodes on ports {settings.sip_port + NODE_PORT_OFFSET}–"
+            f"{settings.sip_port + NODE_PORT_OFFSET + count - 1}; no TLS in this mode)"
+        )
+    else:
+        sip = f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}" + (
+            f", tls port {settings.sip_tls_port}" if settings.sip_tls_port else ""
+        )
     print(
-        f"SIP: udp/tcp {settings.sip_host}:{settings.sip_port}"
-        + (f", tls port {settings.sip_tls_port}" if settings.sip_tls_port else "")
-        + "\n"
+        sip + "\n"
         f"API and cabinet: {http}/api/v1/docs  (OpenAPI: {http}/api/v1/openapi.json)\n"
         f"Health: {http}/health  Metrics: {http}/metrics",
         flush=True,
     )
-    return Supervisor(settings).run()
+    try:
+        return Supervisor(settings).run()
+    except ClusterError as error:
+        print(f"vpbx run: {error}", file=sys.stderr, flush=True)
+        return 2
 
 
 def cmd_operator_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -220,6 +236,14 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         choices=("switch", "api"),
         help="one process of the two (what `vpbx run` starts; no migration, no seed)",
+    )
+    run.add_argument(
+        "--nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="switch processes: 1 (default, VPBX_NODES) = one switch on the SIP port; N > 1 = N "
+        "nodes behind Kamailio on the SIP port (needs VPBX_REDIS_URL); 0 = one per core",
     )
     run.set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="migrate the database to the newest schema").set_defaults(
