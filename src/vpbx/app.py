@@ -161,6 +161,8 @@ class Application:
             await _start_live(self.live)
         # Bindings stored before a restart are ringable before the first request is read.
         await self.pbx.registrar.restore(asyncio.get_running_loop().time())
+        if self.shared_state is not None:
+            await _release_node(self.shared_state)
         self.store.start()
         if self.deliverer is not None:
             self.deliverer.start()
@@ -209,6 +211,21 @@ async def _start_live(feed: LiveFeed) -> None:
         await feed.start()
     except OSError as error:
         log.error("live feed not started", extra={"error": str(error)})
+
+
+async def _release_node(state: RedisState) -> None:
+    """Several nodes: what this node's calls held in the shared state when it last stopped
+    (killed mid-call: lines busy, callers at the head of queues) is let go before its first
+    call. Redis unreachable: logged, and the node serves (its claims then fail as they would)."""
+    try:
+        released = await state.release_node()
+    except Exception as error:
+        log.error("shared distribution state not cleaned", extra={"error": str(error)})
+        return
+    if released:
+        log.warning(
+            "calls of the previous run let go in the shared state", extra={"calls": released}
+        )
 
 
 def live_socket_path(settings: Settings) -> Path:
@@ -278,7 +295,9 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     # Lines in use per phone: one store for the distribution and the switch's plain calls;
     # with several nodes (Redis) one store for all of them: one queue, one FIFO (QUE-2).
     shared_state = (
-        RedisState.from_url(settings.redis_url, f"vpbx:{settings.redis_prefix}:dist:")
+        RedisState.from_url(
+            settings.redis_url, f"vpbx:{settings.redis_prefix}:dist:", node=settings.node()
+        )
         if settings.redis_url
         else None
     )

@@ -11,6 +11,8 @@ decision's reads are one pipeline (`snapshot`). Keys, under `prefix`:
 * ``pct:<scope>`` (hash phone → answered calls), ``turn:<key>``, ``seq`` (counters)
 * ``q:<queue>`` and ``pw:<phone>`` (sorted sets of waiters by global sequence), ``w:<call>``
   (hash: seq, caller, queue, width, wrapup, phones), ``wa:<call>`` (set of phones ringing for him)
+* ``own:<node>`` (set of the calls of that node holding a line or a queue place: what its
+  restart lets go of, `release_node`)
 
 Clocks: `now` is POSIX seconds from each node; nodes are expected to be NTP-synchronised.
 """
@@ -42,7 +44,7 @@ T = TypeVar("T")
 _CLAIM = """
 local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
 local lines, mode, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-local emp = ARGV[7]
+local emp, node = ARGV[7], ARGV[8]
 local pw = p .. 'pw:' .. phone
 if mode == 'fresh' then
   if redis.call('ZCARD', pw) > 0 then return 'queue_held' end
@@ -73,6 +75,7 @@ local busy = tonumber(redis.call('HGET', p .. 'busy', phone)) or 0
 if busy >= lines then return 'line_limit' end
 redis.call('HINCRBY', p .. 'busy', phone, 1)
 redis.call('SADD', p .. 'ring:' .. call, phone)
+if node ~= '' then redis.call('SADD', p .. 'own:' .. node, call) end
 if redis.call('EXISTS', p .. 'w:' .. call) == 1 then
   redis.call('SADD', p .. 'wa:' .. call, phone)
 end
@@ -80,21 +83,25 @@ return 'ok'
 """
 
 _RELEASE = """
-local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
+local p, call, phone, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('SREM', p .. 'ring:' .. call, phone) == 0 then return 0 end
 if redis.call('HINCRBY', p .. 'busy', phone, -1) <= 0 then
   redis.call('HDEL', p .. 'busy', phone)
 end
 redis.call('SREM', p .. 'wa:' .. call, phone)
+if node ~= '' and redis.call('EXISTS', p .. 'ring:' .. call, p .. 'w:' .. call) == 0 then
+  redis.call('SREM', p .. 'own:' .. node, call)
+end
 return 1
 """
 
 _ENQUEUE = """
 local p, call, caller, qkey = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local width, wrapup = ARGV[5], ARGV[6]
+local width, wrapup, node = ARGV[5], ARGV[6], ARGV[7]
 local seq = redis.call('INCR', p .. 'seq')
+if node ~= '' then redis.call('SADD', p .. 'own:' .. node, call) end
 local phones = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   phones[#phones + 1] = ARGV[i]
   redis.call('ZADD', p .. 'pw:' .. ARGV[i], seq, call)
   redis.call('HINCRBY', p .. 'held', ARGV[i], 1)
@@ -108,7 +115,7 @@ return seq
 """
 
 _DEQUEUE = """
-local p, call = ARGV[1], ARGV[2]
+local p, call, node = ARGV[1], ARGV[2], ARGV[3]
 local w = redis.call('HMGET', p .. 'w:' .. call, 'qkey', 'phones')
 if not w[1] then return 0 end
 redis.call('ZREM', p .. 'q:' .. w[1], call)
@@ -119,6 +126,9 @@ for phone in string.gmatch(w[2], '[^\\n]+') do
   end
 end
 redis.call('DEL', p .. 'w:' .. call, p .. 'wa:' .. call)
+if node ~= '' and redis.call('EXISTS', p .. 'ring:' .. call) == 0 then
+  redis.call('SREM', p .. 'own:' .. node, call)
+end
 return 1
 """
 
@@ -185,9 +195,12 @@ class _Materialized:
 class RedisState:
     """`SharedState` on one Redis; the client must decode responses (`decode_responses=True`)."""
 
-    def __init__(self, client: Redis, prefix: str = "vpbx:dist:") -> None:
+    def __init__(self, client: Redis, prefix: str = "vpbx:dist:", node: str = "") -> None:
         self.client = client
         self.prefix = prefix
+        #: this switch node's name: the calls holding lines or waiting in a queue are kept
+        #: under it (``own:<node>``), so its restart can let go of what its crash left
+        self.node = node
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._enqueue = client.register_script(_ENQUEUE)
@@ -195,8 +208,27 @@ class RedisState:
         self._windows = client.register_script(_WINDOWS)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "vpbx:dist:") -> RedisState:
-        return cls(Redis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str = "vpbx:dist:", node: str = "") -> RedisState:
+        return cls(Redis.from_url(url, decode_responses=True), prefix, node)
+
+    async def release_node(self) -> int:
+        """Let go of every line and queue place this node's calls held: run at the node's
+        start, before it takes a call. A node killed mid-call would otherwise leave its
+        callers' places at the head of the queues (every later caller held behind them) and
+        its lines busy, for good. Returns how many calls were let go."""
+        if not self.node:
+            return 0
+        own = self._key(f"own:{self.node}")
+        calls: Sequence[str] = list(await _done(self.client.smembers(own)))
+        for call_id in calls:
+            phones: Sequence[str] = list(
+                await _done(self.client.smembers(self._key(f"ring:{call_id}")))
+            )
+            for phone in phones:
+                await self.release(call_id, phone)
+            await self.dequeue(call_id)
+        await self.client.delete(own)
+        return len(calls)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -273,11 +305,12 @@ class RedisState:
             mode.value,
             repr(now),
             employee_of(phone),
+            self.node,
         ]
         return ClaimStatus(await self._claim(args=args))
 
     async def release(self, call_id: str, phone: str) -> None:
-        await self._release(args=[self.prefix, call_id, phone])
+        await self._release(args=[self.prefix, call_id, phone, self.node])
 
     # counters ---------------------------------------------------------------------------
 
@@ -311,6 +344,7 @@ class RedisState:
             waiter.queue_key,
             waiter.width,
             repr(waiter.wrapup_seconds),
+            self.node,
             *waiter.phones,
         ]
         await self._enqueue(args=args)
@@ -345,4 +379,4 @@ class RedisState:
         return QueueSpot(int(seq), len(ahead) + 1, ahead, seconds / calls if calls else None)
 
     async def dequeue(self, call_id: str) -> None:
-        await self._dequeue(args=[self.prefix, call_id])
+        await self._dequeue(args=[self.prefix, call_id, self.node])
