@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpbx.sip import digest as _digest
 from vpbx.sip.digest import (
     HA1,
     Challenge,
@@ -401,3 +405,86 @@ def test_the_uri_a_client_printed_matches_and_another_user_does_not(
     )
     if other != user:
         assert not uri_matches(str(request_uri).replace(f"{user}@", f"{other}@", 1), request_uri)
+
+
+# -- the Authorization reader's fast path (issue 17) ---------------------------------------------
+
+
+_ws = st.sampled_from(["", " ", "\t", "  ", " \t"])
+_names = st.sampled_from(
+    ["username", "Realm", "nonce", "uri", "response", "qop", "nc", "cnonce", "x-y.z", "a"]
+)
+_quoted_inside = st.text(alphabet=st.sampled_from(list('ab ,=\t"\\é\x7f\n')), max_size=12)
+_bare = st.text(alphabet=st.sampled_from(list("abAZ09:@.-/=;%é")), min_size=1, max_size=10)
+
+
+@st.composite
+def _auth_values(draw: st.DrawFn) -> str:
+    """Values near the grammar: well-formed most of the time, with the usual ways to be off
+    (no comma, a comma too many, a stray quote, a repeated name, other whitespace)."""
+    parts = [draw(_ws), draw(st.sampled_from(["Digest", "digest", "Basic", "Di gest", ""]))]
+    for index in range(draw(st.integers(min_value=0, max_value=5))):
+        if index:
+            parts.append(draw(_ws) + draw(st.sampled_from([",", ",", ",", "", ",,", ";"])))
+        parts.append(draw(_ws) + draw(_names) + draw(_ws) + draw(st.sampled_from(["=", "=", ""])))
+        parts.append(draw(_ws))
+        if draw(st.booleans()):
+            closing = draw(st.sampled_from(['"', '"', ""]))
+            parts.append('"' + draw(_quoted_inside) + closing)
+        else:
+            parts.append(draw(_bare))
+    parts.append(draw(st.sampled_from(["", "", ",", " , ", "\n", "\x0b", '"'])))
+    return "".join(parts)
+
+
+def _answer(read: Callable[[str], object], value: str) -> object:
+    try:
+        return read(value)
+    except ParseError as error:
+        return ("ParseError", str(error))
+
+
+@settings(deadline=None, max_examples=500)
+@given(_auth_values() | st.text(max_size=80))
+def test_the_fast_authorization_reader_agrees_with_the_scanner(value: str) -> None:
+    """Whatever the one-match-per-parameter reader accepts, the character scanner reads the same
+    way; what it does not accept goes to the scanner, errors and all."""
+    fast = _digest._parse_auth_fast(value)
+    slow = _answer(_digest._scan_auth_header, value)
+    if fast is not None:
+        assert fast == slow
+    assert _answer(_digest._parse_auth_header, value) == slow
+
+
+@given(
+    st.lists(st.tuples(_names, st.booleans(), _quoted_inside, _bare), max_size=6),
+    _ws,
+    _ws,
+)
+def test_well_formed_credentials_take_the_fast_path(
+    params: list[tuple[str, bool, str, str]], before: str, after: str
+) -> None:
+    unique = {name.lower(): (name, quoted, inside, bare) for name, quoted, inside, bare in params}
+    pieces = [
+        f"{name}{before}={after}" + (_quote(inside) if quoted else bare)
+        for name, quoted, inside, bare in unique.values()
+    ]
+    value = "Digest " + f"{after},{before}".join(pieces)
+    fast = _digest._parse_auth_fast(value)
+    assert fast is not None, value
+    assert fast == ("Digest", {
+        name.lower(): inside if quoted else bare for name, quoted, inside, bare in unique.values()
+    })  # fmt: skip
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def test_the_nonce_mac_is_the_hmac_sha256_it_always_was() -> None:
+    """Nodes sharing the secret check each other's nonces: the MAC must not change form."""
+    stamp = "18c2f3a1b2c-1a2b3c4d"
+    expected = hmac.new(SECRET, f"{stamp}:{REALM}".encode(), hashlib.sha256).hexdigest()[:32]
+    assert _digest._nonce_mac(SECRET, stamp, REALM) == expected
+    nonce = _digest.make_nonce(REALM, 1234.5, SECRET)
+    assert _digest.nonce_age(nonce, REALM, 1236.0, SECRET) == pytest.approx(1.5)
