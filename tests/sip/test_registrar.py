@@ -146,3 +146,77 @@ def test_the_guard_forgets_old_failures_of_forged_sources() -> None:
     assert len(guard) == 10000  # (source, login) and source: all within one window
     guard.failure("192.0.2.9", 200.0, "y")
     assert len(guard) == 2
+
+
+# -- what a REGISTER changed (issue 17: a refresh is not news) -----------------------------------
+
+
+def _places(bindings: Bindings, aor: str, now: float) -> dict[str, tuple[object, ...]]:
+    """The live contacts of `aor` and how each is reached: what `changed` is about."""
+    return {b.key: (b.source, b.transport, b.user_agent) for b in bindings.current(aor, now)}
+
+
+def test_a_refresh_of_the_same_contact_is_not_a_change_but_a_move_is() -> None:
+    bindings = Bindings()
+    first = bindings.apply("L", register("<sip:a@h1>", expires="300"), 0.0, SOURCE, "udp")
+    assert first.changed
+    refresh = bindings.apply("L", register("<sip:a@h1>", cseq=2), 10.0, SOURCE, "udp")
+    assert refresh.status == 200
+    assert not refresh.changed
+    assert [b.remaining(10.0) for b in refresh.bindings] == [3600]  # the expiry still moves
+    moved = bindings.apply("L", register("<sip:a@h1>", cseq=3), 20.0, ("10.0.0.7", 5062), "udp")
+    assert moved.changed
+    over_tcp = bindings.apply("L", register("<sip:a@h1>", cseq=4), 30.0, ("10.0.0.7", 5062), "tcp")
+    assert over_tcp.changed
+    gone = bindings.apply("L", register("<sip:a@h1>", expires="0", cseq=5), 40.0, SOURCE, "udp")
+    assert gone.changed
+    assert gone.bindings == ()
+    # a binding that had expired comes back as news
+    again = bindings.apply("L", register("<sip:a@h1>", expires="60", cseq=6), 50.0, SOURCE, "udp")
+    assert again.changed
+    late = bindings.apply("L", register("<sip:a@h1>", expires="60", cseq=7), 200.0, SOURCE, "udp")
+    assert late.changed
+
+
+_CONTACT_POOL = ("<sip:a@h1>", "<sip:b@h2>", "<sip:c@h3;transport=tcp>", "<sip:a@h1:5070>")
+_SOURCES = (SOURCE, ("10.0.0.7", 5062))
+_operation = st.tuples(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_CONTACT_POOL), st.sampled_from(("", ";expires=0", ";expires=90"))
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from((None, "0", "60", "3600")),
+    st.sampled_from(_SOURCES),
+    st.sampled_from(("udp", "tcp")),
+    st.floats(min_value=0, max_value=200, allow_nan=False),
+    st.booleans(),  # Contact: * instead
+)
+
+
+@given(st.lists(_operation, min_size=1, max_size=25))
+def test_changed_says_whether_the_live_contacts_or_their_ways_changed(
+    operations: list[tuple[list[tuple[str, str]], str | None, tuple[str, int], str, float, bool]],
+) -> None:
+    """`changed` is exactly "the live contacts, with their source, transport and user agent,
+    differ before and after", and every binding's key is its URI as text."""
+    bindings = Bindings(min_expires=60)
+    now = 0.0
+    for cseq, (contacts, expires, source, transport, step, star) in enumerate(operations, 1):
+        now += step
+        before = _places(bindings, "L", now)
+        if star:
+            request = register("*", expires=expires, cseq=cseq)
+        else:
+            request = register(", ".join(c + p for c, p in contacts), expires=expires, cseq=cseq)
+        result = bindings.apply("L", request, now, source, transport)
+        after = _places(bindings, "L", now)
+        if result.outcome is Outcome.OK:
+            assert result.changed == (before != after)
+        else:
+            assert after == before
+            assert not result.changed
+        for binding in bindings.current("L", now):
+            assert binding.key == str(binding.uri)

@@ -1,12 +1,16 @@
 """CDR-4: the registrar tells the live feed when a line's registration appears and ends (an
 unregister, the expiry of its last binding by the registrar's own timer, a revocation when its
-password changes): real digest exchanges on the loop's clock, a stand-in directory."""
+password changes): real digest exchanges on the loop's clock, a stand-in directory. Refreshes
+(issue 17) keep one expiry entry per line, follow the latest end, and are not logged as news."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from typing import Any, cast
+
+import pytest
 
 from vpbx.domain.directory import LineInfo
 from vpbx.sip.digest import build_authorization
@@ -52,8 +56,10 @@ def _register(cseq: int, expires: int, authorization: str | None = None) -> Requ
     return message
 
 
-async def _registered(registrar: Registrar, cseq: int, expires: int) -> int:
-    now = asyncio.get_running_loop().time()
+async def _registered(registrar: Registrar, cseq: int, expires: int, ago: float = 0.0) -> int:
+    """Register (challenge, then credentials) as if `ago` seconds ago: the binding ends `ago`
+    seconds before `expires` from now (short ends without long sleeps)."""
+    now = asyncio.get_running_loop().time() - ago
     challenge = await registrar.register(_register(cseq, expires), PEER, now)
     assert isinstance(challenge, Response)
     auth = build_authorization(
@@ -91,5 +97,56 @@ async def test_a_line_is_told_registered_then_gone_by_unregister_expiry_and_revo
         lines.current = replace(LINE, password="changed")
         assert await registrar.revoke_changed(5) == 1
         assert told[4:] == [(5, 50, True), (5, 50, False)]
+    finally:
+        registrar.stop()
+
+
+async def test_refreshes_keep_one_expiry_entry_and_the_line_ends_at_its_latest_end() -> None:
+    told: list[tuple[int, int, bool]] = []
+    registrar = Registrar(cast(Directory, _Lines()), bindings=Bindings(min_expires=1))
+    registrar.presence = lambda account, line, registered: told.append((account, line, registered))
+    try:
+        for cseq in range(1, 200, 2):
+            assert await _registered(registrar, cseq, 60) == 200
+        # one heap entry per line, not one per REGISTER
+        assert len(registrar._ends) == 1
+        assert told == [(5, 50, True)]
+
+        # a refresh that shortens the registration: told gone at the new, earlier end
+        assert await _registered(registrar, 201, 1, ago=0.7) == 200
+        await asyncio.sleep(0.5)
+        assert told[1:] == [(5, 50, False)]
+
+        # a refresh that lengthens it: the earlier end passes without a word, the later tells
+        assert await _registered(registrar, 203, 1, ago=0.8) == 200  # ends in 0.2 s
+        assert told[2:] == [(5, 50, True)]
+        assert await _registered(registrar, 205, 1, ago=0.4) == 200  # now ends in 0.6 s
+        await asyncio.sleep(0.4)
+        assert told[3:] == []
+        await asyncio.sleep(0.5)
+        assert told[3:] == [(5, 50, False)]
+        # left: only the first registrations' entry at +60 s, which will find nothing to tell
+        assert len(registrar._ends) == 1
+    finally:
+        registrar.stop()
+
+
+async def test_a_refresh_is_not_logged_as_a_registration(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="vpbx.sip.registrar")
+    registrar = Registrar(cast(Directory, _Lines()), bindings=Bindings(min_expires=1))
+
+    def lines(message: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == message]
+
+    try:
+        assert await _registered(registrar, 1, 60) == 200
+        for cseq in (3, 5, 7):
+            assert await _registered(registrar, cseq, 60) == 200
+        assert [(r.levelno, getattr(r, "contacts", None)) for r in lines("registered")] == [
+            (logging.INFO, 1)
+        ]
+        assert [r.levelno for r in lines("registration refreshed")] == [logging.DEBUG] * 3
+        assert await _registered(registrar, 9, 0) == 200  # unregistered: news again
+        assert [getattr(r, "contacts", None) for r in lines("registered")] == [1, 0]
     finally:
         registrar.stop()

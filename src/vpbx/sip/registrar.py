@@ -33,10 +33,27 @@ class Binding:
     source: tuple[str, int]
     transport: str
     user_agent: str
+    #: the contact's URI as text, the binding's key among its line's (computed when not given:
+    #: it is read on every REGISTER, for the 200, the peers and the stored row)
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", _contact_key(self.contact))
 
     @property
     def uri(self) -> Uri:
         return self.contact.uri
+
+    def same_place(self, other: Binding) -> bool:
+        """Whether `other` reaches the same contact the same way (only its expiry, Call-ID or
+        CSeq may differ): a refresh, not a new registration."""
+        return (
+            self.key == other.key
+            and self.source == other.source
+            and self.transport == other.transport
+            and self.user_agent == other.user_agent
+        )
 
     def remaining(self, now: float) -> int:
         return max(0, round(self.expires_at - now))
@@ -54,6 +71,9 @@ class RegisterResult:
     outcome: Outcome
     bindings: tuple[Binding, ...] = ()
     reason: str = ""
+    #: a contact was added or removed, or one now registers from elsewhere (False for a refresh
+    #: that only moves expiry times)
+    changed: bool = False
 
     @property
     def status(self) -> int:
@@ -67,6 +87,14 @@ class RegisterResult:
 
 def _contact_key(contact: Address) -> str:
     return str(contact.uri)
+
+
+def _moved(old: Binding | None, new: Binding | None, now: float) -> bool:
+    """Whether a contact's binding appeared, ended or now reaches it another way (`old`
+    before a REGISTER, `new` after it; an expired one counts as none)."""
+    if old is None or old.expires_at <= now:
+        return new is not None
+    return new is None or not old.same_place(new)
 
 
 @dataclass(slots=True)
@@ -86,7 +114,7 @@ class Bindings:
         """Put back a binding stored before a restart; False when the contact is already bound
         (a REGISTER since the restart knows better than the stored copy)."""
         contacts = self._by_aor.setdefault(aor, {})
-        key = _contact_key(binding.contact)
+        key = binding.key
         if key in contacts:
             return False
         contacts[key] = binding
@@ -131,8 +159,9 @@ class Bindings:
             for binding in existing.values():
                 if binding.call_id == call_id and cseq <= binding.cseq:
                     return RegisterResult(Outcome.OUT_OF_ORDER, reason="CSeq out of order")
+            changed = any(b.expires_at > now for b in existing.values())
             existing.clear()
-            return RegisterResult(Outcome.OK, ())
+            return RegisterResult(Outcome.OK, (), changed=changed)
         user_agent = request.headers.get("User-Agent") or ""
         changes: list[tuple[str, Binding | None]] = []
         for contact in contacts:
@@ -156,15 +185,17 @@ class Bindings:
                 changes.append((key, None))
             else:
                 binding = Binding(
-                    contact, now + expires, call_id, cseq, source, transport, user_agent
+                    contact, now + expires, call_id, cseq, source, transport, user_agent, key
                 )
                 changes.append((key, binding))
+        before = {key: existing.get(key) for key, _ in changes}
         for key, new in changes:
             if new is None:
                 existing.pop(key, None)
             else:
                 existing[key] = new
-        return RegisterResult(Outcome.OK, self.current(aor, now))
+        changed = any(_moved(old, existing.get(key), now) for key, old in before.items())
+        return RegisterResult(Outcome.OK, self.current(aor, now), changed=changed)
 
 
 @dataclass(frozen=True, slots=True)

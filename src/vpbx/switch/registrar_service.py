@@ -81,6 +81,8 @@ class Registrar:
     #: logins told registered → (account, line); when their bindings end (a heap); its timer
     _present: dict[str, tuple[int, int]] = field(default_factory=dict)
     _ends: list[tuple[float, str]] = field(default_factory=list)
+    #: login → the earliest end it has in `_ends`
+    _due: dict[str, float] = field(default_factory=dict)
     _expiry: asyncio.TimerHandle | None = None
     _expiry_at: float | None = None
 
@@ -201,22 +203,20 @@ class Registrar:
         if result.outcome is not Outcome.OK:
             return make_response(request, result.status, result.reason or None)
         for binding in result.bindings:
-            self._peers[(line.login, str(binding.uri))] = peer
+            self._peers[(line.login, binding.key)] = peer
         self._made_with[line.login] = _credentials(line)
-        self._presence(line.login, line.account_id, line.line_id, now)
+        self._presence(line.login, line.account_id, line.line_id, now, result.bindings)
         await self._mirror(line, result.bindings, now)
         contacts = [
-            ("Contact", f"<{binding.uri}>;expires={binding.remaining(now)}")
+            ("Contact", f"<{binding.key}>;expires={binding.remaining(now)}")
             for binding in result.bindings
         ]
-        log.info(
-            "registered",
-            extra={
-                "login": line.login,
-                "contacts": len(result.bindings),
-                "source": f"{peer.host}:{peer.port}",
-            },
-        )
+        # A phone refreshes its registration every few minutes: only a new or moved contact is
+        # news for the operator (a line per refresh was most of the log of a quiet PBX).
+        if result.changed:
+            log.info("registered", extra=_registered(line, result.bindings, peer))
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("registration refreshed", extra=_registered(line, result.bindings, peer))
         return make_response(request, 200, headers=[*contacts, ("Date", _http_date(self.wall()))])
 
     async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
@@ -225,7 +225,7 @@ class Registrar:
         wall = self.wall()
         rows = [
             StoredBinding(
-                str(b.uri),
+                b.key,
                 b.user_agent,
                 f"{b.transport}:{b.source[0]}:{b.source[1]}",
                 wall + dt.timedelta(seconds=max(0.0, b.expires_at - now)),
@@ -350,7 +350,7 @@ class Registrar:
             del self._made_with[login]
             dropped = self.bindings.forget(login)
             for binding in dropped:
-                self._peers.pop((login, str(binding.uri)), None)
+                self._peers.pop((login, binding.key), None)
             self._presence(login, owner, line_id, asyncio.get_running_loop().time())
             if self.store is not None:
                 await self.store.save(line_id, [])
@@ -361,11 +361,20 @@ class Registrar:
             )
         return revoked
 
-    def _presence(self, login: str, account_id: int, line_id: int, now: float) -> None:
-        """Tell `presence` when the login's registration appeared or ended at `now`."""
-        current = self.bindings.current(login, now)
+    def _presence(
+        self,
+        login: str,
+        account_id: int,
+        line_id: int,
+        now: float,
+        current: tuple[Binding, ...] | None = None,
+    ) -> None:
+        """Tell `presence` when the login's registration appeared or ended at `now`
+        (`current`: the login's bindings at `now`, when the caller has them)."""
+        if current is None:
+            current = self.bindings.current(login, now)
         if current:
-            heapq.heappush(self._ends, (max(b.expires_at for b in current), login))
+            self._watch(login, max(b.expires_at for b in current))
             self._arm_expiry()
             if login not in self._present:
                 self._present[login] = (account_id, line_id)
@@ -376,6 +385,16 @@ class Registrar:
     def _tell(self, account_id: int, line_id: int, registered: bool) -> None:
         if self.presence is not None:
             self.presence(account_id, line_id, registered)
+
+    def _watch(self, login: str, end: float) -> None:
+        """Have the expiry timer look at `login` by `end`. A refresh moves the end later, and
+        the entry already due earlier looks again then (`_expired`), so the heap holds about
+        one entry per registered line, not one per REGISTER (at 2,000 REGISTER/s an hour of
+        refreshes was millions of entries)."""
+        due = self._due.get(login)
+        if due is None or end < due:
+            heapq.heappush(self._ends, (end, login))
+            self._due[login] = end
 
     def _arm_expiry(self) -> None:
         if not self._ends or self._ends[0][0] == self._expiry_at:
@@ -390,10 +409,17 @@ class Registrar:
         self._expiry = self._expiry_at = None
         now = asyncio.get_running_loop().time()
         while self._ends and self._ends[0][0] <= now:
-            _end, login = heapq.heappop(self._ends)
+            end, login = heapq.heappop(self._ends)
+            if self._due.get(login) == end:
+                del self._due[login]
             found = self._present.get(login)
-            if found is not None and not self.bindings.current(login, now):
-                self._presence(login, *found, now)
+            if found is None:
+                continue
+            current = self.bindings.current(login, now)
+            if current:  # refreshed since: looked at again at its new end
+                self._watch(login, max(b.expires_at for b in current))
+            else:
+                self._presence(login, *found, now, current)
         self._arm_expiry()
 
     def stop(self) -> None:
@@ -408,11 +434,15 @@ class Registrar:
             uri = binding.uri
             if not isinstance(uri, SipUri):
                 continue
-            peer = self._peers.get((login, str(uri)))
+            peer = self._peers.get((login, binding.key))
             if peer is None:
                 peer = Peer(binding.transport, binding.source[0], binding.source[1])
             found.append(Location(line_id, login, uri, peer))
         return found
+
+
+def _registered(line: LineInfo, bindings: tuple[Binding, ...], peer: Peer) -> dict[str, object]:
+    return {"login": line.login, "contacts": len(bindings), "source": f"{peer.host}:{peer.port}"}
 
 
 def _credentials(line: LineInfo) -> tuple[int, int, bytes]:
