@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 STAMP_NODE := $(VENV)/.installed-node
 TYPED := src/vpbx
 
-.PHONY: run test lint format bench clean deps-run deps-test web web-client web-test
+.PHONY: run cluster test lint format bench clean deps-run deps-test web web-client web-test
 
 $(PY):
 	@scripts/ensure-debian-packages.sh python3 python3-venv python3-dev
@@ -37,6 +37,14 @@ deps-test: $(STAMP_DEV)
 
 run: deps-run web
 	$(VENV)/bin/vpbx run
+
+# Several switch nodes behind Kamailio on the SIP port, one per core (NODES=N for another count),
+# sharing the database and Redis (docs/admin-guide.md, "Several switch nodes").
+NODES ?= 0
+cluster: deps-run web
+	@scripts/ensure-debian-packages.sh kamailio
+	@scripts/ensure-redis.sh
+	VPBX_REDIS_URL=$${VPBX_REDIS_URL:-redis://127.0.0.1:6379/0} $(VENV)/bin/vpbx run --nodes $(NODES)
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check src tests

@@ -9,13 +9,7 @@ if ! port_open 5432; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   fi
 fi
-if ! port_open 6379; then
-  if command -v redis-server >/dev/null; then
-    mkdir -p /var/lib/redis /var/log/redis
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
-  fi
-fi
+port_open 6379 || "$(dirname "$0")/ensure-redis.sh" || true
 for i in $(seq 1 30); do port_open 5432 && port_open 6379 && exit 0; sleep 0.5; done
 port_open 5432 || echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2
 port_open 6379 || echo "Redis is not reachable on 127.0.0.1:6379" >&2

@@ -42,6 +42,7 @@ from vpbx.bench.calls import (
     NUMBER,
     PBX_IP,
     TRUNK_IP,
+    Line,
     _configure,
     _employees_uas,
     _free_block,
@@ -62,6 +63,9 @@ RATE = 50
 CALLS = 700  # 14 s at 50 calls/s
 KILL_AFTER = 5.0  # seconds into the load
 WINDOW = 2.0  # the issue's: calls started later than this after the kill must not fail
+QUEUE_NUMBER = "74951119900"
+LINGER = 0.5  # the call store's wait for more calls to write in one commit, and its commit
+QUEUE_CALLERS = 6
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -191,6 +195,141 @@ def _aborted_numbers(workdir: Path) -> set[int]:
     return found
 
 
+async def _configure_queue(url: str) -> Line:
+    """QUEUE_NUMBER: Forward, with the queue on, to one employee whose phone has one line."""
+    from vpbx.app import utc_now
+    from vpbx.domain.actor import Actor, Role
+    from vpbx.services.entities import EntityService
+    from vpbx.storage.db import make_async_engine
+
+    engine = make_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            account_id = (await conn.execute(sa.select(t.accounts.c.id))).scalar_one()
+            svc = EntityService(conn, Actor(Role.ADMIN, account_id), utc_now)
+            out = await svc.create(
+                "employees",
+                {
+                    "last_name": "Очередь",
+                    "extension": "199",
+                    "phones": [{"kind": "sip", "ring_timeout": 20, "lines": 1}],
+                },
+            )
+            person = out.model_dump()
+            group = await svc.create("groups", {"name": "Queue", "member_ids": [person["id"]]})
+            scenario = await svc.create(
+                "scenarios",
+                {
+                    "name": "Queue",
+                    "entry": "fwd",
+                    "operations": [
+                        {
+                            "key": "fwd",
+                            "kind": "forward",
+                            "targets": [{"group_id": group.model_dump()["id"]}],
+                            "distribution": {"queue": True},
+                        }
+                    ],
+                },
+            )
+            await svc.create(
+                "numbers",
+                {"number": QUEUE_NUMBER, "rules": [{"scenario_id": scenario.model_dump()["id"]}]},
+            )
+            line_id = person["phones"][0]["sip_line_id"]
+            row = (
+                await conn.execute(sa.select(t.sip_lines).where(t.sip_lines.c.id == line_id))
+            ).one()
+            return Line(row.login, row.password)
+    finally:
+        await engine.dispose()
+
+
+def _queue_in_order(
+    workdir: Path, engine: sa.Engine, line: Line, target: str, base: int
+) -> list[str]:
+    """QUEUE_CALLERS callers, 0.5 s apart, to the one-line phone: each waits in the queue until
+    the phone is free, and they are answered in the order they called, whichever node took
+    each call (one FIFO in Redis). A batch whose calls all landed on one node proves nothing
+    across nodes: another batch then (Kamailio picks a node by a hash of SIPp's Call-IDs)."""
+    phone_port = base + 8
+    _register(workdir, [line], phone_port, target)
+    phone = _sipp_run(
+        workdir / "queue-phone",
+        [
+            "-sf",
+            str(SCENARIOS / "phone_answers_then_hangs_up.xml"),
+            "-i",
+            PBX_IP,
+            "-p",
+            str(phone_port),
+            "-mi",
+            PBX_IP,
+            "-mp",
+            str(base + 14),
+            "-d",
+            "1500",
+        ],
+    )
+    try:
+        for batch in range(3):
+            callers_dir = workdir / f"queue-callers-{batch}"
+            callers = _sipp_run(
+                callers_dir,
+                [
+                    target,
+                    "-sf",
+                    str(SCENARIOS / "trunk_call_callee_hangs_up.xml"),
+                    "-s",
+                    QUEUE_NUMBER,
+                    "-i",
+                    TRUNK_IP,
+                    "-p",
+                    str(base + 28),
+                    "-mi",
+                    TRUNK_IP,
+                    "-mp",
+                    str(base + 30),
+                    "-m",
+                    str(QUEUE_CALLERS),
+                    "-r",
+                    "2",
+                    "-l",
+                    str(QUEUE_CALLERS),
+                    "-timeout",
+                    "90s",
+                    "-timeout_error",
+                ],
+            )
+            callers.wait(120)
+            out = (callers_dir / "sipp.out").read_text(errors="replace")
+            assert callers.returncode == 0, out[-3000:]
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(t.calls.c.started_at, t.calls.c.answered_at, t.calls.c.node)
+                    .where(t.calls.c.called == QUEUE_NUMBER)
+                    .order_by(t.calls.c.started_at)
+                ).all()[-QUEUE_CALLERS:]
+            assert len(rows) == QUEUE_CALLERS, rows
+            answered = [row.answered_at for row in rows]
+            assert all(answered), rows
+            assert answered == sorted(answered), rows  # served in the order they called
+            nodes = sorted({row.node for row in rows})
+            if len(nodes) > 1:
+                return nodes
+        raise AssertionError(f"three batches of callers all landed on one node: {nodes}")
+    finally:
+        phone.kill()
+        phone.wait(10)
+
+
+def _sipp_run(workdir: Path, args: list[str]) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sipp_binary(), *args, "-nostdin", "-trace_err", "-trace_logs"]
+    with (workdir / "sipp.out").open("wb") as out:
+        return subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+
+
 @contextlib.contextmanager
 def _cluster(workdir: Path, env: dict[str, str], base: int) -> Iterator[subprocess.Popen[bytes]]:
     log = workdir / "vpbx.log"
@@ -225,6 +364,7 @@ def _cluster(workdir: Path, env: dict[str, str], base: int) -> Iterator[subproce
 def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_url: str) -> None:
     upgrade(db_url)
     lines = asyncio.run(_configure(db_url))
+    queue_line = asyncio.run(_configure_queue(db_url))
     base = _free_block(32)
     target = f"{PBX_IP}:{base}"
     uas_port = base + 4
@@ -288,8 +428,10 @@ def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_u
                         sa.select(sa.func.count()).select_from(t.calls)
                     ).scalar_one()
                 # every answered call has its row, and none is left open (the killed node's
-                # calls are closed by its restart)
-                if open_rows == 0 and rows >= len(answered):
+                # calls are closed by its restart); but a call that started on the killed
+                # node in its last LINGER s: its row was waiting for the next group commit
+                # (vpbx.switch.call_store, docs/decisions.md)
+                if open_rows == 0 and rows >= len(answered) - LINGER * RATE:
                     break
                 assert time.monotonic() < deadline, (
                     f"{open_rows} calls still open in the report, {rows} rows for "
@@ -309,6 +451,11 @@ def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_u
             )[-3000:]
             took = _metric(_metrics_port(base, 2), "vpbx_calls_total") - before
             assert took >= 150 / NODES / 2, f"the restarted node took {took} of 150 calls"
+            queue_nodes = _queue_in_order(tmp_path, engine, queue_line, target, base)
+            print(
+                f"cluster queue: {QUEUE_CALLERS} callers served in arrival order by one phone, "
+                f"their calls taken by nodes {queue_nodes}"
+            )
             print(
                 f"cluster failover: killed at {killed:.2f} s; {len(answered)}/{CALLS} answered, "
                 f"{len(failed)} failed (all started < {WINDOW} s after the kill); "
