@@ -50,7 +50,7 @@ from vpbx.bench.calls import (
     _register,
     _wait_listening,
 )
-from vpbx.cluster import NODE_PORT_OFFSET
+from vpbx.cluster import NODE_PORT_OFFSET, STATUS_PORT_OFFSET
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_sync_engine
 from vpbx.storage.migrate import upgrade
@@ -105,7 +105,7 @@ def _node_ports(base: int) -> list[int]:
 
 def _metrics_port(base: int, index: int) -> int:
     """Node `index` (1-based)'s status port, as vpbx.cluster plans it."""
-    return base + 2 if index == 1 else base + 2 + NODE_PORT_OFFSET + index - 1
+    return base + 2 if index == 1 else base + 2 + STATUS_PORT_OFFSET + index - 1
 
 
 def _node_pid(port: int) -> int | None:
@@ -365,7 +365,7 @@ def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_u
     upgrade(db_url)
     lines = asyncio.run(_configure(db_url))
     queue_line = asyncio.run(_configure_queue(db_url))
-    base = _free_block(32)
+    base = _free_block(STATUS_PORT_OFFSET + 8)  # the nodes' status ports are at its end
     target = f"{PBX_IP}:{base}"
     uas_port = base + 4
     env = _environment(tmp_path, db_url, base)

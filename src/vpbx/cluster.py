@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 NODE_PORT_OFFSET = 10
+#: node i's status port (i > 1) is this far above VPBX_METRICS_PORT, plus i - 1
+STATUS_PORT_OFFSET = 100
 FAILOVER_MS = 5000
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 #: the dispatcher's set of the switch nodes
@@ -118,7 +120,7 @@ def plan_cluster(settings: Settings, count: int) -> ClusterPlan:
                 sip_port=settings.sip_port + NODE_PORT_OFFSET + i,
                 metrics_port=settings.metrics_port
                 if i == 0
-                else settings.metrics_port + NODE_PORT_OFFSET + i,
+                else settings.metrics_port + STATUS_PORT_OFFSET + i,
                 notify_socket=settings.notify_socket_path().resolve()
                 if i == 0
                 else data / f"switch-{i + 1}.sock",

@@ -33,6 +33,8 @@ from vpbx.bench.flood import BENCHMARKS as FLOOD
 from vpbx.bench.flood import flood_campaign, flood_method
 from vpbx.bench.live import BENCHMARKS as LIVE
 from vpbx.bench.live import live_campaign, live_method
+from vpbx.bench.nodes import BENCHMARKS as NODES
+from vpbx.bench.nodes import nodes_campaign, nodes_method
 from vpbx.bench.recording import BENCHMARKS as RECORDING
 from vpbx.bench.recording import recording_campaign, recording_method
 from vpbx.bench.register import BENCHMARKS as REGISTER
@@ -156,6 +158,7 @@ BENCHMARKS: tuple[Callable[[], Result], ...] = (
     *CALLS,
     *BASELINE,
     *SETUP,
+    *NODES,
     *STALL,
     *FLOOD,
     *RECORDING,
@@ -191,6 +194,9 @@ def main() -> None:
         "",
         *setup_method(),
         *(f"- {line}" for line in setup_campaign().log),
+        "",
+        *nodes_method(),
+        *(f"- {line}" for line in nodes_campaign().log),
         "",
         *stall_method(),
         *(f"- {line}" for line in stall_campaign().log),

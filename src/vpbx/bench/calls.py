@@ -360,17 +360,24 @@ def direct_rig(workdir: Path) -> Iterator[Rig]:
 
 
 @contextlib.contextmanager
-def pbx_rig(workdir: Path, employees_sdp_port: int | None = None) -> Iterator[Rig]:
+def pbx_rig(
+    workdir: Path, employees_sdp_port: int | None = None, *, nodes: int = 1
+) -> Iterator[Rig]:
     """vpbx (a subprocess) with the account configured and every line registered (the
-    employees' media at `employees_sdp_port` when given: see `_employees_uas`)."""
+    employees' media at `employees_sdp_port` when given: see `_employees_uas`). With `nodes` >
+    1, `vpbx run --nodes` (Kamailio on the rig's SIP port, the nodes above it; Redis at
+    VPBX_BENCH_REDIS_URL, by default the local one, under a prefix of its own)."""
+    from vpbx.cluster import NODE_PORT_OFFSET, STATUS_PORT_OFFSET
     from vpbx.storage.migrate import upgrade
 
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'vpbx.db'}"
     upgrade(url)
     lines = asyncio.run(_configure(url))
-    base = _free_block(PORT_BLOCK)
-    sip_port, http_port, status_port, uas_port = base, base + 1, base + 2, base + 4
+    # several nodes: the nodes' SIP ports are 10 above Kamailio's, their status ports at the end
+    base = _free_block(PORT_BLOCK if nodes == 1 else STATUS_PORT_OFFSET + 4 + nodes)
+    sip_port = base if nodes == 1 else base + PORT_BLOCK + 4
+    http_port, status_port, uas_port = base + 1, base + 2, base + 4
     rig = Rig(workdir, f"{PBX_IP}:{sip_port}", base + 6, base + 10, base + 12)
     rig.http_port, rig.status_port, rig.database_url = http_port, status_port, url
     env = {
@@ -387,7 +394,11 @@ def pbx_rig(workdir: Path, employees_sdp_port: int | None = None) -> Iterator[Ri
         "VPBX_RTP_PORT_MAX": str(RTP_PORTS[1]),
         "VPBX_GENERATE_SYSTEM_MESSAGES": "false",
         "VPBX_LOG_LEVEL": "WARNING",
+        "VPBX_NODES": str(nodes),
     }
+    if nodes > 1:
+        env["VPBX_REDIS_URL"] = os.environ.get("VPBX_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+        env["VPBX_REDIS_PREFIX"] = f"bench{base}"
     vpbx = Path(sys.executable).with_name("vpbx")
     try:
         with (workdir / "vpbx.log").open("wb") as log:
@@ -396,7 +407,10 @@ def pbx_rig(workdir: Path, employees_sdp_port: int | None = None) -> Iterator[Ri
             )
         # 30 s was too short beside other loads: the API's two workers took ~40 s to listen
         deadline = time.monotonic() + 90
-        while not all(_port_open(port) for port in (sip_port, http_port, status_port)):
+        ports = [sip_port, http_port, status_port]
+        if nodes > 1:  # every node, before a REGISTER is hashed to one still starting
+            ports += [sip_port + NODE_PORT_OFFSET + i for i in range(nodes)]
+        while not all(_port_open(port) for port in ports):
             if rig.pbx.poll() is not None:
                 raise RuntimeError(f"vpbx exited with {rig.pbx.returncode}: see {workdir}")
             if time.monotonic() > deadline:
