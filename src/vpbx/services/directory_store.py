@@ -5,6 +5,7 @@ mirror of a line's registrations for the cabinet."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -15,6 +16,23 @@ from vpbx.domain.entities.toll_fraud import TollFraudPolicy
 from vpbx.storage import tables as t
 
 __all__ = ["SqlDirectorySource"]
+
+#: logins per IN list (well under SQLite's limit of bound parameters)
+_IN_CHUNK = 500
+
+
+def _line_info(row: Any) -> LineInfo:
+    return LineInfo(
+        row["account_id"],
+        row["id"],
+        row["login"],
+        row["password"],
+        row["mode"],
+        row["caller_id_number_id"],
+        tuple(row.get("allowed_addresses") or ()),
+        row.get("encryption") or "none",
+        row.get("caller_id_mode") or "fixed",
+    )
 
 
 class SqlDirectorySource:
@@ -27,19 +45,19 @@ class SqlDirectorySource:
         query = sa.select(t.sip_lines).where(t.sip_lines.c.login == login)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        if row is None:
-            return None
-        return LineInfo(
-            row["account_id"],
-            row["id"],
-            row["login"],
-            row["password"],
-            row["mode"],
-            row["caller_id_number_id"],
-            tuple(row.get("allowed_addresses") or ()),
-            row.get("encryption") or "none",
-            row.get("caller_id_mode") or "fixed",
-        )
+        return None if row is None else _line_info(row)
+
+    async def lines(self, logins: list[str]) -> dict[str, LineInfo]:
+        """Many lines in one read (the switch re-reads its stale lines together)."""
+        found: dict[str, LineInfo] = {}
+        async with self.engine.connect() as conn:
+            for start in range(0, len(logins), _IN_CHUNK):
+                chunk = logins[start : start + _IN_CHUNK]
+                query = sa.select(t.sip_lines).where(t.sip_lines.c.login.in_(chunk))
+                for row in (await conn.execute(query)).mappings():
+                    line = _line_info(row)
+                    found[line.login] = line
+        return found
 
     async def number(self, number: str) -> NumberInfo | None:
         query = (
