@@ -627,15 +627,35 @@ async def serve(
 def tune_garbage_collector() -> None:
     """What start-up built (settings, tables, prompts, TTS caches) lives as long as the
     process: out of the collector's sight, a collection under load walks only what calls
-    create. Each call makes thousands of short-lived objects: collecting the youngest
-    generation every 700 allocations ran the collector hundreds of times a second (p99
-    INVITE→180 at 30 calls/s went from 219 ms to 10 ms with both; docs/benchmarks.md).
-    The region geocoder's data is loaded first, to be frozen with the rest (and not loaded by
-    the first call that asks a region)."""
+    create. The region geocoder's data is loaded first, to be frozen with the rest (and not
+    loaded by the first call that asks a region).
+
+    The thresholds bound each pause (issue 17, "No pauses": < 20 ms at 100 calls/s; the
+    figures in docs/decisions.md). Nearly everything a collection walks is alive: a call's
+    objects, its transactions lingering up to 32 s after it. A pause is as long as the list it
+    walks, at ~0.2-1 µs an object on the benchmark machine:
+
+    * generation 0 every 2,000 net allocations walks ~3,600 objects (~1 ms). At 20,000 it
+      walked ~56,000 (p50 41 ms): the counter is allocations minus deallocations, so the
+      list it walks is several times the threshold;
+    * generation 1 after every 2 of those walks ~11,000 (max ~17,000). At 50 it came once a
+      minute and walked everything the calls had kept since start-up: 262 ms;
+    * generation 2 walks what outlived a generation-1 collection: the calls in progress, the
+      lingering transactions, the parked RTP sockets (~27,000 objects idle after a load,
+      ~55,000 just after 100 calls/s, more while it runs: tens of milliseconds). Python runs
+      it after `threshold2` generation-1 collections (and only if the objects promoted since
+      the last one exceed 25 % of those it kept): 1,000 makes it once every ~5 minutes at
+      100 calls/s (~3 generation-1 collections a second), rarer at lower rates. Garbage in
+      reference cycles waits that long at most (calls leave little: the collections above
+      free ~1 object in 1,000 they walk).
+
+    (Python's default, 700 allocations with nothing frozen, walked the start-up objects
+    hundreds of times a second: p99 INVITE→180 at 30 calls/s was 219 ms.)
+    """
     load_geocoder()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(2_000, 2, 1_000)
 
 
 async def serve_switch(application: Application, stop: asyncio.Event) -> None:
