@@ -252,7 +252,7 @@ def _queue_in_order(
     the phone is free, and they are answered in the order they called, whichever node took
     each call (one FIFO in Redis). A batch whose calls all landed on one node proves nothing
     across nodes: another batch then (Kamailio picks a node by a hash of SIPp's Call-IDs)."""
-    phone_port = base + 8
+    phone_port = base + 40  # clear of SIPp's media ports (each takes its port + 2 as well)
     _register(workdir, [line], phone_port, target)
     phone = _sipp_run(
         workdir / "queue-phone",
@@ -266,7 +266,7 @@ def _queue_in_order(
             "-mi",
             PBX_IP,
             "-mp",
-            str(base + 14),
+            str(base + 42),
             "-d",
             "1500",
         ],
@@ -285,11 +285,11 @@ def _queue_in_order(
                     "-i",
                     TRUNK_IP,
                     "-p",
-                    str(base + 28),
+                    str(base + 48),
                     "-mi",
                     TRUNK_IP,
                     "-mp",
-                    str(base + 30),
+                    str(base + 52),
                     "-m",
                     str(QUEUE_CALLERS),
                     "-r",

@@ -105,6 +105,12 @@ from vpbx.transport.sip import ConnectionLimits, TlsListener
 log = logging.getLogger("vpbx")
 
 
+#: several nodes: how often a node's waiting callers look for a phone another node freed (a
+#: phone freed on this node is seen at once); the longest a freed phone waits for a caller
+#: queued on another node
+SHARED_POLL_SECONDS = 0.25
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -314,7 +320,8 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         mailer,
         data / "work",
         utc_now,
-        dist.Distributor(lines),
+        # several nodes: a caller waiting here looks for phones other nodes freed this often
+        dist.Distributor(lines, poll_interval=SHARED_POLL_SECONDS if shared_state else None),
         crm=CrmClient(guard=NetGuard(settings.allow_networks())),
         talk_records=talk_records,
     )
