@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,37 @@ def test_several_nodes_without_redis_are_refused_in_words(tmp_path: Path) -> Non
     )
     assert done.returncode == 2, done.stderr.decode(errors="replace")[-2000:]
     assert "VPBX_REDIS_URL" in done.stderr.decode()
+
+
+def test_a_node_that_cannot_start_is_started_again_only_every_few_seconds(
+    tmp_path: Path,
+) -> None:
+    """A node exiting at once (a port in use, a bad setting) is restarted, but not in a loop."""
+    import threading
+
+    from vpbx.supervisor import RESTART_SECONDS, Supervisor
+
+    supervisor = Supervisor(
+        settings(tmp_path), command=["/bin/sh", "-c", "exit 3", "--"]
+    )  # what follows ("run --only switch") goes to the shell as $0…
+    supervisor.plan = plan_cluster(settings(tmp_path), 2)
+    node = supervisor.plan.nodes[1]
+    starts: list[float] = []
+    spawn = supervisor._spawn_node
+
+    def counted(plan_node: object) -> None:
+        starts.append(time.monotonic())
+        spawn(node)
+
+    supervisor._spawn_node = counted  # type: ignore[method-assign]
+    supervisor._spawn_node(node)
+    stopper = threading.Timer(RESTART_SECONDS + 1.5, lambda: setattr(supervisor, "_stopping", True))
+    stopper.start()
+    try:
+        assert supervisor._watch() == 0
+    finally:
+        stopper.cancel()
+        supervisor.stop()
+    # the first start, then one more after RESTART_SECONDS; never a restart every poll
+    assert len(starts) == 2, starts
+    assert starts[1] - starts[0] >= RESTART_SECONDS - 0.1

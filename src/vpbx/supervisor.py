@@ -13,6 +13,11 @@ machine permitting) other cores. Both are children of this process, started as
 * the children get SIGTERM if this process dies without stopping them (PR_SET_PDEATHSIG), so a
   `kill -9` of the supervisor leaves no orphan holding the SIP port.
 
+With several nodes (`vpbx run --nodes N`, `vpbx.cluster`) the children are Kamailio, N switch
+nodes and the API. A node that exits does not stop the others: Kamailio is told to leave it out
+and it is started again under its name (not sooner than `RESTART_SECONDS` after its previous
+start, so a node that cannot start does not spin); Kamailio or the API exiting stops all.
+
 The API's workers count into PROMETHEUS_MULTIPROC_DIR (`<data_dir>/metrics-api`, emptied at
 every start) so that /metrics adds up every worker (see `vpbx.metrics`).
 """
@@ -54,6 +59,8 @@ class ClusterError(RuntimeError):
 log = logging.getLogger("vpbx.supervisor")
 
 STOP_SECONDS = 30.0
+#: a switch node is started again at the earliest this long after its previous start
+RESTART_SECONDS = 5.0
 POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1
 #: The API's CPU priority below the switch's: when both want the CPU (a login flood hashing
@@ -81,6 +88,9 @@ class Supervisor:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: several nodes behind Kamailio (`vpbx run --nodes N`), once started
     plan: ClusterPlan | None = None
+    #: when each node was last started, and the nodes waiting to be started again
+    _started: dict[str, float] = field(default_factory=dict)
+    _restart_at: dict[str, float] = field(default_factory=dict)
     _stopping: bool = False
 
     def _environment(self, role: str) -> dict[str, str]:
@@ -134,9 +144,12 @@ class Supervisor:
         env = self._environment("switch")
         env.update(node.environment(self.settings, self.plan.front))
         command = [*self.command, "run", "--only", "switch"]
-        if node.core is not None:
-            command = ["taskset", "-c", str(node.core), *command]
-        self._spawn(f"switch-{node.index}", command, env)
+        taskset = shutil.which("taskset")
+        if node.core is not None and taskset is not None:
+            command = [taskset, "-c", str(node.core), *command]
+        role = f"switch-{node.index}"
+        self._spawn(role, command, env)
+        self._started[role] = time.monotonic()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self._stopping:
@@ -159,7 +172,15 @@ class Supervisor:
 
     def _watch(self) -> int:
         while not self._stopping:
+            now = time.monotonic()
+            for role, due in list(self._restart_at.items()):
+                node = self._node(role)
+                if node is not None and now >= due:
+                    del self._restart_at[role]
+                    self._spawn_node(node)
             for role, child in list(self.children.items()):
+                if role in self._restart_at:
+                    continue
                 status = child.poll()
                 if status is None:
                     continue
@@ -169,11 +190,17 @@ class Supervisor:
                     # One node of several: the others carry the calls while it comes back
                     # under its own name (its restart closes its calls and releases its
                     # leases); Kamailio takes it back once it answers a ping.
+                    due = self._started.get(role, 0.0) + RESTART_SECONDS
                     log.error(
                         "switch node exited: restarted",
-                        extra={"role": role, "pid": child.pid, "status": status},
+                        extra={
+                            "role": role,
+                            "pid": child.pid,
+                            "status": status,
+                            "in_seconds": round(max(0.0, due - now), 1),
+                        },
                     )
-                    self._spawn_node(node)
+                    self._restart_at[role] = due
                     continue
                 log.error(
                     "process exited: stopping the others",
