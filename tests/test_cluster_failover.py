@@ -15,7 +15,10 @@ Under 50 calls/s of 1 s calls, node 2 is killed with SIGKILL. Then:
 * the supervisor starts node 2 again under its name: the calls it had are closed in the
   report (no row left open), and it takes new calls without anything else restarted;
 * the trunk is recognised through Kamailio (the nodes believe its X-Vpbx-Source): a call
-  from any other address to the number would be refused 403.
+  from any other address to the number would be refused 403;
+* six callers queued for a one-line phone, taken by different nodes, are answered in the
+  order they called (one FIFO in Redis);
+* Kamailio stopped is started again by the supervisor, and calls flow again.
 """
 
 from __future__ import annotations
@@ -122,6 +125,16 @@ def _node_pid(port: int) -> int | None:
                 return int(entry.name)
         except OSError:
             continue
+    return None
+
+
+def _child_named(parent: int, name: bytes) -> int | None:
+    """The child of `parent` whose program is `name` (from /proc)."""
+    for task in Path(f"/proc/{parent}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                if Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0].endswith(name):
+                    return int(child)
     return None
 
 
@@ -306,13 +319,30 @@ def _queue_in_order(
             assert callers.returncode == 0, out[-3000:]
             with engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(t.calls.c.started_at, t.calls.c.answered_at, t.calls.c.node)
+                    sa.select(
+                        t.calls.c.id, t.calls.c.started_at, t.calls.c.answered_at, t.calls.c.node
+                    )
                     .where(t.calls.c.called == QUEUE_NUMBER)
                     .order_by(t.calls.c.started_at)
                 ).all()[-QUEUE_CALLERS:]
+                steps = {
+                    row.id: [
+                        f"{s.at:%H:%M:%S.%f} {s.text}"
+                        for s in conn.execute(
+                            sa.select(t.call_steps.c.at, t.call_steps.c.text)
+                            .where(t.call_steps.c.call_id == row.id)
+                            .order_by(t.call_steps.c.seq)
+                        )
+                    ]
+                    for row in rows
+                }
             assert len(rows) == QUEUE_CALLERS, rows
             answered = [row.answered_at for row in rows]
-            assert all(answered), rows
+            assert all(answered), "\n".join(
+                f"{row.node} {row.started_at} answered {row.answered_at}: "
+                + " | ".join(steps[row.id])
+                for row in rows
+            )
             assert answered == sorted(answered), rows  # served in the order they called
             nodes = sorted({row.node for row in rows})
             if len(nodes) > 1:
@@ -371,7 +401,7 @@ def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_u
     env = _environment(tmp_path, db_url, base)
     engine = make_sync_engine(db_url)
     employees = trunk = None
-    with _cluster(tmp_path, env, base):
+    with _cluster(tmp_path, env, base) as cluster:
         try:
             _register(tmp_path, lines, uas_port, target)
             # every node rings every phone: each learnt the REGISTERs the others took
@@ -452,6 +482,23 @@ def test_a_node_killed_under_50_cps_loses_no_call_after_2_s(tmp_path: Path, db_u
             took = _metric(_metrics_port(base, 2), "vpbx_calls_total") - before
             assert took >= 150 / NODES / 2, f"the restarted node took {took} of 150 calls"
             queue_nodes = _queue_in_order(tmp_path, engine, queue_line, target, base)
+
+            # Kamailio stopped: the supervisor starts it again, calls flow again (it held none)
+            kamailio = _child_named(cluster.pid, b"kamailio")
+            assert kamailio is not None
+            os.kill(kamailio, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _child_named(cluster.pid, b"kamailio") in (None, kamailio) or not _port_open(
+                base
+            ):
+                assert time.monotonic() < deadline, "Kamailio was not started again"
+                time.sleep(0.2)
+            after_dir = tmp_path / "after-kamailio"
+            after = _trunk(after_dir, target, base + 56, base + 58, 50)
+            after.wait(120)
+            assert len(_answered_numbers(after_dir)) == 50, (after_dir / "sipp.out").read_text(
+                errors="replace"
+            )[-3000:]
             print(
                 f"cluster queue: {QUEUE_CALLERS} callers served in arrival order by one phone, "
                 f"their calls taken by nodes {queue_nodes}"

@@ -16,7 +16,8 @@ machine permitting) other cores. Both are children of this process, started as
 With several nodes (`vpbx run --nodes N`, `vpbx.cluster`) the children are Kamailio, N switch
 nodes and the API. A node that exits does not stop the others: Kamailio is told to leave it out
 and it is started again under its name (not sooner than `RESTART_SECONDS` after its previous
-start, so a node that cannot start does not spin); Kamailio or the API exiting stops all.
+start, so a node that cannot start does not spin); so is Kamailio (it holds no call); the API
+exiting stops all.
 
 The API's workers count into PROMETHEUS_MULTIPROC_DIR (`<data_dir>/metrics-api`, emptied at
 every start) so that /metrics adds up every worker (see `vpbx.metrics`).
@@ -61,6 +62,7 @@ log = logging.getLogger("vpbx.supervisor")
 STOP_SECONDS = 30.0
 #: a switch node is started again at the earliest this long after its previous start
 RESTART_SECONDS = 5.0
+KAMAILIO = "kamailio"
 POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1
 #: The API's CPU priority below the switch's: when both want the CPU (a login flood hashing
@@ -91,6 +93,7 @@ class Supervisor:
     #: when each node was last started, and the nodes waiting to be started again
     _started: dict[str, float] = field(default_factory=dict)
     _restart_at: dict[str, float] = field(default_factory=dict)
+    _kamailio: list[str] = field(default_factory=list)
     _stopping: bool = False
 
     def _environment(self, role: str) -> dict[str, str]:
@@ -136,8 +139,13 @@ class Supervisor:
         self.plan = plan
         for node in plan.nodes:
             self._spawn_node(node)
-        self._spawn("kamailio", kamailio_command(binary, plan), dict(os.environ))
+        self._kamailio = kamailio_command(binary, plan)
+        self._spawn_kamailio()
         self._spawn("api", [*self.command, "run", "--only", "api"], self._environment("api"))
+
+    def _spawn_kamailio(self) -> None:
+        self._spawn(KAMAILIO, self._kamailio, dict(os.environ))
+        self._started[KAMAILIO] = time.monotonic()
 
     def _spawn_node(self, node: NodePlan) -> None:
         assert self.plan is not None
@@ -174,10 +182,14 @@ class Supervisor:
         while not self._stopping:
             now = time.monotonic()
             for role, due in list(self._restart_at.items()):
+                if now < due:
+                    continue
+                del self._restart_at[role]
                 node = self._node(role)
-                if node is not None and now >= due:
-                    del self._restart_at[role]
+                if node is not None:
                     self._spawn_node(node)
+                elif role == KAMAILIO:
+                    self._spawn_kamailio()
             for role, child in list(self.children.items()):
                 if role in self._restart_at:
                     continue
@@ -199,6 +211,16 @@ class Supervisor:
                             "status": status,
                             "in_seconds": round(max(0.0, due - now), 1),
                         },
+                    )
+                    self._restart_at[role] = due
+                    continue
+                if role == KAMAILIO and self.plan is not None:
+                    # It holds no call: calls go on node to phone, and the phones reach it
+                    # again with their next request once it is back.
+                    due = self._started.get(role, 0.0) + RESTART_SECONDS
+                    log.error(
+                        "kamailio exited: restarted",
+                        extra={"pid": child.pid, "status": status},
                     )
                     self._restart_at[role] = due
                     continue
