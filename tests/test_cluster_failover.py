@@ -338,12 +338,13 @@ def _queue_in_order(
                 }
             assert len(rows) == QUEUE_CALLERS, rows
             answered = [row.answered_at for row in rows]
-            assert all(answered), "\n".join(
+            story = "\n".join(
                 f"{row.node} {row.started_at} answered {row.answered_at}: "
                 + " | ".join(steps[row.id])
                 for row in rows
             )
-            assert answered == sorted(answered), rows  # served in the order they called
+            assert all(answered), story
+            assert answered == sorted(answered), story  # served in the order they called
             nodes = sorted({row.node for row in rows})
             if len(nodes) > 1:
                 return nodes

@@ -266,16 +266,7 @@ class Registrar:
             if peer is None or uri is None:
                 unusable.append(stored.row_id)
                 continue
-            remaining = (stored.expires_at - wall).total_seconds()
-            binding = Binding(
-                Address(uri=uri),
-                now + remaining,
-                "",
-                0,
-                (peer.host, peer.port),
-                peer.transport,
-                stored.user_agent,
-            )
+            binding = _stored_binding(stored, peer, uri, now, wall)
             if self.bindings.restore(stored.login, binding):
                 self._peers[(stored.login, str(uri))] = peer
                 restored += 1
@@ -314,15 +305,7 @@ class Registrar:
             remaining = (row.expires_at - wall).total_seconds()
             if peer is None or uri is None or remaining <= 0:
                 continue
-            binding = Binding(
-                Address(uri=uri),
-                now + remaining,
-                "",
-                0,
-                (peer.host, peer.port),
-                peer.transport,
-                row.user_agent,
-            )
+            binding = _stored_binding(row, peer, uri, now, wall)
             if self.bindings.restore(login, binding):
                 self._peers[(login, str(uri))] = peer
                 adopted += 1
@@ -449,6 +432,23 @@ def _credentials(line: LineInfo) -> tuple[int, int, bytes]:
     """What a binding depends on: its line's account, id and a digest of its password (the
     password itself is not kept beside the bindings)."""
     return line.account_id, line.line_id, hashlib.sha256(line.password.encode()).digest()
+
+
+def _stored_binding(
+    stored: StoredBinding, peer: Peer, uri: SipUri, now: float, wall: dt.datetime
+) -> Binding:
+    """A stored binding as the registrar holds it: its expiry on the loop's clock, no
+    Call-ID or CSeq (the phone's next REGISTER, whatever they are, replaces it)."""
+    remaining = (stored.expires_at - wall).total_seconds()
+    return Binding(
+        Address(uri=uri),
+        now + remaining,
+        "",
+        0,
+        (peer.host, peer.port),
+        peer.transport,
+        stored.user_agent,
+    )
 
 
 def _reachable(stored: StoredBinding) -> tuple[Peer | None, SipUri | None]:
