@@ -21,11 +21,11 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHANNEL", "ConfigListener", "ConfigNotifier", "decode"]
+__all__ = ["CHANNEL", "ConfigListener", "ConfigNotifier", "decode", "subscribe_forever"]
 
 log = logging.getLogger("vpbx.notify")
 
@@ -172,27 +172,46 @@ class ConfigListener:
             log.exception("configuration change not applied", extra={"account_id": account_id})
 
     async def _subscribe(self) -> None:
-        """Subscribed for as long as the switch runs; reconnects after Redis goes away."""
-        from redis.asyncio import Redis
+        async def deliver(data: bytes) -> None:
+            self._deliver(data, "redis")
 
-        delay = 1.0
-        while True:
-            client = Redis.from_url(self.redis_url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    delay = 1.0
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._deliver(message["data"], "redis")
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning(
-                    "redis subscription lost", extra={"error": str(error), "retry_in": delay}
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await subscribe_forever(self.redis_url, CHANNEL, deliver, what="configuration changes")
+
+
+async def subscribe_forever(
+    url: str,
+    channel: str,
+    deliver: Callable[[bytes], Awaitable[None]],
+    *,
+    what: str,
+    on_subscribed: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Subscribed to `channel` for as long as the caller's task runs, each message's data to
+    `deliver`; reconnects after Redis goes away (1 s, doubling up to 30 s). `on_subscribed`
+    runs after each (re)subscription: what was published while nobody listened is lost."""
+    from redis.asyncio import Redis
+
+    delay = 1.0
+    while True:
+        client = Redis.from_url(url)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(channel)
+                delay = 1.0
+                if on_subscribed is not None:
+                    await on_subscribed()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await deliver(message["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "redis subscription lost",
+                extra={"what": what, "error": str(error), "retry_in": delay},
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from vpbx.domain.switch_records import StoredBinding
+from vpbx.notify import subscribe_forever
 
 __all__ = ["CHANNEL", "BindingChannel", "SharedBindingStorage", "decode", "encode"]
 
@@ -161,36 +162,21 @@ class BindingChannel:
                 log.exception("registration from another node not adopted", extra={"line": line_id})
 
     async def _subscribe(self) -> None:
-        from redis.asyncio import Redis
+        await subscribe_forever(
+            self.redis_url,
+            CHANNEL,
+            self._deliver,
+            what="registrations",
+            on_subscribed=self._resynced,
+        )
 
-        delay = 1.0
-        while True:
-            client = Redis.from_url(self.redis_url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    delay = 1.0
-                    # What changed while nobody listened is in the database.
-                    try:
-                        await self.on_resync()
-                    except Exception:
-                        log.exception("registrations not reloaded from the database")
-                    self.subscribed.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            await self._deliver(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning(
-                    "redis subscription of registrations lost",
-                    extra={"error": str(error), "retry_in": delay},
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    async def _resynced(self) -> None:
+        # What changed while nobody listened is in the database.
+        try:
+            await self.on_resync()
+        except Exception:
+            log.exception("registrations not reloaded from the database")
+        self.subscribed.set()
 
 
 class SharedBindingStorage:
