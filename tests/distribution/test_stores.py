@@ -181,3 +181,47 @@ async def test_concurrent_claims_from_two_nodes_never_exceed_the_lines() -> None
         await first.clear()
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_later_waiter_does_not_pass_an_earlier_one_when_the_end_was_written_later(
+    state: SharedState,
+) -> None:
+    """Node A ends the phone's call and writes its end a moment after node B read its clock:
+    B's later waiter must still leave the phone to the earlier one (no wrap-up configured),
+    and with a wrap-up both wait for it alike (the cross-node queue order of issue 17)."""
+    d = Distributor(state)
+    team = staff(1)
+    await d.start(request("talk", team), T0)
+    await d.handle(Answered("talk", 1, "p1"), T0)
+    for call, caller, at in (("b", "B", T0 + 1), ("c", "C", T0 + 2)):
+        (queued,) = of_type(
+            await d.start(request(call, team, caller=caller, queue=True), at), Queued
+        )
+        assert isinstance(queued, Queued)
+    # the talk ends at T0 + 10 on one node; the other claims with its clock at T0 + 9.999
+    await state.release("talk", "1:1:p1")
+    await state.record_talk("1:1", "1:1:p1", "talk", 10.0, T0 + 10)
+    assert await state.claim("c", "1:1:p1", 1, ClaimMode.QUEUED, T0 + 9.999) is (
+        ClaimStatus.QUEUE_HELD
+    )
+    assert await state.claim("b", "1:1:p1", 1, ClaimMode.QUEUED, T0 + 9.999) is ClaimStatus.OK
+
+
+async def test_a_wrapup_holds_every_waiter_alike(state: SharedState) -> None:
+    d = Distributor(state)
+    team = staff(1)
+    await d.start(request("talk", team), T0)
+    await d.handle(Answered("talk", 1, "p1"), T0)
+    for call, caller, at in (("b", "B", T0 + 1), ("c", "C", T0 + 2)):
+        step = await d.start(request(call, team, caller=caller, queue=True, wrapup_seconds=5.0), at)
+        assert of_type(step, Queued)
+    await state.release("talk", "1:1:p1")
+    await state.record_talk("1:1", "1:1:p1", "talk", 10.0, T0 + 10)
+    for call in ("c", "b"):  # neither, while the wrap-up lasts
+        assert await state.claim(call, "1:1:p1", 1, ClaimMode.QUEUED, T0 + 14) is (
+            ClaimStatus.QUEUE_HELD
+        )
+    assert await state.claim("c", "1:1:p1", 1, ClaimMode.QUEUED, T0 + 15) is (
+        ClaimStatus.QUEUE_HELD
+    )
+    assert await state.claim("b", "1:1:p1", 1, ClaimMode.QUEUED, T0 + 15) is ClaimStatus.OK

@@ -56,8 +56,14 @@ elseif mode == 'queued' then
   else
     earlier = redis.call('ZRANGE', pw, 0, -1)
   end
+  local last = tonumber(redis.call('HGET', p .. 'lastend', emp))
+  local own = tonumber(redis.call('HGET', p .. 'w:' .. call, 'wrapup')) or 0
+  -- the end of the phone's last call may have been written by another node a moment after
+  -- this node read its clock: a wrap-up is judged the same way for every waiter, and none
+  -- (width 0) is no wrap-up at all, so an earlier waiter never looks "still in wrap-up" to
+  -- a later one that is not
+  if last ~= nil and own > 0 and last + own > now then return 'queue_held' end
   if #earlier > 0 then
-    local last = tonumber(redis.call('HGET', p .. 'lastend', emp))
     for _, other in ipairs(earlier) do
       local w = redis.call('HMGET', p .. 'w:' .. other, 'width', 'wrapup')
       local width = tonumber(w[1]) or 1
@@ -65,7 +71,7 @@ elseif mode == 'queued' then
       local active = p .. 'wa:' .. other
       if redis.call('SCARD', active) < width
         and redis.call('SISMEMBER', active, phone) == 0
-        and (last == nil or last + wrapup <= now) then
+        and (last == nil or wrapup <= 0 or last + wrapup <= now) then
         return 'queue_held'
       end
     end

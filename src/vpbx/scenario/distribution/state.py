@@ -213,6 +213,14 @@ class _Waiter:
     width: int = 1
 
 
+def _in_wrapup(waiter: _Waiter, last_end: float, now: float) -> bool:
+    """Whether the phone's wrap-up still keeps it from `waiter`. No wrap-up is never "still
+    in wrap-up", even when the end was written by another node a moment after `now` was read:
+    otherwise a later waiter would pass an earlier one that only looked held (issue 17)."""
+    wrapup = waiter.spec.wrapup_seconds
+    return wrapup > 0 and last_end + wrapup > now
+
+
 class InProcessState:
     """The default store: plain dicts in one process (one node)."""
 
@@ -248,13 +256,16 @@ class InProcessState:
             return ClaimStatus.QUEUE_HELD
         if waiters and mode is ClaimMode.QUEUED:
             last_end = self._last_end.get(employee_of(phone))
+            own = self._waiters.get(call_id)
+            if last_end is not None and own is not None and _in_wrapup(own, last_end, now):
+                return ClaimStatus.QUEUE_HELD
             for other_id, other in waiters.items():
                 if other_id == call_id:
                     break
                 if (
                     len(other.active) < other.width
                     and phone not in other.active
-                    and (last_end is None or last_end + other.spec.wrapup_seconds <= now)
+                    and (last_end is None or not _in_wrapup(other, last_end, now))
                 ):
                     return ClaimStatus.QUEUE_HELD
         busy = self._busy.get(phone, 0)
