@@ -169,6 +169,8 @@ class Application:
         await self.pbx.registrar.restore(asyncio.get_running_loop().time())
         if self.shared_state is not None:
             await _release_node(self.shared_state)
+            # a restarted Redis gets this node's lines and queue places back
+            self.shared_state.start_watch()
         self.store.start()
         if self.deliverer is not None:
             self.deliverer.start()

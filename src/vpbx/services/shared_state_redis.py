@@ -13,16 +13,31 @@ decision's reads are one pipeline (`snapshot`). Keys, under `prefix`:
   (hash: seq, caller, queue, width, wrapup, phones), ``wa:<call>`` (set of phones ringing for him)
 * ``own:<node>`` (set of the calls of that node holding a line or a queue place: what its
   restart lets go of, `release_node`)
+* ``up:<node>``: that node's lines and queue places are in this Redis. Redis keeps nothing on
+  disk here, so a restarted Redis has none: each node keeps what it holds (`_Holdings`) and
+  writes it back in one script (`rebuild`) — at once when one of its claims or enqueues finds
+  its mark gone, and within WATCH_SECONDS when idle (`start_watch`). The counters of the
+  strategies (talk time, offers, percentages, turns, ends of talks) start over.
 
 Clocks: `now` is POSIX seconds from each node; nodes are expected to be NTP-synchronised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 from collections.abc import Awaitable, Sequence
-from typing import TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Final, TypeVar, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from vpbx.scenario.distribution.state import (
     ClaimMode,
@@ -37,14 +52,24 @@ from vpbx.scenario.distribution.state import (
 )
 from vpbx.scenario.distribution.strategies import TALK_WINDOW, WAIT_STATS_WINDOW
 
-__all__ = ["RedisState"]
+__all__ = ["WATCH_SECONDS", "RedisState"]
+
+log = logging.getLogger("vpbx.services.shared_state_redis")
 
 T = TypeVar("T")
+
+#: how often an idle node looks whether Redis lost its lines and queue places (a restart)
+WATCH_SECONDS: Final = 0.25
+# A Redis restart takes about a second: commands wait it out (~6 s in all) instead of failing
+# the calls that reach a Forward meanwhile.
+_RETRY: Final = Retry(ExponentialBackoff(cap=0.5, base=0.02), 16)
+_REBUILD_SIGNAL: Final = "rebuild"
 
 _CLAIM = """
 local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
 local lines, mode, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local emp, node = ARGV[7], ARGV[8]
+if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return 'rebuild' end
 local pw = p .. 'pw:' .. phone
 if mode == 'fresh' then
   if redis.call('ZCARD', pw) > 0 then return 'queue_held' end
@@ -104,6 +129,7 @@ return 1
 _ENQUEUE = """
 local p, call, caller, qkey = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local width, wrapup, node = ARGV[5], ARGV[6], ARGV[7]
+if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return -1 end
 local seq = redis.call('INCR', p .. 'seq')
 if node ~= '' then redis.call('SADD', p .. 'own:' .. node, call) end
 local phones = {}
@@ -136,6 +162,42 @@ if node ~= '' and redis.call('EXISTS', p .. 'ring:' .. call) == 0 then
   redis.call('SREM', p .. 'own:' .. node, call)
 end
 return 1
+"""
+
+# A node's lines and queue places written back into a Redis that lost them (once: `up:<node>`).
+# Waiters keep their sequence numbers (and the counter never goes below them), so the queue
+# order of the calls that were waiting is the order they called in.
+_REBUILD = """
+local p, node = ARGV[1], ARGV[2]
+local up = p .. 'up:' .. node
+if redis.call('EXISTS', up) == 1 then return -1 end
+local data = cjson.decode(ARGV[3])
+local own = p .. 'own:' .. node
+local top = tonumber(redis.call('GET', p .. 'seq')) or 0
+for _, w in ipairs(data['waiters']) do
+  local call, seq = w['call'], w['seq']
+  for _, phone in ipairs(w['phones']) do
+    redis.call('ZADD', p .. 'pw:' .. phone, seq, call)
+    redis.call('HINCRBY', p .. 'held', phone, 1)
+  end
+  redis.call('HSET', p .. 'w:' .. call, 'seq', seq, 'caller', w['caller'], 'qkey', w['qkey'],
+    'width', w['width'], 'wrapup', w['wrapup'], 'phones', table.concat(w['phones'], '\\n'))
+  redis.call('ZADD', p .. 'q:' .. w['qkey'], seq, call)
+  redis.call('SADD', own, call)
+  if seq > top then top = seq end
+end
+redis.call('SET', p .. 'seq', top)
+for _, line in ipairs(data['lines']) do
+  local call, phone = line[1], line[2]
+  redis.call('HINCRBY', p .. 'busy', phone, 1)
+  redis.call('SADD', p .. 'ring:' .. call, phone)
+  redis.call('SADD', own, call)
+  if redis.call('EXISTS', p .. 'w:' .. call) == 1 then
+    redis.call('SADD', p .. 'wa:' .. call, phone)
+  end
+end
+redis.call('SET', up, '1')
+return #data['waiters'] + #data['lines']
 """
 
 # Prune each window, then return its sum (of the numbers after the last '|') and its size.
@@ -198,6 +260,40 @@ class _Materialized:
         return self._pct.get(phone, 0)
 
 
+@dataclass(slots=True)
+class _Waiter:
+    seq: int
+    spec: WaiterSpec
+    width: int
+
+
+@dataclass(slots=True)
+class _Holdings:
+    """What this node's calls hold in the shared state, kept here to write it back."""
+
+    lines: dict[str, set[str]] = field(default_factory=dict)  # call → phones
+    waiters: dict[str, _Waiter] = field(default_factory=dict)
+
+    def payload(self) -> str:
+        return json.dumps(
+            {
+                "lines": [[call, phone] for call, phones in self.lines.items() for phone in phones],
+                "waiters": [
+                    {
+                        "call": w.spec.call_id,
+                        "seq": w.seq,
+                        "caller": w.spec.caller,
+                        "qkey": w.spec.queue_key,
+                        "width": w.width,
+                        "wrapup": repr(w.spec.wrapup_seconds),
+                        "phones": list(w.spec.phones),
+                    }
+                    for w in self.waiters.values()
+                ],
+            }
+        )
+
+
 class RedisState:
     """`SharedState` on one Redis; the client must decode responses (`decode_responses=True`)."""
 
@@ -212,10 +308,62 @@ class RedisState:
         self._enqueue = client.register_script(_ENQUEUE)
         self._dequeue = client.register_script(_DEQUEUE)
         self._windows = client.register_script(_WINDOWS)
+        self._rebuild = client.register_script(_REBUILD)
+        self._holdings = _Holdings()
+        self._watch: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "vpbx:dist:", node: str = "") -> RedisState:
-        return cls(Redis.from_url(url, decode_responses=True), prefix, node)
+        client = Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=_RETRY,
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
+        return cls(client, prefix, node)
+
+    # a restarted Redis ------------------------------------------------------------------
+
+    async def rebuild(self) -> int:
+        """Write this node's lines and queue places back if Redis lost them (its mark
+        ``up:<node>`` is gone); -1 when they are there. A node without a name has no mark."""
+        if not self.node:
+            return -1
+        restored = await self._rebuild(args=[self.prefix, self.node, self._holdings.payload()])
+        return int(restored)
+
+    def start_watch(self, interval: float = WATCH_SECONDS) -> None:
+        """Look every `interval` whether Redis lost this node's state, and write it back."""
+        if self._watch is None and self.node:
+            self._watch = asyncio.create_task(self._watch_loop(interval), name="redis-rebuild")
+
+    async def _watch_loop(self, interval: float) -> None:
+        unreachable = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                restored = await self.rebuild()
+            except (RedisError, OSError) as error:
+                if not unreachable:
+                    log.error("shared state: Redis unreachable", extra={"error": str(error)})
+                unreachable = True
+                continue
+            if unreachable:
+                log.info("shared state: Redis reachable again")
+                unreachable = False
+            self._told_rebuilt(restored)
+
+    def _told_rebuilt(self, restored: int) -> None:
+        if restored < 0:  # another task of this node wrote it back first
+            return
+        log.warning(
+            "shared state rebuilt: Redis had lost this node's lines and queue places",
+            extra={
+                "entries": restored,
+                "calls_ringing_or_talking": len(self._holdings.lines),
+                "callers_waiting": len(self._holdings.waiters),
+            },
+        )
 
     async def release_node(self) -> int:
         """Let go of every line and queue place this node's calls held: run at the node's
@@ -234,9 +382,15 @@ class RedisState:
                 await self.release(call_id, phone)
             await self.dequeue(call_id)
         await self.client.delete(own)
+        await self.client.set(self._key(f"up:{self.node}"), "1")
         return len(calls)
 
     async def aclose(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         await self.client.aclose()
 
     async def clear(self) -> None:
@@ -313,9 +467,21 @@ class RedisState:
             employee_of(phone),
             self.node,
         ]
-        return ClaimStatus(await self._claim(args=args))
+        status = await self._claim(args=args)
+        if status == _REBUILD_SIGNAL:
+            self._told_rebuilt(await self.rebuild())
+            status = await self._claim(args=args)
+        if status == ClaimStatus.OK:
+            self._holdings.lines.setdefault(call_id, set()).add(phone)
+        return ClaimStatus(status)
 
     async def release(self, call_id: str, phone: str) -> None:
+        # forgotten here first: a release that fails must not come back in a rebuild
+        held = self._holdings.lines.get(call_id)
+        if held is not None:
+            held.discard(phone)
+            if not held:
+                del self._holdings.lines[call_id]
         await self._release(args=[self.prefix, call_id, phone, self.node])
 
     # counters ---------------------------------------------------------------------------
@@ -353,12 +519,19 @@ class RedisState:
             self.node,
             *waiter.phones,
         ]
-        await self._enqueue(args=args)
+        seq = int(await self._enqueue(args=args))
+        if seq < 0:
+            self._told_rebuilt(await self.rebuild())
+            seq = int(await self._enqueue(args=args))
+        self._holdings.waiters[waiter.call_id] = _Waiter(seq, waiter, waiter.width)
         spot = await self.queue_spot(waiter.call_id, now)
         assert spot is not None
         return spot
 
     async def set_width(self, call_id: str, width: int) -> None:
+        held = self._holdings.waiters.get(call_id)
+        if held is not None:
+            held.width = width
         key = self._key(f"w:{call_id}")
         if await self.client.exists(key):
             await _done(self.client.hset(key, "width", str(width)))
@@ -385,4 +558,5 @@ class RedisState:
         return QueueSpot(int(seq), len(ahead) + 1, ahead, seconds / calls if calls else None)
 
     async def dequeue(self, call_id: str) -> None:
+        self._holdings.waiters.pop(call_id, None)
         await self._dequeue(args=[self.prefix, call_id, self.node])

@@ -1,0 +1,110 @@
+"""A Redis restarted under two nodes (issue 17): each node writes its lines and queue places
+back, the callers that waited keep their order, and nothing is counted twice.
+
+A redis-server of the test's own (`tests.redis_server`) is killed and started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.distribution.helpers import of_type, request, rings, staff
+from tests.redis_server import RedisServer, redis_server
+from vpbx.scenario.distribution import (
+    Answered,
+    CallEnded,
+    Distributor,
+    GiveUp,
+    Queued,
+    SkipReason,
+)
+from vpbx.services.shared_state_redis import RedisState
+
+T0 = 1_750_000_000.0
+PHONE = "1:1:p1"
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with redis_server() as redis:
+        yield redis
+
+
+@pytest.fixture
+async def nodes(server: RedisServer) -> AsyncIterator[tuple[RedisState, RedisState]]:
+    one = RedisState.from_url(server.url, "t:", node="one")
+    two = RedisState.from_url(server.url, "t:", node="two")
+    for state in (one, two):
+        await state.release_node()
+    try:
+        yield one, two
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_the_nodes_write_their_state_back_and_the_queue_keeps_its_order(
+    server: RedisServer, nodes: tuple[RedisState, RedisState]
+) -> None:
+    one_state, two_state = nodes
+    one = Distributor(one_state, poll_interval=0.25)
+    two = Distributor(two_state, poll_interval=0.25)
+    team = staff(1)
+    # node one: a talk on the one-line phone; callers B (node two) then C (node one) wait
+    await one.start(request("talk", team), T0)
+    await one.handle(Answered("talk", 1, "p1"), T0)
+    assert of_type(await two.start(request("b", team, caller="B", queue=True), T0 + 1), Queued)
+    assert of_type(await one.start(request("c", team, caller="C", queue=True), T0 + 2), Queued)
+
+    server.restart()  # empty: Redis keeps nothing on disk here
+    assert await one_state.client.hget("t:busy", PHONE) is None  # the commands wait it out
+
+    for state in (one_state, two_state):  # idle nodes: their watches write their state back
+        state.start_watch(0.05)
+    deadline = time.monotonic() + 5
+    while (
+        await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) != ["b", "c"]
+        or await one_state.client.hget("t:busy", PHONE) != "1"
+    ):
+        assert time.monotonic() < deadline, "the nodes did not write their state back"
+        await asyncio.sleep(0.05)
+    # the talk's line is busy again (counted once), C waits behind B, a new caller waits too
+    step = await one.start(request("new", team), T0 + 3)
+    assert [s.reason for g in of_type(step, GiveUp) for s in g.skipped] == [SkipReason.QUEUE_HELD]
+    spot = await one.queue_status("c", T0 + 3)
+    assert spot is not None
+    assert spot.ahead == ("B",)
+    # a caller queued after the restart is behind both
+    assert of_type(await two.start(request("d", team, caller="D", queue=True), T0 + 4), Queued)
+    assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["b", "c", "d"]
+
+    await one.handle(CallEnded("talk"), T0 + 5)
+    assert rings(await one.poll(T0 + 5.1)) == []  # C is behind B
+    assert rings(await two.poll(T0 + 5.2)) == [(1, "p1")]
+    assert two.ringing("b") == ((1, "p1"),)
+    assert await one_state.client.hget("t:busy", PHONE) == "1"
+
+
+async def test_a_claim_finds_the_mark_gone_and_writes_back_first_once_per_restart(
+    server: RedisServer, nodes: tuple[RedisState, RedisState]
+) -> None:
+    one_state, _ = nodes
+    one = Distributor(one_state)
+    await one.start(request("talk", staff(1)), T0)
+    assert await one_state.rebuild() == -1  # nothing lost yet
+    server.restart()
+    # the next claim of this node (another phone) finds its mark gone: the line comes back
+    assert rings(await one.start(request("other", staff(2)[1:]), T0 + 1)) == [(2, "p1")]
+    assert await one_state.client.hget("t:busy", PHONE) == "1"
+    assert await one_state.client.hget("t:busy", "1:2:p1") == "1"
+    assert await one_state.rebuild() == -1  # once per restart: nothing counted twice
+    assert await one_state.client.hget("t:busy", PHONE) == "1"
+    await one.handle(CallEnded("talk"), T0 + 2)
+    assert await one_state.client.hget("t:busy", PHONE) is None
+    server.restart()
+    assert await one_state.rebuild() == 1  # only the line still held ("other")
+    assert await one_state.client.hget("t:busy", PHONE) is None
