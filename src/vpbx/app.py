@@ -77,6 +77,7 @@ from vpbx.services.snapshot_source import SqlSnapshotSource
 from vpbx.services.talk_records import SqlTalkRecords
 from vpbx.settings import Settings
 from vpbx.sip.registrar import AuthGuard
+from vpbx.stall_trace import StallTracer
 from vpbx.storage.db import make_async_engine
 from vpbx.switch.b2bua import B2BCall, Contact
 from vpbx.switch.call_store import CallStore, CallTicket
@@ -146,6 +147,8 @@ class Application:
     #: the registrations each node tells the others of
     shared_state: RedisState | None = None
     shared_bindings: BindingChannel | None = None
+    #: VPBX_STALL_TRACE_MS: what the loop runs while it is late (a diagnostic)
+    stall_tracer: StallTracer | None = None
 
     async def prepare_system_messages(self) -> None:
         """FILE-1: the default system messages are generated (TTS) at install, once."""
@@ -159,6 +162,8 @@ class Application:
 
     async def start_sip(self) -> None:
         self.loop_watch.start()
+        if self.stall_tracer is not None:
+            self.stall_tracer.start()
         if self.listener is not None:
             await self.listener.start()
         if self.status is not None:
@@ -195,6 +200,8 @@ class Application:
         if self.listener is not None:
             await self.listener.stop()
         await self.loop_watch.stop()
+        if self.stall_tracer is not None:
+            self.stall_tracer.stop()
         await self.trunks.stop()
         if self.callbacks is not None:
             await self.callbacks.stop()
@@ -442,10 +449,15 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
     status = StatusServer(
         settings.metrics_host, settings.metrics_port, metrics.exposition, health, stalls.report
     )
+    tracer = (
+        StallTracer(stalls.stalls.get_timer, settings.stall_trace_ms / 1000)
+        if settings.stall_trace_ms > 0
+        else None
+    )
     return Application(
         settings, engine, None, endpoint, pbx, trunks, system, runner, store, mailer,
         metrics, watch, listener, status, peers, deliverer, callbacks, live, shared_state,
-        shared_bindings,
+        shared_bindings, tracer,
     )  # fmt: skip
 
 

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="this installation's key prefix in Redis (several on one Redis)",
     )
+    stall_trace_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="a diagnostic: while the switch's loop is this many ms late, sample what "
+        "it runs and log it (vpbx.stall_trace); 0 = off",
+    )
     web_dir: str = Field(
         default="",
         description="the built web cabinet (index.html, assets/) the API serves at /; "
