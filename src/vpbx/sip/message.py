@@ -44,7 +44,7 @@ name or CR/LF in values) so `serialize` cannot emit something unparsable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar, overload
 
@@ -75,6 +75,7 @@ __all__ = [
     "bare",
     "error_response",
     "make_response",
+    "with_top_via",
 ]
 
 CONTACT_STAR: Literal["*"] = "*"
@@ -157,16 +158,7 @@ class Headers:
     _index: dict[str, tuple[str, ...]] | None
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        out: list[tuple[str, str]] = []
-        for name, value in items:
-            if not is_token(name):
-                raise LocalError(f"invalid header name {name!r}")
-            if "\r" in value or "\n" in value:
-                raise LocalError(f"CR/LF in the value of header {name!r}")
-            cname = canonical_name(name)
-            if cname == "Content-Length":
-                raise LocalError("Content-Length is computed by serialize(), do not set it")
-            out.append((cname, value.strip(" \t")))
+        out = [_checked(name, value) for name, value in items]
         self._items = tuple(out)
         self._keys = tuple(n.lower() for n, _ in out)
         self._index = None
@@ -228,6 +220,11 @@ class Headers:
     def count(self, name: str) -> int:
         return len(self._lookup().get(header_key(name), ()))
 
+    def by_key(self) -> Mapping[str, tuple[str, ...]]:
+        """Every value by `header_key` of its name, for a caller asking about many names at
+        once (validation): one lookup each, without the name's key computed each time."""
+        return self._lookup()
+
     # -- copies with changes -----------------------------------------------------------------
 
     def add(self, name: str, value: str) -> Headers:
@@ -285,6 +282,31 @@ class Headers:
                 return Headers._trusted(tuple(items))
         return self
 
+    def replace_first_value(self, name: str, value: str) -> Headers:
+        """What ``remove_first_value(name).prepend(name, value)`` gives, in one copy.
+
+        The transport stamps every request's top Via this way: the two steps built and checked
+        the whole header list twice.
+        """
+        key = header_key(name)
+        keys = self._keys
+        if key not in keys:
+            return self.prepend(name, value)
+        field = _checked(name, value)
+        i = keys.index(key)
+        items = list(self._items)
+        new_keys = list(keys)
+        rest = split_commas(items[i][1])[1:]
+        if rest:
+            items[i] = (items[i][0], ", ".join(rest))
+        else:
+            del items[i], new_keys[i]
+        # as `prepend`: before the first line of `name` left, else first of all
+        at = new_keys.index(key) if key in new_keys else 0
+        items.insert(at, field)
+        new_keys.insert(at, key)
+        return Headers._trusted(tuple(items), tuple(new_keys))
+
     # -- identity ----------------------------------------------------------------------------
 
     def _normalized(self) -> tuple[tuple[str, str], ...]:
@@ -300,6 +322,19 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({list(self._items)!r})"
+
+
+def _checked(name: str, value: str) -> tuple[str, str]:
+    """A header field as `Headers` keeps it: canonical name, stripped value (LocalError if it
+    could not be serialized and parsed back)."""
+    if not is_token(name):
+        raise LocalError(f"invalid header name {name!r}")
+    if "\r" in value or "\n" in value:
+        raise LocalError(f"CR/LF in the value of header {name!r}")
+    cname = canonical_name(name)
+    if cname == "Content-Length":
+        raise LocalError("Content-Length is computed by serialize(), do not set it")
+    return cname, value.strip(" \t")
 
 
 _T = TypeVar("_T")
@@ -509,29 +544,55 @@ def bare(message: _M) -> _M:
     return replace(message, headers=Headers._trusted(headers._items, headers._keys))
 
 
+def with_top_via(request: Request, via: Via) -> Request:
+    """``request`` with ``via`` in place of its top Via value (the transport's received/rport
+    stamp, RFC 3261 §18.2.1). The Vias already parsed are handed on: each reader after the
+    transport (transaction key, validation, response routing) would otherwise parse them
+    again, as the copy starts with no memo."""
+    stamped = replace(request, headers=request.headers.replace_first_value("Via", str(via)))
+    vias = request._cache.get("vias")
+    if isinstance(vias, tuple) and vias:
+        stamped._cache["vias"] = (via, *vias[1:])
+    return stamped
+
+
 # Copied verbatim from request to response, RFC 3261 §8.2.6.2.
 _COPIED = ("Via", "From", "Call-ID", "CSeq")
+# What a response holds parsed as its request did, being the same header lines: the readers of
+# every response sent (the transaction's CSeq check, §18.2.2 routing by the top Via, the
+# counters) would otherwise parse them once more.
+_HANDED_ON = ("vias", "cseq", "call_id", "from")
 
 
 def _response_headers(
-    source: Headers, status: int, to_tag: str | None, extra: Iterable[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = [(n, v) for n, v in source if n in _COPIED]
+    source: Headers,
+    status: int,
+    to_tag: str | None,
+    extra: Iterable[tuple[str, str]],
+    to: Address | None = None,
+) -> Headers:
+    """The response's header list; `to` is the request's To already parsed, if it was."""
+    # The copied lines come from a `Headers`, checked and canonical already: only what is new
+    # here is checked.
+    out: list[tuple[str, str]] = [item for item in source.items() if item[0] in _COPIED]
     to_values = source.get_all("To")
     if to_values:
         to_value = to_values[0]
         if to_tag is not None and status > 100:
-            try:
-                has_tag = parse_address(to_value).tag is not None
-            except ParseError:
-                has_tag = True  # cannot safely edit a malformed To: copy it as is
+            if to is not None:
+                has_tag = to.tag is not None
+            else:
+                try:
+                    has_tag = parse_address(to_value).tag is not None
+                except ParseError:
+                    has_tag = True  # cannot safely edit a malformed To: copy it as is
             if not has_tag:
                 to_value = f"{to_value};tag={to_tag}"
-        out.append(("To", to_value))
+        out.append(_checked("To", to_value))
     if status == 100:
-        out.extend((n, v) for n, v in source if n == "Timestamp")
-    out.extend(extra)
-    return out
+        out.extend(item for item in source.items() if item[0] == "Timestamp")
+    out.extend(_checked(name, value) for name, value in extra)
+    return Headers._trusted(tuple(out))
 
 
 def make_response(
@@ -548,12 +609,24 @@ def make_response(
     Via, From, Call-ID and CSeq are copied; To is copied and gets ``to_tag`` unless it already
     has a tag or the status is 100; Timestamp is echoed in a 100. ``headers`` are appended
     (Contact, Record-Route for dialog-creating responses, Allow, Unsupported...). The default
-    reason phrase comes from `REASON_PHRASES`.
+    reason phrase comes from `REASON_PHRASES`. What the request had parsed of the copied
+    headers, the response has parsed too.
     """
     phrase = reason if reason is not None else REASON_PHRASES.get(status, "")
-    return Response(
-        status, phrase, Headers(_response_headers(request.headers, status, to_tag, headers)), body
+    parsed = request._cache
+    to = parsed.get("to")
+    if not isinstance(to, Address):
+        to = None
+    response = Response(
+        status, phrase, _response_headers(request.headers, status, to_tag, headers, to), body
     )
+    handed = response._cache
+    for part in _HANDED_ON:
+        if part in parsed:
+            handed[part] = parsed[part]
+    if to is not None and (to_tag is None or status <= 100 or to.tag is not None):
+        handed["to"] = to  # copied unchanged
+    return response
 
 
 def error_response(error: ParseError, *, to_tag: str | None = None) -> Response | None:
@@ -568,7 +641,5 @@ def error_response(error: ParseError, *, to_tag: str | None = None) -> Response 
     status = error.status if 300 <= error.status <= 699 else 400
     extra = [("Warning", f"399 - {quote_string(error.reason)}")]
     return Response(
-        status,
-        REASON_PHRASES.get(status, ""),
-        Headers(_response_headers(source, status, to_tag, extra)),
+        status, REASON_PHRASES.get(status, ""), _response_headers(source, status, to_tag, extra)
     )

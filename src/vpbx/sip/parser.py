@@ -118,6 +118,24 @@ def _parse_start_line(line: str, headers: Headers | None) -> _StartLine:
     return _StartLine(method, uri, 0, "")
 
 
+# Header names as written (before the colon) → (canonical name, lookup key): the same dozen
+# spellings come in every message, and checking and canonicalizing each again was a fifth of
+# parsing one. Only valid names are kept, and only so many (peers choose the spellings).
+_NAMES: dict[str, tuple[str, str]] = {}
+_NAMES_LIMIT = 1024
+
+
+def _header_name(raw: str) -> tuple[str, str]:
+    name = raw.rstrip(" \t")
+    if TOKEN_RE.fullmatch(name) is None:
+        raise ParseError("invalid header name")
+    name = CANONICAL_NAMES.get(name.lower(), name)
+    known = (name, name.lower())
+    if len(_NAMES) < _NAMES_LIMIT:
+        _NAMES[raw] = known
+    return known
+
+
 def _parse_head(head: bytes) -> _Head:
     """Parse start line + header lines (``head`` excludes the terminating empty line)."""
     text = head.decode("utf-8", "surrogateescape")
@@ -133,21 +151,20 @@ def _parse_head(head: bytes) -> _Head:
     items: list[tuple[str, str]] = []
     keys: list[str] = []
     lengths: list[str] = []
-    canonical = CANONICAL_NAMES
-    token = TOKEN_RE.fullmatch
+    names = _NAMES
     for line in rest.split("\r\n") if rest else ():
-        name, colon, value = line.partition(":")
+        raw, colon, value = line.partition(":")
         if not colon:
             raise ParseError("header line without colon")
-        name = name.rstrip(" \t")
-        if token(name) is None:
-            raise ParseError("invalid header name")
-        name = canonical.get(name.lower(), name)
+        known = names.get(raw)
+        if known is None:
+            known = _header_name(raw)
+        name, key = known
         if name == "Content-Length":
             lengths.append(value.strip(" \t"))
             continue
         items.append((name, value.strip(" \t")))
-        keys.append(name.lower())
+        keys.append(key)
     headers = Headers._trusted(tuple(items), tuple(keys))
     start = _parse_start_line(first, headers)
     headers_for_error = headers if start.method is not None else None

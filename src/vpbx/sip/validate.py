@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from vpbx.sip.errors import ParseError
 from vpbx.sip.headers import (
+    header_key,
     parse_delta_seconds,
     parse_media_type,
     parse_sip_date,
@@ -88,36 +89,48 @@ class Rejection:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# (accessor, key of its header): each is read only when the header is there, as an absent one
+# cannot be malformed; reading it would only look up the name again.
+_PARSED: tuple[tuple[Callable[[Request | Response], object], str], ...] = tuple(
+    (accessor, header_key(name))
+    for accessor, name in (
+        (lambda m: m.vias, "Via"),
+        (lambda m: m.cseq, "CSeq"),
+        (lambda m: m.call_id, "Call-ID"),
+        (lambda m: m.from_, "From"),
+        (lambda m: m.to, "To"),
+        (lambda m: m.max_forwards, "Max-Forwards"),
+        (lambda m: m.contacts, "Contact"),
+        (lambda m: m.routes, "Route"),
+        (lambda m: m.record_routes, "Record-Route"),
+        (lambda m: m.content_type, "Content-Type"),
+        (lambda m: m.require, "Require"),
+        (lambda m: m.proxy_require, "Proxy-Require"),
+        (lambda m: m.supported, "Supported"),
+    )
+)
+_MANDATORY_KEYS = tuple((name, header_key(name)) for name in _MANDATORY)
+_SINGLE_KEYS = tuple((name, header_key(name)) for name in _SINGLE)
+_DATE_KEY = header_key("Date")
+
+
 def _syntax(message: Request | Response) -> str | None:
     """Check the headers every transaction and dialog needs; return a problem or None."""
-    headers = message.headers
-    for name in _MANDATORY:
-        if name not in headers:
+    present = message.headers.by_key()
+    for name, key in _MANDATORY_KEYS:
+        if key not in present:
             return f"missing {name} header"
-    for name in _SINGLE:
-        if headers.count(name) > 1:
+    for name, key in _SINGLE_KEYS:
+        values = present.get(key)
+        if values is not None and len(values) > 1:
             return f"more than one {name} header"
-    checks: tuple[Callable[[], object], ...] = (
-        lambda: message.vias,
-        lambda: message.cseq,
-        lambda: message.call_id,
-        lambda: message.from_,
-        lambda: message.to,
-        lambda: message.max_forwards,
-        lambda: message.contacts,
-        lambda: message.routes,
-        lambda: message.record_routes,
-        lambda: message.content_type,
-        lambda: message.require,
-        lambda: message.proxy_require,
-        lambda: message.supported,
-    )
     try:
-        for check in checks:
-            check()
-        date = headers.get("Date")
+        for accessor, key in _PARSED:
+            if key in present:
+                accessor(message)
+        date = present.get(_DATE_KEY)
         if date is not None:
-            parse_sip_date(date)
+            parse_sip_date(date[0])
     except ParseError as exc:
         return exc.reason
     return None

@@ -109,14 +109,22 @@ class _Lines:
         self._generation += 1
 
     async def get(self, login: str) -> LineInfo | None:
-        entry = self._entries.get(login)
-        if entry is not None:
-            at, line = entry
-            if self.clock() - at >= self.ttl:
-                self._stale(login)
+        line = self.peek(login)
+        if line is not None:
             return line
         pending = self._loading.get(login) or self._first_read(login)
         return await asyncio.shield(pending)
+
+    def peek(self, login: str) -> LineInfo | None:
+        """The line `get` would give without awaiting, or None when it would have to read it
+        (a stale line is given, and re-read later, as by `get`)."""
+        entry = self._entries.get(login)
+        if entry is None:
+            return None
+        at, line = entry
+        if self.clock() - at >= self.ttl:
+            self._stale(login)
+        return line
 
     def _keep(self, login: str, at: float, line: LineInfo) -> None:
         if len(self._entries) >= self.limit and login not in self._entries:
@@ -204,6 +212,12 @@ class Directory:
         a third of a REGISTER's cost). An unknown login is not kept: logins an attacker
         guesses cannot fill the cache or push the real lines out of it."""
         return await self._lines.get(login)
+
+    def cached_line(self, login: str) -> tuple[bool, LineInfo | None]:
+        """(True, the line) when `line` would answer without reading the database, else
+        (False, None): the registrar answers such REGISTERs without a task of their own."""
+        line = self._lines.peek(login)
+        return line is not None, line
 
     async def line_encryption(self, login: str) -> str:
         """What a line requires of its media ("srtp" or "none"), asked for every leg rung to its

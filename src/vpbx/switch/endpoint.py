@@ -102,6 +102,8 @@ class SipEndpoint:
         #: server transactions of requests refused by validation: answered to their source
         self._refused: set[TransactionKey] = set()
         self._timer: asyncio.Handle | None = None
+        #: the deadline `_timer` is armed for (None: not armed)
+        self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: told of every message received and sent (the SIP counters of /metrics)
         self.traffic: SipTraffic | None = None
@@ -193,7 +195,8 @@ class SipEndpoint:
         while outputs:
             # Messages first: the transaction's own ACK of a 407 must leave before the INVITE
             # the transaction user sends in reaction to that 407.
-            outputs.sort(key=lambda output: not isinstance(output, Send))
+            if len(outputs) > 1:
+                outputs.sort(key=lambda output: not isinstance(output, Send))
             for output in outputs:
                 try:
                     self._carry_out(output)
@@ -260,15 +263,22 @@ class SipEndpoint:
                 log.warning("unknown transaction output", extra={"output": repr(output)})
 
     def _arm(self) -> None:
+        deadline = self.layer.get_timer()
+        if deadline == self._timer_at:
+            # Most messages leave the earliest deadline where it was: a new handle each time
+            # left a cancelled one in the loop's heap per message.
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = self.layer.get_timer()
+        self._timer_at = None
         if deadline is not None and self._loop is not None:
             self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
 
     def _fire(self) -> None:
         self._timer = None
+        self._timer_at = None
         self.layer.handle_timer(self.now())
         self._run()
 

@@ -22,6 +22,7 @@ in the cabinet drops it, so it reaches the next call (GRP-3).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -181,7 +182,12 @@ class Pbx:
         if request.to_tag is not None:
             self._in_dialog(request, peer, key)
         elif method == "REGISTER":
-            self._spawn(self._register(request, peer, key))
+            # A task only when the registrar must await something (a line to read): nearly
+            # every REGISTER is answered from here, its 200 once its binding is committed.
+            if not self.registrar.register_at_once(
+                request, peer, self.endpoint.now(), functools.partial(self.endpoint.respond, key)
+            ):
+                self._spawn(self._register(request, peer, key))
         elif method == "OPTIONS":
             headers = [("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "")]
             # RFC 3261 §8.2.6.2: a UAS adds a To tag to its responses outside a dialog.

@@ -110,21 +110,45 @@ class Registrar:
         from the line's allowed addresses; a refusal on any of these looks like a wrong
         password.
         """
+        found = self._credentials_of(request, peer, now, proxy)
+        if not isinstance(found, digest.Credentials):
+            return None, found
+        line = await self.directory.line(found.username)
+        return self._judge(request, peer, now, found, line, proxy)
+
+    def _credentials_of(
+        self, request: Request, peer: Peer, now: float, proxy: bool
+    ) -> digest.Credentials | Response | None:
+        """What `authenticate` decides before it needs the line: the credentials to check, the
+        challenge to send, or None (the source or login is ignored)."""
         reliable = peer.reliable
         # behind a front proxy (several nodes) the sender is the one the proxy names
         if self.guard.blocked(peer.source_host, now, reliable=reliable):
-            return None, None
+            return None
         header = request.headers.get("Proxy-Authorization" if proxy else "Authorization")
         if header is None:
-            return None, self.challenge(request, now, proxy=proxy)
+            return self.challenge(request, now, proxy=proxy)
         try:
             credentials = digest.parse_authorization(header)
         except ParseError:
-            return None, self.challenge(request, now, proxy=proxy)
+            return self.challenge(request, now, proxy=proxy)
+        if self.guard.blocked(peer.source_host, now, credentials.username, reliable=reliable):
+            return None
+        return credentials
+
+    def _judge(
+        self,
+        request: Request,
+        peer: Peer,
+        now: float,
+        credentials: digest.Credentials,
+        line: LineInfo | None,
+        proxy: bool,
+    ) -> tuple[LineInfo | None, Response | None]:
+        """`authenticate`'s verdict on `credentials` once the login's line (None: unknown) is
+        read."""
         login = credentials.username
-        if self.guard.blocked(peer.source_host, now, login, reliable=reliable):
-            return None, None
-        line = await self.directory.line(login)
+        reliable = peer.reliable
         # An unknown login is checked against a random password: the same work, the same 401.
         password = line.password if line is not None else secrets.token_hex(16)
         verdict = digest.verify(
@@ -190,6 +214,58 @@ class Registrar:
         line, refusal = await self.authenticate(request, peer, now)
         if line is None:
             return refusal
+        bound = self._bind(request, peer, now, line)
+        if isinstance(bound, Response):
+            return bound
+        await self._mirror(line, bound, now)
+        return self._ok(request, bound, now)
+
+    def register_at_once(
+        self, request: Request, peer: Peer, now: float, answer: Callable[[Response], None]
+    ) -> bool:
+        """`register` without a task, when nothing needs awaiting: the login's line is in the
+        directory's cache and bindings go to a `store` (whose commit `answer` waits for, as
+        `register`'s response does). `answer` is called with the response, now or after the
+        commit, or not at all (the source is ignored; the commit failed, as `register` raises
+        then). Returns False, having done nothing, when `register` must be awaited instead.
+
+        One task per REGISTER was a large part of a REGISTER's cost (issue 17): under load
+        nearly every line is cached, and its commit joins one already under way.
+        """
+        store = self.store
+        if store is None:
+            return False
+        found = self._credentials_of(request, peer, now, False)
+        if not isinstance(found, digest.Credentials):
+            if found is not None:
+                answer(found)
+            return True
+        cached, line = self.directory.cached_line(found.username)
+        if not cached:
+            # The guard was asked, which changes nothing: `register` asks again.
+            return False
+        line, refusal = self._judge(request, peer, now, found, line, False)
+        if line is None:
+            if refusal is not None:
+                answer(refusal)
+            return True
+        bound = self._bind(request, peer, now, line)
+        if isinstance(bound, Response):
+            answer(bound)
+            return True
+
+        def committed(error: BaseException | None) -> None:
+            if error is None:
+                answer(self._ok(request, bound, now))
+
+        store.submit(line.line_id, self._stored(bound, now), committed)
+        return True
+
+    def _bind(
+        self, request: Request, peer: Peer, now: float, line: LineInfo
+    ) -> Response | tuple[Binding, ...]:
+        """Apply an authenticated REGISTER (RFC 3261 §10.3 from step 4): the refusal, or the
+        line's bindings now, to be stored before `_ok` answers with them."""
         to_uri = request.to.uri
         if not isinstance(to_uri, SipUri) or to_uri.user != line.login:
             return make_response(request, 403, "Forbidden (To does not match the credentials)")
@@ -206,24 +282,24 @@ class Registrar:
             self._peers[(line.login, binding.key)] = peer
         self._made_with[line.login] = _credentials(line)
         self._presence(line.login, line.account_id, line.line_id, now, result.bindings)
-        await self._mirror(line, result.bindings, now)
-        contacts = [
-            ("Contact", f"<{binding.key}>;expires={binding.remaining(now)}")
-            for binding in result.bindings
-        ]
         # A phone refreshes its registration every few minutes: only a new or moved contact is
         # news for the operator (a line per refresh was most of the log of a quiet PBX).
         if result.changed:
             log.info("registered", extra=_registered(line, result.bindings, peer))
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("registration refreshed", extra=_registered(line, result.bindings, peer))
+        return result.bindings
+
+    def _ok(self, request: Request, bindings: tuple[Binding, ...], now: float) -> Response:
+        """The 200 of a REGISTER whose `bindings` (as of `now`) are stored."""
+        contacts = [
+            ("Contact", f"<{binding.key}>;expires={binding.remaining(now)}") for binding in bindings
+        ]
         return make_response(request, 200, headers=[*contacts, ("Date", _http_date(self.wall()))])
 
-    async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
-        """Store the line's bindings before the 200 goes out: a phone told it is registered
-        stays reachable after a crash of the switch (restored by `restore`)."""
+    def _stored(self, bindings: tuple[Binding, ...], now: float) -> list[StoredBinding]:
         wall = self.wall()
-        rows = [
+        return [
             StoredBinding(
                 b.key,
                 b.user_agent,
@@ -232,11 +308,18 @@ class Registrar:
             )
             for b in bindings
         ]
+
+    async def _mirror(self, line: LineInfo, bindings: tuple[Binding, ...], now: float) -> None:
+        """Store the line's bindings before the 200 goes out: a phone told it is registered
+        stays reachable after a crash of the switch (restored by `restore`)."""
+        rows = self._stored(bindings, now)
         if self.store is not None:
             await self.store.save(line.line_id, rows)
             return
         await self.directory.save_registration(
-            line.line_id, [(r.contact, r.user_agent, r.source, r.expires_at) for r in rows], wall
+            line.line_id,
+            [(r.contact, r.user_agent, r.source, r.expires_at) for r in rows],
+            self.wall(),
         )
 
     async def restore(self, now: float) -> int:

@@ -23,6 +23,8 @@ from vpbx.domain.switch_records import StoredBinding
 log = logging.getLogger("vpbx.switch.registrations")
 
 Clock = Callable[[], dt.datetime]
+#: told when a submitted change is committed (None) or could not be (the error)
+Done = Callable[[BaseException | None], None]
 
 
 class BindingStorage(Protocol):
@@ -45,17 +47,31 @@ class RegistrationStore:
         self.clock = clock
         self.node = node
         self._pending: dict[int, Sequence[StoredBinding]] = {}
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[Done] = []
         self._writing: asyncio.Task[None] | None = None
 
     async def save(self, line_id: int, bindings: Sequence[StoredBinding]) -> None:
         """Store a line's current bindings; returns once they are committed."""
-        self._pending[line_id] = bindings  # a newer state of the line replaces an unwritten one
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        self.submit(line_id, bindings, settle)
+        await done
+
+    def submit(self, line_id: int, bindings: Sequence[StoredBinding], done: Done) -> None:
+        """`save` for a caller that does not await: `done` is called once the bindings are
+        committed (with None) or failed to be (with the error)."""
+        self._pending[line_id] = bindings  # a newer state of the line replaces an unwritten one
         self._waiters.append(done)
         if self._writing is None:
             self._writing = asyncio.ensure_future(self._write())
-        await done
 
     async def _write(self) -> None:
         try:
@@ -66,13 +82,9 @@ class RegistrationStore:
                     await self.storage.save(lines, self.clock(), self.node)
                 except Exception as error:
                     log.exception("registrations not stored", extra={"lines": len(lines)})
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(error)
+                    _tell(waiters, error)
                     continue
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+                _tell(waiters, None)
         finally:
             self._writing = None
 
@@ -83,4 +95,12 @@ class RegistrationStore:
         await self.storage.drop(row_ids)
 
 
-__all__ = ["BindingStorage", "RegistrationStore"]
+def _tell(waiters: list[Done], error: BaseException | None) -> None:
+    for done in waiters:
+        try:
+            done(error)
+        except Exception:  # one waiter's failure must not keep the others unanswered
+            log.exception("a registration's commit callback failed")
+
+
+__all__ = ["BindingStorage", "Done", "RegistrationStore"]
