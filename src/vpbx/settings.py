@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     rtp_host: str = Field(default="", description="where RTP is bound; empty = sip_host")
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000
+    kernel_rtp: Literal["auto", "off"] = Field(
+        default="auto",
+        description="bridged calls' plain audio forwarded by the kernel (nftables) when the "
+        "switch has CAP_NET_ADMIN and nft; off = always in the switch process",
+    )
     sip_auth_ban_seconds: float = Field(
         default=600.0, description="how long a source is ignored after 10 failed logins a minute"
     )
