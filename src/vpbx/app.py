@@ -685,6 +685,8 @@ async def serve_switch(application: Application, stop: asyncio.Event) -> None:
     if settings.generate_system_messages:
         await application.prepare_system_messages()
     try:
+        # half a second of imports: before the SIP port serves, not in the first calls' way
+        load_geocoder()
         await application.start_sip()
         tune_garbage_collector()
         log.info(

@@ -14,7 +14,7 @@ from tests.dbs import database_fixture
 from vpbx.domain.entities.misc import Account
 from vpbx.scenario.call_logic import ring_result
 from vpbx.services.accounts import create_account
-from vpbx.services.call_log import CallRecord, StepRecord
+from vpbx.services.call_log import CHUNK_ROWS, CallRecord, StepRecord
 from vpbx.services.call_writer import SqlCallWriter
 from vpbx.storage import tables as t
 from vpbx.storage.db import make_async_engine
@@ -22,6 +22,7 @@ from vpbx.switch.call_store import CallStore
 
 migrated_db_url = database_fixture(migrated=True, name="migrated_db_url")
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+BURST = 2 * CHUNK_ROWS + 50  # more than one statement's worth of rows
 
 
 def record(account_id: int, n: int, *, naive: bool = False) -> CallRecord:
@@ -46,22 +47,23 @@ async def test_a_burst_is_written_and_a_refused_record_fails_alone(
             account_id = await create_account(conn, Account(name="A"), NOW)
         store = CallStore(SqlCallWriter(engine, tmp_path / "files"), lambda: NOW)
         store.start()
-        good = [store.save(record(account_id, n)) for n in range(50)]
+        good = [store.save(record(account_id, n)) for n in range(BURST)]
         bad = store.save(record(account_id, 99, naive=True))  # naive time: refused
         results = await asyncio.gather(*good, bad, return_exceptions=True)
         await store.stop()
         ids, refused = results[:-1], results[-1]
         assert isinstance(refused, Exception)
         assert all(isinstance(i, int) for i in ids)
-        assert len(set(ids)) == 50
+        assert len(set(ids)) == BURST
         async with engine.connect() as conn:
             rows = dict((await conn.execute(sa.select(t.calls.c.id, t.calls.c.caller))).all())
             steps = dict(
                 (await conn.execute(sa.select(t.call_steps.c.call_id, t.call_steps.c.text))).all()
             )
-        # each caller got the id of its own row, and its own steps
-        assert [rows[i] for i in ids] == [f"7916000{n:04d}" for n in range(50)]
-        assert [steps[i] for i in ids] == [f"звонок {n}" for n in range(50)]
+        # each caller got the id of its own row, and its own steps (across the writer's
+        # chunks of CHUNK_ROWS rows a statement)
+        assert [rows[i] for i in ids] == [f"7916000{n:04d}" for n in range(BURST)]
+        assert [steps[i] for i in ids] == [f"звонок {n}" for n in range(BURST)]
     finally:
         await engine.dispose()
 

@@ -14,7 +14,7 @@ import enum
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,6 +46,33 @@ __all__ = [
 ]
 
 log = logging.getLogger("vpbx.services.call_log")
+
+#: rows per statement of the switch's batch writes. SQLAlchemy processes a statement's
+#: parameters in one go on the event loop (bind processing, JSON encoding): ~500 steps of 50
+#: calls held the loop 20-40 ms (VPBX_STALL_TRACE_MS). Between two statements the loop runs
+#: while the database works, so each hold is bounded by what one chunk costs (~5 ms).
+CHUNK_ROWS: Final = 100
+
+
+async def execute_many(
+    conn: AsyncConnection, statement: sa.Executable, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """`conn.execute(statement, rows)` in chunks of CHUNK_ROWS (same transaction)."""
+    for start in range(0, len(rows), CHUNK_ROWS):
+        await conn.execute(statement, list(rows[start : start + CHUNK_ROWS]))
+
+
+async def insert_ids(
+    conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert `rows` in chunks of CHUNK_ROWS; their ids, in the order of `rows`."""
+    insert = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = list(rows[start : start + CHUNK_ROWS])
+        ids += [int(i) for i in (await conn.execute(insert, chunk)).scalars()]
+    return ids
+
 
 #: the column limits of `Call` and `CallStep` (the documents' max_length)
 _LIMITS = {
@@ -185,15 +212,13 @@ async def write_calls(
         links.append(recordings)
     if not rows:
         return []
-    insert = sa.insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
-    ids = [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+    ids = await insert_ids(conn, t.calls, rows)
     steps = [
         _step_row(call_id, seq, step)
         for call_id, record in zip(ids, records, strict=True)
         for seq, step in enumerate(record.steps, 1)
     ]
-    if steps:
-        await conn.execute(sa.insert(t.call_steps), steps)
+    await execute_many(conn, sa.insert(t.call_steps), steps)
     for call_id, record, recordings in zip(ids, records, links, strict=True):
         if recordings:
             await conn.execute(
@@ -334,8 +359,7 @@ async def begin_calls(
         }
         for start in starts
     ]
-    insert = sa.insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
-    return [int(i) for i in (await conn.execute(insert, rows)).scalars()]
+    return await insert_ids(conn, t.calls, rows)
 
 
 async def add_steps(
@@ -348,8 +372,7 @@ async def add_steps(
         for call_id, first, steps in items
         for offset, step in enumerate(steps)
     ]
-    if rows:
-        await conn.execute(sa.insert(t.call_steps), rows)
+    await execute_many(conn, sa.insert(t.call_steps), rows)
     return len(rows)
 
 
@@ -391,9 +414,8 @@ async def finish_calls(
         .where(t.calls.c.id == sa.bindparam("b_id"))
         .values({name: sa.bindparam(name) for name in names})
     )
-    await conn.execute(update, rows)
-    if steps:
-        await conn.execute(sa.insert(t.call_steps), steps)
+    await execute_many(conn, update, rows)
+    await execute_many(conn, sa.insert(t.call_steps), steps)
     log.info("calls completed", extra={"calls": len(rows), "steps": len(steps)})
 
 
