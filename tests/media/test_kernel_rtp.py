@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.netns import network_namespace
+from vpbx.bench.netns import network_namespace
 from vpbx.media.kernel_rtp import FlowState, KernelForwarder
 from vpbx.media.kernel_rtp_rules import (
     FlowPair,
@@ -34,7 +34,7 @@ T = table_name(1)
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    with network_namespace() as name:
+    with network_namespace("vpbxt") as name:
         yield name
 
 

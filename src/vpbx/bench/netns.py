@@ -1,10 +1,11 @@
-"""A network namespace of a test's own, entered by the test's thread: the sockets it opens and
-the processes it starts (nft, peers) live there, so kernel RTP rules never touch the host's
-ruleset, and the namespace (with its table) goes when the test ends.
+"""A network namespace of one's own, entered by the calling thread (tests and the kernel-mode
+relay benchmark): the sockets it opens and the processes it starts (nft, vpbx, peers, the
+load) live there, so kernel RTP rules never touch the host's ruleset, and the namespace, with
+its nftables table, goes at the end. Needs root (CAP_SYS_ADMIN) and `ip` (iproute2).
 
-`setns(2)` changes the namespace of the calling thread only; the test's event loop runs in
-that thread, so its sockets and subprocesses follow. The thread goes back to the namespace it
-came from at the end, and sockets keep the namespace they were made in.
+`setns(2)` changes the namespace of the calling thread only; an event loop running in that
+thread follows, with its sockets and subprocesses. The thread goes back to the namespace it
+came from at the end; sockets keep the namespace they were made in.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-CLONE_NEWNET = 0x4000_0000
+__all__ = ["network_namespace"]
 
-_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x4000_0000
 
 
 def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"setns: {os.strerror(errno)}")
 
 
 @contextmanager
-def network_namespace(prefix: str = "vpbxt") -> Iterator[str]:
+def network_namespace(prefix: str = "vpbx") -> Iterator[str]:
     """Create a namespace with `lo` up, enter it for the block, delete it after; its name."""
     name = f"{prefix}{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
