@@ -177,10 +177,12 @@ class Headers:
     def _lookup(self) -> dict[str, tuple[str, ...]]:
         index = self._index
         if index is None:
-            grouped: dict[str, list[str]] = {}
+            # One pass, tuples at once: nearly every name has a single line (a list per name
+            # then a tuple of it was two objects per header for every message read).
+            index = {}
             for key, (_, value) in zip(self._keys, self._items, strict=True):
-                grouped.setdefault(key, []).append(value)
-            index = {key: tuple(values) for key, values in grouped.items()}
+                found = index.get(key)
+                index[key] = (value,) if found is None else (*found, value)
             self._index = index
         return index
 
@@ -370,13 +372,19 @@ class _Accessors:
             raise ParseError(f"more than one {name} header")
         return values[0] if values else None
 
+    # The accessors read for every message (Via, CSeq, Call-ID, From, To: a few dozen reads
+    # per REGISTER answered) look in the memo before anything else; `_memo` would make a
+    # closure for each read, found or not. Their values are never None.
+
     @property
     def vias(self) -> tuple[Via, ...]:
         """Every Via value, topmost first (all lines, comma lists expanded)."""
-        return self._memo(
-            "vias",
-            lambda: tuple(v for line in self.headers.get_all("Via") for v in parse_via_list(line)),
-        )
+        found = self._cache.get("vias")
+        if found is None:
+            found = self._cache["vias"] = tuple(
+                v for line in self.headers.get_all("Via") for v in parse_via_list(line)
+            )
+        return found  # type: ignore[return-value]
 
     @property
     def via(self) -> Via:
@@ -388,19 +396,31 @@ class _Accessors:
 
     @property
     def cseq(self) -> CSeq:
-        return self._memo("cseq", lambda: parse_cseq(self._single("CSeq")))
+        found = self._cache.get("cseq")
+        if found is None:
+            found = self._cache["cseq"] = parse_cseq(self._single("CSeq"))
+        return found  # type: ignore[return-value]
 
     @property
     def call_id(self) -> str:
-        return self._memo("call_id", lambda: check_call_id(self._single("Call-ID")))
+        found = self._cache.get("call_id")
+        if found is None:
+            found = self._cache["call_id"] = check_call_id(self._single("Call-ID"))
+        return found  # type: ignore[return-value]
 
     @property
     def from_(self) -> Address:
-        return self._memo("from", lambda: parse_address(self._single("From")))
+        found = self._cache.get("from")
+        if found is None:
+            found = self._cache["from"] = parse_address(self._single("From"))
+        return found  # type: ignore[return-value]
 
     @property
     def to(self) -> Address:
-        return self._memo("to", lambda: parse_address(self._single("To")))
+        found = self._cache.get("to")
+        if found is None:
+            found = self._cache["to"] = parse_address(self._single("To"))
+        return found  # type: ignore[return-value]
 
     @property
     def from_tag(self) -> str | None:
