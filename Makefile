@@ -15,11 +15,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(PY)
+# setup.py builds the relay core in C (vpbx.media._fastrelay, issue 17): gcc and the Python
+# headers for it; a changed C source installs (compiles) again.
+NATIVE := setup.py src/vpbx/media/_fastrelay.c
+
+$(STAMP_RUN): pyproject.toml $(NATIVE) | $(PY)
+	@scripts/ensure-debian-packages.sh gcc python3-dev
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(STAMP_DEV): pyproject.toml | $(PY)
+$(STAMP_DEV): pyproject.toml $(NATIVE) | $(PY)
+	@scripts/ensure-debian-packages.sh gcc python3-dev
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@ $(STAMP_RUN)
 

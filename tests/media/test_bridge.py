@@ -16,6 +16,9 @@ from vpbx.media.tones import dominant_frequency, sine
 
 from .test_session import Peer, make_pool
 
+# each test runs with the Python relay and with the native one (conftest.relay_mode)
+pytestmark = pytest.mark.usefixtures("relay_mode")
+
 
 async def _legs(
     pt_a: int, pt_b: int, *, dtmf_a: int = 101, dtmf_b: int = 101

@@ -26,6 +26,7 @@ from vpbx.media.wavwriter import HEADER_BYTES
 from .test_session import Peer, band_power, make_pool, speechlike
 
 
+@pytest.mark.usefixtures("relay_mode")  # the bridge relays both ways
 async def test_recording_of_both_legs_holds_both_tones(tmp_path: Path) -> None:
     pool = make_pool()
     peer_a, peer_b = await Peer.create(), await Peer.create()
@@ -119,6 +120,7 @@ def loud(pcm: npt.NDArray[np.int16]) -> bool:
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) > 300
 
 
+@pytest.mark.usefixtures("relay_mode")  # the bridge relays both ways
 async def test_a_talk_is_recorded_in_stereo_the_caller_left_the_employee_right(
     tmp_path: Path,
 ) -> None:
@@ -241,6 +243,7 @@ class FillingDisk(io.FileIO):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.name))
 
 
+@pytest.mark.usefixtures("relay_mode")  # the bridge relays both ways
 async def test_a_full_disk_stops_the_recording_and_not_the_call(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable
 from typing import Final
 
-from vpbx.media import g711
+from vpbx.media import fastrelay, g711
 from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.rtp import RtpPacket
 from vpbx.media.session import RtpSession
@@ -60,6 +60,10 @@ class _Relay:
             bridge = self._bridge()
             if bridge is not None and not bridge.consumes(self._src):
                 self._event(packet)
+        # the full path: the first packets of a talk, or one the native relay passed back
+        bridge = self._bridge()
+        if bridge is not None and bridge.fast is not None and not bridge.fast.active:
+            bridge.fast.try_enter()
 
     def audio(self, payload: bytes, timestamp: int, ssrc: int, marker: bool) -> None:
         """One audio packet across (also `RtpSession.relay_audio`'s short cut)."""
@@ -110,6 +114,9 @@ class Bridge:
     handed to `on_dtmf(session, digit)`. The switch can be flipped at any time. `listen` names
     one side whose keys are always taken that way (the employee's: the caller must not hear
     his talk-option keys), while the other side's keys still go across.
+
+    `fast` (default: `fastrelay.wanted()`, the environment's VPBX_FAST_RELAY) lets the native
+    relay (`vpbx.media.fastrelay`) carry the plain talk whenever both sides are in it.
     """
 
     def __init__(
@@ -121,6 +128,7 @@ class Bridge:
         on_dtmf: BridgeDtmfCallback | None = None,
         name: str = "",
         listen: RtpSession | None = None,
+        fast: bool | None = None,
     ) -> None:
         if a is b:
             raise ValueError("a session cannot be bridged to itself")
@@ -131,6 +139,21 @@ class Bridge:
         self.listen = listen
         self.name = name
         self._relays = (_Relay(self, a, b), _Relay(self, b, a))
+        use_fast = fastrelay.wanted() if fast is None else fast
+        #: the native relay of this bridge (None: the Python relay only)
+        self.fast = (
+            fastrelay.FastRelay(
+                a,
+                b,
+                self._relays,
+                (
+                    fastrelay.tables_for(_translator(a, b)),
+                    fastrelay.tables_for(_translator(b, a)),
+                ),
+            )
+            if use_fast
+            else None
+        )
         self._saved_handlers = (a.dtmf_handler, b.dtmf_handler)
         self._running = False
 
@@ -158,6 +181,10 @@ class Bridge:
             session.add_listener(relay)
             session.relay_audio(relay, relay.audio)
             session.dtmf_handler = self._digit_handler(session)
+        if self.fast is not None:
+            for session in (a, b):
+                session.fast_ready = self.fast.try_enter
+            self.fast.try_enter()
         log.info(
             "bridge started",
             extra={
@@ -174,12 +201,15 @@ class Bridge:
         if not self._running:
             return
         self._running = False
+        if self.fast is not None:
+            self.fast.leave()
         for session, relay, handler in zip(
             (self.a, self.b), self._relays, self._saved_handlers, strict=True
         ):
             session.remove_listener(relay)
             session.relay_audio(None, None)
             session.dtmf_handler = handler
+            session.fast_ready = None
         log.info("bridge stopped", extra={"bridge": self.name})
 
     def _digit_handler(self, session: RtpSession) -> Callable[[DtmfDigit], None]:

@@ -11,7 +11,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +51,7 @@ __all__ = [
     "AudioRelay",
     "BoundPair",
     "Codec",
+    "FastPath",
     "PacketListener",
     "RtpSession",
     "SentListener",
@@ -68,6 +69,33 @@ SentListener = Callable[[bytes, int], None]
 #: marker bit of a packet
 AudioRelay = Callable[[bytes, int, int, bool], None]
 DtmfHandler = Callable[[DtmfDigit], None]
+
+
+class FastPath(Protocol):
+    """A native relay that holds a bridged session's stream state while it relays for it
+    (`vpbx.media.fastrelay`): the numbering of what the session sends, the statistics of what
+    it receives. The session asks for that state back before its own code touches it."""
+
+    def inject(self, session: RtpSession, data: bytes, addr: Address) -> None:
+        """A datagram the session's own socket received: the relay's to judge."""
+        ...
+
+    def refresh(self) -> None:
+        """Copy the state into the session's objects (to read them)."""
+        ...
+
+    def hold(self) -> None:
+        """The session's code takes the state over (until `release`)."""
+        ...
+
+    def release(self) -> None:
+        """The relay takes the state back from the session's objects."""
+        ...
+
+    def leave(self) -> None:
+        """Stop relaying: the state stays with the session from now on."""
+        ...
+
 
 log = logging.getLogger("vpbx.media.session")
 
@@ -294,11 +322,14 @@ class RtpSession:
         self._relay_audio: AudioRelay | None = None
         self.dtmf_handler: DtmfHandler | None = None
         self.dtmf_queue: asyncio.Queue[DtmfDigit] = asyncio.Queue(DTMF_QUEUE_SIZE)
-        self.stats = SessionStats()
+        self._stats = SessionStats()
+        #: the native relay holding this session's stream state, while it does
+        self._fast: FastPath | None = None
+        #: called when this session may have become fit for the native relay again
+        self.fast_ready: Callable[[], object] | None = None
         self._rtp_transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
-        #: SRTP of an encrypted leg (`vpbx.media.srtp`); None = plain RTP
-        self.srtp: Srtp | None = None
+        self._srtp: Srtp | None = None
         self._open_sockets = 0
         #: the two sockets' protocols, kept to hand the pair to the park at close
         self._endpoints: tuple[_Endpoint, _Endpoint] | None = None
@@ -430,6 +461,8 @@ class RtpSession:
         self._sent_listeners.clear()
         self._relay = self._relay_audio = None
         self.dtmf_handler = None
+        self._fast = None
+        self.fast_ready = None
 
     def _parked(self) -> bool:
         """Hand both open sockets to the park (True), or leave them to be closed (False)."""
@@ -458,6 +491,7 @@ class RtpSession:
         """Stop sending, say RTCP BYE, close both sockets (the ports return to the pool)."""
         if self._closing:
             return
+        self._leave_fast()
         self._closing = True
         if self._timer is not None:
             self._timer.cancel()
@@ -471,7 +505,7 @@ class RtpSession:
             for transport in (self._rtp_transport, self._rtcp_transport):
                 if transport is not None:
                     transport.close()
-        log.debug("rtp session closed", extra={**self._log_extra, **self.stats.as_dict()})
+        log.debug("rtp session closed", extra={**self._log_extra, **self._stats.as_dict()})
 
     async def aclose(self) -> None:
         """Close and wait until the sockets are released."""
@@ -485,6 +519,36 @@ class RtpSession:
         await self.aclose()
 
     # --- properties ---------------------------------------------------------------------
+
+    @property
+    def stats(self) -> SessionStats:
+        """The counters (up to date also while the native relay counts for this session)."""
+        if self._fast is not None:
+            self._fast.refresh()
+        return self._stats
+
+    @property
+    def srtp(self) -> Srtp | None:
+        """SRTP of an encrypted leg (`vpbx.media.srtp`); None = plain RTP."""
+        return self._srtp
+
+    @srtp.setter
+    def srtp(self, value: Srtp | None) -> None:
+        self._leave_fast()  # the native relay passes plain RTP only
+        self._srtp = value
+
+    @property
+    def fast(self) -> bool:
+        """Whether the native relay (`vpbx.media.fastrelay`) relays this session's audio now."""
+        return self._fast is not None
+
+    def _leave_fast(self) -> None:
+        if self._fast is not None:
+            self._fast.leave()
+
+    def _fast_may_return(self) -> None:
+        if self.fast_ready is not None and self._fast is None:
+            self.fast_ready()
 
     @property
     def local_port(self) -> int:
@@ -518,6 +582,8 @@ class RtpSession:
     @property
     def sender(self) -> RtpSender:
         """The numbering of the outgoing stream (read it; send through this session)."""
+        if self._fast is not None:
+            self._fast.refresh()
         return self._sender
 
     @property
@@ -535,6 +601,7 @@ class RtpSession:
         dtmf_payload_type: int | None = None,
     ) -> None:
         """A re-INVITE changed the peer: latch again; our own stream continues unchanged."""
+        self._leave_fast()
         self._remote = remote_addr
         self._latch.reset()
         self._rtcp_remote = None
@@ -560,6 +627,7 @@ class RtpSession:
         """
         if self._closing:
             raise MediaError("the session is closed")
+        self._leave_fast()
         old = self._source
         self._source = source
         if old is not None and old is not source:
@@ -572,6 +640,8 @@ class RtpSession:
                 # The first frame goes out now; later ones on a fixed grid from here.
                 self._pacer = Pacer(self._loop.time(), PTIME)
         self._schedule()
+        if source is None:
+            self._fast_may_return()
 
     def play(self, prompts: list[Pcm], *, loop: bool = False, name: str = "") -> Player:
         """Play prompts (8 kHz int16), replacing the current source; silence follows the end."""
@@ -614,14 +684,14 @@ class RtpSession:
         transport = self._rtp_transport
         if destination is None or transport is None or self._closing:
             return
-        if self.srtp is not None:
-            data = self.srtp.protect(data)
+        if self._srtp is not None:
+            data = self._srtp.protect(data)
         try:
             transport.sendto(data, destination)
         except OSError:
-            self.stats.send_errors += 1
+            self._stats.send_errors += 1
             return
-        self.stats.sent_packets += 1
+        self._stats.sent_packets += 1
         self._sent_since_report = True
 
     def _notify_sent(self, payload: bytes) -> None:
@@ -629,7 +699,7 @@ class RtpSession:
             try:
                 listener(payload, self._codec.payload_type)
             except Exception:
-                self.stats.listener_errors += 1
+                self._stats.listener_errors += 1
                 log.exception("sent-media listener failed", extra=self._log_extra)
 
     def _next_frame(self) -> Pcm:
@@ -648,7 +718,7 @@ class RtpSession:
         for _ in range(max(0, skip)):
             self._next_frame()
             self._sender.advance(FRAME_SAMPLES)
-            self.stats.frames_skipped += 1
+            self._stats.frames_skipped += 1
         if skip > 0:
             log.warning(
                 "event loop stall: frames skipped", extra={**self._log_extra, "skipped": skip}
@@ -692,7 +762,16 @@ class RtpSession:
                     if failed is not None:
                         failed.close()
         if now >= self._next_rtcp:
-            self._send_rtcp(now)
+            fast = self._fast
+            if fast is None:
+                self._send_rtcp(now)
+            else:
+                # the report reads (and restarts) what the native relay counts
+                fast.hold()
+                try:
+                    self._send_rtcp(now)
+                finally:
+                    fast.release()
             # Randomised around the interval (RFC 3550 §6.3.1) so sessions do not synchronise.
             self._next_rtcp = now + self._rtcp_interval * random.uniform(0.5, 1.5)
         for digit in self._dtmf.flush(now):
@@ -703,19 +782,23 @@ class RtpSession:
 
     def add_listener(self, listener: PacketListener) -> None:
         """Call `listener(packet, arrival)` for every accepted packet (audio and events)."""
+        self._leave_fast()
         self._listeners.append(listener)
 
     def remove_listener(self, listener: PacketListener) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
+        self._fast_may_return()
 
     def add_sent_listener(self, listener: SentListener) -> None:
         """Call `listener(payload, payload_type)` for every audio packet this session sends."""
+        self._leave_fast()
         self._sent_listeners.append(listener)
 
     def remove_sent_listener(self, listener: SentListener) -> None:
         with contextlib.suppress(ValueError):
             self._sent_listeners.remove(listener)
+        self._fast_may_return()
 
     def relay_audio(self, listener: PacketListener | None, audio: AudioRelay | None) -> None:
         """A bridge's short cut: while `listener` is this session's only listener, a plain
@@ -724,17 +807,26 @@ class RtpSession:
         listener loop or its guard: the path of nearly every packet of a bridged talk. Any
         other packet, or any other listener added (a recorder, a trainer), takes the full
         path. None, None: no short cut."""
+        self._leave_fast()
         self._relay = listener
         self._relay_audio = audio
 
     def _on_rtp_datagram(self, data: bytes, addr: Address) -> None:
+        fast = self._fast
+        if fast is not None:
+            fast.inject(self, data, addr)
+        else:
+            self._receive_rtp(data, addr)
+
+    def _receive_rtp(self, data: bytes, addr: Address) -> None:
+        """The Python path of a datagram on the RTP port (also the native relay's fallback)."""
         audio = self._relay_audio
         if (
             audio is not None
             and len(data) > RTP_HEADER_SIZE
             and data[0] == 0x80  # version 2, no padding, extension or CSRC
             and data[1] & 0x7F == self._codec.payload_type
-            and self.srtp is None
+            and self._srtp is None
             and len(self._listeners) == 1
             and self._listeners[0] is self._relay
         ):
@@ -742,19 +834,19 @@ class RtpSession:
             reception = self._reception
             if reception is not None and ssrc == self._rx_ssrc and self._latch.holds(addr, ssrc):
                 reception.update(sequence, timestamp, self._loop.time())
-                self.stats.received_packets += 1
+                self._stats.received_packets += 1
                 audio(data[RTP_HEADER_SIZE:], timestamp, ssrc, data[1] >= 0x80)
                 return
         kind = classify(data)
         if kind is PacketKind.RTCP:
             self._on_rtcp_datagram(data, addr)  # rtcp-mux (RFC 5761)
             return
-        stats = self.stats
+        stats = self._stats
         if kind is PacketKind.OTHER:
             stats.dropped_not_rtp += 1
             return
-        if self.srtp is not None:
-            plain = self.srtp.unprotect(data)
+        if self._srtp is not None:
+            plain = self._srtp.unprotect(data)
             if plain is None:
                 stats.dropped_malformed += 1  # not authentic (or no key yet): never played
                 return
@@ -815,7 +907,7 @@ class RtpSession:
             try:
                 handler(digit)
             except Exception:
-                self.stats.listener_errors += 1
+                self._stats.listener_errors += 1
                 log.exception("dtmf handler failed", extra=self._log_extra)
             return
         if self.dtmf_queue.full():
@@ -826,22 +918,22 @@ class RtpSession:
     # --- RTCP ---------------------------------------------------------------------------
 
     def _on_rtcp_datagram(self, data: bytes, addr: Address) -> None:
-        if self.srtp is not None:
-            plain = self.srtp.unprotect_rtcp(data)
+        if self._srtp is not None:
+            plain = self._srtp.unprotect_rtcp(data)
             if plain is None:
-                self.stats.dropped_malformed += 1
+                self._stats.dropped_malformed += 1
                 return
             data = plain
         try:
             packets = parse_rtcp(data)
         except RtcpParseError:
-            self.stats.dropped_malformed += 1
+            self._stats.dropped_malformed += 1
             return
         latched = self._latch.address
         if latched is not None and addr[0] != latched[0]:
-            self.stats.dropped_foreign_address += 1
+            self._stats.dropped_foreign_address += 1
             return
-        self.stats.rtcp_received += 1
+        self._stats.rtcp_received += 1
         if self._rtcp_remote is None and latched is not None:
             self._rtcp_remote = addr  # symmetric RTCP, like the media
         now = self._loop.time()
@@ -888,14 +980,14 @@ class RtpSession:
         if bye:
             packets.append(RtcpBye((sender.ssrc,)))
         data = serialize_rtcp(packets)
-        if self.srtp is not None:
-            data = self.srtp.protect_rtcp(data)
+        if self._srtp is not None:
+            data = self._srtp.protect_rtcp(data)
         try:
             transport.sendto(data, destination)
         except OSError:
-            self.stats.send_errors += 1
+            self._stats.send_errors += 1
             return
-        self.stats.rtcp_sent += 1
+        self._stats.rtcp_sent += 1
 
 
 def _sdes_cname(ssrc: int, cname: str) -> RtcpUnknown:
