@@ -174,7 +174,9 @@ class FastRelay:
                 twin_a.close()
                 raise
         except OSError as exc:
-            log.warning("native relay not entered", extra={"a": a.name, "error": str(exc)})
+            log.warning(
+                "native relay not entered", extra={"a": a.name, "b": b.name, "error": str(exc)}
+            )
             self._broken = True
             return False
         fd_a, fd_b = twin_a.fileno(), twin_b.fileno()
@@ -253,8 +255,9 @@ class FastRelay:
         if pair is not None:
             self._push(pair)
         elif self._retry:
+            # after the drain `leave` queued: the connected sockets it closes hold the port
             self._retry = False
-            self.try_enter()
+            self._loop.call_soon(self.try_enter)
 
     def _pull(self, pair: Pair) -> None:
         """The core's state into the legs' objects."""

@@ -1,0 +1,279 @@
+"""The native relay of a bridged talk (`vpbx.media.fastrelay`, `_fastrelay.c`): it sends what
+the Python relay sends, keys still reach Python, and numbering and statistics continue
+seamlessly when the talk goes from one relay to the other and back."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+
+from vpbx.media import fastrelay
+from vpbx.media.bridge import Bridge
+from vpbx.media.dtmf import DtmfDigit
+from vpbx.media.errors import MediaError
+from vpbx.media.rtp import RtpPacket
+from vpbx.media.session import Address, RtpSession
+
+from .test_relay_shortcut import PEER, STRANGER, Sent, _datagrams, _normalised, packets
+from .test_session import Peer, make_pool
+
+FRAME = bytes(range(160))
+
+
+def test_the_extension_is_built() -> None:
+    """`make test` builds it (pip install -e .): a test run without it fails here."""
+    assert fastrelay.available()
+
+
+def test_the_environment_chooses_the_relay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fastrelay.ENV, "0")
+    assert not fastrelay.wanted()
+    monkeypatch.setenv(fastrelay.ENV, "1")
+    assert fastrelay.wanted()
+    monkeypatch.delenv(fastrelay.ENV)
+    assert fastrelay.wanted()
+    monkeypatch.setattr(fastrelay, "_native", None)
+    assert not fastrelay.wanted()
+    monkeypatch.setenv(fastrelay.ENV, "1")
+    with pytest.raises(MediaError):
+        fastrelay.wanted()
+
+
+async def _until(condition: Callable[[], bool], steps: int = 400) -> None:
+    """Wait until `condition` holds, at most `steps` times 5 ms (loopback is quick)."""
+    for _ in range(steps):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+
+
+async def _legs() -> tuple[Peer, Peer, RtpSession, RtpSession]:
+    pool = make_pool()
+    peer_a, peer_b = await Peer.create(), await Peer.create()
+    a = await RtpSession.open(pool, remote_addr=peer_a.addr, name="a")
+    b = await RtpSession.open(pool, remote_addr=peer_b.addr, name="b")
+    return peer_a, peer_b, a, b
+
+
+async def _close(peer_a: Peer, peer_b: Peer, a: RtpSession, b: RtpSession) -> None:
+    await a.aclose()
+    await b.aclose()
+    peer_a.close()
+    peer_b.close()
+
+
+async def _relay(
+    datagrams: list[tuple[bytes, Address]], *, fast: bool
+) -> tuple[list[bytes], dict[str, int], int, tuple[int, int, int]]:
+    """The datagrams arrive at a as if from its peer (PEER) or a stranger; what b's peer gets,
+    a's counters, b's sent count, and a's reception (received, highest sequence, lost)."""
+    peer_a, peer_b, a, b = await _legs()
+    addresses = {PEER: peer_a.addr, STRANGER: STRANGER}
+    try:
+        bridge = Bridge(a, b, fast=fast)
+        bridge.start()
+        assert a.fast == fast
+        for data, addr in datagrams:
+            a._on_rtp_datagram(data, addresses[addr])
+        await _until(lambda: len(peer_b.raw) >= b.stats.sent_packets)
+        bridge.stop()
+        assert not a.fast
+        reception = a._reception
+        block = (0, 0, 0) if reception is None else reception.report_block(0.0)
+        received = (
+            (0, 0, 0)
+            if reception is None
+            else (reception.received, block.highest_sequence, block.packets_lost)  # type: ignore[union-attr]
+        )
+    finally:
+        await _close(peer_a, peer_b, a, b)
+    return [data for data, _ in peer_b.raw], a.stats.as_dict(), b.stats.sent_packets, received
+
+
+@settings(max_examples=40, deadline=None)
+@given(packets)
+def test_the_native_relay_sends_what_the_python_relay_sends(sent: list[Sent]) -> None:
+    """Header rewriting, reproduced gaps, SSRC changes, late packets, strangers, events and
+    packets only the Python path takes: the same packets out, the same counters and
+    reception statistics, with the Python relay as the oracle."""
+    datagrams = _datagrams(sent)
+    native_sent, *native = asyncio.run(_relay(datagrams, fast=True))
+    python_sent, *python = asyncio.run(_relay(datagrams, fast=False))
+    assert _normalised(native_sent) == _normalised(python_sent)
+    assert native == python
+
+
+def _event(key: int, end: bool, duration: int) -> bytes:
+    return bytes([key, 0x8A if end else 0x0A]) + duration.to_bytes(2, "big")
+
+
+async def test_a_talk_goes_through_the_native_relay_and_keys_still_reach_python() -> None:
+    """Real sockets over loopback: audio both ways by the C path (the Python path sees only
+    the first packets and the key's events), the employee's key goes to the call logic."""
+    peer_a, peer_b, a, b = await _legs()
+    keys: list[tuple[str, str]] = []
+    python_path: list[str] = []
+    for session in (a, b):
+        receive = session._receive_rtp
+
+        def counting(data: bytes, addr: Address, receive: Callable[..., None] = receive) -> None:
+            python_path.append("a" if addr[1] == peer_a.addr[1] else "b")
+            receive(data, addr)
+
+        session._receive_rtp = counting  # type: ignore[method-assign]
+
+    def on_dtmf(session: RtpSession, digit: DtmfDigit) -> None:
+        keys.append((session.name, digit.digit))
+
+    try:
+        bridge = Bridge(a, b, fast=True, listen=a, on_dtmf=on_dtmf)
+        bridge.start()
+        assert a.fast
+        assert b.fast
+        for n in range(40):
+            peer_a.send_rtp(FRAME, a.local_addr, marker=n == 0)
+            peer_b.send_rtp(FRAME, b.local_addr, marker=n == 0)
+            if n == 20:
+                start = peer_a.ts
+                for duration, end in ((160, False), (320, False), (480, True), (480, True)):
+                    peer_a.send_rtp(_event(5, end, duration), a.local_addr, pt=101,
+                                    timestamp=start, advance=0)  # fmt: skip
+                peer_a.ts += 480
+            await asyncio.sleep(0.002)
+        await _until(lambda: len(peer_b.packets) >= 40 and len(peer_a.packets) >= 40)
+        await asyncio.sleep(0.05)
+        assert a.fast
+        first_python = len(python_path)
+        bridge.stop()
+    finally:
+        await _close(peer_a, peer_b, a, b)
+    assert keys == [("a", "5")]
+    to_b = [p for p, _ in peer_b.packets]
+    to_a = [p for p, _ in peer_a.packets]
+    assert [p.payload_type for p in to_b] == [0] * 40  # the employee's key did not cross
+    assert [p.payload_type for p in to_a] == [0] * 40
+    for stream, session in ((to_b, b), (to_a, a)):
+        assert {p.ssrc for p in stream} == {session.ssrc}
+        for x, y in itertools.pairwise(stream):
+            assert y.sequence == (x.sequence + 1) & 0xFFFF
+        assert stream[0].marker
+    # the gap of the key's 60 ms is reproduced in b's timeline
+    gaps = [(y.timestamp - x.timestamp) & 0xFFFF_FFFF for x, y in itertools.pairwise(to_b)]
+    assert sorted(set(gaps)) == [160, 640]
+    # latching (the first packet of each side) and the four event packets took the Python path
+    assert first_python <= 8
+    assert python_path.count("a") >= 4
+    assert a.stats.received_packets == 40
+    assert a.stats.received_dtmf_packets == 4
+    assert b.stats.sent_packets == 40
+    assert a.stats.sent_packets == 40
+
+
+async def test_numbering_and_statistics_continue_across_entering_and_leaving() -> None:
+    """The talk goes native, back to Python (a recorder-like listener joins), native again,
+    and back when the bridge stops and a prompt plays: b's peer sees one stream with
+    continuous sequence numbers and timestamps, and every counter adds up."""
+    peer_a, peer_b, a, b = await _legs()
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        assert bridge.fast is not None
+        sent = 0
+        for phase in range(4):
+            if phase == 1:
+                a.add_listener(lambda packet, arrival: None)
+                assert not a.fast
+                assert not b.fast
+            if phase == 2:
+                a.remove_listener(a._listeners[-1])
+                assert a.fast
+            if phase == 3:
+                assert a.fast
+            for _ in range(25):
+                peer_a.send_rtp(FRAME, a.local_addr)
+                sent += 1
+                await asyncio.sleep(0.001)
+            await _until(lambda n=sent: len(peer_b.packets) >= n)
+        assert bridge.fast.entered == 2
+        # statistics read while the native relay holds them
+        assert a.stats.received_packets == sent
+        assert a._reception is not None
+        bridge.stop()
+        assert a._reception.received == sent
+        assert a._reception.report_block(0.0).packets_lost == 0
+        b.play([], name="after")  # b's own source again: the same stream goes on
+        await _until(lambda: len(peer_b.packets) >= sent + 3)
+    finally:
+        await _close(peer_a, peer_b, a, b)
+    stream = [p for p, _ in peer_b.packets]
+    assert len(stream) >= sent + 3
+    assert {p.ssrc for p in stream} == {b.ssrc}
+    for x, y in itertools.pairwise(stream):
+        assert y.sequence == (x.sequence + 1) & 0xFFFF
+    for x, y in itertools.pairwise(stream[:sent]):
+        assert y.timestamp == (x.timestamp + 160) & 0xFFFF_FFFF
+    assert [n for n, p in enumerate(stream) if p.marker] == [0, sent]
+    assert b.stats.sent_packets == len(stream)
+    assert b.sender.packet_count == len(stream)
+    assert a.stats.received_packets == sent
+
+
+async def test_an_rtcp_report_counts_what_the_native_relay_relayed() -> None:
+    """The periodic report reads the reception statistics the native relay keeps."""
+    peer_a, peer_b, a, b = await _legs()
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        for _ in range(30):
+            peer_a.send_rtp(FRAME, a.local_addr)
+            await asyncio.sleep(0.001)
+        await _until(lambda: len(peer_b.packets) >= 30)
+        assert a.fast
+        block = None
+        assert bridge.fast is not None
+        bridge.fast.hold()
+        try:
+            assert a._reception is not None
+            block = a._reception.report_block(0.0)
+        finally:
+            bridge.fast.release()
+        sender_packets = b.sender.packet_count
+        bridge.stop()
+    finally:
+        await _close(peer_a, peer_b, a, b)
+    assert block.highest_sequence & 0xFFFF == (peer_a.seq - 1) & 0xFFFF
+    assert block.packets_lost == 0
+    assert sender_packets == 30
+
+
+async def test_a_stranger_on_the_port_stays_with_python() -> None:
+    """A packet from another address reaches the leg's own socket and is counted, not relayed."""
+    peer_a, peer_b, a, b = await _legs()
+    stranger = await Peer.create()
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        peer_a.send_rtp(FRAME, a.local_addr)
+        await _until(lambda: len(peer_b.packets) >= 1)
+        assert a.fast
+        stranger.send_rtp(FRAME, a.local_addr)
+        peer_a.send_rtp(FRAME, a.local_addr)
+        await _until(lambda: len(peer_b.packets) >= 2)
+        await asyncio.sleep(0.02)
+        bridge.stop()
+    finally:
+        stranger.close()
+        await _close(peer_a, peer_b, a, b)
+    assert len(peer_b.packets) == 2
+    assert a.stats.dropped_foreign_address == 1
+    assert a.stats.received_packets == 2
+
+
+def test_a_parsed_packet_of_the_native_path_is_rtp() -> None:
+    """The helper frames above are what the relay tests send (a guard of the test itself)."""
+    packet = RtpPacket.parse(RtpPacket(0, 1, 2, 3, FRAME).serialize())
+    assert packet.payload == FRAME
