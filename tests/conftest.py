@@ -7,6 +7,7 @@ default loop hid behaviour only uvloop has (a `call_at` in the past returns a pl
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import pytest
 import uvloop
 
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+# The suite runs as root on the host's network: a switch it starts (in process or `vpbx run`)
+# must not put kernel RTP rules into the host's ruleset. The kernel path is tested in network
+# namespaces of its own (tests/media/test_kernel_*.py), which build their forwarder directly.
+os.environ.setdefault("VPBX_KERNEL_RTP", "off")
 
 #: modules whose import means a test drives real SIP peers (SIPp, baresip, linphonec) or
 #: a live PBX

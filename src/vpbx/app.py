@@ -37,6 +37,7 @@ from vpbx.domain.outbox import RetryPolicy
 from vpbx.domain.regions import load_geocoder
 from vpbx.domain.switch_records import StoredBinding
 from vpbx.media.errors import MediaError
+from vpbx.media.kernel_rtp import KernelForwarder
 from vpbx.media.park import SocketPark
 from vpbx.media.ports import PortPool
 from vpbx.media.prompts import PromptCache
@@ -162,6 +163,9 @@ class Application:
 
     async def start_sip(self) -> None:
         self.loop_watch.start()
+        if self.pbx.media.kernel is not None:
+            # before any call: a crashed run's rules would still steal their ports' packets
+            await self.pbx.media.kernel.start()
         if self.stall_tracer is not None:
             self.stall_tracer.start()
         if self.listener is not None:
@@ -206,6 +210,8 @@ class Application:
         if self.callbacks is not None:
             await self.callbacks.stop()
         await self.pbx.stop()
+        if self.pbx.media.kernel is not None:
+            await self.pbx.media.kernel.close()
         await self.runner.stop()
         await self.mailer.aclose()
         if self.deliverer is not None:
@@ -291,6 +297,12 @@ def _compose(settings: Settings, *, with_api: bool) -> Application:
         park=SocketPark(),
     )
     media.srtp_required = _srtp_required(directory)
+    # issue 17: bridged plain talk forwarded by the kernel where nft and CAP_NET_ADMIN allow
+    media.kernel = KernelForwarder(
+        mode=settings.kernel_rtp,
+        port_min=settings.rtp_port_min,
+        port_max=settings.rtp_port_max,
+    )
     # Each account's configuration snapshot: one cache for the call logic and the switch's own
     # calls (internal, outgoing, pickups), so one invalidation reaches both.
     snapshots = SnapshotCache(SqlSnapshotSource(engine, utc_now))

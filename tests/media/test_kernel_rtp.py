@@ -6,6 +6,7 @@ CAP_NET_ADMIN the forwarder stays off and says why."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import struct
@@ -281,4 +282,21 @@ async def test_a_second_node_on_the_host_keeps_the_first_nodes_flows(netns: str)
     assert len(drain(call.phone_b)) == 1
     await second.close()
     await first.close()
+    call.close()
+
+
+async def test_with_a_poll_interval_the_counters_follow_by_themselves(netns: str) -> None:
+    forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1], poll_interval=0.05)
+    assert await forwarder.start(), forwarder.reason
+    call = Call(0)
+    flow = forwarder.install(call.pair)
+    assert flow is not None
+    await forwarder.settled()
+    for seq in range(7):
+        call.phone_b.sendto(rtp(0, seq), call.our_b.getsockname())
+    assert len(drain(call.phone_a)) == 7
+    await asyncio.sleep(0.2)
+    assert flow.packets == (0, 7)
+    assert flow.last_growth is not None
+    await forwarder.close()
     call.close()

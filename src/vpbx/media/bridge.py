@@ -9,6 +9,7 @@ from typing import Final
 
 from vpbx.media import fastrelay, g711
 from vpbx.media.dtmf import DtmfDigit
+from vpbx.media.kernel_rtp import KernelForwarder, KernelPath
 from vpbx.media.rtp import RtpPacket
 from vpbx.media.session import RtpSession
 
@@ -64,6 +65,8 @@ class _Relay:
         bridge = self._bridge()
         if bridge is not None and bridge.fast is not None and not bridge.fast.active:
             bridge.fast.try_enter()
+        if bridge is not None and bridge.kernel is not None and bridge.kernel.flow is None:
+            bridge.kernel.try_enter()  # the legs latch on their first packets
 
     def audio(self, payload: bytes, timestamp: int, ssrc: int, marker: bool) -> None:
         """One audio packet across (also `RtpSession.relay_audio`'s short cut)."""
@@ -88,6 +91,10 @@ class _Relay:
 
     def _event(self, packet: RtpPacket) -> None:
         dst = self._dst
+        bridge = self._bridge()
+        kernel = bridge.kernel if bridge is not None else None
+        if kernel is not None and kernel.relay_event(packet, dst):
+            return
         pt = dst.dtmf_payload_type
         if pt is None:
             return  # the other side negotiated no telephone-event: nothing to relay it as
@@ -117,6 +124,9 @@ class Bridge:
 
     `fast` (default: `fastrelay.wanted()`, the environment's VPBX_FAST_RELAY) lets the native
     relay (`vpbx.media.fastrelay`) carry the plain talk whenever both sides are in it.
+    `kernel` (the switch's forwarder, when it has one) lets the kernel carry the plain talk's
+    audio instead (`vpbx.media.kernel_rtp`): preferred when available, the relays above stay
+    attached for whatever the kernel leaves to them.
     """
 
     def __init__(
@@ -129,6 +139,7 @@ class Bridge:
         name: str = "",
         listen: RtpSession | None = None,
         fast: bool | None = None,
+        kernel: KernelForwarder | None = None,
     ) -> None:
         if a is b:
             raise ValueError("a session cannot be bridged to itself")
@@ -152,6 +163,12 @@ class Bridge:
                 ),
             )
             if use_fast
+            else None
+        )
+        #: the kernel forwarding of this bridge (None: the switch's kernel does not forward)
+        self.kernel = (
+            KernelPath(kernel, a, b, self._relays)
+            if kernel is not None and kernel.available
             else None
         )
         self._saved_handlers = (a.dtmf_handler, b.dtmf_handler)
@@ -181,10 +198,12 @@ class Bridge:
             session.add_listener(relay)
             session.relay_audio(relay, relay.audio)
             session.dtmf_handler = self._digit_handler(session)
-        if self.fast is not None:
+        if self.fast is not None or self.kernel is not None:
             for session in (a, b):
-                session.fast_ready = self.fast.try_enter
-            self.fast.try_enter()
+                session.fast_ready = self._plain_again
+                if self.kernel is not None:
+                    session.plain_left = self.kernel.leave
+            self._plain_again()
         log.info(
             "bridge started",
             extra={
@@ -203,6 +222,8 @@ class Bridge:
         self._running = False
         if self.fast is not None:
             self.fast.leave()
+        if self.kernel is not None:
+            self.kernel.leave()
         for session, relay, handler in zip(
             (self.a, self.b), self._relays, self._saved_handlers, strict=True
         ):
@@ -210,7 +231,16 @@ class Bridge:
             session.relay_audio(None, None)
             session.dtmf_handler = handler
             session.fast_ready = None
+            session.plain_left = None
         log.info("bridge stopped", extra={"bridge": self.name})
+
+    def _plain_again(self) -> None:
+        """A leg may be back in the plain talk state: the kernel takes its audio, the native
+        relay what the kernel leaves to userspace."""
+        if self.kernel is not None:
+            self.kernel.try_enter()
+        if self.fast is not None:
+            self.fast.try_enter()
 
     def _digit_handler(self, session: RtpSession) -> Callable[[DtmfDigit], None]:
         def handle(digit: DtmfDigit) -> None:

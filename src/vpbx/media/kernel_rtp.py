@@ -11,9 +11,11 @@ meanwhile as one `nft -f -` transaction (one process for a burst of calls), in o
 removal and a later installation of the same socket cannot pass each other. A failed batch
 is retried change by change, so one bad flow cannot keep the others in userspace.
 
-While flows are installed the worker also reads the named counters every `poll_interval`
-seconds: `KernelFlow.packets` and `last_growth` tell a caller that the forwarded stream is
-alive (vpbx's own sockets no longer see the audio).
+`poll` reads the named counters into `KernelFlow.packets` and `last_growth`: what tells that
+a forwarded stream is alive, since vpbx's own sockets no longer see its audio. With
+`poll_interval` the worker polls by itself while flows run; by default it does not, since
+nothing in the switch needs it yet (it has no media timeout) and a poll costs: nft lists the
+whole table (~80 ms of nft's CPU at 550 calls) and the JSON is parsed on the loop (~4.5 ms).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import enum
 import logging
 import shutil
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -37,9 +40,20 @@ from vpbx.media.kernel_rtp_rules import (
     setup_script,
     table_name,
     teardown_script,
+    unsupported,
 )
+from vpbx.media.rtp import RtpPacket
+from vpbx.media.session import PacketListener, RtpSession
 
-__all__ = ["MODES", "FlowState", "KernelFlow", "KernelForwarder", "NftError", "run_nft"]
+__all__ = [
+    "MODES",
+    "FlowState",
+    "KernelFlow",
+    "KernelForwarder",
+    "KernelPath",
+    "NftError",
+    "run_nft",
+]
 
 log = logging.getLogger("vpbx.media.kernel_rtp")
 
@@ -61,19 +75,23 @@ async def run_nft(command: Sequence[str], args: Sequence[str], script: str = "")
         process = await asyncio.create_subprocess_exec(
             *command,
             *args,
-            stdin=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE if script else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         raise NftError(f"cannot run {command[0]}: {exc}") from None
     try:
-        out, err = await asyncio.wait_for(process.communicate(script.encode()), NFT_TIMEOUT)
-    except TimeoutError:
+        out, err = await asyncio.wait_for(
+            process.communicate(script.encode() if script else None), NFT_TIMEOUT
+        )
+    except BaseException as exc:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-        await process.wait()
-        raise NftError(f"{command[0]} did not answer in {NFT_TIMEOUT} s") from None
+        await asyncio.shield(process.wait())
+        if isinstance(exc, TimeoutError):
+            raise NftError(f"{command[0]} did not answer in {NFT_TIMEOUT} s") from None
+        raise
     if process.returncode != 0:
         text = err.decode(errors="replace").strip() or f"exit status {process.returncode}"
         raise NftError(text)
@@ -124,7 +142,7 @@ class KernelForwarder:
         port_min: int,
         port_max: int,
         command: Sequence[str] = ("nft",),
-        poll_interval: float = 1.0,
+        poll_interval: float | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"kernel RTP mode must be one of {MODES}, not {mode!r}")
@@ -139,6 +157,7 @@ class KernelForwarder:
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
         self._flows: set[KernelFlow] = set()
         self.available = False
         #: why the kernel does not forward (empty while it does)
@@ -191,9 +210,11 @@ class KernelForwarder:
         """Stop the worker and remove the table (every flow goes with it)."""
         worker, self._worker = self._worker, None
         if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            # the nft it runs now finishes first (a killed transaction is rolled back anyway,
+            # but its process would be left for the loop to reap); what is queued is moot
+            self._stopping = True
+            self._wake.set()
+            await worker
         if self.available:
             self.available = False
             self.reason = "closed"
@@ -235,7 +256,8 @@ class KernelForwarder:
         await self._idle.wait()
 
     async def poll(self) -> None:
-        """Read the counters now (the worker does it every `poll_interval` while flows run)."""
+        """Read the counters now (the worker does it every `poll_interval`, if given, while
+        flows run)."""
         active = [f for f in self._flows if f.state is FlowState.ACTIVE]
         if not active:
             return
@@ -264,20 +286,25 @@ class KernelForwarder:
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        next_poll = loop.time() + self._poll_interval
-        while True:
+        interval = self._poll_interval
+        next_poll = loop.time() + (interval or 0.0)
+        while not self._stopping:
             if not self._queue:
                 self._idle.set()
                 self._wake.clear()
-                timeout = max(0.0, next_poll - loop.time()) if self._flows else None
+                timeout = None
+                if interval is not None and self._flows:
+                    timeout = max(0.0, next_poll - loop.time())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._stopping:
+                return
             if self._queue:
                 batch, self._queue = self._queue, []
                 await self._send(batch)
-            if self._flows and loop.time() >= next_poll:
+            if interval is not None and self._flows and loop.time() >= next_poll:
                 await self.poll()
-                next_poll = loop.time() + self._poll_interval
+                next_poll = loop.time() + interval
 
     async def _send(self, batch: list[_Change]) -> None:
         loop = asyncio.get_running_loop()
@@ -326,3 +353,116 @@ class KernelForwarder:
     def _finish_removed(self, flow: KernelFlow) -> None:
         flow.state = FlowState.REMOVED
         self._flows.discard(flow)
+
+
+# --- a bridge's use of the forwarder --------------------------------------------------------
+
+
+def _plain(session: RtpSession, relay: PacketListener) -> bool:
+    """The plain talk state of one leg: nothing but the bridge hears or feeds it, and its
+    peer's address is known (the kernel matches the latched address, not the SDP's)."""
+    return (
+        not session.closed
+        and session.srtp is None
+        and session.source is None
+        and session.latched
+        and session._listeners == [relay]
+        and not session._sent_listeners
+    )
+
+
+class KernelPath:
+    """One bridge's kernel forwarding: entered when both legs are in the plain talk state
+    with the same audio payload type (the kernel copies payloads; it cannot transcode), left
+    when either leaves it (`leave` from the bridge's and the sessions' hooks).
+
+    The bridge's userspace relay stays attached all along: the kernel only takes the audio
+    packets away from it. Whatever the kernel does not take (events, a new address, packets
+    sent while the rules are being installed or removed) reaches the relay as before, so a
+    change of state never loses a packet, and a refused installation changes nothing.
+    """
+
+    def __init__(
+        self,
+        forwarder: KernelForwarder,
+        a: RtpSession,
+        b: RtpSession,
+        relays: tuple[PacketListener, PacketListener],
+    ) -> None:
+        self._forwarder = forwarder
+        self._a = a
+        self._b = b
+        self._relays = relays
+        self.flow: KernelFlow | None = None
+        #: nft refused this state's flow: not asked again until the state changes
+        self._refused = False
+        #: why the last `try_enter` stayed in userspace (for logs and tests)
+        self.why_not = ""
+
+    @property
+    def active(self) -> bool:
+        """The kernel forwards this bridge's audio now."""
+        return self.flow is not None and self.flow.state is FlowState.ACTIVE
+
+    def try_enter(self) -> bool:
+        """Queue the flow if both legs are plain; True when it is queued or forwarding."""
+        if self.flow is not None:
+            return True
+        if self._refused:
+            return False
+        a, b = self._a, self._b
+        if not self._forwarder.available:
+            self.why_not = self._forwarder.reason
+            return False
+        if not (_plain(a, self._relays[0]) and _plain(b, self._relays[1])):
+            self.why_not = "not both legs in the plain talk state"
+            return False
+        if a.payload_type != b.payload_type:
+            self.why_not = "transcoding"
+            return False
+        peer_a, peer_b = a.remote_addr, b.remote_addr
+        assert peer_a is not None
+        assert peer_b is not None
+        reason = unsupported(peer_a, a.local_addr, b.local_addr, peer_b)
+        if reason is not None:
+            self.why_not = reason
+            return False
+        pair = FlowPair(peer_a, a.local_addr, b.local_addr, peer_b, a.payload_type)
+        self.flow = self._forwarder.install(pair, self._installed)
+        self.why_not = ""
+        return self.flow is not None
+
+    def _installed(self, ok: bool) -> None:
+        flow = self.flow
+        if not ok and flow is not None and flow.state is FlowState.FAILED:
+            self.why_not = flow.error
+            self.flow = None
+            self._refused = True
+            return
+        log.debug("kernel rtp forwarding", extra={"a": self._a.name, "b": self._b.name, "on": ok})
+
+    def leave(self) -> None:
+        """Hand the audio back to userspace (the rules go in the forwarder's next batch)."""
+        flow, self.flow = self.flow, None
+        self._refused = False
+        if flow is None:
+            return
+        self._forwarder.remove(flow)
+        if flow.state is FlowState.ACTIVE:
+            # the phones heard each other's streams: ours resumes as a new talkspurt
+            for session in (self._a, self._b):
+                if not session.closed:
+                    session.sender.start_talkspurt()
+
+    def relay_event(self, packet: RtpPacket, dst: RtpSession) -> bool:
+        """While the kernel forwards, an event packet goes on with the header of the stream
+        it belongs to (the far side hears the other peer's SSRC and numbering: the kernel
+        leaves audio headers untouched), only its payload type changed to dst's; False when
+        the kernel does not forward (the bridge renumbers it as its own)."""
+        pt = dst.dtmf_payload_type
+        if not self.active or pt is None:
+            return False
+        first = packet.marker << 7 | pt
+        header = struct.pack("!BBHII", 0x80, first, packet.sequence, packet.timestamp, packet.ssrc)
+        dst.send_packet(header + packet.payload)
+        return True

@@ -327,6 +327,9 @@ class RtpSession:
         self._fast: FastPath | None = None
         #: called when this session may have become fit for the native relay again
         self.fast_ready: Callable[[], object] | None = None
+        #: called when this session leaves the plain talk state (kernel forwarding's hook,
+        #: `vpbx.media.kernel_rtp`): the same moments the native relay is left
+        self.plain_left: Callable[[], None] | None = None
         self._rtp_transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self._srtp: Srtp | None = None
@@ -463,6 +466,7 @@ class RtpSession:
         self.dtmf_handler = None
         self._fast = None
         self.fast_ready = None
+        self.plain_left = None
 
     def _parked(self) -> bool:
         """Hand both open sockets to the park (True), or leave them to be closed (False)."""
@@ -545,6 +549,9 @@ class RtpSession:
     def _leave_fast(self) -> None:
         if self._fast is not None:
             self._fast.leave()
+        # after the native relay: the state the kernel path touches is the session's again
+        if self.plain_left is not None:
+            self.plain_left()
 
     def _fast_may_return(self) -> None:
         if self.fast_ready is not None and self._fast is None:
@@ -666,6 +673,11 @@ class RtpSession:
         self._transmit(header + payload)
         if self._sent_listeners and (payload_type is None or payload_type == self.payload_type):
             self._notify_sent(payload)
+
+    def send_packet(self, data: bytes) -> None:
+        """Send a whole RTP packet as it is, header included (a bridge whose talk the kernel
+        forwards relays keys in the forwarded stream's numbering, not in this one's)."""
+        self._transmit(data)
 
     def send_audio(self, payload: bytes, marker: bool) -> None:
         """`send_payload` of a G.711 frame of this stream's payload type (one byte a sample):

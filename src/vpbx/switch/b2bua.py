@@ -971,6 +971,7 @@ class B2BCall:
             name=self.id,
             listen=employee,
             on_dtmf=lambda _session, digit: self._employee_digit(digit),
+            kernel=self.media.kernel,
         )
 
     def _employee_digit(self, digit: DtmfDigit) -> None:
@@ -1084,6 +1085,7 @@ class B2BCall:
             name=f"{self.id}-consult",
             listen=winner.session,
             on_dtmf=lambda _session, digit: self._employee_digit(digit),
+            kernel=self.media.kernel,
         )
         self.consult_bridge.start()
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from vpbx.media.kernel_rtp import KernelForwarder
 from vpbx.media.park import SocketPark
 from vpbx.media.ports import PortPool
 from vpbx.media.session import BoundPair, RtpSession
@@ -117,6 +118,8 @@ class MediaPlant:
     wall: Callable[[], float] = time.time
     #: open socket pairs of finished legs, taken by new legs (None: every leg binds its own)
     park: SocketPark[BoundPair] | None = None
+    #: the kernel forwarding of bridged plain talk (VPBX_KERNEL_RTP; started with the switch)
+    kernel: KernelForwarder | None = None
 
     @property
     def pairs_in_use(self) -> int:

@@ -1,0 +1,216 @@
+"""A bridge with kernel forwarding, over real UDP in a network namespace of the test's own:
+plain talk goes through the kernel (vpbx's sockets receive no audio, the nft counters grow and
+the far phone gets every packet), keys still reach vpbx (a talk option hears them; relayed
+ones keep the stream's header), leaving the plain state (a listener such as a recorder, the
+bridge's end) hands the talk back to userspace without a gap, and without the kernel the
+bridge relays as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from vpbx.bench.netns import network_namespace
+from vpbx.media import g711
+from vpbx.media.bridge import Bridge
+from vpbx.media.dtmf import DtmfReceiver
+from vpbx.media.kernel_rtp import FlowState, KernelForwarder
+from vpbx.media.ports import PortPool
+from vpbx.media.rtp import RtpPacket
+from vpbx.media.session import RtpSession
+from vpbx.media.tones import sine
+
+from .test_session import Peer
+
+PORTS = (20000, 20098)
+FRAME = g711.ulaw_encode(sine(1000, 0.02))
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    with network_namespace("vpbxt") as name:
+        yield name
+
+
+@pytest.fixture
+async def forwarder(netns: str) -> AsyncIterator[KernelForwarder]:
+    forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1], poll_interval=0.1)
+    assert await forwarder.start(), forwarder.reason
+    yield forwarder
+    await forwarder.close()
+
+
+class Legs:
+    def __init__(self, peer_a: Peer, peer_b: Peer, a: RtpSession, b: RtpSession) -> None:
+        self.peer_a, self.peer_b, self.a, self.b = peer_a, peer_b, a, b
+
+    @classmethod
+    async def open(cls, dtmf_b: int = 101) -> Legs:
+        pool = PortPool(*PORTS)
+        peer_a, peer_b = await Peer.create(), await Peer.create()
+        a = await RtpSession.open(pool, remote_addr=peer_a.addr, name="a")
+        b = await RtpSession.open(pool, remote_addr=peer_b.addr, dtmf_payload_type=dtmf_b, name="b")
+        return cls(peer_a, peer_b, a, b)
+
+    async def talk(self, packets: int) -> None:
+        """Both phones send `packets` frames, 20 ms apart (as phones do)."""
+        for _ in range(packets):
+            self.peer_a.send_rtp(FRAME, self.a.local_addr)
+            self.peer_b.send_rtp(FRAME, self.b.local_addr)
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        await self.a.aclose()
+        await self.b.aclose()
+        self.peer_a.close()
+        self.peer_b.close()
+
+
+async def test_plain_talk_goes_through_the_kernel_and_keys_still_reach_vpbx(
+    forwarder: KernelForwarder,
+) -> None:
+    legs = await Legs.open(dtmf_b=96)
+    keys: list[tuple[str, str]] = []
+    bridge = Bridge(
+        legs.a,
+        legs.b,
+        listen=legs.a,  # a's keys are talk options, b's go across
+        on_dtmf=lambda session, digit: keys.append((session.name, digit.digit)),
+        kernel=forwarder,
+    )
+    try:
+        bridge.start()
+        await legs.talk(5)  # the legs latch in userspace, then the flow is queued
+        await forwarder.settled()
+        assert bridge.kernel is not None
+        assert bridge.kernel.active, bridge.kernel.why_not
+        flow = bridge.kernel.flow
+        assert flow is not None
+        await forwarder.poll()
+        counted = flow.packets
+        received = (legs.a.stats.received_packets, legs.b.stats.received_packets)
+        at_a, at_b = len(legs.peer_a.packets), len(legs.peer_b.packets)
+        await legs.talk(100)
+        # every packet crossed, none through vpbx's sockets, all counted by the kernel
+        assert len(legs.peer_b.packets) - at_b == 100
+        assert len(legs.peer_a.packets) - at_a == 100
+        assert (legs.a.stats.received_packets, legs.b.stats.received_packets) == received
+        await forwarder.poll()
+        assert (flow.packets[0] - counted[0], flow.packets[1] - counted[1]) == (100, 100)
+        # the kernel leaves headers alone: b's phone hears a's stream as a sent it
+        crossed = [p for p, _ in legs.peer_b.packets[at_b:]]
+        assert {p.ssrc for p in crossed} == {legs.peer_a.ssrc}
+        # a talk option's key reaches vpbx; b's key crosses with the header of b's stream
+        await legs.peer_a.send_digits("5", legs.a.local_addr, pt=101)
+        await legs.peer_b.send_digits("7", legs.b.local_addr, pt=96)
+        await asyncio.sleep(0.2)
+        assert keys == [("a", "5")]
+        events = [p for p, _ in legs.peer_a.packets if p.payload_type == 101]
+        assert events
+        assert {p.ssrc for p in events} == {legs.peer_b.ssrc}
+        receiver = DtmfReceiver()
+        digits = []
+        for p in events:
+            digits += receiver.feed(p.timestamp, p.sequence, p.marker, p.payload, 0)
+        assert [d.digit for d in digits] == ["7"]
+        assert not [p for p, _ in legs.peer_b.packets if p.payload_type in (96, 101)]
+    finally:
+        bridge.stop()
+        await legs.close()
+
+
+async def test_a_listener_hands_the_talk_back_without_losing_a_packet(
+    forwarder: KernelForwarder,
+) -> None:
+    legs = await Legs.open()
+    bridge = Bridge(legs.a, legs.b, kernel=forwarder)
+    heard: list[RtpPacket] = []
+
+    def recorder(packet: RtpPacket, arrival: float) -> None:
+        heard.append(packet)
+
+    try:
+        bridge.start()
+        await legs.talk(5)
+        await forwarder.settled()
+        assert bridge.kernel is not None
+        assert bridge.kernel.active, bridge.kernel.why_not
+        at_b = len(legs.peer_b.packets)
+        await legs.talk(20)
+        # a recorder starts listening: the flow goes at once, userspace relays meanwhile
+        legs.a.add_listener(recorder)
+        assert not bridge.kernel.active
+        await legs.talk(30)
+        await forwarder.settled()
+        assert "goto" not in _ruleset()
+        assert len(legs.peer_b.packets) - at_b == 50  # none lost in the hand-back
+        assert len(heard) >= 29  # what raced the rules' removal went through the kernel
+        back = [p for p, _ in legs.peer_b.packets[-30:]]
+        assert back[-1].ssrc == legs.b.ssrc  # the switch's own stream again
+        assert sum(p.marker for p in back if p.ssrc == legs.b.ssrc) == 1
+        # the recorder stops: plain talk again, and the kernel takes the audio back
+        legs.a.remove_listener(recorder)
+        await forwarder.settled()
+        assert bridge.kernel.active
+        recorded = len(heard)
+        await legs.talk(10)
+        assert len(heard) == recorded
+        assert len(legs.peer_b.packets) - at_b == 60
+    finally:
+        bridge.stop()
+        await legs.close()
+
+
+async def test_the_bridges_end_removes_the_flow(forwarder: KernelForwarder) -> None:
+    legs = await Legs.open()
+    bridge = Bridge(legs.a, legs.b, kernel=forwarder)
+    try:
+        bridge.start()
+        await legs.talk(5)
+        await forwarder.settled()
+        assert bridge.kernel is not None
+        flow = bridge.kernel.flow
+        assert flow is not None
+        assert flow.state is FlowState.ACTIVE
+        bridge.stop()
+        await forwarder.settled()
+        assert flow.state is FlowState.REMOVED
+        assert "goto" not in _ruleset()
+        at_a = legs.a.stats.received_packets
+        await legs.talk(3)
+        assert legs.a.stats.received_packets == at_a + 3  # the sockets hear the phones again
+    finally:
+        await legs.close()
+
+
+async def test_without_the_kernel_the_bridge_relays_in_userspace(netns: str) -> None:
+    off = KernelForwarder(
+        port_min=PORTS[0],
+        port_max=PORTS[1],
+        command=("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "nft"),
+    )
+    assert not await off.start()
+    legs = await Legs.open()
+    bridge = Bridge(legs.a, legs.b, kernel=off)
+    try:
+        bridge.start()
+        await legs.talk(20)
+        assert bridge.kernel is None
+        assert "Operation not permitted" in off.reason
+        assert len(legs.peer_b.packets) == 20
+        assert legs.a.stats.received_packets == 20
+    finally:
+        bridge.stop()
+        await legs.close()
+        await off.close()
+
+
+def _ruleset() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["nft", "list", "ruleset"], check=True, capture_output=True, text=True
+    ).stdout
