@@ -361,12 +361,20 @@ def direct_rig(workdir: Path) -> Iterator[Rig]:
 
 @contextlib.contextmanager
 def pbx_rig(
-    workdir: Path, employees_sdp_port: int | None = None, *, nodes: int = 1
+    workdir: Path,
+    employees_sdp_port: int | None = None,
+    *,
+    nodes: int = 1,
+    kernel_rtp: str = "off",
 ) -> Iterator[Rig]:
     """vpbx (a subprocess) with the account configured and every line registered (the
     employees' media at `employees_sdp_port` when given: see `_employees_uas`). With `nodes` >
     1, `vpbx run --nodes` (Kamailio on the rig's SIP port, the nodes above it; Redis at
-    VPBX_BENCH_REDIS_URL, by default the local one, under a prefix of its own)."""
+    VPBX_BENCH_REDIS_URL, by default the local one, under a prefix of its own).
+
+    `kernel_rtp` is vpbx's VPBX_KERNEL_RTP: off by default, so every row measures the switch's
+    own relay and no rig touches the host's nftables; the relay bench's kernel row sets
+    "auto" inside a network namespace of its own."""
     from vpbx.cluster import NODE_PORT_OFFSET, STATUS_PORT_OFFSET
     from vpbx.storage.migrate import upgrade
 
@@ -395,6 +403,7 @@ def pbx_rig(
         "VPBX_GENERATE_SYSTEM_MESSAGES": "false",
         "VPBX_LOG_LEVEL": "WARNING",
         "VPBX_NODES": str(nodes),
+        "VPBX_KERNEL_RTP": kernel_rtp,
     }
     if nodes > 1:
         env["VPBX_REDIS_URL"] = os.environ.get("VPBX_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -11,6 +11,13 @@ through the relay, and it counts what arrived.
   (`sipp/relay_trunk.xml`) offers the load's caller-side socket and notes the port vpbx
   answers with; the employees' SIPp answers with the load's callee-side socket. vpbx latches
   both (symmetric RTP) and bridges: packets are relayed by the bridged-talk path of a live call.
+* vpbx kernel (its own row): the same rig and ladder with VPBX_KERNEL_RTP=auto, run in a
+  network namespace of its own (`vpbx.bench.netns`: vpbx, SIPp and the load inside, so the
+  nftables table never touches the host's ruleset and goes with the namespace). Once both
+  legs latch, the kernel forwards the audio (`vpbx.media.kernel_rtp`); the switch's CPU is
+  then not the relay's: on loopback the forwarding runs in the sending process's system
+  call (the load's core), so this row has no CPU-per-packet figure and its knee is likely
+  the load generator's (said as AT LEAST).
 * rtpengine 10.5 (Debian `rtpengine-daemon`): `RTPENGINE_FLAGS` (no configuration file,
   userspace only, one worker thread, on loopback); each call is an `offer` and an `answer`
   over its ng control protocol (`vpbx.bench.ng`) with the same two sockets in the SDP.
@@ -59,6 +66,7 @@ from vpbx.bench.calls import (
 )
 from vpbx.bench.core import Result, sizes, work_folder
 from vpbx.bench.merge import run_alone
+from vpbx.bench.netns import network_namespace
 from vpbx.bench.ng import NgClient, NgError
 from vpbx.bench.rtpload import LoadReport, LoadSpec, spec_json
 
@@ -400,15 +408,22 @@ class VpbxRelay:
 
 
 @contextlib.contextmanager
-def vpbx_relay(workdir: Path, campaign: RelayCampaign) -> Iterator[VpbxRelay]:
+def vpbx_relay(
+    workdir: Path, campaign: RelayCampaign, *, kernel: bool = False
+) -> Iterator[VpbxRelay]:
+    """vpbx relaying in the switch process, or (`kernel`) with VPBX_KERNEL_RTP=auto: then
+    the caller must have entered a network namespace of its own (`vpbx.bench.netns`)."""
     ends = campaign.ends
-    with pbx_rig(workdir, employees_sdp_port=ends[1][1]) as rig:
+    kernel_rtp = "auto" if kernel else "off"
+    with pbx_rig(workdir, employees_sdp_port=ends[1][1], kernel_rtp=kernel_rtp) as rig:
         switch = rig.pids()["vpbx"]
         assert rig.pbx is not None
         assert rig.employees is not None
         for pid in [*_tree(rig.pbx.pid), rig.employees.pid]:
             _pin(pid, SUT_CORE if pid == switch else LOAD_CORE)
         relay = VpbxRelay(switch, rig.target, ends[0], workdir)
+        if kernel:
+            relay.name = "vpbx kernel"
         try:
             yield relay
         finally:
@@ -496,6 +511,8 @@ class RelayCampaign:
     plan: Plan
     ends: tuple[tuple[str, int], tuple[str, int]]  # the load's caller and callee sockets
     vpbx: Ladder | None = None
+    kernel: Ladder | None = None  # vpbx with kernel forwarding (nftables)
+    kernel_packets: int = 0  # what the kernel forwarded in the kernel row (its nft counters)
     rtpengine: Ladder | None = None
     rtpengine_cpu: Rung | None = None  # at the calls of vpbx's CPU figure
     alone: Rung | None = None  # the load end to end without a relay
@@ -504,6 +521,22 @@ class RelayCampaign:
     def say(self, text: str) -> None:
         self.log.append(text)
         print(f"[relay] {text}", flush=True)
+
+
+def _kernel_forwarded() -> int:
+    """Packets the kernel forwarded: the nft counters of every vpbx table in this namespace
+    (the proof that the kernel row measured the kernel path)."""
+    from vpbx.media.kernel_rtp_rules import TABLE_PREFIX, parse_counters
+
+    done = subprocess.run(
+        ["nft", "-j", "list", "counters"], capture_output=True, text=True, check=True
+    )
+    tables = set(re.findall(rf'"table": "({TABLE_PREFIX}\d+)"', done.stdout))
+    return sum(
+        counter.packets
+        for table in tables
+        for counter in parse_counters(table, done.stdout).values()
+    )
 
 
 class _Direct:
@@ -533,6 +566,16 @@ def relay_campaign() -> RelayCampaign:
                 campaign.vpbx = _climb(vpbx, campaign)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             campaign.say(f"vpbx could not be measured: {exc}")
+        try:
+            with (
+                network_namespace("vpbxbench"),
+                vpbx_relay(root / "vpbx-kernel", campaign, kernel=True) as kernel,
+            ):
+                campaign.kernel = _climb(kernel, campaign)
+                campaign.kernel_packets = _kernel_forwarded()
+                campaign.say(f"vpbx kernel: the kernel forwarded {campaign.kernel_packets} packets")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            campaign.say(f"vpbx kernel could not be measured: {exc}")
         knee_vpbx = campaign.vpbx.knee if campaign.vpbx is not None else 0
         cpu_rung = campaign.vpbx.cpu_rung if campaign.vpbx is not None else None
         try:
@@ -576,8 +619,11 @@ def relay_method() -> tuple[str, ...]:
         f"rung where more than {LATE_SHARE:.1%} of the generator's sends were > 2 ms late measured",
         "the generator: it is measured once more, and if that fails alike the ladder stops and its",
         "figure is a lower bound. CPU per packet = the",
-        "relay process's user + system time in the window / packets delivered. What this run",
-        "saw:",
+        "relay process's user + system time in the window / packets delivered. The `vpbx",
+        "kernel` row: the same rig and ladder with VPBX_KERNEL_RTP=auto (nftables forwarding,",
+        "vpbx.media.kernel_rtp) in a network namespace of its own; on loopback the kernel",
+        "forwards in the sender's system call, on the load's core, so it has no CPU figure",
+        "and its knee is likely the load generator's. What this run saw:",
     )
 
 
@@ -628,7 +674,26 @@ def bench_relay_cpu() -> Result:
     )
 
 
-BENCHMARKS = (bench_relay_calls, bench_relay_cpu)
+def bench_relay_kernel_calls() -> Result:
+    campaign = relay_campaign()
+    kernel = campaign.kernel.knee if campaign.kernel is not None else 0
+    reference = campaign.rtpengine.knee if campaign.rtpengine is not None else 0
+    return Result(
+        f"relay: bridged calls held (50-pps G.711 both ways, ≥ {DELIVERED_OK:.1%} delivered "
+        f"each way, p99 one-way < {P99_LIMIT_MS:g} ms), vpbx with kernel forwarding "
+        f"(nftables, VPBX_KERNEL_RTP=auto; {campaign.kernel_packets} packets by the kernel)"
+        + _bound(campaign.kernel),
+        float(kernel),
+        "calls",
+        "rtpengine 10.5 userspace, one thread, ng offer/answer per call"
+        + _bound(campaign.rtpengine),
+        float(reference),
+        kernel / reference if reference else None,
+        "ratio ≥ 1.0",
+    )
+
+
+BENCHMARKS = (bench_relay_calls, bench_relay_kernel_calls, bench_relay_cpu)
 
 
 if __name__ == "__main__":
