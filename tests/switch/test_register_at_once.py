@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 import pytest
@@ -22,7 +22,7 @@ from vpbx.sip.registrar import Bindings
 from vpbx.switch.directory import Directory, DirectorySource
 from vpbx.switch.endpoint import SipEndpoint
 from vpbx.switch.registrar_service import Registrar
-from vpbx.switch.registration_store import RegistrationStore
+from vpbx.switch.registration_store import GATHER, RegistrationStore
 from vpbx.transport.sip import Peer
 
 LINE = LineInfo(5, 50, "l50", "secret", "in_out", None)
@@ -110,6 +110,17 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2):
+        while not condition():  # noqa: ASYNC110 - told by synchronous callbacks
+            await asyncio.sleep(0.001)
+
+
+async def _answered(answers: list[Response], count: int) -> None:
+    """Until `count` answers came (a commit may wait `GATHER` for others to join it)."""
+    await _until(lambda: len(answers) >= count)
+
+
 async def test_a_cached_line_is_challenged_at_once_and_answered_200_after_its_commit() -> None:
     source, storage = _Source(), _Storage()
     registrar = _registrar(source, storage)
@@ -124,8 +135,7 @@ async def test_a_cached_line_is_challenged_at_once_and_answered_200_after_its_co
         assert len(answers) == 1  # the binding is applied, but not committed yet
         assert registrar.bindings.current("l50", _now())
         storage.gate.set()
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await _answered(answers, 2)
         assert [a.status for a in answers] == [401, 200]
         ok = answers[1]
         assert ok.headers.get_all("Contact") == ("<sip:l50@127.0.0.1:5062>;expires=60",)
@@ -150,8 +160,8 @@ async def test_at_once_answers_as_register_does() -> None:
             if at_once:
                 got: list[Response] = []
                 assert registrar.register_at_once(request, PEER, _now(), got.append)
-                for _ in range(10):
-                    await asyncio.sleep(0)
+                await _answered(got, 1)
+                await asyncio.sleep(GATHER * 2)
                 assert len(got) == 1
                 answer = got[0]
             else:
@@ -226,16 +236,14 @@ async def test_a_failed_commit_answers_nothing_and_the_next_register_is_answered
         registrar.register_at_once(
             _register(2, _credentials(challenge)), PEER, _now(), answers.append
         )
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await _until(lambda: "registrations not stored" in caplog.text)
+        await asyncio.sleep(GATHER * 2)
         assert answers == []
-        assert "registrations not stored" in caplog.text
         storage.fail = False
         registrar.register_at_once(
             _register(3, _credentials(challenge, nc=2)), PEER, _now(), answers.append
         )
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await _answered(answers, 1)
         assert [a.status for a in answers] == [200]
     finally:
         registrar.stop()
@@ -265,6 +273,25 @@ async def test_the_store_tells_every_waiter_of_a_commit_even_after_a_failing_one
     assert "commit callback failed" in caplog.text
 
 
+async def test_an_idle_store_commits_at_once_and_one_under_load_gathers_for_a_moment() -> None:
+    storage = _Storage()
+    store = RegistrationStore(storage, lambda: WALL, gather=0.05)
+    loop = asyncio.get_running_loop()
+    told: list[float] = []
+    started = loop.time()
+    store.submit(1, [], lambda error: told.append(loop.time()))
+    await _until(lambda: bool(told))
+    assert told[0] - started < 0.04  # idle: no wait
+    # right after a commit: the next waits for others to join it
+    started = loop.time()
+    store.submit(2, [], lambda error: told.append(loop.time()))
+    await asyncio.sleep(0.01)
+    store.submit(3, [], lambda error: told.append(loop.time()))
+    await _until(lambda: len(told) == 3)
+    assert told[1] - started >= 0.05
+    assert storage.saved == [{1: []}, {2: [], 3: []}]
+
+
 async def test_the_endpoint_timer_stays_armed_while_the_earliest_deadline_stays() -> None:
     endpoint = SipEndpoint("127.0.0.1", 0)
     loop = asyncio.get_running_loop()
@@ -282,3 +309,16 @@ async def test_the_endpoint_timer_stays_armed_while_the_earliest_deadline_stays(
     assert first.cancelled()
     assert endpoint._timer is not None
     endpoint._timer.cancel()
+
+
+def test_the_date_of_a_200_follows_the_wall_clock_though_formatted_once_a_second() -> None:
+    now = [WALL]
+    registrar = Registrar(Directory(cast(DirectorySource, _Source())), wall=lambda: now[0])
+    assert registrar._date_now() == "Mon, 07 Dec 2026 11:00:00 GMT"
+    now[0] = WALL + dt.timedelta(milliseconds=999)
+    assert registrar._date_now() == "Mon, 07 Dec 2026 11:00:00 GMT"
+    now[0] = WALL + dt.timedelta(seconds=1)
+    assert registrar._date_now() == "Mon, 07 Dec 2026 11:00:01 GMT"
+    # a wall clock in another zone, or set back, gives its own second's date
+    now[0] = (WALL - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=3)))
+    assert registrar._date_now() == "Mon, 07 Dec 2026 10:00:00 GMT"
