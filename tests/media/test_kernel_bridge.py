@@ -1,13 +1,14 @@
 """A bridge with kernel forwarding, over real UDP in a network namespace of the test's own:
-plain talk goes through the kernel (vpbx's sockets receive no audio, the nft counters grow and
-the far phone gets every packet), keys still reach vpbx (a talk option hears them; relayed
-ones keep the stream's header), leaving the plain state (a listener such as a recorder, the
-bridge's end) hands the talk back to userspace without a gap, and without the kernel the
-bridge relays as before."""
+plain talk goes through the kernel (vpbx's sockets receive no audio, the nft counters grow,
+the far phone gets every packet, as one stream with ours), keys still reach vpbx (a talk
+option hears them; one that crosses takes the talk back for a second), leaving the plain
+state (a listener such as a recorder, the bridge's end) hands the talk back to userspace
+without a gap, and without the kernel the bridge relays as before."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -69,6 +70,13 @@ class Legs:
         self.peer_b.close()
 
 
+def assert_one_stream(packets: list[RtpPacket], ssrc: int) -> None:
+    """What a phone heard from us is one stream: our SSRC, numbers that never go back."""
+    assert {p.ssrc for p in packets} == {ssrc}
+    for x, y in itertools.pairwise(packets):
+        assert 0 < (y.sequence - x.sequence) & 0xFFFF < 0x8000, (x, y)
+
+
 async def test_plain_talk_goes_through_the_kernel_and_keys_still_reach_vpbx(
     forwarder: KernelForwarder,
 ) -> None:
@@ -100,23 +108,31 @@ async def test_plain_talk_goes_through_the_kernel_and_keys_still_reach_vpbx(
         assert (legs.a.stats.received_packets, legs.b.stats.received_packets) == received
         await forwarder.poll()
         assert (flow.packets[0] - counted[0], flow.packets[1] - counted[1]) == (100, 100)
-        # the kernel leaves headers alone: b's phone hears a's stream as a sent it
-        crossed = [p for p, _ in legs.peer_b.packets[at_b:]]
-        assert {p.ssrc for p in crossed} == {legs.peer_a.ssrc}
-        # a talk option's key reaches vpbx; b's key crosses with the header of b's stream
+        # a talk option's key reaches vpbx and the kernel keeps the talk
         await legs.peer_a.send_digits("5", legs.a.local_addr, pt=101)
-        await legs.peer_b.send_digits("7", legs.b.local_addr, pt=96)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
         assert keys == [("a", "5")]
+        assert bridge.kernel.active
+        # b's key crosses: the switch takes the talk back to number it in a's stream
+        await legs.peer_b.send_digits("7", legs.b.local_addr, pt=96)
+        assert not bridge.kernel.active
+        await legs.talk(10)
         events = [p for p, _ in legs.peer_a.packets if p.payload_type == 101]
-        assert events
-        assert {p.ssrc for p in events} == {legs.peer_b.ssrc}
         receiver = DtmfReceiver()
         digits = []
         for p in events:
             digits += receiver.feed(p.timestamp, p.sequence, p.marker, p.payload, 0)
         assert [d.digit for d in digits] == ["7"]
         assert not [p for p, _ in legs.peer_b.packets if p.payload_type in (96, 101)]
+        # a second after the last key the kernel has the talk again
+        await asyncio.sleep(1.2)
+        await forwarder.settled()
+        assert bridge.kernel.active
+        await legs.talk(10)
+        assert len(legs.peer_b.packets) - at_b == 120
+        # through all of it each phone heard one stream, ours
+        assert_one_stream([p for p, _ in legs.peer_b.packets], legs.b.ssrc)
+        assert_one_stream([p for p, _ in legs.peer_a.packets], legs.a.ssrc)
     finally:
         bridge.stop()
         await legs.close()
@@ -149,8 +165,7 @@ async def test_a_listener_hands_the_talk_back_without_losing_a_packet(
         assert len(legs.peer_b.packets) - at_b == 50  # none lost in the hand-back
         assert len(heard) >= 29  # what raced the rules' removal went through the kernel
         back = [p for p, _ in legs.peer_b.packets[-30:]]
-        assert back[-1].ssrc == legs.b.ssrc  # the switch's own stream again
-        assert sum(p.marker for p in back if p.ssrc == legs.b.ssrc) == 1
+        assert sum(p.marker for p in back) == 1  # the switch's stream resumes, marked
         # the recorder stops: plain talk again, and the kernel takes the audio back
         legs.a.remove_listener(recorder)
         await forwarder.settled()
@@ -159,6 +174,7 @@ async def test_a_listener_hands_the_talk_back_without_losing_a_packet(
         await legs.talk(10)
         assert len(heard) == recorded
         assert len(legs.peer_b.packets) - at_b == 60
+        assert_one_stream([p for p, _ in legs.peer_b.packets], legs.b.ssrc)
     finally:
         bridge.stop()
         await legs.close()

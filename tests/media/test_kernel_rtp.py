@@ -21,6 +21,7 @@ from vpbx.bench.netns import network_namespace
 from vpbx.media.kernel_rtp import FlowState, KernelForwarder
 from vpbx.media.kernel_rtp_rules import (
     FlowPair,
+    Stream,
     add_script,
     remove_script,
     setup_script,
@@ -31,6 +32,9 @@ PORTS = (20000, 29999)
 HOST = "127.0.0.1"
 EVENT_PT = 101
 T = table_name(1)
+#: what our sockets send to the phones: the kernel continues these streams (65530: it wraps)
+A_STREAM = Stream(0xAAAA_0001, 100)
+B_STREAM = Stream(0xBBBB_0002, 65530)
 
 
 @pytest.fixture
@@ -73,6 +77,8 @@ class Call:
             self.our_b.getsockname(),
             self.phone_b.getsockname(),
             0,
+            A_STREAM,
+            B_STREAM,
         )
 
     def close(self) -> None:
@@ -106,7 +112,12 @@ async def test_audio_goes_through_the_kernel_and_events_reach_vpbx(netns: str) -
     # from vpbx's other socket, header untouched (the peer sees the other phone's stream)
     assert {addr for _, addr in at_b} == {call.our_b.getsockname()}
     assert {addr for _, addr in at_a} == {call.our_a.getsockname()}
-    assert [data for data, _ in at_b] == [rtp(0, seq) for seq in range(50)]
+    # the phone hears our stream go on: our SSRC, our numbers (wrapping), the payload as sent
+    headers = [struct.unpack_from("!BBHII", data) for data, _ in at_b]
+    assert [h[2] for h in headers] == [(B_STREAM.sequence + i) & 0xFFFF for i in range(50)]
+    assert {h[4] for h in headers} == {B_STREAM.ssrc}
+    assert [h[3] for h in headers] == [seq * 160 for seq in range(50)]  # the phone's clock
+    assert [data[12:] for data, _ in at_b] == [rtp(0, seq)[12:] for seq in range(50)]
     # vpbx's sockets saw the event packet and nothing of the audio
     assert drain(call.our_a) == [(rtp(EVENT_PT, 50, marker=True), call.phone_a.getsockname())]
     assert drain(call.our_b) == []
@@ -218,7 +229,7 @@ async def test_without_nft_calls_stay_in_userspace_with_a_reason(
         assert not await forwarder.start()
     assert forwarder.reason == "nft not found"
     assert [r.reason for r in caplog.records] == ["nft not found"]  # type: ignore[attr-defined]
-    pair = FlowPair((HOST, 1), (HOST, 2), (HOST, 3), (HOST, 4), 0)
+    pair = FlowPair((HOST, 1), (HOST, 2), (HOST, 3), (HOST, 4), 0, A_STREAM, B_STREAM)
     assert forwarder.install(pair) is None
     await forwarder.close()
 
@@ -233,7 +244,12 @@ async def test_without_cap_net_admin_calls_stay_in_userspace_with_a_reason(
         assert not await forwarder.start()
     assert "Operation not permitted" in forwarder.reason
     assert len(caplog.records) == 1
-    assert forwarder.install(FlowPair((HOST, 1), (HOST, 2), (HOST, 3), (HOST, 4), 0)) is None
+    assert (
+        forwarder.install(
+            FlowPair((HOST, 1), (HOST, 2), (HOST, 3), (HOST, 4), 0, A_STREAM, B_STREAM)
+        )
+        is None
+    )
     assert "vpbx_rtp" not in nft_list()
     await forwarder.close()
 
@@ -251,7 +267,18 @@ addresses = st.tuples(hosts, st.integers(1, 65535))
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.builds(FlowPair, addresses, addresses, addresses, addresses, st.integers(0, 127)))
+@given(
+    st.builds(
+        FlowPair,
+        addresses,
+        addresses,
+        addresses,
+        addresses,
+        st.integers(0, 127),
+        st.builds(Stream, st.integers(0, 2**32 - 1), st.integers(0, 65535)),
+        st.builds(Stream, st.integers(0, 2**32 - 1), st.integers(0, 65535)),
+    )
+)
 def test_nft_accepts_and_removes_the_rules_of_any_pair(netns: str, pair: FlowPair) -> None:
     a, b = pair.directions
     assume(a.name != b.name)  # one socket on both legs: a bridge never has that

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from vpbx.media.kernel_rtp_rules import (
     Direction,
     FlowPair,
+    Stream,
     add_script,
     parse_counters,
     remove_script,
@@ -26,15 +27,21 @@ hosts = st.ip_addresses(v=4).map(str)
 ports = st.integers(1, 65535)
 addresses = st.tuples(hosts, ports)
 payload_types = st.integers(0, 127)
-pairs = st.builds(FlowPair, addresses, addresses, addresses, addresses, payload_types)
+streams = st.builds(Stream, st.integers(0, 2**32 - 1), st.integers(0, 65535))
+pairs = st.builds(
+    FlowPair, addresses, addresses, addresses, addresses, payload_types, streams, streams
+)
 
 RULE = re.compile(
     r"add rule ip vpbx_rtp_20000 (?P<chain>\S+) @th,64,2 2 @th,73,7 (?P<pt>\d+) notrack"
+    r" @th,80,16 set numgen inc mod 65536 offset (?P<seq>\d+) << 16"
+    r" @th,128,32 set (?P<ssrc>0x[0-9a-f]{8})"
     r" ip saddr set (?P<out_host>\S+) udp sport set (?P<out_port>\d+)"
     r" ip daddr set (?P<to_host>\S+) udp dport set (?P<to_port>\d+)"
     r' counter name "(?P<counter>\S+)"$'
 )
 T = table_name(20000)
+S = Stream(0x1234_5678, 100)
 ELEMENT = re.compile(r"(\S+) \. (\d+) \. (\S+) \. (\d+) : goto (\w+)")
 
 
@@ -46,15 +53,26 @@ def test_each_direction_rewrites_to_the_other_leg(pair: FlowPair) -> None:
     elements = ELEMENT.findall(script.splitlines()[-1])
     assert len(elements) == 2
     expected = [
-        (pair.a_peer, pair.a_local, pair.b_local, pair.b_peer),
-        (pair.b_peer, pair.b_local, pair.a_local, pair.a_peer),
+        (pair.a_peer, pair.a_local, pair.b_local, pair.b_peer, pair.b_stream),
+        (pair.b_peer, pair.b_local, pair.a_local, pair.a_peer, pair.a_stream),
     ]
-    for rule, element, (peer, local, out, to) in zip(rules, elements, expected, strict=True):
+    for rule, element, (peer, local, out, to, stream) in zip(
+        rules, elements, expected, strict=True
+    ):
+        # the packet continues the stream our `out` socket sends to `to`
+        assert int(rule["ssrc"], 16) == stream.ssrc
+        assert int(rule["seq"]) == stream.sequence
         assert element[:4] == (peer[0], str(peer[1]), local[0], str(local[1]))
         assert element[4] == rule["chain"] == rule["counter"]
         assert (rule["out_host"], int(rule["out_port"])) == out
         assert (rule["to_host"], int(rule["to_port"])) == to
         assert int(rule["pt"]) == pair.payload_type
+
+
+@pytest.mark.parametrize(("ssrc", "sequence"), [(-1, 0), (1 << 32, 0), (0, -1), (0, 65536)])
+def test_streams_are_checked(ssrc: int, sequence: int) -> None:
+    with pytest.raises(ValueError, match=r"not an SSRC|not a sequence number"):
+        Stream(ssrc, sequence)
 
 
 @given(pairs)
@@ -74,8 +92,8 @@ def test_removal_names_what_installation_created(pair: FlowPair) -> None:
 @given(addresses, addresses)
 def test_chain_names_differ_by_our_socket(first: tuple[str, int], second: tuple[str, int]) -> None:
     peer = ("192.0.2.1", 4000)
-    one = Direction(peer, first, second, peer, 0)
-    two = Direction(peer, second, first, peer, 0)
+    one = Direction(peer, first, second, peer, 0, S)
+    two = Direction(peer, second, first, peer, 0, S)
     assert (one.name == two.name) == (first == second)
     assert re.fullmatch(r"f[0-9a-f]{8}_\d+", one.name)
 
@@ -94,13 +112,13 @@ def test_unforwardable_addresses_are_refused(address: tuple[str, int], reason: s
     assert found is not None
     assert found.startswith(reason)
     with pytest.raises(ValueError, match=reason):
-        Direction(address, ("127.0.0.1", 4000), ("127.0.0.1", 4002), ("127.0.0.1", 5000), 0)
+        Direction(address, ("127.0.0.1", 4000), ("127.0.0.1", 4002), ("127.0.0.1", 5000), 0, S)
 
 
 @pytest.mark.parametrize("pt", [-1, 128])
 def test_payload_type_is_seven_bits(pt: int) -> None:
     with pytest.raises(ValueError, match="payload type"):
-        Direction(("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3), ("127.0.0.1", 4), pt)
+        Direction(("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3), ("127.0.0.1", 4), pt, S)
 
 
 def test_setup_replaces_a_left_table_and_hooks_the_port_range() -> None:

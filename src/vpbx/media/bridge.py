@@ -92,9 +92,8 @@ class _Relay:
     def _event(self, packet: RtpPacket) -> None:
         dst = self._dst
         bridge = self._bridge()
-        kernel = bridge.kernel if bridge is not None else None
-        if kernel is not None and kernel.relay_event(packet, dst):
-            return
+        if bridge is not None and bridge.kernel is not None:
+            bridge.kernel.keys_crossing()  # numbered in dst's stream: the kernel's pauses
         pt = dst.dtmf_payload_type
         if pt is None:
             return  # the other side negotiated no telephone-event: nothing to relay it as

@@ -25,7 +25,6 @@ import contextlib
 import enum
 import logging
 import shutil
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -34,15 +33,16 @@ from vpbx.media.errors import MediaError
 from vpbx.media.kernel_rtp_rules import (
     FAMILY,
     FlowPair,
+    Stream,
     add_script,
+    drop_script,
     parse_counters,
-    remove_script,
     setup_script,
     table_name,
     teardown_script,
+    unhook_script,
     unsupported,
 )
-from vpbx.media.rtp import RtpPacket
 from vpbx.media.session import PacketListener, RtpSession
 
 __all__ = [
@@ -112,6 +112,8 @@ class KernelFlow:
     pair: FlowPair
     #: told once with True when the kernel forwards, False when nft refused the flow
     on_installed: Callable[[bool], None] | None = None
+    #: told the final counters (a→b, b→a) once an active flow is taken out
+    on_removed: Callable[[tuple[int, int]], None] | None = None
     state: FlowState = FlowState.QUEUED
     #: packets the kernel forwarded (a→b, b→a) at the last poll
     packets: tuple[int, int] = (0, 0)
@@ -127,9 +129,10 @@ class _Change:
     install: bool
 
     def script(self, table: str) -> str:
+        """Installation, or the first step of a removal (the packets come back to us)."""
         if self.install:
             return add_script(table, self.flow.pair)
-        return remove_script(table, self.flow.pair)
+        return unhook_script(table, self.flow.pair)
 
 
 class KernelForwarder:
@@ -229,12 +232,15 @@ class KernelForwarder:
         self._idle.set()
 
     def install(
-        self, pair: FlowPair, on_installed: Callable[[bool], None] | None = None
+        self,
+        pair: FlowPair,
+        on_installed: Callable[[bool], None] | None = None,
+        on_removed: Callable[[tuple[int, int]], None] | None = None,
     ) -> KernelFlow | None:
         """Queue `pair` for the kernel; None when the kernel does not forward."""
         if not self.available:
             return None
-        flow = KernelFlow(pair, on_installed)
+        flow = KernelFlow(pair, on_installed, on_removed)
         self._flows.add(flow)
         self._enqueue(_Change(flow, install=True))
         return flow
@@ -307,39 +313,65 @@ class KernelForwarder:
                 next_poll = loop.time() + interval
 
     async def _send(self, batch: list[_Change]) -> None:
+        """One transaction for the batch: installations, and removals' unhooking; then the
+        removed flows' final counters are read and their chains dropped."""
         loop = asyncio.get_running_loop()
         # the removal of a flow nft refused has nothing to remove
         batch = [c for c in batch if c.install or c.flow.state is not FlowState.FAILED]
         if not batch:
             return
         started = loop.time()
+        errors = dict.fromkeys(range(len(batch)), "")
         try:
             await run_nft(self._command, ["-f", "-"], "".join(c.script(self.table) for c in batch))
         except NftError as exc:
             if len(batch) == 1:
-                self._settle(batch[0], str(exc))
+                errors[0] = str(exc)
             else:
                 # one transaction failed as a whole: find the change nft refuses
-                for change in batch:
+                for i, change in enumerate(batch):
                     try:
                         await run_nft(self._command, ["-f", "-"], change.script(self.table))
                     except NftError as single:
-                        self._settle(change, str(single))
-                    else:
-                        self._settle(change, "")
-        else:
-            for change in batch:
-                self._settle(change, "")
+                        errors[i] = str(single)
         self.transactions += 1
         self.last_transaction_seconds = loop.time() - started
+        removed = [c.flow for i, c in enumerate(batch) if not c.install and not errors[i]]
+        counts = await self._final_counts(removed)
+        for i, change in enumerate(batch):
+            if change.install:
+                self._settle_install(change.flow, errors[i])
+            else:
+                if errors[i]:
+                    log.warning("kernel rtp flow not removed", extra={"error": errors[i]})
+                self._finish_removed(change.flow, counts.get(change.flow))
+        if removed:
+            script = "".join(drop_script(self.table, flow.pair) for flow in removed)
+            try:
+                await run_nft(self._command, ["-f", "-"], script)
+            except NftError as exc:
+                log.warning("kernel rtp chains not dropped", extra={"error": str(exc)})
 
-    def _settle(self, change: _Change, error: str) -> None:
-        flow = change.flow
-        if not change.install:
-            if error:
-                log.warning("kernel rtp flow not removed", extra={"error": error})
-            self._finish_removed(flow)
-            return
+    async def _final_counts(self, flows: list[KernelFlow]) -> dict[KernelFlow, tuple[int, int]]:
+        """The counters of unhooked flows: what the kernel forwarded, final now."""
+        if not flows:
+            return {}
+        try:
+            text = await run_nft(
+                self._command, ["-j", "list", "counters", "table", FAMILY, self.table]
+            )
+            counters = parse_counters(self.table, text)
+        except (NftError, ValueError) as exc:
+            log.warning("kernel rtp counters unreadable", extra={"error": str(exc)})
+            return {}
+        found = {}
+        for flow in flows:
+            ab, ba = flow.pair.directions
+            if ab.name in counters and ba.name in counters:
+                found[flow] = (counters[ab.name].packets, counters[ba.name].packets)
+        return found
+
+    def _settle_install(self, flow: KernelFlow, error: str) -> None:
         if error:
             flow.state = FlowState.FAILED
             flow.error = error
@@ -350,12 +382,28 @@ class KernelForwarder:
         if flow.on_installed is not None and not flow._remove_queued:
             flow.on_installed(not error)
 
-    def _finish_removed(self, flow: KernelFlow) -> None:
+    def _finish_removed(self, flow: KernelFlow, counts: tuple[int, int] | None = None) -> None:
+        was_active = flow.state is FlowState.ACTIVE
         flow.state = FlowState.REMOVED
         self._flows.discard(flow)
+        if counts is not None:
+            flow.packets = counts
+        if was_active and flow.on_removed is not None:
+            flow.on_removed(counts if counts is not None else flow.packets)
 
 
 # --- a bridge's use of the forwarder --------------------------------------------------------
+
+#: sequence numbers left free between our stream and the kernel's first packet: the switch
+#: still relays while the rules are being installed (5 ms alone, longer in a batch), and a
+#: phone must see a forward jump (taken as loss), never a number twice
+HEADROOM: Final = 50
+#: a plain talk sends a packet every 20 ms: what the numbering the kernel used is guessed
+#: from until its counters are read
+PTIME: Final = 0.020
+#: after a key crossed, the talk stays in userspace this long (the event's packets and its
+#: repeated end are numbered by the switch), then the kernel takes it again
+KEYS_QUIET: Final = 1.0
 
 
 def _plain(session: RtpSession, relay: PacketListener) -> bool:
@@ -371,15 +419,43 @@ def _plain(session: RtpSession, relay: PacketListener) -> bool:
     )
 
 
+def _stream(session: RtpSession) -> Stream:
+    sender = session.sender
+    return Stream(sender.ssrc, (sender.sequence + HEADROOM) & 0xFFFF)
+
+
+def _skip_ahead(session: RtpSession, sequence: int) -> None:
+    """Let `session`'s stream go on at `sequence` unless it is already past it (going back
+    would make the phone drop what follows as late)."""
+    if session.closed:
+        return
+    fast = session._fast  # the native relay keeps the numbering while it relays
+    if fast is not None:
+        fast.hold()
+    try:
+        sender = session.sender
+        if 0 < (sequence - sender.sequence) & 0xFFFF < 0x8000:
+            sender.skip_to(sequence)
+    finally:
+        if fast is not None:
+            fast.release()
+
+
 class KernelPath:
     """One bridge's kernel forwarding: entered when both legs are in the plain talk state
     with the same audio payload type (the kernel copies payloads; it cannot transcode), left
-    when either leaves it (`leave` from the bridge's and the sessions' hooks).
+    when either leaves it (`leave` from the bridge's and the sessions' hooks), and for a
+    moment whenever a key crosses.
 
     The bridge's userspace relay stays attached all along: the kernel only takes the audio
     packets away from it. Whatever the kernel does not take (events, a new address, packets
     sent while the rules are being installed or removed) reaches the relay as before, so a
-    change of state never loses a packet, and a refused installation changes nothing.
+    change of state loses no packet, and a refused installation changes nothing.
+
+    The phones hear one stream each way throughout: the kernel sends in the name of our
+    stream (its SSRC, its sequence numbers from `HEADROOM` past ours), and when the switch
+    takes the talk back its stream goes on past the kernel's numbers (guessed at 50 packets/s
+    at once, set from the final counters when they are read) with the marker bit.
     """
 
     def __init__(
@@ -394,8 +470,12 @@ class KernelPath:
         self._b = b
         self._relays = relays
         self.flow: KernelFlow | None = None
+        self._active_since: float | None = None
         #: nft refused this state's flow: not asked again until the state changes
         self._refused = False
+        #: no entry before this loop time: keys are crossing
+        self._quiet_until = 0.0
+        self._retry: asyncio.TimerHandle | None = None
         #: why the last `try_enter` stayed in userspace (for logs and tests)
         self.why_not = ""
 
@@ -420,6 +500,9 @@ class KernelPath:
         if a.payload_type != b.payload_type:
             self.why_not = "transcoding"
             return False
+        if asyncio.get_running_loop().time() < self._quiet_until:
+            self.why_not = "keys crossing"
+            return False
         peer_a, peer_b = a.remote_addr, b.remote_addr
         assert peer_a is not None
         assert peer_b is not None
@@ -427,8 +510,12 @@ class KernelPath:
         if reason is not None:
             self.why_not = reason
             return False
-        pair = FlowPair(peer_a, a.local_addr, b.local_addr, peer_b, a.payload_type)
-        self.flow = self._forwarder.install(pair, self._installed)
+        pair = FlowPair(
+            peer_a, a.local_addr, b.local_addr, peer_b, a.payload_type, _stream(a), _stream(b)
+        )
+        self.flow = self._forwarder.install(
+            pair, self._installed, lambda counts: self._removed(pair, counts)
+        )
         self.why_not = ""
         return self.flow is not None
 
@@ -439,30 +526,54 @@ class KernelPath:
             self.flow = None
             self._refused = True
             return
+        self._active_since = asyncio.get_running_loop().time()
         log.debug("kernel rtp forwarding", extra={"a": self._a.name, "b": self._b.name, "on": ok})
 
     def leave(self) -> None:
-        """Hand the audio back to userspace (the rules go in the forwarder's next batch)."""
-        flow, self.flow = self.flow, None
+        """Hand the audio back to userspace for good in this state (the rules go in the
+        forwarder's next batch)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         self._refused = False
+        self._hand_back()
+
+    def _hand_back(self) -> None:
+        flow, self.flow = self.flow, None
         if flow is None:
             return
         self._forwarder.remove(flow)
-        if flow.state is FlowState.ACTIVE:
-            # the phones heard each other's streams: ours resumes as a new talkspurt
-            for session in (self._a, self._b):
-                if not session.closed:
-                    session.sender.start_talkspurt()
+        since, self._active_since = self._active_since, None
+        if flow.state is not FlowState.ACTIVE or since is None:
+            return
+        # past what the kernel can have sent meanwhile, at 50 packets/s, until it is known
+        guess = int((asyncio.get_running_loop().time() - since) / PTIME) + HEADROOM
+        pair = flow.pair
+        for session, stream in ((self._a, pair.a_stream), (self._b, pair.b_stream)):
+            _skip_ahead(session, stream.sequence + guess)
+            if not session.closed:
+                session.sender.start_talkspurt()
 
-    def relay_event(self, packet: RtpPacket, dst: RtpSession) -> bool:
-        """While the kernel forwards, an event packet goes on with the header of the stream
-        it belongs to (the far side hears the other peer's SSRC and numbering: the kernel
-        leaves audio headers untouched), only its payload type changed to dst's; False when
-        the kernel does not forward (the bridge renumbers it as its own)."""
-        pt = dst.dtmf_payload_type
-        if not self.active or pt is None:
-            return False
-        first = packet.marker << 7 | pt
-        header = struct.pack("!BBHII", 0x80, first, packet.sequence, packet.timestamp, packet.ssrc)
-        dst.send_packet(header + packet.payload)
-        return True
+    def _removed(self, pair: FlowPair, counts: tuple[int, int]) -> None:
+        """The final counters of a flow taken out: a→b went as b's stream, b→a as a's."""
+        if self.active:
+            return  # a newer flow numbers the streams now (it started past these numbers)
+        _skip_ahead(self._b, pair.b_stream.sequence + counts[0])
+        _skip_ahead(self._a, pair.a_stream.sequence + counts[1])
+
+    def keys_crossing(self) -> None:
+        """A key crosses: the switch numbers it in its stream, so it takes the talk back
+        while the key lasts and gives it to the kernel again `KEYS_QUIET` after the last."""
+        loop = asyncio.get_running_loop()
+        self._quiet_until = loop.time() + KEYS_QUIET
+        self._hand_back()
+        if self._retry is None:
+            self._retry = loop.call_at(self._quiet_until, self._after_keys)
+
+    def _after_keys(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._quiet_until:
+            self._retry = loop.call_at(self._quiet_until, self._after_keys)
+            return
+        self._retry = None
+        self.try_enter()

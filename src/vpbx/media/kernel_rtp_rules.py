@@ -13,7 +13,13 @@ disjoint port ranges, so each node's start cleans its own leftovers and no other
   call's audio payload type (`@th,64,2`, `@th,73,7`: the UDP header is 64 bits, and the
   second RTP byte is marker bit then payload type) is not tracked (conntrack would pin a NAT
   decision on the whole 5-tuple) and rewritten statelessly to come from our other socket
-  and go to the other peer (nft fixes the IP and UDP checksums), with a named counter.
+  and go to the other peer (nft fixes the IP and UDP checksums), with a named counter;
+- the RTP header is made to continue our own stream to that peer: its SSRC is set to ours
+  (`@th,128,32`) and its sequence number (`@th,80,16`) to `numgen inc` (a counter of the
+  rule's own, from 0) plus the next number of our stream, shifted into the upper half of the
+  32-bit register nft writes big-endian from (the shift also wraps the sum at 65536). Phones
+  drop a stream whose numbers go back (baresip 1.0 even after an SSRC change), so the
+  peer's own numbering cannot pass. Timestamps stay the peer's (nft cannot add to a field).
   Anything else of the same 5-tuple (RFC 4733 events, comfort noise, STUN) misses the rule,
   leaves the chain and reaches vpbx's socket as before: talk options keep hearing keys.
 
@@ -33,12 +39,15 @@ __all__ = [
     "CounterValue",
     "Direction",
     "FlowPair",
+    "Stream",
     "add_script",
+    "drop_script",
     "parse_counters",
     "remove_script",
     "setup_script",
     "table_name",
     "teardown_script",
+    "unhook_script",
     "unsupported",
 ]
 
@@ -71,15 +80,31 @@ def unsupported(*addresses: Address) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Stream:
+    """What our socket sends to its peer: the SSRC, and the sequence number the kernel's first
+    packet is to carry."""
+
+    ssrc: int
+    sequence: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ssrc < 1 << 32:
+            raise ValueError(f"not an SSRC: {self.ssrc}")
+        if not 0 <= self.sequence < 1 << 16:
+            raise ValueError(f"not a sequence number: {self.sequence}")
+
+
+@dataclass(frozen=True, slots=True)
 class Direction:
     """One forwarded direction: packets of `peer` to our `local` socket leave as sent from our
-    `out` socket to `to`; only RTP of `payload_type` is taken."""
+    `out` socket to `to`, numbered as `stream`; only RTP of `payload_type` is taken."""
 
     peer: Address
     local: Address
     out: Address
     to: Address
     payload_type: int
+    stream: Stream
 
     def __post_init__(self) -> None:
         reason = unsupported(self.peer, self.local, self.out, self.to)
@@ -105,19 +130,23 @@ class Direction:
 @dataclass(frozen=True, slots=True)
 class FlowPair:
     """Both directions of one bridged call: `a_peer` talks to our `a_local`, `b_peer` to our
-    `b_local`, and both legs carry the same audio payload type (no transcoding)."""
+    `b_local`, and both legs carry the same audio payload type (no transcoding); `a_stream`
+    is what our `a_local` sends to `a_peer`, `b_stream` what `b_local` sends to `b_peer`."""
 
     a_peer: Address
     a_local: Address
     b_local: Address
     b_peer: Address
     payload_type: int
+    a_stream: Stream
+    b_stream: Stream
 
     @property
     def directions(self) -> tuple[Direction, Direction]:
+        pt = self.payload_type
         return (
-            Direction(self.a_peer, self.a_local, self.b_local, self.b_peer, self.payload_type),
-            Direction(self.b_peer, self.b_local, self.a_local, self.a_peer, self.payload_type),
+            Direction(self.a_peer, self.a_local, self.b_local, self.b_peer, pt, self.b_stream),
+            Direction(self.b_peer, self.b_local, self.a_local, self.a_peer, pt, self.a_stream),
         )
 
 
@@ -162,6 +191,8 @@ def add_script(table: str, pair: FlowPair) -> str:
             f"create counter {t} {d.name}",
             f"create chain {t} {d.name}",
             f"add rule {t} {d.name} @th,64,2 2 @th,73,7 {d.payload_type} notrack"
+            f" @th,80,16 set numgen inc mod 65536 offset {d.stream.sequence} << 16"
+            f" @th,128,32 set {d.stream.ssrc:#010x}"
             f" ip saddr set {d.out[0]} udp sport set {d.out[1]}"
             f" ip daddr set {d.to[0]} udp dport set {d.to[1]}"
             f' counter name "{d.name}"',
@@ -171,16 +202,26 @@ def add_script(table: str, pair: FlowPair) -> str:
     return "\n".join(lines) + "\n"
 
 
-def remove_script(table: str, pair: FlowPair) -> str:
-    """Take both directions of `pair` out: the map elements first (a chain a map still jumps
-    to cannot go), then the chains and their counters."""
+def unhook_script(table: str, pair: FlowPair) -> str:
+    """Stop forwarding `pair`: its map elements go, so its packets reach our sockets again;
+    its chains and counters stay, the counters final, until `drop_script`."""
+    keys = ", ".join(d.key for d in pair.directions)
+    return f"delete element {FAMILY} {table} {MAP} {{ {keys} }}\n"
+
+
+def drop_script(table: str, pair: FlowPair) -> str:
+    """Delete the chains and counters of an unhooked `pair` (a chain the map still jumps to
+    could not go)."""
     t = f"{FAMILY} {table}"
-    directions = pair.directions
-    keys = ", ".join(d.key for d in directions)
-    lines = [f"delete element {t} {MAP} {{ {keys} }}"]
-    for d in directions:
+    lines = []
+    for d in pair.directions:
         lines += [f"delete chain {t} {d.name}", f"delete counter {t} {d.name}"]
     return "\n".join(lines) + "\n"
+
+
+def remove_script(table: str, pair: FlowPair) -> str:
+    """Take both directions of `pair` out at once (counters unread)."""
+    return unhook_script(table, pair) + drop_script(table, pair)
 
 
 @dataclass(frozen=True, slots=True)

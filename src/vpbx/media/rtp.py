@@ -579,6 +579,11 @@ class RtpSender:
         """Set the marker bit on the next packet (first packet after silence or a pause)."""
         self._talkspurt = True
 
+    def skip_to(self, sequence: int) -> None:
+        """Number the next packet `sequence`: someone else (the kernel) sent the ones between
+        in this stream's name."""
+        self._sequence = sequence & 0xFFFF
+
     def advance(self, samples: int) -> None:
         """Let media time pass without sending (silence suppression, gaps between events)."""
         self._timestamp = (self._timestamp + samples) & 0xFFFF_FFFF

@@ -674,11 +674,6 @@ class RtpSession:
         if self._sent_listeners and (payload_type is None or payload_type == self.payload_type):
             self._notify_sent(payload)
 
-    def send_packet(self, data: bytes) -> None:
-        """Send a whole RTP packet as it is, header included (a bridge whose talk the kernel
-        forwards relays keys in the forwarded stream's numbering, not in this one's)."""
-        self._transmit(data)
-
     def send_audio(self, payload: bytes, marker: bool) -> None:
         """`send_payload` of a G.711 frame of this stream's payload type (one byte a sample):
         what a bridge sends for nearly every packet it relays, in fewer steps."""
