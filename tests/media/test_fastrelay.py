@@ -277,3 +277,40 @@ def test_a_parsed_packet_of_the_native_path_is_rtp() -> None:
     """The helper frames above are what the relay tests send (a guard of the test itself)."""
     packet = RtpPacket.parse(RtpPacket(0, 1, 2, 3, FRAME).serialize())
     assert packet.payload == FRAME
+
+
+async def test_a_listener_joining_while_packets_wait_gets_them_and_the_talk_stays_in_python() -> (
+    None
+):
+    """Leaving hands what waits on the connected socket to the Python path first (here an
+    event, which takes the bridge's full path): that must not bring the native relay back
+    before the new listener is in place."""
+    peer_a, peer_b, a, b = await _legs()
+    heard: list[int] = []
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        for _ in range(3):
+            peer_a.send_rtp(FRAME, a.local_addr)
+        await _until(lambda: len(peer_b.packets) >= 3)
+        assert a.fast
+        # queued on the connected socket, not read yet: no await until the listener is in
+        peer_a.send_rtp(_event(1, False, 160), a.local_addr, pt=101, advance=0)
+        peer_a.send_rtp(FRAME, a.local_addr)
+        a.add_listener(lambda packet, arrival: heard.append(packet.payload_type))
+        assert not a.fast
+        peer_a.send_rtp(FRAME, a.local_addr)
+        await _until(lambda: len(heard) >= 1 and len(peer_b.packets) >= 5)
+        await asyncio.sleep(0.02)
+        assert not a.fast
+        a.remove_listener(a._listeners[-1])
+        assert a.fast  # and back once the listener has gone
+        assert bridge.fast is not None
+        assert bridge.fast.entered == 2
+        bridge.stop()
+    finally:
+        await _close(peer_a, peer_b, a, b)
+    # the two packets that waited went the Python way before the listener came (the event
+    # relayed as one); the one after reached it
+    assert heard == [0]
+    assert [p.payload_type for p, _ in peer_b.packets] == [0, 0, 0, 101, 0, 0]

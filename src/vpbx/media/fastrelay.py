@@ -136,8 +136,11 @@ class FastRelay:
         self._peers: tuple[Address, Address] = (("", 0), ("", 0))
         #: the Python side holds the state (depth of nested `hold`s)
         self._held = 0
-        #: asked to enter while the Python side held the state: try again at its release
+        #: asked to enter while the Python side held the state or the last connected sockets
+        #: were being drained: try again once neither is so
         self._retry = False
+        #: the connected sockets of the last `leave` are still open (they hold the port)
+        self._draining = False
         self._oversize_seen = [0, 0]
         #: times the relay entered (tests and logs)
         self.entered = 0
@@ -156,7 +159,7 @@ class FastRelay:
             return True
         if self._broken:
             return False
-        if self._held:
+        if self._held or self._draining:
             self._retry = True
             return False
         a, b = self._a, self._b
@@ -217,6 +220,7 @@ class FastRelay:
         pair.stop()
         self._pair = None
         self._sockets = None
+        self._draining = True
         self._a._fast = self._b._fast = None
         for twin in sockets:
             self._loop.remove_reader(twin.fileno())
@@ -233,6 +237,12 @@ class FastRelay:
         finally:
             for twin in sockets:
                 twin.close()
+            self._draining = False
+        if self._retry:
+            # not now: the code that made the relay leave (a listener being added, a source
+            # set) has not finished changing the state the relay's fitness depends on
+            self._retry = False
+            self._loop.call_soon(self.try_enter)
 
     # --- the state ----------------------------------------------------------------------
 
@@ -254,8 +264,7 @@ class FastRelay:
         pair = self._pair
         if pair is not None:
             self._push(pair)
-        elif self._retry:
-            # after the drain `leave` queued: the connected sockets it closes hold the port
+        elif self._retry and not self._draining:
             self._retry = False
             self._loop.call_soon(self.try_enter)
 
