@@ -31,6 +31,7 @@ from vpbx.media.bridge import Bridge
 from vpbx.media.conference import Conference
 from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.errors import MediaError
+from vpbx.media.kernel_rtp import KernelForwarder
 from vpbx.media.mixer import conference_matrix, listen_matrix, whisper_matrix
 from vpbx.media.player import Player
 from vpbx.media.recorder import RIGHT, Recorder
@@ -971,8 +972,14 @@ class B2BCall:
             name=self.id,
             listen=employee,
             on_dtmf=lambda _session, digit: self._employee_digit(digit),
-            kernel=self.media.kernel,
+            kernel=self._kernel(),
         )
+
+    def _kernel(self) -> KernelForwarder | None:
+        """The switch's kernel forwarding for this call's bridges (a call built without a
+        media plant, in tests, has none)."""
+        media: MediaPlant | None = self.media
+        return None if media is None else media.kernel
 
     def _employee_digit(self, digit: DtmfDigit) -> None:
         if self.on_employee_digit is not None and self.state is not CallState.ENDED:
@@ -1085,7 +1092,7 @@ class B2BCall:
             name=f"{self.id}-consult",
             listen=winner.session,
             on_dtmf=lambda _session, digit: self._employee_digit(digit),
-            kernel=self.media.kernel,
+            kernel=self._kernel(),
         )
         self.consult_bridge.start()
 
