@@ -424,9 +424,10 @@ def _stream(session: RtpSession) -> Stream:
     return Stream(sender.ssrc, (sender.sequence + HEADROOM) & 0xFFFF)
 
 
-def _skip_ahead(session: RtpSession, sequence: int) -> None:
+def _skip_ahead(session: RtpSession, sequence: int, *, mark: bool = False) -> None:
     """Let `session`'s stream go on at `sequence` unless it is already past it (going back
-    would make the phone drop what follows as late)."""
+    would make the phone drop what follows as late); `mark`: its next packet starts a
+    talkspurt."""
     if session.closed:
         return
     fast = session._fast  # the native relay keeps the numbering while it relays
@@ -436,6 +437,8 @@ def _skip_ahead(session: RtpSession, sequence: int) -> None:
         sender = session.sender
         if 0 < (sequence - sender.sequence) & 0xFFFF < 0x8000:
             sender.skip_to(sequence)
+        if mark:
+            sender.start_talkspurt()
     finally:
         if fast is not None:
             fast.release()
@@ -550,9 +553,7 @@ class KernelPath:
         guess = int((asyncio.get_running_loop().time() - since) / PTIME) + HEADROOM
         pair = flow.pair
         for session, stream in ((self._a, pair.a_stream), (self._b, pair.b_stream)):
-            _skip_ahead(session, stream.sequence + guess)
-            if not session.closed:
-                session.sender.start_talkspurt()
+            _skip_ahead(session, stream.sequence + guess, mark=True)
 
     def _removed(self, pair: FlowPair, counts: tuple[int, int]) -> None:
         """The final counters of a flow taken out: a→b went as b's stream, b→a as a's."""
