@@ -11,6 +11,8 @@ import logging
 import socket
 import struct
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -327,3 +329,93 @@ async def test_with_a_poll_interval_the_counters_follow_by_themselves(netns: str
     assert flow.last_growth is not None
     await forwarder.close()
     call.close()
+
+
+PHONE = """
+import socket, struct, sys
+role, here, there = sys.argv[1], sys.argv[2], sys.argv[3]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((here, 40000))
+sock.settimeout(2.0)
+if role == "send":
+    for seq in range(20):
+        header = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x1234)
+        sock.sendto(header + bytes(160), (there, 20000))
+else:
+    count = 0
+    try:
+        while True:
+            sock.recvfrom(2048)
+            count += 1
+    except TimeoutError:
+        pass
+    print(count)
+"""
+
+
+def _link(pbx: str, phone: str, device: str, pbx_ip: str, phone_ip: str) -> None:
+    """A veth link from the switch's namespace to a phone's, the phone routed through it."""
+    run = ["ip", "link", "add", device, "netns", pbx, "type", "veth", "peer", "name", "eth0"]
+    subprocess.run([*run, "netns", phone], check=True)
+    for ns, dev, ip in ((pbx, device, pbx_ip), (phone, "eth0", phone_ip)):
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+    subprocess.run(["ip", "-n", phone, "route", "add", "default", "via", pbx_ip], check=True)
+
+
+def test_phones_on_the_network_need_forwarding_and_accept_local(netns: str) -> None:
+    """What the admin guide asks for phones on real interfaces: the rewritten packet is
+    forwarded, and its source is the box's own address."""
+    # the phones' namespaces are only entered by their processes (`ip netns exec`)
+    phones = [f"vpbxt-a{netns[-8:]}", f"vpbxt-b{netns[-8:]}"]
+    for name in phones:
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    loop = asyncio.new_event_loop()
+    ours: list[socket.socket] = []
+    try:
+        _link(netns, phones[0], "va", "10.9.1.1", "10.9.1.2")
+        _link(netns, phones[1], "vb", "10.9.2.1", "10.9.2.2")
+        ours = [udp_on("10.9.1.1", 20000), udp_on("10.9.1.1", 20002)]
+        forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1])
+        assert loop.run_until_complete(forwarder.start()), forwarder.reason
+        pair = FlowPair(
+            ("10.9.1.2", 40000), ("10.9.1.1", 20000), ("10.9.1.1", 20002),
+            ("10.9.2.2", 40000), 0, A_STREAM, B_STREAM,
+        )  # fmt: skip
+        assert forwarder.install(pair) is not None
+        loop.run_until_complete(forwarder.settled())
+
+        def call() -> int:
+            listener = subprocess.Popen(
+                ["ip", "netns", "exec", phones[1], sys.executable, "-c", PHONE,
+                 "recv", "10.9.2.2", "-"],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            time.sleep(0.3)
+            subprocess.run(
+                ["ip", "netns", "exec", phones[0], sys.executable, "-c", PHONE,
+                 "send", "10.9.1.2", "10.9.1.1"],
+                check=True,
+            )  # fmt: skip
+            out, _ = listener.communicate(timeout=10)
+            return int(out)
+
+        sysctl = ["sysctl", "-q", "-w"]
+        assert call() == 0  # neither: the packet is not forwarded
+        subprocess.run([*sysctl, "net.ipv4.ip_forward=1"], check=True)
+        assert call() == 0  # a martian: its source is our own address
+        subprocess.run([*sysctl, "net.ipv4.conf.va.accept_local=1"], check=True)
+        assert call() == 20
+        loop.run_until_complete(forwarder.close())
+    finally:
+        loop.close()
+        for sock in ours:
+            sock.close()
+        for name in phones:
+            subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def udp_on(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, port))
+    return sock
