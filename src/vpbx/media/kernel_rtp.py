@@ -32,6 +32,7 @@ from typing import Final
 from vpbx.media.errors import MediaError
 from vpbx.media.kernel_rtp_rules import (
     FAMILY,
+    CounterValue,
     FlowPair,
     Stream,
     add_script,
@@ -267,13 +268,8 @@ class KernelForwarder:
         active = [f for f in self._flows if f.state is FlowState.ACTIVE]
         if not active:
             return
-        try:
-            text = await run_nft(
-                self._command, ["-j", "list", "counters", "table", FAMILY, self.table]
-            )
-            counters = parse_counters(self.table, text)
-        except (NftError, ValueError) as exc:
-            log.warning("kernel rtp counters unreadable", extra={"error": str(exc)})
+        counters = await self._read_counters()
+        if counters is None:
             return
         now = asyncio.get_running_loop().time()
         for flow in active:
@@ -352,17 +348,23 @@ class KernelForwarder:
             except NftError as exc:
                 log.warning("kernel rtp chains not dropped", extra={"error": str(exc)})
 
-    async def _final_counts(self, flows: list[KernelFlow]) -> dict[KernelFlow, tuple[int, int]]:
-        """The counters of unhooked flows: what the kernel forwarded, final now."""
-        if not flows:
-            return {}
+    async def _read_counters(self) -> dict[str, CounterValue] | None:
+        """Every named counter of the table, or None (logged) if nft cannot say."""
         try:
             text = await run_nft(
                 self._command, ["-j", "list", "counters", "table", FAMILY, self.table]
             )
-            counters = parse_counters(self.table, text)
+            return parse_counters(self.table, text)
         except (NftError, ValueError) as exc:
             log.warning("kernel rtp counters unreadable", extra={"error": str(exc)})
+            return None
+
+    async def _final_counts(self, flows: list[KernelFlow]) -> dict[KernelFlow, tuple[int, int]]:
+        """The counters of unhooked flows: what the kernel forwarded, final now."""
+        if not flows:
+            return {}
+        counters = await self._read_counters()
+        if counters is None:
             return {}
         found = {}
         for flow in flows:
