@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpbx.sip import uri as uri_module
 from vpbx.sip.errors import ParseError
 from vpbx.sip.message import Headers, Request, bare, make_response
 from vpbx.sip.parser import parse_message, serialize
@@ -170,7 +171,7 @@ def test_a_memoized_uri_is_the_one_parsing_gives_and_a_bad_one_fails_each_time(
     text: str,
 ) -> None:
     try:
-        expected = parse_uri.__wrapped__(text)
+        expected = uri_module._parse_uri(text)  # unmemoized
     except ParseError:
         for _ in range(2):
             with pytest.raises(ParseError):
@@ -229,3 +230,15 @@ def test_validation_still_refuses_a_malformed_optional_header(extra: str, proble
     assert rejection is not None
     assert rejection.status == 400
     assert problem.lower() in rejection.reason.lower()
+
+
+def test_a_long_uri_is_parsed_but_not_kept() -> None:
+    """The URI cache counts entries: a sender's long URIs must not fill it with big keys."""
+    long_uri = "sip:" + "a" * uri_module.CACHED_URI_CHARS + "@example.com"
+    before = uri_module._parse_uri_cached.cache_info().currsize
+    parsed = uri_module.parse_uri(long_uri)
+    assert str(parsed) == long_uri
+    assert uri_module._parse_uri_cached.cache_info().currsize == before
+    short = f"sip:u{before}@example.com"
+    uri_module.parse_uri(short)
+    assert uri_module._parse_uri_cached.cache_info().currsize == before + 1

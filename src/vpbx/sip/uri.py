@@ -339,16 +339,26 @@ def _parse_sip(scheme: Literal["sip", "sips"], rest: str) -> SipUri:
     )
 
 
-@functools.lru_cache(maxsize=4096)
+#: longer URIs are parsed each time: the cache's bound counts entries, and a sender could
+#: otherwise pin 4,096 URIs of up to a message's size each
+CACHED_URI_CHARS = 256
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI as found in a Request-URI or inside <> of an address.
 
     Memoized: a URI is immutable, and the same few are parsed over and over (a phone's
     Request-URI, address-of-record and Contact, in every REGISTER it sends and every response
-    it gets); parsing one was ~8 µs, five times per REGISTER. Only well-formed URIs are kept
-    (a `ParseError` is raised afresh each time), and the bound keeps hostile input from
-    growing it.
+    it gets); parsing one was ~8 µs, five times per REGISTER. Only well-formed URIs of at most
+    CACHED_URI_CHARS are kept (a `ParseError` is raised afresh each time), and the bound
+    keeps hostile input from growing it.
     """
+    if len(text) <= CACHED_URI_CHARS:
+        return _parse_uri_cached(text)
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or _SCHEME_RE.fullmatch(scheme) is None:
         raise ParseError(f"invalid URI {text!r}")
@@ -389,6 +399,9 @@ class Address:
     def __str__(self) -> str:
         prefix = "" if self.display_name is None else quote_string(self.display_name) + " "
         return f"{prefix}<{self.uri}>{self.params}"
+
+
+_parse_uri_cached = functools.lru_cache(maxsize=4096)(_parse_uri)
 
 
 def parse_address_at(text: str, pos: int) -> tuple[Address, int]:

@@ -459,8 +459,14 @@ class SipTransport:
         await self._serve_stream(reader, writer, peer.transport, outbound=True)
 
 
-@functools.lru_cache(maxsize=4096)
 def _is_address(host: str) -> bool:
+    # No IP address is that long: a sender's long Via host is not cached (the cache's bound
+    # counts entries, not bytes)
+    return len(host) <= 64 and _is_short_address(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_short_address(host: str) -> bool:
     # Asked for every message sent: parsing the address each time was a measurable part of
     # answering a REGISTER. Bounded: destinations come from Vias peers write.
     try:
