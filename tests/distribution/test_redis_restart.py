@@ -17,6 +17,7 @@ from tests.redis_server import RedisServer, redis_server
 from vpbx.scenario.distribution import (
     Answered,
     CallEnded,
+    CallerHungUp,
     Distributor,
     GiveUp,
     Queued,
@@ -108,3 +109,37 @@ async def test_a_claim_finds_the_mark_gone_and_writes_back_first_once_per_restar
     server.restart()
     assert await one_state.rebuild() == 1  # only the line still held ("other")
     assert await one_state.client.hget("t:busy", PHONE) is None
+
+
+async def test_a_lost_mark_with_the_data_kept_counts_nothing_twice(
+    nodes: tuple[RedisState, RedisState],
+) -> None:
+    """The mark can go while the data stays (a key evicted or deleted by hand): the write-back
+    then finds its lines and queue places there and adds nothing."""
+    one_state, _ = nodes
+    one = Distributor(one_state)
+    team = staff(1)
+    await one.start(request("talk", team), T0)
+    assert of_type(await one.start(request("b", team, caller="B", queue=True), T0 + 1), Queued)
+    await one_state.client.delete("t:up:one")
+    assert await one_state.rebuild() == 2
+    assert await one_state.client.hget("t:busy", PHONE) == "1"
+    assert await one_state.client.hget("t:held", PHONE) == "1"
+
+
+async def test_callers_queued_after_a_restart_come_after_those_who_waited(
+    server: RedisServer, nodes: tuple[RedisState, RedisState]
+) -> None:
+    one_state, _ = nodes
+    one = Distributor(one_state)
+    team = staff(1)
+    await one.start(request("talk", team), T0)
+    for call in ("a", "b", "c"):
+        assert of_type(await one.start(request(call, team, caller=call, queue=True), T0), Queued)
+    await one.handle(CallerHungUp("c"), T0 + 1)  # its number stays the highest given
+    server.restart()
+    assert of_type(await one.start(request("d", team, caller="d", queue=True), T0 + 2), Queued)
+    assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["a", "b", "d"]
+    d_seq = await one_state.client.zscore(f"t:pw:{PHONE}", "d")
+    assert d_seq is not None
+    assert d_seq > 3

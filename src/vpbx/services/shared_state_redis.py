@@ -64,6 +64,7 @@ WATCH_SECONDS: Final = 0.25
 # the calls that reach a Forward meanwhile.
 _RETRY: Final = Retry(ExponentialBackoff(cap=0.5, base=0.02), 16)
 _REBUILD_SIGNAL: Final = "rebuild"
+_REBUILD_TRIES: Final = 3
 
 _CLAIM = """
 local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
@@ -173,12 +174,15 @@ local up = p .. 'up:' .. node
 if redis.call('EXISTS', up) == 1 then return -1 end
 local data = cjson.decode(ARGV[3])
 local own = p .. 'own:' .. node
-local top = tonumber(redis.call('GET', p .. 'seq')) or 0
+local top = math.max(tonumber(redis.call('GET', p .. 'seq')) or 0, tonumber(data['seq']))
 for _, w in ipairs(data['waiters']) do
   local call, seq = w['call'], w['seq']
   for _, phone in ipairs(w['phones']) do
-    redis.call('ZADD', p .. 'pw:' .. phone, seq, call)
-    redis.call('HINCRBY', p .. 'held', phone, 1)
+    -- counted only when not there already: the mark can go while the data stays (a key
+    -- evicted, deleted by hand), and a second count would hold the phone for good
+    if redis.call('ZADD', p .. 'pw:' .. phone, seq, call) == 1 then
+      redis.call('HINCRBY', p .. 'held', phone, 1)
+    end
   end
   redis.call('HSET', p .. 'w:' .. call, 'seq', seq, 'caller', w['caller'], 'qkey', w['qkey'],
     'width', w['width'], 'wrapup', w['wrapup'], 'phones', table.concat(w['phones'], '\\n'))
@@ -189,8 +193,9 @@ end
 redis.call('SET', p .. 'seq', top)
 for _, line in ipairs(data['lines']) do
   local call, phone = line[1], line[2]
-  redis.call('HINCRBY', p .. 'busy', phone, 1)
-  redis.call('SADD', p .. 'ring:' .. call, phone)
+  if redis.call('SADD', p .. 'ring:' .. call, phone) == 1 then
+    redis.call('HINCRBY', p .. 'busy', phone, 1)
+  end
   redis.call('SADD', own, call)
   if redis.call('EXISTS', p .. 'w:' .. call) == 1 then
     redis.call('SADD', p .. 'wa:' .. call, phone)
@@ -273,10 +278,14 @@ class _Holdings:
 
     lines: dict[str, set[str]] = field(default_factory=dict)  # call → phones
     waiters: dict[str, _Waiter] = field(default_factory=dict)
+    #: the highest queue number this node was given: the counter is put back at least there,
+    #: so the callers another node queues after the restart come after the ones it had
+    seq: int = 0
 
     def payload(self) -> str:
         return json.dumps(
             {
+                "seq": self.seq,
                 "lines": [[call, phone] for call, phones in self.lines.items() for phone in phones],
                 "waiters": [
                     {
@@ -468,9 +477,13 @@ class RedisState:
             self.node,
         ]
         status = await self._claim(args=args)
-        if status == _REBUILD_SIGNAL:
+        for _ in range(_REBUILD_TRIES):  # Redis may restart again while we write back
+            if status != _REBUILD_SIGNAL:
+                break
             self._told_rebuilt(await self.rebuild())
             status = await self._claim(args=args)
+        if status == _REBUILD_SIGNAL:
+            raise RedisError("shared state: Redis kept losing this node's state")
         if status == ClaimStatus.OK:
             self._holdings.lines.setdefault(call_id, set()).add(phone)
         return ClaimStatus(status)
@@ -520,9 +533,14 @@ class RedisState:
             *waiter.phones,
         ]
         seq = int(await self._enqueue(args=args))
-        if seq < 0:
+        for _ in range(_REBUILD_TRIES):
+            if seq >= 0:
+                break
             self._told_rebuilt(await self.rebuild())
             seq = int(await self._enqueue(args=args))
+        if seq < 0:
+            raise RedisError("shared state: Redis kept losing this node's state")
+        self._holdings.seq = max(self._holdings.seq, seq)
         self._holdings.waiters[waiter.call_id] = _Waiter(seq, waiter, waiter.width)
         spot = await self.queue_spot(waiter.call_id, now)
         assert spot is not None
