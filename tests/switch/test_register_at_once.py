@@ -288,7 +288,8 @@ async def test_an_idle_store_commits_at_once_and_one_under_load_gathers_for_a_mo
     await asyncio.sleep(0.01)
     store.submit(3, [], lambda error: told.append(loop.time()))
     await _until(lambda: len(told) == 3)
-    assert told[1] - started >= 0.05
+    # uvloop's timers and clock tick in milliseconds: the wait can read a hair under 0.05
+    assert told[1] - started >= 0.05 - 0.002
     assert storage.saved == [{1: []}, {2: [], 3: []}]
 
 
