@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,8 @@ from vpbx.bench.netns import network_namespace
 from vpbx.media import g711
 from vpbx.media.bridge import Bridge
 from vpbx.media.dtmf import DtmfReceiver
-from vpbx.media.kernel_rtp import FlowState, KernelForwarder
+from vpbx.media.kernel_rtp import HEADROOM, FlowState, KernelForwarder
+from vpbx.media.kernel_rtp_rules import UNSPECIFIED
 from vpbx.media.ports import PortPool
 from vpbx.media.rtp import RtpPacket
 from vpbx.media.session import RtpSession
@@ -48,11 +51,13 @@ class Legs:
         self.peer_a, self.peer_b, self.a, self.b = peer_a, peer_b, a, b
 
     @classmethod
-    async def open(cls, dtmf_b: int = 101) -> Legs:
+    async def open(cls, dtmf_b: int = 101, host: str = "127.0.0.1") -> Legs:
         pool = PortPool(*PORTS)
         peer_a, peer_b = await Peer.create(), await Peer.create()
-        a = await RtpSession.open(pool, remote_addr=peer_a.addr, name="a")
-        b = await RtpSession.open(pool, remote_addr=peer_b.addr, dtmf_payload_type=dtmf_b, name="b")
+        a = await RtpSession.open(pool, host=host, remote_addr=peer_a.addr, name="a")
+        b = await RtpSession.open(
+            pool, host=host, remote_addr=peer_b.addr, dtmf_payload_type=dtmf_b, name="b"
+        )
         return cls(peer_a, peer_b, a, b)
 
     async def talk(self, packets: int) -> None:
@@ -200,6 +205,78 @@ async def test_the_bridges_end_removes_the_flow(forwarder: KernelForwarder) -> N
         assert legs.a.stats.received_packets == at_a + 3  # the sockets hear the phones again
     finally:
         await legs.close()
+
+
+async def test_leaving_while_the_installation_is_sent_still_skips_ahead(
+    netns: str, tmp_path: Path
+) -> None:
+    # nft takes its time over installations: the bridge leaves while one is in flight, so
+    # the kernel may have numbered packets in our streams before the removal follows it
+    slow = tmp_path / "nft"
+    slow.write_text(
+        "#!/bin/sh\n"
+        "script=$(cat)\n"
+        'case "$script" in *"create element"*) sleep 1.5;; esac\n'
+        'printf \'%s\\n\' "$script" | exec nft "$@"\n'
+    )
+    slow.chmod(0o755)
+    forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1], command=(str(slow),))
+    assert await forwarder.start(), forwarder.reason
+    legs = await Legs.open()
+    bridge = Bridge(legs.a, legs.b, kernel=forwarder)
+    try:
+        bridge.start()
+        await legs.talk(5)  # the legs latch and the installation goes to nft
+        assert bridge.kernel is not None
+        flow = bridge.kernel.flow
+        assert flow is not None
+        # sent, not answered yet (a tuple: mypy would keep the state narrowed past awaits)
+        assert (flow.state, flow.submitted is not None) == (FlowState.QUEUED, True)
+        at_b = len(legs.peer_b.packets)
+        bridge.kernel.leave()
+        # our streams go on past whatever the kernel may number meanwhile
+        for session, stream in ((legs.a, flow.pair.a_stream), (legs.b, flow.pair.b_stream)):
+            assert (session.sender.sequence - stream.sequence) & 0xFFFF >= HEADROOM
+        await legs.talk(10)
+        await forwarder.settled()
+        assert flow.state is FlowState.REMOVED
+        assert "goto" not in _ruleset()
+        back = [p for p, _ in legs.peer_b.packets[at_b:]]
+        assert len(back) == 10
+        assert back[0].marker  # the switch's stream resumes, marked
+        assert_one_stream([p for p, _ in legs.peer_b.packets], legs.b.ssrc)
+        assert_one_stream([p for p, _ in legs.peer_a.packets], legs.a.ssrc)
+    finally:
+        bridge.stop()
+        await legs.close()
+        await forwarder.close()
+
+
+async def test_sockets_on_the_unspecified_address_stay_in_userspace_logged_once(
+    forwarder: KernelForwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the default VPBX_SIP_HOST: a rule naming 0.0.0.0 would match no packet
+    bridges = []
+    with caplog.at_level(logging.WARNING, logger="vpbx.media.kernel_rtp"):
+        for _ in range(2):
+            legs = await Legs.open(host="0.0.0.0")
+            bridge = Bridge(legs.a, legs.b, kernel=forwarder)
+            bridges.append((legs, bridge))
+            bridge.start()
+            await legs.talk(5)
+    try:
+        await forwarder.settled()
+        assert forwarder.transactions == 0
+        for legs, bridge in bridges:
+            assert bridge.kernel is not None
+            assert bridge.kernel.flow is None
+            assert bridge.kernel.why_not == UNSPECIFIED
+            assert len(legs.peer_b.packets) == 5  # the switch relays
+        assert [r.getMessage() for r in caplog.records] == ["kernel rtp cannot forward these calls"]
+    finally:
+        for legs, bridge in bridges:
+            bridge.stop()
+            await legs.close()
 
 
 async def test_without_the_kernel_the_bridge_relays_in_userspace(netns: str) -> None:

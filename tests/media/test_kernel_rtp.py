@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -262,7 +263,7 @@ async def test_off_never_runs_nft() -> None:
     assert forwarder.reason == "VPBX_KERNEL_RTP=off"
 
 
-hosts = st.ip_addresses(v=4).map(str)
+hosts = st.ip_addresses(v=4).filter(lambda a: not a.is_unspecified).map(str)
 addresses = st.tuples(hosts, st.integers(1, 65535))
 
 
@@ -419,3 +420,154 @@ def udp_on(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((host, port))
     return sock
+
+
+def failing_nft(tmp_path: Path, failures: int, when: str) -> tuple[str, Path]:
+    """An nft that fails the first `failures` scripts containing `when` (as a timeout or a
+    refusal would, before anything is committed), then is nft; and the file counting the
+    failures left."""
+    left = tmp_path / "failures_left"
+    left.write_text(str(failures))
+    wrapper = tmp_path / "nft"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "script=$(cat)\n"
+        f"left=$(cat {left})\n"
+        f'case "$script" in *"{when}"*)\n'
+        '  if [ "$left" -gt 0 ]; then\n'
+        f"    echo $((left - 1)) > {left}\n"
+        '    echo "simulated failure" >&2\n'
+        "    exit 1\n"
+        "  fi;;\n"
+        "esac\n"
+        'printf \'%s\\n\' "$script" | exec nft "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return str(wrapper), left
+
+
+async def test_a_failed_unhooking_is_retried_until_the_rule_is_gone(
+    netns: str, tmp_path: Path
+) -> None:
+    # forgotten, the live entry would send a later call's audio on these ports to this
+    # call's other phone
+    command, left = failing_nft(tmp_path, 1, "delete element")
+    forwarder = KernelForwarder(
+        port_min=PORTS[0], port_max=PORTS[1], command=(command,), retry_delay=0.05
+    )
+    assert await forwarder.start(), forwarder.reason
+    call = Call(0)
+    removed: list[tuple[int, int]] = []
+    flow = forwarder.install(call.pair, on_removed=removed.append)
+    assert flow is not None
+    await forwarder.settled()
+    call.phone_a.sendto(rtp(0, 1), call.our_a.getsockname())
+    assert len(drain(call.phone_b)) == 1
+    forwarder.remove(flow)
+    await forwarder.settled()
+    assert left.read_text().strip() == "0"  # the first unhooking did fail
+    assert flow.state is FlowState.REMOVED
+    assert removed == [(1, 0)]
+    assert "goto" not in nft_list()
+    call.phone_a.sendto(rtp(0, 2), call.our_a.getsockname())
+    assert drain(call.our_a) == [(rtp(0, 2), call.phone_a.getsockname())]
+    assert drain(call.phone_b) == []
+    # the worker goes on serving
+    again = forwarder.install(call.pair)
+    assert again is not None
+    await forwarder.settled()
+    assert again.state is FlowState.ACTIVE
+    call.phone_a.sendto(rtp(0, 3), call.our_a.getsockname())
+    assert len(drain(call.phone_b)) == 1
+    await forwarder.close()
+    call.close()
+
+
+async def test_an_unhooking_that_keeps_failing_rebuilds_the_table(
+    netns: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    command, left = failing_nft(tmp_path, 1000, "delete element")
+    forwarder = KernelForwarder(
+        port_min=PORTS[0], port_max=PORTS[1], command=(command,), retry_delay=0.05
+    )
+    assert await forwarder.start(), forwarder.reason
+    leaving, staying = Call(0), Call(4)
+    told: list[str] = []
+    flow = forwarder.install(leaving.pair, on_removed=lambda _: told.append("leaving"))
+    other = forwarder.install(staying.pair, on_removed=lambda _: told.append("staying"))
+    assert flow is not None
+    assert other is not None
+    await forwarder.settled()
+    with caplog.at_level(logging.ERROR, logger="vpbx.media.kernel_rtp"):
+        forwarder.remove(flow)
+        await forwarder.settled()
+    assert left.read_text().strip() == str(1000 - 3)  # three attempts, then the rebuild
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "kernel rtp flow cannot be removed: table rebuilt, every call back to userspace"
+    ]
+    # both calls are the switch's again, and told so
+    assert (flow.state, other.state) == (FlowState.REMOVED, FlowState.REMOVED)
+    assert sorted(told) == ["leaving", "staying"]
+    assert "goto" not in nft_list()
+    for call in (leaving, staying):
+        call.phone_a.sendto(rtp(0, 1), call.our_a.getsockname())
+        assert drain(call.our_a) == [(rtp(0, 1), call.phone_a.getsockname())]
+    # the rebuilt table takes calls
+    assert forwarder.available
+    again = forwarder.install(staying.pair)
+    assert again is not None
+    await forwarder.settled()
+    assert again.state is FlowState.ACTIVE
+    await forwarder.close()
+    leaving.close()
+    staying.close()
+
+
+async def test_a_failing_callback_does_not_stop_the_worker(
+    netns: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1])
+    assert await forwarder.start(), forwarder.reason
+    first, second = Call(0), Call(4)
+
+    def broken(ok: bool) -> None:
+        raise RuntimeError("a bug in the bridge")
+
+    with caplog.at_level(logging.ERROR, logger="vpbx.media.kernel_rtp"):
+        flow = forwarder.install(first.pair, broken)
+        await forwarder.settled()
+    assert flow is not None
+    assert flow.state is FlowState.ACTIVE
+    assert "on_installed failed" in caplog.text
+    told: list[bool] = []
+    assert forwarder.install(second.pair, told.append) is not None
+    await forwarder.settled()
+    assert told == [True]
+    assert forwarder._worker is not None
+    assert not forwarder._worker.done()
+    await forwarder.close()
+    first.close()
+    second.close()
+
+
+async def test_a_removal_and_a_reinstallation_of_one_socket_share_a_transaction(
+    netns: str,
+) -> None:
+    forwarder = KernelForwarder(port_min=PORTS[0], port_max=PORTS[1])
+    assert await forwarder.start(), forwarder.reason
+    call = Call(0)
+    flow = forwarder.install(call.pair)
+    assert flow is not None
+    await forwarder.settled()
+    sent = forwarder.transactions
+    # the call leaves the plain state and is back before the worker runs
+    forwarder.remove(flow)
+    again = forwarder.install(call.pair)
+    assert again is not None
+    await forwarder.settled()
+    assert forwarder.transactions == sent + 1
+    assert (flow.state, again.state) == (FlowState.REMOVED, FlowState.ACTIVE), again.error
+    call.phone_a.sendto(rtp(0, 1), call.our_a.getsockname())
+    assert len(drain(call.phone_b)) == 1
+    await forwarder.close()
+    call.close()

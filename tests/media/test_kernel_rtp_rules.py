@@ -4,6 +4,7 @@ removal names exactly what installation created; counters are read back from nft
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vpbx.media.kernel_rtp_rules import (
+    UNSPECIFIED,
     Direction,
     FlowPair,
     Stream,
@@ -20,10 +22,12 @@ from vpbx.media.kernel_rtp_rules import (
     remove_script,
     setup_script,
     table_name,
+    unhook_script,
     unsupported,
 )
 
-hosts = st.ip_addresses(v=4).map(str)
+# 0.0.0.0 is refused (see test_an_unspecified_address_is_refused)
+hosts = st.ip_addresses(v=4).filter(lambda a: not a.is_unspecified).map(str)
 ports = st.integers(1, 65535)
 addresses = st.tuples(hosts, ports)
 payload_types = st.integers(0, 127)
@@ -95,7 +99,49 @@ def test_chain_names_differ_by_our_socket(first: tuple[str, int], second: tuple[
     one = Direction(peer, first, second, peer, 0, S)
     two = Direction(peer, second, first, peer, 0, S)
     assert (one.name == two.name) == (first == second)
-    assert re.fullmatch(r"f[0-9a-f]{8}_\d+", one.name)
+    assert re.fullmatch(r"f[0-9a-f]{8}_\d+_\d+", one.name)
+
+
+@given(pairs, st.integers(0, 2**40), st.integers(0, 2**40))
+def test_flows_of_one_socket_with_other_serials_share_no_name(
+    pair: FlowPair, first: int, second: int
+) -> None:
+    # a removal and the next installation of the same sockets can meet in one transaction
+    old = dataclasses.replace(pair, serial=first)
+    new = dataclasses.replace(pair, serial=second)
+    old_names = {d.name for d in old.directions}
+    new_names = {d.name for d in new.directions}
+    assert (old_names == new_names) == (first == second)
+    if first != second:
+        assert not old_names & new_names
+        assert not set(re.findall(r"\S+", remove_script(T, old))) & new_names
+
+
+def test_a_negative_serial_is_refused() -> None:
+    with pytest.raises(ValueError, match="serial"):
+        Direction(("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3), ("127.0.0.1", 4), 0, S, -1)
+
+
+@given(pairs, st.integers(0, 3))
+def test_an_unspecified_address_is_refused(pair: FlowPair, where: int) -> None:
+    # the default VPBX_SIP_HOST binds 0.0.0.0: no packet carries it, so no rule may name it
+    addresses = [pair.a_peer, pair.a_local, pair.b_local, pair.b_peer]
+    addresses[where] = ("0.0.0.0", addresses[where][1])
+    assert unsupported(*addresses) == UNSPECIFIED
+    assert "VPBX_RTP_HOST" in UNSPECIFIED
+    a_peer, a_local, b_local, b_peer = addresses
+    with pytest.raises(ValueError, match="unspecified address"):
+        FlowPair(a_peer, a_local, b_local, b_peer, pair.payload_type, S, S).directions  # noqa: B018
+
+
+@given(pairs)
+def test_unhooking_can_be_sent_again(pair: FlowPair) -> None:
+    # a retry after a timeout that did commit: the element is put back, then deleted
+    script = unhook_script(T, pair).splitlines()
+    assert len(script) == 2
+    assert script[0].startswith("add element ip vpbx_rtp_20000 flows {")
+    assert ELEMENT.findall(script[0]) == ELEMENT.findall(add_script(T, pair).splitlines()[-1])
+    assert script[1].startswith("delete element ip vpbx_rtp_20000 flows {")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,13 @@ meanwhile as one `nft -f -` transaction (one process for a burst of calls), in o
 removal and a later installation of the same socket cannot pass each other. A failed batch
 is retried change by change, so one bad flow cannot keep the others in userspace.
 
+A removal nft fails (or that times out) is not forgotten: the flow's map entry may still be
+live, and once the call's ports are reused by a call with the same peer address, that call's
+audio would go to the old call's other party. Such a flow stays pending, its unhooking first in
+the next batches (retried `UNHOOK_RETRY_DELAY` later if nothing else comes); after
+`UNHOOK_ATTEMPTS` failures the whole table is rebuilt empty and every forwarded flow handed
+back to userspace (logged as an error).
+
 `poll` reads the named counters into `KernelFlow.packets` and `last_growth`: what tells that
 a forwarded stream is alive, since vpbx's own sockets no longer see its audio. With
 `poll_interval` the worker polls by itself while flows run; by default it does not, since
@@ -22,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
+import itertools
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -32,6 +41,7 @@ from typing import Final
 from vpbx.media.errors import MediaError
 from vpbx.media.kernel_rtp_rules import (
     FAMILY,
+    UNSPECIFIED,
     CounterValue,
     FlowPair,
     Stream,
@@ -62,6 +72,11 @@ log = logging.getLogger("vpbx.media.kernel_rtp")
 MODES: Final = ("auto", "off")
 # nft answers in a few milliseconds; a hung one must not hold the queue for ever
 NFT_TIMEOUT: Final = 10.0
+#: failed unhookings of one flow before the table is rebuilt: a transient failure (a timeout
+#: under load) passes on a retry, a lasting one must not leave a live entry behind
+UNHOOK_ATTEMPTS: Final = 3
+#: seconds before a failed unhooking is tried again when no other change comes
+UNHOOK_RETRY_DELAY: Final = 0.5
 
 
 class NftError(MediaError):
@@ -121,7 +136,10 @@ class KernelFlow:
     #: the loop time of the last poll that saw either counter grow (None: not yet)
     last_growth: float | None = None
     error: str = ""
+    #: the loop time its installation was handed to nft (None: not yet)
+    submitted: float | None = None
     _remove_queued: bool = field(default=False, repr=False)
+    _unhook_failures: int = field(default=0, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +165,7 @@ class KernelForwarder:
         port_max: int,
         command: Sequence[str] = ("nft",),
         poll_interval: float | None = None,
+        retry_delay: float = UNHOOK_RETRY_DELAY,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"kernel RTP mode must be one of {MODES}, not {mode!r}")
@@ -156,7 +175,13 @@ class KernelForwarder:
         self.table = table_name(port_min)
         self._command = tuple(command)
         self._poll_interval = poll_interval
+        self._retry_delay = retry_delay
         self._queue: list[_Change] = []
+        #: removals whose unhooking failed: first in the next batch
+        self._unhooks: list[_Change] = []
+        self._serials = itertools.count(1)
+        #: `note_unsupported` reasons already logged
+        self._noted: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -230,6 +255,7 @@ class KernelForwarder:
             flow.state = FlowState.REMOVED
         self._flows.clear()
         self._queue.clear()
+        self._unhooks.clear()
         self._idle.set()
 
     def install(
@@ -241,6 +267,8 @@ class KernelForwarder:
         """Queue `pair` for the kernel; None when the kernel does not forward."""
         if not self.available:
             return None
+        # a serial of its own: its chains never clash with a removed flow's of the same socket
+        pair = dataclasses.replace(pair, serial=next(self._serials))
         flow = KernelFlow(pair, on_installed, on_removed)
         self._flows.add(flow)
         self._enqueue(_Change(flow, install=True))
@@ -259,8 +287,17 @@ class KernelForwarder:
         self._enqueue(_Change(flow, install=False))
 
     async def settled(self) -> None:
-        """Wait until every queued change has been sent (tests, shutdown)."""
+        """Wait until every queued change has been sent and every failed unhooking retried
+        to the end (tests, shutdown)."""
         await self._idle.wait()
+
+    def note_unsupported(self, reason: str) -> None:
+        """Log once per reason why a bridge's addresses cannot be forwarded (a setting such as
+        an unspecified RTP host refuses every call: one line, not one per call)."""
+        if reason in self._noted or len(self._noted) >= 32:
+            return
+        self._noted.add(reason)
+        log.warning("kernel rtp cannot forward these calls", extra={"reason": reason})
 
     async def poll(self) -> None:
         """Read the counters now (the worker does it every `poll_interval`, if given, while
@@ -292,31 +329,50 @@ class KernelForwarder:
         next_poll = loop.time() + (interval or 0.0)
         while not self._stopping:
             if not self._queue:
-                self._idle.set()
                 self._wake.clear()
                 timeout = None
+                if self._unhooks:
+                    timeout = self._retry_delay
+                else:
+                    self._idle.set()
                 if interval is not None and self._flows:
-                    timeout = max(0.0, next_poll - loop.time())
+                    due = max(0.0, next_poll - loop.time())
+                    timeout = due if timeout is None else min(timeout, due)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
             if self._stopping:
                 return
-            if self._queue:
-                batch, self._queue = self._queue, []
-                await self._send(batch)
-            if interval is not None and self._flows and loop.time() >= next_poll:
-                await self.poll()
-                next_poll = loop.time() + interval
+            # one bad moment (a callback's bug, an nft answer nobody foresaw) must not end
+            # the worker: every later call would wait for it
+            try:
+                if self._queue or self._unhooks:
+                    # the retries first: a re-installation of their sockets follows them
+                    batch = self._unhooks + self._queue
+                    self._unhooks, self._queue = [], []
+                    await self._send(batch)
+                if interval is not None and self._flows and loop.time() >= next_poll:
+                    next_poll = loop.time() + interval
+                    await self.poll()
+            except Exception:
+                log.exception("kernel rtp worker: unexpected error, going on")
 
     async def _send(self, batch: list[_Change]) -> None:
         """One transaction for the batch: installations, and removals' unhooking; then the
         removed flows' final counters are read and their chains dropped."""
         loop = asyncio.get_running_loop()
-        # the removal of a flow nft refused has nothing to remove
-        batch = [c for c in batch if c.install or c.flow.state is not FlowState.FAILED]
+        # the removal of a flow nft refused, or one the table's rebuild took out, has
+        # nothing to remove
+        batch = [
+            c
+            for c in batch
+            if c.install or c.flow.state not in (FlowState.FAILED, FlowState.REMOVED)
+        ]
         if not batch:
             return
         started = loop.time()
+        for change in batch:
+            if change.install:
+                change.flow.submitted = started
         errors = dict.fromkeys(range(len(batch)), "")
         try:
             await run_nft(self._command, ["-f", "-"], "".join(c.script(self.table) for c in batch))
@@ -334,12 +390,21 @@ class KernelForwarder:
         self.last_transaction_seconds = loop.time() - started
         removed = [c.flow for i, c in enumerate(batch) if not c.install and not errors[i]]
         counts = await self._final_counts(removed)
+        lasting = ""
         for i, change in enumerate(batch):
             if change.install:
                 self._settle_install(change.flow, errors[i])
+            elif errors[i]:
+                # its entry may still be live: pending, never forgotten (see the module doc)
+                change.flow._unhook_failures += 1
+                log.warning(
+                    "kernel rtp flow not removed, to be retried",
+                    extra={"error": errors[i], "attempts": change.flow._unhook_failures},
+                )
+                if change.flow._unhook_failures >= UNHOOK_ATTEMPTS:
+                    lasting = errors[i]
+                self._unhooks.append(change)
             else:
-                if errors[i]:
-                    log.warning("kernel rtp flow not removed", extra={"error": errors[i]})
                 self._finish_removed(change.flow, counts.get(change.flow))
         if removed:
             script = "".join(drop_script(self.table, flow.pair) for flow in removed)
@@ -347,6 +412,30 @@ class KernelForwarder:
                 await run_nft(self._command, ["-f", "-"], script)
             except NftError as exc:
                 log.warning("kernel rtp chains not dropped", extra={"error": str(exc)})
+        if lasting:
+            await self._rebuild(lasting)
+
+    async def _rebuild(self, error: str) -> None:
+        """A flow cannot be unhooked: replace the table with an empty one (one transaction,
+        which also takes out whatever the failures left) and hand every forwarded flow back."""
+        log.error(
+            "kernel rtp flow cannot be removed: table rebuilt, every call back to userspace",
+            extra={"error": error, "attempts": UNHOOK_ATTEMPTS},
+        )
+        self._unhooks = []
+        active = [f for f in self._flows if f.state is FlowState.ACTIVE]
+        counts = await self._final_counts(active)
+        try:
+            await run_nft(
+                self._command, ["-f", "-"], setup_script(self.table, self._port_min, self._port_max)
+            )
+        except NftError as exc:
+            # nothing more vpbx can do for the live entries; at least no new flow goes in
+            self.available = False
+            self.reason = f"nft failed: {exc}"
+            log.error("kernel rtp table not rebuilt, forwarding off", extra={"error": str(exc)})
+        for flow in active:
+            self._finish_removed(flow, counts.get(flow))
 
     async def _read_counters(self) -> dict[str, CounterValue] | None:
         """Every named counter of the table, or None (logged) if nft cannot say."""
@@ -382,7 +471,10 @@ class KernelForwarder:
         else:
             flow.state = FlowState.ACTIVE
         if flow.on_installed is not None and not flow._remove_queued:
-            flow.on_installed(not error)
+            try:
+                flow.on_installed(not error)
+            except Exception:
+                log.exception("kernel rtp on_installed failed")
 
     def _finish_removed(self, flow: KernelFlow, counts: tuple[int, int] | None = None) -> None:
         was_active = flow.state is FlowState.ACTIVE
@@ -391,7 +483,10 @@ class KernelForwarder:
         if counts is not None:
             flow.packets = counts
         if was_active and flow.on_removed is not None:
-            flow.on_removed(counts if counts is not None else flow.packets)
+            try:
+                flow.on_removed(counts if counts is not None else flow.packets)
+            except Exception:
+                log.exception("kernel rtp on_removed failed")
 
 
 # --- a bridge's use of the forwarder --------------------------------------------------------
@@ -514,6 +609,8 @@ class KernelPath:
         reason = unsupported(peer_a, a.local_addr, b.local_addr, peer_b)
         if reason is not None:
             self.why_not = reason
+            if reason == UNSPECIFIED:
+                self._forwarder.note_unsupported(reason)  # a setting: every call hits it
             return False
         pair = FlowPair(
             peer_a, a.local_addr, b.local_addr, peer_b, a.payload_type, _stream(a), _stream(b)
@@ -549,7 +646,11 @@ class KernelPath:
             return
         self._forwarder.remove(flow)
         since, self._active_since = self._active_since, None
-        if flow.state is not FlowState.ACTIVE or since is None:
+        # an installation nft has (even one still in flight, whose answer is not in yet) may
+        # have forwarded packets in our stream's name; one never sent has not
+        if since is None:
+            since = flow.submitted
+        if since is None:
             return
         # past what the kernel can have sent meanwhile, at 50 packets/s, until it is known
         guess = int((asyncio.get_running_loop().time() - since) / PTIME) + HEADROOM
@@ -559,10 +660,17 @@ class KernelPath:
 
     def _removed(self, pair: FlowPair, counts: tuple[int, int]) -> None:
         """The final counters of a flow taken out: a→b went as b's stream, b→a as a's."""
-        if self.active:
+        mark = False
+        flow = self.flow
+        if flow is not None and flow.state is FlowState.REMOVED:
+            # taken out by the forwarder itself (its table rebuilt), not by `leave`: the
+            # switch has the talk from now on, and it may enter the kernel again
+            self.flow, self._active_since = None, None
+            mark = True
+        elif self.active:
             return  # a newer flow numbers the streams now (it started past these numbers)
-        _skip_ahead(self._b, pair.b_stream.sequence + counts[0])
-        _skip_ahead(self._a, pair.a_stream.sequence + counts[1])
+        _skip_ahead(self._b, pair.b_stream.sequence + counts[0], mark=mark)
+        _skip_ahead(self._a, pair.a_stream.sequence + counts[1], mark=mark)
 
     def keys_crossing(self) -> None:
         """A key crosses: the switch numbers it in its stream, so it takes the talk back

@@ -36,6 +36,7 @@ from typing import Final
 __all__ = [
     "FAMILY",
     "TABLE_PREFIX",
+    "UNSPECIFIED",
     "CounterValue",
     "Direction",
     "FlowPair",
@@ -69,11 +70,23 @@ def _ipv4(host: str) -> ipaddress.IPv4Address | None:
         return None
 
 
+#: the reason `unsupported` gives for 0.0.0.0: a socket bound to the wildcard (the default
+#: VPBX_SIP_HOST, which VPBX_RTP_HOST falls back to) receives packets to the box's real
+#: address, so a key or a `saddr set` naming 0.0.0.0 would install a rule nothing matches
+UNSPECIFIED: Final = (
+    "unspecified address 0.0.0.0: kernel forwarding needs VPBX_RTP_HOST (or VPBX_SIP_HOST)"
+    " set to the box's own address"
+)
+
+
 def unsupported(*addresses: Address) -> str | None:
     """Why these addresses cannot be forwarded by the kernel, or None when they can."""
     for host, port in addresses:
-        if _ipv4(host) is None:
+        address = _ipv4(host)
+        if address is None:
             return f"not an IPv4 address: {host!r}"
+        if address.is_unspecified:
+            return UNSPECIFIED
         if not 0 < port < 65536:
             return f"not a UDP port: {port}"
     return None
@@ -105,6 +118,8 @@ class Direction:
     to: Address
     payload_type: int
     stream: Stream
+    #: the flow's serial number (see `FlowPair.serial`)
+    serial: int = 0
 
     def __post_init__(self) -> None:
         reason = unsupported(self.peer, self.local, self.out, self.to)
@@ -112,14 +127,17 @@ class Direction:
             raise ValueError(reason)
         if not 0 <= self.payload_type < 128:
             raise ValueError(f"not an RTP payload type: {self.payload_type}")
+        if self.serial < 0:
+            raise ValueError(f"not a serial number: {self.serial}")
 
     @property
     def name(self) -> str:
-        """The direction's chain and counter name: our receiving socket is unique on the host
-        (one session binds it), so a stale rule of a crashed run is the only possible clash,
-        and the start removes those."""
+        """The direction's chain and counter name. Our receiving socket is unique on the host
+        at any one time, but a flow's removal and the next flow of the same socket can be in
+        one transaction (a call leaving and re-entering the plain state, or a port reused at
+        once): the serial keeps their chains apart, where the socket alone would clash."""
         host = int(ipaddress.IPv4Address(self.local[0]))
-        return f"f{host:08x}_{self.local[1]}"
+        return f"f{host:08x}_{self.local[1]}_{self.serial}"
 
     @property
     def key(self) -> str:
@@ -140,13 +158,16 @@ class FlowPair:
     payload_type: int
     a_stream: Stream
     b_stream: Stream
+    #: told apart from every other flow of the table (the forwarder numbers its flows): part
+    #: of the chain and counter names
+    serial: int = 0
 
     @property
     def directions(self) -> tuple[Direction, Direction]:
-        pt = self.payload_type
+        pt, n = self.payload_type, self.serial
         return (
-            Direction(self.a_peer, self.a_local, self.b_local, self.b_peer, pt, self.b_stream),
-            Direction(self.b_peer, self.b_local, self.a_local, self.a_peer, pt, self.a_stream),
+            Direction(self.a_peer, self.a_local, self.b_local, self.b_peer, pt, self.b_stream, n),
+            Direction(self.b_peer, self.b_local, self.a_local, self.a_peer, pt, self.a_stream, n),
         )
 
 
@@ -204,9 +225,16 @@ def add_script(table: str, pair: FlowPair) -> str:
 
 def unhook_script(table: str, pair: FlowPair) -> str:
     """Stop forwarding `pair`: its map elements go, so its packets reach our sockets again;
-    its chains and counters stay, the counters final, until `drop_script`."""
+    its chains and counters stay, the counters final, until `drop_script`.
+
+    Idempotent, as a retry needs: an nft that timed out may have committed the deletion, and a
+    plain `delete element` of a missing key fails for ever. `add element` of the element as
+    installed is a no-op when it is there and makes the `delete` valid when it is not (the same
+    trick as `setup_script`'s; nft 1.0.6 has no `destroy`)."""
+    t = f"{FAMILY} {table}"
+    elements = ", ".join(f"{d.key} : goto {d.name}" for d in pair.directions)
     keys = ", ".join(d.key for d in pair.directions)
-    return f"delete element {FAMILY} {table} {MAP} {{ {keys} }}\n"
+    return f"add element {t} {MAP} {{ {elements} }}\ndelete element {t} {MAP} {{ {keys} }}\n"
 
 
 def drop_script(table: str, pair: FlowPair) -> str:
