@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import select
+import socket
+import sys
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
 
 from vpbx.media import fastrelay
+from vpbx.media._fastrelay import Pair
 from vpbx.media.bridge import Bridge
 from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.errors import MediaError
@@ -20,6 +27,9 @@ from vpbx.media.session import Address, RtpSession
 
 from .test_relay_shortcut import PEER, STRANGER, Sent, _datagrams, _normalised, packets
 from .test_session import Peer, make_pool
+
+if TYPE_CHECKING:
+    from vpbx.media._fastrelay import DirectionSpec
 
 FRAME = bytes(range(160))
 
@@ -314,3 +324,167 @@ async def test_a_listener_joining_while_packets_wait_gets_them_and_the_talk_stay
     # relayed as one); the one after reached it
     assert heard == [0]
     assert [p.payload_type for p, _ in peer_b.packets] == [0, 0, 0, 101, 0, 0]
+
+
+# --- the Pair itself: closing, (re-)initialising, errors of the Python path ----------------
+
+
+def _udp(peer: socket.socket | None = None) -> socket.socket:
+    """A non-blocking UDP socket on loopback, connected to `peer` if given."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    if peer is not None:
+        sock.connect(peer.getsockname())
+    return sock
+
+
+def _arrived(sock: socket.socket) -> list[bytes]:
+    """What waits on `sock` (loopback delivers at once; a short wait for the scheduler)."""
+    got: list[bytes] = []
+    select.select([sock], [], [], 0.05)
+    while True:
+        try:
+            got.append(sock.recv(4096))
+        except BlockingIOError:
+            return got
+
+
+def _spec(in_fd: int, out_fd: int, fallback: Callable[[bytes], None]) -> DirectionSpec:
+    return (in_fd, out_fd, 0, fallback, 0x5EED, 0, None, 8000.0)
+
+
+SSRC = 0xA1B2C3D4
+
+
+def _audio(sequence: int) -> bytes:
+    return RtpPacket(0, sequence, sequence * 160, SSRC, FRAME).serialize()
+
+
+def test_a_closed_pair_does_no_io_on_a_socket_that_got_its_descriptor() -> None:
+    """After close() the descriptor numbers may belong to another call's sockets: a late pump
+    leaves their packets alone and a late feed sends nothing on them (it goes to Python)."""
+    peer_a, peer_b = _udp(), _udp()
+    twin_a, twin_b = _udp(peer_a), _udp(peer_b)
+    peer_a.connect(twin_a.getsockname())
+    handed: list[bytes] = []
+    pair = Pair(time.monotonic, _spec(twin_a.fileno(), twin_b.fileno(), handed.append),
+                _spec(twin_b.fileno(), twin_a.fileno(), handed.append))  # fmt: skip
+    state_a, state_b = pair.get_state()
+    pair.set_state(((True, SSRC, *state_a[2:]), state_b))  # a's stream latched
+    others: list[socket.socket] = []
+    try:
+        # relaying: the pair reads a's socket and sends on b's
+        peer_a.send(_audio(1))
+        select.select([twin_a], [], [], 1.0)
+        pair.pump_a()
+        pair.feed(0, _audio(2))
+        assert len(_arrived(peer_b)) == 2
+        assert handed == []
+
+        fd_a, fd_b = twin_a.fileno(), twin_b.fileno()
+        other_peer_a, other_peer_b = _udp(), _udp()  # before the numbers are free
+        others += [other_peer_a, other_peer_b]
+        pair.close()
+        assert pair.closed
+        assert not pair.active
+        twin_a.close()
+        twin_b.close()
+        # another call's sockets get the same numbers
+        for number, peer in ((fd_a, other_peer_a), (fd_b, other_peer_b)):
+            fresh = _udp(peer)
+            if fresh.fileno() != number:  # usually it gets the number itself (the lowest free)
+                os.dup2(fresh.fileno(), number)
+                fresh.close()
+                fresh = socket.socket(fileno=number)
+            others.append(fresh)
+        other_a, other_b = others[2], others[3]
+        other_peer_a.connect(other_a.getsockname())
+        other_peer_b.connect(other_b.getsockname())
+        other_peer_a.send(_audio(3))
+        other_peer_b.send(_audio(5))
+        select.select([other_a], [], [], 1.0)
+        select.select([other_b], [], [], 1.0)
+        pair.pump_a()
+        pair.pump_b()
+        pair.feed(0, _audio(4))
+        # still there: not read by the pair
+        assert _arrived(other_a) == [_audio(3)]
+        assert _arrived(other_b) == [_audio(5)]
+        assert _arrived(other_peer_b) == []  # nothing sent on the other call's socket
+        assert handed == [_audio(4)]  # the fed one went the Python way
+    finally:
+        for sock in (peer_a, peer_b, twin_a, twin_b, *others):
+            sock.close()
+
+
+async def test_leaving_closes_the_pair_before_its_sockets() -> None:
+    """The Python side closes the pair wherever it closes the connected sockets."""
+    peer_a, peer_b, a, b = await _legs()
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        peer_a.send_rtp(FRAME, a.local_addr)
+        await _until(lambda: len(peer_b.packets) >= 1)
+        assert bridge.fast is not None
+        pair = bridge.fast._pair
+        assert pair is not None
+        assert not pair.closed
+        bridge.stop()
+        assert pair.closed
+    finally:
+        await _close(peer_a, peer_b, a, b)
+
+
+def test_initialising_again_lets_go_of_the_first_fallbacks() -> None:
+    def first(data: bytes) -> None:
+        pass
+
+    def second(data: bytes) -> None:
+        pass
+
+    def clock() -> float:
+        return 0.0
+
+    before = sys.getrefcount(first), sys.getrefcount(second), sys.getrefcount(clock)
+    pair = Pair(clock, _spec(1000, 1001, first), _spec(1001, 1000, first))
+    pair.__init__(time.monotonic, _spec(1000, 1001, second), _spec(1001, 1000, second))  # type: ignore[misc]
+    assert sys.getrefcount(first) == before[0]
+    assert sys.getrefcount(clock) == before[2]
+    # a failed one changes nothing
+    with pytest.raises(ValueError, match="descriptor"):
+        pair.__init__(clock, _spec(1000, 1001, first), _spec(-1, 1000, first))  # type: ignore[misc]
+    assert sys.getrefcount(first) == before[0]
+    assert sys.getrefcount(second) == before[1] + 2
+    del pair
+    assert sys.getrefcount(second) == before[1]
+
+
+def test_an_uninitialised_pair_refuses_to_pump() -> None:
+    """Pair.__new__ without __init__ has no clock nor fallbacks (and descriptor 0)."""
+    pair = Pair.__new__(Pair)
+    with pytest.raises(RuntimeError):
+        pair.pump_a()
+    with pytest.raises(RuntimeError):
+        pair.pump_b()
+    with pytest.raises(RuntimeError):
+        pair.feed(0, _audio(1))
+
+
+@pytest.mark.parametrize("size", [100, 3000])
+def test_an_error_of_the_python_path_is_reported_not_raised(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A datagram the core hands to Python, of any size (here larger than its buffers):
+    the fallback's error is reported as unraisable, never raised into the loop's reader."""
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: reported.append(info.exc_value))
+
+    def failing(data: bytes) -> None:
+        raise ValueError(len(data))
+
+    pair = Pair(time.monotonic, _spec(1000, 1001, failing), _spec(1001, 1000, failing))
+    pair.feed(1, b"\x01" * size)  # not RTP: the Python path's
+    assert len(reported) == 1
+    assert isinstance(reported[0], ValueError)
+    assert reported[0].args == (size,)

@@ -73,6 +73,9 @@ typedef struct {
     Direction dir[2];
     PyObject *clock;
     int active;
+    /* close(): the descriptors are let go (-1) and no call reads or sends any more; the
+     * numbers may already belong to another call's socket */
+    int closed;
     unsigned char bufs[BATCH][BUFSIZE];
 } Pair;
 
@@ -91,6 +94,12 @@ static uint32_t get32(const unsigned char *p) {
  * skipped (the Python path counts a failed sendto the same way). */
 static void flush(Direction *d, struct mmsghdr *out, int count) {
     int done = 0;
+    if (d->out_fd < 0) {
+        /* closed meanwhile (unreachable: packets are only prepared while relaying, and
+         * closing stops relaying): never send on a number that is no longer ours */
+        d->send_errors += count;
+        return;
+    }
     while (done < count) {
         int n = sendmmsg(d->out_fd, out + done, (unsigned int)(count - done), MSG_DONTWAIT);
         if (n < 0) {
@@ -188,42 +197,75 @@ static int relay(Direction *d, unsigned char *buf, Py_ssize_t size, double now) 
 }
 
 static double clock_now(Pair *self) {
-    PyObject *value = PyObject_CallNoArgs(self->clock);
+    /* a strong reference of our own: the call may re-initialise the pair */
+    PyObject *clock = Py_XNewRef(self->clock);
+    if (clock == NULL)
+        return 0.0;
+    double now = 0.0;
+    PyObject *value = PyObject_CallNoArgs(clock);
     if (value == NULL) {
-        PyErr_WriteUnraisable(self->clock);
-        return 0.0;
+        PyErr_WriteUnraisable(clock);
+    } else {
+        now = PyFloat_AsDouble(value);
+        Py_DECREF(value);
+        if (now == -1.0 && PyErr_Occurred()) {
+            PyErr_WriteUnraisable(clock);
+            now = 0.0;
+        }
     }
-    double now = PyFloat_AsDouble(value);
-    Py_DECREF(value);
-    if (now == -1.0 && PyErr_Occurred()) {
-        PyErr_WriteUnraisable(self->clock);
-        return 0.0;
-    }
+    Py_DECREF(clock);
     return now;
 }
 
-/* Hand one datagram to the Python path; its errors are its own (reported, not raised into
- * the loop's reader, which would lose the rest of the batch). */
-static void hand_over(Direction *d, const unsigned char *buf, Py_ssize_t size) {
-    PyObject *data = PyBytes_FromStringAndSize((const char *)buf, size);
-    if (data == NULL) {
-        PyErr_WriteUnraisable(d->fallback);
+/* Hand one datagram (`data`, a new reference, stolen; NULL: its copy failed) to the Python
+ * path; its errors are its own (reported, not raised into the loop's reader, which would lose
+ * the rest of the batch). */
+static void call_fallback(Direction *d, PyObject *data) {
+    /* a strong reference of our own: the call may re-initialise or clear the pair */
+    PyObject *fallback = Py_XNewRef(d->fallback);
+    if (data == NULL || fallback == NULL) {
+        if (PyErr_Occurred())
+            PyErr_WriteUnraisable(fallback);
+        Py_XDECREF(data);
+        Py_XDECREF(fallback);
         return;
     }
-    PyObject *result = PyObject_CallOneArg(d->fallback, data);
+    PyObject *result = PyObject_CallOneArg(fallback, data);
     Py_DECREF(data);
     if (result == NULL)
-        PyErr_WriteUnraisable(d->fallback);
+        PyErr_WriteUnraisable(fallback);
     else
         Py_DECREF(result);
+    Py_DECREF(fallback);
+}
+
+static void hand_over(Direction *d, const unsigned char *buf, Py_ssize_t size) {
+    call_fallback(d, PyBytes_FromStringAndSize((const char *)buf, size));
+}
+
+/* pump/feed on a pair never initialised (Pair.__new__ alone) or cleared by the garbage
+ * collector would call a NULL clock or fallback: an error instead */
+static int check_initialised(Pair *self) {
+    if (self->clock == NULL || self->dir[0].fallback == NULL || self->dir[1].fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Pair is not initialised");
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *pump(Pair *self, int which) {
+    if (self->closed)
+        Py_RETURN_NONE; /* a late readiness call: the descriptor may be another socket now */
+    if (check_initialised(self) < 0)
+        return NULL;
     Direction *d = &self->dir[which];
     struct mmsghdr in[BATCH], out[BATCH];
     struct iovec in_iov[BATCH], out_iov[BATCH];
     Py_INCREF(self); /* a fallback may drop the last other reference */
     for (int round = 0; round < ROUNDS; round++) {
+        /* a fallback (or the clock) of the last round may have closed the pair */
+        if (self->closed)
+            break;
         for (int i = 0; i < BATCH; i++) {
             in_iov[i].iov_base = self->bufs[i];
             in_iov[i].iov_len = BUFSIZE;
@@ -286,26 +328,33 @@ static PyObject *Pair_feed(Pair *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "direction must be 0 or 1");
         return NULL;
     }
-    Direction *d = &self->dir[which];
-    if (view.len > BUFSIZE) {
+    if (check_initialised(self) < 0) {
         PyBuffer_Release(&view);
-        Py_INCREF(self);
+        return NULL;
+    }
+    Direction *d = &self->dir[which];
+    Py_INCREF(self); /* the clock or a fallback may drop the last other reference */
+    if (view.len > BUFSIZE) {
+        /* larger than the core's buffers (a pumped one the kernel truncates and it counts):
+         * this one came whole, so the Python path decides, as for any packet not the core's,
+         * and its errors are reported the same way (never raised into the loop's reader) */
         PyObject *data = PyBytes_FromStringAndSize(view.buf, view.len);
-        if (data != NULL) {
-            PyObject *r = PyObject_CallOneArg(d->fallback, data);
-            Py_DECREF(data);
-            Py_XDECREF(r);
-        }
+        PyBuffer_Release(&view);
+        call_fallback(d, data);
         Py_DECREF(self);
-        if (PyErr_Occurred())
-            return NULL;
         Py_RETURN_NONE;
     }
     unsigned char buf[BUFSIZE];
     Py_ssize_t size = view.len;
     memcpy(buf, view.buf, (size_t)size);
     PyBuffer_Release(&view);
-    int verdict = self->active ? relay(d, buf, size, clock_now(self)) : -1;
+    int verdict = -1;
+    if (self->active) {
+        /* the clock is Python code: whether the pair still relays is read after it */
+        double now = clock_now(self);
+        if (self->active && !self->closed)
+            verdict = relay(d, buf, size, now);
+    }
     if (verdict == 1) {
         struct iovec iov = {buf, (size_t)size};
         struct mmsghdr out;
@@ -314,10 +363,11 @@ static PyObject *Pair_feed(Pair *self, PyObject *args) {
         out.msg_hdr.msg_iovlen = 1;
         flush(d, &out, 1);
     } else if (verdict < 0) {
-        Py_INCREF(self);
+        /* also a closed pair's: the datagram came whole from elsewhere, and the Python path
+         * is where it goes now; the core itself does no I/O any more */
         hand_over(d, buf, size);
-        Py_DECREF(self);
     }
+    Py_DECREF(self);
     Py_RETURN_NONE;
 }
 
@@ -415,12 +465,28 @@ static PyObject *Pair_stop(Pair *self, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
+/* The sockets are closed (or handed back) right after this: forget their numbers, so a late
+ * pump or feed cannot read from or send on a socket that reuses one (another call's). */
+static PyObject *Pair_close(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    self->active = 0;
+    self->closed = 1;
+    for (int i = 0; i < 2; i++)
+        self->dir[i].in_fd = self->dir[i].out_fd = -1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Pair_get_active(Pair *self, void *Py_UNUSED(closure)) {
     return PyBool_FromLong(self->active);
 }
 
+static PyObject *Pair_get_closed(Pair *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(self->closed);
+}
+
 /* Pair(clock, a, b): `a` and `b` are each (in_fd, out_fd, payload_type, fallback,
- * sender_ssrc, sender_payload_type, table or None, rate) for the direction from that leg. */
+ * sender_ssrc, sender_payload_type, table or None, rate) for the direction from that leg.
+ * Everything is parsed and checked before the pair changes: a failed (second) __init__
+ * leaves it as it was, and a second one lets go of the references of the first. */
 static int Pair_init(Pair *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"clock", "a", "b", NULL};
     PyObject *clock, *specs[2];
@@ -431,15 +497,26 @@ static int Pair_init(Pair *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_TypeError, "clock must be callable");
         return -1;
     }
+    Direction fresh[2];
+    PyObject *fallbacks[2];
+    memset(fresh, 0, sizeof(fresh));
     for (int i = 0; i < 2; i++) {
-        Direction *d = &self->dir[i];
-        PyObject *fallback, *table;
+        Direction *d = &fresh[i];
+        PyObject *table;
         unsigned long s_ssrc;
-        memset(d, 0, sizeof(*d));
-        if (!PyArg_ParseTuple(specs[i], "iiiOkiOd", &d->in_fd, &d->out_fd, &d->pt, &fallback,
-                              &s_ssrc, &d->s_pt, &table, &d->rate))
+        if (!PyArg_ParseTuple(specs[i], "iiiOkiOd", &d->in_fd, &d->out_fd, &d->pt,
+                              &fallbacks[i], &s_ssrc, &d->s_pt, &table, &d->rate))
             return -1;
-        if (!PyCallable_Check(fallback)) {
+        if (d->in_fd < 0 || d->out_fd < 0) {
+            PyErr_SetString(PyExc_ValueError, "a descriptor is not negative");
+            return -1;
+        }
+        /* payload types are 7 bits: the header byte is built from them */
+        if (d->pt < 0 || d->pt > 127 || d->s_pt < 0 || d->s_pt > 127) {
+            PyErr_SetString(PyExc_ValueError, "a payload type is 0..127");
+            return -1;
+        }
+        if (!PyCallable_Check(fallbacks[i])) {
             PyErr_SetString(PyExc_TypeError, "fallback must be callable");
             return -1;
         }
@@ -452,10 +529,19 @@ static int Pair_init(Pair *self, PyObject *args, PyObject *kwds) {
             memcpy(d->table, PyBytes_AS_STRING(table), 256);
             d->translate = 1;
         }
-        Py_XSETREF(d->fallback, Py_NewRef(fallback));
     }
-    Py_XSETREF(self->clock, Py_NewRef(clock));
+    /* commit; the old references go last, when the pair is whole again (dropping one may
+     * run arbitrary Python code) */
+    PyObject *old[3] = {self->dir[0].fallback, self->dir[1].fallback, self->clock};
+    for (int i = 0; i < 2; i++) {
+        fresh[i].fallback = Py_NewRef(fallbacks[i]);
+        self->dir[i] = fresh[i];
+    }
+    self->clock = Py_NewRef(clock);
     self->active = 1;
+    self->closed = 0;
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(old[i]);
     return 0;
 }
 
@@ -486,11 +572,14 @@ static PyMethodDef Pair_methods[] = {
     {"get_state", (PyCFunction)Pair_get_state, METH_NOARGS, "Both directions' state."},
     {"set_state", (PyCFunction)Pair_set_state, METH_VARARGS, "Load both directions' state."},
     {"stop", (PyCFunction)Pair_stop, METH_NOARGS, "From now on every packet goes to Python."},
+    {"close", (PyCFunction)Pair_close, METH_NOARGS,
+     "Forget the sockets (closed next): no more reading or sending."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Pair_getset[] = {
     {"active", (getter)Pair_get_active, NULL, "Relaying (not stopped).", NULL},
+    {"closed", (getter)Pair_get_closed, NULL, "The sockets are let go (close()).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -195,6 +195,7 @@ class FastRelay:
         try:
             self._push(pair)
         except Exception:
+            pair.close()  # before the numbers can be reused (see `_drain`)
             twin_a.close()
             twin_b.close()
             raise
@@ -235,6 +236,10 @@ class FastRelay:
             pair.pump_a()
             pair.pump_b()
         finally:
+            # the pair forgets the descriptors first: a late pump or feed (a reader callback
+            # already queued, a stale reference) must not reach the socket of another call
+            # that gets one of these numbers next
+            pair.close()
             for twin in sockets:
                 twin.close()
             self._draining = False
