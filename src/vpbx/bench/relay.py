@@ -370,6 +370,7 @@ class VpbxRelay:
     name: str = "vpbx"
     targets: list[tuple[str, int]] = field(default_factory=list)
     trunks: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    avoid: tuple[int, ...] = ()  # the load's ports
 
     def grow(self, calls: int) -> None:
         more = calls - len(self.targets)
@@ -377,7 +378,11 @@ class VpbxRelay:
             return
         workdir = self.workdir / f"trunk{len(self.trunks) + 1:02d}-{calls}"
         workdir.mkdir()
-        port = _free_block(8)  # SIP, the (unused) media ports SIPp binds, its control port
+        # SIP, the (unused) media ports SIPp binds, its control port; never the load's own
+        # sockets, which are free between rungs (a trunk holding one made the next load fail)
+        port = _free_block(8)
+        while set(self.avoid) & set(range(port, port + 8)):
+            port = _free_block(8)
         args = [
             *("taskset", "-c", str(LOAD_CORE), _sipp(), self.target),
             *("-sf", str(SIPP_DIR / "relay_trunk.xml"), "-s", NUMBER),
@@ -421,7 +426,7 @@ def vpbx_relay(
         assert rig.employees is not None
         for pid in [*_tree(rig.pbx.pid), rig.employees.pid]:
             _pin(pid, SUT_CORE if pid == switch else LOAD_CORE)
-        relay = VpbxRelay(switch, rig.target, ends[0], workdir)
+        relay = VpbxRelay(switch, rig.target, ends[0], workdir, avoid=(ends[0][1], ends[1][1]))
         if kernel:
             relay.name = "vpbx kernel"
         try:
