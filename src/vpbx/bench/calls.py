@@ -184,8 +184,9 @@ class Line:
     password: str
 
 
-async def _configure(url: str) -> list[Line]:
-    """The account: trunk, employees with SIP lines, a group, Forward → group, the number."""
+async def _configure(url: str, lines: int = LINES) -> list[Line]:
+    """The account: trunk, employees with SIP lines (`lines` simultaneous calls each), a
+    group, Forward → group, the number."""
     from vpbx.app import utc_now
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import Account
@@ -209,7 +210,7 @@ async def _configure(url: str) -> list[Line]:
                     {
                         "last_name": f"Employee{index + 1}",
                         "extension": str(101 + index),
-                        "phones": [{"kind": "sip", "ring_timeout": 20, "lines": LINES}],
+                        "phones": [{"kind": "sip", "ring_timeout": 20, "lines": lines}],
                     },
                 )
                 staff.append(out.model_dump())
@@ -366,6 +367,7 @@ def pbx_rig(
     *,
     nodes: int = 1,
     kernel_rtp: str = "off",
+    lines: int = LINES,
 ) -> Iterator[Rig]:
     """vpbx (a subprocess) with the account configured and every line registered (the
     employees' media at `employees_sdp_port` when given: see `_employees_uas`). With `nodes` >
@@ -381,7 +383,7 @@ def pbx_rig(
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'vpbx.db'}"
     upgrade(url)
-    lines = asyncio.run(_configure(url))
+    registered = asyncio.run(_configure(url, lines))
     # several nodes: the nodes' SIP ports are 10 above Kamailio's, their status ports at the end
     base = _free_block(PORT_BLOCK if nodes == 1 else STATUS_PORT_OFFSET + 4 + nodes)
     sip_port = base if nodes == 1 else base + PORT_BLOCK + 4
@@ -425,7 +427,7 @@ def pbx_rig(
             if time.monotonic() > deadline:
                 raise RuntimeError("vpbx did not start within 90 s")
             time.sleep(0.1)
-        _register(workdir, lines, uas_port, rig.target)
+        _register(workdir, registered, uas_port, rig.target)
         rig.employees = _employees_uas(workdir, uas_port, rig.uas_media_port, employees_sdp_port)
         _wait_listening(rig.employees, uas_port, "employees' SIPp")
         yield rig
