@@ -184,9 +184,9 @@ class Line:
     password: str
 
 
-async def _configure(url: str, lines: int = LINES) -> list[Line]:
-    """The account: trunk, employees with SIP lines (`lines` simultaneous calls each), a
-    group, Forward → group, the number."""
+async def _configure(url: str, employees: int = EMPLOYEES) -> list[Line]:
+    """The account: trunk, `employees` employees with SIP lines, a group, Forward → group,
+    the number."""
     from vpbx.app import utc_now
     from vpbx.domain.actor import Actor, Role
     from vpbx.domain.entities.misc import Account
@@ -204,13 +204,13 @@ async def _configure(url: str, lines: int = LINES) -> list[Line]:
                 "trunks", {"name": "Provider", "host": TRUNK_IP, "allow_ips": [TRUNK_IP]}
             )
             staff: list[dict[str, Any]] = []
-            for index in range(EMPLOYEES):
+            for index in range(employees):
                 out = await svc.create(
                     "employees",
                     {
                         "last_name": f"Employee{index + 1}",
                         "extension": str(101 + index),
-                        "phones": [{"kind": "sip", "ring_timeout": 20, "lines": lines}],
+                        "phones": [{"kind": "sip", "ring_timeout": 20, "lines": LINES}],
                     },
                 )
                 staff.append(out.model_dump())
@@ -367,7 +367,7 @@ def pbx_rig(
     *,
     nodes: int = 1,
     kernel_rtp: str = "off",
-    lines: int = LINES,
+    employees: int = EMPLOYEES,
 ) -> Iterator[Rig]:
     """vpbx (a subprocess) with the account configured and every line registered (the
     employees' media at `employees_sdp_port` when given: see `_employees_uas`). With `nodes` >
@@ -383,7 +383,7 @@ def pbx_rig(
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'vpbx.db'}"
     upgrade(url)
-    registered = asyncio.run(_configure(url, lines))
+    registered = asyncio.run(_configure(url, employees))
     # several nodes: the nodes' SIP ports are 10 above Kamailio's, their status ports at the end
     base = _free_block(PORT_BLOCK if nodes == 1 else STATUS_PORT_OFFSET + 4 + nodes)
     sip_port = base if nodes == 1 else base + PORT_BLOCK + 4

@@ -89,7 +89,7 @@ WARMUP = 2.0
 DRAIN = 0.5
 DELIVERED_OK = 0.999
 P99_LIMIT_MS = 5.0
-RIG_LINES = 500  # calls per employee line in the relay rig: its 10 lines are never the knee
+RIG_EMPLOYEES = 30  # in the relay rig: 3,000 calls on their lines (100 each), never the knee
 #: a rung where more of the load's sends than this were > 2 ms behind their schedule measured
 #: the load generator, not the relay: measured once more, then the ladder stops there (its
 #: knee is then a lower bound)
@@ -421,9 +421,9 @@ def vpbx_relay(
     the caller must have entered a network namespace of its own (`vpbx.bench.netns`)."""
     ends = campaign.ends
     kernel_rtp = "auto" if kernel else "off"
-    # lines enough that the rig's line limit (10 × LINES) is never the knee
+    # employees enough that the rig's line limit (100 calls a line) is never the knee
     with pbx_rig(
-        workdir, employees_sdp_port=ends[1][1], kernel_rtp=kernel_rtp, lines=RIG_LINES
+        workdir, employees_sdp_port=ends[1][1], kernel_rtp=kernel_rtp, employees=RIG_EMPLOYEES
     ) as rig:
         switch = rig.pids()["vpbx"]
         assert rig.pbx is not None
