@@ -168,8 +168,13 @@ async def test_a_listener_hands_the_talk_back_without_losing_a_packet(
         await forwarder.settled()
         assert "goto" not in _ruleset()
         assert len(legs.peer_b.packets) - at_b == 50  # none lost in the hand-back
-        assert len(heard) >= 29  # what raced the rules' removal went through the kernel
-        back = [p for p, _ in legs.peer_b.packets[-30:]]
+        # what raced the rules' removal went through the kernel unheard (how many depends on
+        # how fast nft answers on a busy box); once it is gone the recorder hears every packet
+        assert len(heard) >= 15
+        before = len(heard)
+        await legs.talk(5)
+        assert len(heard) == before + 5
+        back = [p for p, _ in legs.peer_b.packets[-35:]]
         assert sum(p.marker for p in back) == 1  # the switch's stream resumes, marked
         # the recorder stops: plain talk again, and the kernel takes the audio back
         legs.a.remove_listener(recorder)
@@ -178,7 +183,7 @@ async def test_a_listener_hands_the_talk_back_without_losing_a_packet(
         recorded = len(heard)
         await legs.talk(10)
         assert len(heard) == recorded
-        assert len(legs.peer_b.packets) - at_b == 60
+        assert len(legs.peer_b.packets) - at_b == 65
         assert_one_stream([p for p, _ in legs.peer_b.packets], legs.b.ssrc)
     finally:
         bridge.stop()
