@@ -37,8 +37,8 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def nodes(server: RedisServer) -> AsyncIterator[tuple[RedisState, RedisState]]:
-    one = RedisState.from_url(server.url, "t:", node="one")
-    two = RedisState.from_url(server.url, "t:", node="two")
+    one = RedisState.from_url(server.url, "t:", node="one", settle_seconds=0.2)
+    two = RedisState.from_url(server.url, "t:", node="two", settle_seconds=0.2)
     for state in (one, two):
         await state.release_node()
     try:
@@ -140,6 +140,71 @@ async def test_callers_queued_after_a_restart_come_after_those_who_waited(
     server.restart()
     assert of_type(await one.start(request("d", team, caller="d", queue=True), T0 + 2), Queued)
     assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["a", "b", "d"]
+    b_seq = await one_state.client.zscore(f"t:pw:{PHONE}", "b")
     d_seq = await one_state.client.zscore(f"t:pw:{PHONE}", "d")
+    assert b_seq is not None
     assert d_seq is not None
-    assert d_seq > 3
+    assert d_seq > b_seq
+
+
+async def test_callers_who_waited_out_the_pause_keep_the_order_they_called_in(
+    server: RedisServer, nodes: tuple[RedisState, RedisState]
+) -> None:
+    """The second CI failure: two callers reached their nodes while Redis was restarting,
+    both waited out the pause, and the later one's script ran first: he got the lower number
+    (the counter's order). The number is the time the node queued him."""
+    one_state, two_state = nodes
+    one = Distributor(one_state)
+    two = Distributor(two_state)
+    team = staff(1)
+    await one.start(request("talk", team), T0)
+    server.restart()
+    for state in (one_state, two_state):
+        await state.rebuild()
+    # the later caller (node two, T0 + 2) is queued first, the earlier (node one) after him
+    assert of_type(await two.start(request("late", team, caller="L", queue=True), T0 + 2), Queued)
+    assert of_type(await one.start(request("early", team, caller="E", queue=True), T0 + 1), Queued)
+    assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["early", "late"]
+    spot = await two.queue_status("late", T0 + 3)
+    assert spot is not None
+    assert spot.ahead == ("E",)
+
+
+async def test_a_later_caller_waits_until_every_node_wrote_back(
+    server: RedisServer,
+) -> None:
+    """The CI failure of stop 26: right after a restart the node of a later caller wrote back
+    and claimed the free line before the node of an earlier caller had written him back. The
+    claims now wait out the pause the first write-back starts (`settle`)."""
+    one_state = RedisState.from_url(server.url, "t:", node="one", settle_seconds=0.4)
+    two_state = RedisState.from_url(server.url, "t:", node="two", settle_seconds=0.4)
+    try:
+        for state in (one_state, two_state):
+            await state.release_node()
+        one = Distributor(one_state, poll_interval=0.25)
+        two = Distributor(two_state, poll_interval=0.25)
+        team = staff(1)
+        # node two: a talk on the one-line phone; B (node one) waits, then C (node two)
+        await two.start(request("talk", team), T0)
+        await two.handle(Answered("talk", 1, "p1"), T0)
+        assert of_type(await one.start(request("b", team, caller="B", queue=True), T0 + 1), Queued)
+        assert of_type(await two.start(request("c", team, caller="C", queue=True), T0 + 2), Queued)
+
+        server.restart()
+        one_state.start_watch(0.1)  # node one is idle: its watch writes B back
+        started = time.monotonic()
+        # the line is free: node two, first back, writes C back and would take it for him
+        assert rings(await two.handle(CallEnded("talk"), T0 + 3)) == []
+        assert time.monotonic() - started >= 0.3  # it waited for the others
+        assert rings(await two.poll(T0 + 3.1)) == []
+        assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["b", "c"]
+        assert rings(await one.poll(T0 + 3.2)) == [(1, "p1")]
+        assert one.ringing("b") == ((1, "p1"),)
+        # once the pause is over, nothing waits
+        started = time.monotonic()
+        assert of_type(await two.start(request("d", team, caller="D", queue=True), T0 + 4), Queued)
+        assert time.monotonic() - started < 0.2
+        assert await one_state.client.zrange(f"t:pw:{PHONE}", 0, -1) == ["b", "c", "d"]
+    finally:
+        await one_state.aclose()
+        await two_state.aclose()

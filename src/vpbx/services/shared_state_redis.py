@@ -9,8 +9,11 @@ decision's reads are one pipeline (`snapshot`). Keys, under `prefix`:
 * ``talk:<scope>|<employee>``, ``offers:<scope>|<employee>``, ``ptalk:<phone>``: sorted sets by
   time (12 h / 30 d windows, pruned on read, so an entry is forgotten exactly after the span)
 * ``pct:<scope>`` (hash phone → answered calls), ``turn:<key>``, ``seq`` (counters)
-* ``q:<queue>`` and ``pw:<phone>`` (sorted sets of waiters by global sequence), ``w:<call>``
-  (hash: seq, caller, queue, width, wrapup, phones), ``wa:<call>`` (set of phones ringing for him)
+* ``q:<queue>`` and ``pw:<phone>`` (sorted sets of waiters by queue number), ``w:<call>``
+  (hash: seq, caller, queue, width, wrapup, phones), ``wa:<call>`` (set of phones ringing for him).
+  A queue number is the millisecond the node queued the caller, times 1000, plus ``seq``
+  modulo 1000 (callers of one millisecond): the order does not depend on when the script ran
+  (two callers that waited out a Redis restart) nor on a counter a restart loses.
 * ``own:<node>`` (set of the calls of that node holding a line or a queue place: what its
   restart lets go of, `release_node`)
 * ``up:<node>``: that node's lines and queue places are in this Redis. Redis keeps nothing on
@@ -18,6 +21,10 @@ decision's reads are one pipeline (`snapshot`). Keys, under `prefix`:
   writes it back in one script (`rebuild`) — at once when one of its claims or enqueues finds
   its mark gone, and within WATCH_SECONDS when idle (`start_watch`). The counters of the
   strategies (talk time, offers, percentages, turns, ends of talks) start over.
+* ``settle``: set for SETTLE_SECONDS by the first write-back after a restart. Until it expires
+  no line is claimed and no caller queued on any node: the nodes not yet written back may hold
+  earlier callers (a later caller would take their line) or higher queue numbers (a caller
+  queued now would get a lower one). Claims and enqueues wait it out.
 
 Clocks: `now` is POSIX seconds from each node; nodes are expected to be NTP-synchronised.
 """
@@ -35,6 +42,7 @@ from typing import Final, TypeVar, cast
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -52,7 +60,7 @@ from vpbx.scenario.distribution.state import (
 )
 from vpbx.scenario.distribution.strategies import TALK_WINDOW, WAIT_STATS_WINDOW
 
-__all__ = ["WATCH_SECONDS", "RedisState"]
+__all__ = ["SETTLE_SECONDS", "WATCH_SECONDS", "RedisState"]
 
 log = logging.getLogger("vpbx.services.shared_state_redis")
 
@@ -60,10 +68,15 @@ T = TypeVar("T")
 
 #: how often an idle node looks whether Redis lost its lines and queue places (a restart)
 WATCH_SECONDS: Final = 0.25
+#: how long distribution pauses after a Redis restart while every node writes back: a node
+#: retrying its commands reaches the new Redis within 0.5 s (the backoff's cap), an idle one
+#: within WATCH_SECONDS; twice that
+SETTLE_SECONDS: Final = 1.0
 # A Redis restart takes about a second: commands wait it out (~6 s in all) instead of failing
 # the calls that reach a Forward meanwhile.
 _RETRY: Final = Retry(ExponentialBackoff(cap=0.5, base=0.02), 16)
 _REBUILD_SIGNAL: Final = "rebuild"
+_SETTLE_SIGNAL: Final = "settle:"  # followed by the milliseconds left
 _REBUILD_TRIES: Final = 3
 
 _CLAIM = """
@@ -71,6 +84,8 @@ local p, call, phone = ARGV[1], ARGV[2], ARGV[3]
 local lines, mode, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local emp, node = ARGV[7], ARGV[8]
 if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return 'rebuild' end
+local settle = redis.call('PTTL', p .. 'settle')
+if settle > 0 then return 'settle:' .. settle end
 local pw = p .. 'pw:' .. phone
 if mode == 'fresh' then
   if redis.call('ZCARD', pw) > 0 then return 'queue_held' end
@@ -129,12 +144,14 @@ return 1
 
 _ENQUEUE = """
 local p, call, caller, qkey = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local width, wrapup, node = ARGV[5], ARGV[6], ARGV[7]
-if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return -1 end
-local seq = redis.call('INCR', p .. 'seq')
+local width, wrapup, node, now = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return 'rebuild' end
+local settle = redis.call('PTTL', p .. 'settle')
+if settle > 0 then return 'settle:' .. settle end
+local seq = math.floor(now * 1000) * 1000 + redis.call('INCR', p .. 'seq') % 1000
 if node ~= '' then redis.call('SADD', p .. 'own:' .. node, call) end
 local phones = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   phones[#phones + 1] = ARGV[i]
   redis.call('ZADD', p .. 'pw:' .. ARGV[i], seq, call)
   redis.call('HINCRBY', p .. 'held', ARGV[i], 1)
@@ -166,15 +183,16 @@ return 1
 """
 
 # A node's lines and queue places written back into a Redis that lost them (once: `up:<node>`).
-# Waiters keep their sequence numbers (and the counter never goes below them), so the queue
-# order of the calls that were waiting is the order they called in.
+# Waiters keep their queue numbers, so the order of the calls that were waiting is the order
+# they called in.
 _REBUILD = """
 local p, node = ARGV[1], ARGV[2]
 local up = p .. 'up:' .. node
 if redis.call('EXISTS', up) == 1 then return -1 end
 local data = cjson.decode(ARGV[3])
+-- the first node back starts the pause; the others' write-backs do not lengthen it
+redis.call('SET', p .. 'settle', '1', 'PX', tonumber(ARGV[4]), 'NX')
 local own = p .. 'own:' .. node
-local top = math.max(tonumber(redis.call('GET', p .. 'seq')) or 0, tonumber(data['seq']))
 for _, w in ipairs(data['waiters']) do
   local call, seq = w['call'], w['seq']
   for _, phone in ipairs(w['phones']) do
@@ -188,9 +206,7 @@ for _, w in ipairs(data['waiters']) do
     'width', w['width'], 'wrapup', w['wrapup'], 'phones', table.concat(w['phones'], '\\n'))
   redis.call('ZADD', p .. 'q:' .. w['qkey'], seq, call)
   redis.call('SADD', own, call)
-  if seq > top then top = seq end
 end
-redis.call('SET', p .. 'seq', top)
 for _, line in ipairs(data['lines']) do
   local call, phone = line[1], line[2]
   if redis.call('SADD', p .. 'ring:' .. call, phone) == 1 then
@@ -278,14 +294,10 @@ class _Holdings:
 
     lines: dict[str, set[str]] = field(default_factory=dict)  # call → phones
     waiters: dict[str, _Waiter] = field(default_factory=dict)
-    #: the highest queue number this node was given: the counter is put back at least there,
-    #: so the callers another node queues after the restart come after the ones it had
-    seq: int = 0
 
     def payload(self) -> str:
         return json.dumps(
             {
-                "seq": self.seq,
                 "lines": [[call, phone] for call, phones in self.lines.items() for phone in phones],
                 "waiters": [
                     {
@@ -306,12 +318,19 @@ class _Holdings:
 class RedisState:
     """`SharedState` on one Redis; the client must decode responses (`decode_responses=True`)."""
 
-    def __init__(self, client: Redis, prefix: str = "vpbx:dist:", node: str = "") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        prefix: str = "vpbx:dist:",
+        node: str = "",
+        settle_seconds: float = SETTLE_SECONDS,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         #: this switch node's name: the calls holding lines or waiting in a queue are kept
         #: under it (``own:<node>``), so its restart can let go of what its crash left
         self.node = node
+        self.settle_ms = max(1, round(settle_seconds * 1000))
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._enqueue = client.register_script(_ENQUEUE)
@@ -322,14 +341,20 @@ class RedisState:
         self._watch: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "vpbx:dist:", node: str = "") -> RedisState:
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "vpbx:dist:",
+        node: str = "",
+        settle_seconds: float = SETTLE_SECONDS,
+    ) -> RedisState:
         client = Redis.from_url(
             url,
             decode_responses=True,
             retry=_RETRY,
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        return cls(client, prefix, node)
+        return cls(client, prefix, node, settle_seconds)
 
     # a restarted Redis ------------------------------------------------------------------
 
@@ -338,8 +363,35 @@ class RedisState:
         ``up:<node>`` is gone); -1 when they are there. A node without a name has no mark."""
         if not self.node:
             return -1
-        restored = await self._rebuild(args=[self.prefix, self.node, self._holdings.payload()])
+        restored = await self._rebuild(
+            args=[self.prefix, self.node, self._holdings.payload(), self.settle_ms]
+        )
         return int(restored)
+
+    async def _written_back(self, script: AsyncScript, args: list[str | int]) -> str | int:
+        """Run a claim or enqueue script once this node's state is in Redis and the pause
+        after a restart is over (`SETTLE_SECONDS`). ``args[5]``, when `now` is there, is moved
+        on by the time waited."""
+        rebuilt = 0
+        waited = 0.0
+        while True:
+            reply = await script(args=args)
+            if reply == _REBUILD_SIGNAL:
+                rebuilt += 1  # Redis may restart again while we write back
+                if rebuilt > _REBUILD_TRIES:
+                    raise RedisError("shared state: Redis kept losing this node's state")
+                self._told_rebuilt(await self.rebuild())
+                continue
+            if isinstance(reply, str) and reply.startswith(_SETTLE_SIGNAL):
+                pause = int(reply[len(_SETTLE_SIGNAL) :]) / 1000
+                await asyncio.sleep(pause)
+                waited += pause
+                if script is self._claim:
+                    args[5] = repr(float(args[5]) + pause)
+                continue
+            if waited:
+                log.info("shared state: waited for the nodes to write back", extra={"s": waited})
+            return cast(str | int, reply)
 
     def start_watch(self, interval: float = WATCH_SECONDS) -> None:
         """Look every `interval` whether Redis lost this node's state, and write it back."""
@@ -366,8 +418,10 @@ class RedisState:
         if restored < 0:  # another task of this node wrote it back first
             return
         log.warning(
-            "shared state rebuilt: Redis had lost this node's lines and queue places",
+            "shared state rebuilt: Redis had lost this node's lines and queue places; "
+            "distribution pauses until every node wrote back",
             extra={
+                "settle_ms": self.settle_ms,
                 "entries": restored,
                 "calls_ringing_or_talking": len(self._holdings.lines),
                 "callers_waiting": len(self._holdings.waiters),
@@ -476,14 +530,7 @@ class RedisState:
             employee_of(phone),
             self.node,
         ]
-        status = await self._claim(args=args)
-        for _ in range(_REBUILD_TRIES):  # Redis may restart again while we write back
-            if status != _REBUILD_SIGNAL:
-                break
-            self._told_rebuilt(await self.rebuild())
-            status = await self._claim(args=args)
-        if status == _REBUILD_SIGNAL:
-            raise RedisError("shared state: Redis kept losing this node's state")
+        status = str(await self._written_back(self._claim, args))
         if status == ClaimStatus.OK:
             self._holdings.lines.setdefault(call_id, set()).add(phone)
         return ClaimStatus(status)
@@ -530,17 +577,10 @@ class RedisState:
             waiter.width,
             repr(waiter.wrapup_seconds),
             self.node,
+            repr(now),
             *waiter.phones,
         ]
-        seq = int(await self._enqueue(args=args))
-        for _ in range(_REBUILD_TRIES):
-            if seq >= 0:
-                break
-            self._told_rebuilt(await self.rebuild())
-            seq = int(await self._enqueue(args=args))
-        if seq < 0:
-            raise RedisError("shared state: Redis kept losing this node's state")
-        self._holdings.seq = max(self._holdings.seq, seq)
+        seq = int(await self._written_back(self._enqueue, args))
         self._holdings.waiters[waiter.call_id] = _Waiter(seq, waiter, waiter.width)
         spot = await self.queue_spot(waiter.call_id, now)
         assert spot is not None
