@@ -23,6 +23,7 @@ from vpbx.scenario.distribution import (
     Queued,
     SkipReason,
 )
+from vpbx.scenario.distribution.state import WaiterSpec
 from vpbx.services.shared_state_redis import RedisState
 
 T0 = 1_750_000_000.0
@@ -208,3 +209,19 @@ async def test_a_later_caller_waits_until_every_node_wrote_back(
     finally:
         await one_state.aclose()
         await two_state.aclose()
+
+
+async def test_a_repeated_enqueue_keeps_the_number_and_counts_the_phone_once(
+    nodes: tuple[RedisState, RedisState],
+) -> None:
+    one_state, _ = nodes
+    one = Distributor(one_state)
+    team = staff(1)
+    await one.start(request("talk", team), T0)
+    assert of_type(await one.start(request("b", team, caller="B", queue=True), T0 + 1), Queued)
+    first = await one_state.client.zscore(f"t:pw:{PHONE}", "b")
+    spec = WaiterSpec("b", "B", "1:q", (PHONE,), 1, 0.0)
+    again = await one_state.enqueue(spec, T0 + 5)
+    assert again.seq == first
+    assert await one_state.client.zscore(f"t:pw:{PHONE}", "b") == first
+    assert await one_state.client.hget("t:held", PHONE) == "1"

@@ -148,6 +148,9 @@ local width, wrapup, node, now = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 if node ~= '' and redis.call('EXISTS', p .. 'up:' .. node) == 0 then return 'rebuild' end
 local settle = redis.call('PTTL', p .. 'settle')
 if settle > 0 then return 'settle:' .. settle end
+-- queued already (a repeated request): his number stays, nothing is counted twice
+local had = redis.call('HGET', p .. 'w:' .. call, 'seq')
+if had then return tonumber(had) end
 local seq = math.floor(now * 1000) * 1000 + redis.call('INCR', p .. 'seq') % 1000
 if node ~= '' then redis.call('SADD', p .. 'own:' .. node, call) end
 local phones = {}

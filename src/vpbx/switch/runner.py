@@ -159,6 +159,11 @@ class ScenarioRunner:
         #: CDR-4: told of what each call does, for the live view
         self.live: LiveFeed | None = None
         self._dist_timer: asyncio.Handle | None = None
+        # The distributor keeps each call's round in plain fields and expects one operation
+        # at a time: the calls' tasks and its timer would otherwise interleave at each await
+        # of the shared state (Redis), e.g. the timer ending a round that `start` is still
+        # in and queueing the caller twice (CI, a claim waiting out a Redis restart).
+        self._dist_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -259,16 +264,21 @@ class ScenarioRunner:
         return self.clock().timestamp()
 
     async def dist_start(self, request: dist.ForwardRequest) -> None:
-        self.apply(await self.distributor.start(request, self.now_ts()))
+        # the time the call reached the Forward, not the time the lock was free: it numbers
+        # the caller in a queue shared by several nodes (the order they called in)
+        now = self.now_ts()
+        async with self._dist_lock:
+            self.apply(await self.distributor.start(request, now))
 
     async def dist_event(self, event: dist.Event) -> None:
-        try:
-            step = await self.distributor.handle(event, self.now_ts())
-        except (KeyError, ValueError) as error:
-            extra = {"event": repr(event), "error": str(error)}
-            log.warning("distribution event refused", extra=extra)
-            return
-        self.apply(step)
+        async with self._dist_lock:
+            try:
+                step = await self.distributor.handle(event, self.now_ts())
+            except (KeyError, ValueError) as error:
+                extra = {"event": repr(event), "error": str(error)}
+                log.warning("distribution event refused", extra=extra)
+                return
+            self.apply(step)
 
     def apply(self, step: dist.Step) -> None:
         """The distributor's decisions go to the queues of the calls they concern."""
@@ -293,7 +303,8 @@ class ScenarioRunner:
         self.spawn(self._dist_timers())
 
     async def _dist_timers(self) -> None:
-        self.apply(await self.distributor.handle_timer(self.now_ts()))
+        async with self._dist_lock:
+            self.apply(await self.distributor.handle_timer(self.now_ts()))
 
 
 class LiveCall:
