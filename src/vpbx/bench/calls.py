@@ -55,6 +55,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from vpbx.bench.core import Result
+from vpbx.bench.merge import run_alone
 
 __all__ = [
     "BENCHMARKS",
@@ -1075,3 +1076,7 @@ BENCHMARKS = (
     bench_calls_concurrent,
     bench_calls_concurrent_cpu,
 )
+
+
+if __name__ == "__main__":
+    run_alone(BENCHMARKS, "calls:", CALLS_METHOD, lambda: calls_campaign().log)
