@@ -44,6 +44,8 @@ RATE = 100
 LOAD_SECONDS = 60.0
 IDLE_SECONDS = 10.0
 TARGET_MS = 20.0
+#: the collections listed one by one in the log
+LONG_PAUSE_MS = 5.0
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Window:
     gc_max_ms: float = 0.0  # the longest collection that ended in the window (≥ 1 ms kept)
     gc_max: list[Any] = field(default_factory=list)  # [at, generation, ms, collected]
     cause: str = ""
+    pauses: list[list[Any]] = field(default_factory=list)  # every collection in the window
 
     def describe(self) -> str:
         counts = "/".join(str(n) for n in self.collections)
@@ -92,6 +95,7 @@ def window(before: dict[str, Any], after: dict[str, Any], start: float, end: flo
         n - m for n, m in zip(gc_after["collections"], gc_before["collections"], strict=True)
     ]
     pauses = [p for p in gc_after["pauses"] if start <= p[0] <= end]
+    found.pauses = pauses
     if pauses:
         found.gc_max = max(pauses, key=lambda p: p[2])
         found.gc_max_ms = found.gc_max[2]
@@ -136,6 +140,15 @@ def _measure(rig: Rig, campaign: StallCampaign, load: float, idle: float) -> Non
     campaign.load = window(second, _report(rig), start, end)
     campaign.say(f"{RATE} calls/s for {load:g} s: {campaign.run.describe()}")
     campaign.say(f"under load: {campaign.load.describe()}")
+    long = [p for p in campaign.load.pauses if p[2] >= LONG_PAUSE_MS]
+    campaign.say(
+        f"collections of {LONG_PAUSE_MS:g} ms or more under load: "
+        + (
+            "; ".join(f"at +{p[0] - start:.1f} s gen {p[1]} {p[2]:.1f} ms" for p in long)
+            if long
+            else "none"
+        )
+    )
 
 
 @functools.cache
