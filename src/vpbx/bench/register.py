@@ -54,7 +54,7 @@ LINES = 500
 PASSWORD = "Bench-register-2026"
 # 250/s apart up to 1,500/s, around vpbx's knee on the 2-core machine (with 500 and 1,000 only,
 # builds holding ~600/s and ~850/s both read 500/s); the reference climbs the same ladder
-RATES = (250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000)
+RATES = (250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000, 4000, 5000, 6000, 8000)
 STEP_SECONDS = 5
 P99_LIMIT_MS = 100.0
 TARGET = 2000

@@ -5,8 +5,8 @@ about survives a `kill -9` of the switch at any moment after. To keep that off t
 path's cost, every binding change that arrives while a commit is in flight joins the next one:
 a burst of N REGISTERs costs a couple of commits, not N, and each waits at most for the commit
 in flight plus its own (a few ms on SQLite). Under a steady stream a commit also waits `gather`
-(3 ms) for more to join it when the previous one ended less than that ago; an idle store
-commits at once.
+(10 ms) for more to join it when the previous one ended less than that ago; an idle store
+commits at once (3 ms held 1,250 REGISTER/s on one core, 10 ms 1,500: docs/decisions.md).
 
 The switch holds no SQL: the storage is a `BindingStorage` (the database one is
 `vpbx.services.registrations.SqlBindingStorage`).
@@ -44,7 +44,7 @@ class BindingStorage(Protocol):
 
 
 #: seconds a commit waits for more changes when the last one ended less than this ago
-GATHER = 0.003
+GATHER = 0.010
 
 
 class RegistrationStore:
