@@ -529,7 +529,7 @@ class RedisState:
             phone,
             lines,
             mode.value,
-            repr(now),
+            repr(now),  # args[5]: `_written_back` moves it on by a pause it waits out
             employee_of(phone),
             self.node,
         ]
