@@ -64,18 +64,21 @@ format: $(STAMP_DEV)
 	$(VENV)/bin/ruff check --fix src tests
 
 # pytest exits 5 when it collected nothing: any non-zero status fails the target.
-# The cluster tests (three switch nodes, Kamailio and a load of 50 calls/s) run alone: beside
-# other live tests on two cores their nodes would be starved, and what they test is failover.
-# The tests without real peers run on both cores; the ones with SIPp/baresip and live audio
-# in three workers (they mostly wait on real time: rings, prompts, audio), a module per worker
-# (--dist loadfile), each worker with its own test-port share. The
-# browser tests come last in workers of their own: Playwright's sync API leaves an event loop
-# running in its process, and any later `asyncio.run` there fails.
-test: deps-test lint web-test
-	$(PY) -m pytest -q --durations=15 -n 2 -m "not peers"
-	$(PY) -m pytest -q --durations=15 -n 3 --dist loadfile -m "peers and not browser and not cluster"
+# The linters and the cabinet's unit tests run side by side (each leaves a core idle a part of
+# the time). The cluster tests (three switch nodes, Kamailio and a load of 50 calls/s) run alone:
+# beside other live tests on two cores their nodes would be starved, and what they test is
+# failover. The tests without real peers run in three workers (two kept the cores ~75 % busy:
+# some wait on processes they start); the ones with SIPp/baresip and live audio in five (they
+# mostly wait on real time: rings, prompts, audio; three kept the cores ~30 % busy), a module
+# per worker (--dist loadfile), each worker with its own test-port share. The browser tests
+# come last in workers of their own: Playwright's sync API leaves an event loop running in its
+# process, and any later `asyncio.run` there fails.
+test: deps-test
+	$(MAKE) --no-print-directory -j2 lint web-test
+	$(PY) -m pytest -q --durations=15 -n 3 -m "not peers"
+	$(PY) -m pytest -q --durations=15 -n 5 --dist loadfile -m "peers and not browser and not cluster"
 	$(PY) -m pytest -q --durations=15 -m cluster
-	$(PY) -m pytest -q --durations=15 -n 2 --dist loadfile -m browser
+	$(PY) -m pytest -q --durations=15 -n 3 --dist loadfile -m browser
 
 # The cabinet: npm ci and the Vite build into web/dist when its sources changed (a stamp file);
 # web-client regenerates web/src/api/schema.d.ts from the OpenAPI document the API serves.
