@@ -160,6 +160,49 @@ def test_a_ladder_stops_where_the_load_generator_gives_out_after_a_second_try() 
     assert "300 calls" in ladder.stopped
 
 
+def test_a_late_load_the_generator_carries_alone_is_the_relays_failure() -> None:
+    """The relay fails at 300 and up with the generator's sends late (as rtpengine, its core
+    saturated, at 950 and 1,000 calls): the load alone holds there, so the ladder halves on."""
+    tried: list[int] = []
+    alone: list[int] = []
+
+    def measure_rung(calls: int) -> Rung:
+        tried.append(calls)
+        return late(calls) if calls >= 300 else Rung(calls, report(1.0, 1.0))
+
+    def measure_alone(calls: int) -> Rung:
+        alone.append(calls)
+        return Rung(calls, report(1.0, 1.0))
+
+    lines: list[str] = []
+    plan = Plan(start=100, step=100, resolution=25)
+    ladder = climb("relay", measure_rung, plan, lines.append, alone=measure_alone)
+    assert tried == [100, 200, 300, 300, 250, 275]
+    assert alone == [300]
+    assert (ladder.knee, ladder.load_bound, ladder.stopped) == (275, False, "")
+    assert "relay: the load alone held 300 calls: the relay failed the rung" in lines
+    assert lines[-1] == "relay: knee 275 calls"
+
+
+def test_a_late_load_that_fails_alone_too_stops_the_ladder_as_a_lower_bound() -> None:
+    alone: list[int] = []
+
+    def measure_alone(calls: int) -> Rung:
+        alone.append(calls)
+        return late(calls)
+
+    ladder = climb(
+        "relay",
+        lambda calls: late(calls) if calls >= 300 else Rung(calls, report(1.0, 1.0)),
+        Plan(start=100, step=100),
+        lambda _: None,
+        alone=measure_alone,
+    )
+    assert alone == [300]
+    assert (ladder.knee, ladder.load_bound) == (200, True)
+    assert "300 calls" in ladder.stopped
+
+
 def test_a_hiccup_of_the_load_generator_is_measured_again_and_the_ladder_goes_on() -> None:
     tried: list[int] = []
 
