@@ -23,9 +23,11 @@ from vpbx.domain.entities.misc import Account, FileKind
 from vpbx.domain.errors import NotFound
 from vpbx.services.accounts import create_account
 from vpbx.services.call_log import (
+    CHUNK_ROWS,
     CallRecord,
     StepRecord,
     add_step,
+    add_steps,
     json_safe,
     set_rating,
     write_call,
@@ -245,6 +247,36 @@ async def test_long_texts_are_cut_to_the_columns(engine: AsyncEngine) -> None:
     assert (await call_row(engine, call_id))["caller"] == "7" * 100
     (step,) = await steps_of(engine, call_id)
     assert (len(step["kind"]), len(step["text"]), len(step["leg"])) == (64, 2000, 100)
+
+
+async def test_steps_of_calls_in_progress_are_written_a_chunk_at_a_time_all_in_order(
+    engine: AsyncEngine,
+) -> None:
+    """A beat's steps (more than a chunk, a chunk's edge inside a call) are all written, each
+    call's in its own seq numbers from the first given."""
+    account = await new_account(engine, "Beat")
+    async with engine.begin() as conn:
+        ids = [await write_call(conn, record(account), NOW) for _ in range(3)]
+    counts = (CHUNK_ROWS + 30, 0, CHUNK_ROWS - 10)
+    firsts = (1, 1, 4)
+    items = [
+        (
+            call_id,
+            first,
+            [
+                StepRecord(at=NOW, kind="ring", text=f"{call_id}.{n}", data={"n": n})
+                for n in range(count)
+            ],
+        )
+        for call_id, first, count in zip(ids, firsts, counts, strict=True)
+    ]
+    async with engine.begin() as conn:
+        assert await add_steps(conn, items) == sum(counts)
+    for call_id, first, count in zip(ids, firsts, counts, strict=True):
+        stored = await steps_of(engine, call_id)
+        assert [row["seq"] for row in stored] == list(range(first, first + count))
+        assert [row["text"] for row in stored] == [f"{call_id}.{n}" for n in range(count)]
+        assert [row["data"] for row in stored] == [{"n": n} for n in range(count)]
 
 
 async def test_add_step_appends_after_the_last_and_set_rating(engine: AsyncEngine) -> None:

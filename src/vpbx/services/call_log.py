@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -366,14 +367,22 @@ async def add_steps(
     conn: AsyncConnection, items: Sequence[tuple[int, int, Sequence[StepRecord]]]
 ) -> int:
     """Steps of calls in progress, as they happen: (call id, seq of the first, steps).
-    Returns how many rows were written."""
-    rows = [
-        _step_row(call_id, first + offset, step)
+    Returns how many rows were written.
+
+    The rows are made a chunk at a time, each written before the next is made: a beat at 100
+    calls/s carries ~1,700 steps, and making their rows in one go (~5 µs a step) held the loop
+    10-30 ms, its thousands of young dicts walked by every collection meanwhile."""
+    insert = sa.insert(t.call_steps)
+    entries = (
+        (call_id, first + offset, step)
         for call_id, first, steps in items
         for offset, step in enumerate(steps)
-    ]
-    await execute_many(conn, sa.insert(t.call_steps), rows)
-    return len(rows)
+    )
+    written = 0
+    while chunk := [_step_row(*entry) for entry in itertools.islice(entries, CHUNK_ROWS)]:
+        await conn.execute(insert, chunk)
+        written += len(chunk)
+    return written
 
 
 #: columns `finish_calls` leaves as they are: who owns the row, its tags, when it was made
