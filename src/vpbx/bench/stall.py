@@ -61,6 +61,7 @@ class Window:
     gc_max: list[Any] = field(default_factory=list)  # [at, generation, ms, collected]
     cause: str = ""
     pauses: list[list[Any]] = field(default_factory=list)  # every collection in the window
+    late_seconds: list[tuple[int, float]] = field(default_factory=list)  # (second, worst ms)
 
     def describe(self) -> str:
         counts = "/".join(str(n) for n in self.collections)
@@ -90,6 +91,7 @@ def window(before: dict[str, Any], after: dict[str, Any], start: float, end: flo
     seconds = [(s, ms) for s, ms in after["seconds"] if math.floor(start) <= s <= end]
     if seconds:
         found.stall_at, found.stall_ms = max(seconds, key=lambda pair: pair[1])
+    found.late_seconds = [(int(s), float(ms)) for s, ms in seconds if ms >= TARGET_MS]
     gc_before, gc_after = before["gc"], after["gc"]
     found.collections = [
         n - m for n, m in zip(gc_after["collections"], gc_before["collections"], strict=True)
@@ -140,6 +142,15 @@ def _measure(rig: Rig, campaign: StallCampaign, load: float, idle: float) -> Non
     campaign.load = window(second, _report(rig), start, end)
     campaign.say(f"{RATE} calls/s for {load:g} s: {campaign.run.describe()}")
     campaign.say(f"under load: {campaign.load.describe()}")
+    late = campaign.load.late_seconds
+    campaign.say(
+        f"seconds of the load with a stall of {TARGET_MS:g} ms or more: "
+        + (
+            "; ".join(f"+{second - math.floor(start)} s {ms:.1f} ms" for second, ms in late)
+            if late
+            else "none"
+        )
+    )
     long = [p for p in campaign.load.pauses if p[2] >= LONG_PAUSE_MS]
     campaign.say(
         f"collections of {LONG_PAUSE_MS:g} ms or more under load: "
