@@ -95,7 +95,22 @@ def _start_vpbx(
     return process
 
 
+def _group_alive(pgid: int) -> bool:
+    """A process of group `pgid` still runs (a zombie has let go of its sockets: not counted)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal every process of `vpbx run`, and wait until all of them are gone: the supervisor
+    exits first, and an API worker still dying holds the HTTP port (a restart started then
+    found it in use, its API exited and took the switch with it — seen under a loaded CI)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
     try:
@@ -104,6 +119,10 @@ def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+    deadline = time.monotonic() + 30
+    while _group_alive(process.pid):
+        assert time.monotonic() < deadline, f"processes of group {process.pid} outlived it"
+        time.sleep(0.05)
 
 
 def _trunk(
