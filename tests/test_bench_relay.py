@@ -257,6 +257,12 @@ def test_a_rung_holds_with_enough_delivered_and_a_low_p99() -> None:
     assert not Rung(500, None, "set-up failed").held
 
 
+def test_a_rung_says_what_vpbxs_loop_saw_when_it_has_a_watch() -> None:
+    seen = "worst stall 104.0 ms (a generation-2 collection of 98.0 ms then)"
+    assert Rung(500, report(1.0, 62.0), loop=seen).describe().endswith(f"; vpbx's loop: {seen}")
+    assert "loop" not in Rung(500, report(1.0, 1.0)).describe()
+
+
 def test_cpu_per_packet_is_the_relay_cpu_over_the_packets_delivered() -> None:
     rung = Rung(500, report(1.0, 1.0))
     assert rung.cpu_us_per_packet == pytest.approx(2.0 / 200_000 * 1e6)

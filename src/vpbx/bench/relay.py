@@ -50,7 +50,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
 
 from vpbx.bench.calls import (
     NUMBER,
@@ -69,6 +71,7 @@ from vpbx.bench.merge import run_alone
 from vpbx.bench.netns import network_namespace
 from vpbx.bench.ng import NgClient, NgError
 from vpbx.bench.rtpload import LoadReport, LoadSpec, spec_json
+from vpbx.bench.stall import window as loop_window
 
 __all__ = [
     "BENCHMARKS",
@@ -181,6 +184,7 @@ class Rung:
     calls: int
     load: LoadReport | None
     note: str = ""  # why there is no load report (the calls could not be set up)
+    loop: str = ""  # what vpbx's own loop watch saw meanwhile (its worst stall, collections)
 
     @property
     def relayed(self) -> int:
@@ -229,6 +233,7 @@ class Rung:
             + ("" if load.learned == load.calls else f", {load.learned} callee sides learned")
             + (" — held" if self.held else " — failed")
             + (" (the load fell behind)" if self.load_bound else "")
+            + (f"; vpbx's loop: {self.loop}" if self.loop else "")
         )
 
 
@@ -265,6 +270,9 @@ class Relay(Protocol):
     def grow(self, calls: int) -> None:
         """Set up calls until `calls` are up (SetupError when they cannot be)."""
 
+    def loop(self) -> dict[str, Any] | None:
+        """The relay's own loop watch (vpbx's status endpoint /loop); None where there is none."""
+
 
 class SetupError(RuntimeError):
     """The relay did not set up the calls asked for."""
@@ -295,9 +303,13 @@ def measure(relay: Relay, calls: int, campaign: RelayCampaign) -> Rung:
     except SetupError as exc:
         return Rung(calls, None, f"set-up failed: {exc}")
     targets = tuple(relay.targets[:calls])
-    window = campaign.plan.window
-    spec = LoadSpec(campaign.ends, targets, WARMUP, window, DRAIN, relay.pid)
-    return Rung(calls, _load(spec, campaign.root / "load.log"))
+    spec = LoadSpec(campaign.ends, targets, WARMUP, campaign.plan.window, DRAIN, relay.pid)
+    before, start = relay.loop(), time.monotonic()
+    load = _load(spec, campaign.root / "load.log")
+    end, after = time.monotonic(), relay.loop()
+    # why a rung failed below a full core: a stall of the loop delays every packet behind it
+    seen = loop_window(before, after, start, end).describe() if before and after else ""
+    return Rung(calls, load, loop=seen)
 
 
 def climb(
@@ -388,6 +400,15 @@ class VpbxRelay:
     targets: list[tuple[str, int]] = field(default_factory=list)
     trunks: list[subprocess.Popen[bytes]] = field(default_factory=list)
     avoid: tuple[int, ...] = ()  # the load's ports
+    status_port: int = 0  # the switch's status endpoint
+
+    def loop(self) -> dict[str, Any] | None:
+        try:
+            url = f"http://127.0.0.1:{self.status_port}/loop"
+            body: dict[str, Any] = httpx.get(url, timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return body
 
     def grow(self, calls: int) -> None:
         more = calls - len(self.targets)
@@ -446,7 +467,14 @@ def vpbx_relay(
         assert rig.employees is not None
         for pid in [*_tree(rig.pbx.pid), rig.employees.pid]:
             _pin(pid, SUT_CORE if pid == switch else LOAD_CORE)
-        relay = VpbxRelay(switch, rig.target, ends[0], workdir, avoid=(ends[0][1], ends[1][1]))
+        relay = VpbxRelay(
+            switch,
+            rig.target,
+            ends[0],
+            workdir,
+            avoid=(ends[0][1], ends[1][1]),
+            status_port=rig.status_port,
+        )
         if kernel:
             relay.name = "vpbx kernel"
         try:
@@ -496,6 +524,9 @@ class RtpengineRelay:
                 raise SetupError(f"answer without SDP: {reply!r}")
             # the SDP rtpengine gives the caller: where the caller's media goes
             self.targets.append(media_address(sdp.decode()))
+
+    def loop(self) -> dict[str, Any] | None:
+        return None
 
 
 @contextlib.contextmanager
@@ -576,6 +607,9 @@ class _Direct:
     def grow(self, calls: int) -> None:
         del calls
 
+    def loop(self) -> dict[str, Any] | None:
+        return None
+
 
 @functools.cache
 def relay_campaign() -> RelayCampaign:
@@ -647,7 +681,9 @@ def relay_method() -> tuple[str, ...]:
         "(if it holds, the generator carried the load and the failure is the relay's: the",
         "ladder goes on; not for the kernel row, forwarded on the load's own core). CPU per",
         "packet = the",
-        "relay process's user + system time in the window / packets delivered. The `vpbx",
+        "relay process's user + system time in the window / packets delivered; each of vpbx's",
+        "rungs also says what its own loop watch saw meanwhile (worst stall, collections).",
+        "The `vpbx",
         "kernel` row: the same rig and ladder with VPBX_KERNEL_RTP=auto (nftables forwarding,",
         "vpbx.media.kernel_rtp) in a network namespace of its own; on loopback the kernel",
         "forwards in the sender's system call, on the load's core, so it has no CPU figure",
