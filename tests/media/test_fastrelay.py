@@ -5,6 +5,7 @@ seamlessly when the talk goes from one relay to the other and back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import select
@@ -15,10 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from vpbx.media import fastrelay
-from vpbx.media._fastrelay import Pair
+from vpbx.media._fastrelay import Engine, Pair
 from vpbx.media.bridge import Bridge
 from vpbx.media.dtmf import DtmfDigit
 from vpbx.media.errors import MediaError
@@ -34,6 +35,15 @@ if TYPE_CHECKING:
 FRAME = bytes(range(160))
 
 
+@pytest.fixture(params=["thread", "loop"])
+def relay_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Who reads the native relay's sockets: its own thread (the default) or the event loop;
+    the bridge tests below hold for both."""
+    mode: str = request.param
+    monkeypatch.setenv(fastrelay.ENV, "1" if mode == "thread" else "loop")
+    return mode
+
+
 def test_the_extension_is_built() -> None:
     """`make test` builds it (pip install -e .): a test run without it fails here."""
     assert fastrelay.available()
@@ -46,7 +56,14 @@ def test_the_environment_chooses_the_relay(monkeypatch: pytest.MonkeyPatch) -> N
     assert fastrelay.wanted()
     monkeypatch.delenv(fastrelay.ENV)
     assert fastrelay.wanted()
+    assert fastrelay.threaded()
+    monkeypatch.setenv(fastrelay.ENV, "loop")
+    assert fastrelay.wanted()
+    assert not fastrelay.threaded()
     monkeypatch.setattr(fastrelay, "_native", None)
+    with pytest.raises(MediaError):
+        fastrelay.wanted()
+    monkeypatch.delenv(fastrelay.ENV)
     assert not fastrelay.wanted()
     monkeypatch.setenv(fastrelay.ENV, "1")
     with pytest.raises(MediaError):
@@ -104,9 +121,14 @@ async def _relay(
     return [data for data, _ in peer_b.raw], a.stats.as_dict(), b.stats.sent_packets, received
 
 
-@settings(max_examples=40, deadline=None)
-@given(packets)
-def test_the_native_relay_sends_what_the_python_relay_sends(sent: list[Sent]) -> None:
+# the fixture only sets the environment, the same for every example
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sent=packets)
+def test_the_native_relay_sends_what_the_python_relay_sends(
+    sent: list[Sent], relay_mode: str
+) -> None:
     """Header rewriting, reproduced gaps, SSRC changes, late packets, strangers, events and
     packets only the Python path takes: the same packets out, the same counters and
     reception statistics, with the Python relay as the oracle."""
@@ -121,6 +143,7 @@ def _event(key: int, end: bool, duration: int) -> bytes:
     return bytes([key, 0x8A if end else 0x0A]) + duration.to_bytes(2, "big")
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_a_talk_goes_through_the_native_relay_and_keys_still_reach_python() -> None:
     """Real sockets over loopback: audio both ways by the C path (the Python path sees only
     the first packets and the key's events), the employee's key goes to the call logic."""
@@ -183,6 +206,7 @@ async def test_a_talk_goes_through_the_native_relay_and_keys_still_reach_python(
     assert a.stats.sent_packets == 40
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_numbering_and_statistics_continue_across_entering_and_leaving() -> None:
     """The talk goes native, back to Python (a recorder-like listener joins), native again,
     and back when the bridge stops and a prompt plays: b's peer sees one stream with
@@ -232,6 +256,7 @@ async def test_numbering_and_statistics_continue_across_entering_and_leaving() -
     assert a.stats.received_packets == sent
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_an_rtcp_report_counts_what_the_native_relay_relayed() -> None:
     """The periodic report reads the reception statistics the native relay keeps."""
     peer_a, peer_b, a, b = await _legs()
@@ -260,6 +285,7 @@ async def test_an_rtcp_report_counts_what_the_native_relay_relayed() -> None:
     assert sender_packets == 30
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_a_stranger_on_the_port_stays_with_python() -> None:
     """A packet from another address reaches the leg's own socket and is counted, not relayed."""
     peer_a, peer_b, a, b = await _legs()
@@ -289,6 +315,7 @@ def test_a_parsed_packet_of_the_native_path_is_rtp() -> None:
     assert packet.payload == FRAME
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_a_listener_joining_while_packets_wait_gets_them_and_the_talk_stays_in_python() -> (
     None
 ):
@@ -418,6 +445,7 @@ def test_a_closed_pair_does_no_io_on_a_socket_that_got_its_descriptor() -> None:
             sock.close()
 
 
+@pytest.mark.usefixtures("relay_mode")
 async def test_leaving_closes_the_pair_before_its_sockets() -> None:
     """The Python side closes the pair wherever it closes the connected sockets."""
     peer_a, peer_b, a, b = await _legs()
@@ -488,3 +516,218 @@ def test_an_error_of_the_python_path_is_reported_not_raised(
     assert len(reported) == 1
     assert isinstance(reported[0], ValueError)
     assert reported[0].args == (size,)
+
+
+# --- the relay thread (Engine) ----------------------------------------------------------------
+
+
+async def test_the_relay_thread_carries_the_talk_while_the_event_loop_is_blocked(
+    relay_mode: str,
+) -> None:
+    """The point of the thread: a pause of the event loop (a collection, a burst of SIP) does
+    not hold up the talk. With the loop reading the sockets the packets wait for it."""
+    peer_a, peer_b, a, b = await _legs()
+    assert peer_b.transport is not None
+    spy = socket.socket(fileno=os.dup(peer_b.transport.get_extra_info("socket").fileno()))
+    got: list[bytes] = []
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        peer_a.send_rtp(FRAME, a.local_addr, marker=True)
+        await _until(lambda: len(peer_b.packets) >= 1)
+        assert a.fast
+        # no await from here on: the loop is blocked for the next ~0.3 s
+        for _ in range(10):
+            peer_a.send_rtp(FRAME, a.local_addr)
+            time.sleep(0.005)  # noqa: ASYNC251 -- blocking the loop is the point
+        deadline = time.monotonic() + 0.25
+        while len(got) < 10 and time.monotonic() < deadline:
+            select.select([spy], [], [], 0.02)
+            with contextlib.suppress(BlockingIOError):
+                got.append(spy.recv(4096))
+        bridge.stop()
+    finally:
+        spy.close()
+        await _close(peer_a, peer_b, a, b)
+    assert len(got) == (10 if relay_mode == "thread" else 0)
+
+
+def _attached_pair(
+    engine: Engine, handed: list[bytes]
+) -> tuple[Pair, socket.socket, socket.socket, list[socket.socket]]:
+    """A pair on an engine between two plain peers, a's stream latched: (pair, peer a, peer b,
+    every socket to close)."""
+    peer_a, peer_b = _udp(), _udp()
+    twin_a, twin_b = _udp(peer_a), _udp(peer_b)
+    peer_a.connect(twin_a.getsockname())
+    pair = Pair(time.monotonic, _spec(twin_a.fileno(), twin_b.fileno(), handed.append),
+                _spec(twin_b.fileno(), twin_a.fileno(), handed.append))  # fmt: skip
+    state_a, state_b = pair.get_state()
+    pair.set_state(((True, SSRC, *state_a[2:]), state_b))
+    engine.attach(pair)
+    return pair, peer_a, peer_b, [peer_a, peer_b, twin_a, twin_b]
+
+
+def _sequences(datagrams: list[bytes]) -> list[int]:
+    return [RtpPacket.parse(data).sequence for data in datagrams]
+
+
+def _arrived_n(sock: socket.socket, count: int, timeout: float = 1.0) -> list[bytes]:
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got += _arrived(sock)
+    return got
+
+
+def test_the_thread_parks_a_held_pair_and_relays_what_waited_in_order_after() -> None:
+    """While the Python side holds the state, the thread relays nothing of the pair; released,
+    it relays what waited, numbered on from where the Python side left the stream."""
+    engine = Engine()
+    handed: list[bytes] = []
+    pair, peer_a, peer_b, sockets = _attached_pair(engine, handed)
+    try:
+        for sequence in (1, 2, 3):
+            peer_a.send(_audio(sequence))
+        first = _arrived_n(peer_b, 3)
+        assert _sequences(first) == [0, 1, 2]  # the sender's own numbering from 0
+        pair.hold()
+        state_a, state_b = pair.get_state()
+        # the Python side moves a's sender on (a prompt it played meanwhile, say)
+        pair.set_state(((*state_a[:13], 100, *state_a[14:]), state_b))
+        for sequence in (4, 5):
+            peer_a.send(_audio(sequence))
+        assert _arrived(peer_b) == []
+        time.sleep(0.05)
+        assert _arrived(peer_b) == []
+        pair.unhold()
+        assert _sequences(_arrived_n(peer_b, 2)) == [100, 101]
+        assert handed == []
+        assert engine.relayed == 5
+    finally:
+        pair.close()
+        engine.close()
+        for sock in sockets:
+            sock.close()
+
+
+def test_the_thread_hands_a_packet_not_its_own_and_what_follows_to_python_in_order() -> None:
+    """An event packet parks the direction: nothing after it is relayed until the loop has
+    handed it to the Python path (`deliver`), then the talk goes on in order."""
+    engine = Engine()
+    handed: list[bytes] = []
+    pair, peer_a, peer_b, sockets = _attached_pair(engine, handed)
+    event = RtpPacket(101, 9, 9 * 160, SSRC, _event(5, False, 160)).serialize()
+    try:
+        peer_a.send(_audio(1))
+        assert len(_arrived_n(peer_b, 1)) == 1
+        for data in (event, _audio(2), _audio(3)):
+            peer_a.send(data)
+        assert select.select([engine.notify_fd], [], [], 1.0)[0]
+        time.sleep(0.05)
+        assert _arrived(peer_b) == []  # parked behind the event
+        assert handed == []
+        engine.deliver()
+        assert handed == [event]
+        peer_a.send(_audio(4))
+        assert _sequences(_arrived_n(peer_b, 3)) == [1, 2, 3]
+    finally:
+        pair.close()
+        engine.close()
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_pair_that_leaves_its_engine_hands_the_stash_to_the_drain_first() -> None:
+    """What the thread kept for Python when the pair leaves (a bridge stopping) goes the
+    Python way before what still waits on the socket."""
+    engine = Engine()
+    handed: list[bytes] = []
+    pair, peer_a, _peer_b, sockets = _attached_pair(engine, handed)
+    event = RtpPacket(101, 9, 9 * 160, SSRC, _event(5, False, 160)).serialize()
+    try:
+        peer_a.send(event)
+        peer_a.send(_audio(2))
+        assert select.select([engine.notify_fd], [], [], 1.0)[0]
+        peer_a.send(_audio(3))
+        time.sleep(0.02)
+        pair.stop()
+        pair.detach()
+        assert not pair.attached
+        assert engine.attached == 0
+        engine.deliver()  # the tag no longer resolves: nothing is handed from here
+        assert handed == []
+        pair.pump_a()
+        assert handed == [event, _audio(2), _audio(3)]
+    finally:
+        pair.close()
+        engine.close()
+        for sock in sockets:
+            sock.close()
+
+
+def test_closing_an_engine_lets_its_pairs_go_and_it_takes_no_more() -> None:
+    engine = Engine()
+    handed: list[bytes] = []
+    pair, _peer_a, _peer_b, sockets = _attached_pair(engine, handed)
+    refs = sys.getrefcount(pair)
+    try:
+        assert pair.attached
+        assert engine.attached == 1
+        with pytest.raises(ValueError, match="attached"):
+            engine.attach(pair)
+        with pytest.raises(RuntimeError, match="attached"):
+            pair.__init__(time.monotonic, _spec(1000, 1001, handed.append),  # type: ignore[misc]
+                          _spec(1001, 1000, handed.append))  # fmt: skip
+        engine.close()
+        assert not engine.running
+        assert not pair.attached
+        assert sys.getrefcount(pair) == refs - 1  # the engine's reference is gone
+        with pytest.raises(ValueError, match="closed"):
+            engine.attach(pair)
+    finally:
+        pair.close()
+        for sock in sockets:
+            sock.close()
+
+
+def test_closing_an_attached_pair_detaches_it_first() -> None:
+    """close() may come while attached (a failed enter): the thread lets go before the
+    descriptors are forgotten."""
+    engine = Engine()
+    pair, _peer_a, _peer_b, sockets = _attached_pair(engine, [])
+    try:
+        pair.close()
+        assert not pair.attached
+        assert engine.attached == 0
+    finally:
+        engine.close()
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.usefixtures("relay_mode")
+async def test_bridges_share_their_pools_relay_thread_and_leave_it_when_they_stop() -> None:
+    peer_a, peer_b, a, b = await _legs()
+    try:
+        bridge = Bridge(a, b, fast=True)
+        bridge.start()
+        for _ in range(5):  # the first latches (the Python path), the rest the core's
+            peer_a.send_rtp(FRAME, a.local_addr)
+            await asyncio.sleep(0.002)
+        await _until(lambda: len(peer_b.packets) >= 5)
+        assert a.fast
+        held = a._pool.relay_engine
+        if fastrelay.threaded():
+            assert isinstance(held, tuple)
+            engine = held[1]
+            assert engine.attached == 1
+            assert fastrelay.engine_of(b) is engine
+            assert engine.relayed >= 1
+        else:
+            assert held is None
+        bridge.stop()
+        if fastrelay.threaded():
+            assert engine.attached == 0
+    finally:
+        await _close(peer_a, peer_b, a, b)

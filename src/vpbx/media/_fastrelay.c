@@ -2,25 +2,43 @@
  *
  * One `Pair` relays the two directions of a bridge between two connected UDP sockets (one per
  * leg, each connected to its latched peer, so the kernel hands it only that peer's packets).
- * Per readiness event `pump_a`/`pump_b` reads a batch with recvmmsg, rewrites each plain
- * audio packet's header in place exactly as `vpbx.media.bridge._Relay.audio` and
- * `RtpSender.audio_header` would (gap reproduction, SSRC change marker, late packets dropped,
- * G.711 law conversion by table) and sends the batch on with sendmmsg. Any other packet
- * (events, RTCP, another SSRC, malformed) goes to the direction's Python `fallback(data)`, in
- * order: pending sends are flushed before, and the state is read afresh after, because the
- * Python side takes the state over around the call (`get_state`/`set_state`).
+ * Each readiness event reads a batch with recvmmsg, rewrites each plain audio packet's header
+ * in place exactly as `vpbx.media.bridge._Relay.audio` and `RtpSender.audio_header` would (gap
+ * reproduction, SSRC change marker, late packets dropped, G.711 law conversion by table) and
+ * sends the batch on with sendmmsg. Any other packet (events, RTCP, another SSRC, malformed)
+ * goes to the direction's Python `fallback(data)`, in order: pending sends are flushed before,
+ * and the state is read afresh after, because the Python side takes the state over around the
+ * call (`get_state`/`set_state`).
  *
- * No thread and no global state: everything runs on the event loop's thread, under the GIL.
+ * Who reads the sockets: either the event loop (`pump_a`/`pump_b` as its reader callbacks,
+ * under the GIL), or an `Engine`: one thread of its own per engine that waits on all its
+ * attached pairs' sockets with epoll and relays without the GIL or any Python object, so the
+ * talk neither waits for the loop (its pauses) nor pays a Python call per packet. A packet
+ * the thread may not relay parks its direction (its socket stays in the epoll set with no
+ * events): the thread keeps that packet and the rest of its batch in the direction's stash and
+ * wakes the loop (an eventfd), whose `Engine.deliver` hands the stash to the Python path in
+ * order and then lets the thread read on. While the Python side holds the state (`hold`) the
+ * thread parks whatever direction becomes readable. One mutex per engine guards every pair
+ * state the thread touches; the thread never takes the GIL, so the loop may wait for it.
+ *
+ * No global state: the engine is an object its owner (the RTP port pool) keeps.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #define BATCH 32
 #define BUFSIZE 2048
@@ -66,7 +84,18 @@ typedef struct {
     long long sent_packets;
     long long send_errors;
     int sent_since_report;
+    /* attached to an engine: the epoll tag of in_fd, and whether the thread parked it */
+    uint64_t tag;
+    int parked;
+    /* the Python side is serving the stash (the direction stays parked meanwhile) */
+    int owned;
+    /* packets the thread read that go the Python way, in order: (uint16 length, bytes)... */
+    unsigned char *stash;
+    size_t stash_len;
+    size_t stash_cap;
 } Direction;
+
+typedef struct EngineObject EngineObject;
 
 typedef struct {
     PyObject_HEAD
@@ -76,8 +105,54 @@ typedef struct {
     /* close(): the descriptors are let go (-1) and no call reads or sends any more; the
      * numbers may already belong to another call's socket */
     int closed;
+    /* attached: the engine whose thread reads the sockets (a strong reference) and the slot */
+    EngineObject *engine;
+    uint32_t slot;
+    /* the Python side holds the state (hold/unhold): the thread does not touch it */
+    int held;
     unsigned char bufs[BATCH][BUFSIZE];
 } Pair;
+
+typedef struct {
+    Pair *pair; /* NULL: free */
+    uint32_t gen;
+} Slot;
+
+struct EngineObject {
+    PyObject_HEAD
+    pthread_mutex_t mutex;
+    pthread_t thread;
+    int running;
+    int stopping; /* under the mutex: the thread ends at its next event */
+    int epfd;
+    int wake_fd;   /* the thread's: written to stop it */
+    int notify_fd; /* the loop's: stashes are waiting for `deliver` */
+    Slot *slots;
+    uint32_t nslots;
+    uint32_t attached;
+    /* tags of the directions whose stash waits for the Python side */
+    uint64_t *pending;
+    size_t npending;
+    size_t cap_pending;
+    /* plain packets the thread relayed (tests, the bench) */
+    long long relayed;
+    unsigned char bufs[BATCH][BUFSIZE];
+};
+
+#define WAKE_TAG UINT64_MAX
+
+/* The engine lock of an attached pair (NULL: not attached, nothing to lock). */
+static EngineObject *lock_pair(Pair *p) {
+    EngineObject *e = p->engine;
+    if (e != NULL)
+        pthread_mutex_lock(&e->mutex);
+    return e;
+}
+
+static void unlock_engine(EngineObject *e) {
+    if (e != NULL)
+        pthread_mutex_unlock(&e->mutex);
+}
 
 static void put32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)(v >> 24);
@@ -253,15 +328,74 @@ static int check_initialised(Pair *self) {
     return 0;
 }
 
+/* One datagram of direction `d` that the Python side has (fed, or from the stash), through
+ * the core's decision under the engine lock; the Python path gets it if it is not the core's.
+ * `now` < 0: read the pair's clock (Python code, before the lock). */
+static void decide_one(Pair *self, Direction *d, unsigned char *buf, Py_ssize_t size,
+                       double now) {
+    int verdict = -1;
+    if (self->active) {
+        if (now < 0)
+            now = clock_now(self); /* Python code: whether the pair still relays is read after */
+        EngineObject *e = lock_pair(self);
+        if (self->active && !self->closed)
+            verdict = relay(d, buf, size, now);
+        if (verdict == 1) {
+            struct iovec iov = {buf, (size_t)size};
+            struct mmsghdr out;
+            memset(&out, 0, sizeof(out));
+            out.msg_hdr.msg_iov = &iov;
+            out.msg_hdr.msg_iovlen = 1;
+            flush(d, &out, 1);
+        }
+        unlock_engine(e);
+    }
+    if (verdict < 0) {
+        /* also a closed pair's: the datagram came whole from elsewhere, and the Python path
+         * is where it goes now; the core itself does no I/O any more */
+        hand_over(d, buf, size);
+    }
+}
+
+/* What the engine's thread kept for the Python path, in order (the direction is parked, or
+ * the pair has left its engine); the stash is taken whole first, as the thread may not add
+ * to it while the direction is parked. */
+static void serve_stash(Pair *self, Direction *d) {
+    for (;;) {
+        EngineObject *e = lock_pair(self);
+        unsigned char *stash = d->stash;
+        size_t len = d->stash_len;
+        d->stash = NULL;
+        d->stash_len = d->stash_cap = 0;
+        unlock_engine(e);
+        if (stash == NULL)
+            return;
+        unsigned char buf[BUFSIZE];
+        for (size_t at = 0; at + 2 <= len;) {
+            size_t size = ((size_t)stash[at] << 8) | stash[at + 1];
+            at += 2;
+            if (at + size > len)
+                break;
+            memcpy(buf, stash + at, size);
+            at += size;
+            decide_one(self, d, buf, (Py_ssize_t)size, -1.0);
+        }
+        free(stash);
+    }
+}
+
 static PyObject *pump(Pair *self, int which) {
     if (self->closed)
         Py_RETURN_NONE; /* a late readiness call: the descriptor may be another socket now */
     if (check_initialised(self) < 0)
         return NULL;
+    if (self->engine != NULL)
+        Py_RETURN_NONE; /* attached: the engine's thread reads the sockets */
     Direction *d = &self->dir[which];
     struct mmsghdr in[BATCH], out[BATCH];
     struct iovec in_iov[BATCH], out_iov[BATCH];
     Py_INCREF(self); /* a fallback may drop the last other reference */
+    serve_stash(self, d); /* what a former engine's thread read comes first */
     for (int round = 0; round < ROUNDS; round++) {
         /* a fallback (or the clock) of the last round may have closed the pair */
         if (self->closed)
@@ -348,25 +482,7 @@ static PyObject *Pair_feed(Pair *self, PyObject *args) {
     Py_ssize_t size = view.len;
     memcpy(buf, view.buf, (size_t)size);
     PyBuffer_Release(&view);
-    int verdict = -1;
-    if (self->active) {
-        /* the clock is Python code: whether the pair still relays is read after it */
-        double now = clock_now(self);
-        if (self->active && !self->closed)
-            verdict = relay(d, buf, size, now);
-    }
-    if (verdict == 1) {
-        struct iovec iov = {buf, (size_t)size};
-        struct mmsghdr out;
-        memset(&out, 0, sizeof(out));
-        out.msg_hdr.msg_iov = &iov;
-        out.msg_hdr.msg_iovlen = 1;
-        flush(d, &out, 1);
-    } else if (verdict < 0) {
-        /* also a closed pair's: the datagram came whole from elsewhere, and the Python path
-         * is where it goes now; the core itself does no I/O any more */
-        hand_over(d, buf, size);
-    }
+    decide_one(self, d, buf, size, -1.0);
     Py_DECREF(self);
     Py_RETURN_NONE;
 }
@@ -378,11 +494,16 @@ static PyObject *opt_u32(int has, uint32_t value) {
 }
 
 static PyObject *Pair_get_state(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    Direction snap[2];
+    EngineObject *e = lock_pair(self);
+    snap[0] = self->dir[0];
+    snap[1] = self->dir[1];
+    unlock_engine(e);
     PyObject *both = PyTuple_New(2);
     if (both == NULL)
         return NULL;
     for (int i = 0; i < 2; i++) {
-        Direction *d = &self->dir[i];
+        Direction *d = &snap[i];
         PyObject *last = d->has_last ? PyFloat_FromDouble(d->last_arrival) : Py_NewRef(Py_None);
         PyObject *state = Py_BuildValue(
             "(ikkLLdNkLLNkNkkiLLLLi)", d->ready, (unsigned long)d->rx_ssrc,
@@ -415,6 +536,35 @@ static int read_opt_u32(PyObject *obj, int *has, uint32_t *value) {
     return 0;
 }
 
+/* The stream state of a direction (what get_state/set_state carry), not its sockets, table,
+ * fallback or engine bookkeeping. */
+static void copy_state(Direction *to, const Direction *from) {
+    to->ready = from->ready;
+    to->rx_ssrc = from->rx_ssrc;
+    to->max_seq = from->max_seq;
+    to->cycles = from->cycles;
+    to->received = from->received;
+    to->jitter = from->jitter;
+    to->has_last = from->has_last;
+    to->last_arrival = from->last_arrival;
+    to->last_ts = from->last_ts;
+    to->received_packets = from->received_packets;
+    to->oversize = from->oversize;
+    to->has_in_ssrc = from->has_in_ssrc;
+    to->in_ssrc = from->in_ssrc;
+    to->expected_ts = from->expected_ts;
+    to->has_offset = from->has_offset;
+    to->offset = from->offset;
+    to->seq = from->seq;
+    to->ts = from->ts;
+    to->talkspurt = from->talkspurt;
+    to->packets = from->packets;
+    to->octets = from->octets;
+    to->sent_packets = from->sent_packets;
+    to->send_errors = from->send_errors;
+    to->sent_since_report = from->sent_since_report;
+}
+
 static PyObject *Pair_set_state(Pair *self, PyObject *args) {
     PyObject *both;
     if (!PyArg_ParseTuple(args, "O!", &PyTuple_Type, &both))
@@ -424,9 +574,9 @@ static PyObject *Pair_set_state(Pair *self, PyObject *args) {
         return NULL;
     }
     Direction fresh[2];
+    memset(fresh, 0, sizeof(fresh));
     for (int i = 0; i < 2; i++) {
         Direction *d = &fresh[i];
-        *d = self->dir[i];
         PyObject *last, *in_ssrc, *offset;
         unsigned long rx_ssrc, max_seq, last_ts, expected_ts, seq, ts;
         if (!PyArg_ParseTuple(PyTuple_GET_ITEM(both, i), "pkkLLdOkLLOkOkkpLLLLp", &d->ready,
@@ -455,19 +605,90 @@ static PyObject *Pair_set_state(Pair *self, PyObject *args) {
             read_opt_u32(offset, &d->has_offset, &d->offset) < 0)
             return NULL;
     }
-    self->dir[0] = fresh[0];
-    self->dir[1] = fresh[1];
+    /* all parsed (Python code may have run): now at once, under the engine lock */
+    EngineObject *e = lock_pair(self);
+    copy_state(&self->dir[0], &fresh[0]);
+    copy_state(&self->dir[1], &fresh[1]);
+    unlock_engine(e);
     Py_RETURN_NONE;
 }
 
 static PyObject *Pair_stop(Pair *self, PyObject *Py_UNUSED(ignored)) {
-    self->active = 0;
+    EngineObject *e = lock_pair(self);
+    self->active = 0; /* the engine's thread parks whatever comes next */
+    unlock_engine(e);
+    Py_RETURN_NONE;
+}
+
+static void park(EngineObject *e, Direction *d, int parked) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = parked ? 0 : EPOLLIN;
+    ev.data.u64 = d->tag;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, d->in_fd, &ev) == 0)
+        d->parked = parked;
+}
+
+/* Unpark what the Python side no longer needs parked (under the engine lock). */
+static void resume(EngineObject *e, Pair *p) {
+    if (p->held || !p->active || p->closed)
+        return;
+    for (int i = 0; i < 2; i++) {
+        Direction *d = &p->dir[i];
+        if (d->parked && !d->owned && d->stash == NULL)
+            park(e, d, 0);
+    }
+}
+
+/* The engine lets the pair go: its thread no longer reads the sockets (they stay open). */
+static void detach(Pair *self) {
+    EngineObject *e = self->engine;
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->mutex);
+    Slot *slot = &e->slots[self->slot];
+    slot->pair = NULL;
+    slot->gen++; /* events and pending tags of the old attachment no longer resolve */
+    e->attached--;
+    for (int i = 0; i < 2; i++) {
+        Direction *d = &self->dir[i];
+        if (d->in_fd >= 0)
+            epoll_ctl(e->epfd, EPOLL_CTL_DEL, d->in_fd, NULL);
+        d->parked = d->owned = 0;
+        d->tag = 0;
+    }
+    self->engine = NULL;
+    self->held = 0;
+    pthread_mutex_unlock(&e->mutex);
+    Py_DECREF(e);    /* the pair's reference to its engine */
+    Py_DECREF(self); /* the engine's reference to the pair: the caller still has one */
+}
+
+static PyObject *Pair_detach(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    detach(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Pair_hold(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    EngineObject *e = lock_pair(self);
+    self->held = 1;
+    unlock_engine(e);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Pair_unhold(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    EngineObject *e = lock_pair(self);
+    self->held = 0;
+    if (e != NULL)
+        resume(e, self);
+    unlock_engine(e);
     Py_RETURN_NONE;
 }
 
 /* The sockets are closed (or handed back) right after this: forget their numbers, so a late
  * pump or feed cannot read from or send on a socket that reuses one (another call's). */
 static PyObject *Pair_close(Pair *self, PyObject *Py_UNUSED(ignored)) {
+    detach(self);
     self->active = 0;
     self->closed = 1;
     for (int i = 0; i < 2; i++)
@@ -495,6 +716,10 @@ static int Pair_init(Pair *self, PyObject *args, PyObject *kwds) {
         return -1;
     if (!PyCallable_Check(clock)) {
         PyErr_SetString(PyExc_TypeError, "clock must be callable");
+        return -1;
+    }
+    if (self->engine != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Pair is attached to an engine");
         return -1;
     }
     Direction fresh[2];
@@ -534,6 +759,7 @@ static int Pair_init(Pair *self, PyObject *args, PyObject *kwds) {
      * run arbitrary Python code) */
     PyObject *old[3] = {self->dir[0].fallback, self->dir[1].fallback, self->clock};
     for (int i = 0; i < 2; i++) {
+        free(self->dir[i].stash); /* of the first life: its packets went nowhere yet */
         fresh[i].fallback = Py_NewRef(fallbacks[i]);
         self->dir[i] = fresh[i];
     }
@@ -562,6 +788,8 @@ static int Pair_clear(Pair *self) {
 static void Pair_dealloc(Pair *self) {
     PyObject_GC_UnTrack(self);
     Pair_clear(self);
+    free(self->dir[0].stash);
+    free(self->dir[1].stash);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -574,11 +802,21 @@ static PyMethodDef Pair_methods[] = {
     {"stop", (PyCFunction)Pair_stop, METH_NOARGS, "From now on every packet goes to Python."},
     {"close", (PyCFunction)Pair_close, METH_NOARGS,
      "Forget the sockets (closed next): no more reading or sending."},
+    {"detach", (PyCFunction)Pair_detach, METH_NOARGS,
+     "Leave the engine: its thread no longer reads the sockets."},
+    {"hold", (PyCFunction)Pair_hold, METH_NOARGS,
+     "The Python side takes the state: the engine's thread keeps off it."},
+    {"unhold", (PyCFunction)Pair_unhold, METH_NOARGS, "The engine's thread may relay again."},
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *Pair_get_attached(Pair *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(self->engine != NULL);
+}
+
 static PyGetSetDef Pair_getset[] = {
     {"active", (getter)Pair_get_active, NULL, "Relaying (not stopped).", NULL},
+    {"attached", (getter)Pair_get_attached, NULL, "An engine's thread reads the sockets.", NULL},
     {"closed", (getter)Pair_get_closed, NULL, "The sockets are let go (close()).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -598,6 +836,388 @@ static PyTypeObject PairType = {
     .tp_getset = Pair_getset,
 };
 
+/* --- the engine: one thread relaying the attached pairs ---------------------------------- */
+
+static double monotonic_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* what loop.time() and time.monotonic() read */
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Keep a packet for the Python path (the thread's; its direction is parked right after). */
+static int stash_add(Direction *d, const unsigned char *buf, size_t size) {
+    if (d->stash_len + 2 + size > d->stash_cap) {
+        size_t cap = d->stash_cap ? d->stash_cap * 2 : 4096;
+        while (cap < d->stash_len + 2 + size)
+            cap *= 2;
+        unsigned char *grown = realloc(d->stash, cap);
+        if (grown == NULL)
+            return -1;
+        d->stash = grown;
+        d->stash_cap = cap;
+    }
+    d->stash[d->stash_len] = (unsigned char)(size >> 8);
+    d->stash[d->stash_len + 1] = (unsigned char)size;
+    memcpy(d->stash + d->stash_len + 2, buf, size);
+    d->stash_len += 2 + size;
+    return 0;
+}
+
+static int push_pending(EngineObject *e, uint64_t tag) {
+    if (e->npending == e->cap_pending) {
+        size_t cap = e->cap_pending ? e->cap_pending * 2 : 64;
+        uint64_t *grown = realloc(e->pending, cap * sizeof(uint64_t));
+        if (grown == NULL)
+            return -1;
+        e->pending = grown;
+        e->cap_pending = cap;
+    }
+    e->pending[e->npending++] = tag;
+    return 0;
+}
+
+/* The pair and direction of an epoll tag (slot << 1 | direction, generation << 32), if that
+ * attachment still stands (under the lock). */
+static Pair *resolve(EngineObject *e, uint64_t tag, int *which) {
+    uint32_t slot = (uint32_t)((tag >> 1) & 0x7FFFFFFFu);
+    uint32_t gen = (uint32_t)(tag >> 32);
+    if (slot >= e->nslots || e->slots[slot].pair == NULL || e->slots[slot].gen != gen)
+        return NULL;
+    *which = (int)(tag & 1);
+    return e->slots[slot].pair;
+}
+
+/* One readiness event, by the thread under the lock; 1: a stash now waits for the loop. */
+static int engine_serve(EngineObject *e, uint64_t tag) {
+    int which;
+    Pair *p = resolve(e, tag, &which);
+    if (p == NULL)
+        return 0;
+    Direction *d = &p->dir[which];
+    if (d->parked)
+        return 0; /* an event of the same epoll_wait, before the park */
+    if (p->held || !p->active || p->closed || d->owned || d->stash != NULL) {
+        park(e, d, 1);
+        return 0;
+    }
+    struct mmsghdr in[BATCH], out[BATCH];
+    struct iovec in_iov[BATCH], out_iov[BATCH];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < BATCH; i++) {
+            in_iov[i].iov_base = e->bufs[i];
+            in_iov[i].iov_len = BUFSIZE;
+            memset(&in[i].msg_hdr, 0, sizeof(in[i].msg_hdr));
+            in[i].msg_hdr.msg_iov = &in_iov[i];
+            in[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(d->in_fd, in, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return 0; /* as in pump */
+        double now = monotonic_now();
+        int pending = 0, diverted = 0;
+        for (int i = 0; i < n; i++) {
+            unsigned char *buf = e->bufs[i];
+            Py_ssize_t size = (Py_ssize_t)in[i].msg_len;
+            if (in[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                d->oversize++;
+                continue;
+            }
+            if (diverted) {
+                /* after one for Python, the rest of the batch too: order is kept */
+                stash_add(d, buf, (size_t)size);
+                continue;
+            }
+            int verdict = relay(d, buf, size, now);
+            if (verdict == 1) {
+                out_iov[pending].iov_base = buf;
+                out_iov[pending].iov_len = (size_t)size;
+                memset(&out[pending].msg_hdr, 0, sizeof(out[pending].msg_hdr));
+                out[pending].msg_hdr.msg_iov = &out_iov[pending];
+                out[pending].msg_hdr.msg_iovlen = 1;
+                pending++;
+            } else if (verdict < 0) {
+                if (pending) {
+                    flush(d, out, pending);
+                    e->relayed += pending;
+                    pending = 0;
+                }
+                stash_add(d, buf, (size_t)size);
+                diverted = 1;
+            }
+        }
+        if (pending) {
+            flush(d, out, pending);
+            e->relayed += pending;
+        }
+        if (diverted) {
+            if (push_pending(e, tag) < 0) {
+                /* out of memory: the stash is lost, relaying goes on */
+                free(d->stash);
+                d->stash = NULL;
+                d->stash_len = d->stash_cap = 0;
+                return 0;
+            }
+            park(e, d, 1);
+            return 1;
+        }
+        if (n < BATCH)
+            return 0;
+    }
+    return 0;
+}
+
+static void *engine_main(void *arg) {
+    EngineObject *e = arg;
+    struct epoll_event events[64];
+    for (;;) {
+        int n = epoll_wait(e->epfd, events, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        int notify = 0;
+        for (int i = 0; i < n; i++) {
+            /* the lock per event, not per wait: the loop's get_state/hold wait one event at most */
+            pthread_mutex_lock(&e->mutex);
+            int stop = e->stopping;
+            if (!stop && events[i].data.u64 != WAKE_TAG)
+                notify |= engine_serve(e, events[i].data.u64);
+            pthread_mutex_unlock(&e->mutex);
+            if (stop)
+                return NULL;
+        }
+        if (notify) {
+            uint64_t one = 1;
+            /* EAGAIN: the counter is full, the loop is woken anyway */
+            if (write(e->notify_fd, &one, sizeof(one)) < 0)
+                continue;
+        }
+    }
+}
+
+static void engine_stop(EngineObject *self) {
+    if (!self->running)
+        return;
+    pthread_mutex_lock(&self->mutex);
+    self->stopping = 1;
+    pthread_mutex_unlock(&self->mutex);
+    uint64_t one = 1;
+    if (write(self->wake_fd, &one, sizeof(one)) < 0) {
+        /* a full counter wakes it as well */
+    }
+    /* the thread takes no GIL: joining with it held cannot deadlock, and is short */
+    pthread_join(self->thread, NULL);
+    self->running = 0;
+}
+
+static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist))
+        return NULL;
+    EngineObject *self = (EngineObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->epfd = self->wake_fd = self->notify_fd = -1;
+    pthread_mutex_init(&self->mutex, NULL);
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    self->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u64 = WAKE_TAG;
+    if (self->epfd < 0 || self->wake_fd < 0 || self->notify_fd < 0 ||
+        epoll_ctl(self->epfd, EPOLL_CTL_ADD, self->wake_fd, &ev) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(self);
+        return NULL;
+    }
+    /* no signal for this thread: Python's handlers expect the main thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&self->thread, NULL, engine_main, self);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->running = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Engine_attach(EngineObject *self, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &PairType)) {
+        PyErr_SetString(PyExc_TypeError, "a Pair");
+        return NULL;
+    }
+    Pair *p = (Pair *)arg;
+    if (check_initialised(p) < 0)
+        return NULL;
+    if (p->closed || p->engine != NULL || !self->running) {
+        PyErr_SetString(PyExc_ValueError, "the pair is closed or attached, or the engine closed");
+        return NULL;
+    }
+    pthread_mutex_lock(&self->mutex);
+    uint32_t slot = 0;
+    while (slot < self->nslots && self->slots[slot].pair != NULL)
+        slot++;
+    if (slot == self->nslots) {
+        uint32_t count = self->nslots ? self->nslots * 2 : 64;
+        Slot *grown = realloc(self->slots, count * sizeof(Slot));
+        if (grown == NULL) {
+            pthread_mutex_unlock(&self->mutex);
+            return PyErr_NoMemory();
+        }
+        memset(grown + self->nslots, 0, (count - self->nslots) * sizeof(Slot));
+        self->slots = grown;
+        self->nslots = count;
+    }
+    Slot *s = &self->slots[slot];
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    for (int i = 0; i < 2; i++) {
+        Direction *d = &p->dir[i];
+        d->tag = ((uint64_t)s->gen << 32) | ((uint64_t)slot << 1) | (uint64_t)i;
+        d->parked = d->owned = 0;
+        ev.data.u64 = d->tag;
+        if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, d->in_fd, &ev) < 0) {
+            int error = errno;
+            if (i == 1)
+                epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->dir[0].in_fd, NULL);
+            pthread_mutex_unlock(&self->mutex);
+            errno = error;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    s->pair = p;
+    p->slot = slot;
+    p->engine = self;
+    p->held = 0;
+    self->attached++;
+    Py_INCREF(p);
+    Py_INCREF(self);
+    pthread_mutex_unlock(&self->mutex);
+    Py_RETURN_NONE;
+}
+
+/* The loop's reader of notify_fd: every waiting stash to the Python path, in order. */
+static PyObject *Engine_deliver(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+    uint64_t count;
+    if (read(self->notify_fd, &count, sizeof(count)) < 0) {
+        /* EAGAIN: nothing new since the last call; what is pending is served anyway */
+    }
+    pthread_mutex_lock(&self->mutex);
+    uint64_t *tags = self->pending;
+    size_t n = self->npending;
+    self->pending = NULL;
+    self->npending = self->cap_pending = 0;
+    pthread_mutex_unlock(&self->mutex);
+    for (size_t i = 0; i < n; i++) {
+        int which = 0;
+        pthread_mutex_lock(&self->mutex);
+        Pair *p = resolve(self, tags[i], &which);
+        if (p != NULL) {
+            Py_INCREF(p);
+            p->dir[which].owned = 1;
+        }
+        pthread_mutex_unlock(&self->mutex);
+        if (p == NULL)
+            continue; /* left the engine meanwhile: its drain serves the stash */
+        serve_stash(p, &p->dir[which]);
+        EngineObject *e = lock_pair(p);
+        p->dir[which].owned = 0;
+        if (e != NULL)
+            resume(e, p);
+        unlock_engine(e);
+        Py_DECREF(p);
+    }
+    free(tags);
+    Py_RETURN_NONE;
+}
+
+/* Let every attached pair go and stop the thread (also at deallocation, when none is). */
+static PyObject *Engine_close(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+    for (uint32_t slot = 0; slot < self->nslots; slot++) {
+        Pair *p = self->slots[slot].pair;
+        if (p != NULL) {
+            Py_INCREF(p);
+            detach(p);
+            Py_DECREF(p);
+        }
+    }
+    engine_stop(self);
+    Py_RETURN_NONE;
+}
+
+static void Engine_dealloc(EngineObject *self) {
+    engine_stop(self); /* no pair is attached: each would hold a reference */
+    if (self->epfd >= 0)
+        close(self->epfd);
+    if (self->wake_fd >= 0)
+        close(self->wake_fd);
+    if (self->notify_fd >= 0)
+        close(self->notify_fd);
+    free(self->slots);
+    free(self->pending);
+    pthread_mutex_destroy(&self->mutex);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Engine_get_notify_fd(EngineObject *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromLong(self->notify_fd);
+}
+
+static PyObject *Engine_get_attached(EngineObject *self, void *Py_UNUSED(closure)) {
+    pthread_mutex_lock(&self->mutex);
+    long attached = (long)self->attached;
+    pthread_mutex_unlock(&self->mutex);
+    return PyLong_FromLong(attached);
+}
+
+static PyObject *Engine_get_relayed(EngineObject *self, void *Py_UNUSED(closure)) {
+    pthread_mutex_lock(&self->mutex);
+    long long relayed = self->relayed;
+    pthread_mutex_unlock(&self->mutex);
+    return PyLong_FromLongLong(relayed);
+}
+
+static PyObject *Engine_get_running(EngineObject *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(self->running);
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"attach", (PyCFunction)Engine_attach, METH_O, "The thread reads the pair's sockets."},
+    {"deliver", (PyCFunction)Engine_deliver, METH_NOARGS,
+     "Hand what waits for the Python path to it (the loop's reader of notify_fd)."},
+    {"close", (PyCFunction)Engine_close, METH_NOARGS, "Let every pair go, stop the thread."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Engine_getset[] = {
+    {"notify_fd", (getter)Engine_get_notify_fd, NULL, "Readable: call deliver().", NULL},
+    {"attached", (getter)Engine_get_attached, NULL, "Pairs the thread relays.", NULL},
+    {"relayed", (getter)Engine_get_relayed, NULL, "Packets the thread relayed.", NULL},
+    {"running", (getter)Engine_get_running, NULL, "The thread runs (not closed).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vpbx.media._fastrelay.Engine",
+    .tp_basicsize = sizeof(EngineObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A thread that relays the plain talk of attached pairs, without the GIL.",
+    .tp_new = Engine_new,
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_methods = Engine_methods,
+    .tp_getset = Engine_getset,
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "vpbx.media._fastrelay",
@@ -606,12 +1226,13 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastrelay(void) {
-    if (PyType_Ready(&PairType) < 0)
+    if (PyType_Ready(&PairType) < 0 || PyType_Ready(&EngineType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Pair", (PyObject *)&PairType) < 0) {
+    if (PyModule_AddObjectRef(m, "Pair", (PyObject *)&PairType) < 0 ||
+        PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

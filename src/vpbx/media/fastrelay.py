@@ -5,13 +5,17 @@ While both legs of a bridge are in the plain talk state (latched, no listener bu
 no recorder, no playback, no SRTP), each leg gets a second UDP socket on its own port,
 connected to its latched peer: the kernel then gives that socket every packet of the peer,
 and the leg's own socket (its asyncio transport) keeps the rest (strangers). The C core reads
-both connected sockets from the event loop (`loop.add_reader`, one call per readiness event
-for a batch of packets), rewrites plain audio and sends it on; anything else comes back to
-the leg's Python path in order. The state the core changes (the receiving leg's reception
-statistics and counters, the bridge relay's expectations, the sending leg's `RtpSender` and
-send counters) lives in the core while it relays: the Python side takes it over around any
-code of its own that touches it (`hold`/`release`) and for good when the talk state ends
-(`leave`), so numbering and statistics continue seamlessly whichever side relays.
+both connected sockets, rewrites plain audio and sends it on; anything else comes back to the
+leg's Python path in order. By default the core reads them on a thread of its own (an
+`Engine`, one per RTP port pool, without the GIL: the talk does not wait for the event loop,
+and no Python runs per packet), handing what is not plain audio to the loop through an eventfd;
+`VPBX_FAST_RELAY=loop` has the loop read them instead (`loop.add_reader`, one call per
+readiness event for a batch of packets). The state the core changes (the receiving leg's
+reception statistics and counters, the bridge relay's expectations, the sending leg's
+`RtpSender` and send counters) lives in the core while it relays: the Python side takes it over
+around any code of its own that touches it (`hold`/`release`, which also keeps the thread off
+it) and for good when the talk state ends (`leave`), so numbering and statistics continue
+seamlessly whichever side relays.
 
 This module reaches into the private fields of the objects whose state it carries (sessions,
 senders, reception statistics, the bridge's relays): the core stands in for their code.
@@ -24,13 +28,13 @@ import os
 import socket
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vpbx.media.errors import MediaError
 from vpbx.media.session import Address, RtpSession
 
 if TYPE_CHECKING:
-    from vpbx.media._fastrelay import Pair
+    from vpbx.media._fastrelay import Engine, Pair
 
 try:
     from vpbx.media import _fastrelay as _native_module
@@ -39,11 +43,21 @@ try:
 except ImportError:  # not built (no compiler when installed): the Python relay does the work
     _native = None
 
-__all__ = ["ENV", "FastRelay", "RelayState", "available", "tables_for", "wanted"]
+__all__ = [
+    "ENV",
+    "FastRelay",
+    "RelayState",
+    "available",
+    "engine_of",
+    "tables_for",
+    "threaded",
+    "wanted",
+]
 
 log = logging.getLogger("vpbx.media.fastrelay")
 
-#: "0": never use the native relay; "1": always (an error when it is not built); unset: when built
+#: "0": never use the native relay; "1": always (an error when it is not built); unset: when
+#: built; "loop": as "1", with the event loop reading the relay's sockets instead of its thread
 ENV = "VPBX_FAST_RELAY"
 
 #: what the Python relay keeps of a direction (`vpbx.media.bridge._Relay`)
@@ -63,9 +77,35 @@ def wanted() -> bool:
     setting = os.environ.get(ENV, "").strip()
     if setting == "0":
         return False
-    if setting == "1" and _native is None:
-        raise MediaError(f"{ENV}=1 but vpbx.media._fastrelay is not built (pip install -e .)")
+    if setting in ("1", "loop") and _native is None:
+        raise MediaError(
+            f"{ENV}={setting} but vpbx.media._fastrelay is not built (pip install -e .)"
+        )
     return _native is not None
+
+
+def threaded() -> bool:
+    """Whether the native relay reads its sockets on its own thread (else on the event loop)."""
+    return os.environ.get(ENV, "").strip() != "loop"
+
+
+def engine_of(session: RtpSession) -> Engine:
+    """The relay thread of the session's port pool, made at first use; the session's event
+    loop reads its eventfd (what the thread hands to the Python path). A pool used from
+    another loop than its engine's (tests: one loop each) gets a new engine; the old one
+    ends with its last pair."""
+    assert _native is not None
+    pool = session._pool
+    loop = session._loop
+    held = pool.relay_engine
+    if isinstance(held, tuple):
+        owner, engine = held
+        if owner is loop and engine.running and not loop.is_closed():
+            return cast("Engine", engine)
+    engine = _native.Engine()
+    loop.add_reader(engine.notify_fd, engine.deliver)
+    pool.relay_engine = (loop, engine)
+    return engine
 
 
 def _fit(session: RtpSession, relay: RelayState) -> bool:
@@ -123,9 +163,13 @@ class FastRelay:
         b: RtpSession,
         relays: tuple[RelayState, RelayState],
         tables: tuple[bytes | None, bytes | None],
+        *,
+        thread: bool | None = None,
     ) -> None:
         if _native is None:
             raise MediaError("vpbx.media._fastrelay is not built")
+        #: the relay's sockets are read by the pool's relay thread (else by the event loop)
+        self._thread = threaded() if thread is None else thread
         self._a = a
         self._b = b
         self._relays = relays
@@ -199,11 +243,20 @@ class FastRelay:
             twin_a.close()
             twin_b.close()
             raise
+        try:
+            if self._thread:
+                engine_of(a).attach(pair)
+            else:
+                self._loop.add_reader(fd_a, pair.pump_a)
+                self._loop.add_reader(fd_b, pair.pump_b)
+        except Exception:
+            pair.close()
+            twin_a.close()
+            twin_b.close()
+            raise
         self._pair = pair
         self._sockets = (twin_a, twin_b)
         a._fast = b._fast = self
-        self._loop.add_reader(fd_a, pair.pump_a)
-        self._loop.add_reader(fd_b, pair.pump_b)
         self.entered += 1
         log.debug("native relay entered", extra={"a": a.name, "b": b.name})
         return True
@@ -216,15 +269,18 @@ class FastRelay:
         pair, sockets = self._pair, self._sockets
         if pair is None or sockets is None:
             return
+        pair.stop()  # first: the relay thread relays nothing more after the state is read
         if not self._held:
             self._pull(pair)
-        pair.stop()
         self._pair = None
         self._sockets = None
         self._draining = True
         self._a._fast = self._b._fast = None
-        for twin in sockets:
-            self._loop.remove_reader(twin.fileno())
+        if pair.attached:
+            pair.detach()
+        else:
+            for twin in sockets:
+                self._loop.remove_reader(twin.fileno())
         if self._held:
             self._loop.call_soon(self._drain, pair, sockets)
         else:
@@ -259,6 +315,7 @@ class FastRelay:
     def hold(self) -> None:
         pair = self._pair
         if pair is not None and not self._held:
+            pair.hold()  # the relay thread keeps off the state until `release`
             self._pull(pair)
         self._held += 1
 
@@ -269,6 +326,7 @@ class FastRelay:
         pair = self._pair
         if pair is not None:
             self._push(pair)
+            pair.unhold()
         elif self._retry and not self._draining:
             self._retry = False
             self._loop.call_soon(self.try_enter)

@@ -19,7 +19,7 @@ class PortPool:
     packets of a finished call rarely reach the next one. Not thread-safe (one event loop).
     """
 
-    __slots__ = ("_first", "_free", "_last", "_used")
+    __slots__ = ("_first", "_free", "_last", "_used", "relay_engine")
 
     def __init__(self, first: int, last: int) -> None:
         if first % 2:
@@ -31,6 +31,9 @@ class PortPool:
         # The pair (p, p + 1) must fit in the range.
         self._free: deque[int] = deque(range(first, last, 2))
         self._used: set[int] = set()
+        #: the native relay's thread of this pool's sessions, with the loop it wakes
+        #: (`vpbx.media.fastrelay.engine_of`; made at the first bridge that enters it)
+        self.relay_engine: object | None = None
 
     @property
     def capacity(self) -> int:
