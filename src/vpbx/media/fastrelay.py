@@ -102,10 +102,10 @@ def engine_of(session: RtpSession) -> Engine:
         owner, engine = held
         if owner is loop and engine.running and not loop.is_closed():
             return cast("Engine", engine)
-    engine = _native.Engine()
-    loop.add_reader(engine.notify_fd, engine.deliver)
-    pool.relay_engine = (loop, engine)
-    return engine
+    fresh: Engine = _native.Engine()
+    loop.add_reader(fresh.notify_fd, fresh.deliver)
+    pool.relay_engine = (loop, fresh)
+    return fresh
 
 
 def _fit(session: RtpSession, relay: RelayState) -> bool:
