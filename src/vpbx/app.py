@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,7 @@ from vpbx.switch.toll_guard import TollGuard
 from vpbx.switch.trunk_client import TrunkRegistrations
 from vpbx.transport.certs import self_signed, server_context
 from vpbx.transport.limits import connection_cap, descriptor_limit, raise_descriptor_limit
+from vpbx.transport.listen import ListenError, bind_with_retry
 from vpbx.transport.sip import ConnectionLimits, TlsListener
 
 log = logging.getLogger("vpbx")
@@ -799,9 +801,25 @@ def cabinet_settings(settings: Settings) -> CabinetSettings:
 
 
 def run_api(settings: Settings) -> None:
-    """`vpbx run --only api`: uvicorn with `VPBX_HTTP_WORKERS` workers (it handles SIGTERM)."""
+    """`vpbx run --only api`: uvicorn with `VPBX_HTTP_WORKERS` workers (it handles SIGTERM),
+    once the HTTP port is free: a dying API of a previous instance may hold it for a moment
+    (`vpbx.transport.listen`). Exits with status 1 if it stays in use."""
     import uvicorn
 
+    try:
+        probe = bind_with_retry(
+            settings.http_host, settings.http_port, clock=time.monotonic, sleep=time.sleep
+        )
+    except ListenError as error:
+        log.error(
+            "api not started: http port in use",
+            extra={"host": settings.http_host, "port": settings.http_port, "error": str(error)},
+        )
+        raise SystemExit(1) from None
+    # uvicorn binds its own socket (handing it one means driving its worker manager, whose
+    # signature changed between releases). Between this close and its bind only a live server
+    # starting right then could take the port, and then failing is right.
+    probe.close()
     uvicorn.run(
         "vpbx.app:api_from_environment",
         factory=True,
