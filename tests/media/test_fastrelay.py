@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import os
 import select
@@ -13,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -731,3 +733,28 @@ async def test_bridges_share_their_pools_relay_thread_and_leave_it_when_they_sto
             assert engine.attached == 0
     finally:
         await _close(peer_a, peer_b, a, b)
+
+
+def _thread_nices() -> list[int]:
+    """The nice value of each thread of this process (field 19 of /proc/self/task/*/stat)."""
+    nices = []
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        nices.append(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+    return nices
+
+
+def test_the_relay_thread_goes_before_the_loop_where_it_may() -> None:
+    """Its nice value is set before the engine is handed out, or the refusal is reported
+    (no CAP_SYS_NICE); out of range is an error."""
+    before = _thread_nices().count(-7)
+    engine = Engine(nice=-7)
+    try:
+        if engine.nice_error == 0:
+            assert _thread_nices().count(-7) == before + 1
+        else:
+            assert engine.nice_error == errno.EACCES or engine.nice_error == errno.EPERM
+    finally:
+        engine.close()
+    assert _thread_nices().count(-7) == before
+    with pytest.raises(ValueError, match="nice"):
+        Engine(nice=-21)

@@ -29,12 +29,15 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -136,6 +139,10 @@ struct EngineObject {
     size_t cap_pending;
     /* plain packets the thread relayed (tests, the bench) */
     long long relayed;
+    /* the thread's nice value asked for, and the errno of setting it (0: set) */
+    int nice;
+    int nice_error;
+    sem_t started;
     unsigned char bufs[BATCH][BUFSIZE];
 };
 
@@ -969,6 +976,12 @@ static int engine_serve(EngineObject *e, uint64_t tag) {
 static void *engine_main(void *arg) {
     EngineObject *e = arg;
     struct epoll_event events[64];
+    /* before the loop's thread: a packet waits for the loop only while the relay is busy */
+    e->nice_error = 0;
+    if (e->nice != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), e->nice) < 0)
+        e->nice_error = errno;
+    sem_post(&e->started);
     for (;;) {
         int n = epoll_wait(e->epfd, events, 64, -1);
         if (n < 0) {
@@ -1011,15 +1024,24 @@ static void engine_stop(EngineObject *self) {
     self->running = 0;
 }
 
+/* Engine(nice=0): `nice` is the thread's nice value (lower: scheduled before the process's
+ * other threads; it needs CAP_SYS_NICE to go below the process's, see `nice_error`). */
 static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist))
+    static char *kwlist[] = {"nice", NULL};
+    int nice = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i", kwlist, &nice))
         return NULL;
+    if (nice < -20 || nice > 19) {
+        PyErr_SetString(PyExc_ValueError, "nice is -20..19");
+        return NULL;
+    }
     EngineObject *self = (EngineObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
     self->epfd = self->wake_fd = self->notify_fd = -1;
+    self->nice = nice;
     pthread_mutex_init(&self->mutex, NULL);
+    sem_init(&self->started, 0, 0);
     self->epfd = epoll_create1(EPOLL_CLOEXEC);
     self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     self->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1046,6 +1068,9 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
         return NULL;
     }
     self->running = 1;
+    /* its priority is set (or refused) before anyone asks */
+    while (sem_wait(&self->started) < 0 && errno == EINTR)
+        ;
     return (PyObject *)self;
 }
 
@@ -1165,6 +1190,7 @@ static void Engine_dealloc(EngineObject *self) {
     free(self->slots);
     free(self->pending);
     pthread_mutex_destroy(&self->mutex);
+    sem_destroy(&self->started);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1190,6 +1216,10 @@ static PyObject *Engine_get_running(EngineObject *self, void *Py_UNUSED(closure)
     return PyBool_FromLong(self->running);
 }
 
+static PyObject *Engine_get_nice_error(EngineObject *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromLong(self->nice_error);
+}
+
 static PyMethodDef Engine_methods[] = {
     {"attach", (PyCFunction)Engine_attach, METH_O, "The thread reads the pair's sockets."},
     {"deliver", (PyCFunction)Engine_deliver, METH_NOARGS,
@@ -1203,6 +1233,8 @@ static PyGetSetDef Engine_getset[] = {
     {"attached", (getter)Engine_get_attached, NULL, "Pairs the thread relays.", NULL},
     {"relayed", (getter)Engine_get_relayed, NULL, "Packets the thread relayed.", NULL},
     {"running", (getter)Engine_get_running, NULL, "The thread runs (not closed).", NULL},
+    {"nice_error", (getter)Engine_get_nice_error, NULL,
+     "The errno of setting the thread's nice value (0: set, or none asked).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
