@@ -13,7 +13,7 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -570,6 +570,22 @@ def _attached_pair(
     return pair, peer_a, peer_b, [peer_a, peer_b, twin_a, twin_b]
 
 
+@contextlib.contextmanager
+def _on_engine() -> Iterator[tuple[Engine, Pair, socket.socket, socket.socket, list[bytes]]]:
+    """A fresh engine with one pair attached (`_attached_pair`): (engine, pair, peer a, peer b,
+    what the pair handed to Python); everything closed after."""
+    engine = Engine()
+    handed: list[bytes] = []
+    pair, peer_a, peer_b, sockets = _attached_pair(engine, handed)
+    try:
+        yield engine, pair, peer_a, peer_b, handed
+    finally:
+        pair.close()
+        engine.close()
+        for sock in sockets:
+            sock.close()
+
+
 def _sequences(datagrams: list[bytes]) -> list[int]:
     return [RtpPacket.parse(data).sequence for data in datagrams]
 
@@ -585,10 +601,7 @@ def _arrived_n(sock: socket.socket, count: int, timeout: float = 1.0) -> list[by
 def test_the_thread_parks_a_held_pair_and_relays_what_waited_in_order_after() -> None:
     """While the Python side holds the state, the thread relays nothing of the pair; released,
     it relays what waited, numbered on from where the Python side left the stream."""
-    engine = Engine()
-    handed: list[bytes] = []
-    pair, peer_a, peer_b, sockets = _attached_pair(engine, handed)
-    try:
+    with _on_engine() as (engine, pair, peer_a, peer_b, handed):
         for sequence in (1, 2, 3):
             peer_a.send(_audio(sequence))
         first = _arrived_n(peer_b, 3)
@@ -606,21 +619,13 @@ def test_the_thread_parks_a_held_pair_and_relays_what_waited_in_order_after() ->
         assert _sequences(_arrived_n(peer_b, 2)) == [100, 101]
         assert handed == []
         assert engine.relayed == 5
-    finally:
-        pair.close()
-        engine.close()
-        for sock in sockets:
-            sock.close()
 
 
 def test_the_thread_hands_a_packet_not_its_own_and_what_follows_to_python_in_order() -> None:
     """An event packet parks the direction: nothing after it is relayed until the loop has
     handed it to the Python path (`deliver`), then the talk goes on in order."""
-    engine = Engine()
-    handed: list[bytes] = []
-    pair, peer_a, peer_b, sockets = _attached_pair(engine, handed)
     event = RtpPacket(101, 9, 9 * 160, SSRC, _event(5, False, 160)).serialize()
-    try:
+    with _on_engine() as (engine, _pair, peer_a, peer_b, handed):
         peer_a.send(_audio(1))
         assert len(_arrived_n(peer_b, 1)) == 1
         for data in (event, _audio(2), _audio(3)):
@@ -633,21 +638,13 @@ def test_the_thread_hands_a_packet_not_its_own_and_what_follows_to_python_in_ord
         assert handed == [event]
         peer_a.send(_audio(4))
         assert _sequences(_arrived_n(peer_b, 3)) == [1, 2, 3]
-    finally:
-        pair.close()
-        engine.close()
-        for sock in sockets:
-            sock.close()
 
 
 def test_a_pair_that_leaves_its_engine_hands_the_stash_to_the_drain_first() -> None:
     """What the thread kept for Python when the pair leaves (a bridge stopping) goes the
     Python way before what still waits on the socket."""
-    engine = Engine()
-    handed: list[bytes] = []
-    pair, peer_a, _peer_b, sockets = _attached_pair(engine, handed)
     event = RtpPacket(101, 9, 9 * 160, SSRC, _event(5, False, 160)).serialize()
-    try:
+    with _on_engine() as (engine, pair, peer_a, _peer_b, handed):
         peer_a.send(event)
         peer_a.send(_audio(2))
         assert select.select([engine.notify_fd], [], [], 1.0)[0]
@@ -661,19 +658,11 @@ def test_a_pair_that_leaves_its_engine_hands_the_stash_to_the_drain_first() -> N
         assert handed == []
         pair.pump_a()
         assert handed == [event, _audio(2), _audio(3)]
-    finally:
-        pair.close()
-        engine.close()
-        for sock in sockets:
-            sock.close()
 
 
 def test_closing_an_engine_lets_its_pairs_go_and_it_takes_no_more() -> None:
-    engine = Engine()
-    handed: list[bytes] = []
-    pair, _peer_a, _peer_b, sockets = _attached_pair(engine, handed)
-    refs = sys.getrefcount(pair)
-    try:
+    with _on_engine() as (engine, pair, _peer_a, _peer_b, handed):
+        refs = sys.getrefcount(pair)
         assert pair.attached
         assert engine.attached == 1
         with pytest.raises(ValueError, match="attached"):
@@ -687,25 +676,15 @@ def test_closing_an_engine_lets_its_pairs_go_and_it_takes_no_more() -> None:
         assert sys.getrefcount(pair) == refs - 1  # the engine's reference is gone
         with pytest.raises(ValueError, match="closed"):
             engine.attach(pair)
-    finally:
-        pair.close()
-        for sock in sockets:
-            sock.close()
 
 
 def test_closing_an_attached_pair_detaches_it_first() -> None:
     """close() may come while attached (a failed enter): the thread lets go before the
     descriptors are forgotten."""
-    engine = Engine()
-    pair, _peer_a, _peer_b, sockets = _attached_pair(engine, [])
-    try:
+    with _on_engine() as (engine, pair, _peer_a, _peer_b, _handed):
         pair.close()
         assert not pair.attached
         assert engine.attached == 0
-    finally:
-        engine.close()
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.mark.usefixtures("relay_mode")

@@ -321,6 +321,27 @@ static void call_fallback(Direction *d, PyObject *data) {
     Py_DECREF(fallback);
 }
 
+/* `in` set up to receive a batch into `bufs` */
+static void arm_reads(struct mmsghdr *in, struct iovec *iov, unsigned char (*bufs)[BUFSIZE]) {
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = bufs[i];
+        iov[i].iov_len = BUFSIZE;
+        memset(&in[i].msg_hdr, 0, sizeof(in[i].msg_hdr));
+        in[i].msg_hdr.msg_iov = &iov[i];
+        in[i].msg_hdr.msg_iovlen = 1;
+    }
+}
+
+/* `buf` as the `at`th datagram of the batch `out` to send */
+static void queue_send(struct mmsghdr *out, struct iovec *iov, int at, unsigned char *buf,
+                       Py_ssize_t size) {
+    iov[at].iov_base = buf;
+    iov[at].iov_len = (size_t)size;
+    memset(&out[at].msg_hdr, 0, sizeof(out[at].msg_hdr));
+    out[at].msg_hdr.msg_iov = &iov[at];
+    out[at].msg_hdr.msg_iovlen = 1;
+}
+
 static void hand_over(Direction *d, const unsigned char *buf, Py_ssize_t size) {
     call_fallback(d, PyBytes_FromStringAndSize((const char *)buf, size));
 }
@@ -348,11 +369,9 @@ static void decide_one(Pair *self, Direction *d, unsigned char *buf, Py_ssize_t 
         if (self->active && !self->closed)
             verdict = relay(d, buf, size, now);
         if (verdict == 1) {
-            struct iovec iov = {buf, (size_t)size};
+            struct iovec iov;
             struct mmsghdr out;
-            memset(&out, 0, sizeof(out));
-            out.msg_hdr.msg_iov = &iov;
-            out.msg_hdr.msg_iovlen = 1;
+            queue_send(&out, &iov, 0, buf, size);
             flush(d, &out, 1);
         }
         unlock_engine(e);
@@ -407,13 +426,7 @@ static PyObject *pump(Pair *self, int which) {
         /* a fallback (or the clock) of the last round may have closed the pair */
         if (self->closed)
             break;
-        for (int i = 0; i < BATCH; i++) {
-            in_iov[i].iov_base = self->bufs[i];
-            in_iov[i].iov_len = BUFSIZE;
-            memset(&in[i].msg_hdr, 0, sizeof(in[i].msg_hdr));
-            in[i].msg_hdr.msg_iov = &in_iov[i];
-            in[i].msg_hdr.msg_iovlen = 1;
-        }
+        arm_reads(in, in_iov, self->bufs);
         int n = recvmmsg(d->in_fd, in, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) {
             /* EAGAIN: drained; ECONNREFUSED: an ICMP unreachable for an earlier send (the
@@ -431,12 +444,7 @@ static PyObject *pump(Pair *self, int which) {
             }
             int verdict = self->active ? relay(d, buf, size, now) : -1;
             if (verdict == 1) {
-                out_iov[pending].iov_base = buf;
-                out_iov[pending].iov_len = (size_t)size;
-                memset(&out[pending].msg_hdr, 0, sizeof(out[pending].msg_hdr));
-                out[pending].msg_hdr.msg_iov = &out_iov[pending];
-                out[pending].msg_hdr.msg_iovlen = 1;
-                pending++;
+                queue_send(out, out_iov, pending++, buf, size);
             } else if (verdict < 0) {
                 if (pending) {
                     flush(d, out, pending);
@@ -910,13 +918,7 @@ static int engine_serve(EngineObject *e, uint64_t tag) {
     struct mmsghdr in[BATCH], out[BATCH];
     struct iovec in_iov[BATCH], out_iov[BATCH];
     for (int round = 0; round < ROUNDS; round++) {
-        for (int i = 0; i < BATCH; i++) {
-            in_iov[i].iov_base = e->bufs[i];
-            in_iov[i].iov_len = BUFSIZE;
-            memset(&in[i].msg_hdr, 0, sizeof(in[i].msg_hdr));
-            in[i].msg_hdr.msg_iov = &in_iov[i];
-            in[i].msg_hdr.msg_iovlen = 1;
-        }
+        arm_reads(in, in_iov, e->bufs);
         int n = recvmmsg(d->in_fd, in, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return 0; /* as in pump */
@@ -936,12 +938,7 @@ static int engine_serve(EngineObject *e, uint64_t tag) {
             }
             int verdict = relay(d, buf, size, now);
             if (verdict == 1) {
-                out_iov[pending].iov_base = buf;
-                out_iov[pending].iov_len = (size_t)size;
-                memset(&out[pending].msg_hdr, 0, sizeof(out[pending].msg_hdr));
-                out[pending].msg_hdr.msg_iov = &out_iov[pending];
-                out[pending].msg_hdr.msg_iovlen = 1;
-                pending++;
+                queue_send(out, out_iov, pending++, buf, size);
             } else if (verdict < 0) {
                 if (pending) {
                     flush(d, out, pending);
