@@ -105,8 +105,25 @@ def test_a_loaded_scenario_is_drawn_with_its_exits(
         )
 
 
+def _click_save(page: Page) -> None:
+    """Press «Сохранить»; if it cannot be found, say which buttons and dialogs the page shows
+    (this click once waited 30 s in CI for a button that was not there, not reproduced since)."""
+    button = page.get_by_role("button", name="Сохранить", exact=True)
+    try:
+        expect(button).to_have_count(1, timeout=30_000)
+    except AssertionError as error:
+        # every button element, hidden ones too: (name, laid out, under aria-hidden)
+        buttons = page.locator("button").evaluate_all(
+            "(all) => all.map((b) => [(b.getAttribute('aria-label') || b.textContent || '').trim(),"
+            " b.offsetParent !== null, b.closest('[aria-hidden=true]') !== null])"
+        )
+        dialogs = page.locator("[role=dialog], .ant-drawer-open, .ant-modal-wrap").count()
+        raise AssertionError(f"no «Сохранить»: buttons {buttons}, dialogs {dialogs}") from error
+    button.click()
+
+
 def _save(page: Page) -> None:
-    page.get_by_role("button", name="Сохранить", exact=True).click()
+    _click_save(page)
     expect(page.get_by_text("Сохранено")).to_be_visible()
 
 
@@ -492,7 +509,7 @@ def test_a_scenario_saved_by_someone_else_meanwhile_is_reloaded_or_overwritten(
         lambda body: body["operations"].append({"key": "theirs", "kind": "info", "text": "Их"})
     )
     _connect(page, "menu", "exit:timeout", "vm")
-    page.get_by_role("button", name="Сохранить", exact=True).click()
+    _click_save(page)
     stale = page.get_by_role("alert").filter(has_text="изменил кто-то другой")
     expect(stale).to_be_visible()
     # reload: theirs is drawn, ours is gone (drawn again, then saved)
@@ -512,7 +529,7 @@ def test_a_scenario_saved_by_someone_else_meanwhile_is_reloaded_or_overwritten(
     someone_else(lambda body: body.update(name=f"Их название {mark}"))
     _connect(page, "menu", "exit:invalid", "menu")
     expect(page.locator(".react-flow__edge")).to_have_count(3)
-    page.get_by_role("button", name="Сохранить", exact=True).click()
+    _click_save(page)
     expect(stale).to_be_visible()
     with page.expect_response(
         lambda r: r.request.method == "PUT" and r.url.endswith(f"/scenarios/{scenario_id}")
