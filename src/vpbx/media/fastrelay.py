@@ -28,7 +28,7 @@ import os
 import socket
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from vpbx.media.errors import MediaError
 from vpbx.media.session import Address, RtpSession
@@ -104,10 +104,10 @@ def engine_of(session: RtpSession) -> Engine:
     pool = session._pool
     loop = session._loop
     held = pool.relay_engine
-    if isinstance(held, tuple):
+    if held is not None:
         owner, engine = held
         if owner is loop and engine.running and not loop.is_closed():
-            return cast("Engine", engine)
+            return engine
     fresh: Engine = _native.Engine(nice=RELAY_NICE)
     if fresh.nice_error:
         log.warning(
@@ -249,19 +249,16 @@ class FastRelay:
         self._oversize_seen = [0, 0]
         try:
             self._push(pair)
-        except Exception:
-            pair.close()  # before the numbers can be reused (see `_drain`)
-            twin_a.close()
-            twin_b.close()
-            raise
-        try:
             if self._thread:
                 engine_of(a).attach(pair)
             else:
                 self._loop.add_reader(fd_a, pair.pump_a)
                 self._loop.add_reader(fd_b, pair.pump_b)
         except Exception:
-            pair.close()
+            if not self._thread:
+                self._loop.remove_reader(fd_a)
+                self._loop.remove_reader(fd_b)
+            pair.close()  # (detached too) before the numbers can be reused (see `_drain`)
             twin_a.close()
             twin_b.close()
             raise

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 from vpbx.media.errors import PortsExhausted
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
+    from vpbx.media._fastrelay import Engine
 
 __all__ = ["PortPool"]
 
@@ -33,7 +39,7 @@ class PortPool:
         self._used: set[int] = set()
         #: the native relay's thread of this pool's sessions, with the loop it wakes
         #: (`vpbx.media.fastrelay.engine_of`; made at the first bridge that enters it)
-        self.relay_engine: object | None = None
+        self.relay_engine: tuple[AbstractEventLoop, Engine] | None = None
 
     @property
     def capacity(self) -> int:
