@@ -112,10 +112,13 @@ def _click_save(page: Page) -> None:
     try:
         expect(button).to_have_count(1, timeout=30_000)
     except AssertionError as error:
-        # every button element, hidden ones too: (name, laid out, under aria-hidden)
+        # every button element, hidden ones too: (name, laid out, under aria-hidden, its CSS
+        # visibility, its classes, the aria-labels inside it: a loading icon adds «loading»)
         buttons = page.locator("button").evaluate_all(
             "(all) => all.map((b) => [(b.getAttribute('aria-label') || b.textContent || '').trim(),"
-            " b.offsetParent !== null, b.closest('[aria-hidden=true]') !== null])"
+            " b.offsetParent !== null, b.closest('[aria-hidden=true]') !== null,"
+            " getComputedStyle(b).visibility, b.className,"
+            " [...b.querySelectorAll('[aria-label]')].map((e) => e.getAttribute('aria-label'))])"
         )
         dialogs = page.locator("[role=dialog], .ant-drawer-open, .ant-modal-wrap").count()
         raise AssertionError(f"no «Сохранить»: buttons {buttons}, dialogs {dialogs}") from error
